@@ -1,0 +1,170 @@
+//! The assets of the city: one [`Entity`] per street segment, power element, water element,
+//! waste bin and EV charger, with its static attributes ([`Asset`]) and its live state.
+//!
+//! Names and units follow the FIWARE Smart Data Models (RoadSegment / TrafficFlowObserved,
+//! WasteContainer, EVChargingStation, WaterDistributionManagementEPANET); see docs/formats.md.
+
+mod charger;
+mod power;
+mod street;
+mod waste;
+mod water;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+pub use charger::{ChargerSite, EvCharger, Socket};
+pub use power::{PowerLine, PowerSwitch, Substation, TransformerPost};
+pub use street::{RoadClass, StreetSegment};
+pub use waste::{WasteBin, WasteKind};
+pub use water::{Junction, Pipe, Pump, Tank, Valve, ValveType, WaterSource};
+
+use crate::geometry::LonLat;
+use crate::id::{EntityId, EntityKind};
+use crate::quantity::{Quantity, Value};
+
+/// The finer type of an asset, below its [`EntityKind`] family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AssetKind {
+    StreetSegment,
+    Substation,
+    TransformerPost,
+    PowerLine,
+    PowerSwitch,
+    WaterSource,
+    Tank,
+    Junction,
+    Pump,
+    Valve,
+    Pipe,
+    WasteBin,
+    EvCharger,
+}
+
+impl AssetKind {
+    pub const ALL: [AssetKind; 13] = [
+        AssetKind::StreetSegment,
+        AssetKind::Substation,
+        AssetKind::TransformerPost,
+        AssetKind::PowerLine,
+        AssetKind::PowerSwitch,
+        AssetKind::WaterSource,
+        AssetKind::Tank,
+        AssetKind::Junction,
+        AssetKind::Pump,
+        AssetKind::Valve,
+        AssetKind::Pipe,
+        AssetKind::WasteBin,
+        AssetKind::EvCharger,
+    ];
+
+    pub fn family(self) -> EntityKind {
+        match self {
+            AssetKind::StreetSegment => EntityKind::Street,
+            AssetKind::Substation
+            | AssetKind::TransformerPost
+            | AssetKind::PowerLine
+            | AssetKind::PowerSwitch => EntityKind::Power,
+            AssetKind::WaterSource
+            | AssetKind::Tank
+            | AssetKind::Junction
+            | AssetKind::Pump
+            | AssetKind::Valve
+            | AssetKind::Pipe => EntityKind::Water,
+            AssetKind::WasteBin => EntityKind::Bin,
+            AssetKind::EvCharger => EntityKind::Charger,
+        }
+    }
+
+    /// A short snake-case name used in CLI output and error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            AssetKind::StreetSegment => "street segment",
+            AssetKind::Substation => "substation",
+            AssetKind::TransformerPost => "transformer post",
+            AssetKind::PowerLine => "power line",
+            AssetKind::PowerSwitch => "switch",
+            AssetKind::WaterSource => "water source",
+            AssetKind::Tank => "tank",
+            AssetKind::Junction => "junction",
+            AssetKind::Pump => "pump",
+            AssetKind::Valve => "valve",
+            AssetKind::Pipe => "pipe",
+            AssetKind::WasteBin => "waste bin",
+            AssetKind::EvCharger => "EV charger",
+        }
+    }
+}
+
+/// Static attributes, by asset type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Asset {
+    StreetSegment(StreetSegment),
+    Substation(Substation),
+    TransformerPost(TransformerPost),
+    PowerLine(PowerLine),
+    PowerSwitch(PowerSwitch),
+    WaterSource(WaterSource),
+    Tank(Tank),
+    Junction(Junction),
+    Pump(Pump),
+    Valve(Valve),
+    Pipe(Pipe),
+    WasteBin(WasteBin),
+    EvCharger(EvCharger),
+}
+
+impl Asset {
+    pub fn kind(&self) -> AssetKind {
+        match self {
+            Asset::StreetSegment(_) => AssetKind::StreetSegment,
+            Asset::Substation(_) => AssetKind::Substation,
+            Asset::TransformerPost(_) => AssetKind::TransformerPost,
+            Asset::PowerLine(_) => AssetKind::PowerLine,
+            Asset::PowerSwitch(_) => AssetKind::PowerSwitch,
+            Asset::WaterSource(_) => AssetKind::WaterSource,
+            Asset::Tank(_) => AssetKind::Tank,
+            Asset::Junction(_) => AssetKind::Junction,
+            Asset::Pump(_) => AssetKind::Pump,
+            Asset::Valve(_) => AssetKind::Valve,
+            Asset::Pipe(_) => AssetKind::Pipe,
+            Asset::WasteBin(_) => AssetKind::WasteBin,
+            Asset::EvCharger(_) => AssetKind::EvCharger,
+        }
+    }
+}
+
+/// The live state of an entity: the latest value of each quantity and when it was observed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveState {
+    pub values: BTreeMap<Quantity, Value>,
+    pub observed_at: Option<DateTime<Utc>>,
+}
+
+/// One asset of the city.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    pub id: EntityId,
+    pub name: Option<String>,
+    /// A representative point: the asset itself, or the midpoint of a line or segment.
+    pub location: LonLat,
+    pub asset: Asset,
+    pub state: LiveState,
+}
+
+impl Entity {
+    pub fn new(id: EntityId, location: LonLat, asset: Asset) -> Entity {
+        debug_assert_eq!(id.kind(), asset.kind().family(), "{id} holds a {}", asset.kind().name());
+        Entity { id, name: None, location, asset, state: LiveState::default() }
+    }
+
+    pub fn with_name(mut self, name: Option<String>) -> Entity {
+        self.name = name;
+        self
+    }
+
+    pub fn kind(&self) -> AssetKind {
+        self.asset.kind()
+    }
+}

@@ -1,0 +1,411 @@
+//! MATPOWER case files (format version 2): `baseMVA` and the `bus`, `gen` and `branch`
+//! matrices, as used for the city's 20 kV distribution network.
+//!
+//! The reader understands the data part of a case file; MATLAB statements after the matrices
+//! (unit conversions some published cases append) are not evaluated and are listed in
+//! [`MatpowerCase::unevaluated`] so a caller can refuse or handle them.
+
+use std::fmt::Write as _;
+
+use super::LineError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusType {
+    Pq = 1,
+    Pv = 2,
+    Ref = 3,
+    Isolated = 4,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bus {
+    pub id: u32,
+    pub bus_type: BusType,
+    /// Active and reactive demand in MW and MVAr.
+    pub pd_mw: f64,
+    pub qd_mvar: f64,
+    pub gs_mw: f64,
+    pub bs_mvar: f64,
+    pub area: u32,
+    pub vm_pu: f64,
+    pub va_deg: f64,
+    pub base_kv: f64,
+    pub zone: u32,
+    pub vmax_pu: f64,
+    pub vmin_pu: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gen {
+    pub bus: u32,
+    pub pg_mw: f64,
+    pub qg_mvar: f64,
+    pub qmax_mvar: f64,
+    pub qmin_mvar: f64,
+    pub vg_pu: f64,
+    pub mbase_mva: f64,
+    pub in_service: bool,
+    pub pmax_mw: f64,
+    pub pmin_mw: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branch {
+    pub from: u32,
+    pub to: u32,
+    /// Resistance, reactance and total line charging susceptance in per unit.
+    pub r_pu: f64,
+    pub x_pu: f64,
+    pub b_pu: f64,
+    /// Long-term rating in MVA (0 = unlimited).
+    pub rate_a_mva: f64,
+    /// Off-nominal tap ratio (0 for a line).
+    pub ratio: f64,
+    pub shift_deg: f64,
+    pub in_service: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatpowerCase {
+    pub name: String,
+    pub base_mva: f64,
+    pub bus: Vec<Bus>,
+    pub generators: Vec<Gen>,
+    pub branch: Vec<Branch>,
+    /// Statements after the data that the reader did not evaluate, with their line.
+    pub unevaluated: Vec<(usize, String)>,
+}
+
+/// One matrix row with the line it started on.
+struct Row {
+    line: usize,
+    values: Vec<f64>,
+}
+
+impl MatpowerCase {
+    pub fn parse(text: &str) -> Result<MatpowerCase, LineError> {
+        let mut name = String::new();
+        let mut base_mva = None;
+        let mut matrices: Vec<(String, Vec<Row>)> = Vec::new();
+        let mut unevaluated = Vec::new();
+        let mut open: Option<(String, Vec<Row>)> = None;
+        let mut pending = Row { line: 0, values: Vec::new() };
+
+        for (i, raw_line) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let line = raw_line.split('%').next().unwrap_or("").trim();
+            if let Some((matrix_name, rows)) = open.as_mut() {
+                let (body, closes) = match line.find(']') {
+                    Some(pos) => (&line[..pos], true),
+                    None => (line, false),
+                };
+                for (k, piece) in body.split(';').enumerate() {
+                    if k > 0 && !pending.values.is_empty() {
+                        rows.push(std::mem::replace(&mut pending, Row { line: line_no, values: Vec::new() }));
+                    }
+                    for token in piece.split(|c: char| c.is_whitespace() || c == ',').filter(|t| !t.is_empty()) {
+                        let v = parse_number(token).ok_or_else(|| {
+                            LineError::new(line_no, format!("`{token}` in mpc.{matrix_name} is not a number"))
+                        })?;
+                        if pending.values.is_empty() {
+                            pending.line = line_no;
+                        }
+                        pending.values.push(v);
+                    }
+                }
+                // A newline also ends a row in MATLAB matrix syntax.
+                if !pending.values.is_empty() {
+                    rows.push(std::mem::replace(&mut pending, Row { line: line_no, values: Vec::new() }));
+                }
+                if closes {
+                    matrices.push(open.take().expect("a matrix is open"));
+                }
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("function") {
+                if let Some((_, n)) = rest.split_once('=') {
+                    name = n.trim().trim_end_matches(';').to_string();
+                }
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("mpc.") {
+                let Some((field, value)) = rest.split_once('=') else {
+                    unevaluated.push((line_no, line.to_string()));
+                    continue;
+                };
+                let field = field.trim();
+                let value = value.trim();
+                if field == "baseMVA" {
+                    let v = value.trim_end_matches(';').trim();
+                    base_mva = Some(parse_number(v).ok_or_else(|| {
+                        LineError::new(line_no, format!("mpc.baseMVA = `{v}` is not a number"))
+                    })?);
+                } else if field == "version" {
+                    let v = value.trim_end_matches(';').trim().trim_matches('\'');
+                    if v != "2" {
+                        return Err(LineError::new(line_no, format!("MATPOWER case version `{v}` (only version 2 is read)")));
+                    }
+                } else if let Some(after) = value.strip_prefix('[') {
+                    let mut rows = Vec::new();
+                    let (body, closes) = match after.find(']') {
+                        Some(pos) => (&after[..pos], true),
+                        None => (after, false),
+                    };
+                    for piece in body.split(';') {
+                        let values: Result<Vec<f64>, LineError> = piece
+                            .split(|c: char| c.is_whitespace() || c == ',')
+                            .filter(|t| !t.is_empty())
+                            .map(|t| {
+                                parse_number(t).ok_or_else(|| {
+                                    LineError::new(line_no, format!("`{t}` in mpc.{field} is not a number"))
+                                })
+                            })
+                            .collect();
+                        let values = values?;
+                        if !values.is_empty() {
+                            rows.push(Row { line: line_no, values });
+                        }
+                    }
+                    if closes {
+                        matrices.push((field.to_string(), rows));
+                    } else {
+                        open = Some((field.to_string(), rows));
+                    }
+                } else {
+                    unevaluated.push((line_no, line.to_string()));
+                }
+                continue;
+            }
+            unevaluated.push((line_no, line.to_string()));
+        }
+        if let Some((matrix_name, _)) = open {
+            return Err(LineError::new(text.lines().count(), format!("mpc.{matrix_name} is not closed with `];`")));
+        }
+        let base_mva = base_mva.ok_or_else(|| LineError::new(1, "no mpc.baseMVA"))?;
+        let take = |wanted: &str| matrices.iter().find(|(n, _)| n == wanted).map(|(_, r)| r);
+        let bus_rows = take("bus").ok_or_else(|| LineError::new(1, "no mpc.bus matrix"))?;
+        let gen_rows = take("gen").ok_or_else(|| LineError::new(1, "no mpc.gen matrix"))?;
+        let branch_rows = take("branch").ok_or_else(|| LineError::new(1, "no mpc.branch matrix"))?;
+
+        let bus = bus_rows.iter().map(parse_bus).collect::<Result<Vec<_>, _>>()?;
+        let generators = gen_rows.iter().map(parse_gen).collect::<Result<Vec<_>, _>>()?;
+        let branch = branch_rows.iter().map(parse_branch).collect::<Result<Vec<_>, _>>()?;
+        let case = MatpowerCase { name, base_mva, bus, generators, branch, unevaluated };
+        case.check_references()?;
+        Ok(case)
+    }
+
+    fn check_references(&self) -> Result<(), LineError> {
+        let known: std::collections::HashSet<u32> = self.bus.iter().map(|b| b.id).collect();
+        if known.len() != self.bus.len() {
+            return Err(LineError::new(0, "bus numbers are not unique"));
+        }
+        for (k, g) in self.generators.iter().enumerate() {
+            if !known.contains(&g.bus) {
+                return Err(LineError::new(0, format!("gen row {} names unknown bus {}", k + 1, g.bus)));
+            }
+        }
+        for (k, br) in self.branch.iter().enumerate() {
+            for end in [br.from, br.to] {
+                if !known.contains(&end) {
+                    return Err(LineError::new(0, format!("branch row {} names unknown bus {end}", k + 1)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the case as a MATPOWER version 2 file.
+    pub fn to_matpower_string(&self, header: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "function mpc = {}", self.name);
+        for line in header.lines() {
+            let _ = writeln!(out, "%{}", if line.is_empty() { String::new() } else { format!(" {line}") });
+        }
+        let _ = writeln!(out, "\n%% MATPOWER Case Format : Version 2\nmpc.version = '2';\n");
+        let _ = writeln!(out, "%% system MVA base\nmpc.baseMVA = {};\n", fmt_num(self.base_mva));
+        let _ = writeln!(out, "%% bus data\n%\tbus_i\ttype\tPd\tQd\tGs\tBs\tarea\tVm\tVa\tbaseKV\tzone\tVmax\tVmin\nmpc.bus = [");
+        for b in &self.bus {
+            let _ = writeln!(
+                out,
+                "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{};",
+                b.id,
+                b.bus_type as u8,
+                fmt_num(b.pd_mw),
+                fmt_num(b.qd_mvar),
+                fmt_num(b.gs_mw),
+                fmt_num(b.bs_mvar),
+                b.area,
+                fmt_num(b.vm_pu),
+                fmt_num(b.va_deg),
+                fmt_num(b.base_kv),
+                b.zone,
+                fmt_num(b.vmax_pu),
+                fmt_num(b.vmin_pu)
+            );
+        }
+        let _ = writeln!(out, "];\n\n%% generator data\n%\tbus\tPg\tQg\tQmax\tQmin\tVg\tmBase\tstatus\tPmax\tPmin\nmpc.gen = [");
+        for g in &self.generators {
+            let _ = writeln!(
+                out,
+                "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{};",
+                g.bus,
+                fmt_num(g.pg_mw),
+                fmt_num(g.qg_mvar),
+                fmt_num(g.qmax_mvar),
+                fmt_num(g.qmin_mvar),
+                fmt_num(g.vg_pu),
+                fmt_num(g.mbase_mva),
+                u8::from(g.in_service),
+                fmt_num(g.pmax_mw),
+                fmt_num(g.pmin_mw)
+            );
+        }
+        let _ = writeln!(out, "];\n\n%% branch data\n%\tfbus\ttbus\tr\tx\tb\trateA\trateB\trateC\tratio\tangle\tstatus\tangmin\tangmax\nmpc.branch = [");
+        for br in &self.branch {
+            let _ = writeln!(
+                out,
+                "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t-360\t360;",
+                br.from,
+                br.to,
+                fmt_num(br.r_pu),
+                fmt_num(br.x_pu),
+                fmt_num(br.b_pu),
+                fmt_num(br.rate_a_mva),
+                fmt_num(br.rate_a_mva),
+                fmt_num(br.rate_a_mva),
+                fmt_num(br.ratio),
+                fmt_num(br.shift_deg),
+                u8::from(br.in_service)
+            );
+        }
+        let _ = writeln!(out, "];");
+        out
+    }
+}
+
+/// A number with at most 8 significant decimals, trailing zeros removed, so files are stable.
+fn fmt_num(x: f64) -> String {
+    let s = format!("{x:.8}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".to_string() } else { s.to_string() }
+}
+
+fn parse_number(token: &str) -> Option<f64> {
+    match token {
+        "Inf" | "inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        _ => token.parse().ok(),
+    }
+}
+
+fn need(row: &Row, n: usize, what: &str) -> Result<(), LineError> {
+    if row.values.len() < n {
+        return Err(LineError::new(
+            row.line,
+            format!("{what} row has {} columns, at least {n} expected", row.values.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn as_u32(row: &Row, col: usize, what: &str) -> Result<u32, LineError> {
+    let v = row.values[col];
+    if v.fract() != 0.0 || !(0.0..=u32::MAX as f64).contains(&v) {
+        return Err(LineError::new(row.line, format!("{what} column {} = {v} is not a whole number", col + 1)));
+    }
+    Ok(v as u32)
+}
+
+fn parse_bus(row: &Row) -> Result<Bus, LineError> {
+    need(row, 13, "bus")?;
+    let v = &row.values;
+    let bus_type = match as_u32(row, 1, "bus")? {
+        1 => BusType::Pq,
+        2 => BusType::Pv,
+        3 => BusType::Ref,
+        4 => BusType::Isolated,
+        t => return Err(LineError::new(row.line, format!("bus type {t} (expected 1 to 4)"))),
+    };
+    Ok(Bus {
+        id: as_u32(row, 0, "bus")?,
+        bus_type,
+        pd_mw: v[2],
+        qd_mvar: v[3],
+        gs_mw: v[4],
+        bs_mvar: v[5],
+        area: as_u32(row, 6, "bus")?,
+        vm_pu: v[7],
+        va_deg: v[8],
+        base_kv: v[9],
+        zone: as_u32(row, 10, "bus")?,
+        vmax_pu: v[11],
+        vmin_pu: v[12],
+    })
+}
+
+fn parse_gen(row: &Row) -> Result<Gen, LineError> {
+    need(row, 10, "gen")?;
+    let v = &row.values;
+    Ok(Gen {
+        bus: as_u32(row, 0, "gen")?,
+        pg_mw: v[1],
+        qg_mvar: v[2],
+        qmax_mvar: v[3],
+        qmin_mvar: v[4],
+        vg_pu: v[5],
+        mbase_mva: v[6],
+        in_service: v[7] > 0.0,
+        pmax_mw: v[8],
+        pmin_mw: v[9],
+    })
+}
+
+fn parse_branch(row: &Row) -> Result<Branch, LineError> {
+    need(row, 11, "branch")?;
+    let v = &row.values;
+    Ok(Branch {
+        from: as_u32(row, 0, "branch")?,
+        to: as_u32(row, 1, "branch")?,
+        r_pu: v[2],
+        x_pu: v[3],
+        b_pu: v[4],
+        rate_a_mva: v[5],
+        ratio: v[8],
+        shift_deg: v[9],
+        in_service: v[10] > 0.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = "function mpc = tiny\nmpc.version = '2';\nmpc.baseMVA = 10;\nmpc.bus = [\n\t1 3 0 0 0 0 1 1 0 20 1 1.1 0.9;\n\t2 1 0.5 0.1 0 0 1 1 0 20 1 1.1 0.9;\n];\nmpc.gen = [ 1 0 0 10 -10 1 10 1 10 0 ];\nmpc.branch = [\n\t1 2 0.01 0.02 0 5 5 5 0 0 1 -360 360;\n];\n";
+
+    #[test]
+    fn reads_and_writes_back() {
+        let case = MatpowerCase::parse(TINY).unwrap();
+        assert_eq!(case.bus.len(), 2);
+        assert_eq!(case.generators.len(), 1);
+        assert_eq!(case.branch[0].x_pu, 0.02);
+        let again = MatpowerCase::parse(&case.to_matpower_string("round trip")).unwrap();
+        assert_eq!(again.bus, case.bus);
+        assert_eq!(again.branch, case.branch);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let bad = TINY.replace("0.5 0.1", "0.5 x");
+        let err = MatpowerCase::parse(&bad).unwrap_err();
+        assert_eq!(err.line, 6, "{err}");
+        assert!(err.to_string().contains("`x`"));
+        let unknown = TINY.replace("1 2 0.01", "1 7 0.01");
+        assert!(MatpowerCase::parse(&unknown).unwrap_err().to_string().contains("unknown bus 7"));
+        let open = TINY.replace("];\nmpc.gen", "mpc.gen");
+        assert!(MatpowerCase::parse(&open).is_err());
+    }
+}

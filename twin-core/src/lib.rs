@@ -1,0 +1,33 @@
+//! # twin-core — the model of the city
+//!
+//! Everything citytwin knows about a city lives here as plain data and plain functions:
+//! typed entity ids, the assets of each kind with their static attributes and live state
+//! (named as in the FIWARE Smart Data Models), sensor [`Reading`]s and their validation,
+//! the [`CityModel`] with its three petgraph networks (road, power, water) and an R-tree for
+//! spatial queries, the file formats of the field (OSM, GeoJSON, EPANET `.inp`, MATPOWER),
+//! the city bundle, and the deterministic generator of the Pitești bundle.
+//!
+//! **Must never depend on**: async runtimes, sockets, databases, actors or NATS. The only I/O
+//! here is reading and writing files in the formats above. Every other crate depends on this one;
+//! this one depends on none of them.
+
+pub mod bundle;
+pub mod city;
+pub mod entity;
+pub mod formats;
+pub mod geometry;
+pub mod id;
+pub mod network;
+pub mod osm;
+pub mod quantity;
+pub mod reading;
+pub mod spatial;
+pub mod synth;
+
+pub use bundle::{BundleError, CityManifest, CitySummary, load_city};
+pub use city::CityModel;
+pub use entity::{Asset, AssetKind, Entity};
+pub use geometry::{BBox, LonLat};
+pub use id::{EntityId, EntityKind, IdError};
+pub use quantity::{Quantity, Value};
+pub use reading::{Reading, ReadingError};

@@ -1,0 +1,55 @@
+//! OpenStreetMap import: read OSM XML ([`xml`]) or PBF ([`pbf`]) into plain nodes and ways,
+//! then cut the drivable ways into street segments between intersections ([`road_graph`]).
+
+pub mod pbf;
+pub mod road_graph;
+pub mod xml;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::geometry::LonLat;
+
+pub use road_graph::{RoadImport, RoadImportStats, build_street_segments};
+
+/// A way with its node references and tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OsmWay {
+    pub id: i64,
+    pub nodes: Vec<i64>,
+    pub tags: Vec<(String, String)>,
+}
+
+impl OsmWay {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The nodes and ways of an extract (relations are not needed for the road graph).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OsmData {
+    pub nodes: HashMap<i64, LonLat>,
+    pub ways: Vec<OsmWay>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OsmError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}:{line}: {message}")]
+    Xml { path: String, line: usize, message: String },
+    #[error("{path}: {message}")]
+    Pbf { path: String, message: String },
+}
+
+/// Read an extract, choosing the format by extension (`.osm.pbf`/`.pbf` or `.osm`/`.xml`).
+pub fn read_osm_file(path: &Path) -> Result<OsmData, OsmError> {
+    let name = path.to_string_lossy();
+    if name.ends_with(".pbf") {
+        pbf::read_pbf(path)
+    } else {
+        let text = std::fs::read(path).map_err(|source| OsmError::Io { path: name.to_string(), source })?;
+        xml::parse_osm_xml(&text).map_err(|(line, message)| OsmError::Xml { path: name.to_string(), line, message })
+    }
+}

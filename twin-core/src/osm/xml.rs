@@ -1,0 +1,170 @@
+//! OSM XML (API 0.6) reader on quick-xml: nodes with coordinates, ways with node references
+//! and tags. A truncated or malformed file is an error with the line where reading stopped.
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use super::{OsmData, OsmWay};
+use crate::geometry::LonLat;
+
+/// Parse OSM XML. Errors are `(line, message)`; the caller adds the file name.
+pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
+    let mut reader = Reader::from_reader(bytes);
+    reader.config_mut().trim_text(true);
+    let mut data = OsmData::default();
+    let mut buf = Vec::new();
+    let mut current_way: Option<OsmWay> = None;
+    let mut open: Vec<Vec<u8>> = Vec::new();
+    let mut saw_osm = false;
+    let line_at = |pos: u64| 1 + bytes[..(pos as usize).min(bytes.len())].iter().filter(|&&b| b == b'\n').count();
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| (line_at(reader.error_position()), format!("malformed XML: {e}")))?;
+        // The end of the event just read: the line of a one-line tag.
+        let pos = reader.buffer_position().saturating_sub(1);
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let is_empty = matches!(event, Event::Empty(_));
+                let name = e.name().as_ref().to_vec();
+                match name.as_slice() {
+                    b"osm" => saw_osm = true,
+                    b"node" => {
+                        let id = attr_i64(e, b"id").map_err(|m| (line_at(pos), m))?;
+                        let lat = attr_f64(e, b"lat").map_err(|m| (line_at(pos), m))?;
+                        let lon = attr_f64(e, b"lon").map_err(|m| (line_at(pos), m))?;
+                        let p = LonLat::new(lon, lat);
+                        if !p.is_valid() {
+                            return Err((line_at(pos), format!("node {id} has invalid coordinates {lat}, {lon}")));
+                        }
+                        data.nodes.insert(id, p);
+                    }
+                    b"way" => {
+                        let id = attr_i64(e, b"id").map_err(|m| (line_at(pos), m))?;
+                        let way = OsmWay { id, nodes: Vec::new(), tags: Vec::new() };
+                        if is_empty {
+                            data.ways.push(way);
+                        } else {
+                            current_way = Some(way);
+                        }
+                    }
+                    b"nd" => {
+                        if let Some(way) = current_way.as_mut() {
+                            way.nodes.push(attr_i64(e, b"ref").map_err(|m| (line_at(pos), m))?);
+                        }
+                    }
+                    b"tag" => {
+                        if let Some(way) = current_way.as_mut() {
+                            let k = attr_string(e, b"k").map_err(|m| (line_at(pos), m))?;
+                            let v = attr_string(e, b"v").map_err(|m| (line_at(pos), m))?;
+                            way.tags.push((k, v));
+                        }
+                    }
+                    _ => {}
+                }
+                if !is_empty {
+                    open.push(name);
+                }
+            }
+            Event::End(e) => {
+                let name = e.name().as_ref().to_vec();
+                if open.pop().as_deref() != Some(name.as_slice()) {
+                    return Err((line_at(pos), format!("unexpected closing tag </{}>", String::from_utf8_lossy(&name))));
+                }
+                if name == b"way" {
+                    if let Some(way) = current_way.take() {
+                        data.ways.push(way);
+                    }
+                }
+            }
+            Event::Eof => {
+                if let Some(unclosed) = open.last() {
+                    return Err((
+                        line_at(bytes.len() as u64),
+                        format!("file ends inside <{}>: truncated?", String::from_utf8_lossy(unclosed)),
+                    ));
+                }
+                if !saw_osm {
+                    return Err((1, "no <osm> element: not an OSM XML file".into()));
+                }
+                break;
+            }
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(data)
+}
+
+fn attr_raw(e: &BytesStart, key: &[u8]) -> Result<String, String> {
+    for a in e.attributes() {
+        let a = a.map_err(|err| format!("bad attribute: {err}"))?;
+        if a.key.as_ref() == key {
+            return a
+                .unescape_value()
+                .map(|v| v.into_owned())
+                .map_err(|err| format!("bad attribute value: {err}"));
+        }
+    }
+    Err(format!(
+        "<{}> has no `{}` attribute",
+        String::from_utf8_lossy(e.name().as_ref()),
+        String::from_utf8_lossy(key)
+    ))
+}
+
+fn attr_string(e: &BytesStart, key: &[u8]) -> Result<String, String> {
+    attr_raw(e, key)
+}
+
+fn attr_i64(e: &BytesStart, key: &[u8]) -> Result<i64, String> {
+    let s = attr_raw(e, key)?;
+    s.parse().map_err(|_| format!("`{}` = `{s}` is not an integer", String::from_utf8_lossy(key)))
+}
+
+fn attr_f64(e: &BytesStart, key: &[u8]) -> Result<f64, String> {
+    let s = attr_raw(e, key)?;
+    s.parse().map_err(|_| format!("`{}` = `{s}` is not a number", String::from_utf8_lossy(key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = r#"<?xml version="1.0"?>
+<osm version="0.6">
+  <node id="1" lat="44.86" lon="24.86"/>
+  <node id="2" lat="44.87" lon="24.87"/>
+  <way id="10">
+    <nd ref="1"/>
+    <nd ref="2"/>
+    <tag k="highway" v="residential"/>
+    <tag k="name" v="Strada &amp; Test"/>
+  </way>
+</osm>
+"#;
+
+    #[test]
+    fn reads_nodes_ways_and_tags() {
+        let data = parse_osm_xml(SMALL.as_bytes()).unwrap();
+        assert_eq!(data.nodes.len(), 2);
+        assert_eq!(data.ways[0].nodes, vec![1, 2]);
+        assert_eq!(data.ways[0].tag("name"), Some("Strada & Test"));
+    }
+
+    #[test]
+    fn truncated_file_names_the_line() {
+        let cut = &SMALL[..SMALL.find("<nd ref=\"2\"").unwrap()];
+        let (line, message) = parse_osm_xml(cut.as_bytes()).unwrap_err();
+        assert_eq!(line, 7, "{message}");
+        assert!(message.contains("truncated"), "{message}");
+    }
+
+    #[test]
+    fn bad_coordinates_name_the_line() {
+        let bad = SMALL.replace(r#"lat="44.87""#, r#"lat="north""#);
+        let (line, message) = parse_osm_xml(bad.as_bytes()).unwrap_err();
+        assert_eq!(line, 4);
+        assert!(message.contains("`lat` = `north`"), "{message}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Deterministic generator of city bundles (placeholder, filled in below).

@@ -1,1 +1,257 @@
-fn main() {}
+//! `twin`, the command line of citytwin: argument parsing and wiring only. Everything worth
+//! testing lives in the library crates (twin-core first).
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use twin_core::reading::{RawReading, validate_reading};
+
+#[derive(Parser)]
+#[command(
+    name = "twin",
+    version,
+    about = "citytwin: a live digital twin of Pitești"
+)]
+struct Cli {
+    /// Log as JSON lines (for log shippers) instead of human-readable text. Filter with RUST_LOG.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// City bundles: summary and generation.
+    City {
+        #[command(subcommand)]
+        command: CityCommand,
+    },
+    /// Import outside data into a city bundle.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Sensor readings.
+    Readings {
+        #[command(subcommand)]
+        command: ReadingsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CityCommand {
+    /// Print a summary of a city bundle.
+    Info {
+        /// The bundle folder (or its city.toml).
+        dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a synthetic city bundle.
+    Synth {
+        /// Which city to generate.
+        city: SynthCity,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder (created if missing; existing bundle files are overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SynthCity {
+    Pitesti,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import the drivable streets of an OpenStreetMap extract (.osm XML or .osm.pbf).
+    Osm {
+        file: PathBuf,
+        /// Keep only what lies inside this GeoJSON polygon.
+        #[arg(long)]
+        boundary: Option<PathBuf>,
+        /// Output bundle folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// City name for city.toml (default: the file name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReadingsCommand {
+    /// Validate a JSONL file of readings against a city; prints one line per rejected reading.
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        city: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    if let Err(err) = run(cli.command) {
+        // One line: the error and its causes, so scripts and people see where it went wrong.
+        let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+        eprintln!("error: {}", chain.join(": "));
+        std::process::exit(1);
+    }
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::City {
+            command: CityCommand::Info { dir, json },
+        } => city_info(&dir, json),
+        Command::City {
+            command:
+                CityCommand::Synth {
+                    city: SynthCity::Pitesti,
+                    seed,
+                    out,
+                },
+        } => {
+            let bundle = twin_core::synth::synth_pitesti(seed).map_err(anyhow::Error::msg)?;
+            bundle
+                .write_to(&out)
+                .with_context(|| format!("writing the bundle to {}", out.display()))?;
+            println!("wrote {} files to {}", bundle.files.len(), out.display());
+            Ok(())
+        }
+        Command::Import {
+            command:
+                ImportCommand::Osm {
+                    file,
+                    boundary,
+                    out,
+                    name,
+                },
+        } => import_osm(&file, boundary.as_deref(), &out, name),
+        Command::Readings {
+            command: ReadingsCommand::Check { file, city },
+        } => check_readings(&file, &city),
+    }
+}
+
+fn city_info(dir: &Path, json: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    let city = twin_core::load_city(dir)?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "city loaded"
+    );
+    let summary = city.summary();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    let value = serde_json::to_value(&summary)?;
+    let mut out = std::io::stdout().lock();
+    if let Some(fields) = value.as_object() {
+        for (key, v) in fields {
+            let shown = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            writeln!(out, "{key:<26} {shown}")?;
+        }
+    }
+    Ok(())
+}
+
+fn import_osm(
+    file: &Path,
+    boundary: Option<&Path>,
+    out: &Path,
+    name: Option<String>,
+) -> Result<()> {
+    let boundary_text = match boundary {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let boundary = match (&boundary_text, boundary) {
+        (Some(text), Some(path)) => Some(
+            twin_core::geometry::Boundary::from_geojson_str(text)
+                .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?,
+        ),
+        _ => None,
+    };
+    let osm = twin_core::osm::read_osm_file(file)?;
+    let import = twin_core::osm::build_street_segments(&osm, boundary.as_ref());
+    if import.segments.is_empty() {
+        bail!("{}: no drivable street inside the boundary", file.display());
+    }
+    let name = name.unwrap_or_else(|| {
+        file.file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.split('.').next().unwrap_or(n).to_string())
+            .unwrap_or_default()
+    });
+    twin_core::bundle::write_street_bundle(out, &name, &import.segments, boundary_text.as_deref())?;
+    let s = &import.stats;
+    println!(
+        "{}: {} ways, {} drivable; {} street segments ({} oneway) between {} intersections; {} node references missing, {} nodes outside the boundary; bundle in {}",
+        file.display(),
+        s.ways_read,
+        s.drivable_ways,
+        s.segments,
+        s.oneway_segments,
+        s.intersections,
+        s.missing_node_refs,
+        s.nodes_outside_boundary,
+        out.display()
+    );
+    Ok(())
+}
+
+fn check_readings(file: &Path, city_dir: &Path) -> Result<()> {
+    let city = twin_core::load_city(city_dir)?;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let now = chrono::Utc::now();
+    let (mut accepted, mut rejected) = (0usize, 0usize);
+    let mut by_reason = std::collections::BTreeMap::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("{}:{}", file.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match RawReading::from_json(&line).and_then(|raw| validate_reading(&raw, &city, now)) {
+            Ok(_) => accepted += 1,
+            Err(e) => {
+                rejected += 1;
+                *by_reason.entry(e.reason()).or_insert(0) += 1;
+                println!("{}:{}: {e}", file.display(), i + 1);
+            }
+        }
+    }
+    eprintln!("{accepted} accepted, {rejected} rejected {by_reason:?}");
+    if rejected > 0 {
+        std::process::exit(2);
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ pub use crate::city::CitySummary;
 use crate::city::{CityError, CityMeta, CityModel, Neighbourhood};
 use crate::formats::LineError;
 use crate::formats::epanet::EpanetNetwork;
-use crate::formats::layers::{FeatureError, Layer, read_layer};
+use crate::formats::layers::{FeatureError, Layer, read_intersections, read_layer};
 use crate::formats::matpower::MatpowerCase;
 use crate::geometry::{Boundary, LonLat};
 
@@ -40,6 +40,8 @@ pub struct CityManifest {
 pub struct LayerFiles {
     /// GeoJSON LineStrings (RoadSegment).
     pub streets: Option<String>,
+    /// GeoJSON Points of signalised intersections and roundabouts.
+    pub intersections: Option<String>,
     /// MATPOWER case of the distribution network.
     pub power: Option<String>,
     /// GeoJSON Points of substations and transformer posts, with their bus numbers.
@@ -64,11 +66,18 @@ pub struct NeighbourhoodEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Manifest { path: PathBuf, message: String },
     #[error("{manifest}: layer `{key}` names {file}, which does not exist")]
-    MissingLayer { manifest: PathBuf, key: &'static str, file: PathBuf },
+    MissingLayer {
+        manifest: PathBuf,
+        key: &'static str,
+        file: PathBuf,
+    },
     #[error("{path}: {source}")]
     Layer { path: PathBuf, source: FeatureError },
     #[error("{path}:{}: {}", source.line, source.message)]
@@ -76,11 +85,17 @@ pub enum BundleError {
     #[error("{path}: {message}")]
     Boundary { path: PathBuf, message: String },
     #[error("{manifest}: {source}")]
-    City { manifest: PathBuf, source: CityError },
+    City {
+        manifest: PathBuf,
+        source: CityError,
+    },
 }
 
 fn read_text(path: &Path) -> Result<String, BundleError> {
-    std::fs::read_to_string(path).map_err(|source| BundleError::Io { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| BundleError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl CityManifest {
@@ -100,7 +115,7 @@ impl CityManifest {
     }
 
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a manifest always serialises")
+        toml::to_string(self).expect("a manifest always serialises")
     }
 }
 
@@ -109,13 +124,20 @@ fn one_line(message: &str) -> String {
     let mut lines = message.lines().filter(|l| !l.trim().is_empty());
     let head = lines.next().unwrap_or("").trim().to_string();
     let tail = lines.last().map(str::trim).unwrap_or("");
-    if tail.is_empty() || tail == head { head } else { format!("{head}: {tail}") }
+    if tail.is_empty() || tail == head {
+        head
+    } else {
+        format!("{head}: {tail}")
+    }
 }
 
 /// Load the city bundle in `dir` (or the `city.toml` it names).
 pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
     let (dir, manifest_path) = if dir.is_file() {
-        (dir.parent().unwrap_or(Path::new(".")).to_path_buf(), dir.to_path_buf())
+        (
+            dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            dir.to_path_buf(),
+        )
     } else {
         (dir.to_path_buf(), dir.join("city.toml"))
     };
@@ -124,14 +146,19 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
         let Some(name) = name else { return Ok(None) };
         let path = dir.join(name);
         if !path.is_file() {
-            return Err(BundleError::MissingLayer { manifest: manifest_path.clone(), key, file: path });
+            return Err(BundleError::MissingLayer {
+                manifest: manifest_path.clone(),
+                key,
+                file: path,
+            });
         }
         Ok(Some(path))
     };
     let layers = &manifest.layers;
     let boundary = match file("boundary", &manifest.boundary)? {
         Some(path) => Some(
-            Boundary::from_geojson_str(&read_text(&path)?).map_err(|message| BundleError::Boundary { path, message })?,
+            Boundary::from_geojson_str(&read_text(&path)?)
+                .map_err(|message| BundleError::Boundary { path, message })?,
         ),
         None => None,
     };
@@ -144,18 +171,33 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
     ] {
         if let Some(path) = file(key, name)? {
             let text = read_text(&path)?;
-            let read = read_layer(&text, layer).map_err(|source| BundleError::Layer { path: path.clone(), source })?;
+            let read = read_layer(&text, layer).map_err(|source| BundleError::Layer {
+                path: path.clone(),
+                source,
+            })?;
             tracing::debug!(layer = key, file = %path.display(), entities = read.len(), "layer read");
             entities.extend(read);
         }
     }
+    let intersections = match file("intersections", &layers.intersections)? {
+        Some(path) => read_intersections(&read_text(&path)?)
+            .map_err(|source| BundleError::Layer { path, source })?,
+        None => Vec::new(),
+    };
     let power_case = match file("power", &layers.power)? {
-        Some(path) => Some(MatpowerCase::parse(&read_text(&path)?).map_err(|source| BundleError::Lines { path, source })?),
+        Some(path) => Some(
+            MatpowerCase::parse(&read_text(&path)?)
+                .map_err(|source| BundleError::Lines { path, source })?,
+        ),
         None => None,
     };
     let water = match file("water", &layers.water)? {
         Some(path) => {
-            let net = EpanetNetwork::parse(&read_text(&path)?).map_err(|source| BundleError::Lines { path: path.clone(), source })?;
+            let net =
+                EpanetNetwork::parse(&read_text(&path)?).map_err(|source| BundleError::Lines {
+                    path: path.clone(),
+                    source,
+                })?;
             for (line, section) in &net.unsupported {
                 tracing::warn!(file = %path.display(), line, section = %section, "EPANET section not modelled");
             }
@@ -172,10 +214,64 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
         neighbourhoods: manifest
             .neighbourhoods
             .iter()
-            .map(|n| Neighbourhood { name: n.name.clone(), centre: LonLat::new(n.centre[0], n.centre[1]), population: n.population })
+            .map(|n| Neighbourhood {
+                name: n.name.clone(),
+                centre: LonLat::new(n.centre[0], n.centre[1]),
+                population: n.population,
+            })
             .collect(),
+        intersections,
     };
-    CityModel::new(meta, entities, power_case, water).map_err(|source| BundleError::City { manifest: manifest_path, source })
+    CityModel::new(meta, entities, power_case, water).map_err(|source| BundleError::City {
+        manifest: manifest_path,
+        source,
+    })
+}
+
+/// Write a bundle holding only streets (the result of an OSM import): `streets.geojson`, the
+/// boundary if given, and a `city.toml` naming them.
+pub fn write_street_bundle(
+    dir: &Path,
+    name: &str,
+    streets: &[crate::entity::Entity],
+    boundary_geojson: Option<&str>,
+) -> Result<(), BundleError> {
+    use crate::formats::layers::{entity_feature, feature_collection};
+    let io = |path: PathBuf| move |source| BundleError::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+    let bbox = crate::geometry::BBox::of(streets.iter().map(|e| e.location));
+    let centre = if bbox.is_empty() {
+        LonLat::new(0.0, 0.0)
+    } else {
+        bbox.centre()
+    };
+    let manifest = CityManifest {
+        name: name.to_string(),
+        country: None,
+        population: 0,
+        timezone: "UTC".into(),
+        centre: [centre.lon, centre.lat],
+        boundary: boundary_geojson.map(|_| "boundary.geojson".to_string()),
+        layers: LayerFiles {
+            streets: Some("streets.geojson".into()),
+            ..LayerFiles::default()
+        },
+        neighbourhoods: Vec::new(),
+    };
+    if let Some(text) = boundary_geojson {
+        let path = dir.join("boundary.geojson");
+        std::fs::write(&path, text).map_err(io(path.clone()))?;
+    }
+    let path = dir.join("streets.geojson");
+    std::fs::write(
+        &path,
+        feature_collection(streets.iter().filter_map(entity_feature)),
+    )
+    .map_err(io(path.clone()))?;
+    let path = dir.join("city.toml");
+    let header = "# Imported from OpenStreetMap by `twin import osm` (© OpenStreetMap contributors, ODbL 1.0).\n# Set population and timezone for the city.\n\n";
+    std::fs::write(&path, format!("{header}{}", manifest.to_toml())).map_err(io(path.clone()))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -196,7 +292,11 @@ mod tests {
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("city.toml"), MANIFEST.replace("[layers]\n", "[layers]\ntrams = \"x\"\n")).unwrap();
+        std::fs::write(
+            dir.path().join("city.toml"),
+            MANIFEST.replace("[layers]\n", "[layers]\ntrams = \"x\"\n"),
+        )
+        .unwrap();
         let err = load_city(dir.path()).err().unwrap().to_string();
         assert!(err.contains("line 7"), "{err}");
         assert!(err.contains("trams"), "{err}");
@@ -206,7 +306,11 @@ mod tests {
     #[test]
     fn an_empty_bundle_loads() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("city.toml"), MANIFEST.replace("bins = \"bins.geojson\"\n", "")).unwrap();
+        std::fs::write(
+            dir.path().join("city.toml"),
+            MANIFEST.replace("bins = \"bins.geojson\"\n", ""),
+        )
+        .unwrap();
         let city = load_city(dir.path()).unwrap();
         assert_eq!(city.summary().entities, 0);
     }

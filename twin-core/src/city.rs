@@ -7,9 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::entity::{
-    Asset, AssetKind, Entity, Junction, Pipe, PowerLine, PowerSwitch, Pump, Tank, Valve, ValveType, WaterSource,
+    Asset, AssetKind, Entity, Junction, Pipe, PowerLine, PowerSwitch, Pump, Tank, Valve, ValveType,
+    WaterSource,
 };
 use crate::formats::epanet::EpanetNetwork;
+pub use crate::formats::layers::{Intersection, IntersectionControl};
 use crate::formats::matpower::MatpowerCase;
 use crate::geometry::{BBox, Boundary, LonLat};
 use crate::id::{EntityId, EntityKind};
@@ -33,6 +35,8 @@ pub struct CityMeta {
     pub centre: LonLat,
     pub boundary: Option<Boundary>,
     pub neighbourhoods: Vec<Neighbourhood>,
+    /// Signalised intersections and roundabouts.
+    pub intersections: Vec<Intersection>,
 }
 
 /// An inconsistency between the layers of a city.
@@ -46,7 +50,9 @@ pub enum CityError {
     BadWaterId { id: String, reason: String },
     #[error("EPANET element `{0}` has no [COORDINATES] entry")]
     MissingCoordinates(String),
-    #[error("{charger} connects to {post}, which is not a substation or transformer post of the city")]
+    #[error(
+        "{charger} connects to {post}, which is not a substation or transformer post of the city"
+    )]
     UnknownGridConnection { charger: EntityId, post: EntityId },
 }
 
@@ -88,18 +94,37 @@ impl CityModel {
         for e in &entities {
             if let Asset::EvCharger(c) = &e.asset {
                 let ok = by_id.get(&c.grid_connection).is_some_and(|&i| {
-                    matches!(entities[i].kind(), AssetKind::TransformerPost | AssetKind::Substation)
+                    matches!(
+                        entities[i].kind(),
+                        AssetKind::TransformerPost | AssetKind::Substation
+                    )
                 });
                 if !ok {
-                    return Err(CityError::UnknownGridConnection { charger: e.id.clone(), post: c.grid_connection.clone() });
+                    return Err(CityError::UnknownGridConnection {
+                        charger: e.id.clone(),
+                        post: c.grid_connection.clone(),
+                    });
                 }
             }
         }
         let road = RoadNetwork::build(&entities);
         let power = build_power_network(&entities, &by_id, power_case.as_ref())?;
         let water = build_water_network(&entities, &by_id, water_network.as_ref());
-        let spatial = SpatialIndex::build(entities.iter().enumerate().map(|(i, e)| (i, e.location)), meta.centre.lat);
-        Ok(CityModel { meta, entities, by_id, road, power, water, power_case, water_network, spatial })
+        let spatial = SpatialIndex::build(
+            entities.iter().enumerate().map(|(i, e)| (i, e.location)),
+            meta.centre.lat,
+        );
+        Ok(CityModel {
+            meta,
+            entities,
+            by_id,
+            road,
+            power,
+            water,
+            power_case,
+            water_network,
+            spatial,
+        })
     }
 
     pub fn entities(&self) -> &[Entity] {
@@ -156,7 +181,9 @@ impl CityModel {
         let mut bins_by_kind = BTreeMap::new();
         for e in self.entities_of(AssetKind::WasteBin) {
             if let Asset::WasteBin(b) = &e.asset {
-                *bins_by_kind.entry(b.stored_waste_kind.name().to_string()).or_insert(0) += 1;
+                *bins_by_kind
+                    .entry(b.stored_waste_kind.name().to_string())
+                    .or_insert(0) += 1;
             }
         }
         let charger_sockets = self
@@ -174,6 +201,18 @@ impl CityModel {
             street_segments: count(AssetKind::StreetSegment),
             street_km: (street_m / 1000.0 * 100.0).round() / 100.0,
             road_nodes: self.road.graph.node_count(),
+            signalised_intersections: self
+                .meta
+                .intersections
+                .iter()
+                .filter(|i| i.control == IntersectionControl::TrafficSignals)
+                .count(),
+            roundabouts: self
+                .meta
+                .intersections
+                .iter()
+                .filter(|i| i.control == IntersectionControl::Roundabout)
+                .count(),
             substations: count(AssetKind::Substation),
             transformer_posts: count(AssetKind::TransformerPost),
             power_lines: count(AssetKind::PowerLine),
@@ -203,6 +242,8 @@ pub struct CitySummary {
     pub street_segments: usize,
     pub street_km: f64,
     pub road_nodes: usize,
+    pub signalised_intersections: usize,
+    pub roundabouts: usize,
     pub substations: usize,
     pub transformer_posts: usize,
     pub power_lines: usize,
@@ -240,7 +281,10 @@ fn add_power_branches(entities: &mut Vec<Entity>, case: &MatpowerCase) -> Result
             _ => continue,
         };
         if !case.bus.iter().any(|b| b.id == bus) {
-            return Err(CityError::UnknownBus { entity: e.id.clone(), bus });
+            return Err(CityError::UnknownBus {
+                entity: e.id.clone(),
+                bus,
+            });
         }
         bus_location.insert(bus, e.location);
     }
@@ -249,7 +293,9 @@ fn add_power_branches(entities: &mut Vec<Entity>, case: &MatpowerCase) -> Result
         if br.ratio != 0.0 {
             continue;
         }
-        let (Some(a), Some(b)) = (bus_location.get(&br.from), bus_location.get(&br.to)) else { continue };
+        let (Some(a), Some(b)) = (bus_location.get(&br.from), bus_location.get(&br.to)) else {
+            continue;
+        };
         let location = LonLat::new((a.lon + b.lon) / 2.0, (a.lat + b.lat) / 2.0);
         let kv = base_kv.get(&br.from).copied().unwrap_or(20.0);
         let z_base = kv * kv / case.base_mva;
@@ -266,7 +312,11 @@ fn add_power_branches(entities: &mut Vec<Entity>, case: &MatpowerCase) -> Result
             };
             (format!("line-{}", row + 1), Asset::PowerLine(line))
         } else {
-            let switch = PowerSwitch { from_bus: br.from, to_bus: br.to, normally_open: true };
+            let switch = PowerSwitch {
+                from_bus: br.from,
+                to_bus: br.to,
+                normally_open: true,
+            };
             (format!("sw-{}", row + 1), Asset::PowerSwitch(switch))
         };
         let id = EntityId::new(EntityKind::Power, id).expect("generated ids are valid");
@@ -276,7 +326,10 @@ fn add_power_branches(entities: &mut Vec<Entity>, case: &MatpowerCase) -> Result
 }
 
 fn water_id(id: &str) -> Result<EntityId, CityError> {
-    EntityId::new(EntityKind::Water, id).map_err(|e| CityError::BadWaterId { id: id.to_string(), reason: e.to_string() })
+    EntityId::new(EntityKind::Water, id).map_err(|e| CityError::BadWaterId {
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Entities for every node and link of an EPANET network (SI units assumed for the bundle:
@@ -295,7 +348,11 @@ fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
     };
     let mut out = Vec::with_capacity(net.node_count() + net.link_count());
     for r in &net.reservoirs {
-        out.push(Entity::new(water_id(&r.id)?, at(&r.id)?, Asset::WaterSource(WaterSource { head_m: r.head })));
+        out.push(Entity::new(
+            water_id(&r.id)?,
+            at(&r.id)?,
+            Asset::WaterSource(WaterSource { head_m: r.head }),
+        ));
     }
     for t in &net.tanks {
         let tank = Tank {
@@ -308,8 +365,15 @@ fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
         out.push(Entity::new(water_id(&t.id)?, at(&t.id)?, Asset::Tank(tank)));
     }
     for j in &net.junctions {
-        let junction = Junction { elevation_m: j.elevation, base_demand_m3s: j.base_demand * flow_to_m3s };
-        out.push(Entity::new(water_id(&j.id)?, at(&j.id)?, Asset::Junction(junction)));
+        let junction = Junction {
+            elevation_m: j.elevation,
+            base_demand_m3s: j.base_demand * flow_to_m3s,
+        };
+        out.push(Entity::new(
+            water_id(&j.id)?,
+            at(&j.id)?,
+            Asset::Junction(junction),
+        ));
     }
     for p in &net.pipes {
         let pipe = Pipe {
@@ -320,11 +384,22 @@ fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
             roughness: p.roughness,
             open: !p.status.eq_ignore_ascii_case("closed"),
         };
-        out.push(Entity::new(water_id(&p.id)?, mid(&p.node1, &p.node2)?, Asset::Pipe(pipe)));
+        out.push(Entity::new(
+            water_id(&p.id)?,
+            mid(&p.node1, &p.node2)?,
+            Asset::Pipe(pipe),
+        ));
     }
     for p in &net.pumps {
-        let pump = Pump { from_node: p.node1.clone(), to_node: p.node2.clone() };
-        out.push(Entity::new(water_id(&p.id)?, mid(&p.node1, &p.node2)?, Asset::Pump(pump)));
+        let pump = Pump {
+            from_node: p.node1.clone(),
+            to_node: p.node2.clone(),
+        };
+        out.push(Entity::new(
+            water_id(&p.id)?,
+            mid(&p.node1, &p.node2)?,
+            Asset::Pump(pump),
+        ));
     }
     for v in &net.valves {
         let valve = Valve {
@@ -335,7 +410,11 @@ fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
             setting: v.setting.parse().unwrap_or(0.0),
             isolation: net.has_tag("LINK", &v.id, "isolation"),
         };
-        out.push(Entity::new(water_id(&v.id)?, mid(&v.node1, &v.node2)?, Asset::Valve(valve)));
+        out.push(Entity::new(
+            water_id(&v.id)?,
+            mid(&v.node1, &v.node2)?,
+            Asset::Valve(valve),
+        ));
     }
     Ok(out)
 }
@@ -363,12 +442,21 @@ fn build_power_network(
         net.add_bus(b.id, entity_at_bus.get(&b.id).copied());
     }
     for (row, br) in case.branch.iter().enumerate() {
-        let (Some(a), Some(b)) = (net.bus_index(br.from), net.bus_index(br.to)) else { continue };
+        let (Some(a), Some(b)) = (net.bus_index(br.from), net.bus_index(br.to)) else {
+            continue;
+        };
         let entity = [format!("line-{}", row + 1), format!("sw-{}", row + 1)]
             .into_iter()
             .filter_map(|local| EntityId::new(EntityKind::Power, local).ok())
             .find_map(|id| by_id.get(&id).copied());
-        net.graph.add_edge(a, b, PowerBranchEdge { branch: row, entity });
+        net.graph.add_edge(
+            a,
+            b,
+            PowerBranchEdge {
+                branch: row,
+                entity,
+            },
+        );
     }
     Ok(net)
 }
@@ -380,7 +468,11 @@ fn build_water_network(
 ) -> WaterNetwork {
     let mut net = WaterNetwork::default();
     let Some(inp) = inp else { return net };
-    let index = |name: &str| EntityId::new(EntityKind::Water, name).ok().and_then(|id| by_id.get(&id).copied());
+    let index = |name: &str| {
+        EntityId::new(EntityKind::Water, name)
+            .ok()
+            .and_then(|id| by_id.get(&id).copied())
+    };
     let node_names = inp
         .junctions
         .iter()
@@ -410,7 +502,10 @@ fn build_water_network(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::entity::{ChargerSite, EvCharger, RoadClass, Socket, StreetSegment, TransformerPost, WasteBin, WasteKind};
+    use crate::entity::{
+        ChargerSite, EvCharger, RoadClass, Socket, StreetSegment, TransformerPost, WasteBin,
+        WasteKind,
+    };
 
     fn id(s: &str) -> EntityId {
         s.parse().unwrap()
@@ -431,20 +526,41 @@ pub(crate) mod tests {
             from_node: 1,
             to_node: 2,
         };
-        let post = TransformerPost { bus: 2, rated_kva: 400.0, customers: 120, population: 300, peak_kw: 0.0, peak_kvar: 0.0 };
+        let post = TransformerPost {
+            bus: 2,
+            rated_kva: 400.0,
+            customers: 120,
+            population: 300,
+            peak_kw: 0.0,
+            peak_kvar: 0.0,
+        };
         let charger = EvCharger {
             site: ChargerSite::Public,
             operator: "Primăria Pitești".into(),
             sockets: vec![
-                Socket { socket_type: "Type2".into(), max_power_kw: 22.0 },
-                Socket { socket_type: "CCS2".into(), max_power_kw: 50.0 },
+                Socket {
+                    socket_type: "Type2".into(),
+                    max_power_kw: 22.0,
+                },
+                Socket {
+                    socket_type: "CCS2".into(),
+                    max_power_kw: 50.0,
+                },
             ],
             grid_connection: id("power:pt-1"),
         };
         let entities = vec![
             Entity::new(id("street:1"), a, Asset::StreetSegment(street)),
             Entity::new(id("power:pt-1"), b, Asset::TransformerPost(post)),
-            Entity::new(id("bin:1"), a, Asset::WasteBin(WasteBin { stored_waste_kind: WasteKind::Paper, volume_l: 1100.0, collection_point: 1 })),
+            Entity::new(
+                id("bin:1"),
+                a,
+                Asset::WasteBin(WasteBin {
+                    stored_waste_kind: WasteKind::Paper,
+                    volume_l: 1100.0,
+                    collection_point: 1,
+                }),
+            ),
             Entity::new(id("charger:1"), b, Asset::EvCharger(charger)),
         ];
         let meta = CityMeta {
@@ -454,6 +570,7 @@ pub(crate) mod tests {
             centre: a,
             boundary: None,
             neighbourhoods: vec![],
+            intersections: vec![],
         };
         CityModel::new(meta, entities, None, None).unwrap()
     }
@@ -462,7 +579,9 @@ pub(crate) mod tests {
     fn tiny_city_has_a_two_way_street_and_finds_nearest() {
         let city = tiny_city();
         assert_eq!(city.road.graph.edge_count(), 2);
-        let (e, d) = city.nearest(LonLat::new(24.8701, 44.8501), AssetKind::WasteBin).unwrap();
+        let (e, d) = city
+            .nearest(LonLat::new(24.8701, 44.8501), AssetKind::WasteBin)
+            .unwrap();
         assert_eq!(e.id, id("bin:1"));
         assert!(d > 700.0 && d < 800.0, "{d}");
         assert_eq!(city.summary().charger_sockets, 2);
@@ -475,7 +594,12 @@ pub(crate) mod tests {
         if let Asset::EvCharger(c) = &mut entities[3].asset {
             c.grid_connection = id("power:pt-9");
         }
-        let err = CityModel::new(city.meta.clone(), entities, None, None).err().unwrap();
-        assert_eq!(err.to_string(), "charger:1 connects to power:pt-9, which is not a substation or transformer post of the city");
+        let err = CityModel::new(city.meta.clone(), entities, None, None)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "charger:1 connects to power:pt-9, which is not a substation or transformer post of the city"
+        );
     }
 }

@@ -72,7 +72,10 @@ impl BBox {
     }
 
     pub fn contains(&self, p: LonLat) -> bool {
-        p.lon >= self.min_lon && p.lon <= self.max_lon && p.lat >= self.min_lat && p.lat <= self.max_lat
+        p.lon >= self.min_lon
+            && p.lon <= self.max_lon
+            && p.lat >= self.min_lat
+            && p.lat <= self.max_lat
     }
 
     pub fn is_empty(&self) -> bool {
@@ -80,7 +83,10 @@ impl BBox {
     }
 
     pub fn centre(&self) -> LonLat {
-        LonLat::new((self.min_lon + self.max_lon) / 2.0, (self.min_lat + self.max_lat) / 2.0)
+        LonLat::new(
+            (self.min_lon + self.max_lon) / 2.0,
+            (self.min_lat + self.max_lat) / 2.0,
+        )
     }
 
     /// `[min_lon, min_lat, max_lon, max_lat]`, the GeoJSON bbox order.
@@ -101,8 +107,14 @@ impl Boundary {
     }
 
     pub fn from_ring(ring: &[LonLat]) -> Boundary {
-        let ring: Vec<geo::Coord<f64>> = ring.iter().map(|p| geo::coord! { x: p.lon, y: p.lat }).collect();
-        Boundary::new(geo::MultiPolygon(vec![geo::Polygon::new(geo::LineString(ring), vec![])]))
+        let ring: Vec<geo::Coord<f64>> = ring
+            .iter()
+            .map(|p| geo::coord! { x: p.lon, y: p.lat })
+            .collect();
+        Boundary::new(geo::MultiPolygon(vec![geo::Polygon::new(
+            geo::LineString(ring),
+            vec![],
+        )]))
     }
 
     pub fn contains(&self, p: LonLat) -> bool {
@@ -195,7 +207,8 @@ mod tests {
 
     #[test]
     fn boundary_rejects_points() {
-        let err = Boundary::from_geojson_str(r#"{"type":"Point","coordinates":[1,2]}"#).unwrap_err();
+        let err =
+            Boundary::from_geojson_str(r#"{"type":"Point","coordinates":[1,2]}"#).unwrap_err();
         assert!(err.contains("a Point"), "{err}");
     }
 }

@@ -60,7 +60,9 @@ pub struct EntityId {
 pub enum IdError {
     #[error("entity id `{0}` has no `<kind>:` prefix")]
     MissingKind(String),
-    #[error("entity id `{id}` has unknown kind `{kind}` (expected street, power, water, bin or charger)")]
+    #[error(
+        "entity id `{id}` has unknown kind `{kind}` (expected street, power, water, bin or charger)"
+    )]
     UnknownKind { id: String, kind: String },
     #[error("entity id `{0}` has an empty or over-long local part (1 to 64 characters)")]
     BadLength(String),

@@ -40,13 +40,31 @@ impl RoadNetwork {
     pub fn build(entities: &[Entity]) -> RoadNetwork {
         let mut net = RoadNetwork::default();
         for (index, e) in entities.iter().enumerate() {
-            let Asset::StreetSegment(s) = &e.asset else { continue };
-            let (Some(first), Some(last)) = (s.geometry.first(), s.geometry.last()) else { continue };
+            let Asset::StreetSegment(s) = &e.asset else {
+                continue;
+            };
+            let (Some(first), Some(last)) = (s.geometry.first(), s.geometry.last()) else {
+                continue;
+            };
             let a = net.node(s.from_node, *first);
             let b = net.node(s.to_node, *last);
-            net.graph.add_edge(a, b, RoadArc { segment: index, forward: true });
+            net.graph.add_edge(
+                a,
+                b,
+                RoadArc {
+                    segment: index,
+                    forward: true,
+                },
+            );
             if !s.oneway {
-                net.graph.add_edge(b, a, RoadArc { segment: index, forward: false });
+                net.graph.add_edge(
+                    b,
+                    a,
+                    RoadArc {
+                        segment: index,
+                        forward: false,
+                    },
+                );
             }
         }
         net

@@ -46,7 +46,11 @@ pub enum Quantity {
 /// What values a quantity takes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ValueSpec {
-    Number { min: f64, max: f64, unit: &'static str },
+    Number {
+        min: f64,
+        max: f64,
+        unit: &'static str,
+    },
     Bool,
     Text(&'static [&'static str]),
     /// An RFC 3339 timestamp as text.
@@ -172,28 +176,108 @@ impl Quantity {
         use Quantity as Q;
         use ValueSpec::*;
         match self {
-            Q::Intensity => Number { min: 0.0, max: 20_000.0, unit: "veh/h" },
-            Q::AverageVehicleSpeed => Number { min: 0.0, max: 250.0, unit: "km/h" },
-            Q::Occupancy | Q::FillingLevel => Number { min: 0.0, max: 1.0, unit: "fraction 0-1" },
+            Q::Intensity => Number {
+                min: 0.0,
+                max: 20_000.0,
+                unit: "veh/h",
+            },
+            Q::AverageVehicleSpeed => Number {
+                min: 0.0,
+                max: 250.0,
+                unit: "km/h",
+            },
+            Q::Occupancy | Q::FillingLevel => Number {
+                min: 0.0,
+                max: 1.0,
+                unit: "fraction 0-1",
+            },
             Q::Congested | Q::Closed | Q::Energised => Bool,
-            Q::ActivePower => Number { min: -200_000.0, max: 200_000.0, unit: "kW" },
-            Q::ReactivePower => Number { min: -200_000.0, max: 200_000.0, unit: "kvar" },
-            Q::Voltage => Number { min: 0.0, max: 1.5, unit: "pu" },
-            Q::Loading => Number { min: 0.0, max: 1_000.0, unit: "%" },
+            Q::ActivePower => Number {
+                min: -200_000.0,
+                max: 200_000.0,
+                unit: "kW",
+            },
+            Q::ReactivePower => Number {
+                min: -200_000.0,
+                max: 200_000.0,
+                unit: "kvar",
+            },
+            Q::Voltage => Number {
+                min: 0.0,
+                max: 1.5,
+                unit: "pu",
+            },
+            Q::Loading => Number {
+                min: 0.0,
+                max: 1_000.0,
+                unit: "%",
+            },
             Q::SwitchState => Text(&["open", "closed"]),
-            Q::Head => Number { min: -500.0, max: 5_000.0, unit: "m" },
-            Q::Pressure => Number { min: -200.0, max: 500.0, unit: "m" },
-            Q::Demand | Q::Flow => Number { min: -100_000.0, max: 100_000.0, unit: "l/s" },
-            Q::TankLevel => Number { min: 0.0, max: 100.0, unit: "m" },
+            Q::Head => Number {
+                min: -500.0,
+                max: 5_000.0,
+                unit: "m",
+            },
+            Q::Pressure => Number {
+                min: -200.0,
+                max: 500.0,
+                unit: "m",
+            },
+            Q::Demand | Q::Flow => Number {
+                min: -100_000.0,
+                max: 100_000.0,
+                unit: "l/s",
+            },
+            Q::TankLevel => Number {
+                min: 0.0,
+                max: 100.0,
+                unit: "m",
+            },
             Q::LinkStatus => Text(&["OPEN", "CLOSED"]),
-            Q::Temperature => Number { min: -50.0, max: 1_000.0, unit: "°C" },
-            Q::BinStatus => Text(&["ok", "lidOpen", "closed", "burning", "dropped", "moved", "notInPlace"]),
+            Q::Temperature => Number {
+                min: -50.0,
+                max: 1_000.0,
+                unit: "°C",
+            },
+            Q::BinStatus => Text(&[
+                "ok",
+                "lidOpen",
+                "closed",
+                "burning",
+                "dropped",
+                "moved",
+                "notInPlace",
+            ]),
             Q::DateLastEmptying => DateTime,
-            Q::ChargerStatus => Text(&["working", "outOfService", "withIncidence", "almostFull", "full"]),
-            Q::AvailableCapacity => Number { min: 0.0, max: MAX_SOCKETS as f64, unit: "sockets" },
-            Q::SessionEnergy => Number { min: 0.0, max: 10_000.0, unit: "kWh" },
-            Q::SocketStatus(_) => Text(&["available", "occupied", "charging", "outOfService", "reserved"]),
-            Q::SocketPower(_) => Number { min: 0.0, max: 1_000.0, unit: "kW" },
+            Q::ChargerStatus => Text(&[
+                "working",
+                "outOfService",
+                "withIncidence",
+                "almostFull",
+                "full",
+            ]),
+            Q::AvailableCapacity => Number {
+                min: 0.0,
+                max: MAX_SOCKETS as f64,
+                unit: "sockets",
+            },
+            Q::SessionEnergy => Number {
+                min: 0.0,
+                max: 10_000.0,
+                unit: "kWh",
+            },
+            Q::SocketStatus(_) => Text(&[
+                "available",
+                "occupied",
+                "charging",
+                "outOfService",
+                "reserved",
+            ]),
+            Q::SocketPower(_) => Number {
+                min: 0.0,
+                max: 1_000.0,
+                unit: "kW",
+            },
         }
     }
 }
@@ -210,10 +294,22 @@ mod tests {
 
     #[test]
     fn status_means_what_the_asset_says() {
-        assert_eq!(Quantity::for_asset(AssetKind::WasteBin, "status"), Some(Quantity::BinStatus));
-        assert_eq!(Quantity::for_asset(AssetKind::Pipe, "status"), Some(Quantity::LinkStatus));
-        assert_eq!(Quantity::for_asset(AssetKind::EvCharger, "status"), Some(Quantity::ChargerStatus));
-        assert_eq!(Quantity::for_asset(AssetKind::StreetSegment, "status"), None);
+        assert_eq!(
+            Quantity::for_asset(AssetKind::WasteBin, "status"),
+            Some(Quantity::BinStatus)
+        );
+        assert_eq!(
+            Quantity::for_asset(AssetKind::Pipe, "status"),
+            Some(Quantity::LinkStatus)
+        );
+        assert_eq!(
+            Quantity::for_asset(AssetKind::EvCharger, "status"),
+            Some(Quantity::ChargerStatus)
+        );
+        assert_eq!(
+            Quantity::for_asset(AssetKind::StreetSegment, "status"),
+            None
+        );
     }
 
     #[test]
@@ -222,8 +318,14 @@ mod tests {
             Quantity::for_asset(AssetKind::EvCharger, "socketPower.3"),
             Some(Quantity::SocketPower(3))
         );
-        assert_eq!(Quantity::for_asset(AssetKind::EvCharger, "socketPower.0"), None);
-        assert_eq!(Quantity::for_asset(AssetKind::WasteBin, "socketPower.1"), None);
+        assert_eq!(
+            Quantity::for_asset(AssetKind::EvCharger, "socketPower.0"),
+            None
+        );
+        assert_eq!(
+            Quantity::for_asset(AssetKind::WasteBin, "socketPower.1"),
+            None
+        );
     }
 
     #[test]
@@ -231,7 +333,11 @@ mod tests {
         for kind in AssetKind::ALL {
             for (q, name) in SIMPLE {
                 if q.applies_to(kind) {
-                    assert_eq!(Quantity::for_asset(kind, name), Some(q), "{name} on {kind:?}");
+                    assert_eq!(
+                        Quantity::for_asset(kind, name),
+                        Some(q),
+                        "{name} on {kind:?}"
+                    );
                     assert_eq!(q.name(), name);
                 }
             }

@@ -48,19 +48,42 @@ pub enum ReadingError {
     #[error("{entity}: reading has no values")]
     NoValues { entity: EntityId },
     #[error("{entity}: `{quantity}` is not a quantity of a {kind}")]
-    UnknownQuantity { entity: EntityId, quantity: String, kind: &'static str },
+    UnknownQuantity {
+        entity: EntityId,
+        quantity: String,
+        kind: &'static str,
+    },
     #[error("{entity}: `{quantity}` must be {expected}, got {got}")]
-    WrongType { entity: EntityId, quantity: String, expected: String, got: String },
+    WrongType {
+        entity: EntityId,
+        quantity: String,
+        expected: String,
+        got: String,
+    },
     #[error("{entity}: `{quantity}` is not a finite number")]
     NotFinite { entity: EntityId, quantity: String },
     #[error("{entity}: `{quantity}` = {value} is out of range [{min}, {max}] {unit}")]
-    OutOfRange { entity: EntityId, quantity: String, value: f64, min: f64, max: f64, unit: String },
+    OutOfRange {
+        entity: EntityId,
+        quantity: String,
+        value: f64,
+        min: f64,
+        max: f64,
+        unit: String,
+    },
     #[error("{entity}: observedAt `{text}` is not an RFC 3339 timestamp")]
     BadTimestamp { entity: EntityId, text: String },
     #[error("{entity}: observedAt {observed_at} is before 2000-01-01")]
-    TooOld { entity: EntityId, observed_at: DateTime<Utc> },
+    TooOld {
+        entity: EntityId,
+        observed_at: DateTime<Utc>,
+    },
     #[error("{entity}: observedAt {observed_at} is in the future (now {now})")]
-    FutureTimestamp { entity: EntityId, observed_at: DateTime<Utc>, now: DateTime<Utc> },
+    FutureTimestamp {
+        entity: EntityId,
+        observed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
 }
 
 impl ReadingError {
@@ -98,7 +121,9 @@ pub fn validate_reading(
     let entity_id: EntityId = raw.entity.parse()?;
     let entity = city
         .entity(&entity_id)
-        .ok_or_else(|| ReadingError::UnknownEntity { entity: entity_id.clone() })?;
+        .ok_or_else(|| ReadingError::UnknownEntity {
+            entity: entity_id.clone(),
+        })?;
     let observed_at = parse_observed_at(&entity_id, &raw.observed_at, now)?;
     if raw.values.is_empty() {
         return Err(ReadingError::NoValues { entity: entity_id });
@@ -115,7 +140,11 @@ pub fn validate_reading(
         let value = check_value(entity, quantity, json)?;
         values.push((quantity, value));
     }
-    Ok(Reading { entity: entity_id, observed_at, values })
+    Ok(Reading {
+        entity: entity_id,
+        observed_at,
+        values,
+    })
 }
 
 fn parse_observed_at(
@@ -124,14 +153,27 @@ fn parse_observed_at(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, ReadingError> {
     let observed_at = DateTime::parse_from_rfc3339(text)
-        .map_err(|_| ReadingError::BadTimestamp { entity: entity.clone(), text: text.to_string() })?
+        .map_err(|_| ReadingError::BadTimestamp {
+            entity: entity.clone(),
+            text: text.to_string(),
+        })?
         .with_timezone(&Utc);
     if observed_at > now + MAX_CLOCK_SKEW {
-        return Err(ReadingError::FutureTimestamp { entity: entity.clone(), observed_at, now });
+        return Err(ReadingError::FutureTimestamp {
+            entity: entity.clone(),
+            observed_at,
+            now,
+        });
     }
-    let earliest = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().unwrap_or(now);
+    let earliest = Utc
+        .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now);
     if observed_at < earliest {
-        return Err(ReadingError::TooOld { entity: entity.clone(), observed_at });
+        return Err(ReadingError::TooOld {
+            entity: entity.clone(),
+            observed_at,
+        });
     }
     Ok(observed_at)
 }
@@ -164,7 +206,10 @@ pub fn check_value(
         ValueSpec::Number { min, max, unit } => {
             let x = json.as_f64().ok_or_else(|| wrong_type("a number"))?;
             if !x.is_finite() {
-                return Err(ReadingError::NotFinite { entity: entity.id.clone(), quantity: quantity.name() });
+                return Err(ReadingError::NotFinite {
+                    entity: entity.id.clone(),
+                    quantity: quantity.name(),
+                });
             }
             let max = match (quantity, &entity.asset) {
                 (Quantity::AvailableCapacity, Asset::EvCharger(c)) => c.sockets.len() as f64,
@@ -182,7 +227,10 @@ pub fn check_value(
             }
             Ok(Value::Number(x))
         }
-        ValueSpec::Bool => json.as_bool().map(Value::Bool).ok_or_else(|| wrong_type("true or false")),
+        ValueSpec::Bool => json
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| wrong_type("true or false")),
         ValueSpec::Text(allowed) => {
             let s = json.as_str().ok_or_else(|| wrong_type("a string"))?;
             if allowed.contains(&s) {
@@ -192,7 +240,9 @@ pub fn check_value(
             }
         }
         ValueSpec::DateTime => {
-            let s = json.as_str().ok_or_else(|| wrong_type("an RFC 3339 timestamp"))?;
+            let s = json
+                .as_str()
+                .ok_or_else(|| wrong_type("an RFC 3339 timestamp"))?;
             DateTime::parse_from_rfc3339(s)
                 .map(|_| Value::Text(s.to_string()))
                 .map_err(|_| wrong_type("an RFC 3339 timestamp"))
@@ -229,7 +279,10 @@ mod tests {
             (Ok(r), Ok(n)) => assert_eq!(r.values.len(), n),
             (Err(e), Err((reason, fragment))) => {
                 assert_eq!(e.reason(), reason, "{e}");
-                assert!(e.to_string().contains(fragment), "`{e}` should contain `{fragment}`");
+                assert!(
+                    e.to_string().contains(fragment),
+                    "`{e}` should contain `{fragment}`"
+                );
             }
             (got, expected) => panic!("{json}: got {got:?}, expected {expected:?}"),
         }
@@ -237,19 +290,28 @@ mod tests {
 
     #[test]
     fn accepts_good_readings() {
-        check(r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.82}}"#, Ok(1));
+        check(
+            r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.82}}"#,
+            Ok(1),
+        );
         check(
             r#"{"entity":"street:1","observedAt":"2026-11-27T08:00:00+02:00","values":{"intensity":820,"congested":false}}"#,
             Ok(2),
         );
-        check(r#"{"entity":"charger:1","observedAt":"2026-11-27T08:00:00Z","values":{"socketPower.2":11.0,"socketStatus.1":"charging"}}"#, Ok(2));
+        check(
+            r#"{"entity":"charger:1","observedAt":"2026-11-27T08:00:00Z","values":{"socketPower.2":11.0,"socketStatus.1":"charging"}}"#,
+            Ok(2),
+        );
     }
 
     #[test]
     fn rejects_with_the_entity_the_quantity_and_the_reason() {
         check(
             r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":1.7}}"#,
-            Err(("out_of_range", "bin:1: `fillingLevel` = 1.7 is out of range [0, 1]")),
+            Err((
+                "out_of_range",
+                "bin:1: `fillingLevel` = 1.7 is out of range [0, 1]",
+            )),
         );
         check(
             r#"{"entity":"bin:99","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.5}}"#,
@@ -257,7 +319,10 @@ mod tests {
         );
         check(
             r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{"intensity":5}}"#,
-            Err(("unknown_quantity", "`intensity` is not a quantity of a waste bin")),
+            Err((
+                "unknown_quantity",
+                "`intensity` is not a quantity of a waste bin",
+            )),
         );
         check(
             r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":"full"}}"#,
@@ -271,8 +336,14 @@ mod tests {
             r#"{"entity":"bin:1","observedAt":"yesterday","values":{"fillingLevel":0.2}}"#,
             Err(("bad_timestamp", "`yesterday`")),
         );
-        check(r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{}}"#, Err(("no_values", "no values")));
-        check(r#"{"entity":"bin:1","values":{}}"#, Err(("malformed", "observedAt")));
+        check(
+            r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{}}"#,
+            Err(("no_values", "no values")),
+        );
+        check(
+            r#"{"entity":"bin:1","values":{}}"#,
+            Err(("malformed", "observedAt")),
+        );
         check(
             r#"{"entity":"charger:1","observedAt":"2026-11-27T08:00:00Z","values":{"socketPower.3":11.0}}"#,
             Err(("unknown_quantity", "socketPower.3")),

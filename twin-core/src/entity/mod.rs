@@ -155,8 +155,19 @@ pub struct Entity {
 
 impl Entity {
     pub fn new(id: EntityId, location: LonLat, asset: Asset) -> Entity {
-        debug_assert_eq!(id.kind(), asset.kind().family(), "{id} holds a {}", asset.kind().name());
-        Entity { id, name: None, location, asset, state: LiveState::default() }
+        debug_assert_eq!(
+            id.kind(),
+            asset.kind().family(),
+            "{id} holds a {}",
+            asset.kind().name()
+        );
+        Entity {
+            id,
+            name: None,
+            location,
+            asset,
+            state: LiveState::default(),
+        }
     }
 
     pub fn with_name(mut self, name: Option<String>) -> Entity {

@@ -70,7 +70,11 @@ impl RoadClass {
             RoadClass::Motorway | RoadClass::Trunk => 2,
             _ => 1,
         };
-        if oneway { per_direction } else { per_direction * 2 }
+        if oneway {
+            per_direction
+        } else {
+            per_direction * 2
+        }
     }
 
     /// Capacity of one lane in vehicles per hour (HCM-style planning values for urban roads).
@@ -116,7 +120,11 @@ impl StreetSegment {
 
     /// Lanes available to one direction of travel.
     pub fn lanes_per_direction(&self) -> u8 {
-        if self.oneway { self.lanes.max(1) } else { (self.lanes / 2).max(1) }
+        if self.oneway {
+            self.lanes.max(1)
+        } else {
+            (self.lanes / 2).max(1)
+        }
     }
 }
 
@@ -126,10 +134,27 @@ mod tests {
 
     #[test]
     fn drivable_classes_only() {
-        assert_eq!(RoadClass::from_osm_highway("primary_link"), Some(RoadClass::Primary));
-        assert_eq!(RoadClass::from_osm_highway("living_street"), Some(RoadClass::LivingStreet));
-        for not_for_cars in ["footway", "cycleway", "steps", "path", "pedestrian", "construction"] {
-            assert_eq!(RoadClass::from_osm_highway(not_for_cars), None, "{not_for_cars}");
+        assert_eq!(
+            RoadClass::from_osm_highway("primary_link"),
+            Some(RoadClass::Primary)
+        );
+        assert_eq!(
+            RoadClass::from_osm_highway("living_street"),
+            Some(RoadClass::LivingStreet)
+        );
+        for not_for_cars in [
+            "footway",
+            "cycleway",
+            "steps",
+            "path",
+            "pedestrian",
+            "construction",
+        ] {
+            assert_eq!(
+                RoadClass::from_osm_highway(not_for_cars),
+                None,
+                "{not_for_cars}"
+            );
         }
     }
 }

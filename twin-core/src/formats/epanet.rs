@@ -43,7 +43,10 @@ impl FlowUnits {
 
     /// US customary units (feet, inches, psi) rather than SI (metres, millimetres).
     pub fn is_us(self) -> bool {
-        matches!(self, FlowUnits::Cfs | FlowUnits::Gpm | FlowUnits::Mgd | FlowUnits::Imgd | FlowUnits::Afd)
+        matches!(
+            self,
+            FlowUnits::Cfs | FlowUnits::Gpm | FlowUnits::Mgd | FlowUnits::Imgd | FlowUnits::Afd
+        )
     }
 
     /// Cubic metres per second in one unit of this flow.
@@ -161,12 +164,36 @@ pub struct EpanetNetwork {
 }
 
 const MODELLED: [&str; 16] = [
-    "TITLE", "JUNCTIONS", "RESERVOIRS", "TANKS", "PIPES", "PUMPS", "VALVES", "DEMANDS", "STATUS",
-    "PATTERNS", "CURVES", "CONTROLS", "OPTIONS", "TIMES", "COORDINATES", "TAGS",
+    "TITLE",
+    "JUNCTIONS",
+    "RESERVOIRS",
+    "TANKS",
+    "PIPES",
+    "PUMPS",
+    "VALVES",
+    "DEMANDS",
+    "STATUS",
+    "PATTERNS",
+    "CURVES",
+    "CONTROLS",
+    "OPTIONS",
+    "TIMES",
+    "COORDINATES",
+    "TAGS",
 ];
 const KNOWN_OTHER: [&str; 12] = [
-    "RULES", "ENERGY", "EMITTERS", "QUALITY", "SOURCES", "REACTIONS", "MIXING", "REPORT", "VERTICES",
-    "LABELS", "BACKDROP", "LEAKAGE",
+    "RULES",
+    "ENERGY",
+    "EMITTERS",
+    "QUALITY",
+    "SOURCES",
+    "REACTIONS",
+    "MIXING",
+    "REPORT",
+    "VERTICES",
+    "LABELS",
+    "BACKDROP",
+    "LEAKAGE",
 ];
 
 impl EpanetNetwork {
@@ -205,7 +232,10 @@ impl EpanetNetwork {
                     .unwrap_or("")
                     .trim()
                     .to_ascii_uppercase();
-                if !MODELLED.contains(&name.as_str()) && !KNOWN_OTHER.contains(&name.as_str()) && name != "END" {
+                if !MODELLED.contains(&name.as_str())
+                    && !KNOWN_OTHER.contains(&name.as_str())
+                    && name != "END"
+                {
                     return Err(LineError::new(line_no, format!("unknown section [{name}]")));
                 }
                 section = name;
@@ -228,21 +258,33 @@ impl EpanetNetwork {
             }
             let f: Vec<&str> = data.split_whitespace().collect();
             let num = |k: usize, what: &str| -> Result<f64, LineError> {
-                let t = f.get(k).ok_or_else(|| LineError::new(line_no, format!("[{section}] row is missing {what}")))?;
+                let t = f.get(k).ok_or_else(|| {
+                    LineError::new(line_no, format!("[{section}] row is missing {what}"))
+                })?;
                 t.parse::<f64>()
                     .ok()
                     .filter(|x| x.is_finite())
-                    .ok_or_else(|| LineError::new(line_no, format!("[{section}] {what} `{t}` is not a number")))
+                    .ok_or_else(|| {
+                        LineError::new(line_no, format!("[{section}] {what} `{t}` is not a number"))
+                    })
             };
             let opt_num = |k: usize, what: &str, default: f64| -> Result<f64, LineError> {
-                if f.len() > k { num(k, what) } else { Ok(default) }
+                if f.len() > k {
+                    num(k, what)
+                } else {
+                    Ok(default)
+                }
             };
             let text_at = |k: usize, what: &str| -> Result<String, LineError> {
+                f.get(k).map(|s| s.to_string()).ok_or_else(|| {
+                    LineError::new(line_no, format!("[{section}] row is missing {what}"))
+                })
+            };
+            let opt_text = |k: usize| {
                 f.get(k)
                     .map(|s| s.to_string())
-                    .ok_or_else(|| LineError::new(line_no, format!("[{section}] row is missing {what}")))
+                    .filter(|s| !s.is_empty() && s != "*")
             };
-            let opt_text = |k: usize| f.get(k).map(|s| s.to_string()).filter(|s| !s.is_empty() && s != "*");
             match section.as_str() {
                 "JUNCTIONS" => net.junctions.push(JunctionRow {
                     id: text_at(0, "an id")?,
@@ -278,7 +320,10 @@ impl EpanetNetwork {
                 "PUMPS" => {
                     let rest = &f[3.min(f.len())..];
                     if rest.len() % 2 != 0 {
-                        return Err(LineError::new(line_no, "[PUMPS] parameters must come as keyword/value pairs"));
+                        return Err(LineError::new(
+                            line_no,
+                            "[PUMPS] parameters must come as keyword/value pairs",
+                        ));
                     }
                     net.pumps.push(PumpRow {
                         id: text_at(0, "an id")?,
@@ -299,8 +344,13 @@ impl EpanetNetwork {
                     setting: text_at(5, "a setting")?,
                     minor_loss: opt_num(6, "minor loss", 0.0)?,
                 }),
-                "DEMANDS" => net.demands.push((text_at(0, "a junction")?, num(1, "demand")?, opt_text(2))),
-                "STATUS" => net.status.push((text_at(0, "a link")?, text_at(1, "a status")?)),
+                "DEMANDS" => {
+                    net.demands
+                        .push((text_at(0, "a junction")?, num(1, "demand")?, opt_text(2)))
+                }
+                "STATUS" => net
+                    .status
+                    .push((text_at(0, "a link")?, text_at(1, "a status")?)),
                 "PATTERNS" => {
                     let id = text_at(0, "an id")?;
                     let mut values = Vec::with_capacity(f.len() - 1);
@@ -322,7 +372,8 @@ impl EpanetNetwork {
                 }
                 "CONTROLS" => net.controls.push(data.to_string()),
                 "COORDINATES" => {
-                    net.coordinates.insert(text_at(0, "a node")?, (num(1, "x")?, num(2, "y")?));
+                    net.coordinates
+                        .insert(text_at(0, "a node")?, (num(1, "x")?, num(2, "y")?));
                 }
                 "TAGS" => net.tags.push((
                     text_at(0, "NODE or LINK")?.to_ascii_uppercase(),
@@ -342,7 +393,10 @@ impl EpanetNetwork {
                                 "D-W" => HeadLossFormula::DarcyWeisbach,
                                 "C-M" => HeadLossFormula::ChezyManning,
                                 other => {
-                                    return Err(LineError::new(line_no, format!("unknown head-loss formula `{other}`")));
+                                    return Err(LineError::new(
+                                        line_no,
+                                        format!("unknown head-loss formula `{other}`"),
+                                    ));
                                 }
                             };
                         }
@@ -380,7 +434,10 @@ impl EpanetNetwork {
         for (id, a, b) in links {
             for end in [a, b] {
                 if !nodes.contains(end.as_str()) {
-                    return Err(LineError::new(0, format!("link {id} names unknown node {end}")));
+                    return Err(LineError::new(
+                        0,
+                        format!("link {id} names unknown node {end}"),
+                    ));
                 }
             }
         }
@@ -396,7 +453,9 @@ impl EpanetNetwork {
     }
 
     pub fn has_tag(&self, kind: &str, id: &str, tag: &str) -> bool {
-        self.tags.iter().any(|(k, i, t)| k == kind && i == id && t == tag)
+        self.tags
+            .iter()
+            .any(|(k, i, t)| k == kind && i == id && t == tag)
     }
 
     /// Write the network as an `.inp` file. Numbers are written as given, so write SI networks
@@ -409,13 +468,29 @@ impl EpanetNetwork {
         }
         let _ = writeln!(o, "\n[JUNCTIONS]\n;ID\tElev\tDemand\tPattern");
         for j in &self.junctions {
-            let _ = writeln!(o, "{}\t{}\t{}\t{}", j.id, num(j.elevation), num(j.base_demand), j.pattern.as_deref().unwrap_or(""));
+            let _ = writeln!(
+                o,
+                "{}\t{}\t{}\t{}",
+                j.id,
+                num(j.elevation),
+                num(j.base_demand),
+                j.pattern.as_deref().unwrap_or("")
+            );
         }
         let _ = writeln!(o, "\n[RESERVOIRS]\n;ID\tHead\tPattern");
         for r in &self.reservoirs {
-            let _ = writeln!(o, "{}\t{}\t{}", r.id, num(r.head), r.pattern.as_deref().unwrap_or(""));
+            let _ = writeln!(
+                o,
+                "{}\t{}\t{}",
+                r.id,
+                num(r.head),
+                r.pattern.as_deref().unwrap_or("")
+            );
         }
-        let _ = writeln!(o, "\n[TANKS]\n;ID\tElevation\tInitLevel\tMinLevel\tMaxLevel\tDiameter\tMinVol\tVolCurve");
+        let _ = writeln!(
+            o,
+            "\n[TANKS]\n;ID\tElevation\tInitLevel\tMinLevel\tMaxLevel\tDiameter\tMinVol\tVolCurve"
+        );
         for t in &self.tanks {
             let _ = writeln!(
                 o,
@@ -430,7 +505,10 @@ impl EpanetNetwork {
                 t.volume_curve.as_deref().unwrap_or("")
             );
         }
-        let _ = writeln!(o, "\n[PIPES]\n;ID\tNode1\tNode2\tLength\tDiameter\tRoughness\tMinorLoss\tStatus");
+        let _ = writeln!(
+            o,
+            "\n[PIPES]\n;ID\tNode1\tNode2\tLength\tDiameter\tRoughness\tMinorLoss\tStatus"
+        );
         for p in &self.pipes {
             let _ = writeln!(
                 o,
@@ -447,10 +525,24 @@ impl EpanetNetwork {
         }
         let _ = writeln!(o, "\n[PUMPS]\n;ID\tNode1\tNode2\tParameters");
         for p in &self.pumps {
-            let params: Vec<String> = p.parameters.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            let _ = writeln!(o, "{}\t{}\t{}\t{}", p.id, p.node1, p.node2, params.join(" "));
+            let params: Vec<String> = p
+                .parameters
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "{}\t{}\t{}\t{}",
+                p.id,
+                p.node1,
+                p.node2,
+                params.join(" ")
+            );
         }
-        let _ = writeln!(o, "\n[VALVES]\n;ID\tNode1\tNode2\tDiameter\tType\tSetting\tMinorLoss");
+        let _ = writeln!(
+            o,
+            "\n[VALVES]\n;ID\tNode1\tNode2\tDiameter\tType\tSetting\tMinorLoss"
+        );
         for v in &self.valves {
             let _ = writeln!(
                 o,
@@ -513,12 +605,27 @@ impl EpanetNetwork {
 /// `[OPTIONS]`/`[TIMES]` keys can be two words (`DEMAND MULTIPLIER`, `PATTERN STEP`).
 fn option_pair(f: &[&str]) -> (String, String) {
     const TWO_WORD: [&str; 14] = [
-        "DEMAND", "EMITTER", "PATTERN", "HYDRAULIC", "QUALITY", "REPORT", "RULE", "START", "STATISTIC",
-        "SPECIFIC", "MAXIMUM", "CHECK", "DAMP", "HEAD",
+        "DEMAND",
+        "EMITTER",
+        "PATTERN",
+        "HYDRAULIC",
+        "QUALITY",
+        "REPORT",
+        "RULE",
+        "START",
+        "STATISTIC",
+        "SPECIFIC",
+        "MAXIMUM",
+        "CHECK",
+        "DAMP",
+        "HEAD",
     ];
     let first = f[0].to_ascii_uppercase();
     if f.len() >= 3 && TWO_WORD.contains(&first.as_str()) && f[1].parse::<f64>().is_err() {
-        (format!("{first} {}", f[1].to_ascii_uppercase()), f[2..].join(" "))
+        (
+            format!("{first} {}", f[1].to_ascii_uppercase()),
+            f[2..].join(" "),
+        )
     } else {
         (first, f[1..].join(" "))
     }
@@ -527,7 +634,11 @@ fn option_pair(f: &[&str]) -> (String, String) {
 fn num(x: f64) -> String {
     let s = format!("{x:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_string() } else { s.to_string() }
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -545,7 +656,10 @@ mod tests {
         assert_eq!(net.patterns[0].1, vec![1.0, 1.2, 0.8]);
         assert_eq!(net.flow_units, FlowUnits::Lps);
         assert_eq!(net.headloss, HeadLossFormula::DarcyWeisbach);
-        assert_eq!(net.options.get("DEMAND MULTIPLIER").map(String::as_str), Some("1.0"));
+        assert_eq!(
+            net.options.get("DEMAND MULTIPLIER").map(String::as_str),
+            Some("1.0")
+        );
         assert_eq!(net.unsupported, vec![(18, "ENERGY".to_string())]);
     }
 

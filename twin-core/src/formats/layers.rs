@@ -8,8 +8,8 @@
 use serde_json::{Map, Value as Json, json};
 
 use crate::entity::{
-    Asset, ChargerSite, Entity, EvCharger, RoadClass, Socket, StreetSegment, Substation, TransformerPost,
-    WasteBin, WasteKind,
+    Asset, ChargerSite, Entity, EvCharger, RoadClass, Socket, StreetSegment, Substation,
+    TransformerPost, WasteBin, WasteKind,
 };
 use crate::geometry::LonLat;
 use crate::id::{EntityId, EntityKind};
@@ -55,7 +55,10 @@ fn feature(geometry: Json, properties: Map<String, Json>) -> String {
 /// Write features as a FeatureCollection, one feature per line.
 pub fn feature_collection(features: impl IntoIterator<Item = String>) -> String {
     let body: Vec<String> = features.into_iter().collect();
-    format!("{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}\n", body.join(",\n"))
+    format!(
+        "{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}\n",
+        body.join(",\n")
+    )
 }
 
 /// The GeoJSON of one entity for its layer, or `None` for assets not kept in a GeoJSON layer
@@ -72,13 +75,19 @@ pub fn entity_feature(e: &Entity) -> Option<String> {
             p.insert("roadClass".into(), json!(s.road_class.osm_name()));
             p.insert("length".into(), json!(round_to(s.length_m, 2)));
             p.insert("totalLaneNumber".into(), json!(s.lanes));
-            p.insert("maximumAllowedSpeed".into(), json!(round_to(s.free_speed_kmh, 1)));
+            p.insert(
+                "maximumAllowedSpeed".into(),
+                json!(round_to(s.free_speed_kmh, 1)),
+            );
             p.insert("capacity".into(), json!(round_to(s.capacity_veh_h, 0)));
             p.insert("oneway".into(), json!(s.oneway));
             p.insert("startNode".into(), json!(s.from_node));
             p.insert("endNode".into(), json!(s.to_node));
             let coords: Vec<Json> = s.geometry.iter().map(|q| position(*q)).collect();
-            Some(feature(json!({"type": "LineString", "coordinates": coords}), p))
+            Some(feature(
+                json!({"type": "LineString", "coordinates": coords}),
+                p,
+            ))
         }
         Asset::Substation(s) => {
             p.insert("type".into(), json!("Substation"));
@@ -86,7 +95,10 @@ pub fn entity_feature(e: &Entity) -> Option<String> {
             p.insert("ratedPower".into(), json!(s.rated_kva));
             p.insert("highVoltage".into(), json!(s.high_kv));
             p.insert("lowVoltage".into(), json!(s.low_kv));
-            Some(feature(json!({"type": "Point", "coordinates": position(e.location)}), p))
+            Some(feature(
+                json!({"type": "Point", "coordinates": position(e.location)}),
+                p,
+            ))
         }
         Asset::TransformerPost(t) => {
             p.insert("type".into(), json!("TransformerPost"));
@@ -94,27 +106,127 @@ pub fn entity_feature(e: &Entity) -> Option<String> {
             p.insert("ratedPower".into(), json!(t.rated_kva));
             p.insert("customers".into(), json!(t.customers));
             p.insert("population".into(), json!(t.population));
-            Some(feature(json!({"type": "Point", "coordinates": position(e.location)}), p))
+            Some(feature(
+                json!({"type": "Point", "coordinates": position(e.location)}),
+                p,
+            ))
         }
         Asset::WasteBin(b) => {
             p.insert("type".into(), json!("WasteContainer"));
             p.insert("storedWasteKind".into(), json!(b.stored_waste_kind.name()));
             p.insert("binCapacity".into(), json!(b.volume_l));
             p.insert("collectionPoint".into(), json!(b.collection_point));
-            Some(feature(json!({"type": "Point", "coordinates": position(e.location)}), p))
+            Some(feature(
+                json!({"type": "Point", "coordinates": position(e.location)}),
+                p,
+            ))
         }
         Asset::EvCharger(c) => {
             p.insert("type".into(), json!("EVChargingStation"));
             p.insert("category".into(), json!(c.site.name()));
             p.insert("operator".into(), json!(c.operator));
             p.insert("socketNumber".into(), json!(c.sockets.len()));
-            p.insert("socketType".into(), json!(c.sockets.iter().map(|s| s.socket_type.clone()).collect::<Vec<_>>()));
-            p.insert("socketMaxPower".into(), json!(c.sockets.iter().map(|s| s.max_power_kw).collect::<Vec<_>>()));
-            p.insert("refGridConnection".into(), json!(c.grid_connection.to_string()));
-            Some(feature(json!({"type": "Point", "coordinates": position(e.location)}), p))
+            p.insert(
+                "socketType".into(),
+                json!(
+                    c.sockets
+                        .iter()
+                        .map(|s| s.socket_type.clone())
+                        .collect::<Vec<_>>()
+                ),
+            );
+            p.insert(
+                "socketMaxPower".into(),
+                json!(c.sockets.iter().map(|s| s.max_power_kw).collect::<Vec<_>>()),
+            );
+            p.insert(
+                "refGridConnection".into(),
+                json!(c.grid_connection.to_string()),
+            );
+            Some(feature(
+                json!({"type": "Point", "coordinates": position(e.location)}),
+                p,
+            ))
         }
         _ => None,
     }
+}
+
+/// How traffic is controlled at an intersection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntersectionControl {
+    TrafficSignals,
+    Roundabout,
+}
+
+/// A controlled intersection of the road graph (signals at one node, or the ring of a roundabout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intersection {
+    pub control: IntersectionControl,
+    pub location: LonLat,
+    pub name: Option<String>,
+    /// Road-graph node ids (`startNode`/`endNode` of street segments).
+    pub nodes: Vec<i64>,
+}
+
+/// The GeoJSON of a controlled intersection (OSM tag values for `control`).
+pub fn intersection_feature(location: LonLat, control: &str, name: &str, nodes: &[i64]) -> String {
+    let mut p = Map::new();
+    p.insert("control".into(), json!(control));
+    if !name.is_empty() {
+        p.insert("name".into(), json!(name));
+    }
+    p.insert("nodes".into(), json!(nodes));
+    feature(
+        json!({"type": "Point", "coordinates": position(location)}),
+        p,
+    )
+}
+
+/// Read the intersections layer.
+pub fn read_intersections(text: &str) -> Result<Vec<Intersection>, FeatureError> {
+    let root: Json = serde_json::from_str(text).map_err(|e| FeatureError {
+        index: 0,
+        id: None,
+        message: format!("not JSON at line {}, column {}: {e}", e.line(), e.column()),
+    })?;
+    let features = root
+        .get("features")
+        .and_then(Json::as_array)
+        .ok_or_else(|| FeatureError {
+            index: 0,
+            id: None,
+            message: "not a GeoJSON FeatureCollection".into(),
+        })?;
+    features
+        .iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let r = FeatureReader::new(index, f)?;
+            let control = match r.text("control")? {
+                "traffic_signals" => IntersectionControl::TrafficSignals,
+                "roundabout" => IntersectionControl::Roundabout,
+                other => {
+                    return Err(r.err(format!(
+                        "control `{other}` is not traffic_signals or roundabout"
+                    )));
+                }
+            };
+            let nodes = r
+                .props
+                .get("nodes")
+                .and_then(Json::as_array)
+                .and_then(|a| a.iter().map(Json::as_i64).collect::<Option<Vec<i64>>>())
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| r.err("property `nodes` is missing or not a list of node ids"))?;
+            Ok(Intersection {
+                control,
+                location: r.point()?,
+                name: r.name(),
+                nodes,
+            })
+        })
+        .collect()
 }
 
 /// Read a layer file's text into entities.
@@ -127,7 +239,11 @@ pub fn read_layer(text: &str, layer: Layer) -> Result<Vec<Entity>, FeatureError>
     let features = root
         .get("features")
         .and_then(Json::as_array)
-        .ok_or_else(|| FeatureError { index: 0, id: None, message: "not a GeoJSON FeatureCollection".into() })?;
+        .ok_or_else(|| FeatureError {
+            index: 0,
+            id: None,
+            message: "not a GeoJSON FeatureCollection".into(),
+        })?;
     let mut out = Vec::with_capacity(features.len());
     for (index, f) in features.iter().enumerate() {
         let reader = FeatureReader::new(index, f)?;
@@ -149,29 +265,52 @@ impl<'a> FeatureReader<'a> {
         let props = f
             .get("properties")
             .and_then(Json::as_object)
-            .ok_or_else(|| FeatureError { index, id: None, message: "feature has no properties".into() })?;
+            .ok_or_else(|| FeatureError {
+                index,
+                id: None,
+                message: "feature has no properties".into(),
+            })?;
         let id_text = props.get("id").and_then(Json::as_str).map(str::to_string);
-        let geometry = f
-            .get("geometry")
-            .ok_or_else(|| FeatureError { index, id: id_text.clone(), message: "feature has no geometry".into() })?;
-        Ok(FeatureReader { index, id_text, props, geometry })
+        let geometry = f.get("geometry").ok_or_else(|| FeatureError {
+            index,
+            id: id_text.clone(),
+            message: "feature has no geometry".into(),
+        })?;
+        Ok(FeatureReader {
+            index,
+            id_text,
+            props,
+            geometry,
+        })
     }
 
     fn err(&self, message: impl Into<String>) -> FeatureError {
-        FeatureError { index: self.index, id: self.id_text.clone(), message: message.into() }
+        FeatureError {
+            index: self.index,
+            id: self.id_text.clone(),
+            message: message.into(),
+        }
     }
 
     fn id(&self, family: EntityKind) -> Result<EntityId, FeatureError> {
-        let text = self.id_text.as_deref().ok_or_else(|| self.err("property `id` is missing"))?;
+        let text = self
+            .id_text
+            .as_deref()
+            .ok_or_else(|| self.err("property `id` is missing"))?;
         let id: EntityId = text.parse().map_err(|e| self.err(format!("{e}")))?;
         if id.kind() != family {
-            return Err(self.err(format!("id `{id}` should be a `{family}:` id in this layer")));
+            return Err(self.err(format!(
+                "id `{id}` should be a `{family}:` id in this layer"
+            )));
         }
         Ok(id)
     }
 
     fn number(&self, key: &str) -> Result<f64, FeatureError> {
-        let v = self.props.get(key).ok_or_else(|| self.err(format!("property `{key}` is missing")))?;
+        let v = self
+            .props
+            .get(key)
+            .ok_or_else(|| self.err(format!("property `{key}` is missing")))?;
         v.as_f64()
             .filter(|x| x.is_finite())
             .ok_or_else(|| self.err(format!("property `{key}` = {v} is not a finite number")))
@@ -201,20 +340,35 @@ impl<'a> FeatureReader<'a> {
     }
 
     fn name(&self) -> Option<String> {
-        self.props.get("name").and_then(Json::as_str).map(str::to_string)
+        self.props
+            .get("name")
+            .and_then(Json::as_str)
+            .map(str::to_string)
     }
 
     fn coordinates(&self, expected: &str) -> Result<&'a Json, FeatureError> {
-        let kind = self.geometry.get("type").and_then(Json::as_str).unwrap_or("");
+        let kind = self
+            .geometry
+            .get("type")
+            .and_then(Json::as_str)
+            .unwrap_or("");
         if kind != expected {
             return Err(self.err(format!("geometry is `{kind}`, expected {expected}")));
         }
-        self.geometry.get("coordinates").ok_or_else(|| self.err("geometry has no coordinates"))
+        self.geometry
+            .get("coordinates")
+            .ok_or_else(|| self.err("geometry has no coordinates"))
     }
 
     fn lonlat(&self, c: &Json) -> Result<LonLat, FeatureError> {
-        let pair = c.as_array().filter(|a| a.len() >= 2).ok_or_else(|| self.err("a position is not [lon, lat]"))?;
-        let p = LonLat::new(pair[0].as_f64().unwrap_or(f64::NAN), pair[1].as_f64().unwrap_or(f64::NAN));
+        let pair = c
+            .as_array()
+            .filter(|a| a.len() >= 2)
+            .ok_or_else(|| self.err("a position is not [lon, lat]"))?;
+        let p = LonLat::new(
+            pair[0].as_f64().unwrap_or(f64::NAN),
+            pair[1].as_f64().unwrap_or(f64::NAN),
+        );
         if !p.is_valid() {
             return Err(self.err(format!("position {c} is not a valid longitude, latitude")));
         }
@@ -240,13 +394,19 @@ impl<'a> FeatureReader<'a> {
             .coordinates("LineString")?
             .as_array()
             .ok_or_else(|| self.err("LineString coordinates are not an array"))?;
-        let geometry = coords.iter().map(|c| self.lonlat(c)).collect::<Result<Vec<_>, _>>()?;
+        let geometry = coords
+            .iter()
+            .map(|c| self.lonlat(c))
+            .collect::<Result<Vec<_>, _>>()?;
         if geometry.len() < 2 {
             return Err(self.err("a street needs at least two positions"));
         }
         let class_name = self.text("roadClass")?;
-        let road_class = RoadClass::from_osm_highway(class_name)
-            .ok_or_else(|| self.err(format!("roadClass `{class_name}` is not a drivable OSM highway class")))?;
+        let road_class = RoadClass::from_osm_highway(class_name).ok_or_else(|| {
+            self.err(format!(
+                "roadClass `{class_name}` is not a drivable OSM highway class"
+            ))
+        })?;
         let lanes = self.whole("totalLaneNumber")?;
         if !(1..=16).contains(&lanes) {
             return Err(self.err(format!("totalLaneNumber = {lanes} (expected 1 to 16)")));
@@ -269,7 +429,10 @@ impl<'a> FeatureReader<'a> {
         };
         let mid = segment.geometry[segment.geometry.len() / 2];
         let location = if segment.geometry.len() == 2 {
-            LonLat::new((segment.geometry[0].lon + segment.geometry[1].lon) / 2.0, (segment.geometry[0].lat + segment.geometry[1].lat) / 2.0)
+            LonLat::new(
+                (segment.geometry[0].lon + segment.geometry[1].lon) / 2.0,
+                (segment.geometry[0].lat + segment.geometry[1].lat) / 2.0,
+            )
         } else {
             mid
         };
@@ -294,7 +457,11 @@ impl<'a> FeatureReader<'a> {
                 peak_kw: 0.0,
                 peak_kvar: 0.0,
             }),
-            other => return Err(self.err(format!("type `{other}` is not Substation or TransformerPost"))),
+            other => {
+                return Err(self.err(format!(
+                    "type `{other}` is not Substation or TransformerPost"
+                )));
+            }
         };
         Ok(Entity::new(id, location, asset).with_name(self.name()))
     }
@@ -317,8 +484,10 @@ impl<'a> FeatureReader<'a> {
         // Live state may be given in the layer (a snapshot); it is validated like a reading.
         for key in ["fillingLevel", "temperature", "status", "dateLastEmptying"] {
             if let Some(v) = self.props.get(key) {
-                let quantity = Quantity::for_asset(entity.kind(), key).expect("bins carry these quantities");
-                let value = check_value(&entity, quantity, v).map_err(|e| self.err(e.to_string()))?;
+                let quantity =
+                    Quantity::for_asset(entity.kind(), key).expect("bins carry these quantities");
+                let value =
+                    check_value(&entity, quantity, v).map_err(|e| self.err(e.to_string()))?;
                 entity.state.values.insert(quantity, value);
             }
         }
@@ -329,11 +498,22 @@ impl<'a> FeatureReader<'a> {
         let id = self.id(EntityKind::Charger)?;
         let location = self.point()?;
         let site_name = self.text("category")?;
-        let site = ChargerSite::from_name(site_name)
-            .ok_or_else(|| self.err(format!("category `{site_name}` is not a known charging site type")))?;
+        let site = ChargerSite::from_name(site_name).ok_or_else(|| {
+            self.err(format!(
+                "category `{site_name}` is not a known charging site type"
+            ))
+        })?;
         let count = self.whole("socketNumber")? as usize;
-        let types = self.props.get("socketType").and_then(Json::as_array).ok_or_else(|| self.err("property `socketType` is missing or not an array"))?;
-        let powers = self.props.get("socketMaxPower").and_then(Json::as_array).ok_or_else(|| self.err("property `socketMaxPower` is missing or not an array"))?;
+        let types = self
+            .props
+            .get("socketType")
+            .and_then(Json::as_array)
+            .ok_or_else(|| self.err("property `socketType` is missing or not an array"))?;
+        let powers = self
+            .props
+            .get("socketMaxPower")
+            .and_then(Json::as_array)
+            .ok_or_else(|| self.err("property `socketMaxPower` is missing or not an array"))?;
         if count == 0 || types.len() != count || powers.len() != count {
             return Err(self.err(format!(
                 "socketNumber = {count} but {} socket types and {} socket powers",
@@ -343,13 +523,29 @@ impl<'a> FeatureReader<'a> {
         }
         let mut sockets = Vec::with_capacity(count);
         for (t, p) in types.iter().zip(powers) {
-            let socket_type = t.as_str().ok_or_else(|| self.err("a socketType is not a string"))?.to_string();
-            let max_power_kw = p.as_f64().filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| self.err(format!("socket power {p} is not a positive number")))?;
-            sockets.push(Socket { socket_type, max_power_kw });
+            let socket_type = t
+                .as_str()
+                .ok_or_else(|| self.err("a socketType is not a string"))?
+                .to_string();
+            let max_power_kw = p
+                .as_f64()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| self.err(format!("socket power {p} is not a positive number")))?;
+            sockets.push(Socket {
+                socket_type,
+                max_power_kw,
+            });
         }
         let grid_text = self.text("refGridConnection")?;
-        let grid_connection: EntityId = grid_text.parse().map_err(|e| self.err(format!("refGridConnection: {e}")))?;
-        let charger = EvCharger { site, operator: self.text("operator")?.to_string(), sockets, grid_connection };
+        let grid_connection: EntityId = grid_text
+            .parse()
+            .map_err(|e| self.err(format!("refGridConnection: {e}")))?;
+        let charger = EvCharger {
+            site,
+            operator: self.text("operator")?.to_string(),
+            sockets,
+            grid_connection,
+        };
         Ok(Entity::new(id, location, Asset::EvCharger(charger)).with_name(self.name()))
     }
 }
@@ -377,14 +573,21 @@ mod tests {
     #[test]
     fn a_bad_filling_level_names_the_bin() {
         let err = read_layer(&bin_layer(r#","fillingLevel":1.7"#), Layer::Bins).unwrap_err();
-        assert_eq!(err.to_string(), "feature 0 (bin:1): bin:1: `fillingLevel` = 1.7 is out of range [0, 1] fraction 0-1");
+        assert_eq!(
+            err.to_string(),
+            "feature 0 (bin:1): bin:1: `fillingLevel` = 1.7 is out of range [0, 1] fraction 0-1"
+        );
     }
 
     #[test]
     fn wrong_family_and_kind_are_refused() {
         let err = read_layer(&bin_layer("").replace("bin:1", "street:1"), Layer::Bins).unwrap_err();
         assert!(err.to_string().contains("should be a `bin:` id"), "{err}");
-        let err = read_layer(&bin_layer("").replace("glass", "batteries"), Layer::Bins).unwrap_err();
-        assert!(err.to_string().contains("storedWasteKind `batteries`"), "{err}");
+        let err =
+            read_layer(&bin_layer("").replace("glass", "batteries"), Layer::Bins).unwrap_err();
+        assert!(
+            err.to_string().contains("storedWasteKind `batteries`"),
+            "{err}"
+        );
     }
 }

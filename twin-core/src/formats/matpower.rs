@@ -89,7 +89,10 @@ impl MatpowerCase {
         let mut matrices: Vec<(String, Vec<Row>)> = Vec::new();
         let mut unevaluated = Vec::new();
         let mut open: Option<(String, Vec<Row>)> = None;
-        let mut pending = Row { line: 0, values: Vec::new() };
+        let mut pending = Row {
+            line: 0,
+            values: Vec::new(),
+        };
 
         for (i, raw_line) in text.lines().enumerate() {
             let line_no = i + 1;
@@ -101,11 +104,23 @@ impl MatpowerCase {
                 };
                 for (k, piece) in body.split(';').enumerate() {
                     if k > 0 && !pending.values.is_empty() {
-                        rows.push(std::mem::replace(&mut pending, Row { line: line_no, values: Vec::new() }));
+                        rows.push(std::mem::replace(
+                            &mut pending,
+                            Row {
+                                line: line_no,
+                                values: Vec::new(),
+                            },
+                        ));
                     }
-                    for token in piece.split(|c: char| c.is_whitespace() || c == ',').filter(|t| !t.is_empty()) {
+                    for token in piece
+                        .split(|c: char| c.is_whitespace() || c == ',')
+                        .filter(|t| !t.is_empty())
+                    {
                         let v = parse_number(token).ok_or_else(|| {
-                            LineError::new(line_no, format!("`{token}` in mpc.{matrix_name} is not a number"))
+                            LineError::new(
+                                line_no,
+                                format!("`{token}` in mpc.{matrix_name} is not a number"),
+                            )
                         })?;
                         if pending.values.is_empty() {
                             pending.line = line_no;
@@ -115,7 +130,13 @@ impl MatpowerCase {
                 }
                 // A newline also ends a row in MATLAB matrix syntax.
                 if !pending.values.is_empty() {
-                    rows.push(std::mem::replace(&mut pending, Row { line: line_no, values: Vec::new() }));
+                    rows.push(std::mem::replace(
+                        &mut pending,
+                        Row {
+                            line: line_no,
+                            values: Vec::new(),
+                        },
+                    ));
                 }
                 if closes {
                     matrices.push(open.take().expect("a matrix is open"));
@@ -146,7 +167,10 @@ impl MatpowerCase {
                 } else if field == "version" {
                     let v = value.trim_end_matches(';').trim().trim_matches('\'');
                     if v != "2" {
-                        return Err(LineError::new(line_no, format!("MATPOWER case version `{v}` (only version 2 is read)")));
+                        return Err(LineError::new(
+                            line_no,
+                            format!("MATPOWER case version `{v}` (only version 2 is read)"),
+                        ));
                     }
                 } else if let Some(after) = value.strip_prefix('[') {
                     let mut rows = Vec::new();
@@ -160,13 +184,19 @@ impl MatpowerCase {
                             .filter(|t| !t.is_empty())
                             .map(|t| {
                                 parse_number(t).ok_or_else(|| {
-                                    LineError::new(line_no, format!("`{t}` in mpc.{field} is not a number"))
+                                    LineError::new(
+                                        line_no,
+                                        format!("`{t}` in mpc.{field} is not a number"),
+                                    )
                                 })
                             })
                             .collect();
                         let values = values?;
                         if !values.is_empty() {
-                            rows.push(Row { line: line_no, values });
+                            rows.push(Row {
+                                line: line_no,
+                                values,
+                            });
                         }
                     }
                     if closes {
@@ -182,18 +212,38 @@ impl MatpowerCase {
             unevaluated.push((line_no, line.to_string()));
         }
         if let Some((matrix_name, _)) = open {
-            return Err(LineError::new(text.lines().count(), format!("mpc.{matrix_name} is not closed with `];`")));
+            return Err(LineError::new(
+                text.lines().count(),
+                format!("mpc.{matrix_name} is not closed with `];`"),
+            ));
         }
         let base_mva = base_mva.ok_or_else(|| LineError::new(1, "no mpc.baseMVA"))?;
         let take = |wanted: &str| matrices.iter().find(|(n, _)| n == wanted).map(|(_, r)| r);
         let bus_rows = take("bus").ok_or_else(|| LineError::new(1, "no mpc.bus matrix"))?;
         let gen_rows = take("gen").ok_or_else(|| LineError::new(1, "no mpc.gen matrix"))?;
-        let branch_rows = take("branch").ok_or_else(|| LineError::new(1, "no mpc.branch matrix"))?;
+        let branch_rows =
+            take("branch").ok_or_else(|| LineError::new(1, "no mpc.branch matrix"))?;
 
-        let bus = bus_rows.iter().map(parse_bus).collect::<Result<Vec<_>, _>>()?;
-        let generators = gen_rows.iter().map(parse_gen).collect::<Result<Vec<_>, _>>()?;
-        let branch = branch_rows.iter().map(parse_branch).collect::<Result<Vec<_>, _>>()?;
-        let case = MatpowerCase { name, base_mva, bus, generators, branch, unevaluated };
+        let bus = bus_rows
+            .iter()
+            .map(parse_bus)
+            .collect::<Result<Vec<_>, _>>()?;
+        let generators = gen_rows
+            .iter()
+            .map(parse_gen)
+            .collect::<Result<Vec<_>, _>>()?;
+        let branch = branch_rows
+            .iter()
+            .map(parse_branch)
+            .collect::<Result<Vec<_>, _>>()?;
+        let case = MatpowerCase {
+            name,
+            base_mva,
+            bus,
+            generators,
+            branch,
+            unevaluated,
+        };
         case.check_references()?;
         Ok(case)
     }
@@ -205,13 +255,19 @@ impl MatpowerCase {
         }
         for (k, g) in self.generators.iter().enumerate() {
             if !known.contains(&g.bus) {
-                return Err(LineError::new(0, format!("gen row {} names unknown bus {}", k + 1, g.bus)));
+                return Err(LineError::new(
+                    0,
+                    format!("gen row {} names unknown bus {}", k + 1, g.bus),
+                ));
             }
         }
         for (k, br) in self.branch.iter().enumerate() {
             for end in [br.from, br.to] {
                 if !known.contains(&end) {
-                    return Err(LineError::new(0, format!("branch row {} names unknown bus {end}", k + 1)));
+                    return Err(LineError::new(
+                        0,
+                        format!("branch row {} names unknown bus {end}", k + 1),
+                    ));
                 }
             }
         }
@@ -223,11 +279,29 @@ impl MatpowerCase {
         let mut out = String::new();
         let _ = writeln!(out, "function mpc = {}", self.name);
         for line in header.lines() {
-            let _ = writeln!(out, "%{}", if line.is_empty() { String::new() } else { format!(" {line}") });
+            let _ = writeln!(
+                out,
+                "%{}",
+                if line.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {line}")
+                }
+            );
         }
-        let _ = writeln!(out, "\n%% MATPOWER Case Format : Version 2\nmpc.version = '2';\n");
-        let _ = writeln!(out, "%% system MVA base\nmpc.baseMVA = {};\n", fmt_num(self.base_mva));
-        let _ = writeln!(out, "%% bus data\n%\tbus_i\ttype\tPd\tQd\tGs\tBs\tarea\tVm\tVa\tbaseKV\tzone\tVmax\tVmin\nmpc.bus = [");
+        let _ = writeln!(
+            out,
+            "\n%% MATPOWER Case Format : Version 2\nmpc.version = '2';\n"
+        );
+        let _ = writeln!(
+            out,
+            "%% system MVA base\nmpc.baseMVA = {};\n",
+            fmt_num(self.base_mva)
+        );
+        let _ = writeln!(
+            out,
+            "%% bus data\n%\tbus_i\ttype\tPd\tQd\tGs\tBs\tarea\tVm\tVa\tbaseKV\tzone\tVmax\tVmin\nmpc.bus = ["
+        );
         for b in &self.bus {
             let _ = writeln!(
                 out,
@@ -247,7 +321,10 @@ impl MatpowerCase {
                 fmt_num(b.vmin_pu)
             );
         }
-        let _ = writeln!(out, "];\n\n%% generator data\n%\tbus\tPg\tQg\tQmax\tQmin\tVg\tmBase\tstatus\tPmax\tPmin\nmpc.gen = [");
+        let _ = writeln!(
+            out,
+            "];\n\n%% generator data\n%\tbus\tPg\tQg\tQmax\tQmin\tVg\tmBase\tstatus\tPmax\tPmin\nmpc.gen = ["
+        );
         for g in &self.generators {
             let _ = writeln!(
                 out,
@@ -264,7 +341,10 @@ impl MatpowerCase {
                 fmt_num(g.pmin_mw)
             );
         }
-        let _ = writeln!(out, "];\n\n%% branch data\n%\tfbus\ttbus\tr\tx\tb\trateA\trateB\trateC\tratio\tangle\tstatus\tangmin\tangmax\nmpc.branch = [");
+        let _ = writeln!(
+            out,
+            "];\n\n%% branch data\n%\tfbus\ttbus\tr\tx\tb\trateA\trateB\trateC\tratio\tangle\tstatus\tangmin\tangmax\nmpc.branch = ["
+        );
         for br in &self.branch {
             let _ = writeln!(
                 out,
@@ -291,7 +371,11 @@ impl MatpowerCase {
 fn fmt_num(x: f64) -> String {
     let s = format!("{x:.8}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_string() } else { s.to_string() }
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 fn parse_number(token: &str) -> Option<f64> {
@@ -306,7 +390,10 @@ fn need(row: &Row, n: usize, what: &str) -> Result<(), LineError> {
     if row.values.len() < n {
         return Err(LineError::new(
             row.line,
-            format!("{what} row has {} columns, at least {n} expected", row.values.len()),
+            format!(
+                "{what} row has {} columns, at least {n} expected",
+                row.values.len()
+            ),
         ));
     }
     Ok(())
@@ -315,7 +402,10 @@ fn need(row: &Row, n: usize, what: &str) -> Result<(), LineError> {
 fn as_u32(row: &Row, col: usize, what: &str) -> Result<u32, LineError> {
     let v = row.values[col];
     if v.fract() != 0.0 || !(0.0..=u32::MAX as f64).contains(&v) {
-        return Err(LineError::new(row.line, format!("{what} column {} = {v} is not a whole number", col + 1)));
+        return Err(LineError::new(
+            row.line,
+            format!("{what} column {} = {v} is not a whole number", col + 1),
+        ));
     }
     Ok(v as u32)
 }
@@ -328,7 +418,12 @@ fn parse_bus(row: &Row) -> Result<Bus, LineError> {
         2 => BusType::Pv,
         3 => BusType::Ref,
         4 => BusType::Isolated,
-        t => return Err(LineError::new(row.line, format!("bus type {t} (expected 1 to 4)"))),
+        t => {
+            return Err(LineError::new(
+                row.line,
+                format!("bus type {t} (expected 1 to 4)"),
+            ));
+        }
     };
     Ok(Bus {
         id: as_u32(row, 0, "bus")?,
@@ -404,7 +499,12 @@ mod tests {
         assert_eq!(err.line, 6, "{err}");
         assert!(err.to_string().contains("`x`"));
         let unknown = TINY.replace("1 2 0.01", "1 7 0.01");
-        assert!(MatpowerCase::parse(&unknown).unwrap_err().to_string().contains("unknown bus 7"));
+        assert!(
+            MatpowerCase::parse(&unknown)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown bus 7")
+        );
         let open = TINY.replace("];\nmpc.gen", "mpc.gen");
         assert!(MatpowerCase::parse(&open).is_err());
     }

@@ -18,6 +18,9 @@ pub struct LineError {
 
 impl LineError {
     pub fn new(line: usize, message: impl Into<String>) -> LineError {
-        LineError { line, message: message.into() }
+        LineError {
+            line,
+            message: message.into(),
+        }
     }
 }

@@ -22,7 +22,10 @@ pub struct OsmWay {
 
 impl OsmWay {
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -36,9 +39,16 @@ pub struct OsmData {
 #[derive(Debug, thiserror::Error)]
 pub enum OsmError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Xml { path: String, line: usize, message: String },
+    Xml {
+        path: String,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Pbf { path: String, message: String },
 }
@@ -49,7 +59,14 @@ pub fn read_osm_file(path: &Path) -> Result<OsmData, OsmError> {
     if name.ends_with(".pbf") {
         pbf::read_pbf(path)
     } else {
-        let text = std::fs::read(path).map_err(|source| OsmError::Io { path: name.to_string(), source })?;
-        xml::parse_osm_xml(&text).map_err(|(line, message)| OsmError::Xml { path: name.to_string(), line, message })
+        let text = std::fs::read(path).map_err(|source| OsmError::Io {
+            path: name.to_string(),
+            source,
+        })?;
+        xml::parse_osm_xml(&text).map_err(|(line, message)| OsmError::Xml {
+            path: name.to_string(),
+            line,
+            message,
+        })
     }
 }

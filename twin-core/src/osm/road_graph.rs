@@ -44,7 +44,11 @@ fn direction(way: &OsmWay, class: RoadClass) -> Direction {
         _ => {
             let roundabout = matches!(way.tag("junction"), Some("roundabout" | "circular"));
             let motorway = class == RoadClass::Motorway;
-            if roundabout || motorway { Direction::Forward } else { Direction::Both }
+            if roundabout || motorway {
+                Direction::Forward
+            } else {
+                Direction::Both
+            }
         }
     }
 }
@@ -80,7 +84,10 @@ pub fn parse_maxspeed(v: &str) -> Option<f64> {
         return Some(130.0);
     }
     if let Some(pos) = lower.find("zone") {
-        let digits: String = lower[pos + 4..].chars().filter(|c| c.is_ascii_digit()).collect();
+        let digits: String = lower[pos + 4..]
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .collect();
         return digits.parse().ok();
     }
     None
@@ -88,7 +95,10 @@ pub fn parse_maxspeed(v: &str) -> Option<f64> {
 
 /// Cut the drivable ways of `osm` into street segments, keeping only nodes inside `boundary`.
 pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> RoadImport {
-    let mut stats = RoadImportStats { ways_read: osm.ways.len(), ..Default::default() };
+    let mut stats = RoadImportStats {
+        ways_read: osm.ways.len(),
+        ..Default::default()
+    };
     // 1. Drivable ways, cut into runs of consecutive present nodes inside the boundary.
     struct Run<'a> {
         way: &'a OsmWay,
@@ -97,7 +107,9 @@ pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> Road
     }
     let mut runs: Vec<Run> = Vec::new();
     for way in &osm.ways {
-        let Some(class) = way.tag("highway").and_then(RoadClass::from_osm_highway) else { continue };
+        let Some(class) = way.tag("highway").and_then(RoadClass::from_osm_highway) else {
+            continue;
+        };
         if way.tag("area") == Some("yes") {
             continue;
         }
@@ -120,11 +132,19 @@ pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> Road
             if keep {
                 current.push(n);
             } else if !current.is_empty() {
-                runs.push(Run { way, class, nodes: std::mem::take(&mut current) });
+                runs.push(Run {
+                    way,
+                    class,
+                    nodes: std::mem::take(&mut current),
+                });
             }
         }
         if !current.is_empty() {
-            runs.push(Run { way, class, nodes: current });
+            runs.push(Run {
+                way,
+                class,
+                nodes: current,
+            });
         }
     }
     runs.retain(|r| r.nodes.len() >= 2);
@@ -148,7 +168,11 @@ pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> Road
         let dir = direction(r.way, r.class);
         let oneway = dir != Direction::Both;
         let lanes = lanes_tag(r.way).unwrap_or_else(|| r.class.default_lanes(oneway));
-        let speed = r.way.tag("maxspeed").and_then(parse_maxspeed).unwrap_or_else(|| r.class.default_speed_kmh());
+        let speed = r
+            .way
+            .tag("maxspeed")
+            .and_then(parse_maxspeed)
+            .unwrap_or_else(|| r.class.default_speed_kmh());
         let name = r.way.tag("name").map(str::to_string);
         let mut start = 0;
         for i in 1..r.nodes.len() {
@@ -172,7 +196,9 @@ pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> Road
             let k = piece_count.entry(r.way.id).or_default();
             *k += 1;
             let local = format!("{}-{}", r.way.id, k);
-            let Ok(id) = EntityId::new(EntityKind::Street, local) else { continue };
+            let Ok(id) = EntityId::new(EntityKind::Street, local) else {
+                continue;
+            };
             let mut seg = StreetSegment {
                 road_class: r.class,
                 length_m,
@@ -184,12 +210,14 @@ pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> Road
                 to_node: ids[ids.len() - 1],
                 geometry,
             };
-            seg.capacity_veh_h = f64::from(seg.lanes_per_direction()) * r.class.capacity_per_lane_veh_h();
+            seg.capacity_veh_h =
+                f64::from(seg.lanes_per_direction()) * r.class.capacity_per_lane_veh_h();
             let location = seg.geometry[seg.geometry.len() / 2];
             if oneway {
                 stats.oneway_segments += 1;
             }
-            segments.push(Entity::new(id, location, Asset::StreetSegment(seg)).with_name(name.clone()));
+            segments
+                .push(Entity::new(id, location, Asset::StreetSegment(seg)).with_name(name.clone()));
         }
     }
     stats.segments = segments.len();
@@ -214,14 +242,25 @@ mod tests {
 
     fn osm(ways: &str) -> OsmData {
         let nodes: String = (1..=6)
-            .map(|i| format!(r#"<node id="{i}" lat="44.86" lon="{}"/>"#, 24.86 + i as f64 * 0.001))
+            .map(|i| {
+                format!(
+                    r#"<node id="{i}" lat="44.86" lon="{}"/>"#,
+                    24.86 + i as f64 * 0.001
+                )
+            })
             .collect();
         parse_osm_xml(format!("<osm>{nodes}{ways}</osm>").as_bytes()).unwrap()
     }
 
     fn way(id: i64, nodes: &[i64], tags: &[(&str, &str)]) -> String {
-        let nds: String = nodes.iter().map(|n| format!(r#"<nd ref="{n}"/>"#)).collect();
-        let t: String = tags.iter().map(|(k, v)| format!(r#"<tag k="{k}" v="{v}"/>"#)).collect();
+        let nds: String = nodes
+            .iter()
+            .map(|n| format!(r#"<nd ref="{n}"/>"#))
+            .collect();
+        let t: String = tags
+            .iter()
+            .map(|(k, v)| format!(r#"<tag k="{k}" v="{v}"/>"#))
+            .collect();
         format!(r#"<way id="{id}">{nds}{t}</way>"#)
     }
 
@@ -239,8 +278,19 @@ mod tests {
 
     #[test]
     fn oneway_tags_and_defaults() {
-        let data = osm(&(way(1, &[1, 2], &[("highway", "residential"), ("oneway", "-1")])
-            + &way(2, &[3, 4], &[("highway", "secondary"), ("junction", "roundabout"), ("maxspeed", "30"), ("lanes", "2")])));
+        let data = osm(
+            &(way(1, &[1, 2], &[("highway", "residential"), ("oneway", "-1")])
+                + &way(
+                    2,
+                    &[3, 4],
+                    &[
+                        ("highway", "secondary"),
+                        ("junction", "roundabout"),
+                        ("maxspeed", "30"),
+                        ("lanes", "2"),
+                    ],
+                )),
+        );
         let import = build_street_segments(&data, None);
         let segs: Vec<&StreetSegment> = import
             .segments
@@ -251,11 +301,18 @@ mod tests {
             })
             .collect();
         assert!(segs[0].oneway);
-        assert_eq!((segs[0].from_node, segs[0].to_node), (2, 1), "oneway=-1 reverses the segment");
+        assert_eq!(
+            (segs[0].from_node, segs[0].to_node),
+            (2, 1),
+            "oneway=-1 reverses the segment"
+        );
         assert_eq!(segs[0].free_speed_kmh, 50.0);
         assert_eq!(segs[1].free_speed_kmh, 30.0);
         assert!(segs[1].oneway, "roundabouts are oneway");
-        assert_eq!(segs[1].capacity_veh_h, 2.0 * RoadClass::Secondary.capacity_per_lane_veh_h());
+        assert_eq!(
+            segs[1].capacity_veh_h,
+            2.0 * RoadClass::Secondary.capacity_per_lane_veh_h()
+        );
     }
 
     #[test]

@@ -16,11 +16,19 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
     let mut current_way: Option<OsmWay> = None;
     let mut open: Vec<Vec<u8>> = Vec::new();
     let mut saw_osm = false;
-    let line_at = |pos: u64| 1 + bytes[..(pos as usize).min(bytes.len())].iter().filter(|&&b| b == b'\n').count();
+    let line_at = |pos: u64| {
+        1 + bytes[..(pos as usize).min(bytes.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    };
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| (line_at(reader.error_position()), format!("malformed XML: {e}")))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            (
+                line_at(reader.error_position()),
+                format!("malformed XML: {e}"),
+            )
+        })?;
         // The end of the event just read: the line of a one-line tag.
         let pos = reader.buffer_position().saturating_sub(1);
         match event {
@@ -35,13 +43,20 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
                         let lon = attr_f64(e, b"lon").map_err(|m| (line_at(pos), m))?;
                         let p = LonLat::new(lon, lat);
                         if !p.is_valid() {
-                            return Err((line_at(pos), format!("node {id} has invalid coordinates {lat}, {lon}")));
+                            return Err((
+                                line_at(pos),
+                                format!("node {id} has invalid coordinates {lat}, {lon}"),
+                            ));
                         }
                         data.nodes.insert(id, p);
                     }
                     b"way" => {
                         let id = attr_i64(e, b"id").map_err(|m| (line_at(pos), m))?;
-                        let way = OsmWay { id, nodes: Vec::new(), tags: Vec::new() };
+                        let way = OsmWay {
+                            id,
+                            nodes: Vec::new(),
+                            tags: Vec::new(),
+                        };
                         if is_empty {
                             data.ways.push(way);
                         } else {
@@ -50,7 +65,8 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
                     }
                     b"nd" => {
                         if let Some(way) = current_way.as_mut() {
-                            way.nodes.push(attr_i64(e, b"ref").map_err(|m| (line_at(pos), m))?);
+                            way.nodes
+                                .push(attr_i64(e, b"ref").map_err(|m| (line_at(pos), m))?);
                         }
                     }
                     b"tag" => {
@@ -69,7 +85,13 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
             Event::End(e) => {
                 let name = e.name().as_ref().to_vec();
                 if open.pop().as_deref() != Some(name.as_slice()) {
-                    return Err((line_at(pos), format!("unexpected closing tag </{}>", String::from_utf8_lossy(&name))));
+                    return Err((
+                        line_at(pos),
+                        format!(
+                            "unexpected closing tag </{}>",
+                            String::from_utf8_lossy(&name)
+                        ),
+                    ));
                 }
                 if name == b"way" {
                     if let Some(way) = current_way.take() {
@@ -81,7 +103,10 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
                 if let Some(unclosed) = open.last() {
                     return Err((
                         line_at(bytes.len() as u64),
-                        format!("file ends inside <{}>: truncated?", String::from_utf8_lossy(unclosed)),
+                        format!(
+                            "file ends inside <{}>: truncated?",
+                            String::from_utf8_lossy(unclosed)
+                        ),
                     ));
                 }
                 if !saw_osm {
@@ -119,12 +144,18 @@ fn attr_string(e: &BytesStart, key: &[u8]) -> Result<String, String> {
 
 fn attr_i64(e: &BytesStart, key: &[u8]) -> Result<i64, String> {
     let s = attr_raw(e, key)?;
-    s.parse().map_err(|_| format!("`{}` = `{s}` is not an integer", String::from_utf8_lossy(key)))
+    s.parse().map_err(|_| {
+        format!(
+            "`{}` = `{s}` is not an integer",
+            String::from_utf8_lossy(key)
+        )
+    })
 }
 
 fn attr_f64(e: &BytesStart, key: &[u8]) -> Result<f64, String> {
     let s = attr_raw(e, key)?;
-    s.parse().map_err(|_| format!("`{}` = `{s}` is not a number", String::from_utf8_lossy(key)))
+    s.parse()
+        .map_err(|_| format!("`{}` = `{s}` is not a number", String::from_utf8_lossy(key)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,258 @@
+//! End-to-end tests of the `twin` binary: the README's first command, the bundle generator's
+//! determinism, the OSM import, and one-line errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn twin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_twin"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the twin binary runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn info_json(dir: &Path) -> serde_json::Value {
+    let out = twin(&["city", "info", dir.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("city info --json prints JSON")
+}
+
+/// Copy a bundle folder so a test can break one of its files.
+fn copy_bundle(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// The error of a failed run: exactly one line on stderr, mentioning every fragment.
+fn assert_one_line_error(out: &Output, fragments: &[&str]) {
+    assert!(!out.status.success(), "the command should fail");
+    let err = stderr(out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line of error expected, got:\n{err}");
+    for f in fragments {
+        assert!(lines[0].contains(f), "`{}` should mention `{f}`", lines[0]);
+    }
+}
+
+#[test]
+fn pitesti_bundle_has_the_required_assets() {
+    let s = info_json(&root().join("data/pitesti"));
+    let at_least = |key: &str, min: u64| {
+        let v = s[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} missing in {s}"));
+        assert!(v >= min, "{key} = {v}, at least {min} expected");
+    };
+    at_least("street_segments", 4_000);
+    at_least("transformer_posts", 400);
+    at_least("water_junctions", 2_000);
+    at_least("bins", 2_500);
+    at_least("substations", 2);
+    at_least("pipes", 2_000);
+    at_least("switches", 1);
+    assert_eq!(s["population"], 141_275);
+    assert_eq!(s["signalised_intersections"], 13);
+    assert_eq!(s["roundabouts"], 14);
+    assert!(s["street_km"].as_f64().unwrap() > 100.0);
+    // Ten public stations plus the depot's 40 slow and 11 fast sockets, at least.
+    at_least("chargers", 12);
+    at_least("charger_sockets", 20 + 51);
+    for kind in ["paper", "plastic-metal", "glass", "bio", "residual"] {
+        assert!(
+            s["bins_by_kind"][kind].as_u64().unwrap() > 0,
+            "no {kind} bins"
+        );
+    }
+    // Everything inside the real Pitești boundary box (lon 24.7804–24.9427, lat 44.8233–44.8958).
+    let bbox: Vec<f64> = s["bbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        bbox[0] >= 24.78 && bbox[2] <= 24.943 && bbox[1] >= 44.823 && bbox[3] <= 44.896,
+        "{bbox:?}"
+    );
+}
+
+#[test]
+fn the_generator_is_byte_identical_to_the_committed_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = twin(&[
+        "city",
+        "synth",
+        "pitesti",
+        "--seed",
+        "1",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut compared = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let fresh = std::fs::read(entry.path()).unwrap();
+        let committed = std::fs::read(root().join("data/pitesti").join(entry.file_name()))
+            .unwrap_or_else(|_| panic!("{:?} is not in data/pitesti", entry.file_name()));
+        assert!(
+            fresh == committed,
+            "{:?} differs from data/pitesti: regenerate and commit it",
+            entry.file_name()
+        );
+        compared += 1;
+    }
+    assert!(compared >= 8, "only {compared} files generated");
+    // Another seed gives another city.
+    let other = tempfile::tempdir().unwrap();
+    let out = twin(&[
+        "city",
+        "synth",
+        "pitesti",
+        "--seed",
+        "2",
+        "--out",
+        other.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert_ne!(
+        std::fs::read(other.path().join("streets.geojson")).unwrap(),
+        std::fs::read(dir.path().join("streets.geojson")).unwrap()
+    );
+}
+
+#[test]
+fn importing_neukolln_gives_a_bundle_with_its_streets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("neukolln");
+    let out = twin(&[
+        "import",
+        "osm",
+        "data/osm-samples/neukolln/input.osm",
+        "--boundary",
+        "data/osm-samples/neukolln/boundary.json",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("data/osm-samples/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let s = info_json(&out_dir);
+    assert_eq!(s["street_segments"], expected["neukolln"]["segments"]);
+    assert_eq!(s["road_nodes"], expected["neukolln"]["intersections"]);
+    let km = expected["neukolln"]["length_m"].as_f64().unwrap() / 1000.0;
+    assert!(
+        (s["street_km"].as_f64().unwrap() - km).abs() < 0.01,
+        "{} vs {km}",
+        s["street_km"]
+    );
+}
+
+#[test]
+fn a_truncated_osm_file_is_one_line_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        root().join("data/osm-samples/bristol_contraflow_cycleway/input.osm"),
+    )
+    .unwrap();
+    let cut: String = text.lines().take(500).collect::<Vec<_>>().join("\n");
+    let file = dir.path().join("cut.osm");
+    std::fs::write(&file, cut).unwrap();
+    let out = twin(&[
+        "import",
+        "osm",
+        file.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, &["cut.osm:500:", "truncated"]);
+}
+
+#[test]
+fn a_city_toml_naming_a_missing_file_is_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_bundle(&root().join("data/pitesti"), dir.path());
+    std::fs::remove_file(dir.path().join("bins.geojson")).unwrap();
+    let out = twin(&["city", "info", dir.path().to_str().unwrap()]);
+    assert_one_line_error(
+        &out,
+        &[
+            "city.toml",
+            "layer `bins`",
+            "bins.geojson",
+            "does not exist",
+        ],
+    );
+}
+
+#[test]
+fn a_bin_with_filling_level_1_7_is_one_line_naming_the_bin() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_bundle(&root().join("data/pitesti"), dir.path());
+    let path = dir.path().join("bins.geojson");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replacen(
+        "\"id\":\"bin:17\",",
+        "\"id\":\"bin:17\",\"fillingLevel\":1.7,",
+        1,
+    );
+    assert_ne!(broken, text, "bin:17 is in the bundle");
+    std::fs::write(&path, broken).unwrap();
+    let out = twin(&["city", "info", dir.path().to_str().unwrap()]);
+    assert_one_line_error(
+        &out,
+        &[
+            "bins.geojson",
+            "bin:17",
+            "fillingLevel",
+            "1.7",
+            "out of range",
+        ],
+    );
+
+    // The same value as a sensor reading is rejected with the file line and the entity.
+    let readings = dir.path().join("readings.jsonl");
+    std::fs::write(
+        &readings,
+        "{\"entity\":\"bin:3\",\"observedAt\":\"2026-11-27T08:00:00Z\",\"values\":{\"fillingLevel\":0.4}}\n\
+         {\"entity\":\"bin:17\",\"observedAt\":\"2026-11-27T08:00:00Z\",\"values\":{\"fillingLevel\":1.7}}\n",
+    )
+    .unwrap();
+    let out = twin(&[
+        "readings",
+        "check",
+        readings.to_str().unwrap(),
+        "--city",
+        "data/pitesti",
+    ]);
+    assert!(!out.status.success());
+    let report = stdout(&out);
+    assert_eq!(report.lines().count(), 1, "{report}");
+    assert!(
+        report.contains("readings.jsonl:2: bin:17: `fillingLevel` = 1.7 is out of range"),
+        "{report}"
+    );
+    assert!(
+        stderr(&out).contains("1 accepted, 1 rejected"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -60,6 +60,10 @@ enum CityCommand {
         /// Output folder (created if missing; existing bundle files are overwritten).
         #[arg(long)]
         out: PathBuf,
+        /// Lay the networks, bins and chargers over the streets of this bundle (e.g. the output of
+        /// `twin import osm` on a Pitești extract) instead of a synthetic street grid.
+        #[arg(long)]
+        streets: Option<PathBuf>,
     },
 }
 
@@ -130,9 +134,15 @@ fn run(command: Command) -> Result<()> {
                     city: SynthCity::Pitesti,
                     seed,
                     out,
+                    streets,
                 },
         } => {
-            let bundle = twin_core::synth::synth_pitesti(seed).map_err(anyhow::Error::msg)?;
+            let imported = match &streets {
+                Some(dir) => Some(twin_core::load_city(dir)?.entities().to_vec()),
+                None => None,
+            };
+            let bundle = twin_core::synth::synth_pitesti_on(seed, imported.as_deref())
+                .map_err(|m| anyhow::anyhow!("generating Pitești: {m}"))?;
             bundle
                 .write_to(&out)
                 .with_context(|| format!("writing the bundle to {}", out.display()))?;

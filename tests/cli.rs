@@ -256,3 +256,69 @@ fn a_bin_with_filling_level_1_7_is_one_line_naming_the_bin() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_generator_lays_networks_over_imported_streets() {
+    // Stand-in for an OSM import of the real streets: the streets of another seed's bundle.
+    let streets = tempfile::tempdir().unwrap();
+    let out = twin(&[
+        "city",
+        "synth",
+        "pitesti",
+        "--seed",
+        "7",
+        "--out",
+        streets.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for f in [
+        "power.m",
+        "power_buses.geojson",
+        "water.inp",
+        "bins.geojson",
+        "chargers.geojson",
+        "intersections.geojson",
+    ] {
+        std::fs::remove_file(streets.path().join(f)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(streets.path().join("city.toml")).unwrap();
+    let kept: String = manifest
+        .lines()
+        .filter(|l| {
+            !l.contains(".m\"")
+                && !l.contains("buses")
+                && !l.contains(".inp")
+                && !l.contains("bins")
+                && !l.contains("chargers")
+                && !l.contains("intersections")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(streets.path().join("city.toml"), kept).unwrap();
+    let before = info_json(streets.path());
+    assert_eq!(before["bins"], 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = twin(&[
+        "city",
+        "synth",
+        "pitesti",
+        "--seed",
+        "1",
+        "--streets",
+        streets.path().to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(dir.path().join("streets.geojson")).unwrap(),
+        std::fs::read(streets.path().join("streets.geojson")).unwrap(),
+        "the imported streets are kept as they are"
+    );
+    let after = info_json(dir.path());
+    assert_eq!(after["street_segments"], before["street_segments"]);
+    assert!(after["transformer_posts"].as_u64().unwrap() >= 400);
+    assert!(after["water_junctions"].as_u64().unwrap() >= 2_000);
+    assert!(after["bins"].as_u64().unwrap() >= 2_500);
+}

@@ -105,14 +105,31 @@ impl SynthBundle {
     }
 }
 
-/// Generate the Pitești bundle from `seed`.
+/// Generate the Pitești bundle from `seed`, on a synthetic street grid.
 pub fn synth_pitesti(seed: u64) -> Result<SynthBundle, String> {
+    synth_pitesti_on(seed, None)
+}
+
+/// Generate the Pitești bundle from `seed`. With `streets` (an OSM import of the real streets),
+/// the networks, bins and chargers are laid over those streets, which are kept as they are.
+pub fn synth_pitesti_on(seed: u64, streets: Option<&[Entity]>) -> Result<SynthBundle, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let frame = terrain::LocalFrame::new(CENTRE);
     let (boundary_text, boundary) = terrain::pitesti_boundary()?;
     let mut ids = SynthEntityIds::default();
 
-    let mut plan = streets::plan_streets(&frame, &boundary, &mut rng);
+    let imported = streets.map(|s| {
+        s.iter()
+            .filter(|e| matches!(e.asset, Asset::StreetSegment(_)))
+            .collect::<Vec<_>>()
+    });
+    if imported.as_ref().is_some_and(|s| s.is_empty()) {
+        return Err("the streets given hold no street segment".into());
+    }
+    let mut plan = match streets {
+        Some(segments) => streets::plan_from_segments(&frame, segments),
+        None => streets::plan_streets(&frame, &boundary, &mut rng),
+    };
     streets::assign_population(&mut plan);
     let node_pop = streets::node_population(&plan);
     let roads = RoadDistances::new(&plan);
@@ -169,36 +186,10 @@ pub fn synth_pitesti(seed: u64) -> Result<SynthBundle, String> {
     let chargers =
         chargers::plan_chargers(&plan, &frame, &power.post_nodes, &depot, &mut ids, &mut rng);
 
-    let streets: Vec<Entity> = plan
-        .edges
-        .iter()
-        .map(|e| {
-            let mut geometry: Vec<LonLat> = vec![plan.nodes[e.a].pos];
-            geometry.extend(e.via.iter().map(|&(x, y)| frame.to_lonlat(x, y)));
-            geometry.push(plan.nodes[e.b].pos);
-            let length_m = crate::geometry::polyline_length_m(&geometry);
-            let mut seg = StreetSegment {
-                road_class: e.class,
-                geometry,
-                length_m,
-                lanes: e.lanes,
-                free_speed_kmh: e.speed_kmh,
-                capacity_veh_h: 0.0,
-                oneway: e.oneway,
-                from_node: e.a as i64 + 1,
-                to_node: e.b as i64 + 1,
-            };
-            seg.capacity_veh_h =
-                f64::from(seg.lanes_per_direction()) * e.class.capacity_per_lane_veh_h();
-            let mid = seg.geometry[seg.geometry.len() / 2];
-            Entity::new(
-                ids.next(EntityKind::Street, ""),
-                mid,
-                Asset::StreetSegment(seg),
-            )
-            .with_name(e.name.clone())
-        })
-        .collect();
+    let street_entities: Vec<Entity> = match imported {
+        Some(segments) => segments.into_iter().cloned().collect(),
+        None => plan_street_entities(&plan, &frame, &mut ids),
+    };
     let intersections: Vec<String> = plan
         .intersections
         .iter()
@@ -211,7 +202,7 @@ pub fn synth_pitesti(seed: u64) -> Result<SynthBundle, String> {
             intersection_feature(frame.to_lonlat(i.x, i.y), control, &i.name, &nodes)
         })
         .collect();
-
+    let streets = street_entities;
     let manifest = CityManifest {
         name: "Pitești".into(),
         country: Some("RO".into()),
@@ -278,6 +269,43 @@ pub fn synth_pitesti(seed: u64) -> Result<SynthBundle, String> {
         ),
     ];
     Ok(SynthBundle { files })
+}
+
+/// Street segment entities of a planned grid, numbered `street:1`, `street:2`, …
+fn plan_street_entities(
+    plan: &streets::RoadPlan,
+    frame: &terrain::LocalFrame,
+    ids: &mut SynthEntityIds,
+) -> Vec<Entity> {
+    plan.edges
+        .iter()
+        .map(|e| {
+            let mut geometry: Vec<LonLat> = vec![plan.nodes[e.a].pos];
+            geometry.extend(e.via.iter().map(|&(x, y)| frame.to_lonlat(x, y)));
+            geometry.push(plan.nodes[e.b].pos);
+            let length_m = crate::geometry::polyline_length_m(&geometry);
+            let mut seg = StreetSegment {
+                road_class: e.class,
+                geometry,
+                length_m,
+                lanes: e.lanes,
+                free_speed_kmh: e.speed_kmh,
+                capacity_veh_h: 0.0,
+                oneway: e.oneway,
+                from_node: e.a as i64 + 1,
+                to_node: e.b as i64 + 1,
+            };
+            seg.capacity_veh_h =
+                f64::from(seg.lanes_per_direction()) * e.class.capacity_per_lane_veh_h();
+            let mid = seg.geometry[seg.geometry.len() / 2];
+            Entity::new(
+                ids.next(EntityKind::Street, ""),
+                mid,
+                Asset::StreetSegment(seg),
+            )
+            .with_name(e.name.clone())
+        })
+        .collect()
 }
 
 fn round7(x: f64) -> f64 {

@@ -264,6 +264,72 @@ pub fn plan_streets(frame: &LocalFrame, boundary: &Boundary, rng: &mut ChaCha8Rn
     plan
 }
 
+/// A plan over streets that already exist (an OSM import): their nodes, classes, lanes, speeds,
+/// names and geometry are kept; service roads count as spurs (nobody lives on them).
+pub fn plan_from_segments(frame: &LocalFrame, segments: &[crate::entity::Entity]) -> RoadPlan {
+    use crate::entity::Asset;
+    let mut index: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
+    let mut nodes: Vec<PlanNode> = Vec::new();
+    let mut edges = Vec::new();
+    let mut node = |id: i64, pos: LonLat, nodes: &mut Vec<PlanNode>| -> usize {
+        *index.entry(id).or_insert_with(|| {
+            let (x, y) = frame.to_xy(pos);
+            nodes.push(PlanNode {
+                x,
+                y,
+                pos,
+                elevation_m: elevation_m(x, y),
+                grid: None,
+            });
+            nodes.len() - 1
+        })
+    };
+    for e in segments {
+        let Asset::StreetSegment(s) = &e.asset else {
+            continue;
+        };
+        let (Some(first), Some(last)) = (s.geometry.first(), s.geometry.last()) else {
+            continue;
+        };
+        let a = node(s.from_node, *first, &mut nodes);
+        let b = node(s.to_node, *last, &mut nodes);
+        if a == b {
+            continue;
+        }
+        let via: Vec<(f64, f64)> = s.geometry[1..s.geometry.len() - 1]
+            .iter()
+            .map(|p| frame.to_xy(*p))
+            .collect();
+        let (mx, my) = frame.to_xy(e.location);
+        edges.push(PlanEdge {
+            a,
+            b,
+            class: s.road_class,
+            name: e.name.clone(),
+            oneway: s.oneway,
+            lanes: s.lanes,
+            speed_kmh: s.free_speed_kmh,
+            kind: if s.road_class == RoadClass::Service {
+                EdgeKind::Spur
+            } else {
+                EdgeKind::Grid
+            },
+            via,
+            population: 0.0,
+            neighbourhood: nearest_neighbourhood(mx, my),
+            alive: true,
+        });
+    }
+    let mut plan = RoadPlan {
+        nodes,
+        edges,
+        intersections: Vec::new(),
+    };
+    keep_largest_component(&mut plan);
+    compact(&mut plan);
+    plan
+}
+
 /// Drop every node and edge outside the largest connected piece of the network.
 fn keep_largest_component(plan: &mut RoadPlan) {
     let n = plan.nodes.len();

@@ -64,9 +64,13 @@ pub fn plan_water(
         }
         v
     };
-    let plant_node = (0..n)
-        .filter(|&v| on_axis[v])
-        .max_by(|&a, &b| plan.nodes[a].y.total_cmp(&plan.nodes[b].y).then(b.cmp(&a)))
+    let northernmost = |only_axis: bool| {
+        (0..n)
+            .filter(|&v| on_axis[v] || !only_axis)
+            .max_by(|&a, &b| plan.nodes[a].y.total_cmp(&plan.nodes[b].y).then(b.cmp(&a)))
+    };
+    let plant_node = northernmost(true)
+        .or_else(|| northernmost(false))
         .unwrap_or(0);
 
     // Pipes: a breadth-first spanning tree from the plant, then about half of the other streets

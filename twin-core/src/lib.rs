@@ -23,6 +23,7 @@ pub mod quantity;
 pub mod reading;
 pub mod spatial;
 pub mod synth;
+pub mod traffic;
 
 pub use bundle::{BundleError, CityManifest, CitySummary, load_city};
 pub use city::CityModel;

@@ -1,6 +1,8 @@
 //! `twin`, the command line of citytwin: argument parsing and wiring only. Everything worth
 //! testing lives in the library crates (twin-core first).
 
+mod solve;
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,17 @@ enum Command {
         #[command(subcommand)]
         command: ReadingsCommand,
     },
+    /// Run a network model: traffic assignment, vehicle routing.
+    Solve {
+        #[command(subcommand)]
+        command: SolveCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SolveCommand {
+    /// Static user-equilibrium traffic assignment (TNTP files or a city's morning peak).
+    Traffic(solve::TrafficArgs),
 }
 
 #[derive(Subcommand)]
@@ -161,6 +174,9 @@ fn run(command: Command) -> Result<()> {
         Command::Readings {
             command: ReadingsCommand::Check { file, city },
         } => check_readings(&file, &city),
+        Command::Solve {
+            command: SolveCommand::Traffic(args),
+        } => solve::traffic(args),
     }
 }
 

@@ -1,54 +1,9 @@
 //! End-to-end tests of the `twin` binary: the README's first command, the bundle generator's
 //! determinism, the OSM import, and one-line errors for bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn twin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the twin binary runs")
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn info_json(dir: &Path) -> serde_json::Value {
-    let out = twin(&["city", "info", dir.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).expect("city info --json prints JSON")
-}
-
-/// Copy a bundle folder so a test can break one of its files.
-fn copy_bundle(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
-/// The error of a failed run: exactly one line on stderr, mentioning every fragment.
-fn assert_one_line_error(out: &Output, fragments: &[&str]) {
-    assert!(!out.status.success(), "the command should fail");
-    let err = stderr(out);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line of error expected, got:\n{err}");
-    for f in fragments {
-        assert!(lines[0].contains(f), "`{}` should mention `{f}`", lines[0]);
-    }
-}
+use common::*;
 
 #[test]
 fn pitesti_bundle_has_the_required_assets() {

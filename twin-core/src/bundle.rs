@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::city::CitySummary;
-use crate::city::{CityError, CityMeta, CityModel, Neighbourhood};
+use crate::city::{CityError, CityMeta, CityModel, Gateway, Neighbourhood};
 use crate::formats::LineError;
 use crate::formats::epanet::EpanetNetwork;
 use crate::formats::layers::{FeatureError, Layer, read_intersections, read_layer};
@@ -32,6 +32,8 @@ pub struct CityManifest {
     pub layers: LayerFiles,
     #[serde(default, rename = "neighbourhood")]
     pub neighbourhoods: Vec<NeighbourhoodEntry>,
+    #[serde(default, rename = "gateway")]
+    pub gateways: Vec<GatewayEntry>,
 }
 
 /// Layer files, relative to the bundle folder. Every layer is optional.
@@ -60,6 +62,22 @@ pub struct NeighbourhoodEntry {
     pub name: String,
     pub centre: [f64; 2],
     pub population: u32,
+    /// Jobs located in the neighbourhood (default: none given, demand models use population).
+    #[serde(default)]
+    pub jobs: Option<u32>,
+}
+
+/// Where traffic enters and leaves the city, with its morning peak-hour vehicle trips.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayEntry {
+    pub name: String,
+    /// `[lon, lat]` where the road crosses the boundary.
+    pub location: [f64; 2],
+    /// Vehicles per hour entering the city in the morning peak.
+    pub peak_inbound_veh_h: f64,
+    /// Vehicles per hour leaving the city in the morning peak.
+    pub peak_outbound_veh_h: f64,
 }
 
 /// Why a bundle could not be loaded. The message always starts with the file at fault.
@@ -218,6 +236,17 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
                 name: n.name.clone(),
                 centre: LonLat::new(n.centre[0], n.centre[1]),
                 population: n.population,
+                jobs: n.jobs.unwrap_or(n.population),
+            })
+            .collect(),
+        gateways: manifest
+            .gateways
+            .iter()
+            .map(|g| Gateway {
+                name: g.name.clone(),
+                location: LonLat::new(g.location[0], g.location[1]),
+                peak_inbound_veh_h: g.peak_inbound_veh_h,
+                peak_outbound_veh_h: g.peak_outbound_veh_h,
             })
             .collect(),
         intersections,
@@ -257,6 +286,7 @@ pub fn write_street_bundle(
             ..LayerFiles::default()
         },
         neighbourhoods: Vec::new(),
+        gateways: Vec::new(),
     };
     if let Some(text) = boundary_geojson {
         let path = dir.join("boundary.geojson");

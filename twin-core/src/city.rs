@@ -24,6 +24,16 @@ pub struct Neighbourhood {
     pub name: String,
     pub centre: LonLat,
     pub population: u32,
+    pub jobs: u32,
+}
+
+/// A road where traffic enters and leaves the city, with its morning peak-hour flows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gateway {
+    pub name: String,
+    pub location: LonLat,
+    pub peak_inbound_veh_h: f64,
+    pub peak_outbound_veh_h: f64,
 }
 
 /// What a city is, apart from its assets.
@@ -35,6 +45,7 @@ pub struct CityMeta {
     pub centre: LonLat,
     pub boundary: Option<Boundary>,
     pub neighbourhoods: Vec<Neighbourhood>,
+    pub gateways: Vec<Gateway>,
     /// Signalised intersections and roundabouts.
     pub intersections: Vec<Intersection>,
 }
@@ -570,6 +581,7 @@ pub(crate) mod tests {
             centre: a,
             boundary: None,
             neighbourhoods: vec![],
+            gateways: vec![],
             intersections: vec![],
         };
         CityModel::new(meta, entities, None, None).unwrap()

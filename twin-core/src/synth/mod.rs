@@ -22,7 +22,7 @@ use petgraph::graph::{NodeIndex, UnGraph};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::bundle::{CityManifest, LayerFiles, NeighbourhoodEntry};
+use crate::bundle::{CityManifest, GatewayEntry, LayerFiles, NeighbourhoodEntry};
 use crate::entity::{Asset, Entity, StreetSegment};
 use crate::formats::layers::{entity_feature, feature_collection, intersection_feature};
 use crate::geometry::LonLat;
@@ -221,12 +221,27 @@ pub fn synth_pitesti_on(seed: u64, streets: Option<&[Entity]>) -> Result<SynthBu
         },
         neighbourhoods: terrain::NEIGHBOURHOODS
             .iter()
-            .map(|&(name, x, y, population)| {
+            .zip(terrain::JOBS)
+            .map(|(&(name, x, y, population), jobs)| {
                 let p = frame.to_lonlat(x, y);
                 NeighbourhoodEntry {
                     name: name.into(),
                     centre: [round7(p.lon), round7(p.lat)],
                     population,
+                    jobs: Some(jobs),
+                }
+            })
+            .collect(),
+        gateways: terrain::GATEWAYS
+            .iter()
+            .map(|&(name, x, y, inbound, outbound)| {
+                // The gateway stands on the street node nearest to its road's end.
+                let node = &plan.nodes[roads.nearest_node(&plan, x, y)];
+                GatewayEntry {
+                    name: name.into(),
+                    location: [round7(node.pos.lon), round7(node.pos.lat)],
+                    peak_inbound_veh_h: inbound,
+                    peak_outbound_veh_h: outbound,
                 }
             })
             .collect(),

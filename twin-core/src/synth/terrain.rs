@@ -72,6 +72,46 @@ pub fn pitesti_boundary() -> Result<(String, Boundary), String> {
     Ok((text + "\n", boundary))
 }
 
+/// Jobs by neighbourhood (synthetic estimate, about 69,000 in all): the centre's offices and
+/// shops, the northern industrial platform along Bd. Petrochimiștilor, the south-eastern
+/// industrial area; in the order of [`NEIGHBOURHOODS`].
+pub const JOBS: [u32; 12] = [
+    18_000, 2_500, 3_000, 4_000, 10_000, 4_000, 3_000, 2_500, 4_500, 5_000, 3_500, 9_000,
+];
+
+/// Roads into the city (local metres) with morning peak vehicles per hour in and out (synthetic
+/// estimates: commuters from Mioveni and its Dacia plant, Ștefănești, Bradu, Bascov, the A1).
+pub const GATEWAYS: [(&str, f64, f64, f64, f64); 4] = [
+    (
+        "Nord (Bd. Petrochimiștilor, DN7C)",
+        0.0,
+        4_000.0,
+        900.0,
+        500.0,
+    ),
+    (
+        "Est (Calea București, A1, Mioveni)",
+        3_150.0,
+        0.0,
+        1_600.0,
+        1_200.0,
+    ),
+    (
+        "Sud (Bd. Nicolae Bălcescu, DN65)",
+        0.0,
+        -4_000.0,
+        700.0,
+        400.0,
+    ),
+    (
+        "Vest (Calea Drăgășani, DN67B)",
+        -6_800.0,
+        -500.0,
+        500.0,
+        300.0,
+    ),
+];
+
 /// A neighbourhood: name, approximate centre in the local frame (metres), and population.
 /// Names are real; centres are approximate placements; populations are a synthetic split of the
 /// 2021 total that keeps Găvana, Trivale and Prundu the most populous (PMUD Pitești).

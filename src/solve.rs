@@ -1,0 +1,227 @@
+//! `twin solve …`: run a solver on reference files or on a city bundle and print the result.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use twin_core::formats::tntp::{TntpNetwork, TntpTrips};
+use twin_core::id::EntityId;
+use twin_core::traffic::city::{RoadChanges, build_city_traffic, segment_loads};
+use twin_core::traffic::{Algorithm, AssignmentOptions, CostWeights, Progress, assign};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AlgorithmArg {
+    /// Path-based gradient projection (precise).
+    Gp,
+    /// Frank–Wolfe (baseline, slow to converge).
+    Fw,
+}
+
+#[derive(Args)]
+pub struct TrafficArgs {
+    /// TNTP network file (with --trips).
+    #[arg(long, requires = "trips", conflicts_with = "city")]
+    net: Option<PathBuf>,
+    /// TNTP trips file.
+    #[arg(long)]
+    trips: Option<PathBuf>,
+    /// A city bundle: assign its morning peak hour on its road graph.
+    #[arg(long)]
+    city: Option<PathBuf>,
+    /// Stop at this relative gap.
+    #[arg(long, default_value_t = 1e-4)]
+    gap: f64,
+    #[arg(long, default_value_t = 1_000)]
+    max_iterations: usize,
+    /// Generalised cost weight of the toll column (TNTP networks' READMEs give it).
+    #[arg(long, default_value_t = 0.0)]
+    toll_weight: f64,
+    /// Generalised cost weight of the length column.
+    #[arg(long, default_value_t = 0.0)]
+    distance_weight: f64,
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Gp)]
+    algorithm: AlgorithmArg,
+    /// Close a street segment (city only; repeatable), e.g. `--close street:1042`.
+    #[arg(long)]
+    close: Vec<String>,
+    /// Scale a segment's capacity (city only; repeatable), e.g. `--capacity street:7=0.5`.
+    #[arg(long)]
+    capacity: Vec<String>,
+    /// Scale the whole demand (city only), e.g. 1.1 for 10 % more trips.
+    #[arg(long, default_value_t = 1.0)]
+    demand_factor: f64,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// A spinner on stderr showing the gap, for runs longer than a moment.
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+pub fn traffic(args: TrafficArgs) -> Result<()> {
+    let options = AssignmentOptions {
+        algorithm: match args.algorithm {
+            AlgorithmArg::Gp => Algorithm::GradientProjection,
+            AlgorithmArg::Fw => Algorithm::FrankWolfe,
+        },
+        target_gap: args.gap,
+        max_iterations: args.max_iterations,
+        weights: CostWeights {
+            toll: args.toll_weight,
+            distance: args.distance_weight,
+        },
+    };
+    if !(args.gap >= 0.0) {
+        bail!("--gap {} must be zero or positive", args.gap);
+    }
+    let bar = progress_bar(false);
+    let mut report = |p: &Progress| {
+        bar.set_message(format!(
+            "iteration {} relative gap {:.3e}",
+            p.iteration, p.relative_gap
+        ));
+    };
+    if let (Some(net_path), Some(trips_path)) = (&args.net, &args.trips) {
+        let net = TntpNetwork::parse(&read(net_path)?)
+            .map_err(|e| anyhow!("{}:{}: {}", net_path.display(), e.line, e.message))?;
+        let trips = TntpTrips::parse(&read(trips_path)?)
+            .map_err(|e| anyhow!("{}:{}: {}", trips_path.display(), e.line, e.message))?;
+        let (network, demand) = twin_core::traffic::AssignmentNetwork::from_tntp(&net, &trips)?;
+        let r = assign(&network, &demand, &options, &mut report)?;
+        bar.finish_and_clear();
+        if args.json {
+            let links: Vec<_> = network
+                .links
+                .iter()
+                .enumerate()
+                .map(|(a, l)| json!({"from": l.from + 1, "to": l.to + 1, "flow": r.flows[a], "cost": r.costs[a]}))
+                .collect();
+            let out = json!({
+                "relative_gap": r.relative_gap, "iterations": r.iterations, "objective": r.objective,
+                "tstt": r.tstt, "seconds": r.seconds, "links": links,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!(
+                "{}: {} links, {} OD pairs; relative gap {:.3e} after {} iterations in {:.3} s; objective {:.3}; TSTT {:.3}",
+                net_path.display(),
+                network.links.len(),
+                demand.pairs(),
+                r.relative_gap,
+                r.iterations,
+                r.seconds,
+                r.objective,
+                r.tstt
+            );
+        }
+        return Ok(());
+    }
+    let Some(dir) = &args.city else {
+        bail!("give either --net and --trips (TNTP files) or --city DIR");
+    };
+    let city = twin_core::load_city(dir)?;
+    let mut changes = RoadChanges {
+        demand_factor: args.demand_factor,
+        ..RoadChanges::default()
+    };
+    for id in &args.close {
+        changes.closed.push(
+            id.parse::<EntityId>()
+                .with_context(|| format!("--close {id}"))?,
+        );
+    }
+    for spec in &args.capacity {
+        let (id, f) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--capacity {spec}: expected ID=FACTOR"))?;
+        let f: f64 = f
+            .parse()
+            .map_err(|_| anyhow!("--capacity {spec}: `{f}` is not a number"))?;
+        changes.capacity_factors.push((
+            id.parse::<EntityId>()
+                .with_context(|| format!("--capacity {spec}"))?,
+            f,
+        ));
+    }
+    let traffic = build_city_traffic(&city, &changes)?;
+    let r = assign(&traffic.network, &traffic.demand, &options, &mut report)?;
+    bar.finish_and_clear();
+    let loads = segment_loads(&traffic, &r.flows, &r.costs);
+    let vehicle_km: f64 = traffic
+        .network
+        .links
+        .iter()
+        .zip(&r.flows)
+        .zip(&traffic.link_segment)
+        .filter(|(_, s)| s.is_some())
+        .map(|((l, x), _)| l.length * x)
+        .sum();
+    let mut congested: Vec<_> = loads.iter().collect();
+    congested.sort_by(|a, b| {
+        b.volume_capacity
+            .total_cmp(&a.volume_capacity)
+            .then(a.segment.cmp(&b.segment))
+    });
+    let describe = |l: &twin_core::traffic::city::SegmentLoad| {
+        let e = &city.entities()[l.segment];
+        json!({
+            "id": e.id.to_string(), "name": e.name, "flow": l.flow_veh_h,
+            "volume_capacity": l.volume_capacity, "time_min": l.time_min,
+        })
+    };
+    if args.json {
+        let out = json!({
+            "relative_gap": r.relative_gap, "iterations": r.iterations, "objective": r.objective,
+            "tstt": r.tstt, "tstt_unit": "vehicle-minutes", "seconds": r.seconds,
+            "zones": traffic.zone_names, "demand_veh_h": traffic.demand.total(), "vehicle_km": vehicle_km,
+            "most_congested": congested.iter().take(10).map(|l| describe(l)).collect::<Vec<_>>(),
+            "segments": loads.iter().filter(|l| l.flow_veh_h > 0.0).map(describe).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{}: morning peak hour, {:.0} vehicle trips between {} zones; relative gap {:.3e} after {} iterations in {:.2} s",
+            city.meta.name,
+            traffic.demand.total(),
+            traffic.zone_names.len(),
+            r.relative_gap,
+            r.iterations,
+            r.seconds
+        );
+        println!(
+            "total travel time {:.0} vehicle-hours, {:.0} vehicle-km, mean trip {:.1} min",
+            r.tstt / 60.0,
+            vehicle_km,
+            r.tstt / traffic.demand.total()
+        );
+        println!("most congested segments (volume/capacity of the busier direction):");
+        for l in congested.iter().take(10) {
+            let e = &city.entities()[l.segment];
+            println!(
+                "  {:<14} {:<40} {:>6.0} veh/h  v/c {:.2}",
+                e.id.to_string(),
+                e.name.as_deref().unwrap_or("-"),
+                l.flow_veh_h,
+                l.volume_capacity
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! `twin solve traffic` end to end: Sioux Falls from TNTP files, the Pitești morning peak with a
+//! closure, and one-line errors for broken TNTP files.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn sioux_falls_json_reaches_the_best_known_objective() {
+    let out = twin(&[
+        "solve",
+        "traffic",
+        "--net",
+        "data/traffic/SiouxFalls_net.tntp",
+        "--trips",
+        "data/traffic/SiouxFalls_trips.tntp",
+        "--gap",
+        "1e-7",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(r["relative_gap"].as_f64().unwrap() <= 1e-7);
+    assert!((r["objective"].as_f64().unwrap() - 4_231_335.287).abs() < 1e-5 * 4_231_335.287);
+    let links = r["links"].as_array().unwrap();
+    assert_eq!(links.len(), 76);
+    assert_eq!(
+        (links[0]["from"].as_u64(), links[0]["to"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert!(r["iterations"].as_u64().unwrap() > 0 && r["seconds"].as_f64().unwrap() >= 0.0);
+}
+
+fn pitesti(extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "solve",
+        "traffic",
+        "--city",
+        "data/pitesti",
+        "--gap",
+        "1e-4",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = twin(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn closing_the_busiest_segment_reroutes_its_traffic_and_costs_time() {
+    let base = pitesti(&[]);
+    assert!(base["relative_gap"].as_f64().unwrap() <= 1e-4);
+    let demand = base["demand_veh_h"].as_f64().unwrap();
+    // A plausible morning peak for 141,275 residents: 0.1 car trips each plus gateway commuters.
+    assert!((14_000.0..25_000.0).contains(&demand), "{demand}");
+    let busiest = base["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| {
+            a["flow"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["flow"].as_f64().unwrap())
+        })
+        .unwrap()
+        .clone();
+    let id = busiest["id"].as_str().unwrap();
+    let closed = pitesti(&["--close", id]);
+    assert!(
+        closed["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["id"] != id),
+        "{id} still carries traffic"
+    );
+    let (t0, t1) = (
+        base["tstt"].as_f64().unwrap(),
+        closed["tstt"].as_f64().unwrap(),
+    );
+    assert!(t1 > t0, "closing {id} should cost time: {t0} → {t1}");
+    // Doubling its capacity instead saves time.
+    let wider = pitesti(&["--capacity", &format!("{id}=2")]);
+    assert!(wider["tstt"].as_f64().unwrap() < t0);
+}
+
+#[test]
+fn broken_tntp_files_give_one_line_errors_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = std::fs::read_to_string(root().join("data/traffic/SiouxFalls_net.tntp")).unwrap();
+    let cases = [
+        (
+            "truncated.tntp",
+            net.lines().take(40).collect::<Vec<_>>().join("\n"),
+            vec!["truncated.tntp:", "truncated"],
+        ),
+        (
+            "unknown.tntp",
+            net.replacen("\t1\t2\t25900.20064", "\t1\t99\t25900.20064", 1),
+            vec!["unknown.tntp:10:", "node 99"],
+        ),
+        (
+            "negative.tntp",
+            net.replacen("\t1\t2\t25900.20064", "\t1\t2\t-25900.20064", 1),
+            vec!["negative.tntp:10:", "capacity"],
+        ),
+    ];
+    for (name, text, fragments) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = twin(&[
+            "solve",
+            "traffic",
+            "--net",
+            path.to_str().unwrap(),
+            "--trips",
+            "data/traffic/SiouxFalls_trips.tntp",
+        ]);
+        assert_one_line_error(&out, &fragments);
+    }
+    let out = twin(&[
+        "solve",
+        "traffic",
+        "--city",
+        "data/pitesti",
+        "--close",
+        "bin:1",
+    ]);
+    assert_one_line_error(&out, &["bin:1 is not a street segment"]);
+}

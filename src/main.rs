@@ -52,6 +52,8 @@ enum Command {
 enum SolveCommand {
     /// Static user-equilibrium traffic assignment (TNTP files or a city's morning peak).
     Traffic(solve::TrafficArgs),
+    /// Capacitated vehicle routing on a VRPLIB instance.
+    Routing(solve::RoutingArgs),
 }
 
 #[derive(Subcommand)]
@@ -177,6 +179,9 @@ fn run(command: Command) -> Result<()> {
         Command::Solve {
             command: SolveCommand::Traffic(args),
         } => solve::traffic(args),
+        Command::Solve {
+            command: SolveCommand::Routing(args),
+        } => solve::routing(args),
     }
 }
 

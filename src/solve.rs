@@ -225,3 +225,82 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct RoutingArgs {
+    /// A VRPLIB (CVRPLIB) instance.
+    #[arg(long)]
+    vrplib: PathBuf,
+    /// Time limit in seconds (results then depend on the machine's speed).
+    #[arg(long, default_value_t = 10.0, conflicts_with = "iterations")]
+    seconds: f64,
+    /// Iteration limit instead of a time limit: the same seed gives the same routes.
+    #[arg(long)]
+    iterations: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Use exact Euclidean distances instead of CVRPLIB's rounded ones (e.g. for CMT instances).
+    #[arg(long)]
+    no_rounding: bool,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn routing(args: RoutingArgs) -> Result<()> {
+    use twin_core::formats::vrplib::VrplibInstance;
+    use twin_core::routing::{Budget, CvrpProblem, SolveOptions, solve};
+    let text = read(&args.vrplib)?;
+    let inst = VrplibInstance::parse(&text)
+        .map_err(|e| anyhow!("{}:{}: {}", args.vrplib.display(), e.line, e.message))?;
+    if !(args.seconds > 0.0) {
+        bail!("--seconds {} must be positive", args.seconds);
+    }
+    let problem = CvrpProblem::from_vrplib(&inst, !args.no_rounding);
+    let budget = match args.iterations {
+        Some(n) => Budget::Iterations(n),
+        None => Budget::Seconds(args.seconds),
+    };
+    let bar = progress_bar(args.json);
+    bar.set_message(format!("{}: {} customers", inst.name, problem.n - 1));
+    let started = std::time::Instant::now();
+    let solution = solve(
+        &problem,
+        &SolveOptions {
+            seed: args.seed,
+            budget,
+            target_cost: None,
+        },
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    problem
+        .check(&solution)
+        .map_err(|e| anyhow!("internal error, infeasible solution: {e}"))?;
+    // Customers numbered as in CVRPLIB .sol files: the node's position in the file, depot excluded.
+    let customer_id = |c: usize| {
+        let file = problem.file_index[c];
+        if file > inst.depot { file } else { file + 1 }
+    };
+    let routes: Vec<Vec<usize>> = solution
+        .routes
+        .iter()
+        .map(|r| r.iter().map(|&c| customer_id(c)).collect())
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"cost": solution.cost, "routes": routes, "seconds": seconds})
+            )?
+        );
+    } else {
+        for (k, r) in routes.iter().enumerate() {
+            let ids: Vec<String> = r.iter().map(|c| c.to_string()).collect();
+            println!("Route #{}: {}", k + 1, ids.join(" "));
+        }
+        println!("Cost {}", solution.cost);
+        eprintln!("{} routes in {seconds:.2} s", routes.len());
+    }
+    Ok(())
+}

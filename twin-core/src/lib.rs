@@ -21,6 +21,7 @@ pub mod network;
 pub mod osm;
 pub mod quantity;
 pub mod reading;
+pub mod routing;
 pub mod spatial;
 pub mod synth;
 pub mod traffic;

@@ -8,6 +8,7 @@ pub mod epanet;
 pub mod layers;
 pub mod matpower;
 pub mod tntp;
+pub mod vrplib;
 
 /// An error in an input file, with the line (1-based) where it was found when known.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

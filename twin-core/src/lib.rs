@@ -19,6 +19,7 @@ pub mod geometry;
 pub mod id;
 pub mod network;
 pub mod osm;
+pub mod power;
 pub mod quantity;
 pub mod reading;
 pub mod routing;

@@ -82,7 +82,74 @@ struct Row {
     values: Vec<f64>,
 }
 
+/// What a trailing MATLAB statement of a published case file means, where it is one of the
+/// idioms MATPOWER's own distribution cases use (case33bw, case69, …).
+enum Statement {
+    /// Index-name definitions (`[PQ, PV, …] = idx_bus;`), and their continuation lines.
+    IndexNames,
+    /// `Vbase = mpc.bus(1, BASE_KV) * 1e3;` or `Sbase = mpc.baseMVA * 1e6;`.
+    BaseDefinition,
+    /// `mpc.branch(:, [BR_R BR_X]) = mpc.branch(:, [BR_R BR_X]) / (Vbase^2 / Sbase);`
+    BranchOhmsToPerUnit,
+    /// `mpc.bus(:, [PD, QD]) = mpc.bus(:, [PD, QD]) / 1e3;`
+    LoadsKwToMw,
+}
+
+fn classify(statement: &str, continuing: bool) -> Option<Statement> {
+    let compact: String = statement.chars().filter(|c| !c.is_whitespace()).collect();
+    let opens_index_list = compact.starts_with('[') && compact.ends_with("...");
+    if continuing
+        || opens_index_list
+        || compact.ends_with("=idx_bus;")
+        || compact.ends_with("=idx_brch;")
+        || compact.ends_with("=idx_gen;")
+    {
+        return Some(Statement::IndexNames);
+    }
+    match compact.as_str() {
+        "Vbase=mpc.bus(1,BASE_KV)*1e3;" | "Sbase=mpc.baseMVA*1e6;" => {
+            Some(Statement::BaseDefinition)
+        }
+        "mpc.branch(:,[BR_RBR_X])=mpc.branch(:,[BR_RBR_X])/(Vbase^2/Sbase);" => {
+            Some(Statement::BranchOhmsToPerUnit)
+        }
+        "mpc.bus(:,[PD,QD])=mpc.bus(:,[PD,QD])/1e3;" => Some(Statement::LoadsKwToMw),
+        _ => None,
+    }
+}
+
 impl MatpowerCase {
+    /// Apply the unit conversions that published distribution cases append after their data
+    /// (branch impedances in ohms, loads in kW), removing them from [`Self::unevaluated`].
+    /// Statements that are not one of those idioms stay listed.
+    pub fn apply_known_conversions(&mut self) {
+        let mut remaining = Vec::new();
+        let mut continuing = false;
+        for (line, statement) in std::mem::take(&mut self.unevaluated) {
+            let kind = classify(&statement, continuing);
+            continuing = statement.trim_end().ends_with("...");
+            match kind {
+                Some(Statement::IndexNames | Statement::BaseDefinition) => {}
+                Some(Statement::BranchOhmsToPerUnit) => {
+                    let v_base_kv = self.bus.first().map_or(1.0, |b| b.base_kv);
+                    let z_base = v_base_kv * v_base_kv / self.base_mva;
+                    for br in &mut self.branch {
+                        br.r_pu /= z_base;
+                        br.x_pu /= z_base;
+                    }
+                }
+                Some(Statement::LoadsKwToMw) => {
+                    for b in &mut self.bus {
+                        b.pd_mw /= 1e3;
+                        b.qd_mvar /= 1e3;
+                    }
+                }
+                None => remaining.push((line, statement)),
+            }
+        }
+        self.unevaluated = remaining;
+    }
+
     pub fn parse(text: &str) -> Result<MatpowerCase, LineError> {
         let mut name = String::new();
         let mut base_mva = None;

@@ -1,0 +1,15 @@
+//! Power distribution: AC load flow of radial feeders, outages and restoration by switching,
+//! and the reliability indices of IEEE 1366.
+//!
+//! - [`load_flow`]: backward/forward sweep on the MATPOWER branch model (series impedance,
+//!   line charging, off-nominal taps), constant-power loads; a radial network is required
+//!   (weakly meshed operation is not supported yet: closing a loop is refused by name).
+//! - [`outage`]: which buses and customers a set of failed elements cuts off, and the tie
+//!   switches that restore them without overloads or voltages out of limits.
+//! - [`reliability`]: SAIFI, SAIDI, CAIDI and ENS over a set of interruption events.
+
+pub mod load_flow;
+pub mod outage;
+pub mod reliability;
+
+pub use load_flow::{BranchFlow, LoadFlowError, LoadFlowResult, solve_load_flow};

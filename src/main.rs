@@ -1,6 +1,7 @@
 //! `twin`, the command line of citytwin: argument parsing and wiring only. Everything worth
 //! testing lives in the library crates (twin-core first).
 
+mod outage;
 mod solve;
 
 use std::io::{BufRead, Write};
@@ -41,7 +42,9 @@ enum Command {
         #[command(subcommand)]
         command: ReadingsCommand,
     },
-    /// Run a network model: traffic assignment, vehicle routing.
+    /// What a failure does: customers cut off, restoration by switching, SAIFI/SAIDI/ENS.
+    Outage(outage::OutageArgs),
+    /// Run a network model: traffic assignment, vehicle routing, power load flow.
     Solve {
         #[command(subcommand)]
         command: SolveCommand,
@@ -54,6 +57,8 @@ enum SolveCommand {
     Traffic(solve::TrafficArgs),
     /// Capacitated vehicle routing on a VRPLIB instance.
     Routing(solve::RoutingArgs),
+    /// AC load flow of a radial distribution network (MATPOWER case or a city's grid).
+    Power(solve::PowerArgs),
 }
 
 #[derive(Subcommand)]
@@ -182,6 +187,10 @@ fn run(command: Command) -> Result<()> {
         Command::Solve {
             command: SolveCommand::Routing(args),
         } => solve::routing(args),
+        Command::Solve {
+            command: SolveCommand::Power(args),
+        } => solve::power(args),
+        Command::Outage(args) => outage::outage(args),
     }
 }
 

@@ -1,0 +1,126 @@
+//! `twin outage`: what a failure does to the city's networks.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use serde_json::json;
+use twin_core::entity::{Asset, AssetKind};
+use twin_core::id::{EntityId, EntityKind};
+use twin_core::power::outage::{RestorationLimits, analyse_power_outage};
+use twin_core::power::reliability::{SUSTAINED_THRESHOLD_MIN, reliability_indices};
+
+#[derive(Args)]
+pub struct OutageArgs {
+    /// The city bundle.
+    #[arg(long)]
+    city: PathBuf,
+    /// Failed elements, comma-separated: power lines, switches, posts, substations.
+    #[arg(long, value_delimiter = ',', required = true)]
+    fail: Vec<String>,
+    /// Hours until the failed elements are repaired.
+    #[arg(long, default_value_t = 4.0)]
+    repair_h: f64,
+    /// Minutes to find the fault and switch the restorable part back.
+    #[arg(long, default_value_t = 30.0)]
+    switching_min: f64,
+    /// Load at the time of the outage, as a fraction of peak.
+    #[arg(long, default_value_t = 1.0)]
+    load_factor: f64,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn outage(args: OutageArgs) -> Result<()> {
+    let city = twin_core::load_city(&args.city)?;
+    let failed: Vec<EntityId> = args
+        .fail
+        .iter()
+        .map(|s| {
+            s.trim()
+                .parse::<EntityId>()
+                .with_context(|| format!("--fail {s}"))
+        })
+        .collect::<Result<_>>()?;
+    if let Some(other) = failed.iter().find(|id| id.kind() != EntityKind::Power) {
+        bail!(
+            "--fail {other}: only power elements can fail yet (water pipe breaks come with the hydraulic model)"
+        );
+    }
+    if !(args.repair_h > 0.0 && args.switching_min >= 0.0 && args.load_factor >= 0.0) {
+        bail!("--repair-h must be positive, --switching-min and --load-factor not negative");
+    }
+    let o = analyse_power_outage(
+        &city,
+        &failed,
+        &RestorationLimits::default(),
+        args.load_factor,
+    )
+    .map_err(|e| anyhow!("{}: {e}", args.city.display()))?;
+    let served: u32 = city
+        .entities_of(AssetKind::TransformerPost)
+        .map(|e| match &e.asset {
+            Asset::TransformerPost(t) => t.customers,
+            _ => 0,
+        })
+        .sum();
+    let events = o.interruptions(args.switching_min, args.repair_h * 60.0);
+    let r = reliability_indices(&events, served, SUSTAINED_THRESHOLD_MIN);
+    let ids = |v: &[EntityId]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    if args.json {
+        let out = json!({
+            "failed": ids(&o.failed),
+            "posts_interrupted": ids(&o.posts_interrupted),
+            "customers_interrupted": o.customers_interrupted,
+            "load_interrupted_kw": o.load_interrupted_kw,
+            "switching": o.switching.iter().map(|s| json!({"close": s.switch.to_string(), "posts_restored": s.posts_restored, "customers_restored": s.customers_restored, "load_restored_kw": s.load_restored_kw})).collect::<Vec<_>>(),
+            "posts_not_restored": ids(&o.posts_not_restored),
+            "customers_not_restored": o.customers_not_restored,
+            "customer_minutes": events.iter().map(|e| f64::from(e.customers) * e.duration_min).sum::<f64>(),
+            "ens_kwh": r.ens_kwh,
+            "saifi": r.saifi, "saidi_min": r.saidi_min, "caidi_min": r.caidi_min,
+            "customers_served": served,
+            "sustained_threshold_min": r.threshold_min,
+            "min_voltage_pu_after": o.min_voltage_pu,
+            "max_loading_pct_after": o.max_loading_pct,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{} failed: {} posts, {} customers, {:.0} kW without supply",
+        ids(&o.failed).join(", "),
+        o.posts_interrupted.len(),
+        o.customers_interrupted,
+        o.load_interrupted_kw
+    );
+    for s in &o.switching {
+        println!(
+            "  close {}: {} posts, {} customers, {:.0} kW back",
+            s.switch, s.posts_restored, s.customers_restored, s.load_restored_kw
+        );
+    }
+    println!(
+        "until repair ({} h): {} posts, {} customers without supply; after switching: lowest voltage {:.4} pu, highest loading {:.1} %",
+        args.repair_h,
+        o.posts_not_restored.len(),
+        o.customers_not_restored,
+        o.min_voltage_pu,
+        o.max_loading_pct
+    );
+    println!(
+        "this event: {:.0} customer-minutes, ENS {:.0} kWh; as a year's only event over {} customers: SAIFI {:.4}, SAIDI {:.2} min, CAIDI {:.1} min (interruptions over {} min)",
+        events
+            .iter()
+            .map(|e| f64::from(e.customers) * e.duration_min)
+            .sum::<f64>(),
+        r.ens_kwh,
+        served,
+        r.saifi,
+        r.saidi_min,
+        r.caidi_min,
+        r.threshold_min
+    );
+    Ok(())
+}

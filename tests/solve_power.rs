@@ -1,0 +1,77 @@
+//! `twin solve power` and `twin outage` end to end, and one-line errors for broken case files.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn case33bw_json_matches_the_published_losses() {
+    let out = twin(&[
+        "solve",
+        "power",
+        "--case",
+        "data/power/case33bw.m",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["converged"], true);
+    assert!((r["p_loss_kw"].as_f64().unwrap() - 202.677).abs() < 1e-3);
+    let bus18 = r["buses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == 18)
+        .unwrap();
+    assert!((bus18["vm_pu"].as_f64().unwrap() - 0.913090).abs() < 1e-6);
+    assert_eq!(r["branches"].as_array().unwrap().len(), 37);
+}
+
+#[test]
+fn a_pitesti_feeder_fault_is_switched_back() {
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--fail",
+        "power:line-5",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let interrupted = r["customers_interrupted"].as_u64().unwrap();
+    assert!(interrupted > 0);
+    assert!(r["saifi"].as_f64().unwrap() > 0.0 && r["ens_kwh"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["sustained_threshold_min"], 3.0);
+    assert!(r["min_voltage_pu_after"].as_f64().unwrap() >= 0.9);
+}
+
+#[test]
+fn broken_case_files_give_one_line_errors_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("data/power/case33bw.m")).unwrap();
+    let path = dir.path().join("bad.m");
+    std::fs::write(
+        &path,
+        text.replacen("\t2\t1\t100\t60", "\t2\t1\tlots\t60", 1),
+    )
+    .unwrap();
+    let out = twin(&["solve", "power", "--case", path.to_str().unwrap()]);
+    assert_one_line_error(&out, &["bad.m:23:", "`lots`"]);
+    std::fs::write(
+        &path,
+        text.replacen(
+            "mpc.bus(:, [PD, QD]) = mpc.bus(:, [PD, QD]) / 1e3;",
+            "mpc.bus(:, PD) = 2 * mpc.bus(:, PD);",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = twin(&["solve", "power", "--case", path.to_str().unwrap()]);
+    assert_one_line_error(&out, &["bad.m:", "not understood"]);
+    let out = twin(&["outage", "--city", "data/pitesti", "--fail", "power:nope-1"]);
+    assert_one_line_error(
+        &out,
+        &["power:nope-1 is not an element of the power network"],
+    );
+}

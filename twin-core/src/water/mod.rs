@@ -1,0 +1,15 @@
+//! Water distribution hydraulics: demand-driven steady state and extended-period simulation by
+//! the Global Gradient Algorithm (Todini & Pilati 1988), as EPANET 2.2 does it.
+//!
+//! - [`model`]: the hydraulic model from an EPANET network, in EPANET's internal units
+//!   (feet, cubic feet per second) so that results match EPANET's to rounding.
+//! - [`envelope`]: the sparse symmetric positive-definite solver: reverse Cuthill–McKee ordering
+//!   and an envelope (skyline) Cholesky factorisation, symbolic structure computed once.
+//! - [`solver`]: Newton iterations on heads and flows; pipes (Hazen–Williams, Darcy–Weisbach),
+//!   pumps (head curves), throttle valves; tanks and patterns over time with simple controls.
+
+pub mod envelope;
+pub mod model;
+pub mod solver;
+
+pub use solver::{HydraulicError, Snapshot, simulate};

@@ -1,0 +1,485 @@
+//! The hydraulic model of an EPANET network in EPANET's internal units: feet, cubic feet per
+//! second, seconds. Results convert to SI at the edge.
+
+use std::collections::HashMap;
+
+use crate::formats::epanet::{EpanetNetwork, HeadLossFormula};
+
+pub const M_PER_FT: f64 = 0.3048;
+pub const M3S_PER_CFS: f64 = 0.028_316_846_592;
+/// EPANET's psi per foot of water.
+pub const PSI_PER_FT: f64 = 0.4333;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Junction,
+    Reservoir,
+    Tank,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TankModel {
+    pub node: usize,
+    pub min_level: f64,
+    pub max_level: f64,
+    pub init_level: f64,
+    pub area: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkKind {
+    /// Head loss r·|q|^n (+ minor loss m·q²); Darcy–Weisbach uses n = 2 with r from the
+    /// friction factor at each flow.
+    Pipe {
+        r: f64,
+        m: f64,
+        check_valve: bool,
+        dw_roughness: Option<f64>,
+        length: f64,
+    },
+    /// Head gain h0 − r·q^n at relative speed 1.
+    Pump { h0: f64, r: f64, n: f64, speed: f64 },
+    /// Throttle control valve: minor loss m·q² from its loss coefficient.
+    Tcv { m: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkModel {
+    pub id: String,
+    pub from: usize,
+    pub to: usize,
+    pub diameter: f64,
+    pub kind: LinkKind,
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// Node grade (tank: elevation + level; junction: elevation + pressure) above or below.
+    Grade {
+        node: usize,
+        above: bool,
+        grade: f64,
+    },
+    Time(u64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub link: usize,
+    pub open: bool,
+    pub condition: Condition,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HydModel {
+    pub node_ids: Vec<String>,
+    pub kind: Vec<NodeKind>,
+    pub elevation: Vec<f64>,
+    /// (base demand cfs, pattern index) per junction demand category.
+    pub demands: Vec<Vec<(f64, Option<usize>)>>,
+    /// Reservoir head pattern.
+    pub head_pattern: Vec<Option<usize>>,
+    pub tanks: Vec<TankModel>,
+    pub links: Vec<LinkModel>,
+    pub patterns: Vec<Vec<f64>>,
+    pub demand_multiplier: f64,
+    pub controls: Vec<Control>,
+    pub duration_s: u64,
+    pub hydraulic_step_s: u64,
+    pub pattern_step_s: u64,
+    pub pattern_start_s: u64,
+    pub report_step_s: u64,
+    pub formula: HeadLossFormula,
+    /// Initial head of fixed-head nodes (reservoirs; tanks at their initial level).
+    pub fixed_head: Vec<f64>,
+}
+
+/// EPANET time values: `h:mm[:ss]`, a number of hours, or a number with a unit; clock times
+/// with `am`/`pm`.
+pub fn parse_time(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let mut parts = t.split_whitespace();
+    let value = parts.next()?;
+    let unit = parts.next().unwrap_or("");
+    let seconds = if value.contains(':') {
+        let f: Vec<f64> = value
+            .split(':')
+            .map(|x| x.parse::<f64>().ok())
+            .collect::<Option<_>>()?;
+        f.first().copied().unwrap_or(0.0) * 3600.0
+            + f.get(1).copied().unwrap_or(0.0) * 60.0
+            + f.get(2).copied().unwrap_or(0.0)
+    } else {
+        let v: f64 = value.parse().ok()?;
+        match unit {
+            "sec" | "second" | "seconds" | "s" => v,
+            "min" | "minute" | "minutes" => v * 60.0,
+            "day" | "days" => v * 86_400.0,
+            _ => v * 3600.0,
+        }
+    };
+    let seconds = match unit {
+        "am" if seconds >= 12.0 * 3600.0 => seconds - 12.0 * 3600.0,
+        "pm" if seconds < 12.0 * 3600.0 => seconds + 12.0 * 3600.0,
+        _ => seconds,
+    };
+    (seconds >= 0.0 && seconds.is_finite()).then(|| seconds.round() as u64)
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0} is not supported by the hydraulic solver yet")]
+    Unsupported(String),
+    #[error("control `{0}` is not understood")]
+    BadControl(String),
+    #[error("{0}")]
+    Bad(String),
+}
+
+impl HydModel {
+    pub fn from_epanet(net: &EpanetNetwork) -> Result<HydModel, ModelError> {
+        let us = net.flow_units.is_us();
+        let q = net.flow_units.to_m3s() / M3S_PER_CFS;
+        let len = if us { 1.0 } else { 1.0 / M_PER_FT };
+        let dia = if us {
+            1.0 / 12.0
+        } else {
+            1.0 / (1000.0 * M_PER_FT)
+        };
+        let pressure = if us { 1.0 / PSI_PER_FT } else { 1.0 / M_PER_FT };
+        let mut node_ids = Vec::new();
+        let mut kind = Vec::new();
+        let mut elevation = Vec::new();
+        let mut demands = Vec::new();
+        let mut head_pattern = Vec::new();
+        let mut fixed_head = Vec::new();
+        let mut tanks = Vec::new();
+        let pattern_index: HashMap<&str, usize> = net
+            .patterns
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.as_str(), i))
+            .collect();
+        let default_pattern = net
+            .options
+            .get("PATTERN")
+            .and_then(|p| pattern_index.get(p.as_str()).copied())
+            .or_else(|| pattern_index.get("1").copied());
+        let pat = |p: &Option<String>| -> Option<usize> {
+            match p {
+                Some(id) => pattern_index.get(id.as_str()).copied(),
+                None => default_pattern,
+            }
+        };
+        for j in &net.junctions {
+            node_ids.push(j.id.clone());
+            kind.push(NodeKind::Junction);
+            elevation.push(j.elevation * len);
+            demands.push(if j.base_demand != 0.0 {
+                vec![(j.base_demand * q, pat(&j.pattern))]
+            } else {
+                vec![]
+            });
+            head_pattern.push(None);
+            fixed_head.push(0.0);
+        }
+        for r in &net.reservoirs {
+            node_ids.push(r.id.clone());
+            kind.push(NodeKind::Reservoir);
+            elevation.push(r.head * len);
+            demands.push(vec![]);
+            head_pattern.push(
+                r.pattern
+                    .as_ref()
+                    .and_then(|p| pattern_index.get(p.as_str()).copied()),
+            );
+            fixed_head.push(r.head * len);
+        }
+        for t in &net.tanks {
+            if t.volume_curve.is_some() {
+                return Err(ModelError::Unsupported(format!(
+                    "tank {} volume curve",
+                    t.id
+                )));
+            }
+            let node = node_ids.len();
+            node_ids.push(t.id.clone());
+            kind.push(NodeKind::Tank);
+            elevation.push(t.elevation * len);
+            demands.push(vec![]);
+            head_pattern.push(None);
+            fixed_head.push((t.elevation + t.init_level) * len);
+            let d = t.diameter * len;
+            tanks.push(TankModel {
+                node,
+                min_level: t.min_level * len,
+                max_level: t.max_level * len,
+                init_level: t.init_level * len,
+                area: std::f64::consts::PI * d * d / 4.0,
+            });
+        }
+        let index: HashMap<&str, usize> = node_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        // [DEMANDS] replaces a junction's demand list.
+        let mut replaced = std::collections::HashSet::new();
+        for (jid, d, p) in &net.demands {
+            let i = *index.get(jid.as_str()).ok_or_else(|| {
+                ModelError::Bad(format!("[DEMANDS] names unknown junction {jid}"))
+            })?;
+            if replaced.insert(i) {
+                demands[i].clear();
+            }
+            demands[i].push((d * q, pat(p)));
+        }
+        let curve = |id: &str| {
+            net.curves
+                .iter()
+                .find(|(c, _)| c == id)
+                .map(|(_, pts)| pts.clone())
+        };
+        let mut links = Vec::new();
+        let status_of = |id: &str| {
+            net.status
+                .iter()
+                .rev()
+                .find(|(l, _)| l == id)
+                .map(|(_, s)| s.to_ascii_uppercase())
+        };
+        for p in &net.pipes {
+            let d = p.diameter * dia;
+            let l = p.length * len;
+            let status = p.status.to_ascii_uppercase();
+            let (r, dw) = match net.headloss {
+                HeadLossFormula::HazenWilliams => {
+                    (4.727 * l / p.roughness.powf(1.852) / d.powf(4.871), None)
+                }
+                HeadLossFormula::DarcyWeisbach => (
+                    0.0,
+                    Some(p.roughness * if us { 0.001 } else { 1.0 / (1000.0 * M_PER_FT) }),
+                ),
+                HeadLossFormula::ChezyManning => {
+                    return Err(ModelError::Unsupported(
+                        "the Chezy-Manning head-loss formula".into(),
+                    ));
+                }
+            };
+            let open = status_of(&p.id).map_or(status != "CLOSED", |s| s != "CLOSED");
+            links.push(LinkModel {
+                id: p.id.clone(),
+                from: index[p.node1.as_str()],
+                to: index[p.node2.as_str()],
+                diameter: d,
+                kind: LinkKind::Pipe {
+                    r,
+                    m: 0.02517 * p.minor_loss / d.powi(4),
+                    check_valve: status == "CV",
+                    dw_roughness: dw,
+                    length: l,
+                },
+                open,
+            });
+        }
+        for p in &net.pumps {
+            let mut head_curve = None;
+            let mut speed = 1.0;
+            for (k, v) in &p.parameters {
+                match k.as_str() {
+                    "HEAD" => head_curve = Some(v.clone()),
+                    "SPEED" => {
+                        speed = v
+                            .parse()
+                            .map_err(|_| ModelError::Bad(format!("pump {} speed `{v}`", p.id)))?
+                    }
+                    "PATTERN" => {
+                        return Err(ModelError::Unsupported(format!(
+                            "pump {} speed pattern",
+                            p.id
+                        )));
+                    }
+                    "POWER" => {
+                        return Err(ModelError::Unsupported(format!(
+                            "constant-power pump {}",
+                            p.id
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            let cid = head_curve
+                .ok_or_else(|| ModelError::Bad(format!("pump {} has no HEAD curve", p.id)))?;
+            let pts = curve(&cid).ok_or_else(|| {
+                ModelError::Bad(format!("pump {} names unknown curve {cid}", p.id))
+            })?;
+            let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x * q, y * len)).collect();
+            let (h0, r, n) = match pts.as_slice() {
+                // EPANET's single-point curve: shutoff 1.33334·h1, zero head at 2·q1.
+                [(q1, h1)] => power_curve(1.33334 * h1, *h1, 0.0, *q1, 2.0 * q1),
+                [(_, h0), (q1, h1), (q2, h2)] if pts[0].0 == 0.0 => {
+                    power_curve(*h0, *h1, *h2, *q1, *q2)
+                }
+                _ => {
+                    return Err(ModelError::Unsupported(format!(
+                        "pump {} curve with {} points",
+                        p.id,
+                        pts.len()
+                    )));
+                }
+            };
+            let open = status_of(&p.id).is_none_or(|s| s != "CLOSED");
+            links.push(LinkModel {
+                id: p.id.clone(),
+                from: index[p.node1.as_str()],
+                to: index[p.node2.as_str()],
+                diameter: 0.0,
+                kind: LinkKind::Pump { h0, r, n, speed },
+                open,
+            });
+        }
+        for v in &net.valves {
+            let d = v.diameter * dia;
+            if v.valve_type != "TCV" {
+                return Err(ModelError::Unsupported(format!(
+                    "{} valve {}",
+                    v.valve_type, v.id
+                )));
+            }
+            let k: f64 = v
+                .setting
+                .parse()
+                .map_err(|_| ModelError::Bad(format!("valve {} setting `{}`", v.id, v.setting)))?;
+            let open = status_of(&v.id).is_none_or(|s| s != "CLOSED");
+            links.push(LinkModel {
+                id: v.id.clone(),
+                from: index[v.node1.as_str()],
+                to: index[v.node2.as_str()],
+                diameter: d,
+                kind: LinkKind::Tcv {
+                    m: 0.02517 * (k + v.minor_loss) / d.powi(4),
+                },
+                open,
+            });
+        }
+        let link_index: HashMap<&str, usize> = links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.id.as_str(), i))
+            .collect();
+        let mut controls = Vec::new();
+        for c in &net.controls {
+            let f: Vec<&str> = c.split_whitespace().collect();
+            let bad = || ModelError::BadControl(c.clone());
+            if f.len() < 5 || !f[0].eq_ignore_ascii_case("LINK") {
+                return Err(bad());
+            }
+            let link = *link_index.get(f[1]).ok_or_else(bad)?;
+            let open = match f[2].to_ascii_uppercase().as_str() {
+                "OPEN" => true,
+                "CLOSED" => false,
+                _ => {
+                    return Err(ModelError::Unsupported(format!(
+                        "control setting `{}` in `{c}`",
+                        f[2]
+                    )));
+                }
+            };
+            let condition = match (
+                f[3].to_ascii_uppercase().as_str(),
+                f.get(4).map(|s| s.to_ascii_uppercase()),
+            ) {
+                ("IF", Some(ref n)) if n == "NODE" && f.len() >= 8 => {
+                    let node = *index.get(f[5]).ok_or_else(bad)?;
+                    let above = match f[6].to_ascii_uppercase().as_str() {
+                        "ABOVE" => true,
+                        "BELOW" => false,
+                        _ => return Err(bad()),
+                    };
+                    let v: f64 = f[7].parse().map_err(|_| bad())?;
+                    let grade = match kind[node] {
+                        NodeKind::Tank => elevation[node] + v * len,
+                        NodeKind::Junction => elevation[node] + v * pressure,
+                        NodeKind::Reservoir => return Err(bad()),
+                    };
+                    Condition::Grade { node, above, grade }
+                }
+                ("AT", Some(ref t)) if t == "TIME" => {
+                    Condition::Time(parse_time(&f[5..].join(" ")).ok_or_else(bad)?)
+                }
+                _ => return Err(ModelError::Unsupported(format!("control `{c}`"))),
+            };
+            controls.push(Control {
+                link,
+                open,
+                condition,
+            });
+        }
+        let time = |key: &str, default: u64| {
+            net.times
+                .get(key)
+                .and_then(|v| parse_time(v))
+                .unwrap_or(default)
+        };
+        let duration_s = time("DURATION", 0);
+        let hydraulic_step_s = time("HYDRAULIC TIMESTEP", 3600).max(1);
+        Ok(HydModel {
+            node_ids,
+            kind,
+            elevation,
+            demands,
+            head_pattern,
+            tanks,
+            links,
+            patterns: net.patterns.iter().map(|(_, v)| v.clone()).collect(),
+            demand_multiplier: net
+                .options
+                .get("DEMAND MULTIPLIER")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1.0),
+            controls,
+            duration_s,
+            hydraulic_step_s,
+            pattern_step_s: time("PATTERN TIMESTEP", 3600).max(1),
+            pattern_start_s: time("PATTERN START", 0),
+            report_step_s: time("REPORT TIMESTEP", 3600).max(1),
+            formula: net.headloss,
+            fixed_head,
+        })
+    }
+
+    pub fn pattern_factor(&self, pattern: Option<usize>, t: u64) -> f64 {
+        match pattern.and_then(|p| self.patterns.get(p)) {
+            Some(v) if !v.is_empty() => {
+                v[(((t + self.pattern_start_s) / self.pattern_step_s) as usize) % v.len()]
+            }
+            _ => 1.0,
+        }
+    }
+}
+
+/// EPANET's three-point power curve h = h0 − r·q^n.
+fn power_curve(h0: f64, h1: f64, h2: f64, q1: f64, q2: f64) -> (f64, f64, f64) {
+    let h4 = h0 - h1;
+    let h5 = h0 - h2;
+    let n = (h5 / h4).ln() / (q2 / q1).ln();
+    let r = h4 / q1.powf(n);
+    (h0, r, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epanet_times() {
+        assert_eq!(parse_time("24:00"), Some(86_400));
+        assert_eq!(parse_time("0:05"), Some(300));
+        assert_eq!(parse_time("12 am"), Some(0));
+        assert_eq!(parse_time("6 pm"), Some(18 * 3600));
+        assert_eq!(parse_time("2"), Some(7200));
+        assert_eq!(parse_time("30 min"), Some(1800));
+        assert_eq!(parse_time("soon"), None);
+    }
+}

@@ -1,0 +1,435 @@
+//! The Global Gradient Algorithm and the extended-period loop.
+//!
+//! Each Newton iteration linearises every link around its flow (p = 1/h'(q), y = h(q)/h'(q)),
+//! solves the symmetric system A·H = F for junction heads, and updates flows
+//! q ← q − y + p·(H_from − H_to). Pumps and check valves change status as EPANET's do; closed
+//! links carry a tiny conductance. Over time, tanks fill and drain with the flows of each step,
+//! steps shorten to when a tank reaches a control level, fills or empties, or a pattern changes.
+
+use super::envelope::EnvelopeSystem;
+use super::model::{Condition, HydModel, LinkKind, M_PER_FT, M3S_PER_CFS, ModelError, NodeKind};
+use crate::formats::epanet::{EpanetNetwork, HeadLossFormula};
+
+const CBIG: f64 = 1e8;
+const RQ_TOL: f64 = 1e-7;
+const ACCURACY: f64 = 1e-9;
+const MAX_TRIALS: usize = 200;
+/// Head tolerance when checking statuses and controls (ft), as EPANET's Htol.
+const H_TOL: f64 = 0.0005;
+/// Flow below which a link is taken as stopped (cfs), as EPANET's Qtol.
+const Q_TOL: f64 = 0.0001;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HydraulicError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(
+        "at {time_s} s the system is singular: part of the network has no source (check closed links near {node})"
+    )]
+    Singular { time_s: u64, node: String },
+    #[error("at {time_s} s the hydraulics did not converge in {trials} trials")]
+    NotConverged { time_s: u64, trials: usize },
+}
+
+/// The hydraulic state at one reporting time, in SI units, in the network's node and link order
+/// (junctions, reservoirs, tanks; pipes, pumps, valves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub time_s: u64,
+    pub head_m: Vec<f64>,
+    pub pressure_m: Vec<f64>,
+    /// Demand at junctions; for reservoirs and tanks, the net inflow (negative = supplying).
+    pub demand_m3s: Vec<f64>,
+    pub flow_m3s: Vec<f64>,
+    pub trials: usize,
+}
+
+struct State {
+    head: Vec<f64>,
+    flow: Vec<f64>,
+    open: Vec<bool>,
+    /// Pumps shut off because they cannot deliver the head (EPANET's XHEAD), check valves shut.
+    blocked: Vec<bool>,
+    tank_level: Vec<f64>,
+}
+
+/// (p, y) of link `k` at flow `q`, open.
+fn coefficients(m: &HydModel, k: usize, q: f64) -> (f64, f64) {
+    let link = &m.links[k];
+    let aq = q.abs();
+    match &link.kind {
+        LinkKind::Pipe {
+            r,
+            m: ml,
+            dw_roughness,
+            length,
+            ..
+        } => {
+            if let (HeadLossFormula::DarcyWeisbach, Some(e)) = (m.formula, dw_roughness) {
+                let f = darcy_friction(aq, link.diameter, *e);
+                let r1 = f * 0.0252 * length / link.diameter.powi(5) + ml;
+                if r1 * aq < RQ_TOL {
+                    return (1.0 / RQ_TOL, q / 2.0);
+                }
+                let hgrad = 2.0 * r1 * aq;
+                let p = 1.0 / hgrad;
+                return (p, p * r1 * aq * q);
+            }
+            if (r + ml) * aq < RQ_TOL {
+                return (1.0 / RQ_TOL, q / 1.852);
+            }
+            let mut hgrad = 1.852 * r * aq.powf(0.852);
+            let mut hloss = r * aq.powf(1.852);
+            if *ml > 0.0 {
+                hloss += ml * aq * aq;
+                hgrad += 2.0 * ml * aq;
+            }
+            let p = 1.0 / hgrad;
+            (p, p * hloss * q.signum())
+        }
+        LinkKind::Tcv { m: ml } => {
+            if ml * aq < RQ_TOL {
+                return (1.0 / RQ_TOL, q / 2.0);
+            }
+            let p = 1.0 / (2.0 * ml * aq);
+            (p, p * ml * aq * q)
+        }
+        LinkKind::Pump { h0, r, n, speed } => {
+            let h0 = h0 * speed * speed;
+            let r = r * speed.powf(2.0 - n);
+            let qq = aq.max(1e-6);
+            let grad = (n * r * qq.powf(n - 1.0)).max(RQ_TOL);
+            let p = 1.0 / grad;
+            // Head loss from `from` to `to` is −(h0 − r·q^n).
+            (p, p * (r * qq.powf(*n) - h0))
+        }
+    }
+}
+
+/// Darcy–Weisbach friction factor: Hagen–Poiseuille when laminar, Swamee–Jain when turbulent,
+/// linear blend between Re 2000 and 4000.
+fn darcy_friction(q_cfs: f64, d_ft: f64, e_ft: f64) -> f64 {
+    const VISCOSITY: f64 = 1.1e-5; // ft²/s at 20 °C
+    let velocity = q_cfs / (std::f64::consts::PI * d_ft * d_ft / 4.0);
+    let re = (velocity * d_ft / VISCOSITY).max(1.0);
+    let turbulent = |re: f64| 0.25 / ((e_ft / (3.7 * d_ft) + 5.74 / re.powf(0.9)).log10()).powi(2);
+    if re < 2000.0 {
+        64.0 / re
+    } else if re < 4000.0 {
+        let t = (re - 2000.0) / 2000.0;
+        (1.0 - t) * 64.0 / 2000.0 + t * turbulent(4000.0)
+    } else {
+        turbulent(re)
+    }
+}
+
+fn demand_at(m: &HydModel, node: usize, t: u64) -> f64 {
+    m.demands[node]
+        .iter()
+        .map(|&(base, p)| base * m.pattern_factor(p, t))
+        .sum::<f64>()
+        * m.demand_multiplier
+}
+
+/// Solve the network at time `t` with fixed heads set; returns the number of trials.
+fn solve_at(
+    m: &HydModel,
+    s: &mut State,
+    sys: &mut EnvelopeSystem,
+    unknown: &[Option<usize>],
+    t: u64,
+) -> Result<usize, HydraulicError> {
+    let nj = sys_size(unknown);
+    let mut rhs = vec![0.0; nj];
+    let demands: Vec<f64> = (0..m.node_ids.len())
+        .map(|i| {
+            if m.kind[i] == NodeKind::Junction {
+                demand_at(m, i, t)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    for trial in 1..=MAX_TRIALS {
+        sys.clear();
+        rhs.fill(0.0);
+        for (i, u) in unknown.iter().enumerate() {
+            if let Some(u) = u {
+                rhs[*u] -= demands[i];
+            }
+        }
+        let mut py = vec![(0.0, 0.0); m.links.len()];
+        for (k, link) in m.links.iter().enumerate() {
+            let (p, y) = if s.open[k] && !s.blocked[k] {
+                coefficients(m, k, s.flow[k])
+            } else {
+                (1.0 / CBIG, s.flow[k])
+            };
+            py[k] = (p, y);
+            let carry = s.flow[k] - y;
+            match (unknown[link.from], unknown[link.to]) {
+                (Some(a), Some(b)) => {
+                    sys.add(a, a, p);
+                    sys.add(b, b, p);
+                    sys.add(a, b, -p);
+                    rhs[a] -= carry;
+                    rhs[b] += carry;
+                }
+                (Some(a), None) => {
+                    sys.add(a, a, p);
+                    rhs[a] += p * s.head[link.to] - carry;
+                }
+                (None, Some(b)) => {
+                    sys.add(b, b, p);
+                    rhs[b] += p * s.head[link.from] + carry;
+                }
+                (None, None) => {}
+            }
+        }
+        // A junction touching no link would make the system singular: pin it with a tiny term.
+        for u in 0..nj {
+            sys.add(u, u, 1e-12);
+        }
+        if !sys.solve(&mut rhs) {
+            let node = unknown
+                .iter()
+                .position(|u| u.is_some())
+                .map_or_else(String::new, |i| m.node_ids[i].clone());
+            return Err(HydraulicError::Singular { time_s: t, node });
+        }
+        for (i, u) in unknown.iter().enumerate() {
+            if let Some(u) = u {
+                s.head[i] = rhs[*u];
+            }
+        }
+        let (mut dq_sum, mut q_sum) = (0.0, 0.0);
+        for (k, link) in m.links.iter().enumerate() {
+            let (p, y) = py[k];
+            let q = s.flow[k] - y + p * (s.head[link.from] - s.head[link.to]);
+            dq_sum += (q - s.flow[k]).abs();
+            q_sum += q.abs();
+            s.flow[k] = q;
+        }
+        let statuses_changed = update_statuses(m, s);
+        if !statuses_changed && dq_sum <= ACCURACY * q_sum.max(1e-12) {
+            return Ok(trial);
+        }
+    }
+    Err(HydraulicError::NotConverged {
+        time_s: t,
+        trials: MAX_TRIALS,
+    })
+}
+
+fn sys_size(unknown: &[Option<usize>]) -> usize {
+    unknown.iter().filter(|u| u.is_some()).count()
+}
+
+/// Pumps that cannot deliver the head shut (and reopen when they can); check valves close
+/// against reverse flow and reopen when the head drives flow forward again.
+fn update_statuses(m: &HydModel, s: &mut State) -> bool {
+    let mut changed = false;
+    for (k, link) in m.links.iter().enumerate() {
+        if !s.open[k] {
+            continue;
+        }
+        let dh = s.head[link.from] - s.head[link.to];
+        match &link.kind {
+            LinkKind::Pump { h0, speed, .. } => {
+                let shutoff = h0 * speed * speed;
+                let blocked = -dh > shutoff + H_TOL;
+                if blocked != s.blocked[k] {
+                    s.blocked[k] = blocked;
+                    changed = true;
+                }
+            }
+            LinkKind::Pipe {
+                check_valve: true, ..
+            } => {
+                let blocked = if s.blocked[k] {
+                    dh < -H_TOL
+                } else {
+                    s.flow[k] < -Q_TOL
+                };
+                if blocked != s.blocked[k] {
+                    s.blocked[k] = blocked;
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    changed
+}
+
+fn apply_controls(m: &HydModel, s: &mut State, t: u64) {
+    for c in &m.controls {
+        let fire = match c.condition {
+            Condition::Time(at) => at == t,
+            Condition::Grade { node, above, grade } => {
+                if above {
+                    s.head[node] >= grade - H_TOL
+                } else {
+                    s.head[node] <= grade + H_TOL
+                }
+            }
+        };
+        if fire {
+            s.open[c.link] = c.open;
+            if c.open {
+                s.blocked[c.link] = false;
+            }
+        }
+    }
+}
+
+/// Run the network from t = 0 to `duration_s` (the file's DURATION when `None`), reporting at
+/// every report step. With a duration of 0, one steady state at t = 0.
+pub fn simulate(
+    net: &EpanetNetwork,
+    duration_s: Option<u64>,
+) -> Result<Vec<Snapshot>, HydraulicError> {
+    let m = HydModel::from_epanet(net)?;
+    let duration = duration_s.unwrap_or(m.duration_s);
+    let mut unknown = vec![None; m.node_ids.len()];
+    let mut count = 0;
+    for (i, k) in m.kind.iter().enumerate() {
+        if *k == NodeKind::Junction {
+            unknown[i] = Some(count);
+            count += 1;
+        }
+    }
+    let edges: Vec<(usize, usize)> = m
+        .links
+        .iter()
+        .filter_map(|l| Some((unknown[l.from]?, unknown[l.to]?)))
+        .collect();
+    let mut sys = EnvelopeSystem::new(count, &edges);
+    let mut s = State {
+        head: m.fixed_head.clone(),
+        flow: m
+            .links
+            .iter()
+            .map(|l| match &l.kind {
+                // EPANET starts pipes and valves at 1 ft/s and pumps at their design flow.
+                LinkKind::Pump { h0, r, n, .. } => (((h0 - 0.75 * h0) / r).powf(1.0 / n)).max(1e-3),
+                _ => std::f64::consts::PI * l.diameter * l.diameter / 4.0,
+            })
+            .collect(),
+        open: m.links.iter().map(|l| l.open).collect(),
+        blocked: vec![false; m.links.len()],
+        tank_level: m.tanks.iter().map(|t| t.init_level).collect(),
+    };
+    for (i, h) in s.head.iter_mut().enumerate() {
+        if m.kind[i] == NodeKind::Junction {
+            *h = m.elevation[i];
+        }
+    }
+    let mut out = Vec::new();
+    let mut t = 0u64;
+    loop {
+        // Fixed heads at t: reservoirs by pattern, tanks by level.
+        for i in 0..m.node_ids.len() {
+            if m.kind[i] == NodeKind::Reservoir {
+                s.head[i] = m.fixed_head[i] * m.pattern_factor(m.head_pattern[i], t);
+            }
+        }
+        for (k, tank) in m.tanks.iter().enumerate() {
+            s.head[tank.node] = m.elevation[tank.node] + s.tank_level[k];
+        }
+        apply_controls(&m, &mut s, t);
+        let trials = solve_at(&m, &mut s, &mut sys, &unknown, t)?;
+        let inflow = net_inflow(&m, &s);
+        if t % m.report_step_s == 0 {
+            out.push(snapshot(&m, &s, &inflow, t, trials));
+        }
+        if t >= duration {
+            break;
+        }
+        // Next step: the hydraulic step, shortened to the next pattern change or report time,
+        // a tank filling or emptying, or a tank reaching a control level.
+        let mut step = m.hydraulic_step_s - t % m.hydraulic_step_s;
+        step = step.min(m.pattern_step_s - (t + m.pattern_start_s) % m.pattern_step_s);
+        step = step.min(m.report_step_s - t % m.report_step_s);
+        step = step.min(duration - t);
+        for (k, tank) in m.tanks.iter().enumerate() {
+            let q = inflow[tank.node];
+            if q.abs() <= Q_TOL {
+                continue;
+            }
+            let mut targets = vec![if q > 0.0 {
+                tank.max_level
+            } else {
+                tank.min_level
+            }];
+            for c in &m.controls {
+                if let Condition::Grade { node, above, grade } = c.condition {
+                    let link_state_differs = s.open[c.link] != c.open;
+                    if node == tank.node
+                        && link_state_differs
+                        && ((above && q > 0.0) || (!above && q < 0.0))
+                    {
+                        targets.push(grade - m.elevation[tank.node]);
+                    }
+                }
+            }
+            for level in targets {
+                let seconds = ((level - s.tank_level[k]) * tank.area / q).round();
+                if seconds > 0.0 && (seconds as u64) < step {
+                    step = seconds as u64;
+                }
+            }
+        }
+        let step = step.max(1);
+        for (k, tank) in m.tanks.iter().enumerate() {
+            let q = inflow[tank.node];
+            s.tank_level[k] = (s.tank_level[k] + q * step as f64 / tank.area)
+                .clamp(tank.min_level, tank.max_level);
+        }
+        t += step;
+    }
+    Ok(out)
+}
+
+/// Net flow into each node from its links (cfs).
+fn net_inflow(m: &HydModel, s: &State) -> Vec<f64> {
+    let mut inflow = vec![0.0; m.node_ids.len()];
+    for (k, l) in m.links.iter().enumerate() {
+        inflow[l.to] += s.flow[k];
+        inflow[l.from] -= s.flow[k];
+    }
+    inflow
+}
+
+fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> Snapshot {
+    let n = m.node_ids.len();
+    Snapshot {
+        time_s: t,
+        head_m: s.head.iter().map(|h| h * M_PER_FT).collect(),
+        pressure_m: (0..n)
+            .map(|i| match m.kind[i] {
+                NodeKind::Reservoir => 0.0,
+                _ => (s.head[i] - m.elevation[i]) * M_PER_FT,
+            })
+            .collect(),
+        demand_m3s: (0..n)
+            .map(|i| match m.kind[i] {
+                NodeKind::Junction => demand_at(m, i, t) * M3S_PER_CFS,
+                _ => inflow[i] * M3S_PER_CFS,
+            })
+            .collect(),
+        flow_m3s: s
+            .flow
+            .iter()
+            .enumerate()
+            .map(|(k, q)| {
+                if s.open[k] && !s.blocked[k] {
+                    q * M3S_PER_CFS
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+        trials,
+    }
+}

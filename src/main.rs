@@ -59,6 +59,8 @@ enum SolveCommand {
     Routing(solve::RoutingArgs),
     /// AC load flow of a radial distribution network (MATPOWER case or a city's grid).
     Power(solve::PowerArgs),
+    /// Water hydraulics (EPANET file or a city's network), steady state or extended period.
+    Water(solve::WaterArgs),
 }
 
 #[derive(Subcommand)]
@@ -190,6 +192,9 @@ fn run(command: Command) -> Result<()> {
         Command::Solve {
             command: SolveCommand::Power(args),
         } => solve::power(args),
+        Command::Solve {
+            command: SolveCommand::Water(args),
+        } => solve::water(args),
         Command::Outage(args) => outage::outage(args),
     }
 }

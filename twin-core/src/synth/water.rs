@@ -20,9 +20,9 @@ use crate::formats::epanet::{
 
 /// Litres per resident per day billed, plus 20 % non-revenue water.
 const LITRES_PER_PERSON_DAY: f64 = 150.0 * 1.2;
-const SOURCE_HEAD_M: f64 = 340.0;
+const SOURCE_HEAD_M: f64 = 312.0;
 /// Ground above this is the Trivale high zone, served from its own tank.
-const HIGH_ZONE_M: f64 = 290.0;
+const HIGH_ZONE_M: f64 = 288.0;
 const HAZEN_WILLIAMS_C: f64 = 120.0;
 /// Hourly demand multipliers (mean 1): night minimum, morning and evening peaks.
 const DAILY_PATTERN: [f64; 24] = [
@@ -289,7 +289,7 @@ pub fn plan_water(
         .map(|v| node_pop[v] * LITRES_PER_PERSON_DAY / 86_400.0)
         .sum();
     if let Some(summit) = summit.filter(|&s| high[s]) {
-        let tank_bottom = plan.nodes[summit].elevation_m.ceil() + 15.0;
+        let tank_bottom = plan.nodes[summit].elevation_m.ceil() + 12.0;
         add_tank(
             &mut net,
             frame,

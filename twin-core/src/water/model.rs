@@ -91,6 +91,8 @@ pub struct HydModel {
     pub pattern_start_s: u64,
     pub report_step_s: u64,
     pub formula: HeadLossFormula,
+    /// Relative flow change at which Newton iterations stop (`[OPTIONS] ACCURACY`).
+    pub accuracy: f64,
     /// Initial head of fixed-head nodes (reservoirs; tanks at their initial level).
     pub fixed_head: Vec<f64>,
 }
@@ -445,6 +447,12 @@ impl HydModel {
             pattern_start_s: time("PATTERN START", 0),
             report_step_s: time("REPORT TIMESTEP", 3600).max(1),
             formula: net.headloss,
+            accuracy: net
+                .options
+                .get("ACCURACY")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|a| *a > 0.0)
+                .unwrap_or(1e-3),
             fixed_head,
         })
     }

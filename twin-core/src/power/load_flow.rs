@@ -210,11 +210,43 @@ pub fn solve_load_flow(
     let z = |k: usize| C::new(case.branch[k].r_pu, case.branch[k].x_pu);
     let half_b = |k: usize| C::new(0.0, case.branch[k].b_pu / 2.0);
 
+    // Per bus (BFS order): its parent bus, whether the parent is the branch's tapped end, and
+    // the branch's tap, impedance and half charging, so the sweeps touch only flat arrays.
+    struct Edge {
+        child: usize,
+        parent: usize,
+        parent_is_from: bool,
+        t: C,
+        z: C,
+        half_b: C,
+    }
+    let edges: Vec<Edge> = order
+        .iter()
+        .filter(|&&c| parent_branch[c] != usize::MAX)
+        .map(|&c| {
+            let k = parent_branch[c];
+            let br = &case.branch[k];
+            let parent_is_from = index[&br.from] != c;
+            let parent = if parent_is_from {
+                index[&br.from]
+            } else {
+                index[&br.to]
+            };
+            Edge {
+                child: c,
+                parent,
+                parent_is_from,
+                t: tap(k),
+                z: z(k),
+                half_b: half_b(k),
+            }
+        })
+        .collect();
     let mut v = vec![C::default(); n];
     for &u in &order {
         v[u] = C::new(slack_vm, 0.0);
     }
-    // Current drawn by each bus's subtree, and per branch the current drawn at the parent end.
+    // Current drawn by each bus's subtree.
     let mut drawn = vec![C::default(); n];
     let mut iterations = 0;
     let mut converged = false;
@@ -229,49 +261,27 @@ pub fn solve_load_flow(
                 C::default()
             } + shunt[u] * v[u];
         }
-        for &c in order.iter().rev() {
-            let k = parent_branch[c];
-            if k == usize::MAX {
-                continue;
-            }
-            let br = &case.branch[k];
-            let p = if index[&br.from] == c {
-                index[&br.to]
-            } else {
-                index[&br.from]
-            };
-            let t = tap(k);
-            let at_parent = if index[&br.from] == p {
+        for e in edges.iter().rev() {
+            let c = e.child;
+            let at_parent = if e.parent_is_from {
                 // Parent at the tapped end: series current feeds the child and its charging.
-                let series = drawn[c] + half_b(k) * v[c];
-                (series + half_b(k) * (v[p] / t)) / t.conj()
+                let series = drawn[c] + e.half_b * v[c];
+                (series + e.half_b * (v[e.parent] / e.t)) / e.t.conj()
             } else {
-                let i_fprime = drawn[c] * t.conj();
-                let series = i_fprime + half_b(k) * (v[c] / t);
-                series + half_b(k) * v[p]
+                let series = drawn[c] * e.t.conj() + e.half_b * (v[c] / e.t);
+                series + e.half_b * v[e.parent]
             };
-            drawn[p] = drawn[p] + at_parent;
+            drawn[e.parent] = drawn[e.parent] + at_parent;
         }
         let mut change: f64 = 0.0;
-        for &c in &order {
-            let k = parent_branch[c];
-            if k == usize::MAX {
-                continue;
-            }
-            let br = &case.branch[k];
-            let p = if index[&br.from] == c {
-                index[&br.to]
+        for e in &edges {
+            let c = e.child;
+            let new = if e.parent_is_from {
+                let series = drawn[c] + e.half_b * v[c];
+                v[e.parent] / e.t - e.z * series
             } else {
-                index[&br.from]
-            };
-            let t = tap(k);
-            let new = if index[&br.from] == p {
-                let series = drawn[c] + half_b(k) * v[c];
-                v[p] / t - z(k) * series
-            } else {
-                let i_fprime = drawn[c] * t.conj();
-                let series = i_fprime + half_b(k) * (v[c] / t);
-                (v[p] - z(k) * series) * t
+                let series = drawn[c] * e.t.conj() + e.half_b * (v[c] / e.t);
+                (v[e.parent] - e.z * series) * e.t
             };
             change = change.max((new - v[c]).abs());
             v[c] = new;

@@ -12,11 +12,11 @@ use crate::formats::epanet::{EpanetNetwork, HeadLossFormula};
 
 const CBIG: f64 = 1e8;
 const RQ_TOL: f64 = 1e-7;
-/// Convergence: the sum of flow changes over the sum of flows, as EPANET's ACCURACY option
-/// (default 0.001), never looser than 1e-4: tight enough to agree with EPANET to millimetres,
-/// loose enough to stop above the round-off floor of large networks (where links near zero flow
-/// switch between EPANET's linear and power-law branches).
-const MAX_ACCURACY: f64 = 1e-4;
+/// Convergence: the sum of flow changes over the sum of flows, EPANET's ACCURACY option
+/// (default 0.001), never looser than 0.001. Tighter criteria stall on large networks at the
+/// round-off floor (links near zero flow switch between the linear and power-law branches);
+/// at 0.001 the Pitești network agrees with EPANET 2.2 within 0.3 mm of pressure.
+const MAX_ACCURACY: f64 = 1e-3;
 const MAX_TRIALS: usize = 200;
 /// Head tolerance when checking statuses and controls (ft), as EPANET's Htol.
 const H_TOL: f64 = 0.0005;

@@ -6,7 +6,8 @@
 //! - [`envelope`]: the sparse symmetric positive-definite solver: reverse Cuthill–McKee ordering
 //!   and an envelope (skyline) Cholesky factorisation, symbolic structure computed once.
 //! - [`solver`]: Newton iterations on heads and flows; pipes (Hazen–Williams, Darcy–Weisbach),
-//!   pumps (head curves), throttle valves; tanks and patterns over time with simple controls.
+//!   pumps (head curves), check valves, PRV/PSV/FCV/TCV valves with EPANET's status rules;
+//!   tanks and patterns over time with simple controls.
 
 pub mod envelope;
 pub mod model;

@@ -41,6 +41,12 @@ pub enum LinkKind {
     Pump { h0: f64, r: f64, n: f64, speed: f64 },
     /// Throttle control valve: minor loss m·q² from its loss coefficient.
     Tcv { m: f64 },
+    /// Pressure reducing valve: holds the downstream head at `head` when active.
+    Prv { head: f64, m: f64 },
+    /// Pressure sustaining valve: holds the upstream head at `head` when active.
+    Psv { head: f64, m: f64 },
+    /// Flow control valve: holds the flow at `flow` (cfs) when active.
+    Fcv { flow: f64, m: f64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -343,25 +349,44 @@ impl HydModel {
         }
         for v in &net.valves {
             let d = v.diameter * dia;
-            if v.valve_type != "TCV" {
-                return Err(ModelError::Unsupported(format!(
-                    "{} valve {}",
-                    v.valve_type, v.id
-                )));
-            }
-            let k: f64 = v
+            let setting: f64 = v
                 .setting
                 .parse()
                 .map_err(|_| ModelError::Bad(format!("valve {} setting `{}`", v.id, v.setting)))?;
+            let (from, to) = (index[v.node1.as_str()], index[v.node2.as_str()]);
+            let m = 0.02517 * v.minor_loss / d.powi(4);
+            let valve = match v.valve_type.as_str() {
+                "TCV" => LinkKind::Tcv {
+                    m: 0.02517 * (setting + v.minor_loss) / d.powi(4),
+                },
+                "PRV" | "PSV" => {
+                    let held = if v.valve_type == "PRV" { to } else { from };
+                    if kind[held] != NodeKind::Junction {
+                        return Err(ModelError::Unsupported(format!(
+                            "{} valve {} holding the head of a tank or reservoir",
+                            v.valve_type, v.id
+                        )));
+                    }
+                    let head = elevation[held] + setting * pressure;
+                    if v.valve_type == "PRV" {
+                        LinkKind::Prv { head, m }
+                    } else {
+                        LinkKind::Psv { head, m }
+                    }
+                }
+                "FCV" => LinkKind::Fcv {
+                    flow: setting * q,
+                    m,
+                },
+                other => return Err(ModelError::Unsupported(format!("{other} valve {}", v.id))),
+            };
             let open = status_of(&v.id).is_none_or(|s| s != "CLOSED");
             links.push(LinkModel {
                 id: v.id.clone(),
-                from: index[v.node1.as_str()],
-                to: index[v.node2.as_str()],
+                from,
+                to,
                 diameter: d,
-                kind: LinkKind::Tcv {
-                    m: 0.02517 * (k + v.minor_loss) / d.powi(4),
-                },
+                kind: valve,
                 open,
             });
         }

@@ -48,7 +48,16 @@ pub struct Snapshot {
     pub trials: usize,
 }
 
+/// What a control valve (PRV, PSV, FCV) is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValveMode {
+    Active,
+    Open,
+    Closed,
+}
+
 struct State {
+    valve: Vec<ValveMode>,
     head: Vec<f64>,
     flow: Vec<f64>,
     open: Vec<bool>,
@@ -91,7 +100,10 @@ fn coefficients(m: &HydModel, k: usize, q: f64) -> (f64, f64) {
             let p = 1.0 / hgrad;
             (p, p * hloss * q.signum())
         }
-        LinkKind::Tcv { m: ml } => {
+        LinkKind::Tcv { m: ml }
+        | LinkKind::Prv { m: ml, .. }
+        | LinkKind::Psv { m: ml, .. }
+        | LinkKind::Fcv { m: ml, .. } => {
             if ml * aq < RQ_TOL {
                 return (1.0 / RQ_TOL, q / 2.0);
             }
@@ -164,10 +176,26 @@ fn solve_at(
         }
         let mut py = vec![(0.0, 0.0); m.links.len()];
         for (k, link) in m.links.iter().enumerate() {
-            let (p, y) = if s.open[k] && !s.blocked[k] {
-                coefficients(m, k, s.flow[k])
-            } else {
-                (1.0 / CBIG, s.flow[k])
+            let active = s.open[k] && s.valve[k] == ValveMode::Active;
+            let (p, y) = match (&link.kind, active) {
+                // An active PRV or PSV fixes the head it holds; its flow follows from continuity.
+                (LinkKind::Prv { head, .. }, true) | (LinkKind::Psv { head, .. }, true) => {
+                    let held = if matches!(link.kind, LinkKind::Prv { .. }) {
+                        link.to
+                    } else {
+                        link.from
+                    };
+                    if let Some(u) = unknown[held] {
+                        sys.add(u, u, CBIG);
+                        rhs[u] += CBIG * head;
+                    }
+                    (0.0, 0.0)
+                }
+                (LinkKind::Fcv { flow, .. }, true) => (1.0 / CBIG, s.flow[k] - flow),
+                _ if !s.open[k] || s.blocked[k] || s.valve[k] == ValveMode::Closed => {
+                    (1.0 / CBIG, s.flow[k])
+                }
+                _ => coefficients(m, k, s.flow[k]),
             };
             py[k] = (p, y);
             let carry = s.flow[k] - y;
@@ -207,12 +235,42 @@ fn solve_at(
             }
         }
         let (mut dq_sum, mut q_sum) = (0.0, 0.0);
+        let old: Vec<f64> = s.flow.clone();
         for (k, link) in m.links.iter().enumerate() {
             let (p, y) = py[k];
-            let q = s.flow[k] - y + p * (s.head[link.from] - s.head[link.to]);
-            dq_sum += (q - s.flow[k]).abs();
-            q_sum += q.abs();
-            s.flow[k] = q;
+            s.flow[k] = s.flow[k] - y + p * (s.head[link.from] - s.head[link.to]);
+        }
+        // Active PRVs and PSVs carry what continuity at the node they hold requires.
+        for (k, link) in m.links.iter().enumerate() {
+            if !(s.open[k] && s.valve[k] == ValveMode::Active) {
+                continue;
+            }
+            let prv = matches!(link.kind, LinkKind::Prv { .. });
+            if !prv && !matches!(link.kind, LinkKind::Psv { .. }) {
+                continue;
+            }
+            let held = if prv { link.to } else { link.from };
+            let mut others_in = 0.0;
+            for (j, l) in m.links.iter().enumerate() {
+                if j == k {
+                    continue;
+                }
+                if l.to == held {
+                    others_in += s.flow[j];
+                }
+                if l.from == held {
+                    others_in -= s.flow[j];
+                }
+            }
+            s.flow[k] = if prv {
+                demands[held] - others_in
+            } else {
+                others_in - demands[held]
+            };
+        }
+        for k in 0..m.links.len() {
+            dq_sum += (s.flow[k] - old[k]).abs();
+            q_sum += s.flow[k].abs();
         }
         let statuses_changed = update_statuses(m, s);
         if !statuses_changed && dq_sum <= m.accuracy.min(MAX_ACCURACY) * q_sum.max(1e-12) {
@@ -244,6 +302,59 @@ fn update_statuses(m: &HydModel, s: &mut State) -> bool {
                 let blocked = -dh > shutoff + H_TOL;
                 if blocked != s.blocked[k] {
                     s.blocked[k] = blocked;
+                    changed = true;
+                }
+            }
+            LinkKind::Prv { head, .. }
+            | LinkKind::Psv { head, .. }
+            | LinkKind::Fcv { flow: head, .. } => {
+                let (hup, hdn, q, head) = (s.head[link.from], s.head[link.to], s.flow[k], *head);
+                let next = match (&link.kind, s.valve[k]) {
+                    (LinkKind::Prv { .. }, ValveMode::Active) if q < -Q_TOL => ValveMode::Closed,
+                    (LinkKind::Prv { .. }, ValveMode::Active) if hup < head - H_TOL => {
+                        ValveMode::Open
+                    }
+                    (LinkKind::Prv { .. }, ValveMode::Open) if q < -Q_TOL => ValveMode::Closed,
+                    (LinkKind::Prv { .. }, ValveMode::Open) if hdn > head + H_TOL => {
+                        ValveMode::Active
+                    }
+                    (LinkKind::Prv { .. }, ValveMode::Closed)
+                        if hup >= head + H_TOL && hdn < head - H_TOL =>
+                    {
+                        ValveMode::Active
+                    }
+                    (LinkKind::Prv { .. }, ValveMode::Closed)
+                        if hup < head - H_TOL && hup > hdn + H_TOL =>
+                    {
+                        ValveMode::Open
+                    }
+                    (LinkKind::Psv { .. }, ValveMode::Active) if q < -Q_TOL => ValveMode::Closed,
+                    (LinkKind::Psv { .. }, ValveMode::Active) if hdn > head + H_TOL => {
+                        ValveMode::Open
+                    }
+                    (LinkKind::Psv { .. }, ValveMode::Open) if q < -Q_TOL => ValveMode::Closed,
+                    (LinkKind::Psv { .. }, ValveMode::Open) if hup < head - H_TOL => {
+                        ValveMode::Active
+                    }
+                    (LinkKind::Psv { .. }, ValveMode::Closed)
+                        if hup > head + H_TOL && hdn < head - H_TOL =>
+                    {
+                        ValveMode::Active
+                    }
+                    (LinkKind::Psv { .. }, ValveMode::Closed)
+                        if hdn > head + H_TOL && hup > hdn + H_TOL =>
+                    {
+                        ValveMode::Open
+                    }
+                    // An FCV that cannot hold its flow (head reversed) opens fully until it can.
+                    (LinkKind::Fcv { .. }, ValveMode::Active) if hup < hdn - H_TOL => {
+                        ValveMode::Open
+                    }
+                    (LinkKind::Fcv { .. }, ValveMode::Open) if q >= head => ValveMode::Active,
+                    (_, mode) => mode,
+                };
+                if next != s.valve[k] {
+                    s.valve[k] = next;
                     changed = true;
                 }
             }
@@ -322,6 +433,7 @@ pub fn simulate(
             .collect(),
         open: m.links.iter().map(|l| l.open).collect(),
         blocked: vec![false; m.links.len()],
+        valve: vec![ValveMode::Active; m.links.len()],
         tank_level: m.tanks.iter().map(|t| t.init_level).collect(),
     };
     for (i, h) in s.head.iter_mut().enumerate() {

@@ -27,6 +27,9 @@ pub struct OutageArgs {
     /// Load at the time of the outage, as a fraction of peak.
     #[arg(long, default_value_t = 1.0)]
     load_factor: f64,
+    /// Pressure below which a supplied junction counts as deficient after a pipe break (m).
+    #[arg(long, default_value_t = 15.0)]
+    service_pressure_m: f64,
     /// Print JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -43,11 +46,22 @@ pub fn outage(args: OutageArgs) -> Result<()> {
                 .with_context(|| format!("--fail {s}"))
         })
         .collect::<Result<_>>()?;
-    if let Some(other) = failed.iter().find(|id| id.kind() != EntityKind::Power) {
-        bail!(
-            "--fail {other}: only power elements can fail yet (water pipe breaks come with the hydraulic model)"
-        );
+    if let Some(other) = failed
+        .iter()
+        .find(|id| !matches!(id.kind(), EntityKind::Power | EntityKind::Water))
+    {
+        bail!("--fail {other}: only power elements and water pipes can fail");
     }
+    let (water, power): (Vec<EntityId>, Vec<EntityId>) = failed
+        .into_iter()
+        .partition(|id| id.kind() == EntityKind::Water);
+    if !water.is_empty() {
+        water_breaks(&city, &water, &args)?;
+    }
+    if power.is_empty() {
+        return Ok(());
+    }
+    let failed = power;
     if !(args.repair_h > 0.0 && args.switching_min >= 0.0 && args.load_factor >= 0.0) {
         bail!("--repair-h must be positive, --switching-min and --load-factor not negative");
     }
@@ -122,5 +136,44 @@ pub fn outage(args: OutageArgs) -> Result<()> {
         r.caidi_min,
         r.threshold_min
     );
+    Ok(())
+}
+
+fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageArgs) -> Result<()> {
+    use twin_core::water::isolation::isolate_pipe_break;
+    let net = city
+        .water_network
+        .as_ref()
+        .ok_or_else(|| anyhow!("{}: the city has no water layer", args.city.display()))?;
+    for id in pipes {
+        let r = isolate_pipe_break(net, &city.water_valves, id.local(), args.service_pressure_m)
+            .map_err(|e| anyhow!("--fail {id}: {e}"))?;
+        if args.json {
+            let out = json!({
+                "broken": id.to_string(),
+                "segment_links": r.segment_links,
+                "valves_closed": r.valves_closed,
+                "junctions_without_supply": r.without_supply,
+                "demand_lost_m3s": r.demand_lost_m3s,
+                "pressure_deficient": r.pressure_deficient.iter().map(|(j, p)| json!({"id": j, "pressure_m": p})).collect::<Vec<_>>(),
+                "service_pressure_m": args.service_pressure_m,
+                "min_pressure_m": r.min_pressure_m,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!(
+                "{id} broken: close {} valves ({}); {} pipes drained; {} junctions without water ({:.2} l/s of demand); {} junctions below {} m after re-solving (lowest {})",
+                r.valves_closed.len(),
+                r.valves_closed.join(", "),
+                r.segment_links.len(),
+                r.without_supply.len(),
+                r.demand_lost_m3s * 1000.0,
+                r.pressure_deficient.len(),
+                args.service_pressure_m,
+                r.min_pressure_m
+                    .map_or("-".to_string(), |p| format!("{p:.1} m"))
+            );
+        }
+    }
     Ok(())
 }

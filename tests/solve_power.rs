@@ -75,3 +75,30 @@ fn broken_case_files_give_one_line_errors_with_file_and_line() {
         &["power:nope-1 is not an element of the power network"],
     );
 }
+
+#[test]
+fn a_pitesti_pipe_break_is_isolated_by_its_valves() {
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--fail",
+        "water:p-100",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(!r["valves_closed"].as_array().unwrap().is_empty());
+    assert!(
+        r["segment_links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "p-100")
+    );
+    // With valves around every junction, a street pipe's segment is small.
+    assert!(r["junctions_without_supply"].as_array().unwrap().len() < 20);
+    assert!(r["min_pressure_m"].as_f64().is_some());
+    let out = twin(&["outage", "--city", "data/pitesti", "--fail", "water:j-1"]);
+    assert_one_line_error(&out, &["water:j-1", "not a pipe"]);
+}

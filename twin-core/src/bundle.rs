@@ -50,6 +50,9 @@ pub struct LayerFiles {
     pub power_buses: Option<String>,
     /// EPANET .inp with [COORDINATES] in WGS84 (x = longitude, y = latitude).
     pub water: Option<String>,
+    /// Isolation valves as CSV `valve,link,node` (WNTR's valve layer): a valve on `link` next
+    /// to `node`.
+    pub water_valves: Option<String>,
     /// GeoJSON Points (WasteContainer).
     pub bins: Option<String>,
     /// GeoJSON Points (EVChargingStation).
@@ -223,6 +226,17 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
         }
         None => None,
     };
+    let water_valves = match (file("water_valves", &layers.water_valves)?, &water) {
+        (Some(path), Some(net)) => read_valve_layer(&read_text(&path)?, net)
+            .map_err(|source| BundleError::Lines { path, source })?,
+        (Some(path), None) => {
+            return Err(BundleError::Manifest {
+                path: path.clone(),
+                message: "a water valve layer needs the water layer".into(),
+            });
+        }
+        (None, _) => Vec::new(),
+    };
     let meta = CityMeta {
         name: manifest.name.clone(),
         population: manifest.population,
@@ -251,10 +265,50 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
             .collect(),
         intersections,
     };
-    CityModel::new(meta, entities, power_case, water).map_err(|source| BundleError::City {
-        manifest: manifest_path,
-        source,
-    })
+    let mut city =
+        CityModel::new(meta, entities, power_case, water).map_err(|source| BundleError::City {
+            manifest: manifest_path,
+            source,
+        })?;
+    city.water_valves = water_valves;
+    Ok(city)
+}
+
+/// Read a valve layer (`valve,link,node`), checking every valve sits on a pipe end.
+fn read_valve_layer(text: &str, net: &EpanetNetwork) -> Result<Vec<(String, String)>, LineError> {
+    let ends: std::collections::HashMap<&str, (&str, &str)> = net
+        .pipes
+        .iter()
+        .map(|p| (p.id.as_str(), (p.node1.as_str(), p.node2.as_str())))
+        .collect();
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if i == 0 || line.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 3 {
+            return Err(LineError::new(i + 1, "a valve row needs valve,link,node"));
+        }
+        let (a, b) = ends.get(f[1]).ok_or_else(|| {
+            LineError::new(
+                i + 1,
+                format!("valve {} is on `{}`, which is not a pipe", f[0], f[1]),
+            )
+        })?;
+        if f[2] != *a && f[2] != *b {
+            return Err(LineError::new(
+                i + 1,
+                format!(
+                    "valve {} is next to `{}`, which is not an end of pipe {}",
+                    f[0], f[2], f[1]
+                ),
+            ));
+        }
+        out.push((f[1].to_string(), f[2].to_string()));
+    }
+    Ok(out)
 }
 
 /// Write a bundle holding only streets (the result of an OSM import): `streets.geojson`, the

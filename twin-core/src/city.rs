@@ -78,6 +78,8 @@ pub struct CityModel {
     pub power_case: Option<MatpowerCase>,
     /// The EPANET network the water entities were built from, for the hydraulic solver.
     pub water_network: Option<EpanetNetwork>,
+    /// Isolation valves: (pipe, node next to the valve).
+    pub water_valves: Vec<(String, String)>,
     spatial: SpatialIndex,
 }
 
@@ -134,6 +136,7 @@ impl CityModel {
             water,
             power_case,
             water_network,
+            water_valves: Vec::new(),
             spatial,
         })
     }

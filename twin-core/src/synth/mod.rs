@@ -216,6 +216,7 @@ pub fn synth_pitesti_on(seed: u64, streets: Option<&[Entity]>) -> Result<SynthBu
             power: Some("power.m".into()),
             power_buses: Some("power_buses.geojson".into()),
             water: Some("water.inp".into()),
+            water_valves: Some("water_valves.csv".into()),
             bins: Some("bins.geojson".into()),
             chargers: Some("chargers.geojson".into()),
         },
@@ -274,6 +275,10 @@ pub fn synth_pitesti_on(seed: u64, streets: Option<&[Entity]>) -> Result<SynthBu
             feature_collection(power.entities.iter().filter_map(entity_feature)),
         ),
         ("water.inp".to_string(), water.to_inp_string()),
+        (
+            "water_valves.csv".to_string(),
+            water::isolation_valve_layer(&water),
+        ),
         (
             "bins.geojson".to_string(),
             feature_collection(bins.iter().filter_map(entity_feature)),

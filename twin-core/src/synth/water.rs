@@ -398,3 +398,46 @@ fn round2(x: f64) -> f64 {
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
+
+/// A strategic N−1 isolation-valve layer (WNTR's convention, `valve,link,node`): at every
+/// junction a valve on each pipe but the largest, so any pipe break can be isolated by closing
+/// the valves around its segment without cutting the main that feeds the junction.
+pub fn isolation_valve_layer(net: &EpanetNetwork) -> String {
+    let mut incident: std::collections::BTreeMap<&str, Vec<&PipeRow>> =
+        std::collections::BTreeMap::new();
+    for p in &net.pipes {
+        incident.entry(p.node1.as_str()).or_default().push(p);
+        incident.entry(p.node2.as_str()).or_default().push(p);
+    }
+    let mut out = String::from("valve,link,node\n");
+    let mut n = 0;
+    for j in &net.junctions {
+        let Some(pipes) = incident.get(j.id.as_str()) else {
+            continue;
+        };
+        if pipes.len() < 2 {
+            continue;
+        }
+        let keep = pipes
+            .iter()
+            .max_by(|a, b| {
+                a.diameter
+                    .total_cmp(&b.diameter)
+                    .then_with(|| b.id.cmp(&a.id))
+            })
+            .map(|p| p.id.as_str())
+            .unwrap_or("");
+        let mut ids: Vec<&str> = pipes
+            .iter()
+            .map(|p| p.id.as_str())
+            .filter(|&id| id != keep)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            n += 1;
+            out.push_str(&format!("iv-{n},{id},{}\n", j.id));
+        }
+    }
+    out
+}

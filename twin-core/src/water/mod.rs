@@ -10,6 +10,7 @@
 //!   tanks and patterns over time with simple controls.
 
 pub mod envelope;
+pub mod isolation;
 pub mod model;
 pub mod solver;
 

@@ -273,7 +273,7 @@ fn solve_at(
             q_sum += s.flow[k].abs();
         }
         let statuses_changed = update_statuses(m, s);
-        if !statuses_changed && dq_sum <= m.accuracy.min(MAX_ACCURACY) * q_sum.max(1e-12) {
+        if !statuses_changed && dq_sum <= m.accuracy.min(MAX_ACCURACY) * q_sum.max(Q_TOL) {
             return Ok(trial);
         }
     }

@@ -246,6 +246,7 @@ fn the_generator_lays_networks_over_imported_streets() {
                 && !l.contains("bins")
                 && !l.contains("chargers")
                 && !l.contains("intersections")
+                && !l.contains("water_valves")
         })
         .map(|l| format!("{l}\n"))
         .collect();

@@ -549,3 +549,78 @@ fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> S
         trials,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A w × h grid of junctions fed by one reservoir at a corner, as .inp text (LPS, H-W).
+    fn grid_inp(
+        w: usize,
+        h: usize,
+        demands: &[f64],
+        diameters: &[f64],
+        elevations: &[f64],
+    ) -> String {
+        let mut t = String::from("[JUNCTIONS]\n");
+        for k in 0..w * h {
+            t += &format!(
+                "j{k} {} {}\n",
+                elevations[k % elevations.len()],
+                demands[k % demands.len()]
+            );
+        }
+        t += "[RESERVOIRS]\nR 150\n[PIPES]\npR R j0 100 400 130\n";
+        let mut n = 0;
+        for y in 0..h {
+            for x in 0..w {
+                let k = y * w + x;
+                for (dx, dy) in [(1, 0), (0, 1)] {
+                    if x + dx < w && y + dy < h {
+                        let d = diameters[n % diameters.len()];
+                        t += &format!("p{n} j{k} j{} 150 {d} 120\n", (y + dy) * w + x + dx);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        t + "[OPTIONS]\nUnits LPS\n[END]\n"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn mass_balances_at_every_junction(
+            demands in proptest::collection::vec(0.0f64..5.0, 1..12),
+            diameters in proptest::collection::vec(80.0f64..300.0, 1..12),
+            elevations in proptest::collection::vec(10.0f64..60.0, 1..12),
+            w in 2usize..6,
+            h in 2usize..6,
+        ) {
+            let net = EpanetNetwork::parse(&grid_inp(w, h, &demands, &diameters, &elevations)).unwrap();
+            let s = simulate(&net, Some(0)).unwrap().remove(0);
+            let n = net.junctions.len();
+            let mut balance = vec![0.0; n + 1];
+            let index = |id: &str| if id == "R" { n } else { id[1..].parse::<usize>().unwrap() };
+            for (k, p) in net.pipes.iter().enumerate() {
+                balance[index(&p.node1)] -= s.flow_m3s[k];
+                balance[index(&p.node2)] += s.flow_m3s[k];
+            }
+            let total: f64 = s.demand_m3s[..n].iter().sum();
+            for i in 0..n {
+                prop_assert!((balance[i] - s.demand_m3s[i]).abs() < 1e-9 + 1e-6 * total, "junction {i}: in − out = {} ≠ demand {}", balance[i], s.demand_m3s[i]);
+            }
+            // The reservoir supplies exactly the total demand.
+            prop_assert!((-balance[n] - total).abs() < 1e-9 + 1e-6 * total);
+            // Heads fall along the flow in every pipe (no energy from nowhere).
+            for (k, p) in net.pipes.iter().enumerate() {
+                let (a, b) = (index(&p.node1), index(&p.node2));
+                let head = |i: usize| if i == n { 150.0 } else { s.head_m[i] };
+                if s.flow_m3s[k].abs() > 1e-6 {
+                    prop_assert!((head(a) - head(b)) * s.flow_m3s[k] > 0.0);
+                }
+            }
+        }
+    }
+}

@@ -73,3 +73,42 @@ fn case33bw_matches_pandapower() {
         );
     }
 }
+
+#[test]
+fn case33bw_with_its_five_ties_closed_matches_pandapower() {
+    // Weakly meshed: closing the five tie switches makes five loops.
+    let mut case = MatpowerCase::parse(&read("case33bw.m")).unwrap();
+    case.apply_known_conversions();
+    let closed = vec![true; case.branch.len()];
+    let r = solve_load_flow(&case, Some(&closed), 1.0).unwrap();
+    assert!(r.converged, "{} iterations", r.iterations);
+    assert!(
+        (r.p_loss_kw - 123.29083).abs() < 1e-3,
+        "losses {}",
+        r.p_loss_kw
+    );
+    for line in read("case33bw_meshed_pandapower.csv").lines().skip(1) {
+        let f: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        let i = case
+            .bus
+            .iter()
+            .position(|b| f64::from(b.id) == f[0])
+            .unwrap();
+        assert!(
+            (r.vm_pu[i] - f[1]).abs() < 1e-6,
+            "bus {}: {} vs {}",
+            f[0],
+            r.vm_pu[i],
+            f[1]
+        );
+        assert!(
+            (r.va_deg[i] - f[2]).abs() < 1e-4,
+            "bus {} angle: {} vs {}",
+            f[0],
+            r.va_deg[i],
+            f[2]
+        );
+    }
+    let load: f64 = case.bus.iter().map(|b| b.pd_mw * 1000.0).sum();
+    assert!((r.slack_p_kw - load - r.p_loss_kw).abs() < 1e-6);
+}

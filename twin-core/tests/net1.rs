@@ -137,3 +137,43 @@ fn a_day_of_pressures_matches_epanet() {
     }
     assert_eq!(checked, 25 * 11);
 }
+
+#[test]
+fn darcy_weisbach_matches_epanet() {
+    let net = EpanetNetwork::parse(&read("Net1_dw.inp")).unwrap();
+    let s = &simulate(&net, Some(0)).unwrap()[0];
+    let nodes: Vec<String> = net
+        .junctions
+        .iter()
+        .map(|j| j.id.clone())
+        .chain(net.reservoirs.iter().map(|r| r.id.clone()))
+        .chain(net.tanks.iter().map(|t| t.id.clone()))
+        .collect();
+    let links: Vec<String> = net
+        .pipes
+        .iter()
+        .map(|p| p.id.clone())
+        .chain(net.pumps.iter().map(|p| p.id.clone()))
+        .collect();
+    for line in read("Net1_dw_t0.csv").lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let v: f64 = f[2].parse().unwrap();
+        if f[0] == "head_m" {
+            let i = nodes.iter().position(|n| n == f[1]).unwrap();
+            assert!(
+                (s.head_m[i] - v).abs() < 0.01,
+                "node {}: {} vs {v}",
+                f[1],
+                s.head_m[i]
+            );
+        } else {
+            let k = links.iter().position(|l| l == f[1]).unwrap();
+            assert!(
+                (s.flow_m3s[k] - v).abs() < 1e-5,
+                "link {}: {} vs {v}",
+                f[1],
+                s.flow_m3s[k]
+            );
+        }
+    }
+}

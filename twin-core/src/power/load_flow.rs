@@ -1,11 +1,12 @@
-//! Backward/forward sweep load flow for radial networks.
+//! Backward/forward sweep load flow for radial and weakly meshed networks.
 //!
 //! Each iteration draws the load and shunt currents at the present voltages, sums them from the
 //! leaves to the slack bus (backward sweep), then updates voltages from the slack outwards along
 //! each branch's impedance (forward sweep). Branches follow MATPOWER's model: an ideal
 //! transformer of complex ratio t at the "from" end, the series impedance r + jx, and half the
 //! line charging b at each end. Converges in a handful of iterations on distribution feeders;
-//! O(buses) per iteration, no matrix.
+//! O(buses) per iteration, no matrix. Loops closed by plain lines (tie switches closed) are
+//! handled by loop compensation; a loop through a transformer or a charged line is refused.
 
 use std::collections::VecDeque;
 
@@ -163,6 +164,8 @@ pub fn solve_load_flow(
         }
     }
     let mut parent_branch = vec![usize::MAX; n];
+    let mut is_breakpoint = vec![false; case.branch.len()];
+    let mut breakpoints: Vec<usize> = Vec::new();
     let mut visited = vec![false; n];
     let mut order = Vec::with_capacity(n);
     let mut queue = VecDeque::from([slack]);
@@ -180,11 +183,22 @@ pub fn solve_load_flow(
                 index[&br.from]
             };
             if visited[v] {
-                return Err(LoadFlowError::Meshed {
-                    row: k + 1,
-                    from: br.from,
-                    to: br.to,
-                });
+                // A closed branch between two reached buses closes a loop: it becomes a
+                // breakpoint, carried by a compensating current (plain lines only).
+                let plain =
+                    (br.ratio == 0.0 || br.ratio == 1.0) && br.shift_deg == 0.0 && br.b_pu == 0.0;
+                if !plain {
+                    return Err(LoadFlowError::Meshed {
+                        row: k + 1,
+                        from: br.from,
+                        to: br.to,
+                    });
+                }
+                if !is_breakpoint[k] {
+                    is_breakpoint[k] = true;
+                    breakpoints.push(k);
+                }
+                continue;
             }
             visited[v] = true;
             parent_branch[v] = k;
@@ -242,6 +256,47 @@ pub fn solve_load_flow(
             }
         })
         .collect();
+    // Loop compensation (Shirmohammadi et al. 1988): each breakpoint branch a–b carries a
+    // current J, drawn at a and injected at b. The breakpoint impedance matrix (the tree's
+    // response to unit pairs of currents, plus the branches' own impedances) turns the voltage
+    // mismatch across each breakpoint into a correction of J.
+    let loop_ends: Vec<(usize, usize, C)> = breakpoints
+        .iter()
+        .map(|&k| (index[&case.branch[k].from], index[&case.branch[k].to], z(k)))
+        .collect();
+    let tree_response = |inject: &[C]| -> Vec<C> {
+        let mut drawn = inject.to_vec();
+        for e in edges.iter().rev() {
+            let at_parent = if e.parent_is_from {
+                drawn[e.child] / e.t.conj()
+            } else {
+                drawn[e.child] * e.t.conj()
+            };
+            drawn[e.parent] = drawn[e.parent] + at_parent;
+        }
+        let mut dv = vec![C::default(); n];
+        for e in &edges {
+            dv[e.child] = if e.parent_is_from {
+                dv[e.parent] / e.t - e.z * drawn[e.child]
+            } else {
+                (dv[e.parent] - e.z * drawn[e.child] * e.t.conj()) * e.t
+            };
+        }
+        dv
+    };
+    let nb = loop_ends.len();
+    let mut z_loop = vec![C::default(); nb * nb];
+    for (j, &(aj, bj, _)) in loop_ends.iter().enumerate() {
+        let mut inject = vec![C::default(); n];
+        inject[aj] = C::new(1.0, 0.0);
+        inject[bj] = C::new(-1.0, 0.0);
+        let dv = tree_response(&inject);
+        for (i, &(ai, bi, zi)) in loop_ends.iter().enumerate() {
+            z_loop[i * nb + j] =
+                C::default() - (dv[ai] - dv[bi]) + if i == j { zi } else { C::default() };
+        }
+    }
+    let mut loop_current = vec![C::default(); nb];
     let mut v = vec![C::default(); n];
     for &u in &order {
         v[u] = C::new(slack_vm, 0.0);
@@ -260,6 +315,10 @@ pub fn solve_load_flow(
             } else {
                 C::default()
             } + shunt[u] * v[u];
+        }
+        for (&(a, b, _), j) in loop_ends.iter().zip(&loop_current) {
+            drawn[a] = drawn[a] + *j;
+            drawn[b] = drawn[b] - *j;
         }
         for e in edges.iter().rev() {
             let c = e.child;
@@ -286,7 +345,20 @@ pub fn solve_load_flow(
             change = change.max((new - v[c]).abs());
             v[c] = new;
         }
-        if change < TOLERANCE {
+        let mut mismatch: f64 = 0.0;
+        if nb > 0 {
+            let mut residual: Vec<C> = loop_ends
+                .iter()
+                .zip(&loop_current)
+                .map(|(&(a, b, zk), j)| v[a] - v[b] - zk * *j)
+                .collect();
+            mismatch = residual.iter().map(|r| r.abs()).fold(0.0, f64::max);
+            solve_dense(&z_loop, &mut residual, nb);
+            for (j, d) in loop_current.iter_mut().zip(residual) {
+                *j = *j + d;
+            }
+        }
+        if change < TOLERANCE && mismatch < TOLERANCE {
             converged = true;
             break;
         }
@@ -348,6 +420,42 @@ pub fn solve_load_flow(
         slack_p_kw: slack_s.re * base * 1000.0,
         slack_q_kvar: slack_s.im * base * 1000.0,
     })
+}
+
+/// Solve the small dense complex system `m · x = rhs` in place (Gaussian elimination with
+/// partial pivoting); `m` is n × n row-major.
+fn solve_dense(m: &[C], rhs: &mut [C], n: usize) {
+    let mut a = m.to_vec();
+    for col in 0..n {
+        let pivot = (col..n)
+            .max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))
+            .unwrap_or(col);
+        if pivot != col {
+            for k in 0..n {
+                a.swap(col * n + k, pivot * n + k);
+            }
+            rhs.swap(col, pivot);
+        }
+        let d = a[col * n + col];
+        if d.abs() == 0.0 {
+            continue;
+        }
+        for row in col + 1..n {
+            let f = a[row * n + col] / d;
+            for k in col..n {
+                a[row * n + k] = a[row * n + k] - f * a[col * n + k];
+            }
+            rhs[row] = rhs[row] - f * rhs[col];
+        }
+    }
+    for col in (0..n).rev() {
+        let mut s = rhs[col];
+        for k in col + 1..n {
+            s = s - a[col * n + k] * rhs[k];
+        }
+        let d = a[col * n + col];
+        rhs[col] = if d.abs() == 0.0 { C::default() } else { s / d };
+    }
 }
 
 #[cfg(test)]
@@ -416,20 +524,38 @@ mod tests {
     }
 
     #[test]
-    fn a_loop_is_refused_by_name() {
+    fn a_loop_through_a_transformer_is_refused_by_name() {
+        // 1–2 and 1–3 are lines reached first; 2–3 is a transformer and closes the loop.
         let mut case = feeder(
             &[0, 1],
             &[(0.1, 0.05), (0.1, 0.05)],
             &[(0.01, 0.01), (0.01, 0.01)],
         );
+        case.branch[1].ratio = 0.95;
         case.branch.push(Branch {
             from: 1,
             to: 3,
+            ratio: 0.0,
             ..case.branch[0].clone()
         });
         let err = solve_load_flow(&case, None, 1.0).unwrap_err();
         assert!(matches!(err, LoadFlowError::Meshed { .. }), "{err}");
         assert!(err.to_string().contains("closes a loop"));
+    }
+
+    #[test]
+    fn a_loop_of_lines_is_solved_by_compensation() {
+        // Two parallel equal lines from the slack to bus 2 share its load equally.
+        let mut case = feeder(&[0], &[(0.2, 0.1)], &[(0.01, 0.02)]);
+        case.branch.push(case.branch[0].clone());
+        let r = solve_load_flow(&case, None, 1.0).unwrap();
+        assert!(r.converged);
+        assert!((r.branches[0].p_from_kw - r.branches[1].p_from_kw).abs() < 1e-9);
+        assert!(
+            (r.branches[0].p_to_kw + 100.0).abs() < 1e-9,
+            "{}",
+            r.branches[0].p_to_kw
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! and the reliability indices of IEEE 1366.
 //!
 //! - [`load_flow`]: backward/forward sweep on the MATPOWER branch model (series impedance,
-//!   line charging, off-nominal taps), constant-power loads; a radial network is required
-//!   (weakly meshed operation is not supported yet: closing a loop is refused by name).
+//!   line charging, off-nominal taps), constant-power loads; weakly meshed networks (closed tie
+//!   switches) by loop compensation at breakpoints.
 //! - [`outage`]: which buses and customers a set of failed elements cuts off, and the tie
 //!   switches that restore them without overloads or voltages out of limits.
 //! - [`reliability`]: SAIFI, SAIDI, CAIDI and ENS over a set of interruption events.

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde_json::json;
-use twin_core::entity::{Asset, AssetKind};
 use twin_core::id::{EntityId, EntityKind};
-use twin_core::power::outage::{RestorationLimits, analyse_power_outage};
+use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customers_served};
 use twin_core::power::reliability::{SUSTAINED_THRESHOLD_MIN, reliability_indices};
 
 #[derive(Args)]
@@ -72,13 +71,7 @@ pub fn outage(args: OutageArgs) -> Result<()> {
         args.load_factor,
     )
     .map_err(|e| anyhow!("{}: {e}", args.city.display()))?;
-    let served: u32 = city
-        .entities_of(AssetKind::TransformerPost)
-        .map(|e| match &e.asset {
-            Asset::TransformerPost(t) => t.customers,
-            _ => 0,
-        })
-        .sum();
+    let served = customers_served(&city);
     let events = o.interruptions(args.switching_min, args.repair_h * 60.0);
     let r = reliability_indices(&events, served, SUSTAINED_THRESHOLD_MIN);
     let ids = |v: &[EntityId]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use twin_core::entity::{Asset, AssetKind};
-use twin_core::power::outage::{RestorationLimits, analyse_power_outage};
+use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customers_served};
 use twin_core::power::reliability::{SUSTAINED_THRESHOLD_MIN, reliability_indices};
 use twin_core::power::solve_load_flow;
 
@@ -62,13 +62,7 @@ fn a_feeder_head_fault_is_restored_through_tie_switches() {
     assert!(o.min_voltage_pu >= 0.90 && o.max_loading_pct <= 100.0);
 
     // Indices for this one event over a year: switching after 30 min, repair after 4 h.
-    let served: u32 = city
-        .entities_of(AssetKind::TransformerPost)
-        .map(|e| match &e.asset {
-            Asset::TransformerPost(t) => t.customers,
-            _ => 0,
-        })
-        .sum();
+    let served = customers_served(&city);
     let r = reliability_indices(
         &o.interruptions(30.0, 240.0),
         served,
@@ -89,13 +83,7 @@ fn losing_a_substation_cuts_all_its_feeders() {
         .id
         .clone();
     let o = analyse_power_outage(&city, &[substation], &RestorationLimits::default(), 1.0).unwrap();
-    let total: u32 = city
-        .entities_of(AssetKind::TransformerPost)
-        .map(|e| match &e.asset {
-            Asset::TransformerPost(t) => t.customers,
-            _ => 0,
-        })
-        .sum();
+    let total = customers_served(&city);
     assert!(
         o.customers_interrupted > total / 10,
         "{} of {total}",

@@ -85,6 +85,17 @@ impl PowerOutage {
     }
 }
 
+/// Customers served by the city's transformer posts: the denominator of SAIFI and SAIDI.
+pub fn customers_served(city: &CityModel) -> u32 {
+    city.entities()
+        .iter()
+        .map(|e| match &e.asset {
+            Asset::TransformerPost(t) => t.customers,
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Customers and peak load (kW, times `load_factor`) of each case bus, from the posts on it.
 fn bus_customers(city: &CityModel, load_factor: f64) -> Vec<(Option<EntityId>, u32, f64)> {
     let Some(case) = &city.power_case else {

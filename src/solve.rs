@@ -459,20 +459,8 @@ pub fn water(args: WaterArgs) -> Result<()> {
     let snaps =
         twin_core::water::simulate(&net, Some(duration)).map_err(|e| anyhow!("{label}: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
-    let node_ids: Vec<&str> = net
-        .junctions
-        .iter()
-        .map(|j| j.id.as_str())
-        .chain(net.reservoirs.iter().map(|r| r.id.as_str()))
-        .chain(net.tanks.iter().map(|t| t.id.as_str()))
-        .collect();
-    let link_ids: Vec<&str> = net
-        .pipes
-        .iter()
-        .map(|p| p.id.as_str())
-        .chain(net.pumps.iter().map(|p| p.id.as_str()))
-        .chain(net.valves.iter().map(|v| v.id.as_str()))
-        .collect();
+    let node_ids = net.node_ids();
+    let link_ids = net.link_ids();
     if args.json {
         let timesteps: Vec<_> = snaps
             .iter()

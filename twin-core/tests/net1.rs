@@ -25,16 +25,10 @@ fn steady_state_at_t0_matches_epanet() {
     let snaps = simulate(&net, Some(0)).unwrap();
     assert_eq!(snaps.len(), 1);
     let s = &snaps[0];
-    let node_ids: Vec<String> = net
-        .junctions
-        .iter()
-        .map(|j| j.id.clone())
-        .chain(net.reservoirs.iter().map(|r| r.id.clone()))
-        .chain(net.tanks.iter().map(|t| t.id.clone()))
-        .collect();
+    let node_ids = net.node_ids();
     for line in read("Net1_t0_nodes.csv").lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let i = node_ids.iter().position(|id| id == f[0]).unwrap();
+        let i = node_ids.iter().position(|id| *id == f[0]).unwrap();
         let (head, pressure, demand): (f64, f64, f64) = (
             f[2].parse().unwrap(),
             f[3].parse().unwrap(),
@@ -59,16 +53,10 @@ fn steady_state_at_t0_matches_epanet() {
             s.demand_m3s[i]
         );
     }
-    let link_ids: Vec<String> = net
-        .pipes
-        .iter()
-        .map(|p| p.id.clone())
-        .chain(net.pumps.iter().map(|p| p.id.clone()))
-        .chain(net.valves.iter().map(|v| v.id.clone()))
-        .collect();
+    let link_ids = net.link_ids();
     for line in read("Net1_t0_links.csv").lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let k = link_ids.iter().position(|id| id == f[0]).unwrap();
+        let k = link_ids.iter().position(|id| *id == f[0]).unwrap();
         let flow: f64 = f[1].parse().unwrap();
         assert!(
             (s.flow_m3s[k] - flow).abs() < 1e-5,
@@ -109,13 +97,7 @@ fn a_day_of_pressures_matches_epanet() {
     let text = read("Net1_eps_pressure_m.csv");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').skip(1).collect();
-    let node_ids: Vec<String> = net
-        .junctions
-        .iter()
-        .map(|j| j.id.clone())
-        .chain(net.reservoirs.iter().map(|r| r.id.clone()))
-        .chain(net.tanks.iter().map(|t| t.id.clone()))
-        .collect();
+    let node_ids = net.node_ids();
     let mut checked = 0;
     for line in lines {
         let f: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
@@ -142,24 +124,13 @@ fn a_day_of_pressures_matches_epanet() {
 fn darcy_weisbach_matches_epanet() {
     let net = EpanetNetwork::parse(&read("Net1_dw.inp")).unwrap();
     let s = &simulate(&net, Some(0)).unwrap()[0];
-    let nodes: Vec<String> = net
-        .junctions
-        .iter()
-        .map(|j| j.id.clone())
-        .chain(net.reservoirs.iter().map(|r| r.id.clone()))
-        .chain(net.tanks.iter().map(|t| t.id.clone()))
-        .collect();
-    let links: Vec<String> = net
-        .pipes
-        .iter()
-        .map(|p| p.id.clone())
-        .chain(net.pumps.iter().map(|p| p.id.clone()))
-        .collect();
+    let nodes = net.node_ids();
+    let links = net.link_ids();
     for line in read("Net1_dw_t0.csv").lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let v: f64 = f[2].parse().unwrap();
         if f[0] == "head_m" {
-            let i = nodes.iter().position(|n| n == f[1]).unwrap();
+            let i = nodes.iter().position(|n| *n == f[1]).unwrap();
             assert!(
                 (s.head_m[i] - v).abs() < 0.01,
                 "node {}: {} vs {v}",
@@ -167,7 +138,7 @@ fn darcy_weisbach_matches_epanet() {
                 s.head_m[i]
             );
         } else {
-            let k = links.iter().position(|l| l == f[1]).unwrap();
+            let k = links.iter().position(|l| *l == f[1]).unwrap();
             assert!(
                 (s.flow_m3s[k] - v).abs() < 1e-5,
                 "link {}: {} vs {v}",

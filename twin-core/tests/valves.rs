@@ -19,12 +19,7 @@ fn read(name: &str) -> String {
 fn active_valves_match_epanet() {
     let net = EpanetNetwork::parse(&read("valves.inp")).unwrap();
     let s = &simulate(&net, Some(0)).unwrap()[0];
-    let nodes: Vec<&str> = net
-        .junctions
-        .iter()
-        .map(|j| j.id.as_str())
-        .chain(net.reservoirs.iter().map(|r| r.id.as_str()))
-        .collect();
+    let nodes = net.node_ids();
     for line in read("valves_t0_nodes.csv").lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let i = nodes.iter().position(|n| *n == f[0]).unwrap();
@@ -36,12 +31,7 @@ fn active_valves_match_epanet() {
             s.head_m[i]
         );
     }
-    let links: Vec<&str> = net
-        .pipes
-        .iter()
-        .map(|p| p.id.as_str())
-        .chain(net.valves.iter().map(|v| v.id.as_str()))
-        .collect();
+    let links = net.link_ids();
     for line in read("valves_t0_links.csv").lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let k = links.iter().position(|l| *l == f[0]).unwrap();

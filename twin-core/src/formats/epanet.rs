@@ -444,6 +444,26 @@ impl EpanetNetwork {
         Ok(())
     }
 
+    /// Node ids in the order solvers report them: junctions, reservoirs, tanks.
+    pub fn node_ids(&self) -> Vec<&str> {
+        self.junctions
+            .iter()
+            .map(|j| j.id.as_str())
+            .chain(self.reservoirs.iter().map(|r| r.id.as_str()))
+            .chain(self.tanks.iter().map(|t| t.id.as_str()))
+            .collect()
+    }
+
+    /// Link ids in the order solvers report them: pipes, pumps, valves.
+    pub fn link_ids(&self) -> Vec<&str> {
+        self.pipes
+            .iter()
+            .map(|p| p.id.as_str())
+            .chain(self.pumps.iter().map(|p| p.id.as_str()))
+            .chain(self.valves.iter().map(|v| v.id.as_str()))
+            .collect()
+    }
+
     pub fn node_count(&self) -> usize {
         self.junctions.len() + self.reservoirs.len() + self.tanks.len()
     }

@@ -183,21 +183,30 @@ pub fn intersection_feature(location: LonLat, control: &str, name: &str, nodes: 
     )
 }
 
-/// Read the intersections layer.
-pub fn read_intersections(text: &str) -> Result<Vec<Intersection>, FeatureError> {
-    let root: Json = serde_json::from_str(text).map_err(|e| FeatureError {
+/// Parse a layer file as JSON.
+fn parse_collection(text: &str) -> Result<Json, FeatureError> {
+    serde_json::from_str(text).map_err(|e| FeatureError {
         index: 0,
         id: None,
         message: format!("not JSON at line {}, column {}: {e}", e.line(), e.column()),
-    })?;
-    let features = root
-        .get("features")
+    })
+}
+
+/// The `features` of a FeatureCollection.
+fn collection_features(root: &Json) -> Result<&Vec<Json>, FeatureError> {
+    root.get("features")
         .and_then(Json::as_array)
         .ok_or_else(|| FeatureError {
             index: 0,
             id: None,
             message: "not a GeoJSON FeatureCollection".into(),
-        })?;
+        })
+}
+
+/// Read the intersections layer.
+pub fn read_intersections(text: &str) -> Result<Vec<Intersection>, FeatureError> {
+    let root = parse_collection(text)?;
+    let features = collection_features(&root)?;
     features
         .iter()
         .enumerate()
@@ -231,19 +240,8 @@ pub fn read_intersections(text: &str) -> Result<Vec<Intersection>, FeatureError>
 
 /// Read a layer file's text into entities.
 pub fn read_layer(text: &str, layer: Layer) -> Result<Vec<Entity>, FeatureError> {
-    let root: Json = serde_json::from_str(text).map_err(|e| FeatureError {
-        index: 0,
-        id: None,
-        message: format!("not JSON at line {}, column {}: {e}", e.line(), e.column()),
-    })?;
-    let features = root
-        .get("features")
-        .and_then(Json::as_array)
-        .ok_or_else(|| FeatureError {
-            index: 0,
-            id: None,
-            message: "not a GeoJSON FeatureCollection".into(),
-        })?;
+    let root = parse_collection(text)?;
+    let features = collection_features(&root)?;
     let mut out = Vec::with_capacity(features.len());
     for (index, f) in features.iter().enumerate() {
         let reader = FeatureReader::new(index, f)?;

@@ -143,6 +143,12 @@ pub fn solve_load_flow(
         .enumerate()
         .map(|(i, b)| (b.id, i))
         .collect();
+    // Bus positions of every branch's ends, looked up once.
+    let ends: Vec<(usize, usize)> = case
+        .branch
+        .iter()
+        .map(|b| (index[&b.from], index[&b.to]))
+        .collect();
     let slack = case
         .bus
         .iter()
@@ -157,10 +163,10 @@ pub fn solve_load_flow(
 
     // Radial tree from the slack bus over closed branches.
     let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (k, br) in case.branch.iter().enumerate() {
+    for k in 0..case.branch.len() {
         if status[k] {
-            adjacency[index[&br.from]].push(k);
-            adjacency[index[&br.to]].push(k);
+            adjacency[ends[k].0].push(k);
+            adjacency[ends[k].1].push(k);
         }
     }
     let mut parent_branch = vec![usize::MAX; n];
@@ -177,11 +183,7 @@ pub fn solve_load_flow(
                 continue;
             }
             let br = &case.branch[k];
-            let v = if index[&br.from] == u {
-                index[&br.to]
-            } else {
-                index[&br.from]
-            };
+            let v = if ends[k].0 == u { ends[k].1 } else { ends[k].0 };
             if visited[v] {
                 // A closed branch between two reached buses closes a loop: it becomes a
                 // breakpoint, carried by a compensating current (plain lines only).
@@ -239,13 +241,8 @@ pub fn solve_load_flow(
         .filter(|&&c| parent_branch[c] != usize::MAX)
         .map(|&c| {
             let k = parent_branch[c];
-            let br = &case.branch[k];
-            let parent_is_from = index[&br.from] != c;
-            let parent = if parent_is_from {
-                index[&br.from]
-            } else {
-                index[&br.to]
-            };
+            let parent_is_from = ends[k].0 != c;
+            let parent = if parent_is_from { ends[k].0 } else { ends[k].1 };
             Edge {
                 child: c,
                 parent,
@@ -262,7 +259,7 @@ pub fn solve_load_flow(
     // mismatch across each breakpoint into a correction of J.
     let loop_ends: Vec<(usize, usize, C)> = breakpoints
         .iter()
-        .map(|&k| (index[&case.branch[k].from], index[&case.branch[k].to], z(k)))
+        .map(|&k| (ends[k].0, ends[k].1, z(k)))
         .collect();
     let tree_response = |inject: &[C]| -> Vec<C> {
         let mut drawn = inject.to_vec();
@@ -368,10 +365,10 @@ pub fn solve_load_flow(
     let mut branches = vec![BranchFlow::default(); case.branch.len()];
     let (mut p_loss, mut q_loss) = (0.0, 0.0);
     for (k, br) in case.branch.iter().enumerate() {
-        if !status[k] || !visited[index[&br.from]] {
+        if !status[k] || !visited[ends[k].0] {
             continue;
         }
-        let (f, tb) = (index[&br.from], index[&br.to]);
+        let (f, tb) = (ends[k].0, ends[k].1);
         let t = tap(k);
         // Currents into the branch at each end from MATPOWER's branch admittances.
         let ys = C::new(1.0, 0.0) / z(k);

@@ -144,7 +144,7 @@ impl CityManifest {
 fn one_line(message: &str) -> String {
     let mut lines = message.lines().filter(|l| !l.trim().is_empty());
     let head = lines.next().unwrap_or("").trim().to_string();
-    let tail = lines.last().map(str::trim).unwrap_or("");
+    let tail = lines.next_back().map(str::trim).unwrap_or("");
     if tail.is_empty() || tail == head {
         head
     } else {

@@ -193,14 +193,13 @@ pub fn check_value(
     };
     if let (Quantity::SocketStatus(n) | Quantity::SocketPower(n), Asset::EvCharger(c)) =
         (quantity, &entity.asset)
+        && usize::from(n) > c.sockets.len()
     {
-        if usize::from(n) > c.sockets.len() {
-            return Err(ReadingError::UnknownQuantity {
-                entity: entity.id.clone(),
-                quantity: quantity.name(),
-                kind: "station with that many sockets",
-            });
-        }
+        return Err(ReadingError::UnknownQuantity {
+            entity: entity.id.clone(),
+            quantity: quantity.name(),
+            kind: "station with that many sockets",
+        });
     }
     match quantity.spec() {
         ValueSpec::Number { min, max, unit } => {

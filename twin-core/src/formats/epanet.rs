@@ -319,7 +319,7 @@ impl EpanetNetwork {
                 }),
                 "PUMPS" => {
                     let rest = &f[3.min(f.len())..];
-                    if rest.len() % 2 != 0 {
+                    if !rest.len().is_multiple_of(2) {
                         return Err(LineError::new(
                             line_no,
                             "[PUMPS] parameters must come as keyword/value pairs",

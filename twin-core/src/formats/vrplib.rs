@@ -69,40 +69,39 @@ impl VrplibInstance {
                 }
                 continue;
             }
-            if let Some((key, value)) = line.split_once(':') {
-                if section.is_empty()
+            if let Some((key, value)) = line.split_once(':')
+                && (section.is_empty()
                     || !key
                         .trim()
                         .chars()
                         .next()
-                        .is_some_and(|c| c.is_ascii_digit() || c == '-')
-                {
-                    let value = value.trim().trim_matches('"').to_string();
-                    let number = |what: &str| -> Result<u64, LineError> {
-                        value.parse().map_err(|_| {
-                            LineError::new(
-                                line_no,
-                                format!("{what} `{}` is not a whole number", clip(&value)),
-                            )
-                        })
-                    };
-                    match key.trim() {
-                        "NAME" => name = value.clone(),
-                        "DIMENSION" => dimension = Some(number("DIMENSION")? as usize),
-                        "CAPACITY" => capacity = Some(number("CAPACITY")? as u32),
-                        "EDGE_WEIGHT_TYPE" => weight_type = value.clone(),
-                        "EDGE_WEIGHT_FORMAT" => weight_format = value.clone(),
-                        "TYPE" if value != "CVRP" => {
-                            return Err(LineError::new(
-                                line_no,
-                                format!("TYPE {value}: only CVRP is supported"),
-                            ));
-                        }
-                        _ => {}
+                        .is_some_and(|c| c.is_ascii_digit() || c == '-'))
+            {
+                let value = value.trim().trim_matches('"').to_string();
+                let number = |what: &str| -> Result<u64, LineError> {
+                    value.parse().map_err(|_| {
+                        LineError::new(
+                            line_no,
+                            format!("{what} `{}` is not a whole number", clip(&value)),
+                        )
+                    })
+                };
+                match key.trim() {
+                    "NAME" => name = value.clone(),
+                    "DIMENSION" => dimension = Some(number("DIMENSION")? as usize),
+                    "CAPACITY" => capacity = Some(number("CAPACITY")? as u32),
+                    "EDGE_WEIGHT_TYPE" => weight_type = value.clone(),
+                    "EDGE_WEIGHT_FORMAT" => weight_format = value.clone(),
+                    "TYPE" if value != "CVRP" => {
+                        return Err(LineError::new(
+                            line_no,
+                            format!("TYPE {value}: only CVRP is supported"),
+                        ));
                     }
-                    section.clear();
-                    continue;
+                    _ => {}
                 }
+                section.clear();
+                continue;
             }
             let fields: Vec<&str> = line.split_whitespace().collect();
             let n = dimension.unwrap_or(0);

@@ -93,10 +93,10 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
                         ),
                     ));
                 }
-                if name == b"way" {
-                    if let Some(way) = current_way.take() {
-                        data.ways.push(way);
-                    }
+                if name == b"way"
+                    && let Some(way) = current_way.take()
+                {
+                    data.ways.push(way);
                 }
             }
             Event::Eof => {

@@ -92,7 +92,7 @@ pub fn solve(p: &CvrpProblem, options: &SolveOptions) -> CvrpSolution {
         progress = match options.budget {
             Budget::Iterations(total) => iteration as f64 / total.max(1) as f64,
             // Reading the clock costs more than an iteration of a small instance: every 64th.
-            Budget::Seconds(s) if iteration % 64 == 0 => {
+            Budget::Seconds(s) if iteration.is_multiple_of(64) => {
                 started.elapsed().as_secs_f64() / s.max(1e-9)
             }
             Budget::Seconds(_) => progress,

@@ -47,7 +47,7 @@ pub fn plan_bins(
                 (WasteKind::PlasticMetal, 1_100.0),
                 (WasteKind::Bio, 240.0),
             ]);
-            if point % 2 == 0 {
+            if point.is_multiple_of(2) {
                 streams.push((WasteKind::Glass, 1_100.0));
             }
             for (k, (kind, volume_l)) in streams.into_iter().enumerate() {

@@ -49,7 +49,7 @@ impl Demand {
     /// add up, and intrazonal or empty pairs are dropped (they never load the network).
     pub fn from_triples(mut triples: Vec<(u32, u32, f64)>) -> Demand {
         triples.retain(|t| t.0 != t.1 && t.2 > 0.0);
-        triples.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        triples.sort_by_key(|a| (a.0, a.1));
         let mut by_origin: Vec<(u32, Vec<(u32, f64)>)> = Vec::new();
         for (o, d, f) in triples {
             match by_origin.last_mut() {

@@ -459,7 +459,7 @@ pub fn simulate(
         apply_controls(&m, &mut s, t);
         let trials = solve_at(&m, &mut s, &mut sys, &unknown, t)?;
         let inflow = net_inflow(&m, &s);
-        if t % m.report_step_s == 0 {
+        if t.is_multiple_of(m.report_step_s) {
             out.push(snapshot(&m, &s, &inflow, t, trials));
         }
         if t >= duration {

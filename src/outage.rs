@@ -10,13 +10,19 @@ use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customer
 use twin_core::power::reliability::{SUSTAINED_THRESHOLD_MIN, reliability_indices};
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["fail", "events"])))]
 pub struct OutageArgs {
     /// The city bundle.
     #[arg(long)]
     city: PathBuf,
-    /// Failed elements, comma-separated: power lines, switches, posts, substations.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Failed elements of one event, comma-separated: power lines, switches, posts,
+    /// substations, water pipes.
+    #[arg(long, value_delimiter = ',')]
     fail: Vec<String>,
+    /// A year of power events as CSV `fail,repair_h,switching_min` (the failed ids separated by
+    /// spaces): prints each event and SAIFI, SAIDI, CAIDI and ENS over all of them.
+    #[arg(long, conflicts_with = "fail")]
+    events: Option<PathBuf>,
     /// Hours until the failed elements are repaired.
     #[arg(long, default_value_t = 4.0)]
     repair_h: f64,
@@ -36,6 +42,9 @@ pub struct OutageArgs {
 
 pub fn outage(args: OutageArgs) -> Result<()> {
     let city = twin_core::load_city(&args.city)?;
+    if let Some(file) = &args.events {
+        return events_study(&city, file, &args);
+    }
     let failed: Vec<EntityId> = args
         .fail
         .iter()
@@ -168,5 +177,121 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
             );
         }
     }
+    Ok(())
+}
+
+/// One line of an events file.
+struct Event {
+    line: usize,
+    failed: Vec<EntityId>,
+    repair_min: f64,
+    switching_min: f64,
+}
+
+fn read_events(file: &std::path::Path) -> Result<Vec<Event>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut events = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if i == 0 || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = || format!("{}:{}", file.display(), i + 1);
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 3 {
+            bail!("{}: expected `fail,repair_h,switching_min`", at());
+        }
+        let failed = f[0]
+            .split_whitespace()
+            .map(|s| s.parse::<EntityId>().map_err(|e| anyhow!("{}: {e}", at())))
+            .collect::<Result<Vec<_>>>()?;
+        if failed.is_empty() || failed.iter().any(|id| id.kind() != EntityKind::Power) {
+            bail!("{}: an event fails one or more power elements", at());
+        }
+        let number = |s: &str, what: &str| -> Result<f64> {
+            s.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| anyhow!("{}: {what} `{s}` is not a non-negative number", at()))
+        };
+        events.push(Event {
+            line: i + 1,
+            failed,
+            repair_min: number(f[1], "repair_h")? * 60.0,
+            switching_min: number(f[2], "switching_min")?,
+        });
+    }
+    if events.is_empty() {
+        bail!("{}: no events", file.display());
+    }
+    Ok(events)
+}
+
+fn events_study(
+    city: &twin_core::CityModel,
+    file: &std::path::Path,
+    args: &OutageArgs,
+) -> Result<()> {
+    let events = read_events(file)?;
+    let served = customers_served(city);
+    let mut all = Vec::new();
+    let mut rows = Vec::new();
+    for e in &events {
+        let o = analyse_power_outage(
+            city,
+            &e.failed,
+            &RestorationLimits::default(),
+            args.load_factor,
+        )
+        .map_err(|err| anyhow!("{}:{}: {err}", file.display(), e.line))?;
+        let interruptions = o.interruptions(e.switching_min, e.repair_min);
+        let one = reliability_indices(&interruptions, served, SUSTAINED_THRESHOLD_MIN);
+        rows.push(json!({
+            "failed": e.failed.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+            "customers_interrupted": o.customers_interrupted,
+            "customers_not_restored": o.customers_not_restored,
+            "customer_minutes": one.saidi_min * f64::from(served),
+            "ens_kwh": one.ens_kwh,
+        }));
+        all.extend(interruptions);
+    }
+    let r = reliability_indices(&all, served, SUSTAINED_THRESHOLD_MIN);
+    if args.json {
+        let out = json!({
+            "events": rows,
+            "saifi": r.saifi, "saidi_min": r.saidi_min, "caidi_min": r.caidi_min, "ens_kwh": r.ens_kwh,
+            "customers_served": served, "sustained_threshold_min": r.threshold_min,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    for row in &rows {
+        println!(
+            "{}: {} customers interrupted, {} until repair, {:.0} customer-minutes, ENS {:.0} kWh",
+            row["failed"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "))
+                .unwrap_or_default(),
+            row["customers_interrupted"],
+            row["customers_not_restored"],
+            row["customer_minutes"].as_f64().unwrap_or(0.0),
+            row["ens_kwh"].as_f64().unwrap_or(0.0)
+        );
+    }
+    println!(
+        "{} events over {} customers: SAIFI {:.4}, SAIDI {:.2} min, CAIDI {:.1} min, ENS {:.0} kWh (interruptions over {} min)",
+        events.len(),
+        served,
+        r.saifi,
+        r.saidi_min,
+        r.caidi_min,
+        r.ens_kwh,
+        r.threshold_min
+    );
     Ok(())
 }

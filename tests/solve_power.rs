@@ -102,3 +102,48 @@ fn a_pitesti_pipe_break_is_isolated_by_its_valves() {
     let out = twin(&["outage", "--city", "data/pitesti", "--fail", "water:j-1"]);
     assert_one_line_error(&out, &["water:j-1", "not a pipe"]);
 }
+
+#[test]
+fn a_year_of_events_adds_up_to_saifi_and_saidi() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.csv");
+    std::fs::write(
+        &file,
+        "fail,repair_h,switching_min\npower:line-5,4,30\npower:ss-2,6,45\n",
+    )
+    .unwrap();
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--events",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let events = r["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    let served = r["customers_served"].as_f64().unwrap();
+    let ci: f64 = events
+        .iter()
+        .map(|e| e["customers_interrupted"].as_f64().unwrap())
+        .sum();
+    let cmi: f64 = events
+        .iter()
+        .map(|e| e["customer_minutes"].as_f64().unwrap())
+        .sum();
+    assert!((r["saifi"].as_f64().unwrap() - ci / served).abs() < 1e-9);
+    assert!((r["saidi_min"].as_f64().unwrap() - cmi / served).abs() < 1e-6);
+    assert!((r["caidi_min"].as_f64().unwrap() - cmi / ci).abs() < 1e-6);
+
+    std::fs::write(&file, "fail,repair_h,switching_min\npower:line-5,four,30\n").unwrap();
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--events",
+        file.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, &["events.csv:2:", "repair_h `four`"]);
+}

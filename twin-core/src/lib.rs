@@ -26,6 +26,7 @@ pub mod routing;
 pub mod spatial;
 pub mod synth;
 pub mod traffic;
+pub mod waste;
 pub mod water;
 
 pub use bundle::{BundleError, CityManifest, CitySummary, load_city};

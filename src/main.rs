@@ -57,7 +57,7 @@ enum SolveCommand {
     Traffic(solve::TrafficArgs),
     /// Capacitated vehicle routing on a VRPLIB instance.
     Routing(solve::RoutingArgs),
-    /// AC load flow of a radial distribution network (MATPOWER case or a city's grid).
+    /// AC load flow of a radial or weakly meshed distribution network (MATPOWER case or a city's grid).
     Power(solve::PowerArgs),
     /// Water hydraulics (EPANET file or a city's network), steady state or extended period.
     Water(solve::WaterArgs),

@@ -221,31 +221,19 @@ fn gradient_projection(
     started: Instant,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(usize, Vec<f64>, Vec<f64>), NetworkError> {
-    // All-or-nothing start on free-flow costs.
+    // All-or-nothing start on free-flow costs: each OD pair on its one shortest path.
     let mut paths: Vec<Vec<PathFlow>> = Vec::with_capacity(demand.pairs());
     let mut buf: Vec<u32> = Vec::new();
-    for (o, dests) in &demand.by_origin {
-        sp.run(net, &state.cost, *o as usize);
-        for &(d, f) in dests {
-            if !sp.path_to(net, d as usize, &mut buf) {
-                return Err(NetworkError::Unreachable {
-                    origin: *o,
-                    destination: d,
-                });
-            }
-            paths.push(vec![PathFlow {
-                links: buf.clone(),
-                flow: f,
-            }]);
+    let flow = &mut state.flow;
+    each_shortest_path(net, demand, &state.cost, sp, &mut buf, |f, _, links| {
+        for &a in links {
+            flow[a as usize] += f;
         }
-    }
-    for od in &paths {
-        for p in od {
-            for &a in &p.links {
-                state.flow[a as usize] += p.flow;
-            }
-        }
-    }
+        paths.push(vec![PathFlow {
+            links: links.to_vec(),
+            flow: f,
+        }]);
+    })?;
     for a in 0..net.links.len() {
         state.refresh(a);
     }
@@ -437,6 +425,31 @@ fn equilibrate(od: &mut Vec<PathFlow>, state: &mut LinkState, scratch: &mut Scra
     });
 }
 
+/// Call `visit(flow, path cost, links)` with the shortest path of every OD pair at `cost`,
+/// origin by origin; errors if a destination is unreachable.
+fn each_shortest_path(
+    net: &AssignmentNetwork,
+    demand: &Demand,
+    cost: &[f64],
+    sp: &mut ShortestPathTree,
+    buf: &mut Vec<u32>,
+    mut visit: impl FnMut(f64, f64, &[u32]),
+) -> Result<(), NetworkError> {
+    for (o, dests) in &demand.by_origin {
+        sp.run(net, cost, *o as usize);
+        for &(d, f) in dests {
+            if !sp.path_to(net, d as usize, buf) {
+                return Err(NetworkError::Unreachable {
+                    origin: *o,
+                    destination: d,
+                });
+            }
+            visit(f, sp.dist[d as usize], buf);
+        }
+    }
+    Ok(())
+}
+
 /// All-or-nothing loading of `demand` at `cost` into `target`; returns SPTT.
 fn all_or_nothing(
     net: &AssignmentNetwork,
@@ -448,21 +461,12 @@ fn all_or_nothing(
 ) -> Result<f64, NetworkError> {
     target.fill(0.0);
     let mut sptt = 0.0;
-    for (o, dests) in &demand.by_origin {
-        sp.run(net, cost, *o as usize);
-        for &(d, f) in dests {
-            if !sp.path_to(net, d as usize, buf) {
-                return Err(NetworkError::Unreachable {
-                    origin: *o,
-                    destination: d,
-                });
-            }
-            sptt += f * sp.dist[d as usize];
-            for &a in buf.iter() {
-                target[a as usize] += f;
-            }
+    each_shortest_path(net, demand, cost, sp, buf, |f, c, links| {
+        sptt += f * c;
+        for &a in links {
+            target[a as usize] += f;
         }
-    }
+    })?;
     Ok(sptt)
 }
 
@@ -478,8 +482,7 @@ fn frank_wolfe(
     let n = net.links.len();
     let mut buf = Vec::new();
     let mut target = vec![0.0; n];
-    let cost0 = state.cost.clone();
-    all_or_nothing(net, demand, &cost0, sp, &mut buf, &mut target)?;
+    all_or_nothing(net, demand, &state.cost, sp, &mut buf, &mut target)?;
     state.flow.copy_from_slice(&target);
     for a in 0..n {
         state.refresh(a);
@@ -488,8 +491,7 @@ fn frank_wolfe(
     let mut objectives = Vec::new();
     let mut iteration = 0;
     loop {
-        let cost = state.cost.clone();
-        let sptt = all_or_nothing(net, demand, &cost, sp, &mut buf, &mut target)?;
+        let sptt = all_or_nothing(net, demand, &state.cost, sp, &mut buf, &mut target)?;
         let gap = relative_gap(state.tstt(), sptt);
         history.push(gap);
         objectives.push(state.objective());

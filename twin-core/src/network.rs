@@ -11,6 +11,7 @@ use petgraph::graph::{DiGraph, NodeIndex, UnGraph};
 
 use crate::entity::{Asset, Entity};
 use crate::geometry::LonLat;
+use crate::spatial::SpatialIndex;
 
 /// An intersection (or dead end) of the road graph.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +34,8 @@ pub struct RoadArc {
 pub struct RoadNetwork {
     pub graph: DiGraph<RoadNode, RoadArc>,
     node_by_id: HashMap<i64, NodeIndex>,
+    /// The nodes' locations, for snapping points (zones, bins) to the streets.
+    node_locations: SpatialIndex,
 }
 
 impl RoadNetwork {
@@ -67,7 +70,31 @@ impl RoadNetwork {
                 );
             }
         }
+        let count = net.graph.node_count().max(1) as f64;
+        let mean_lat = net
+            .graph
+            .node_weights()
+            .map(|n| n.location.lat)
+            .sum::<f64>()
+            / count;
+        net.node_locations = SpatialIndex::build(
+            net.graph
+                .node_indices()
+                .map(|n| (n.index(), net.graph[n].location)),
+            mean_lat,
+        );
         net
+    }
+
+    /// Street nodes in order of distance from `p`, nearest first, with their great-circle
+    /// distance in metres.
+    pub fn nearest_nodes(&self, p: LonLat) -> impl Iterator<Item = (NodeIndex, f64)> + '_ {
+        self.node_locations.nearest(p).map(move |(i, _)| {
+            (
+                NodeIndex::new(i),
+                self.graph[NodeIndex::new(i)].location.distance_m(p),
+            )
+        })
     }
 
     fn node(&mut self, node_id: i64, location: LonLat) -> NodeIndex {

@@ -11,7 +11,7 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 type Entry = GeomWithData<[f64; 2], usize>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SpatialIndex {
     tree: RTree<Entry>,
     cos_lat: f64,

@@ -15,10 +15,9 @@ pub fn road_distance_matrix(city: &CityModel, points: &[LonLat]) -> Vec<f64> {
     let snapped: Vec<(petgraph::graph::NodeIndex, f64)> = points
         .iter()
         .map(|p| {
-            graph
-                .node_indices()
-                .map(|n| (n, graph[n].location.distance_m(*p)))
-                .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+            city.road
+                .nearest_nodes(*p)
+                .next()
                 .unwrap_or((petgraph::graph::NodeIndex::new(0), f64::INFINITY))
         })
         .collect();

@@ -145,13 +145,9 @@ pub fn build_city_traffic(
         link_segment.push(Some(arc.segment));
     }
     for (k, zone) in zones.iter().enumerate() {
-        let mut nearest: Vec<(f64, usize)> = graph
-            .node_indices()
-            .map(|n| (graph[n].location.distance_m(zone.at), n.index()))
-            .collect();
-        nearest.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let count = if k < internal { CONNECTORS_PER_ZONE } else { 2 };
-        for &(d, n) in nearest.iter().take(count) {
+        for (node, d) in city.road.nearest_nodes(zone.at).take(count) {
+            let n = node.index();
             let minutes = (d / 1000.0) / CONNECTOR_SPEED_KMH * 60.0;
             for (from, to) in [(k, z + n), (z + n, k)] {
                 links.push(TrafficLink {

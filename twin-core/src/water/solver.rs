@@ -160,6 +160,9 @@ fn solve_at(
 ) -> Result<usize, HydraulicError> {
     let nj = sys_size(unknown);
     let mut rhs = vec![0.0; nj];
+    // Per-trial buffers, allocated once per solve.
+    let mut py = vec![(0.0, 0.0); m.links.len()];
+    let mut old = vec![0.0; m.links.len()];
     let demands: Vec<f64> = (0..m.node_ids.len())
         .map(|i| {
             if m.kind[i] == NodeKind::Junction {
@@ -177,7 +180,6 @@ fn solve_at(
                 rhs[*u] -= demands[i];
             }
         }
-        let mut py = vec![(0.0, 0.0); m.links.len()];
         for (k, link) in m.links.iter().enumerate() {
             let active = s.open[k] && s.valve[k] == ValveMode::Active;
             let (p, y) = match (&link.kind, active) {
@@ -238,7 +240,7 @@ fn solve_at(
             }
         }
         let (mut dq_sum, mut q_sum) = (0.0, 0.0);
-        let old: Vec<f64> = s.flow.clone();
+        old.copy_from_slice(&s.flow);
         for (k, link) in m.links.iter().enumerate() {
             let (p, y) = py[k];
             s.flow[k] = s.flow[k] - y + p * (s.head[link.from] - s.head[link.to]);

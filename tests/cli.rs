@@ -3,7 +3,23 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
+
+/// Generate the Pitești bundle for `seed` into `dir`, which must succeed.
+fn synth(seed: u64, dir: &Path) {
+    let out = twin(&[
+        "city",
+        "synth",
+        "pitesti",
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
 
 #[test]
 fn pitesti_bundle_has_the_required_assets() {
@@ -50,16 +66,7 @@ fn pitesti_bundle_has_the_required_assets() {
 #[test]
 fn the_generator_is_byte_identical_to_the_committed_bundle() {
     let dir = tempfile::tempdir().unwrap();
-    let out = twin(&[
-        "city",
-        "synth",
-        "pitesti",
-        "--seed",
-        "1",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    synth(1, dir.path());
     let mut compared = 0;
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let entry = entry.unwrap();
@@ -76,16 +83,7 @@ fn the_generator_is_byte_identical_to_the_committed_bundle() {
     assert!(compared >= 8, "only {compared} files generated");
     // Another seed gives another city.
     let other = tempfile::tempdir().unwrap();
-    let out = twin(&[
-        "city",
-        "synth",
-        "pitesti",
-        "--seed",
-        "2",
-        "--out",
-        other.path().to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    synth(2, other.path());
     assert_ne!(
         std::fs::read(other.path().join("streets.geojson")).unwrap(),
         std::fs::read(dir.path().join("streets.geojson")).unwrap()
@@ -216,16 +214,7 @@ fn a_bin_with_filling_level_1_7_is_one_line_naming_the_bin() {
 fn the_generator_lays_networks_over_imported_streets() {
     // Stand-in for an OSM import of the real streets: the streets of another seed's bundle.
     let streets = tempfile::tempdir().unwrap();
-    let out = twin(&[
-        "city",
-        "synth",
-        "pitesti",
-        "--seed",
-        "7",
-        "--out",
-        streets.path().to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    synth(7, streets.path());
     for f in [
         "power.m",
         "power_buses.geojson",

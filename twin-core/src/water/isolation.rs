@@ -178,6 +178,8 @@ pub fn isolate_pipe_break(
     }
     let lost: HashSet<&String> = without_supply.iter().collect();
     after.demands.retain(|(j, _, _)| !lost.contains(j));
+    // With no demand left the answer is static heads; solving would only chase round-off
+    // through links held at EPANET's tiny-resistance floor.
     let served = after.junctions.iter().any(|j| j.base_demand != 0.0) || !after.demands.is_empty();
     let (pressure_deficient, min_pressure_m) = if served {
         let snapshot = simulate(&after, Some(0))?.remove(0);

@@ -3,15 +3,15 @@
 //!
 //! - [`model`]: the hydraulic model from an EPANET network, in EPANET's internal units
 //!   (feet, cubic feet per second) so that results match EPANET's to rounding.
-//! - [`envelope`]: the sparse symmetric positive-definite solver: reverse Cuthill–McKee ordering
-//!   and an envelope (skyline) Cholesky factorisation, symbolic structure computed once.
+//! - [`sparse_ldl`]: the sparse symmetric positive-definite solver: minimum-degree ordering and
+//!   an up-looking LDLᵀ factorisation, symbolic structure computed once per network.
 //! - [`solver`]: Newton iterations on heads and flows; pipes (Hazen–Williams, Darcy–Weisbach),
 //!   pumps (head curves), check valves, PRV/PSV/FCV/TCV valves with EPANET's status rules;
 //!   tanks and patterns over time with simple controls.
 
-pub mod envelope;
 pub mod isolation;
 pub mod model;
 pub mod solver;
+pub mod sparse_ldl;
 
 pub use solver::{HydraulicError, Snapshot, simulate};

@@ -6,8 +6,8 @@
 //! links carry a tiny conductance. Over time, tanks fill and drain with the flows of each step,
 //! steps shorten to when a tank reaches a control level, fills or empties, or a pattern changes.
 
-use super::envelope::EnvelopeSystem;
 use super::model::{Condition, HydModel, LinkKind, M_PER_FT, M3S_PER_CFS, ModelError, NodeKind};
+use super::sparse_ldl::SparseLdl;
 use crate::formats::epanet::{EpanetNetwork, HeadLossFormula};
 
 const CBIG: f64 = 1e8;
@@ -154,7 +154,7 @@ fn demand_at(m: &HydModel, node: usize, t: u64) -> f64 {
 fn solve_at(
     m: &HydModel,
     s: &mut State,
-    sys: &mut EnvelopeSystem,
+    sys: &mut SparseLdl,
     unknown: &[Option<usize>],
     t: u64,
 ) -> Result<usize, HydraulicError> {
@@ -424,7 +424,7 @@ pub fn simulate(
         .iter()
         .filter_map(|l| Some((unknown[l.from]?, unknown[l.to]?)))
         .collect();
-    let mut sys = EnvelopeSystem::new(count, &edges);
+    let mut sys = SparseLdl::new(count, &edges);
     let mut s = State {
         head: m.fixed_head.clone(),
         flow: m

@@ -17,6 +17,7 @@ pub mod entity;
 pub mod formats;
 pub mod geometry;
 pub mod id;
+pub mod live;
 pub mod network;
 pub mod osm;
 pub mod power;

@@ -5,8 +5,11 @@ use std::fmt;
 
 use crate::entity::AssetKind;
 
-/// A measured or estimated quantity of an entity's live state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A measured or estimated quantity of an entity's live state. Serialised (in the store's
+/// snapshots) by variant name, which unlike [`Quantity::name`] is unambiguous across kinds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Quantity {
     // Street (TrafficFlowObserved)
     Intensity,
@@ -57,12 +60,37 @@ pub enum ValueSpec {
     DateTime,
 }
 
-/// A value of a quantity.
-#[derive(Debug, Clone, PartialEq)]
+/// A value of a quantity; serialised as the bare JSON number, boolean or string.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Value {
     Number(f64),
     Bool(bool),
     Text(String),
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Number(x) => serde_json::json!(x),
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Text(s) => serde_json::Value::String(s.clone()),
+        }
+    }
 }
 
 impl fmt::Display for Value {

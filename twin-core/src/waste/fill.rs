@@ -73,7 +73,7 @@ pub struct FillEstimate {
 }
 
 /// Fill-level estimator of one bin.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FillEstimator {
     prior_rate_per_h: f64,
     prior_sd_per_h: f64,

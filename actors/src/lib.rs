@@ -1,12 +1,25 @@
 //! # twin-actors — the live twin
 //!
-//! Will hold the actix actors of the live twin (one per street segment, power and water node,
-//! waste bin and EV charger, sharded over one Arbiter per core), the network actors that re-solve
-//! the flow models, the ingest adapters (MQTT, HTTP, replay, simulated feed), the sled store with
-//! crash recovery, the feed of state deltas, and NATS JetStream sharding. See DESIGN.md §4, §8.
+//! The actix actors of the live twin and what feeds them (DESIGN.md §4):
+//! - [`entity`]: one actor per street segment, power and water element, bin and charger, spread
+//!   over one Arbiter per core by hashing the id; bounded mailboxes; panic isolation;
+//! - [`network`]: one actor per network (power, water, road, waste) that re-solves its model when
+//!   enough has changed and publishes estimates and alerts;
+//! - [`twin`]: start-up (restore from the store), the ingest pipeline (validate → log → flush →
+//!   acknowledge → dispatch), snapshots and status;
+//! - [`store`]: the sled log and snapshots behind a narrow interface;
+//! - [`ingest`]: the simulated feed, MQTT and replay adapters;
+//! - [`shared`]: what all actors of one twin share (city, counters, feed of changes).
 //!
 //! Depends on `twin-core` for the model, validation and solvers.
 //! **Must never depend on** `twin-viewer-ws` or `twin-scenarios`: front ends depend on the live
 //! twin, not the other way round.
-//!
-//! Status: empty; the live-twin issue fills it.
+
+pub mod entity;
+pub mod ingest;
+pub mod network;
+pub mod shared;
+pub mod store;
+pub mod twin;
+
+pub use twin::{LiveTwin, TwinConfig, TwinStatus};

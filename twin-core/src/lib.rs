@@ -14,6 +14,7 @@
 pub mod bundle;
 pub mod city;
 pub mod entity;
+pub mod ev;
 pub mod formats;
 pub mod geometry;
 pub mod id;

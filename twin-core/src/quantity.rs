@@ -103,6 +103,7 @@ impl fmt::Display for Value {
     }
 }
 
+// The position in this table is the storage code of `Quantity::code`: append only, never reorder.
 const SIMPLE: [(Quantity, &str); 24] = [
     (Quantity::Intensity, "intensity"),
     (Quantity::AverageVehicleSpeed, "averageVehicleSpeed"),
@@ -144,6 +145,28 @@ impl Quantity {
                 .find(|(s, _)| *s == q)
                 .map(|(_, n)| (*n).to_string())
                 .unwrap_or_default(),
+        }
+    }
+
+    /// A stable numeric code for compact storage: (tag, socket number or 0). Tags are never
+    /// reused: new quantities get new tags at the end.
+    pub fn code(self) -> (u8, u16) {
+        match self {
+            Quantity::SocketStatus(n) => (100, n),
+            Quantity::SocketPower(n) => (101, n),
+            q => (
+                SIMPLE.iter().position(|(s, _)| *s == q).unwrap_or(0) as u8,
+                0,
+            ),
+        }
+    }
+
+    /// The quantity of a [`Quantity::code`], if the code is known.
+    pub fn from_code(tag: u8, socket: u16) -> Option<Quantity> {
+        match tag {
+            100 => Some(Quantity::SocketStatus(socket)),
+            101 => Some(Quantity::SocketPower(socket)),
+            t => SIMPLE.get(usize::from(t)).map(|(q, _)| *q),
         }
     }
 
@@ -319,6 +342,16 @@ impl fmt::Display for Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for (q, _) in SIMPLE {
+            let (t, n) = q.code();
+            assert_eq!(Quantity::from_code(t, n), Some(q));
+        }
+        assert_eq!(Quantity::from_code(101, 7), Some(Quantity::SocketPower(7)));
+        assert_eq!(Quantity::from_code(99, 0), None);
+    }
 
     #[test]
     fn status_means_what_the_asset_says() {

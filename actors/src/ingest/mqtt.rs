@@ -1,0 +1,223 @@
+//! MQTT ingest (rumqttc, MQTT 3.1.1): subscribe to `citytwin/+/+` at QoS 1 with a persistent
+//! session, turn each message into a reading, and acknowledge (PUBACK) only after the batch it
+//! belongs to is durable in the store. Messages not yet acknowledged when the twin dies are
+//! redelivered by the broker after restart; exact repeats are no-ops in the entity state.
+//!
+//! Topic `citytwin/<kind>/<local-id>`, payload `{"observedAt": "...", "values": {...}}`.
+//! Oversized payloads, bad topics and bad JSON are rejected with a counted reason (and
+//! acknowledged, so the broker does not redeliver them forever). The connection is retried
+//! with exponential backoff when the broker goes away.
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use tokio::sync::mpsc;
+use twin_core::reading::RawReading;
+
+use crate::twin::{LiveTwin, Rejection};
+
+/// Largest payload accepted; larger ones are rejected as `payload_too_large`.
+pub const MAX_PAYLOAD: usize = 64 * 1024;
+
+/// Messages taken into one durable batch at most.
+const MAX_BATCH: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    /// Messages the broker may send before our acknowledgements (MQTT 3.1.1 has no receive
+    /// maximum; this bounds our side).
+    pub inflight: u16,
+}
+
+impl MqttConfig {
+    /// Parse `mqtt://host[:port]` (default port 1883).
+    pub fn from_url(url: &str, client_id: &str) -> Result<MqttConfig, String> {
+        let rest = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+            .ok_or_else(|| format!("MQTT URL `{url}` must start with mqtt://"))?;
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse()
+                    .map_err(|_| format!("MQTT URL `{url}`: bad port `{p}`"))?,
+            ),
+            None => (rest.to_string(), 1883),
+        };
+        if host.is_empty() {
+            return Err(format!("MQTT URL `{url}` has no host"));
+        }
+        Ok(MqttConfig {
+            host,
+            port,
+            client_id: client_id.to_string(),
+            inflight: 1000,
+        })
+    }
+}
+
+/// Turn one MQTT message into a raw reading, or say why not.
+pub fn parse_message(topic: &str, payload: &[u8]) -> Result<RawReading, Rejection> {
+    let reject = |reason: &str, message: String| Rejection {
+        reason: reason.to_string(),
+        message,
+    };
+    if payload.len() > MAX_PAYLOAD {
+        return Err(reject(
+            "payload_too_large",
+            format!(
+                "topic {topic}: payload of {} bytes exceeds the limit of {MAX_PAYLOAD}",
+                payload.len()
+            ),
+        ));
+    }
+    let mut parts = topic.split('/');
+    let (Some("citytwin"), Some(kind), Some(local), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(reject(
+            "bad_topic",
+            format!("topic `{topic}` is not citytwin/<kind>/<local-id>"),
+        ));
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Payload {
+        #[serde(rename = "observedAt")]
+        observed_at: String,
+        values: std::collections::BTreeMap<String, serde_json::Value>,
+    }
+    let p: Payload = serde_json::from_slice(payload).map_err(|e| {
+        reject(
+            "malformed",
+            format!("topic {topic}: payload is not a reading: {e}"),
+        )
+    })?;
+    Ok(RawReading {
+        entity: format!("{kind}:{local}"),
+        observed_at: p.observed_at,
+        values: p.values,
+    })
+}
+
+/// Run MQTT ingest until the twin stops. Reconnects with backoff (0.5 s doubling to 30 s).
+pub async fn run_mqtt(twin: LiveTwin, config: MqttConfig) {
+    let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+    options
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_keep_alive(Duration::from_secs(15))
+        .set_inflight(config.inflight)
+        // Big enough to receive (and then reject with a reason) oversized payloads instead of
+        // dropping the connection over them, which would make the broker redeliver forever.
+        .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
+    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
+    let (tx, rx) = mpsc::channel::<Publish>(10_000);
+    tokio::spawn(batcher(twin, client.clone(), rx));
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                tracing::info!(host = %config.host, port = config.port, session_present = ack.session_present, "MQTT connected");
+                backoff = Duration::from_millis(500);
+                if let Err(e) = client.subscribe("citytwin/+/+", QoS::AtLeastOnce).await {
+                    tracing::error!(error = %e, "MQTT subscribe failed");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if tx.send(p).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "MQTT connection lost");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Collect messages into batches, make each durable through the twin, then acknowledge it.
+async fn batcher(twin: LiveTwin, client: AsyncClient, mut rx: mpsc::Receiver<Publish>) {
+    let mut publishes = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        publishes.push(first);
+        while publishes.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => publishes.push(p),
+                Err(_) => break,
+            }
+        }
+        let readings = publishes
+            .iter()
+            .map(|p| parse_message(&p.topic, &p.payload))
+            .collect();
+        match twin.ingest_durable(readings, None).await {
+            Ok(outcome) if outcome.store_error.is_none() => {
+                for p in publishes.drain(..) {
+                    if let Err(e) = client.ack(&p).await {
+                        tracing::warn!(error = %e, "MQTT ack failed; the broker will redeliver");
+                    }
+                }
+            }
+            Ok(outcome) => {
+                // Not durable: no acknowledgement; the broker redelivers after reconnect.
+                tracing::error!(error = ?outcome.store_error, "MQTT batch not durable; not acknowledged");
+                publishes.clear();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "twin stopped; MQTT ingest ends");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_become_readings_or_reasons() {
+        let r = parse_message(
+            "citytwin/bin/17",
+            br#"{"observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.4}}"#,
+        )
+        .expect("a reading");
+        assert_eq!(r.entity, "bin:17");
+        let reason = |t: &str, p: &[u8]| parse_message(t, p).err().map(|r| r.reason);
+        assert_eq!(reason("citytwin/bin", b"{}").as_deref(), Some("bad_topic"));
+        assert_eq!(
+            reason("citytwin/bin/1", b"not json").as_deref(),
+            Some("malformed")
+        );
+        assert_eq!(
+            reason("citytwin/bin/1", br#"{"observedAt":1,"values":{}}"#).as_deref(),
+            Some("malformed")
+        );
+        let big = vec![b' '; MAX_PAYLOAD + 1];
+        assert_eq!(
+            reason("citytwin/bin/1", &big).as_deref(),
+            Some("payload_too_large")
+        );
+    }
+
+    #[test]
+    fn urls_parse() {
+        let c = MqttConfig::from_url("mqtt://127.0.0.1:18830", "t").expect("url");
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 18830));
+        assert_eq!(
+            MqttConfig::from_url("mqtt://broker", "t")
+                .expect("url")
+                .port,
+            1883
+        );
+        assert!(MqttConfig::from_url("http://x", "t").is_err());
+    }
+}

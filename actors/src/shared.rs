@@ -1,0 +1,87 @@
+//! What every actor of one live twin shares: the city model, the counters, the network
+//! injections and the feed of state changes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use twin_core::CityModel;
+use twin_core::live::Delta;
+
+use crate::entity::ApplyFn;
+use crate::network::{Alert, Estimates, Injections, NetworkKind};
+
+/// Events on the feed: entity deltas, network estimates and alerts. Subscribers that lag lose
+/// the oldest events (the feed crate coalesces and re-snapshots).
+#[derive(Debug, Clone)]
+pub enum FeedEvent {
+    Delta {
+        entity: usize,
+        delta: Arc<Delta>,
+    },
+    Estimates {
+        network: NetworkKind,
+        estimates: Arc<Estimates>,
+    },
+    Alerts {
+        network: NetworkKind,
+        alerts: Arc<Vec<Alert>>,
+    },
+}
+
+/// Capacity of the feed's broadcast ring.
+pub const FEED_CAPACITY: usize = 65_536;
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub applied: AtomicU64,
+    pub deltas: AtomicU64,
+    pub panics: AtomicU64,
+    /// Times a dispatch found a mailbox full and waited (backpressure at work).
+    pub mailbox_full: AtomicU64,
+    pub solves: AtomicU64,
+}
+
+/// A copy of the counters for status output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterValues {
+    pub applied: u64,
+    pub deltas: u64,
+    pub panics: u64,
+    pub mailbox_full: u64,
+    pub network_solves: u64,
+}
+
+impl Counters {
+    pub fn values(&self) -> CounterValues {
+        CounterValues {
+            applied: self.applied.load(Ordering::Relaxed),
+            deltas: self.deltas.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            mailbox_full: self.mailbox_full.load(Ordering::Relaxed),
+            network_solves: self.solves.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub struct Shared {
+    pub city: Arc<CityModel>,
+    pub apply: ApplyFn,
+    pub counters: Counters,
+    pub networks: Injections,
+    pub feed: broadcast::Sender<FeedEvent>,
+}
+
+impl Shared {
+    pub fn new(city: Arc<CityModel>, apply: ApplyFn) -> Arc<Shared> {
+        let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        Arc::new(Shared {
+            networks: Injections::new(&city),
+            city,
+            apply,
+            counters: Counters::default(),
+            feed,
+        })
+    }
+}

@@ -1,0 +1,505 @@
+//! The durable store of the live twin, behind a narrow interface so the backend could change:
+//! a log of accepted readings, periodic snapshots of every entity's state, and counters
+//! (rejections per reason). Backend: sled.
+//!
+//! - The log is written in batches (one sled entry per batch, keyed by the sequence number of
+//!   its first reading); [`Store::flush`] makes everything appended durable, and nothing is
+//!   acknowledged to a sensor before it.
+//! - A snapshot records the state of every entity after the reading with sequence `seq`; on
+//!   start the twin loads the newest snapshot and replays the log after it.
+//! - Retention: log batches already covered by a snapshot and older than the retention period
+//!   are deleted; the newest batch is always kept so sequence numbers continue.
+//!
+//! sled locks its folder, so only one process opens a store; [`StoreError::Locked`] says so.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use twin_core::live::EntityLive;
+use twin_core::{EntityId, Quantity, Reading, Value};
+
+/// Format version of log batches and snapshots.
+const FORMAT: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {0} is locked by another process (a running `twin serve`?)")]
+    Locked(PathBuf),
+    #[error("store {path}: {source}")]
+    Backend { path: PathBuf, source: sled::Error },
+    #[error("store {path}: corrupt {what}: {why}")]
+    Corrupt {
+        path: PathBuf,
+        what: String,
+        why: String,
+    },
+}
+
+/// A snapshot: the state of every entity after the reading with sequence number `seq`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub taken_ms: i64,
+    pub entities: Vec<(String, EntityLive)>,
+}
+
+/// What a snapshot holds, without its entities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub seq: u64,
+    pub taken_at: String,
+    pub entities: usize,
+}
+
+/// Counts for `twin status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreStatus {
+    pub readings_logged: u64,
+    pub log_batches: usize,
+    pub last_snapshot: Option<SnapshotInfo>,
+    pub rejected: BTreeMap<String, u64>,
+    pub size_bytes: u64,
+}
+
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    log: sled::Tree,
+    snapshots: sled::Tree,
+    meta: sled::Tree,
+    next_seq: u64,
+}
+
+impl Store {
+    /// Open (or create) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.to_path_buf();
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| match &e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked(path.clone())
+                }
+                sled::Error::Io(io) if io.to_string().contains("lock") => {
+                    StoreError::Locked(path.clone())
+                }
+                _ => StoreError::Backend {
+                    path: path.clone(),
+                    source: e,
+                },
+            })?;
+        let backend = |e| StoreError::Backend {
+            path: path.clone(),
+            source: e,
+        };
+        let log = db.open_tree("log").map_err(backend)?;
+        let snapshots = db.open_tree("snapshots").map_err(backend)?;
+        let meta = db.open_tree("meta").map_err(backend)?;
+        let mut store = Store {
+            path: path.clone(),
+            db,
+            log,
+            snapshots,
+            meta,
+            next_seq: 1,
+        };
+        if let Some((key, value)) = store.log.last().map_err(backend)? {
+            let first = seq_of(&key);
+            let count = batch_len(&value).ok_or_else(|| store.corrupt("log batch", "header"))?;
+            store.next_seq = first + count as u64;
+        }
+        Ok(store)
+    }
+
+    fn backend(&self, e: sled::Error) -> StoreError {
+        StoreError::Backend {
+            path: self.path.clone(),
+            source: e,
+        }
+    }
+
+    fn corrupt(&self, what: &str, why: &str) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.to_string(),
+            why: why.to_string(),
+        }
+    }
+
+    /// Sequence number the next appended reading gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Append readings as one batch (not yet durable: call [`Store::flush`]). Returns the
+    /// sequence number of the last one, or None for an empty slice.
+    pub fn append(&mut self, readings: &[Reading]) -> Result<Option<u64>, StoreError> {
+        if readings.is_empty() {
+            return Ok(None);
+        }
+        let first = self.next_seq;
+        let mut buf = Vec::with_capacity(16 + readings.len() * 48);
+        buf.push(FORMAT);
+        buf.extend_from_slice(&(readings.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&Utc::now().timestamp_millis().to_le_bytes());
+        for r in readings {
+            encode_reading(&mut buf, r);
+        }
+        self.log
+            .insert(first.to_be_bytes(), buf)
+            .map_err(|e| self.backend(e))?;
+        self.next_seq += readings.len() as u64;
+        Ok(Some(self.next_seq - 1))
+    }
+
+    /// Make everything appended so far durable (fsync).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.backend(e))
+    }
+
+    /// Add rejection counts (reason → count) to the persistent totals.
+    pub fn count_rejections(&self, counts: &BTreeMap<String, u64>) -> Result<(), StoreError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut totals = self.rejected()?;
+        for (reason, n) in counts {
+            *totals.entry(reason.clone()).or_default() += n;
+        }
+        let text =
+            serde_json::to_vec(&totals).map_err(|e| self.corrupt("counters", &e.to_string()))?;
+        self.meta
+            .insert("rejected", text)
+            .map_err(|e| self.backend(e))?;
+        Ok(())
+    }
+
+    /// Rejections per reason since the store was created.
+    pub fn rejected(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        match self.meta.get("rejected").map_err(|e| self.backend(e))? {
+            Some(v) => {
+                serde_json::from_slice(&v).map_err(|e| self.corrupt("counters", &e.to_string()))
+            }
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Readings with sequence numbers after `seq`, in order, decoded.
+    pub fn log_after(&self, seq: u64) -> Result<Vec<(u64, Reading)>, StoreError> {
+        let mut out = Vec::new();
+        // The batch holding seq + 1 may start before it: begin at the last batch key ≤ seq + 1.
+        let start = match self
+            .log
+            .range(..=(seq + 1).to_be_bytes())
+            .next_back()
+            .transpose()
+            .map_err(|e| self.backend(e))?
+        {
+            Some((k, _)) => seq_of(&k),
+            None => 0,
+        };
+        for item in self.log.range(start.to_be_bytes()..) {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            let first = seq_of(&key);
+            let readings = decode_batch(&value)
+                .map_err(|why| self.corrupt(&format!("log batch {first}"), &why))?;
+            for (i, r) in readings.into_iter().enumerate() {
+                let s = first + i as u64;
+                if s > seq {
+                    out.push((s, r));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Write a snapshot (made durable at once) and keep only the two newest.
+    pub fn write_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let mut bytes = vec![FORMAT];
+        serde_json::to_writer(&mut bytes, snapshot)
+            .map_err(|e| self.corrupt("snapshot", &e.to_string()))?;
+        self.snapshots
+            .insert(snapshot.seq.to_be_bytes(), bytes)
+            .map_err(|e| self.backend(e))?;
+        let keys: Vec<sled::IVec> = self
+            .snapshots
+            .iter()
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.backend(e))?;
+        for k in keys.iter().rev().skip(2) {
+            self.snapshots.remove(k).map_err(|e| self.backend(e))?;
+        }
+        self.flush()
+    }
+
+    /// The newest snapshot, if any.
+    pub fn latest_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
+        let Some((key, value)) = self.snapshots.last().map_err(|e| self.backend(e))? else {
+            return Ok(None);
+        };
+        let what = format!("snapshot {}", seq_of(&key));
+        match value.split_first() {
+            Some((&FORMAT, json)) => serde_json::from_slice(json)
+                .map(Some)
+                .map_err(|e| self.corrupt(&what, &e.to_string())),
+            _ => Err(self.corrupt(&what, "unknown format version")),
+        }
+    }
+
+    /// Delete log batches covered by the newest snapshot and appended more than `keep_ms` ago;
+    /// the newest batch always stays. Returns the number of batches deleted.
+    pub fn prune_log(&self, keep_ms: i64) -> Result<usize, StoreError> {
+        let Some((snap_key, _)) = self.snapshots.last().map_err(|e| self.backend(e))? else {
+            return Ok(0);
+        };
+        let covered = seq_of(&snap_key);
+        let cutoff = Utc::now().timestamp_millis() - keep_ms;
+        let last_key = self
+            .log
+            .last()
+            .map_err(|e| self.backend(e))?
+            .map(|(k, _)| k);
+        let mut removed = 0;
+        for item in self.log.iter() {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            if Some(&key) == last_key.as_ref() {
+                break;
+            }
+            let first = seq_of(&key);
+            let (Some(count), Some(appended)) = (batch_len(&value), batch_time(&value)) else {
+                return Err(self.corrupt(&format!("log batch {first}"), "header"));
+            };
+            if first + count as u64 - 1 > covered || appended >= cutoff {
+                break;
+            }
+            self.log.remove(&key).map_err(|e| self.backend(e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    pub fn status(&self) -> Result<StoreStatus, StoreError> {
+        let last_snapshot = self.latest_snapshot()?.map(|s| SnapshotInfo {
+            seq: s.seq,
+            taken_at: twin_core::live::rfc3339(s.taken_ms),
+            entities: s.entities.len(),
+        });
+        Ok(StoreStatus {
+            readings_logged: self.next_seq - 1,
+            log_batches: self.log.len(),
+            last_snapshot,
+            rejected: self.rejected()?,
+            size_bytes: self.db.size_on_disk().unwrap_or(0),
+        })
+    }
+}
+
+fn seq_of(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[8 - n..].copy_from_slice(&key[key.len() - n..]);
+    u64::from_be_bytes(b)
+}
+
+fn batch_len(value: &[u8]) -> Option<u32> {
+    (value.first() == Some(&FORMAT))
+        .then(|| value.get(1..5)?.try_into().ok().map(u32::from_le_bytes))
+        .flatten()
+}
+
+fn batch_time(value: &[u8]) -> Option<i64> {
+    value.get(5..13)?.try_into().ok().map(i64::from_le_bytes)
+}
+
+/// Binary layout of one reading: id (u8 length + UTF-8), observed ms (i64), value count (u8),
+/// then per value the quantity code (u8 tag, u16 socket) and the value (u8 type: 0 number f64,
+/// 1 bool u8, 2 text u16 length + UTF-8). All little-endian.
+fn encode_reading(buf: &mut Vec<u8>, r: &Reading) {
+    let id = r.entity.to_string();
+    buf.push(id.len() as u8);
+    buf.extend_from_slice(id.as_bytes());
+    buf.extend_from_slice(&r.observed_at.timestamp_millis().to_le_bytes());
+    buf.push(r.values.len() as u8);
+    for (q, v) in &r.values {
+        let (tag, socket) = q.code();
+        buf.push(tag);
+        buf.extend_from_slice(&socket.to_le_bytes());
+        match v {
+            Value::Number(x) => {
+                buf.push(0);
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            Value::Bool(b) => {
+                buf.push(1);
+                buf.push(u8::from(*b));
+            }
+            Value::Text(s) => {
+                buf.push(2);
+                let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+                buf.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+                buf.extend_from_slice(bytes);
+            }
+        }
+    }
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or_else(|| format!("truncated at byte {}", self.at))?;
+        self.at += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_le_bytes([self.u8()?, self.u8()?]))
+    }
+    fn array8(&mut self) -> Result<[u8; 8], String> {
+        self.take(8)?
+            .try_into()
+            .map_err(|_| "short field".to_string())
+    }
+    fn text(&mut self, n: usize) -> Result<&'a str, String> {
+        std::str::from_utf8(self.take(n)?).map_err(|e| e.to_string())
+    }
+}
+
+fn decode_batch(value: &[u8]) -> Result<Vec<Reading>, String> {
+    let count = batch_len(value).ok_or("bad header")?;
+    let mut c = Cursor {
+        bytes: value,
+        at: 13,
+    };
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let id_len = usize::from(c.u8()?);
+        let id: EntityId = c
+            .text(id_len)?
+            .parse()
+            .map_err(|e: twin_core::IdError| e.to_string())?;
+        let ms = i64::from_le_bytes(c.array8()?);
+        let observed_at = Utc
+            .timestamp_millis_opt(ms)
+            .single()
+            .ok_or_else(|| format!("bad time {ms}"))?;
+        let n = c.u8()?;
+        let mut values = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let tag = c.u8()?;
+            let socket = c.u16()?;
+            let q = Quantity::from_code(tag, socket)
+                .ok_or_else(|| format!("unknown quantity code {tag}"))?;
+            let v = match c.u8()? {
+                0 => Value::Number(f64::from_le_bytes(c.array8()?)),
+                1 => Value::Bool(c.u8()? != 0),
+                2 => {
+                    let len = usize::from(c.u16()?);
+                    Value::Text(c.text(len)?.to_string())
+                }
+                t => return Err(format!("unknown value type {t}")),
+            };
+            values.push((q, v));
+        }
+        out.push(Reading {
+            entity: id,
+            observed_at,
+            values,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(i: u32) -> Reading {
+        Reading {
+            entity: format!("bin:{i}").parse().expect("id"),
+            observed_at: Utc
+                .timestamp_millis_opt(1_790_000_000_000 + i64::from(i) * 1000)
+                .single()
+                .expect("time"),
+            values: vec![
+                (Quantity::FillingLevel, Value::Number(f64::from(i) / 1000.0)),
+                (Quantity::BinStatus, Value::Text("ok".into())),
+                (Quantity::SocketStatus(3), Value::Bool(true)),
+            ],
+        }
+    }
+
+    #[test]
+    fn log_survives_reopening_and_replays_after_a_sequence_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut store = Store::open(dir.path()).expect("open");
+            let batch: Vec<Reading> = (0..10).map(reading).collect();
+            assert_eq!(store.append(&batch).expect("append"), Some(10));
+            let batch: Vec<Reading> = (10..25).map(reading).collect();
+            assert_eq!(store.append(&batch).expect("append"), Some(25));
+            store.flush().expect("flush");
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.next_seq(), 26);
+        let after = store.log_after(7).expect("log");
+        assert_eq!(after.len(), 18);
+        assert_eq!(after[0].0, 8);
+        assert_eq!(after[0].1, reading(7));
+        assert_eq!(after.last().map(|r| r.1.clone()), Some(reading(24)));
+    }
+
+    #[test]
+    fn snapshots_keep_the_two_newest_and_pruning_keeps_what_is_not_covered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("open");
+        for b in 0..5 {
+            let batch: Vec<Reading> = (b * 10..b * 10 + 10).map(reading).collect();
+            store.append(&batch).expect("append");
+        }
+        for seq in [10, 20, 30] {
+            store
+                .write_snapshot(&Snapshot {
+                    seq,
+                    taken_ms: 0,
+                    entities: vec![("bin:1".into(), EntityLive::default())],
+                })
+                .expect("snapshot");
+        }
+        assert_eq!(
+            store.latest_snapshot().expect("read").map(|s| s.seq),
+            Some(30)
+        );
+        assert_eq!(store.snapshots.len(), 2);
+        // Batches 1-10, 11-20, 21-30 are covered by the snapshot at 30.
+        assert_eq!(store.prune_log(0).expect("prune"), 3);
+        assert_eq!(store.log_after(30).expect("log").len(), 20);
+        let status = store.status().expect("status");
+        assert_eq!(status.readings_logged, 50);
+        assert_eq!(status.log_batches, 2);
+    }
+
+    #[test]
+    fn rejections_accumulate_per_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut counts = BTreeMap::new();
+        counts.insert("out_of_range".to_string(), 2);
+        store.count_rejections(&counts).expect("count");
+        store.count_rejections(&counts).expect("count");
+        assert_eq!(store.rejected().expect("read")["out_of_range"], 4);
+    }
+}

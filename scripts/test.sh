@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Run every test of the citytwin workspace on a fresh machine.
 # Installs what the tests need when it is missing, then runs the whole workspace's tests.
-# Later issues add here: mosquitto (MQTT tests), nats-server from PyPI (distribution tests),
-# chromium (viewer tests). Keep each install idempotent and quiet.
+# mosquitto: the MQTT ingest and crash-recovery tests start their own broker from it.
+# Later issues add here: nats-server from PyPI (distribution tests), chromium (viewer tests).
+# Keep each install idempotent and quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-# (nothing from Debian is needed yet by the tests)
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  need_apt+=(mosquitto)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  (apt-get update -qq && apt-get install -y -qq "${need_apt[@]}") >/dev/null
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  ("${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}") >/dev/null
+  # The Debian package may start a system broker on 1883; the tests use their own ports.
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

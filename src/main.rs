@@ -2,6 +2,7 @@
 //! testing lives in the library crates (twin-core first).
 
 mod outage;
+mod serve;
 mod solve;
 
 use std::io::{BufRead, Write};
@@ -21,12 +22,19 @@ struct Cli {
     /// Log as JSON lines (for log shippers) instead of human-readable text. Filter with RUST_LOG.
     #[arg(long, global = true)]
     log_json: bool,
+    /// What to do; with none, `serve` runs the live twin of Pitești with its defaults.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the live twin: entity and network actors fed by the simulated feed, MQTT or a replay.
+    Serve(serve::ServeArgs),
+    /// What a twin's store holds (entities, readings logged, snapshot, rejections), running or not.
+    Status(serve::StatusArgs),
+    /// The stored state of entities (snapshot + log), as JSON; the twin must be stopped.
+    State(serve::StateArgs),
     /// City bundles: summary and generation.
     City {
         #[command(subcommand)]
@@ -124,7 +132,10 @@ enum ReadingsCommand {
 fn main() {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
-    if let Err(err) = run(cli.command) {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(serve::ServeArgs::default()));
+    if let Err(err) = run(command) {
         // One line: the error and its causes, so scripts and people see where it went wrong.
         let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
         eprintln!("error: {}", chain.join(": "));
@@ -147,6 +158,9 @@ fn init_tracing(json: bool) {
 
 fn run(command: Command) -> Result<()> {
     match command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Status(args) => serve::status(args),
+        Command::State(args) => serve::state(args),
         Command::City {
             command: CityCommand::Info { dir, json },
         } => city_info(&dir, json),

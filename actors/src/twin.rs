@@ -179,7 +179,7 @@ impl LiveTwin {
             what: "folder".into(),
             why: e.to_string(),
         })?;
-        let store = Store::open(&config.data_dir.join("store"))?;
+        let store = open_store_patiently(&config.data_dir.join("store"))?;
         let (states, seq, report) = restore(&city, &store, config.apply)?;
         tracing::info!(
             entities = states.len(),
@@ -511,6 +511,25 @@ fn apply_store_status(s: &mut TwinStatus, store: StoreStatus) {
     s.store_bytes = store.size_bytes;
 }
 
+/// Open the store, waiting up to 5 s while another process (a `twin status` reading a stopped
+/// twin's store) holds it briefly.
+fn open_store_patiently(dir: &Path) -> Result<Store, StoreError> {
+    let started = Instant::now();
+    loop {
+        match Store::open(dir) {
+            Err(StoreError::Locked(_)) if started.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether the process that wrote a status file is still alive (Linux: /proc/<pid>).
+fn process_alive(pid: u32) -> bool {
+    pid != 0 && pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Where a running twin publishes its status (sled locks the store against other processes).
 pub fn status_file(data_dir: &Path) -> PathBuf {
     data_dir.join("status.json")
@@ -525,6 +544,13 @@ fn write_status_file(data_dir: &Path, s: &TwinStatus) -> std::io::Result<()> {
 /// Status of the twin whose data folder is `data_dir`, running or not: from the store when no
 /// process holds it, else from the status the running twin publishes.
 pub fn read_status(data_dir: &Path, city: Option<&CityModel>) -> Result<TwinStatus, String> {
+    // A running twin holds the store: read what it publishes, without touching the store.
+    if let Some(s) = read_status_file(data_dir)
+        && s.running
+        && process_alive(s.pid)
+    {
+        return Ok(s);
+    }
     match Store::open(&data_dir.join("store")) {
         Ok(store) => {
             let st = store.status().map_err(|e| e.to_string())?;
@@ -542,19 +568,17 @@ pub fn read_status(data_dir: &Path, city: Option<&CityModel>) -> Result<TwinStat
             apply_store_status(&mut s, st);
             Ok(s)
         }
-        Err(StoreError::Locked(_)) => {
-            let text = std::fs::read_to_string(status_file(data_dir)).map_err(|e| {
-                format!(
-                    "{}: the store is in use by a running twin, and its status file cannot be read: {e}",
-                    data_dir.display()
-                )
-            })?;
-            let mut s: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| format!("{}: {e}", status_file(data_dir).display()))?;
-            s["running"] = true.into();
-            serde_json::from_value(s)
-                .map_err(|e| format!("{}: {e}", status_file(data_dir).display()))
-        }
+        Err(StoreError::Locked(_)) => read_status_file(data_dir).ok_or_else(|| {
+            format!(
+                "{}: the store is in use by another process, and no status file can be read",
+                data_dir.display()
+            )
+        }),
         Err(e) => Err(e.to_string()),
     }
+}
+
+fn read_status_file(data_dir: &Path) -> Option<TwinStatus> {
+    let text = std::fs::read_to_string(status_file(data_dir)).ok()?;
+    serde_json::from_str(&text).ok()
 }

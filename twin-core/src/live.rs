@@ -350,8 +350,11 @@ impl EntityLive {
     }
 }
 
+/// Round to a multiple of `step` (a power of ten), dividing by an exact integer so the result
+/// prints short.
 fn round_to(x: f64, step: f64) -> f64 {
-    (x / step).round() * step
+    let k = (1.0 / step).round();
+    (x * k).round() / k
 }
 
 /// RFC 3339 text of a time in ms since the epoch (UTC, second precision or finer).

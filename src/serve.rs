@@ -1,0 +1,278 @@
+//! `twin serve` (run the live twin) and `twin status` (what a twin's store holds, running or not).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use twin_actors::ingest::mqtt::MqttConfig;
+use twin_actors::ingest::simulated::SimulatedFeed;
+use twin_actors::{LiveTwin, TwinConfig};
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// The city bundle.
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    /// Folder of the store (log and snapshots) and of status.json; created if missing.
+    #[arg(long, default_value = "twin-data")]
+    pub data_dir: PathBuf,
+    /// Take readings from this MQTT broker (mqtt://host:port), topics citytwin/<kind>/<id>.
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// MQTT client id: the broker keeps this session's unacknowledged readings across restarts.
+    #[arg(long, default_value = "citytwin")]
+    pub mqtt_client_id: String,
+    /// Replay a JSONL file of readings.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// Speed of the simulated feed's clock and of replay (1 = real time, 60 = an hour a minute;
+    /// for replay, 0 = as fast as possible).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Run the simulated feed even with --mqtt or --replay (it runs by default without them).
+    #[arg(long)]
+    pub simulate: bool,
+    /// Seed of the simulated feed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Real EV charging sessions that calibrate the simulated EV arrivals and energies.
+    #[arg(long, default_value = "data/ev/cp-data-mar-may-2018.csv")]
+    pub ev_sessions: PathBuf,
+    /// Seconds between snapshots of all entity state.
+    #[arg(long, default_value_t = 60)]
+    pub snapshot_every_s: u64,
+    /// Hours to keep log batches already covered by a snapshot.
+    #[arg(long, default_value_t = 168)]
+    pub log_retention_h: u64,
+    /// Entity arbiters (threads); default one per core.
+    #[arg(long)]
+    pub arbiters: Option<usize>,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Wrapper::parse_from(["twin"]).args
+    }
+}
+
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let city = Arc::new(
+        twin_core::load_city(&args.city)
+            .with_context(|| format!("loading the city {}", args.city.display()))?,
+    );
+    if !(args.speed >= 0.0 && args.speed.is_finite()) {
+        return Err(anyhow!(
+            "--speed must be a finite number ≥ 0, got {}",
+            args.speed
+        ));
+    }
+    let mqtt = match &args.mqtt {
+        Some(url) => Some(MqttConfig::from_url(url, &args.mqtt_client_id).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    let simulate = args.simulate || (args.mqtt.is_none() && args.replay.is_none());
+    let calibration = if simulate {
+        match twin_core::ev::read_dundee_sessions(&args.ev_sessions) {
+            Ok(sessions) => twin_core::ev::ChargingCalibration::from_sessions(&sessions),
+            Err(e) => {
+                tracing::warn!(error = %e, "no EV calibration: the simulated feed runs without EV sessions");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut config = TwinConfig::new(&args.data_dir);
+    config.snapshot_every = Duration::from_secs(args.snapshot_every_s.max(1));
+    config.log_retention = Duration::from_secs(args.log_retention_h * 3600);
+    if let Some(n) = args.arbiters {
+        config.arbiters = n.max(1);
+    }
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let twin = LiveTwin::start(city.clone(), config)
+            .with_context(|| format!("starting the twin in {}", args.data_dir.display()))?;
+        let status = twin.status();
+        let mut sources = Vec::new();
+        if simulate {
+            let feed = SimulatedFeed::new(&city, args.seed, chrono::Utc::now(), calibration);
+            sources.push(format!("simulated feed ({} sensors, speed {})", feed.sensors(), args.speed));
+            let speed = if args.speed > 0.0 { args.speed } else { 1.0 };
+            tokio::spawn(twin_actors::ingest::run_simulated(
+                twin.clone(),
+                city.clone(),
+                feed,
+                chrono::Utc::now(),
+                speed,
+                Duration::from_millis(250),
+            ));
+        }
+        if let Some(cfg) = mqtt {
+            sources.push(format!("MQTT {}:{} (client id {})", cfg.host, cfg.port, cfg.client_id));
+            tokio::spawn(twin_actors::ingest::mqtt::run_mqtt(twin.clone(), cfg));
+        }
+        if let Some(path) = args.replay.clone() {
+            sources.push(format!("replay of {} at speed {}", path.display(), args.speed));
+            let t = twin.clone();
+            let speed = args.speed;
+            tokio::spawn(async move {
+                match twin_actors::ingest::replay::run_replay(t, &path, speed).await {
+                    Ok(r) => tracing::info!(lines = r.lines, accepted = r.accepted, rejected = r.rejected, "replay finished"),
+                    Err(e) => tracing::error!(error = %e, "replay failed"),
+                }
+            });
+        }
+        let restored = status.restored.as_ref();
+        println!(
+            "citytwin: {} is live: {} entities, store {} (restored {} readings after snapshot {:?} in {:.0} ms)",
+            status.city,
+            status.entities,
+            args.data_dir.display(),
+            restored.map_or(0, |r| r.replayed),
+            restored.and_then(|r| r.snapshot_seq),
+            restored.map_or(0.0, |r| r.millis),
+        );
+        println!("sources: {}", sources.join(", "));
+        println!("status: twin status --data-dir {}   (stop with Ctrl-C)", args.data_dir.display());
+        wait_for_stop().await;
+        println!("stopping: writing a final snapshot");
+        twin.shutdown().await;
+        actix_rt::System::current().stop();
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[arg(long, default_value = "twin-data")]
+    pub data_dir: PathBuf,
+    /// The city bundle, to count entities before the first snapshot.
+    #[arg(long)]
+    pub city: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn status(args: StatusArgs) -> Result<()> {
+    if !args.data_dir.join("store").exists() {
+        return Err(anyhow!(
+            "{}: no twin store here (start one with `twin serve --data-dir {}`)",
+            args.data_dir.display(),
+            args.data_dir.display()
+        ));
+    }
+    let city = match &args.city {
+        Some(dir) => Some(twin_core::load_city(dir)?),
+        None => None,
+    };
+    let s =
+        twin_actors::twin::read_status(&args.data_dir, city.as_ref()).map_err(|e| anyhow!(e))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!(
+        "twin:            {} ({})",
+        s.city,
+        if s.running { "running" } else { "stopped" }
+    );
+    println!("entities:        {}", s.entities);
+    println!("readings logged: {}", s.readings_logged);
+    match &s.last_snapshot {
+        Some(l) => println!(
+            "last snapshot:   {} (after reading {}, {} entities)",
+            l.taken_at, l.seq, l.entities
+        ),
+        None => println!("last snapshot:   none"),
+    }
+    if s.rejected.is_empty() {
+        println!("rejected:        none");
+    } else {
+        let parts: Vec<String> = s.rejected.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        println!("rejected:        {}", parts.join(", "));
+    }
+    if let Some(c) = s.counters {
+        println!(
+            "live counters:   {} applied, {} deltas, {} network solves, {} handler panics, {} mailbox waits",
+            c.applied, c.deltas, c.network_solves, c.panics, c.mailbox_full
+        );
+    }
+    println!("alerts:          {}", s.alerts);
+    println!("store size:      {:.1} MB", s.store_bytes as f64 / 1e6);
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StateArgs {
+    /// Entity ids, e.g. bin:17 street:1042.
+    #[arg(required = true)]
+    pub entities: Vec<String>,
+    #[arg(long, default_value = "twin-data")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+}
+
+/// Print the stored state of entities (newest snapshot plus the log after it) as JSON:
+/// `{"<id>": {"readings": n, "state": {...}, "history": [...]}}`. Needs the twin stopped.
+pub fn state(args: StateArgs) -> Result<()> {
+    let city = twin_core::load_city(&args.city)?;
+    let store = twin_actors::store::Store::open(&args.data_dir.join("store"))?;
+    let (states, _, _) =
+        twin_actors::twin::restore(&city, &store, twin_core::live::EntityLive::apply_reading)?;
+    let mut out = serde_json::Map::new();
+    for id in &args.entities {
+        let parsed: twin_core::EntityId = id.parse().map_err(|e| anyhow!("{e}"))?;
+        let index = city
+            .entity_index(&parsed)
+            .ok_or_else(|| anyhow!("{id}: no such entity in {}", args.city.display()))?;
+        let live = &states[index];
+        let history: Vec<serde_json::Value> = live
+            .history
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "observedAt": twin_core::live::rfc3339(h.observed_ms),
+                    h.quantity.name(): h.value.to_json(),
+                })
+            })
+            .collect();
+        out.insert(
+            id.clone(),
+            serde_json::json!({"readings": live.readings, "state": live.to_json(), "history": history}),
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

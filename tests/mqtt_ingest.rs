@@ -1,0 +1,284 @@
+//! MQTT ingest against a real mosquitto: the twin keeps running through malformed payloads
+//! (counted per reason), and every reading the broker acknowledged is in the twin's state after
+//! repeated SIGKILLs in the middle of QoS 1 ingest.
+//!
+//! Needs the `mosquitto` broker (Debian package `mosquitto`; `scripts/test.sh` installs it).
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+
+fn mosquitto_binary() -> PathBuf {
+    for candidate in [
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+    ] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    PathBuf::from("mosquitto")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private mosquitto on a free port that queues everything for offline persistent sessions.
+fn start_mosquitto(dir: &Path) -> (Killed, u16) {
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             max_queued_messages 0\nmax_inflight_messages 1000\n"
+        ),
+    )
+    .expect("write mosquitto.conf");
+    let child = Command::new(mosquitto_binary())
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto runs (apt-get install mosquitto)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "mosquitto did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Killed(child), port)
+}
+
+fn start_twin(data: &Path, port: u16) -> Killed {
+    let child = Command::new(env!("CARGO_BIN_EXE_twin"))
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args([
+            "--mqtt",
+            &format!("mqtt://127.0.0.1:{port}"),
+            "--mqtt-client-id",
+            "twin-under-test",
+        ])
+        .args(["--snapshot-every-s", "2"])
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the twin binary runs");
+    Killed(child)
+}
+
+fn status(data: &Path) -> serde_json::Value {
+    let out = common::twin(&[
+        "status",
+        "--data-dir",
+        data.to_str().expect("utf-8 path"),
+        "--json",
+    ]);
+    if !out.status.success() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_str(&common::stdout(&out)).unwrap_or(serde_json::Value::Null)
+}
+
+/// Wait until the running twin's status satisfies `ok`.
+fn wait_status(
+    data: &Path,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let s = status(data);
+        if ok(&s) {
+            return s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "timed out waiting for {what}; last status {s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Publish at QoS 1 and return once the broker acknowledged every message.
+async fn publish_all(port: u16, messages: Vec<(String, Vec<u8>)>) {
+    let mut options = MqttOptions::new(format!("publisher-{port}"), "127.0.0.1", port);
+    options.set_max_packet_size(32 * 1024 * 1024, 32 * 1024 * 1024);
+    options.set_inflight(200);
+    let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    let total = messages.len();
+    let sender = tokio::spawn(async move {
+        for (topic, payload) in messages {
+            client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .expect("queue publish");
+        }
+        client
+    });
+    let mut acked = 0;
+    let mut published = 0;
+    while acked < total {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+            Ok(Event::Outgoing(Outgoing::Publish(_))) => published += 1,
+            Ok(_) => {}
+            Err(e) => {
+                panic!("publisher lost the broker after {published} sent, {acked} acked: {e}")
+            }
+        }
+    }
+    let _client = sender.await.expect("sender");
+}
+
+fn reading(level: f64, at: &str) -> Vec<u8> {
+    format!(r#"{{"observedAt":"{at}","values":{{"fillingLevel":{level}}}}}"#).into_bytes()
+}
+
+#[test]
+fn malformed_payloads_are_rejected_with_reasons_and_the_twin_keeps_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = start_mosquitto(dir.path());
+    let data = dir.path().join("twin");
+    let mut twin = start_twin(&data, port);
+    wait_status(&data, "the twin to start", |s| s["running"] == true);
+    std::thread::sleep(Duration::from_millis(500)); // let it subscribe
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(publish_all(
+        port,
+        vec![
+            (
+                "citytwin/bin/17".into(),
+                reading(0.4, "2026-11-27T08:00:00Z"),
+            ),
+            ("citytwin/bin/17".into(), b"this is not JSON".to_vec()),
+            (
+                "citytwin/bin/17".into(),
+                br#"{"observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":"high"}}"#
+                    .to_vec(),
+            ),
+            (
+                "citytwin/bin/99999999".into(),
+                reading(0.2, "2026-11-27T08:00:00Z"),
+            ),
+            ("citytwin/bin/17".into(), vec![b'{'; 10 * 1024 * 1024]),
+            (
+                "citytwin/bin/18".into(),
+                reading(0.5, "2026-11-27T08:00:00Z"),
+            ),
+        ],
+    ));
+    let s = wait_status(&data, "the rejections to be counted", |s| {
+        s["readings_logged"] == 2 && s["rejected"]["payload_too_large"] == 1
+    });
+    assert_eq!(s["rejected"]["malformed"], 1, "{s}");
+    assert_eq!(s["rejected"]["wrong_type"], 1, "{s}");
+    assert_eq!(s["rejected"]["unknown_entity"], 1, "{s}");
+    assert!(
+        twin.0.try_wait().expect("wait").is_none(),
+        "the twin must keep running"
+    );
+}
+
+#[test]
+fn every_acknowledged_reading_survives_sigkill_during_ingest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = start_mosquitto(dir.path());
+    let data = dir.path().join("twin");
+    const BINS: usize = 200;
+    const PER_BIN: usize = 15;
+    const ROUNDS: usize = 3;
+    // Reading k of bin b: level k/100 at 08:00 + k minutes; all distinct.
+    let message = |b: usize, k: usize| {
+        (
+            format!("citytwin/bin/{}", b + 1),
+            reading(k as f64 / 100.0, &format!("2026-11-27T08:{k:02}:00Z")),
+        )
+    };
+    let mut twin = start_twin(&data, port);
+    wait_status(&data, "the twin to start", |s| s["running"] == true);
+    std::thread::sleep(Duration::from_millis(500));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let per_round = PER_BIN / ROUNDS;
+    for round in 0..ROUNDS {
+        let batch: Vec<(String, Vec<u8>)> = (round * per_round..(round + 1) * per_round)
+            .flat_map(|k| (0..BINS).map(move |b| (b, k)))
+            .map(|(b, k)| message(b, k))
+            .collect();
+        // Kill the twin while these are being delivered and acknowledged.
+        let publisher = std::thread::spawn({
+            let batch = batch.clone();
+            move || {
+                tokio::runtime::Runtime::new()
+                    .expect("runtime")
+                    .block_on(publish_all(port, batch));
+            }
+        });
+        let before = status(&data)["readings_logged"].as_u64().unwrap_or(0);
+        let started = Instant::now();
+        while status(&data)["readings_logged"].as_u64().unwrap_or(0) < before + 100
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        twin.0.kill().expect("SIGKILL the twin");
+        twin.0.wait().expect("reap");
+        publisher.join().expect("publisher");
+        twin = start_twin(&data, port);
+    }
+    // Everything was acknowledged by the broker; the twin must end with all of it.
+    let total = (BINS * PER_BIN) as u64;
+    wait_status(&data, "every reading to be logged", |s| {
+        s["running"] == true && s["readings_logged"].as_u64().unwrap_or(0) >= total
+    });
+    // Stop cleanly, then read the stored state of every bin.
+    let pid = twin.0.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    twin.0.wait().expect("twin stops on SIGTERM");
+    let ids: Vec<String> = (1..=BINS).map(|b| format!("bin:{b}")).collect();
+    let mut args = vec!["state", "--data-dir", data.to_str().expect("utf-8 path")];
+    args.extend(ids.iter().map(String::as_str));
+    let out = common::twin(&args);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let states: serde_json::Value = serde_json::from_str(&common::stdout(&out)).expect("JSON");
+    for id in &ids {
+        let s = &states[id];
+        assert_eq!(
+            s["readings"], PER_BIN as u64,
+            "{id}: every acknowledged reading applied once: {s}"
+        );
+        assert_eq!(
+            s["state"]["fillingLevel"],
+            (PER_BIN - 1) as f64 / 100.0,
+            "{id}: {s}"
+        );
+    }
+    let _ = rt;
+}

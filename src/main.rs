@@ -35,6 +35,11 @@ enum Command {
     Status(serve::StatusArgs),
     /// The stored state of entities (snapshot + log), as JSON; the twin must be stopped.
     State(serve::StateArgs),
+    /// Measure the live twin's hot paths; results go into docs/benchmarks.md.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// City bundles: summary and generation.
     City {
         #[command(subcommand)]
@@ -57,6 +62,12 @@ enum Command {
         #[command(subcommand)]
         command: SolveCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Readings applied by actors beside a raw channel, durable ingest, restart, actor memory.
+    Ingest(serve::BenchIngestArgs),
 }
 
 #[derive(Subcommand)]
@@ -161,6 +172,9 @@ fn run(command: Command) -> Result<()> {
         Command::Serve(args) => serve::serve(args),
         Command::Status(args) => serve::status(args),
         Command::State(args) => serve::state(args),
+        Command::Bench {
+            command: BenchCommand::Ingest(args),
+        } => serve::bench_ingest(args),
         Command::City {
             command: CityCommand::Info { dir, json },
         } => city_info(&dir, json),

@@ -276,3 +276,67 @@ pub fn state(args: StateArgs) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
+
+#[derive(Args)]
+pub struct BenchIngestArgs {
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    /// Readings for the actor and durable measurements.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub readings: u64,
+    /// Idle actors for the memory measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub actors: usize,
+    /// Entity arbiters; default one per core.
+    #[arg(long)]
+    pub arbiters: Option<usize>,
+}
+
+/// `twin bench ingest`: the live twin's hot paths (see `twin_actors::bench`).
+pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
+    use twin_actors::bench;
+    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let arbiters = args
+        .arbiters
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let n = args.readings;
+    let tmp = tempfile_dir()?;
+    let work = tmp.clone();
+    actix_rt::System::new().block_on(async move {
+        let tmp = work;
+        println!("twin bench ingest: {} on {arbiters} arbiters, {n} readings", city.meta.name);
+        let floor = bench::mpsc_floor(n).await;
+        println!("tokio mpsc (bounded 1024, two threads):     {:>12.0} messages/s", floor);
+        let (rate, full) = bench::actor_apply_rate(city.clone(), n, arbiters).await;
+        println!(
+            "applied by entity actors (4,727 bins):       {:>12.0} readings/s  ({full} waits on full mailboxes)",
+            rate
+        );
+        for batch in [1_000usize, 10_000] {
+            let dir = tmp.join(format!("durable-{batch}"));
+            let rate = bench::durable_rate(city.clone(), &dir, n, batch).await;
+            println!(
+                "durable ingest, batches of {batch:>6}:         {:>12.0} readings/s  (validated, logged, flushed, applied)",
+                rate
+            );
+        }
+        let (restore, total) = bench::restart_ms(city.clone(), &tmp.join("restart"), 200_000, 50_000).await;
+        println!(
+            "restart of {} (snapshot + 50,000 logged):  restore {restore:.0} ms, all actors up {total:.0} ms",
+            city.meta.name
+        );
+        let per = bench::idle_actor_bytes(city.clone(), args.actors, arbiters).await;
+        println!(
+            "idle entity actors: {} started, {:.0} bytes of RSS each (state included)",
+            args.actors, per
+        );
+    });
+    let _ = std::fs::remove_dir_all(tmp);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("twin-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

@@ -15,6 +15,7 @@
 //! **Must never depend on** `twin-viewer-ws` or `twin-scenarios`: front ends depend on the live
 //! twin, not the other way round.
 
+pub mod bench;
 pub mod entity;
 pub mod ingest;
 pub mod network;

@@ -1,0 +1,222 @@
+//! `twin bench ingest`: the live twin's hot paths, measured on this machine.
+//!
+//! - readings applied by entity actors (bounded mailboxes, backpressure) against the raw cost of
+//!   a bounded tokio mpsc channel between two threads, the floor of any message passing;
+//! - durable ingest: the whole pipeline (validate, log, flush, dispatch) in batches;
+//! - memory of idle entity actors (RSS growth per actor for a million of them);
+//! - restart: restoring Pitești from a snapshot plus a log tail, and starting its actors.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr, Arbiter};
+use chrono::{TimeZone, Utc};
+use twin_core::live::EntityLive;
+use twin_core::reading::RawReading;
+use twin_core::{CityModel, Quantity, Reading, Value};
+
+use crate::entity::{Apply, EntityActor};
+use crate::shared::Shared;
+use crate::twin::{LiveTwin, TwinConfig};
+
+/// Resident set size of this process in bytes (Linux).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn bins(city: &CityModel) -> Vec<usize> {
+    city.entities()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.id.kind() == twin_core::EntityKind::Bin)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn reading(city: &CityModel, index: usize, k: u64) -> Reading {
+    Reading {
+        entity: city.entities()[index].id.clone(),
+        observed_at: Utc
+            .timestamp_millis_opt(1_790_000_000_000 + k as i64 * 1000)
+            .single()
+            .unwrap_or_else(Utc::now),
+        values: vec![(Quantity::Temperature, Value::Number((k % 400) as f64 / 10.0))],
+    }
+}
+
+/// Readings per second through a bounded tokio mpsc channel to a consumer on another thread.
+pub async fn mpsc_floor(n: u64) -> f64 {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(1024);
+    let consumer = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().build();
+        let mut sum = 0u64;
+        if let Ok(rt) = rt {
+            rt.block_on(async {
+                while let Some(x) = rx.recv().await {
+                    sum = sum.wrapping_add(x);
+                }
+            });
+        }
+        sum
+    });
+    let started = Instant::now();
+    for i in 0..n {
+        if tx.send(i).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = consumer.join();
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Readings per second applied by the entity actors of `city` (bins, round robin), sent with
+/// `try_send` and waiting on full mailboxes. Returns (rate, times a mailbox was full).
+pub async fn actor_apply_rate(city: Arc<CityModel>, n: u64, arbiters: usize) -> (f64, u64) {
+    let shared = Shared::new(city.clone(), EntityLive::apply_reading);
+    let arbs: Vec<Arbiter> = (0..arbiters).map(|_| Arbiter::new()).collect();
+    let targets = bins(&city);
+    let addrs: Vec<Addr<EntityActor>> = targets
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let shared = shared.clone();
+            EntityActor::start_in_arbiter(&arbs[k % arbs.len()].handle(), move |_| {
+                EntityActor::new(i, EntityLive::default(), shared)
+            })
+        })
+        .collect();
+    let readings: Vec<(usize, Reading)> = (0..n)
+        .map(|k| {
+            let slot = (k as usize) % targets.len();
+            (slot, reading(&city, targets[slot], k / targets.len() as u64))
+        })
+        .collect();
+    let mut full = 0;
+    let started = Instant::now();
+    for (slot, r) in readings {
+        match addrs[slot].try_send(Apply(r)) {
+            Ok(()) => {}
+            Err(actix::dev::SendError::Full(msg)) => {
+                full += 1;
+                let _ = addrs[slot].send(msg).await;
+            }
+            Err(actix::dev::SendError::Closed(_)) => {}
+        }
+    }
+    while shared.counters.applied.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    for a in arbs {
+        a.stop();
+    }
+    (rate, full)
+}
+
+/// Readings per second through the whole pipeline, each batch durable before the next.
+pub async fn durable_rate(city: Arc<CityModel>, dir: &std::path::Path, n: u64, batch: usize) -> f64 {
+    let mut config = TwinConfig::new(dir);
+    config.snapshot_every = Duration::from_secs(3600);
+    let Ok(twin) = LiveTwin::start(city.clone(), config) else {
+        return 0.0;
+    };
+    let targets = bins(&city);
+    let raws: Vec<RawReading> = (0..n)
+        .map(|k| {
+            let i = targets[(k as usize) % targets.len()];
+            RawReading {
+                entity: city.entities()[i].id.to_string(),
+                observed_at: twin_core::live::rfc3339(1_790_000_000_000 + k as i64 * 1000),
+                values: [("temperature".to_string(), serde_json::json!((k % 400) as f64 / 10.0))]
+                    .into_iter()
+                    .collect(),
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in raws.chunks(batch) {
+        let readings = chunk.iter().cloned().map(Ok).collect();
+        if twin.ingest_durable(readings, None).await.is_err() {
+            return 0.0;
+        }
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    twin.abandon().await;
+    rate
+}
+
+/// RSS growth per idle entity actor, in bytes, for `n` actors with default state.
+pub async fn idle_actor_bytes(city: Arc<CityModel>, n: usize, arbiters: usize) -> f64 {
+    let shared = Shared::new(city, EntityLive::apply_reading);
+    let arbs: Vec<Arbiter> = (0..arbiters).map(|_| Arbiter::new()).collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = rss_bytes();
+    let addrs: Vec<Addr<EntityActor>> = (0..n)
+        .map(|k| {
+            let shared = shared.clone();
+            EntityActor::start_in_arbiter(&arbs[k % arbs.len()].handle(), move |_| {
+                EntityActor::new(0, EntityLive::default(), shared)
+            })
+        })
+        .collect();
+    // Wait until every actor has started (each answers a state request).
+    for a in addrs.iter().step_by(1000) {
+        let _ = a.send(crate::entity::GetState).await;
+    }
+    if let Some(last) = addrs.last() {
+        let _ = last.send(crate::entity::GetState).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = rss_bytes();
+    let per = (after.saturating_sub(before)) as f64 / n as f64;
+    drop(addrs);
+    for a in arbs {
+        a.stop();
+    }
+    per
+}
+
+/// Time to restart `city` from a store holding a snapshot after `before` readings and a log
+/// tail of `after` readings: (restore ms, full start ms).
+pub async fn restart_ms(city: Arc<CityModel>, dir: &std::path::Path, before: u64, after: u64) -> (f64, f64) {
+    {
+        let mut config = TwinConfig::new(dir);
+        config.snapshot_every = Duration::from_secs(3600);
+        let Ok(twin) = LiveTwin::start(city.clone(), config) else {
+            return (f64::NAN, f64::NAN);
+        };
+        let targets = bins(&city);
+        let raw = |k: u64| RawReading {
+            entity: city.entities()[targets[(k as usize) % targets.len()]].id.to_string(),
+            observed_at: twin_core::live::rfc3339(1_790_000_000_000 + k as i64 * 1000),
+            values: [("fillingLevel".to_string(), serde_json::json!((k % 100) as f64 / 100.0))]
+                .into_iter()
+                .collect(),
+        };
+        for chunk in (0..before).collect::<Vec<_>>().chunks(4096) {
+            let _ = twin.ingest_durable(chunk.iter().map(|&k| Ok(raw(k))).collect(), None).await;
+        }
+        let _ = twin.snapshot().await;
+        for chunk in (before..before + after).collect::<Vec<_>>().chunks(4096) {
+            let _ = twin.ingest_durable(chunk.iter().map(|&k| Ok(raw(k))).collect(), None).await;
+        }
+        twin.abandon().await;
+    }
+    let started = Instant::now();
+    let mut config = TwinConfig::new(dir);
+    config.snapshot_every = Duration::from_secs(3600);
+    let Ok(twin) = LiveTwin::start(city, config) else {
+        return (f64::NAN, f64::NAN);
+    };
+    // Started when the last actor answers.
+    let _ = twin.state(twin.shared.city.entities().len() - 1).await;
+    let total = started.elapsed().as_secs_f64() * 1e3;
+    let restore = twin.status().restored.map_or(f64::NAN, |r| r.millis);
+    twin.abandon().await;
+    (restore, total)
+}

@@ -290,6 +290,13 @@ pub struct BenchIngestArgs {
     /// Entity arbiters; default one per core.
     #[arg(long)]
     pub arbiters: Option<usize>,
+    /// Also measure MQTT QoS 1 end to end through this broker (mqtt://host:port; configure it
+    /// with `max_inflight_messages 1000` and `max_queued_messages 0`).
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// Messages for the MQTT measurements.
+    #[arg(long, default_value_t = 200_000)]
+    pub mqtt_messages: u64,
 }
 
 /// `twin bench ingest`: the live twin's hot paths (see `twin_actors::bench`).
@@ -325,6 +332,22 @@ pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
             "restart of {} (snapshot + 50,000 logged):  restore {restore:.0} ms, all actors up {total:.0} ms",
             city.meta.name
         );
+        if let Some(url) = &args.mqtt {
+            match MqttConfig::from_url(url, "bench") {
+                Ok(cfg) => {
+                    let m = args.mqtt_messages;
+                    match bench::mqtt_plain_rate(city.clone(), &cfg.host, cfg.port, m).await {
+                        Ok(r) => println!("MQTT QoS 1, broker to a plain subscriber ({m}):  {r:>12.0} messages/s"),
+                        Err(e) => println!("MQTT plain subscriber failed: {e}"),
+                    }
+                    match bench::mqtt_twin_rate(city.clone(), &tmp.join("mqtt"), &cfg.host, cfg.port, m).await {
+                        Ok(r) => println!("MQTT QoS 1 into the twin, durable ({m}):      {r:>12.0} readings/s"),
+                        Err(e) => println!("MQTT into the twin failed: {e}"),
+                    }
+                }
+                Err(e) => println!("--mqtt: {e}"),
+            }
+        }
         let per = bench::idle_actor_bytes(city.clone(), args.actors, arbiters).await;
         println!(
             "idle entity actors: {} started, {:.0} bytes of RSS each (state included)",

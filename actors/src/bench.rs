@@ -44,7 +44,10 @@ fn reading(city: &CityModel, index: usize, k: u64) -> Reading {
             .timestamp_millis_opt(1_790_000_000_000 + k as i64 * 1000)
             .single()
             .unwrap_or_else(Utc::now),
-        values: vec![(Quantity::Temperature, Value::Number((k % 400) as f64 / 10.0))],
+        values: vec![(
+            Quantity::Temperature,
+            Value::Number((k % 400) as f64 / 10.0),
+        )],
     }
 }
 
@@ -93,7 +96,10 @@ pub async fn actor_apply_rate(city: Arc<CityModel>, n: u64, arbiters: usize) -> 
     let readings: Vec<(usize, Reading)> = (0..n)
         .map(|k| {
             let slot = (k as usize) % targets.len();
-            (slot, reading(&city, targets[slot], k / targets.len() as u64))
+            (
+                slot,
+                reading(&city, targets[slot], k / targets.len() as u64),
+            )
         })
         .collect();
     let mut full = 0;
@@ -119,7 +125,12 @@ pub async fn actor_apply_rate(city: Arc<CityModel>, n: u64, arbiters: usize) -> 
 }
 
 /// Readings per second through the whole pipeline, each batch durable before the next.
-pub async fn durable_rate(city: Arc<CityModel>, dir: &std::path::Path, n: u64, batch: usize) -> f64 {
+pub async fn durable_rate(
+    city: Arc<CityModel>,
+    dir: &std::path::Path,
+    n: u64,
+    batch: usize,
+) -> f64 {
     let mut config = TwinConfig::new(dir);
     config.snapshot_every = Duration::from_secs(3600);
     let Ok(twin) = LiveTwin::start(city.clone(), config) else {
@@ -132,9 +143,12 @@ pub async fn durable_rate(city: Arc<CityModel>, dir: &std::path::Path, n: u64, b
             RawReading {
                 entity: city.entities()[i].id.to_string(),
                 observed_at: twin_core::live::rfc3339(1_790_000_000_000 + k as i64 * 1000),
-                values: [("temperature".to_string(), serde_json::json!((k % 400) as f64 / 10.0))]
-                    .into_iter()
-                    .collect(),
+                values: [(
+                    "temperature".to_string(),
+                    serde_json::json!((k % 400) as f64 / 10.0),
+                )]
+                .into_iter()
+                .collect(),
             }
         })
         .collect();
@@ -183,7 +197,12 @@ pub async fn idle_actor_bytes(city: Arc<CityModel>, n: usize, arbiters: usize) -
 
 /// Time to restart `city` from a store holding a snapshot after `before` readings and a log
 /// tail of `after` readings: (restore ms, full start ms).
-pub async fn restart_ms(city: Arc<CityModel>, dir: &std::path::Path, before: u64, after: u64) -> (f64, f64) {
+pub async fn restart_ms(
+    city: Arc<CityModel>,
+    dir: &std::path::Path,
+    before: u64,
+    after: u64,
+) -> (f64, f64) {
     {
         let mut config = TwinConfig::new(dir);
         config.snapshot_every = Duration::from_secs(3600);
@@ -192,18 +211,27 @@ pub async fn restart_ms(city: Arc<CityModel>, dir: &std::path::Path, before: u64
         };
         let targets = bins(&city);
         let raw = |k: u64| RawReading {
-            entity: city.entities()[targets[(k as usize) % targets.len()]].id.to_string(),
+            entity: city.entities()[targets[(k as usize) % targets.len()]]
+                .id
+                .to_string(),
             observed_at: twin_core::live::rfc3339(1_790_000_000_000 + k as i64 * 1000),
-            values: [("fillingLevel".to_string(), serde_json::json!((k % 100) as f64 / 100.0))]
-                .into_iter()
-                .collect(),
+            values: [(
+                "fillingLevel".to_string(),
+                serde_json::json!((k % 100) as f64 / 100.0),
+            )]
+            .into_iter()
+            .collect(),
         };
         for chunk in (0..before).collect::<Vec<_>>().chunks(4096) {
-            let _ = twin.ingest_durable(chunk.iter().map(|&k| Ok(raw(k))).collect(), None).await;
+            let _ = twin
+                .ingest_durable(chunk.iter().map(|&k| Ok(raw(k))).collect(), None)
+                .await;
         }
         let _ = twin.snapshot().await;
         for chunk in (before..before + after).collect::<Vec<_>>().chunks(4096) {
-            let _ = twin.ingest_durable(chunk.iter().map(|&k| Ok(raw(k))).collect(), None).await;
+            let _ = twin
+                .ingest_durable(chunk.iter().map(|&k| Ok(raw(k))).collect(), None)
+                .await;
         }
         twin.abandon().await;
     }
@@ -219,4 +247,143 @@ pub async fn restart_ms(city: Arc<CityModel>, dir: &std::path::Path, before: u64
     let restore = twin.status().restored.map_or(f64::NAN, |r| r.millis);
     twin.abandon().await;
     (restore, total)
+}
+
+/// Publish `n` bin readings at QoS 1 to the broker and wait for every PUBACK.
+async fn publish_readings(
+    city: &CityModel,
+    host: &str,
+    port: u16,
+    n: u64,
+    client_id: &str,
+) -> Result<(), String> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let mut options = MqttOptions::new(client_id, host, port);
+    options.set_inflight(1000);
+    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
+    let targets = bins(city);
+    let topics: Vec<String> = targets
+        .iter()
+        .map(|&i| format!("citytwin/bin/{}", city.entities()[i].id.local()))
+        .collect();
+    let sender = tokio::spawn(async move {
+        for k in 0..n {
+            let payload = format!(
+                r#"{{"observedAt":"{}","values":{{"temperature":{}}}}}"#,
+                twin_core::live::rfc3339(1_790_000_000_000 + k as i64 * 1000),
+                (k % 400) as f64 / 10.0
+            );
+            if client
+                .publish(
+                    topics[(k as usize) % topics.len()].clone(),
+                    QoS::AtLeastOnce,
+                    false,
+                    payload,
+                )
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        client
+    });
+    let mut acked = 0;
+    while acked < n {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+            Ok(_) => {}
+            Err(e) => return Err(format!("publisher: {e}")),
+        }
+    }
+    let _ = sender.await;
+    Ok(())
+}
+
+/// Messages per second from a QoS 1 publisher through the broker to a plain QoS 1 subscriber
+/// (mosquitto's own rate for the load).
+pub async fn mqtt_plain_rate(
+    city: Arc<CityModel>,
+    host: &str,
+    port: u16,
+    n: u64,
+) -> Result<f64, String> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let mut options = MqttOptions::new(format!("bench-sub-{}", std::process::id()), host, port);
+    options.set_inflight(1000);
+    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
+    client
+        .subscribe("citytwin/#", QoS::AtLeastOnce)
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::SubAck(_))) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("subscriber: {e}")),
+        }
+    }
+    let started = Instant::now();
+    let (h, c) = (host.to_string(), city.clone());
+    let publisher = tokio::spawn(async move {
+        publish_readings(
+            &c,
+            &h,
+            port,
+            n,
+            &format!("bench-pub-{}", std::process::id()),
+        )
+        .await
+    });
+    let mut received = 0;
+    while received < n {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::Publish(_))) => received += 1,
+            Ok(_) => {}
+            Err(e) => return Err(format!("subscriber: {e}")),
+        }
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    publisher.await.map_err(|e| e.to_string())??;
+    Ok(rate)
+}
+
+/// Readings per second from a QoS 1 publisher through the broker into the twin: validated,
+/// logged and flushed, acknowledged, applied by the entity actors.
+pub async fn mqtt_twin_rate(
+    city: Arc<CityModel>,
+    dir: &std::path::Path,
+    host: &str,
+    port: u16,
+    n: u64,
+) -> Result<f64, String> {
+    let mut config = TwinConfig::new(dir);
+    config.snapshot_every = Duration::from_secs(3600);
+    let twin = LiveTwin::start(city.clone(), config).map_err(|e| e.to_string())?;
+    let mut mqtt = crate::ingest::mqtt::MqttConfig::from_url(&format!("mqtt://{host}:{port}"), "")?;
+    mqtt.client_id = format!("bench-twin-{}", std::process::id());
+    tokio::spawn(crate::ingest::mqtt::run_mqtt(twin.clone(), mqtt));
+    tokio::time::sleep(Duration::from_secs(1)).await; // connected and subscribed
+    let started = Instant::now();
+    let (h, c) = (host.to_string(), city.clone());
+    let publisher = tokio::spawn(async move {
+        publish_readings(
+            &c,
+            &h,
+            port,
+            n,
+            &format!("bench-pub-twin-{}", std::process::id()),
+        )
+        .await
+    });
+    while twin.shared.counters.applied.load(Ordering::Relaxed) < n {
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err("timed out".into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    publisher.await.map_err(|e| e.to_string())??;
+    twin.abandon().await;
+    Ok(rate)
 }

@@ -91,19 +91,6 @@ fn start_twin(data: &Path, port: u16) -> Killed {
     Killed(child)
 }
 
-fn status(data: &Path) -> serde_json::Value {
-    let out = common::twin(&[
-        "status",
-        "--data-dir",
-        data.to_str().expect("utf-8 path"),
-        "--json",
-    ]);
-    if !out.status.success() {
-        return serde_json::Value::Null;
-    }
-    serde_json::from_str(&common::stdout(&out)).unwrap_or(serde_json::Value::Null)
-}
-
 /// Wait until the running twin's status satisfies `ok`.
 fn wait_status(
     data: &Path,
@@ -112,7 +99,7 @@ fn wait_status(
 ) -> serde_json::Value {
     let started = Instant::now();
     loop {
-        let s = status(data);
+        let s = common::twin_status(data);
         if ok(&s) {
             return s;
         }
@@ -238,9 +225,14 @@ fn every_acknowledged_reading_survives_sigkill_during_ingest() {
                     .block_on(publish_all(port, batch));
             }
         });
-        let before = status(&data)["readings_logged"].as_u64().unwrap_or(0);
+        let before = common::twin_status(&data)["readings_logged"]
+            .as_u64()
+            .unwrap_or(0);
         let started = Instant::now();
-        while status(&data)["readings_logged"].as_u64().unwrap_or(0) < before + 100
+        while common::twin_status(&data)["readings_logged"]
+            .as_u64()
+            .unwrap_or(0)
+            < before + 100
             && started.elapsed() < Duration::from_secs(30)
         {
             std::thread::sleep(Duration::from_millis(20));

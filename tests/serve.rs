@@ -8,19 +8,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn status(data: &Path) -> serde_json::Value {
-    let out = common::twin(&[
-        "status",
-        "--data-dir",
-        data.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    if !out.status.success() {
-        return serde_json::Value::Null;
-    }
-    serde_json::from_str(&common::stdout(&out)).unwrap_or(serde_json::Value::Null)
-}
-
 fn serve(data: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_twin"))
         .args(["serve", "--speed", "3600", "--data-dir"])
@@ -48,7 +35,7 @@ fn the_simulated_twin_comes_alive_reports_status_and_restores_after_a_restart() 
     let mut child = serve(&data);
     let started = Instant::now();
     let live = loop {
-        let s = status(&data);
+        let s = common::twin_status(&data);
         // An hour of Pitești at 3600×: every kind of sensor has reported and the networks solved.
         if s["running"] == true
             && s["counters"]["applied"].as_u64().unwrap_or(0) > 5_000
@@ -69,7 +56,7 @@ fn the_simulated_twin_comes_alive_reports_status_and_restores_after_a_restart() 
         "the simulated feed is valid: {live}"
     );
     stop(&mut child);
-    let stopped = status(&data);
+    let stopped = common::twin_status(&data);
     assert_eq!(stopped["running"], false);
     let logged = stopped["readings_logged"].as_u64().expect("count");
     assert_eq!(
@@ -101,7 +88,7 @@ fn the_simulated_twin_comes_alive_reports_status_and_restores_after_a_restart() 
     let mut child = serve(&data);
     let started = Instant::now();
     let again = loop {
-        let s = status(&data);
+        let s = common::twin_status(&data);
         if s["running"] == true && s["restored"].is_object() {
             break s;
         }

@@ -300,6 +300,19 @@ async fn publish_readings(
     Ok(())
 }
 
+/// [`publish_readings`] on its own task, with a client id unique to this process and `label`.
+fn spawn_publisher(
+    city: &Arc<CityModel>,
+    host: &str,
+    port: u16,
+    n: u64,
+    label: &str,
+) -> tokio::task::JoinHandle<Result<(), String>> {
+    let (h, c) = (host.to_string(), city.clone());
+    let id = format!("bench-pub-{label}-{}", std::process::id());
+    tokio::spawn(async move { publish_readings(&c, &h, port, n, &id).await })
+}
+
 /// Messages per second from a QoS 1 publisher through the broker to a plain QoS 1 subscriber
 /// (mosquitto's own rate for the load).
 pub async fn mqtt_plain_rate(
@@ -324,17 +337,7 @@ pub async fn mqtt_plain_rate(
         }
     }
     let started = Instant::now();
-    let (h, c) = (host.to_string(), city.clone());
-    let publisher = tokio::spawn(async move {
-        publish_readings(
-            &c,
-            &h,
-            port,
-            n,
-            &format!("bench-pub-{}", std::process::id()),
-        )
-        .await
-    });
+    let publisher = spawn_publisher(&city, host, port, n, "plain");
     let mut received = 0;
     while received < n {
         match eventloop.poll().await {
@@ -365,17 +368,7 @@ pub async fn mqtt_twin_rate(
     tokio::spawn(crate::ingest::mqtt::run_mqtt(twin.clone(), mqtt));
     tokio::time::sleep(Duration::from_secs(1)).await; // connected and subscribed
     let started = Instant::now();
-    let (h, c) = (host.to_string(), city.clone());
-    let publisher = tokio::spawn(async move {
-        publish_readings(
-            &c,
-            &h,
-            port,
-            n,
-            &format!("bench-pub-twin-{}", std::process::id()),
-        )
-        .await
-    });
+    let publisher = spawn_publisher(&city, host, port, n, "twin");
     while twin.shared.counters.applied.load(Ordering::Relaxed) < n {
         if started.elapsed() > Duration::from_secs(600) {
             return Err("timed out".into());

@@ -49,3 +49,17 @@ pub fn assert_one_line_error(out: &Output, fragments: &[&str]) {
         assert!(lines[0].contains(f), "`{}` should mention `{f}`", lines[0]);
     }
 }
+
+/// `twin status --data-dir DIR --json`, or JSON null when it fails (no store yet).
+pub fn twin_status(data: &Path) -> serde_json::Value {
+    let out = twin(&[
+        "status",
+        "--data-dir",
+        data.to_str().expect("utf-8 path"),
+        "--json",
+    ]);
+    if !out.status.success() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_str(&stdout(&out)).unwrap_or(serde_json::Value::Null)
+}

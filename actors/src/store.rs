@@ -274,7 +274,7 @@ impl Store {
             let (Some(count), Some(appended)) = (batch_len(&value), batch_time(&value)) else {
                 return Err(self.corrupt(&format!("log batch {first}"), "header"));
             };
-            if first + count as u64 - 1 > covered || appended >= cutoff {
+            if first + count as u64 - 1 > covered || appended > cutoff {
                 break;
             }
             self.log.remove(&key).map_err(|e| self.backend(e))?;

@@ -126,10 +126,11 @@ impl EntityLive {
     /// Apply a validated reading of `entity`. Returns what changed, or None when nothing did.
     pub fn apply_reading(&mut self, entity: &Entity, reading: &Reading) -> Option<Delta> {
         let ms = reading.observed_at.timestamp_millis();
+        // A repeat (an MQTT redelivery, possibly after newer readings) is in the history.
         let duplicate = reading.values.iter().all(|(q, v)| {
-            self.latest
+            self.history
                 .iter()
-                .any(|(lq, lv, lt)| lq == q && lv == v && *lt == ms)
+                .any(|h| h.quantity == *q && h.value == *v && h.observed_ms == ms)
         });
         if duplicate {
             return None;
@@ -452,6 +453,15 @@ mod tests {
         assert!(live.apply_reading(&e, &r).is_some());
         assert!(live.apply_reading(&e, &r).is_none());
         assert_eq!(live.readings, 1);
+        // A redelivery after a newer reading is still a repeat.
+        let newer = reading(
+            &e,
+            T0 + 1,
+            vec![(Quantity::FillingLevel, Value::Number(0.31))],
+        );
+        assert!(live.apply_reading(&e, &newer).is_some());
+        assert!(live.apply_reading(&e, &r).is_none());
+        assert_eq!(live.readings, 2);
         for i in 1..100 {
             live.apply_reading(
                 &e,

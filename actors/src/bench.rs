@@ -20,6 +20,13 @@ use crate::entity::{Apply, EntityActor};
 use crate::shared::Shared;
 use crate::twin::{LiveTwin, TwinConfig};
 
+/// A twin configuration for measurements: no periodic snapshot during a run.
+fn bench_config(dir: &std::path::Path) -> TwinConfig {
+    let mut config = TwinConfig::new(dir);
+    config.snapshot_every = Duration::from_secs(3600);
+    config
+}
+
 /// Resident set size of this process in bytes (Linux).
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -131,8 +138,7 @@ pub async fn durable_rate(
     n: u64,
     batch: usize,
 ) -> f64 {
-    let mut config = TwinConfig::new(dir);
-    config.snapshot_every = Duration::from_secs(3600);
+    let config = bench_config(dir);
     let Ok(twin) = LiveTwin::start(city.clone(), config) else {
         return 0.0;
     };
@@ -204,8 +210,7 @@ pub async fn restart_ms(
     after: u64,
 ) -> (f64, f64) {
     {
-        let mut config = TwinConfig::new(dir);
-        config.snapshot_every = Duration::from_secs(3600);
+        let config = bench_config(dir);
         let Ok(twin) = LiveTwin::start(city.clone(), config) else {
             return (f64::NAN, f64::NAN);
         };
@@ -236,8 +241,7 @@ pub async fn restart_ms(
         twin.abandon().await;
     }
     let started = Instant::now();
-    let mut config = TwinConfig::new(dir);
-    config.snapshot_every = Duration::from_secs(3600);
+    let config = bench_config(dir);
     let Ok(twin) = LiveTwin::start(city, config) else {
         return (f64::NAN, f64::NAN);
     };
@@ -360,8 +364,7 @@ pub async fn mqtt_twin_rate(
     port: u16,
     n: u64,
 ) -> Result<f64, String> {
-    let mut config = TwinConfig::new(dir);
-    config.snapshot_every = Duration::from_secs(3600);
+    let config = bench_config(dir);
     let twin = LiveTwin::start(city.clone(), config).map_err(|e| e.to_string())?;
     let mut mqtt = crate::ingest::mqtt::MqttConfig::from_url(&format!("mqtt://{host}:{port}"), "")?;
     mqtt.client_id = format!("bench-twin-{}", std::process::id());

@@ -52,11 +52,6 @@ impl Actor for EntityActor {
 #[rtype(result = "()")]
 pub struct Apply(pub Reading);
 
-/// Apply several readings of this entity in order (one message for a burst).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ApplyMany(pub Vec<Reading>);
-
 /// Ask for a copy of the state (snapshots, queries).
 #[derive(Message)]
 #[rtype(result = "EntityLive")]
@@ -105,16 +100,6 @@ impl Handler<Apply> for EntityActor {
 
     fn handle(&mut self, msg: Apply, _: &mut Context<Self>) {
         self.apply(&msg.0);
-    }
-}
-
-impl Handler<ApplyMany> for EntityActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ApplyMany, _: &mut Context<Self>) {
-        for r in &msg.0 {
-            self.apply(r);
-        }
     }
 }
 

@@ -82,10 +82,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Injections {
-    pub fn new(_city: &CityModel) -> Injections {
-        Injections::default()
-    }
-
     /// Record what a delta of `entity` (at `index`) means for the networks.
     pub fn inject(&self, index: usize, entity: &Entity, delta: &Delta) {
         let number = |f: Field| {

@@ -77,7 +77,7 @@ impl Shared {
     pub fn new(city: Arc<CityModel>, apply: ApplyFn) -> Arc<Shared> {
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
         Arc::new(Shared {
-            networks: Injections::new(&city),
+            networks: Injections::default(),
             city,
             apply,
             counters: Counters::default(),

@@ -377,7 +377,8 @@ impl Pipeline {
     }
 
     async fn process(&mut self, batch: IngestBatch) {
-        let now = batch.now.unwrap_or_else(Utc::now).max(Utc::now());
+        let wall = Utc::now();
+        let now = batch.now.map_or(wall, |t| t.max(wall));
         let mut outcome = BatchOutcome::default();
         let mut accepted: Vec<Reading> = Vec::with_capacity(batch.readings.len());
         for (i, raw) in batch.readings.into_iter().enumerate() {

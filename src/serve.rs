@@ -49,6 +49,24 @@ pub struct ServeArgs {
     /// Entity arbiters (threads); default one per core.
     #[arg(long)]
     pub arbiters: Option<usize>,
+    /// Address of the web viewer, the HTTP API and the WebSocket feed.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// API tokens and roles (TOML); default <data-dir>/tokens.toml, created with an admin token.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// Most WebSocket clients at once.
+    #[arg(long, default_value_t = 2000)]
+    pub max_clients: usize,
+    /// Largest WebSocket frame or message a client may send, bytes.
+    #[arg(long, default_value_t = 65536)]
+    pub max_frame_bytes: usize,
+    /// Most subscriptions per WebSocket client.
+    #[arg(long, default_value_t = 8)]
+    pub max_subscriptions: usize,
+    /// Threads serving HTTP and WebSocket clients.
+    #[arg(long, default_value_t = 2)]
+    pub http_threads: usize,
 }
 
 impl Default for ServeArgs {
@@ -130,6 +148,23 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 }
             });
         }
+        let tokens = args.tokens.clone().unwrap_or_else(|| args.data_dir.join("tokens.toml"));
+        let auth = twin_viewer_ws::auth::Auth::load_or_create(&tokens)?;
+        let mut limits = twin_viewer_ws::Limits::default();
+        limits.ws.max_clients = args.max_clients;
+        limits.ws.max_frame_bytes = args.max_frame_bytes;
+        limits.ws.max_message_bytes = args.max_frame_bytes;
+        limits.ws.max_subscriptions = args.max_subscriptions.max(1);
+        let server = twin_viewer_ws::spawn_server(
+            twin.clone(),
+            twin_viewer_ws::ServerConfig {
+                listen: args.listen,
+                auth,
+                limits,
+                hub: Default::default(),
+            },
+            args.http_threads,
+        )?;
         let restored = status.restored.as_ref();
         println!(
             "citytwin: {} is live: {} entities, store {} (restored {} readings after snapshot {:?} in {:.0} ms)",
@@ -141,9 +176,11 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             restored.map_or(0.0, |r| r.millis),
         );
         println!("sources: {}", sources.join(", "));
+        println!("viewer: http://{}/   (API /api, WebSocket /ws, tokens in {})", server.addr, tokens.display());
         println!("status: twin status --data-dir {}   (stop with Ctrl-C)", args.data_dir.display());
         wait_for_stop().await;
         println!("stopping: writing a final snapshot");
+        server.stop();
         twin.shutdown().await;
         actix_rt::System::current().stop();
         Ok::<(), anyhow::Error>(())

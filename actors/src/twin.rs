@@ -319,6 +319,11 @@ impl LiveTwin {
         self.addrs.get(index)?.send(GetState).await.ok()
     }
 
+    /// The state of every entity, in city order.
+    pub async fn states(&self) -> Result<Vec<EntityLive>, String> {
+        collect_states(&self.addrs).await
+    }
+
     pub fn status(&self) -> TwinStatus {
         let mut s = self
             .status
@@ -329,6 +334,19 @@ impl LiveTwin {
         s.alerts = self.shared.networks.alerts().len();
         s
     }
+}
+
+/// Ask every entity actor for its state, a chunk of requests in flight at a time.
+async fn collect_states(addrs: &[Addr<EntityActor>]) -> Result<Vec<EntityLive>, String> {
+    const CHUNK: usize = 4096;
+    let mut states = Vec::with_capacity(addrs.len());
+    for chunk in addrs.chunks(CHUNK) {
+        let requests: Vec<_> = chunk.iter().map(|a| a.send(GetState)).collect();
+        for req in requests {
+            states.push(req.await.map_err(|e| format!("entity actor: {e}"))?);
+        }
+    }
+    Ok(states)
 }
 
 struct Pipeline {
@@ -454,16 +472,13 @@ impl Pipeline {
 
     async fn snapshot(&mut self) -> Result<u64, String> {
         let started = Instant::now();
-        let mut entities = Vec::with_capacity(self.addrs.len());
         // Every reading up to last_seq was sent before these requests, and mailboxes are FIFO.
-        const CHUNK: usize = 4096;
-        for (c, chunk) in self.addrs.chunks(CHUNK).enumerate() {
-            let requests: Vec<_> = chunk.iter().map(|a| a.send(GetState)).collect();
-            for (k, req) in requests.into_iter().enumerate() {
-                let live = req.await.map_err(|e| format!("entity actor: {e}"))?;
-                entities.push((self.city.entities()[c * CHUNK + k].id.to_string(), live));
-            }
-        }
+        let entities = collect_states(&self.addrs)
+            .await?
+            .into_iter()
+            .zip(self.city.entities())
+            .map(|(live, e)| (e.id.to_string(), live))
+            .collect();
         let snapshot = Snapshot {
             seq: self.last_seq,
             taken_ms: Utc::now().timestamp_millis(),

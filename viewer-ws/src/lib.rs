@@ -1,10 +1,246 @@
 //! # twin-viewer-ws — what people and clients see
 //!
-//! Will hold the HTTP API, the WebSocket feed of the live twin (snapshot and deltas, bounded per
-//! client) and the bundled web viewer (static files embedded in the binary). See DESIGN.md §4, §9.
+//! The HTTP API, the WebSocket feed of the live twin (snapshot and deltas, bounded per client)
+//! and the bundled web viewer (static files embedded in the binary). See DESIGN.md §4, §9 and
+//! docs/protocol.md.
+//! - [`feed`]: the hub holding the published state of every entity, a journal of changes, KPIs
+//!   and alerts; clients read from it with a cursor;
+//! - [`ws`]: one task per WebSocket client; [`protocol`]: its messages;
+//! - [`api`]: the JSON API; [`auth`]: bearer tokens and roles; [`geo`]: layers as GeoJSON;
+//! - [`assets`]: the web viewer's files; [`bench`]: the WebSocket load benchmark.
 //!
 //! Depends on `twin-actors` (the live twin it serves) and `twin-core` (the model). This is an
 //! edge crate: wire types with `Serialize` live here, not in `twin-core`.
 //! **Must never depend on** `twin-scenarios` internals or hold model logic of its own.
-//!
-//! Status: empty; the viewer issue fills it.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod bench;
+pub mod feed;
+pub mod geo;
+pub mod protocol;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use twin_actors::LiveTwin;
+
+use crate::auth::{Auth, Role};
+use crate::feed::{FeedHub, HubConfig};
+use crate::geo::LayerGeometry;
+use crate::protocol::WsLimits;
+
+/// Limits of the HTTP API and the WebSocket feed.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub ws: WsLimits,
+    /// Largest request body (POST /api/readings), bytes.
+    pub max_body_bytes: usize,
+    /// Most readings in one POST.
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            ws: WsLimits::default(),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_batch: 10_000,
+        }
+    }
+}
+
+/// Settings of the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub auth: Auth,
+    pub limits: Limits,
+    pub hub: HubConfig,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<FeedHub>,
+    pub auth: Arc<Auth>,
+    pub limits: Limits,
+    /// Geometry of each entity layer, in `EntityKind::ALL` order.
+    pub layers: Arc<Vec<LayerGeometry>>,
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {why}")]
+    Bind { addr: SocketAddr, why: String },
+    #[error("cannot start the server: {0}")]
+    Start(String),
+}
+
+/// The routes of the API, the feed and the viewer.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/viewer/{file}", get(assets::file))
+        .route("/ws", get(websocket))
+        .route("/health", get(api::health))
+        .route("/api/entities", get(api::entities))
+        .route("/api/entities/{id}", get(api::entity))
+        .route("/api/entities/{id}/history", get(api::history))
+        .route("/api/layers/{file}", get(api::layer))
+        .route("/api/kpis", get(api::kpis))
+        .route("/api/alerts", get(api::alerts))
+        .route("/api/readings", post(api::post_readings))
+        .route("/api/snapshot", post(api::post_snapshot))
+        .fallback(api::not_found)
+        .with_state(state)
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // Browsers cannot set headers on a WebSocket: a token may come as `?token=`.
+    let token = api::bearer(&headers).or(params.get("token").map(String::as_str));
+    if let Err(e) = api::authorize(&state, token, Role::Viewer) {
+        return e.into_response();
+    }
+    let limits = state.limits.ws;
+    let Some(slot) = ws::reserve_client(&state.hub, &limits) else {
+        return api::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_clients",
+            format!("the server holds {} clients; try later", limits.max_clients),
+        )
+        .into_response();
+    };
+    let hub = state.hub.clone();
+    upgrade
+        .max_frame_size(limits.max_frame_bytes)
+        .max_message_size(limits.max_message_bytes)
+        .on_upgrade(move |socket| ws::run_client(socket, hub, limits, slot))
+}
+
+/// A running server.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub hub: Arc<FeedHub>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Stop accepting, close connections and wait for the server thread.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+/// Start the server on its own thread and runtime (`threads` workers), so that clients never
+/// compete with the twin's ingest for its threads. Returns once it listens.
+pub fn spawn_server(
+    twin: LiveTwin,
+    config: ServerConfig,
+    threads: usize,
+) -> Result<ServerHandle, ServerError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("http-server".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads.max(1))
+                .thread_name("http")
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(ServerError::Start(e.to_string())));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let listen = config.listen;
+                let bound = async {
+                    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                        ServerError::Bind {
+                            addr: listen,
+                            why: e.to_string(),
+                        }
+                    })?;
+                    let addr = listener.local_addr().map_err(|e| ServerError::Bind {
+                        addr: listen,
+                        why: e.to_string(),
+                    })?;
+                    let hub = FeedHub::start(twin, config.hub)
+                        .await
+                        .map_err(ServerError::Start)?;
+                    Ok::<_, ServerError>((listener, addr, hub))
+                };
+                let (listener, addr, hub) = match bound.await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let layers = Arc::new(
+                    twin_core::EntityKind::ALL
+                        .iter()
+                        .map(|&k| geo::layer_geometry(&hub.city, k))
+                        .collect(),
+                );
+                let state = AppState {
+                    hub: hub.clone(),
+                    auth: Arc::new(config.auth),
+                    limits: config.limits,
+                    layers,
+                };
+                let _ = ready_tx.send(Ok((addr, hub)));
+                let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async {
+                    let _ = rx.await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            });
+            // Open WebSocket tasks end with the runtime.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        })
+        .map_err(|e| ServerError::Start(e.to_string()))?;
+    let (addr, hub) = ready_rx
+        .recv()
+        .map_err(|_| ServerError::Start("the server thread ended".into()))??;
+    Ok(ServerHandle {
+        addr,
+        hub,
+        shutdown: Some(tx),
+        thread: Some(thread),
+    })
+}

@@ -1,0 +1,414 @@
+//! The HTTP API (JSON): entities, their history, layers as GeoJSON, KPIs, alerts, health, and
+//! `POST /api/readings` through the twin's one validation path. Errors are JSON objects
+//! `{"error": <reason>, "message": <what and where>}` with the matching status code.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Value as Json, json};
+use twin_actors::twin::Rejection;
+use twin_core::EntityKind;
+use twin_core::geometry::BBox;
+use twin_core::reading::RawReading;
+
+use crate::AppState;
+use crate::auth::Role;
+use crate::feed::Filter;
+use crate::geo::{asset_type, layer_collection};
+
+/// An API error: status, a stable reason code and a message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, reason, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.reason, "message": self.message});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Check that the request may use a path needing `role`.
+pub fn authorize(state: &AppState, token: Option<&str>, role: Role) -> Result<(), ApiError> {
+    state.auth.check(token, role).map(|_| ()).map_err(|e| {
+        let status = match e {
+            crate::auth::AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, "unauthorized", e.to_string())
+    })
+}
+
+fn check_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    for k in params.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                format!(
+                    "unknown query parameter `{k}` (allowed: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `layer=bin,charger` → a layer mask (all layers when absent).
+fn parse_layers(text: Option<&String>) -> Result<u8, ApiError> {
+    let Some(text) = text else {
+        return Ok(Filter::all().layers);
+    };
+    let mut mask = 0;
+    for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let kind = EntityKind::from_prefix(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_parameter",
+                format!("layer `{name}` is not one of street, power, water, bin, charger"),
+            )
+        })?;
+        mask |= Filter::bit(kind);
+    }
+    Ok(mask)
+}
+
+/// `bbox=minLon,minLat,maxLon,maxLat`.
+fn parse_bbox(text: Option<&String>) -> Result<Option<BBox>, ApiError> {
+    let Some(text) = text else { return Ok(None) };
+    let parts: Vec<Option<f64>> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
+        .collect();
+    match parts.as_slice() {
+        [Some(a), Some(b), Some(c), Some(d)] if a <= c && b <= d => Ok(Some(BBox {
+            min_lon: *a,
+            min_lat: *b,
+            max_lon: *c,
+            max_lat: *d,
+        })),
+        _ => Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("bbox `{text}` is not minLon,minLat,maxLon,maxLat with min ≤ max"),
+        )),
+    }
+}
+
+fn parse_time(name: &str, text: Option<&String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "bad_parameter",
+                    format!("{name} `{t}` is not an RFC 3339 time: {e}"),
+                )
+            })
+    })
+    .transpose()
+}
+
+fn entity_index(state: &AppState, id: &str) -> Result<usize, ApiError> {
+    if let Err(e) = id.parse::<twin_core::EntityId>() {
+        return Err(ApiError::bad_request("bad_id", e.to_string()));
+    }
+    state.hub.index_of(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_entity",
+            format!("no entity `{id}` in {}", state.hub.city.meta.name),
+        )
+    })
+}
+
+fn entity_summary(state: &AppState, i: usize, live: serde_json::Map<String, Json>) -> Json {
+    let e = &state.hub.city.entities()[i];
+    json!({
+        "id": e.id.to_string(),
+        "type": asset_type(&e.asset),
+        "name": e.name,
+        "location": [e.location.lon, e.location.lat],
+        "state": live,
+    })
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    let status = state.hub.twin.status();
+    axum::Json(json!({
+        "status": "ok",
+        "city": status.city,
+        "entities": status.entities,
+        "version": state.hub.current_version(),
+        "clients": state.hub.clients.load(std::sync::atomic::Ordering::Relaxed),
+        "readings_logged": status.readings_logged,
+    }))
+    .into_response()
+}
+
+pub async fn entities(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult {
+    authorize(&state, bearer(&headers), Role::Viewer)?;
+    check_params(&params, &["layer", "bbox", "limit"])?;
+    let filter = Filter {
+        layers: parse_layers(params.get("layer"))?,
+        bbox: parse_bbox(params.get("bbox"))?,
+    };
+    let limit = match params.get("limit") {
+        None => 100_000,
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            ApiError::bad_request("bad_parameter", format!("limit `{t}` is not a count"))
+        })?,
+    };
+    let list: Vec<Json> = state
+        .hub
+        .entity_states(&filter, limit)
+        .into_iter()
+        .map(|(i, s)| entity_summary(&state, i, s))
+        .collect();
+    Ok(axum::Json(json!({"count": list.len(), "entities": list})).into_response())
+}
+
+pub async fn entity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    authorize(&state, bearer(&headers), Role::Viewer)?;
+    let i = entity_index(&state, &id)?;
+    let live = state.hub.entity_state(i).unwrap_or_default();
+    let mut out = entity_summary(&state, i, live);
+    let layer = &state.layers[layer_slot(state.hub.city.entities()[i].id.kind())];
+    if let Some((_, geometry, props)) = layer.features.iter().find(|(k, _, _)| *k == i) {
+        out["attributes"] = Json::Object(props.clone());
+        out["geometry"] = geometry.clone();
+    }
+    Ok(axum::Json(out).into_response())
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult {
+    authorize(&state, bearer(&headers), Role::Viewer)?;
+    check_params(&params, &["from", "to"])?;
+    let i = entity_index(&state, &id)?;
+    let from = parse_time("from", params.get("from"))?;
+    let to = parse_time("to", params.get("to"))?;
+    let live = state.hub.twin.state(i).await.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "twin_stopped",
+            "the twin is not running",
+        )
+    })?;
+    let from_ms = from.map_or(i64::MIN, |t| t.timestamp_millis());
+    let to_ms = to.map_or(i64::MAX, |t| t.timestamp_millis());
+    let points: Vec<Json> = live
+        .history
+        .iter()
+        .filter(|p| (from_ms..=to_ms).contains(&p.observed_ms))
+        .map(|p| {
+            json!({
+                "observedAt": twin_core::live::rfc3339(p.observed_ms),
+                "quantity": p.quantity.name(),
+                "value": p.value.to_json(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "id": id,
+        "retained": twin_core::live::HISTORY_LEN,
+        "oldest": live.history.front().map(|p| twin_core::live::rfc3339(p.observed_ms)),
+        "count": points.len(),
+        "points": points,
+    }))
+    .into_response())
+}
+
+/// Position of a layer in [`AppState::layers`].
+pub fn layer_slot(kind: EntityKind) -> usize {
+    EntityKind::ALL
+        .iter()
+        .position(|&k| k == kind)
+        .unwrap_or_default()
+}
+
+pub async fn layer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> ApiResult {
+    authorize(&state, bearer(&headers), Role::Viewer)?;
+    let kind = file
+        .strip_suffix(".geojson")
+        .and_then(EntityKind::from_prefix)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_layer",
+                format!(
+                    "no layer `{file}`: use street.geojson, power.geojson, water.geojson, \
+                     bin.geojson or charger.geojson"
+                ),
+            )
+        })?;
+    let layer = &state.layers[layer_slot(kind)];
+    let text = layer_collection(layer, |i| state.hub.entity_state(i));
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], text).into_response())
+}
+
+pub async fn kpis(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    authorize(&state, bearer(&headers), Role::Viewer)?;
+    Ok(axum::Json(json!(*state.hub.current_kpis())).into_response())
+}
+
+pub async fn alerts(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    authorize(&state, bearer(&headers), Role::Viewer)?;
+    let alerts = state.hub.current_alerts();
+    Ok(axum::Json(json!({"count": alerts.len(), "alerts": *alerts})).into_response())
+}
+
+/// `POST /api/readings`: a JSON array of readings, validated like MQTT ones; answers once the
+/// accepted readings are durable.
+pub async fn post_readings(State(state): State<AppState>, request: Request) -> ApiResult {
+    authorize(&state, bearer(request.headers()), Role::Operator)?;
+    let limit = state.limits.max_body_bytes;
+    let bytes = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body exceeds {limit} bytes; send smaller batches"),
+            )
+        })?;
+    let items: Vec<Json> = match serde_json::from_slice::<Json>(&bytes) {
+        Ok(Json::Array(items)) => items,
+        Ok(_) => {
+            return Err(ApiError::bad_request(
+                "malformed",
+                "the body must be a JSON array of readings",
+            ));
+        }
+        Err(e) => {
+            return Err(ApiError::bad_request(
+                "malformed",
+                format!("the body is not JSON: {e}"),
+            ));
+        }
+    };
+    if items.len() > state.limits.max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "{} readings in one request; the limit is {}",
+                items.len(),
+                state.limits.max_batch
+            ),
+        ));
+    }
+    let entities: Vec<Option<String>> = items
+        .iter()
+        .map(|v| v.get("entity").and_then(Json::as_str).map(str::to_string))
+        .collect();
+    let readings: Vec<Result<RawReading, Rejection>> = items
+        .into_iter()
+        .enumerate()
+        .map(|(k, v)| {
+            serde_json::from_value::<RawReading>(v).map_err(|e| Rejection {
+                reason: "malformed".into(),
+                message: format!("reading {k}: {e}"),
+            })
+        })
+        .collect();
+    let n = readings.len();
+    let outcome = state
+        .hub
+        .twin
+        .ingest_durable(readings, None)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "twin_stopped", e))?;
+    if let Some(e) = outcome.store_error {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_error",
+            format!("nothing of this batch was stored: {e}"),
+        ));
+    }
+    let rejected_at: std::collections::HashSet<usize> =
+        outcome.rejected.iter().map(|(k, _)| *k).collect();
+    let accepted: Vec<usize> = (0..n).filter(|k| !rejected_at.contains(k)).collect();
+    let rejected: Vec<Json> = outcome
+        .rejected
+        .iter()
+        .map(|(k, r)| {
+            json!({"index": k, "entity": entities[*k], "reason": r.reason, "message": r.message})
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "accepted_count": outcome.accepted,
+        "rejected_count": rejected.len(),
+        "accepted": accepted,
+        "rejected": rejected,
+    }))
+    .into_response())
+}
+
+/// `POST /api/snapshot` (admin): write a snapshot of all entity state now.
+pub async fn post_snapshot(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    authorize(&state, bearer(&headers), Role::Admin)?;
+    let seq = state
+        .hub
+        .twin
+        .snapshot()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "snapshot_failed", e))?;
+    Ok(axum::Json(json!({"snapshot_seq": seq})).into_response())
+}
+
+pub async fn not_found(request: Request<Body>) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {} {}", request.method(), request.uri().path()),
+    )
+    .into_response()
+}

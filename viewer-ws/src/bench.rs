@@ -1,0 +1,1 @@
+//! WebSocket load benchmark (filled below).

@@ -1,0 +1,759 @@
+//! The feed hub: the latest published state of every entity, a journal of which entity changed
+//! at which version, the current KPIs and alerts. One task pumps the twin's feed into it; every
+//! WebSocket client reads from it.
+//!
+//! Why a journal of versions and not a queue per client: a client only keeps a cursor (the last
+//! version it was sent). When it is due, it is sent the entities changed after its cursor, each
+//! with its fields changed after the cursor, at their latest values. A slow client therefore
+//! coalesces for free (latest value per entity wins) and costs no memory while it waits; a
+//! client whose cursor has fallen out of the bounded journal gets a fresh snapshot instead.
+//! Bodies are cached by (filter, from, to), so clients with the same subscription share the
+//! serialisation work.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value as Json;
+use tokio::sync::{broadcast, watch};
+use twin_actors::LiveTwin;
+use twin_actors::network::{Alert, Estimates, NetworkKind};
+use twin_actors::shared::FeedEvent;
+use twin_core::geometry::BBox;
+use twin_core::live::{Delta, EntityLive, rfc3339};
+use twin_core::{CityModel, EntityKind};
+
+/// Which entities a subscription covers: a set of entity layers and an optional bounding box
+/// (tested against each entity's representative point).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Filter {
+    /// Bit `k` set: entities of `EntityKind::ALL[k]`.
+    pub layers: u8,
+    pub bbox: Option<BBox>,
+}
+
+impl Filter {
+    pub fn all() -> Filter {
+        Filter {
+            layers: (1 << EntityKind::ALL.len()) - 1,
+            bbox: None,
+        }
+    }
+
+    pub fn bit(kind: EntityKind) -> u8 {
+        let k = EntityKind::ALL
+            .iter()
+            .position(|&x| x == kind)
+            .unwrap_or_default();
+        1 << k
+    }
+
+    fn key(&self) -> (u8, Option<[u64; 4]>) {
+        let bbox = self.bbox.map(|b| {
+            [
+                b.min_lon.to_bits(),
+                b.min_lat.to_bits(),
+                b.max_lon.to_bits(),
+                b.max_lat.to_bits(),
+            ]
+        });
+        (self.layers, bbox)
+    }
+}
+
+/// One published field of an entity: name, value and the version that last changed it.
+#[derive(Debug, Clone)]
+struct FieldSlot {
+    name: Arc<str>,
+    value: Json,
+    version: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct EntityView {
+    fields: Vec<FieldSlot>,
+}
+
+impl EntityView {
+    /// Set a field; true when its value changed.
+    fn set(&mut self, name: &Arc<str>, value: Json, version: u64) -> bool {
+        match self.fields.iter_mut().find(|f| *f.name == **name) {
+            Some(f) if f.value == value => false,
+            Some(f) => {
+                f.value = value;
+                f.version = version;
+                true
+            }
+            None => {
+                self.fields.push(FieldSlot {
+                    name: name.clone(),
+                    value,
+                    version,
+                });
+                true
+            }
+        }
+    }
+
+    fn number(&self, name: &str) -> Option<f64> {
+        self.fields
+            .iter()
+            .find(|f| &*f.name == name)
+            .and_then(|f| f.value.as_f64())
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| &*f.name == name)
+            .and_then(|f| f.value.as_str())
+    }
+
+    /// Write `{"field":value,...}` for the fields changed after `after` (all for 0).
+    fn write_json(&self, out: &mut String, after: u64) {
+        out.push('{');
+        let mut first = true;
+        for f in self.fields.iter().filter(|f| f.version > after) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            write_json_string(out, &f.name);
+            out.push(':');
+            // Writing JSON into a String cannot fail.
+            let _ = write!(out, "{}", f.value);
+        }
+        out.push('}');
+    }
+}
+
+fn write_json_string(out: &mut String, s: &str) {
+    let _ = write!(out, "{}", Json::from(s));
+}
+
+/// A current alert as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertView {
+    pub network: NetworkKind,
+    pub code: &'static str,
+    pub entities: Vec<String>,
+    pub message: String,
+    /// When the hub first saw this alert (code and entities) raised.
+    pub since: String,
+}
+
+/// Key figures of the city right now, recomputed every second.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Kpis {
+    /// The newest observation time seen (the simulated clock when accelerated).
+    pub twin_time: Option<String>,
+    pub updated_at: String,
+    pub readings_per_s: f64,
+    pub deltas_per_s: f64,
+    pub clients: usize,
+    pub entities: usize,
+    pub streets_reporting: usize,
+    pub mean_congestion: Option<f64>,
+    pub congested_streets: usize,
+    pub closed_streets: usize,
+    pub power_load_kw: f64,
+    pub min_voltage_pu: Option<f64>,
+    pub de_energised_nodes: usize,
+    pub overloaded_elements: usize,
+    pub water_demand_l_s: f64,
+    pub min_pressure_m: Option<f64>,
+    pub low_pressure_junctions: usize,
+    pub mean_bin_fill: Option<f64>,
+    pub bins_above_80pct: usize,
+    pub bins_overflowing: usize,
+    pub charging_power_kw: f64,
+    pub chargers_in_use: usize,
+    pub alerts: usize,
+}
+
+/// What a client cursor gets next.
+pub enum Next {
+    /// Nothing changed after the cursor.
+    Nothing,
+    /// The cursor fell out of the journal: send a snapshot.
+    Behind,
+    /// Changes after the cursor, up to `to`: `entities` of them pass the filter, `body` is the
+    /// JSON object of id → changed fields (empty when none passes).
+    Changes {
+        body: Arc<str>,
+        entities: usize,
+        to: u64,
+    },
+}
+
+/// A snapshot body: the JSON object of id → full state, and the version it reflects.
+pub struct SnapshotBody {
+    pub body: Arc<str>,
+    pub entities: usize,
+    pub version: u64,
+}
+
+struct FeedState {
+    views: Vec<EntityView>,
+    /// `journal[k]` is the entity changed at version `journal_start + k`.
+    journal: VecDeque<u32>,
+    journal_start: u64,
+    version: u64,
+    twin_time_ms: Option<i64>,
+    deltas: u64,
+    names: HashMap<String, Arc<str>>,
+    alerts: Vec<AlertView>,
+    alerts_by_network: HashMap<NetworkKind, Vec<Alert>>,
+}
+
+impl FeedState {
+    fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(name.to_string(), n.clone());
+        n
+    }
+
+    /// Apply changed fields to one entity; bumps the version and journals it if anything changed.
+    fn apply(&mut self, entity: usize, fields: impl IntoIterator<Item = (Arc<str>, Json)>) {
+        let next = self.version + 1;
+        let Some(view) = self.views.get_mut(entity) else {
+            return;
+        };
+        let mut changed = false;
+        for (name, value) in fields {
+            changed |= view.set(&name, value, next);
+        }
+        if changed {
+            self.version = next;
+            self.journal.push_back(entity as u32);
+        }
+    }
+
+    fn trim(&mut self, cap: usize) {
+        while self.journal.len() > cap {
+            self.journal.pop_front();
+            self.journal_start += 1;
+        }
+    }
+}
+
+/// Settings of the hub.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// Versions kept in the journal; a client further behind gets a fresh snapshot.
+    pub journal_len: usize,
+    pub kpi_every: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            journal_len: 1 << 18,
+            kpi_every: Duration::from_secs(1),
+        }
+    }
+}
+
+type BodyKey = ((u8, Option<[u64; 4]>), u64, u64);
+
+/// The shared view of the live twin that the API and the WebSocket feed read.
+pub struct FeedHub {
+    pub city: Arc<CityModel>,
+    pub twin: LiveTwin,
+    index_of: HashMap<String, u32>,
+    state: RwLock<FeedState>,
+    config: HubConfig,
+    version_tx: watch::Sender<u64>,
+    kpis_tx: watch::Sender<Arc<Kpis>>,
+    alerts_tx: watch::Sender<Arc<Vec<AlertView>>>,
+    cache: Mutex<HashMap<BodyKey, (Arc<str>, usize)>>,
+    /// Connected WebSocket clients (kept by the server, shown in the KPIs).
+    pub clients: std::sync::atomic::AtomicUsize,
+}
+
+const CACHE_ENTRIES: usize = 512;
+
+impl FeedHub {
+    /// Build the hub from the twin's current state and start pumping its feed. Must run inside
+    /// a tokio runtime.
+    pub async fn start(twin: LiveTwin, config: HubConfig) -> Result<Arc<FeedHub>, String> {
+        // Subscribe before reading the states: a delta raced by the read is applied again after
+        // it, which is harmless (deltas carry values, not increments, in order per entity).
+        let events = twin.shared.feed.subscribe();
+        let city = twin.shared.city.clone();
+        let index_of = city
+            .entities()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.to_string(), i as u32))
+            .collect();
+        let state = FeedState {
+            views: vec![EntityView::default(); city.entities().len()],
+            journal: VecDeque::new(),
+            journal_start: 1,
+            version: 0,
+            twin_time_ms: None,
+            deltas: 0,
+            names: HashMap::new(),
+            alerts: Vec::new(),
+            alerts_by_network: HashMap::new(),
+        };
+        let (version_tx, _) = watch::channel(0);
+        let (kpis_tx, _) = watch::channel(Arc::new(Kpis::default()));
+        let (alerts_tx, _) = watch::channel(Arc::new(Vec::new()));
+        let hub = Arc::new(FeedHub {
+            city,
+            twin,
+            index_of,
+            state: RwLock::new(state),
+            config,
+            version_tx,
+            kpis_tx,
+            alerts_tx,
+            cache: Mutex::new(HashMap::new()),
+            clients: std::sync::atomic::AtomicUsize::new(0),
+        });
+        hub.reload().await?;
+        tokio::spawn(pump(hub.clone(), events));
+        tokio::spawn(kpi_loop(hub.clone()));
+        Ok(hub)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, FeedState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, FeedState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Read every entity's state from its actor and every network's latest estimates; every
+    /// client is sent a fresh snapshot afterwards.
+    async fn reload(&self) -> Result<(), String> {
+        let states = self.twin.states().await?;
+        let networks: Vec<_> = NetworkKind::ALL
+            .iter()
+            .filter_map(|&k| self.twin.shared.networks.latest(k).map(|l| (k, l)))
+            .collect();
+        let mut st = self.write();
+        st.version += 1;
+        let v = st.version;
+        for view in st.views.iter_mut() {
+            view.fields.clear();
+        }
+        for (i, live) in states.iter().enumerate() {
+            let fields: Vec<(Arc<str>, Json)> = live_fields(live)
+                .into_iter()
+                .map(|(n, v)| (st.name(&n), v))
+                .collect();
+            let view = &mut st.views[i];
+            for (n, value) in fields {
+                view.set(&n, value, v);
+            }
+            if let Some(t) = live.observed_ms() {
+                st.twin_time_ms = Some(st.twin_time_ms.map_or(t, |m| m.max(t)));
+            }
+        }
+        // Every cursor is now behind the journal: clients re-snapshot.
+        st.journal.clear();
+        st.journal_start = v + 1;
+        for (kind, (estimates, alerts)) in networks {
+            apply_estimates(&mut st, &self.index_of, &estimates);
+            set_alerts(&mut st, kind, &alerts);
+        }
+        let version = st.version;
+        let alerts = Arc::new(st.alerts.clone());
+        drop(st);
+        self.version_tx.send_replace(version);
+        self.alerts_tx.send_replace(alerts);
+        Ok(())
+    }
+
+    fn apply_event(&self, st: &mut FeedState, event: FeedEvent) -> bool {
+        match event {
+            FeedEvent::Delta { entity, delta } => {
+                apply_delta(st, entity, &delta);
+                false
+            }
+            FeedEvent::Estimates { estimates, .. } => {
+                apply_estimates(st, &self.index_of, &estimates);
+                false
+            }
+            FeedEvent::Alerts { network, alerts } => {
+                set_alerts(st, network, &alerts);
+                true
+            }
+        }
+    }
+
+    /// Watch the current version (changes whenever an entity's published state changes).
+    pub fn version(&self) -> watch::Receiver<u64> {
+        self.version_tx.subscribe()
+    }
+
+    pub fn kpis(&self) -> watch::Receiver<Arc<Kpis>> {
+        self.kpis_tx.subscribe()
+    }
+
+    pub fn alerts(&self) -> watch::Receiver<Arc<Vec<AlertView>>> {
+        self.alerts_tx.subscribe()
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.index_of.get(id).map(|&i| i as usize)
+    }
+
+    fn passes(&self, filter: &Filter, i: usize) -> bool {
+        let e = &self.city.entities()[i];
+        filter.layers & Filter::bit(e.id.kind()) != 0
+            && filter.bbox.is_none_or(|b| b.contains(e.location))
+    }
+
+    /// The full state of every entity passing the filter, as one JSON object of id → state.
+    pub fn snapshot(&self, filter: &Filter) -> SnapshotBody {
+        let st = self.read();
+        let version = st.version;
+        let (body, entities) = self.cached((filter.key(), 0, version), || {
+            let mut out = String::with_capacity(st.views.len() * 64);
+            let mut entities = 0;
+            out.push('{');
+            for (i, view) in st.views.iter().enumerate() {
+                if !self.passes(filter, i) {
+                    continue;
+                }
+                if entities > 0 {
+                    out.push(',');
+                }
+                entities += 1;
+                write_json_string(&mut out, &self.city.entities()[i].id.to_string());
+                out.push(':');
+                view.write_json(&mut out, 0);
+            }
+            out.push('}');
+            (out, entities)
+        });
+        SnapshotBody {
+            body,
+            entities,
+            version,
+        }
+    }
+
+    /// What changed after version `from` for this filter.
+    pub fn changes_after(&self, filter: &Filter, from: u64) -> Next {
+        let st = self.read();
+        let to = st.version;
+        if from >= to {
+            return Next::Nothing;
+        }
+        if from + 1 < st.journal_start {
+            return Next::Behind;
+        }
+        let start = (from + 1 - st.journal_start) as usize;
+        let mut changed: Vec<u32> = st.journal.range(start..).copied().collect();
+        changed.sort_unstable();
+        changed.dedup();
+        changed.retain(|&i| self.passes(filter, i as usize));
+        let (body, entities) = self.cached((filter.key(), from, to), || {
+            let mut out = String::with_capacity(changed.len() * 64 + 2);
+            out.push('{');
+            for (k, &i) in changed.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                write_json_string(&mut out, &self.city.entities()[i as usize].id.to_string());
+                out.push(':');
+                st.views[i as usize].write_json(&mut out, from);
+            }
+            out.push('}');
+            (out, changed.len())
+        });
+        Next::Changes { body, entities, to }
+    }
+
+    fn cached(&self, key: BodyKey, build: impl FnOnce() -> (String, usize)) -> (Arc<str>, usize) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = cache.get(&key) {
+            return b.clone();
+        }
+        let (body, n) = build();
+        let entry = (Arc::<str>::from(body), n);
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, entry.clone());
+        entry
+    }
+
+    /// The published state of one entity as a JSON object.
+    pub fn entity_state(&self, index: usize) -> Option<serde_json::Map<String, Json>> {
+        let st = self.read();
+        let view = st.views.get(index)?;
+        Some(
+            view.fields
+                .iter()
+                .map(|f| (f.name.to_string(), f.value.clone()))
+                .collect(),
+        )
+    }
+
+    /// The states of every entity passing the filter, in city order.
+    pub fn entity_states(
+        &self,
+        filter: &Filter,
+        limit: usize,
+    ) -> Vec<(usize, serde_json::Map<String, Json>)> {
+        let st = self.read();
+        (0..st.views.len())
+            .filter(|&i| self.passes(filter, i))
+            .take(limit)
+            .map(|i| {
+                let m = st.views[i]
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.to_string(), f.value.clone()))
+                    .collect();
+                (i, m)
+            })
+            .collect()
+    }
+
+    pub fn current_version(&self) -> u64 {
+        self.read().version
+    }
+
+    fn compute_kpis(&self, readings_per_s: f64, deltas_per_s: f64) -> Kpis {
+        let st = self.read();
+        let mut k = Kpis {
+            twin_time: st.twin_time_ms.map(rfc3339),
+            updated_at: rfc3339(chrono::Utc::now().timestamp_millis()),
+            readings_per_s,
+            deltas_per_s,
+            clients: self.clients.load(std::sync::atomic::Ordering::Relaxed),
+            entities: st.views.len(),
+            alerts: st.alerts.len(),
+            ..Kpis::default()
+        };
+        let (mut congestion_sum, mut fill_sum, mut fills) = (0.0, 0.0, 0usize);
+        for (e, v) in self.city.entities().iter().zip(&st.views) {
+            match e.id.kind() {
+                EntityKind::Street => {
+                    if let Some(c) = v.number("congestionLevel") {
+                        k.streets_reporting += 1;
+                        congestion_sum += c;
+                        if c >= 0.8 {
+                            k.congested_streets += 1;
+                        }
+                    }
+                    if v.fields
+                        .iter()
+                        .any(|f| &*f.name == "closed" && f.value == Json::Bool(true))
+                    {
+                        k.closed_streets += 1;
+                    }
+                }
+                EntityKind::Power => {
+                    if matches!(e.asset, twin_core::entity::Asset::TransformerPost(_)) {
+                        k.power_load_kw += v.number("activePower").unwrap_or(0.0);
+                    }
+                    if let Some(u) = v.number("voltage") {
+                        k.min_voltage_pu = Some(k.min_voltage_pu.map_or(u, |m: f64| m.min(u)));
+                    }
+                    if v.number("energised") == Some(0.0) {
+                        k.de_energised_nodes += 1;
+                    }
+                    if v.number("loading").is_some_and(|l| l > 100.0) {
+                        k.overloaded_elements += 1;
+                    }
+                }
+                EntityKind::Water => {
+                    k.water_demand_l_s += v.number("demand").unwrap_or(0.0);
+                    if matches!(e.asset, twin_core::entity::Asset::Junction(_))
+                        && let Some(p) = v.number("pressure")
+                    {
+                        k.min_pressure_m = Some(k.min_pressure_m.map_or(p, |m: f64| m.min(p)));
+                        if p < 15.0 {
+                            k.low_pressure_junctions += 1;
+                        }
+                    }
+                }
+                EntityKind::Bin => {
+                    if let Some(f) = v.number("fillingLevel") {
+                        fills += 1;
+                        fill_sum += f;
+                        if f >= 0.8 {
+                            k.bins_above_80pct += 1;
+                        }
+                        if f >= twin_core::live::BIN_FULL_LEVEL {
+                            k.bins_overflowing += 1;
+                        }
+                    }
+                }
+                EntityKind::Charger => {
+                    let p = v.number("chargingPower").unwrap_or(0.0);
+                    k.charging_power_kw += p;
+                    if p > 0.0 || v.text("status") == Some("occupied") {
+                        k.chargers_in_use += 1;
+                    }
+                }
+            }
+        }
+        if k.streets_reporting > 0 {
+            k.mean_congestion = Some(congestion_sum / k.streets_reporting as f64);
+        }
+        if fills > 0 {
+            k.mean_bin_fill = Some(fill_sum / fills as f64);
+        }
+        k
+    }
+
+    /// The KPIs as last computed.
+    pub fn current_kpis(&self) -> Arc<Kpis> {
+        self.kpis_tx.borrow().clone()
+    }
+
+    pub fn current_alerts(&self) -> Arc<Vec<AlertView>> {
+        self.alerts_tx.borrow().clone()
+    }
+}
+
+/// The fields of an entity's whole state.
+fn live_fields(live: &EntityLive) -> Vec<(String, Json)> {
+    live.to_json().into_iter().collect()
+}
+
+fn apply_delta(st: &mut FeedState, entity: usize, delta: &Delta) {
+    let mut fields: Vec<(Arc<str>, Json)> = delta
+        .changes
+        .iter()
+        .map(|(f, v)| (st.name(&f.name()), v.to_json()))
+        .collect();
+    fields.push((st.name("observedAt"), rfc3339(delta.observed_ms).into()));
+    st.twin_time_ms = Some(
+        st.twin_time_ms
+            .map_or(delta.observed_ms, |m| m.max(delta.observed_ms)),
+    );
+    st.deltas += 1;
+    st.apply(entity, fields);
+}
+
+fn apply_estimates(st: &mut FeedState, index_of: &HashMap<String, u32>, estimates: &Estimates) {
+    // Consecutive values of one entity are applied together (one version per entity).
+    let mut k = 0;
+    let values = &estimates.values;
+    while k < values.len() {
+        let id = &values[k].0;
+        let mut fields = Vec::new();
+        while k < values.len() && values[k].0 == *id {
+            let (_, name, v) = &values[k];
+            // Round model output so that numerical noise is not published as change.
+            let rounded = (v * 1e4).round() / 1e4;
+            if let Some(n) = serde_json::Number::from_f64(rounded) {
+                fields.push((st.name(name), Json::Number(n)));
+            }
+            k += 1;
+        }
+        if let Some(&i) = index_of.get(id) {
+            st.apply(i as usize, fields);
+        }
+    }
+}
+
+fn set_alerts(st: &mut FeedState, network: NetworkKind, alerts: &[Alert]) {
+    st.alerts_by_network.insert(network, alerts.to_vec());
+    let now = rfc3339(chrono::Utc::now().timestamp_millis());
+    let previous = std::mem::take(&mut st.alerts);
+    let mut current = Vec::new();
+    for kind in NetworkKind::ALL {
+        for a in st.alerts_by_network.get(&kind).into_iter().flatten() {
+            let since = previous
+                .iter()
+                .find(|p| p.code == a.code && p.entities == a.entities)
+                .map_or_else(|| now.clone(), |p| p.since.clone());
+            current.push(AlertView {
+                network: kind,
+                code: a.code,
+                entities: a.entities.clone(),
+                message: a.message.clone(),
+                since,
+            });
+        }
+    }
+    st.alerts = current;
+}
+
+/// Move the twin's feed into the hub, in batches under one lock.
+async fn pump(hub: Arc<FeedHub>, mut events: broadcast::Receiver<FeedEvent>) {
+    loop {
+        let first = match events.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    lost = n,
+                    "feed hub fell behind the twin; reloading all state"
+                );
+                if let Err(e) = hub.reload().await {
+                    tracing::error!(error = %e, "feed hub reload failed");
+                }
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let (version, alerts) = {
+            let mut st = hub.write();
+            let mut alerts_changed = hub.apply_event(&mut st, first);
+            for _ in 0..4096 {
+                match events.try_recv() {
+                    Ok(e) => alerts_changed |= hub.apply_event(&mut st, e),
+                    Err(_) => break,
+                }
+            }
+            st.trim(hub.config.journal_len);
+            (
+                st.version,
+                alerts_changed.then(|| Arc::new(st.alerts.clone())),
+            )
+        };
+        hub.version_tx.send_if_modified(|v| {
+            let changed = *v != version;
+            *v = version;
+            changed
+        });
+        if let Some(a) = alerts {
+            hub.alerts_tx.send_if_modified(|old| {
+                let changed = **old != *a;
+                *old = a;
+                changed
+            });
+        }
+    }
+}
+
+async fn kpi_loop(hub: Arc<FeedHub>) {
+    let mut tick = tokio::time::interval(hub.config.kpi_every);
+    let mut last: Option<(Instant, u64, u64)> = None;
+    loop {
+        tick.tick().await;
+        let applied = hub.twin.shared.counters.values().applied;
+        let deltas = hub.read().deltas;
+        let now = Instant::now();
+        let (rps, dps) = match last {
+            Some((t, a, d)) => {
+                let s = now.duration_since(t).as_secs_f64().max(1e-3);
+                (
+                    (applied.saturating_sub(a)) as f64 / s,
+                    (deltas.saturating_sub(d)) as f64 / s,
+                )
+            }
+            None => (0.0, 0.0),
+        };
+        last = Some((now, applied, deltas));
+        let kpis = Arc::new(hub.compute_kpis(rps, dps));
+        hub.kpis_tx.send_replace(kpis);
+    }
+}

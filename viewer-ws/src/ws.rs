@@ -1,0 +1,272 @@
+//! One WebSocket client: reads its requests, and sends each of its subscriptions a snapshot and
+//! then, at most at the subscription's rate, what changed after its cursor (see [`crate::feed`]).
+//!
+//! A client costs a cursor per subscription and the message being written. A client that does
+//! not read blocks only its own task (the write waits), and when it reads again it is sent the
+//! coalesced changes, or a fresh snapshot if it fell out of the journal.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::Instant;
+
+use crate::feed::{FeedHub, Next};
+use crate::protocol::{self, ClientMessage, Subscription, WsLimits};
+
+struct Stream {
+    sub: Subscription,
+    /// The version this subscription has been sent up to.
+    cursor: u64,
+    /// Sequence number of the next message.
+    seq: u64,
+    /// Earliest time of the next message (the rate limit).
+    next_at: Instant,
+    needs_snapshot: bool,
+    kpi_pending: bool,
+    alert_pending: bool,
+}
+
+impl Stream {
+    fn pending(&self, version: u64) -> bool {
+        self.needs_snapshot
+            || self.kpi_pending
+            || self.alert_pending
+            || (self.sub.wants_entities() && self.cursor < version)
+    }
+}
+
+/// Decrements the client count when a connection ends, however it ends.
+pub struct ClientSlot(Arc<FeedHub>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Take a client slot, or `None` when the server is full.
+pub fn reserve_client(hub: &Arc<FeedHub>, limits: &WsLimits) -> Option<ClientSlot> {
+    let n = hub.clients.fetch_add(1, Ordering::Relaxed);
+    let slot = ClientSlot(hub.clone());
+    if n >= limits.max_clients {
+        return None;
+    }
+    Some(slot)
+}
+
+/// Serve one connected client until it leaves.
+pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, slot: ClientSlot) {
+    let _slot = slot;
+    let (mut sink, mut incoming) = socket.split();
+    let mut version_rx = hub.version();
+    let mut kpis_rx = hub.kpis();
+    let mut alerts_rx = hub.alerts();
+    kpis_rx.mark_unchanged();
+    alerts_rx.mark_unchanged();
+    let mut streams: Vec<Stream> = Vec::new();
+    loop {
+        let version = *version_rx.borrow_and_update();
+        let due = streams
+            .iter()
+            .filter(|s| s.pending(version))
+            .map(|s| s.next_at)
+            .min();
+        let mut replies: Vec<String> = Vec::new();
+        tokio::select! {
+            msg = incoming.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    match protocol::parse_client_message(text.as_str(), &limits) {
+                        Ok(m) => handle(m, &mut streams, &limits, &mut replies),
+                        Err(e) => replies.push(protocol::error_message(e.reason, &e.message)),
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => replies.push(protocol::error_message(
+                    "binary_frame",
+                    "messages are JSON text frames; binary frames are not part of the protocol",
+                )),
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    // Oversized frames and protocol violations end here: tell the client why.
+                    tracing::debug!(error = %e, "websocket client error");
+                    let text = e.to_string();
+                    let error = if text.contains("limit") || text.contains("too long") {
+                        protocol::error_message(
+                            "too_large",
+                            &format!(
+                                "frames and messages are limited to {} bytes; the connection \
+                                 is closed ({text})",
+                                limits.max_message_bytes
+                            ),
+                        )
+                    } else {
+                        protocol::error_message("protocol", &text)
+                    };
+                    let _ = sink.send(Message::Text(error.into())).await;
+                    break;
+                }
+            },
+            r = version_rx.changed() => if r.is_err() { break },
+            r = kpis_rx.changed() => {
+                if r.is_err() { break }
+                streams.iter_mut().filter(|s| s.sub.kpi).for_each(|s| s.kpi_pending = true);
+            }
+            r = alerts_rx.changed() => {
+                if r.is_err() { break }
+                streams.iter_mut().filter(|s| s.sub.alert).for_each(|s| s.alert_pending = true);
+            }
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
+        }
+        for r in replies {
+            if sink.send(Message::Text(r.into())).await.is_err() {
+                return;
+            }
+        }
+        let version = *version_rx.borrow();
+        let now = Instant::now();
+        for s in streams.iter_mut() {
+            if s.next_at > now || !s.pending(version) {
+                continue;
+            }
+            let messages = due_messages(&hub, s, &kpis_rx, &alerts_rx);
+            if messages.is_empty() {
+                continue;
+            }
+            s.next_at = now + s.sub.interval;
+            for m in messages {
+                if sink.send(Message::Text(m.into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn handle(
+    m: ClientMessage,
+    streams: &mut Vec<Stream>,
+    limits: &WsLimits,
+    replies: &mut Vec<String>,
+) {
+    match m {
+        ClientMessage::Subscribe(sub) => {
+            let existing = streams.iter().position(|s| s.sub.id == sub.id);
+            if existing.is_none() && streams.len() >= limits.max_subscriptions {
+                replies.push(protocol::error_message(
+                    "too_many_subscriptions",
+                    &format!(
+                        "a client may hold {} subscriptions; unsubscribe one first",
+                        limits.max_subscriptions
+                    ),
+                ));
+                return;
+            }
+            let layers = layer_names(&sub);
+            replies.push(protocol::subscribed_message(&sub, &layers));
+            let seq = existing.map_or(0, |k| streams[k].seq);
+            let stream = Stream {
+                sub,
+                cursor: 0,
+                seq,
+                next_at: Instant::now(),
+                needs_snapshot: true,
+                kpi_pending: false,
+                alert_pending: false,
+            };
+            match existing {
+                Some(k) => streams[k] = stream,
+                None => streams.push(stream),
+            }
+        }
+        ClientMessage::Unsubscribe { id } => match streams.iter().position(|s| s.sub.id == id) {
+            Some(k) => {
+                streams.remove(k);
+                replies.push(protocol::unsubscribed_message(&id));
+            }
+            None => replies.push(protocol::error_message(
+                "unknown_subscription",
+                &format!("no subscription `{id}` to unsubscribe"),
+            )),
+        },
+        ClientMessage::Ping { id } => replies.push(protocol::pong_message(id)),
+    }
+}
+
+fn layer_names(sub: &Subscription) -> Vec<String> {
+    let mut v: Vec<String> = twin_core::EntityKind::ALL
+        .iter()
+        .filter(|&&k| sub.filter.layers & crate::feed::Filter::bit(k) != 0)
+        .map(|k| k.prefix().to_string())
+        .collect();
+    if sub.kpi {
+        v.push("kpi".into());
+    }
+    if sub.alert {
+        v.push("alert".into());
+    }
+    v
+}
+
+/// The messages a due stream is sent now, in order, with consecutive sequence numbers.
+fn due_messages(
+    hub: &FeedHub,
+    s: &mut Stream,
+    kpis_rx: &tokio::sync::watch::Receiver<Arc<crate::feed::Kpis>>,
+    alerts_rx: &tokio::sync::watch::Receiver<Arc<Vec<crate::feed::AlertView>>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !s.needs_snapshot && s.sub.wants_entities() {
+        match hub.changes_after(&s.sub.filter, s.cursor) {
+            Next::Nothing => {}
+            Next::Behind => s.needs_snapshot = true,
+            Next::Changes { body, entities, to } => {
+                if entities > 0 {
+                    out.push(protocol::delta_message(
+                        &s.sub.id, s.seq, s.cursor, to, entities, &body,
+                    ));
+                    s.seq += 1;
+                }
+                s.cursor = to;
+            }
+        }
+    }
+    if s.needs_snapshot {
+        let kpis = s.sub.kpi.then(|| kpis_rx.borrow().clone());
+        let alerts = s.sub.alert.then(|| alerts_rx.borrow().clone());
+        let snap = s.sub.wants_entities().then(|| hub.snapshot(&s.sub.filter));
+        let version = snap
+            .as_ref()
+            .map_or_else(|| hub.current_version(), |b| b.version);
+        out.push(protocol::snapshot_message(
+            &s.sub,
+            s.seq,
+            version,
+            snap.as_ref().map(|b| (&*b.body, b.entities)),
+            kpis.as_deref(),
+            alerts.as_deref().map(|a| a.as_slice()),
+        ));
+        s.seq += 1;
+        s.cursor = version;
+        s.needs_snapshot = false;
+        s.kpi_pending = false;
+        s.alert_pending = false;
+        return out;
+    }
+    if s.kpi_pending {
+        out.push(protocol::kpi_message(&s.sub.id, s.seq, &kpis_rx.borrow()));
+        s.seq += 1;
+        s.kpi_pending = false;
+    }
+    if s.alert_pending {
+        out.push(protocol::alert_message(
+            &s.sub.id,
+            s.seq,
+            &alerts_rx.borrow(),
+        ));
+        s.seq += 1;
+        s.alert_pending = false;
+    }
+    out
+}

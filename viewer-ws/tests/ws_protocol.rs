@@ -1,0 +1,553 @@
+//! The WebSocket protocol and the HTTP API against a live Pitești twin in this process, with a
+//! real WebSocket client (tokio-tungstenite) and plain HTTP/1.1 over TCP.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value as Json, json};
+use tokio_tungstenite::tungstenite::Message;
+use twin_actors::twin::{LiveTwin, Rejection, TwinConfig};
+use twin_core::reading::RawReading;
+use twin_viewer_ws::auth::Auth;
+use twin_viewer_ws::feed::HubConfig;
+use twin_viewer_ws::{Limits, ServerConfig, ServerHandle, spawn_server};
+
+const OPERATOR: &str = "operator-token-0123456789";
+const VIEWER: &str = "viewer-token-0123456789";
+
+fn tokens() -> Auth {
+    Auth::from_toml(
+        &format!(
+            "[[token]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR}\"\n\
+             [[token]]\nname = \"screen\"\nrole = \"viewer\"\ntoken = \"{VIEWER}\"\n"
+        ),
+        "test",
+    )
+    .expect("tokens")
+}
+
+struct Running {
+    twin: LiveTwin,
+    server: ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+fn start(limits: Limits, hub: HubConfig) -> Running {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let city = Arc::new(
+        twin_core::load_city(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pitesti"))
+            .expect("Pitești bundle"),
+    );
+    let mut config = TwinConfig::new(dir.path());
+    config.arbiters = 2;
+    config.snapshot_every = Duration::from_secs(3600);
+    let twin = LiveTwin::start(city, config).expect("twin");
+    let server = spawn_server(
+        twin.clone(),
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            auth: tokens(),
+            limits,
+            hub,
+        },
+        2,
+    )
+    .expect("server");
+    Running {
+        twin,
+        server,
+        _dir: dir,
+    }
+}
+
+fn at(offset_ms: i64) -> String {
+    let t = chrono::Utc::now() - chrono::Duration::seconds(60)
+        + chrono::Duration::milliseconds(offset_ms);
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn reading(entity: &str, t: &str, values: Json) -> Result<RawReading, Rejection> {
+    Ok(RawReading {
+        entity: entity.into(),
+        observed_at: t.into(),
+        values: serde_json::from_value(values).expect("object"),
+    })
+}
+
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(addr: SocketAddr) -> Client {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .expect("websocket connects");
+    ws
+}
+
+async fn send(ws: &mut Client, v: Json) {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// The next text message as JSON, skipping control frames; panics after `wait`.
+async fn next(ws: &mut Client, wait: Duration) -> Json {
+    loop {
+        let m = tokio::time::timeout(wait, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("stream open")
+            .expect("no error");
+        if let Message::Text(t) = m {
+            return serde_json::from_str(t.as_str()).expect("server sends JSON");
+        }
+    }
+}
+
+/// Messages until one satisfies `done`, collecting them all.
+async fn until(ws: &mut Client, wait: Duration, done: impl Fn(&Json) -> bool) -> Vec<Json> {
+    let mut all = Vec::new();
+    loop {
+        let m = next(ws, wait).await;
+        let stop = done(&m);
+        all.push(m);
+        if stop {
+            return all;
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn snapshot_then_deltas_with_no_gaps_and_only_changed_fields() {
+    let run = start(Limits::default(), HubConfig::default());
+    let mut ws = connect(run.server.addr).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "bins", "layers": ["bin"], "rate": 20}),
+    )
+    .await;
+    let ack = next(&mut ws, Duration::from_secs(10)).await;
+    assert_eq!(ack["type"], "subscribed");
+    assert_eq!(ack["layers"], json!(["bin"]));
+    let snap = next(&mut ws, Duration::from_secs(10)).await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["seq"], 0);
+    let bins = run
+        .twin
+        .shared
+        .city
+        .entities_of(twin_core::entity::AssetKind::WasteBin)
+        .count();
+    assert_eq!(snap["count"], bins as u64);
+    assert!(snap["entities"]["bin:17"].is_object());
+    assert!(
+        snap["entities"].get("street:1").is_none(),
+        "only the subscribed layer"
+    );
+
+    for k in 0..5 {
+        let out = run
+            .twin
+            .ingest_durable(
+                vec![reading(
+                    "bin:17",
+                    &at(k * 1000),
+                    json!({"fillingLevel": 0.1 + 0.1 * k as f64}),
+                )],
+                None,
+            )
+            .await
+            .expect("ingest");
+        assert_eq!(out.accepted, 1);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    // A reading changing only the temperature: its delta must not repeat the fill level.
+    run.twin
+        .ingest_durable(
+            vec![reading("bin:17", &at(9000), json!({"temperature": 21.5}))],
+            None,
+        )
+        .await
+        .expect("ingest");
+    let msgs = until(&mut ws, Duration::from_secs(10), |m| {
+        m["entities"]["bin:17"]["temperature"] == json!(21.5)
+    })
+    .await;
+    let mut seq = 0;
+    let mut fill = None;
+    for m in &msgs {
+        assert_eq!(m["type"], "delta", "{m}");
+        assert_eq!(m["seq"], seq + 1, "no gap in sequence numbers");
+        seq += 1;
+        if let Some(f) = m["entities"]["bin:17"]["fillingLevel"].as_f64() {
+            fill = Some(f);
+        }
+    }
+    assert!((fill.expect("fill level was sent") - 0.5).abs() < 1e-9);
+    let last = msgs.last().expect("a delta");
+    assert!(
+        last["entities"]["bin:17"].get("fillingLevel").is_none(),
+        "unchanged fields are not repeated: {last}"
+    );
+    assert!(msgs.len() >= 2, "several deltas at 20 Hz: {}", msgs.len());
+}
+
+#[actix_rt::test]
+async fn a_slow_subscription_is_coalesced_and_a_far_behind_one_re_snapshots() {
+    let run = start(
+        Limits::default(),
+        HubConfig {
+            journal_len: 200,
+            ..HubConfig::default()
+        },
+    );
+    let mut ws = connect(run.server.addr).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "layers": ["bin"], "rate": 1}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut ws, Duration::from_secs(10)).await["type"],
+        "subscribed"
+    );
+    assert_eq!(
+        next(&mut ws, Duration::from_secs(10)).await["type"],
+        "snapshot"
+    );
+    // 40 changes of one bin within a second: at 1 Hz the client sees at most a couple of
+    // deltas, and the last value wins.
+    for k in 0..40 {
+        run.twin
+            .ingest_durable(
+                vec![reading(
+                    "bin:5",
+                    &at(k * 100),
+                    json!({"fillingLevel": 0.01 * k as f64}),
+                )],
+                None,
+            )
+            .await
+            .expect("ingest");
+    }
+    let msgs = until(&mut ws, Duration::from_secs(10), |m| {
+        m["entities"]["bin:5"]["fillingLevel"] == json!(0.39)
+    })
+    .await;
+    assert!(
+        msgs.len() <= 3,
+        "40 changes coalesced into {} deltas",
+        msgs.len()
+    );
+    let last_seq = msgs.last().expect("delta")["seq"].as_u64().expect("seq");
+
+    // Now 600 changes on distinct bins: more than the journal of 200 holds before the client is
+    // due again, so it is sent a fresh snapshot, continuing the sequence.
+    let batch: Vec<_> = (0..600)
+        .map(|k| {
+            reading(
+                &format!("bin:{}", k + 1),
+                &at(20_000 + k),
+                json!({"fillingLevel": 0.77}),
+            )
+        })
+        .collect();
+    let out = run.twin.ingest_durable(batch, None).await.expect("ingest");
+    assert_eq!(out.accepted, 600);
+    let msgs = until(&mut ws, Duration::from_secs(10), |m| {
+        m["type"] == "snapshot"
+    })
+    .await;
+    let snap = msgs.last().expect("snapshot");
+    assert_eq!(
+        snap["seq"],
+        last_seq + msgs.len() as u64,
+        "sequence continues"
+    );
+    // The snapshot reflects the new state (after the readings reached their actors).
+    let level = snap["entities"]["bin:600"]["fillingLevel"].as_f64();
+    let pending = level != Some(0.77);
+    if pending {
+        let m = until(&mut ws, Duration::from_secs(10), |m| {
+            m["entities"]["bin:600"]["fillingLevel"] == json!(0.77)
+        })
+        .await;
+        assert!(!m.is_empty());
+    }
+}
+
+#[actix_rt::test]
+async fn malformed_messages_get_errors_and_the_connection_stays() {
+    let run = start(Limits::default(), HubConfig::default());
+    let mut ws = connect(run.server.addr).await;
+    let cases: [(Message, &str); 6] = [
+        (Message::Text("this is not json".into()), "malformed"),
+        (Message::Text(r#"{"type":"dance"}"#.into()), "unknown_type"),
+        (
+            Message::Text(r#"{"type":"subscribe","layers":["trams"]}"#.into()),
+            "bad_layers",
+        ),
+        (
+            Message::Text(r#"{"type":"subscribe","layers":["bin"],"rate":1000}"#.into()),
+            "bad_rate",
+        ),
+        (
+            Message::Text(r#"{"type":"unsubscribe","id":"nothing"}"#.into()),
+            "unknown_subscription",
+        ),
+        (Message::Binary(vec![1u8, 2, 3].into()), "binary_frame"),
+    ];
+    for (msg, reason) in cases {
+        ws.send(msg).await.expect("send");
+        let e = next(&mut ws, Duration::from_secs(5)).await;
+        assert_eq!(e["type"], "error");
+        assert_eq!(e["reason"], reason, "{e}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    send(&mut ws, json!({"type": "ping", "id": 7})).await;
+    let pong = next(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(pong["type"], "pong");
+    assert_eq!(pong["id"], 7);
+
+    // Too many subscriptions.
+    for k in 0..8 {
+        send(
+            &mut ws,
+            json!({"type": "subscribe", "id": format!("s{k}"), "layers": ["kpi"]}),
+        )
+        .await;
+    }
+    let msgs = until(&mut ws, Duration::from_secs(5), |m| {
+        m["type"] == "subscribed" && m["sub"] == "s7"
+    })
+    .await;
+    assert!(msgs.iter().all(|m| m["type"] != "error"));
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "s8", "layers": ["kpi"]}),
+    )
+    .await;
+    let msgs = until(&mut ws, Duration::from_secs(5), |m| m["type"] == "error").await;
+    assert_eq!(
+        msgs.last().expect("error")["reason"],
+        "too_many_subscriptions"
+    );
+}
+
+#[actix_rt::test]
+async fn oversized_frames_and_too_many_clients_are_refused_and_the_server_goes_on() {
+    let mut limits = Limits::default();
+    limits.ws.max_clients = 2;
+    limits.ws.max_frame_bytes = 1024;
+    limits.ws.max_message_bytes = 1024;
+    let run = start(limits, HubConfig::default());
+    let addr = run.server.addr;
+    let mut big = connect(addr).await;
+    let _ = big
+        .send(Message::Text(
+            format!("{{\"type\":\"ping\",\"id\":\"{}\"}}", "x".repeat(4096)).into(),
+        ))
+        .await;
+    // The server answers with an error naming the limit, or closes; either way no pong.
+    let reply = tokio::time::timeout(Duration::from_secs(5), big.next())
+        .await
+        .expect("an answer");
+    match reply {
+        Some(Ok(Message::Text(t))) => {
+            let e: Json = serde_json::from_str(t.as_str()).expect("json");
+            assert_eq!(e["type"], "error", "{e}");
+            assert_eq!(e["reason"], "too_large", "{e}");
+            assert!(
+                e["message"].as_str().is_some_and(|m| m.contains("1024")),
+                "{e}"
+            );
+        }
+        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {}
+        Some(Ok(other)) => panic!("unexpected answer {other:?}"),
+    }
+    drop(big);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut a = connect(addr).await;
+    let _b = connect(addr).await;
+    let third = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await;
+    match third {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 503),
+        other => panic!(
+            "a third client should be refused, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    send(&mut a, json!({"type": "ping"})).await;
+    assert_eq!(next(&mut a, Duration::from_secs(5)).await["type"], "pong");
+}
+
+/// One HTTP/1.1 request; returns the status and the body as JSON (or as a JSON string).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, Json) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let json = serde_json::from_str(body).unwrap_or(Json::String(body.to_string()));
+    (status, json)
+}
+
+#[actix_rt::test]
+async fn http_api_reads_and_posts_readings_through_validation() {
+    let run = start(Limits::default(), HubConfig::default());
+    let addr = run.server.addr;
+    let (s, health) = tokio::task::spawn_blocking(move || http(addr, "GET", "/health", None, ""))
+        .await
+        .expect("join");
+    assert_eq!(s, 200);
+    assert_eq!(
+        health["entities"],
+        run.twin.shared.city.entities().len() as u64
+    );
+
+    let good = json!([
+        {"entity": "bin:9", "observedAt": at(0), "values": {"fillingLevel": 0.64}},
+        {"entity": "bin:9", "observedAt": at(1), "values": {"fillingLevel": 7}},
+        {"entity": "bin:nowhere", "observedAt": at(2), "values": {"fillingLevel": 0.2}},
+        {"entity": "bin:9", "values": {"fillingLevel": 0.2}},
+        {"entity": "street:1", "observedAt": at(3), "values": {"intensity": 420}}
+    ])
+    .to_string();
+    let body = good.clone();
+    let (s, e) =
+        tokio::task::spawn_blocking(move || http(addr, "POST", "/api/readings", None, &body))
+            .await
+            .expect("join");
+    assert_eq!(s, 401, "{e}");
+    assert_eq!(e["error"], "unauthorized");
+    let body = good.clone();
+    let (s, e) = tokio::task::spawn_blocking(move || {
+        http(addr, "POST", "/api/readings", Some(VIEWER), &body)
+    })
+    .await
+    .expect("join");
+    assert_eq!(s, 403, "{e}");
+    let body = good.clone();
+    let (s, r) = tokio::task::spawn_blocking(move || {
+        http(addr, "POST", "/api/readings", Some(OPERATOR), &body)
+    })
+    .await
+    .expect("join");
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["accepted"], json!([0, 4]));
+    let reasons: Vec<&str> = r["rejected"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|x| x["reason"].as_str().expect("reason"))
+        .collect();
+    assert_eq!(reasons, ["out_of_range", "unknown_entity", "malformed"]);
+    assert_eq!(r["rejected"][1]["entity"], "bin:nowhere");
+
+    let (s, e) = tokio::task::spawn_blocking(move || {
+        http(addr, "POST", "/api/readings", Some(OPERATOR), "{\"no\":1}")
+    })
+    .await
+    .expect("join");
+    assert_eq!((s, e["error"].as_str()), (400, Some("malformed")));
+
+    // The accepted reading shows in the entity, its history and its layer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s, bin) =
+        tokio::task::spawn_blocking(move || http(addr, "GET", "/api/entities/bin:9", None, ""))
+            .await
+            .expect("join");
+    assert_eq!(s, 200);
+    assert_eq!(bin["state"]["fillingLevel"], 0.64);
+    assert_eq!(bin["attributes"]["type"], "WasteContainer");
+    let (s, hist) = tokio::task::spawn_blocking(move || {
+        http(addr, "GET", "/api/entities/bin:9/history", None, "")
+    })
+    .await
+    .expect("join");
+    assert_eq!(s, 200);
+    assert_eq!(hist["count"], 1);
+    assert_eq!(hist["points"][0]["value"], 0.64);
+    let (s, layer) =
+        tokio::task::spawn_blocking(move || http(addr, "GET", "/api/layers/bin.geojson", None, ""))
+            .await
+            .expect("join");
+    assert_eq!(s, 200);
+    let features = layer["features"].as_array().expect("features");
+    let bins = run
+        .twin
+        .shared
+        .city
+        .entities_of(twin_core::entity::AssetKind::WasteBin)
+        .count();
+    assert_eq!(features.len(), bins);
+    let nine = features.iter().find(|f| f["id"] == "bin:9").expect("bin:9");
+    assert_eq!(nine["properties"]["state"]["fillingLevel"], 0.64);
+
+    // Filters and errors.
+    let c = run.twin.shared.city.meta.centre;
+    let q = format!(
+        "/api/entities?layer=bin&bbox={},{},{},{}",
+        c.lon - 0.005,
+        c.lat - 0.005,
+        c.lon + 0.005,
+        c.lat + 0.005
+    );
+    let (s, near) = tokio::task::spawn_blocking(move || http(addr, "GET", &q, None, ""))
+        .await
+        .expect("join");
+    assert_eq!(s, 200);
+    let n = near["count"].as_u64().expect("count") as usize;
+    assert!(n > 0 && n < bins, "bbox keeps some bins: {n} of {bins}");
+    for (path, status, reason) in [
+        ("/api/entities/bin:none", 404, "unknown_entity"),
+        ("/api/entities/tram:1", 400, "bad_id"),
+        ("/api/entities?layer=bin&bbox=1,2", 400, "bad_parameter"),
+        ("/api/entities?colour=red", 400, "bad_parameter"),
+        (
+            "/api/entities/bin:9/history?from=yesterday",
+            400,
+            "bad_parameter",
+        ),
+        ("/api/layers/trams.geojson", 404, "unknown_layer"),
+        ("/api/nothing", 404, "not_found"),
+    ] {
+        let p = path.to_string();
+        let (s, e) = tokio::task::spawn_blocking(move || http(addr, "GET", &p, None, ""))
+            .await
+            .expect("join");
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (status, Some(reason)),
+            "{path}: {e}"
+        );
+    }
+    let (s, k) = tokio::task::spawn_blocking(move || http(addr, "GET", "/api/kpis", None, ""))
+        .await
+        .expect("join");
+    assert_eq!(s, 200);
+    assert_eq!(k["entities"], run.twin.shared.city.entities().len() as u64);
+}

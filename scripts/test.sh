@@ -2,7 +2,8 @@
 # Run every test of the citytwin workspace on a fresh machine.
 # Installs what the tests need when it is missing, then runs the whole workspace's tests.
 # mosquitto: the MQTT ingest and crash-recovery tests start their own broker from it.
-# Later issues add here: nats-server from PyPI (distribution tests), chromium (viewer tests).
+# chromium: the viewer's browser test drives it headless over the DevTools protocol.
+# Later issues add here: nats-server from PyPI (distribution tests).
 # Keep each install idempotent and quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need_apt+=(mosquitto)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  need_apt+=(chromium)
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then

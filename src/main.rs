@@ -68,6 +68,9 @@ enum Command {
 enum BenchCommand {
     /// Readings applied by actors beside a raw channel, durable ingest, restart, actor memory.
     Ingest(serve::BenchIngestArgs),
+    /// WebSocket fan-out: latency from reading accepted to delta received for many clients,
+    /// server CPU and memory, and the memory of stalled clients.
+    Ws(serve::BenchWsArgs),
 }
 
 #[derive(Subcommand)]
@@ -175,6 +178,9 @@ fn run(command: Command) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Ingest(args),
         } => serve::bench_ingest(args),
+        Command::Bench {
+            command: BenchCommand::Ws(args),
+        } => serve::bench_ws(args),
         Command::City {
             command: CityCommand::Info { dir, json },
         } => city_info(&dir, json),

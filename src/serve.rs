@@ -395,6 +395,116 @@ pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Args)]
+pub struct BenchWsArgs {
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    /// Concurrent WebSocket clients, each subscribed to every entity layer.
+    #[arg(long, default_value_t = 1000)]
+    pub clients: usize,
+    /// Update rate each client asks for, Hz.
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
+    /// Seconds of probing.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Other readings per second while probing (0: probes only).
+    #[arg(long, default_value_t = 0.0)]
+    pub background: f64,
+    /// Clients that subscribe and never read, for the memory measurement (0: skip).
+    #[arg(long, default_value_t = 100)]
+    pub stalled: usize,
+    /// Readings sent through the twin while the stalled clients do not read.
+    #[arg(long, default_value_t = 200_000)]
+    pub stalled_readings: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `twin bench ws`: see `twin_viewer_ws::bench`.
+pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
+    use twin_viewer_ws::bench;
+    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let tmp = tempfile_dir()?;
+    let work = tmp.clone();
+    let result = actix_rt::System::new().block_on(async move {
+        let mut config = TwinConfig::new(work.join("ws"));
+        config.snapshot_every = Duration::from_secs(3600);
+        let twin = LiveTwin::start(city.clone(), config)?;
+        let mut limits = twin_viewer_ws::Limits::default();
+        limits.ws.max_clients = args.clients + args.stalled + 10;
+        let server = twin_viewer_ws::spawn_server(
+            twin.clone(),
+            twin_viewer_ws::ServerConfig {
+                listen: "127.0.0.1:0".parse()?,
+                auth: twin_viewer_ws::auth::Auth::open_reads_only(),
+                limits,
+                hub: Default::default(),
+            },
+            2,
+        )?;
+        if !args.json {
+            println!(
+                "twin bench ws: {} ({} entities), {} clients at {} Hz, {} s, background {} readings/s",
+                city.meta.name,
+                city.entities().len(),
+                args.clients,
+                args.rate,
+                args.seconds,
+                args.background
+            );
+        }
+        let latency = bench::ws_latency(
+            twin.clone(),
+            server.addr,
+            args.clients,
+            args.rate,
+            Duration::from_secs(args.seconds),
+            Duration::from_millis(500),
+            args.background,
+        )
+        .await;
+        let stalled = if args.stalled > 0 {
+            Some(bench::ws_stalled(twin.clone(), server.addr, args.stalled, args.stalled_readings).await)
+        } else {
+            None
+        };
+        server.stop();
+        twin.abandon().await;
+        Ok::<_, anyhow::Error>((latency, stalled))
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (latency, stalled) = result?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"latency": latency, "stalled": stalled})
+        );
+        return Ok(());
+    }
+    println!(
+        "connected and snapshotted {} clients in {:.1} s (snapshot {:.1} MB each)",
+        latency.clients,
+        latency.connect_s,
+        latency.snapshot_bytes as f64 / 1e6
+    );
+    println!(
+        "latency accepted → delta received: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples of {} probes)",
+        latency.latency_ms_p50, latency.latency_ms_p99, latency.latency_ms_max, latency.samples, latency.probes
+    );
+    println!(
+        "server CPU {:.0} % of one core; RSS {:.0} MB before clients, {:.0} MB connected, {:.0} MB at the end",
+        latency.server_cpu_percent, latency.rss_before_mb, latency.rss_connected_mb, latency.rss_end_mb
+    );
+    if let Some(s) = stalled {
+        println!(
+            "{} stalled clients while {} readings passed: RSS {:.0} MB → {:.0} MB",
+            s.stalled_clients, s.readings, s.rss_before_mb, s.rss_after_mb
+        );
+    }
+    Ok(())
+}
+
 fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("twin-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

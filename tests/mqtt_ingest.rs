@@ -74,7 +74,7 @@ fn start_mosquitto(dir: &Path) -> (Killed, u16) {
 
 fn start_twin(data: &Path, port: u16) -> Killed {
     let child = Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args(["serve", "--data-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args([
             "--mqtt",

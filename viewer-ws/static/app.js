@@ -485,7 +485,8 @@ window.citytwin = {
   centreOn(id) { const f = state.byId.get(id); if (f) { centreOn(f); draw(); } },
 };
 
-window.addEventListener("resize", () => { resize(); });
+// The canvas changes size with the window and when the asset panel opens or closes.
+new ResizeObserver(() => resize()).observe(canvas);
 resize();
 requestAnimationFrame(frame);
 loadLayers().then(connect).catch((e) => {

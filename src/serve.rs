@@ -443,6 +443,16 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
             },
             2,
         )?;
+        // An hour of the simulated feed first, so that snapshots carry a live city's state.
+        let start = chrono::Utc::now() - chrono::Duration::hours(1);
+        let mut feed = SimulatedFeed::new(&city, 1, start, None);
+        let warm = feed.readings_until(&city, chrono::Utc::now());
+        for chunk in warm.chunks(10_000) {
+            twin.ingest_durable(chunk.iter().cloned().map(Ok).collect(), None)
+                .await
+                .map_err(|e| anyhow!(e))?;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
         if !args.json {
             println!(
                 "twin bench ws: {} ({} entities), {} clients at {} Hz, {} s, background {} readings/s",
@@ -490,11 +500,18 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
     );
     println!(
         "latency accepted → delta received: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples of {} probes)",
-        latency.latency_ms_p50, latency.latency_ms_p99, latency.latency_ms_max, latency.samples, latency.probes
+        latency.latency_ms_p50,
+        latency.latency_ms_p99,
+        latency.latency_ms_max,
+        latency.samples,
+        latency.probes
     );
     println!(
         "server CPU {:.0} % of one core; RSS {:.0} MB before clients, {:.0} MB connected, {:.0} MB at the end",
-        latency.server_cpu_percent, latency.rss_before_mb, latency.rss_connected_mb, latency.rss_end_mb
+        latency.server_cpu_percent,
+        latency.rss_before_mb,
+        latency.rss_connected_mb,
+        latency.rss_end_mb
     );
     if let Some(s) = stalled {
         println!(

@@ -10,7 +10,14 @@ use std::time::{Duration, Instant};
 
 fn serve(data: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--speed", "3600", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            "3600",
+            "--data-dir",
+        ])
         .arg(data)
         .current_dir(common::root())
         .stdout(Stdio::null())

@@ -28,7 +28,14 @@ impl Drop for Killed {
 /// Start `twin serve` on a free port; returns the process and the viewer's address.
 fn serve(data: &std::path::Path) -> (Killed, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--speed", "60", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            "60",
+            "--data-dir",
+        ])
         .arg(data)
         .current_dir(common::root())
         .stdout(Stdio::piped())
@@ -44,7 +51,11 @@ fn serve(data: &std::path::Path) -> (Killed, String) {
             .expect("the twin prints its viewer address")
             .expect("utf-8");
         if let Some(rest) = line.strip_prefix("viewer: ") {
-            break rest.split_whitespace().next().expect("an address").to_string();
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_string();
         }
     };
     // Keep draining stdout so the twin never blocks on a full pipe.
@@ -136,7 +147,10 @@ fn page_target(port: u16) -> String {
         }) {
             return ws.to_string();
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no page target: {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no page target: {body}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -230,7 +244,11 @@ async fn the_viewer_shows_the_live_city_and_an_asset_panel() {
         Duration::from_secs(90),
     )
     .await;
-    let before = page.eval("citytwin.stats.changes").await.as_u64().unwrap_or(0);
+    let before = page
+        .eval("citytwin.stats.changes")
+        .await
+        .as_u64()
+        .unwrap_or(0);
     page.wait_for(
         &format!("citytwin.stats.deltas >= 3 && citytwin.stats.changes > {before}"),
         Duration::from_secs(60),
@@ -243,7 +261,10 @@ async fn the_viewer_shows_the_live_city_and_an_asset_panel() {
     )
     .await;
     let streets = page.eval("citytwin.state.features.street.length").await;
-    assert!(streets.as_u64().unwrap_or(0) > 1000, "streets drawn: {streets}");
+    assert!(
+        streets.as_u64().unwrap_or(0) > 1000,
+        "streets drawn: {streets}"
+    );
 
     // Click a charger: its panel opens with its live state and history.
     let id = page
@@ -254,10 +275,7 @@ async fn the_viewer_shows_the_live_city_and_an_asset_panel() {
         .to_string();
     page.eval(&format!("citytwin.centreOn('{id}')")).await;
     let pos = page.eval(&format!("citytwin.screenPosition('{id}')")).await;
-    let (x, y) = (
-        pos["x"].as_f64().expect("x"),
-        pos["y"].as_f64().expect("y"),
-    );
+    let (x, y) = (pos["x"].as_f64().expect("x"), pos["y"].as_f64().expect("y"));
     page.click(x, y).await;
     page.wait_for(
         &format!(
@@ -267,19 +285,27 @@ async fn the_viewer_shows_the_live_city_and_an_asset_panel() {
         Duration::from_secs(20),
     )
     .await;
-    let title = page.eval("document.getElementById('panel-title').textContent").await;
+    let title = page
+        .eval("document.getElementById('panel-title').textContent")
+        .await;
     assert!(title.as_str().is_some_and(|t| t.contains(&id)), "{title}");
     let attributes = page
         .eval("document.querySelectorAll('#panel-attributes tr').length")
         .await;
-    assert!(attributes.as_u64().unwrap_or(0) >= 3, "attributes shown: {attributes}");
+    assert!(
+        attributes.as_u64().unwrap_or(0) >= 3,
+        "attributes shown: {attributes}"
+    );
     let hidden = page.eval("document.getElementById('panel').hidden").await;
     assert_eq!(hidden, false);
 
     // A screenshot that is not blank: many colours, and much of the map is not background.
-    page.eval("citytwin.centreOn && document.getElementById('zoom-fit').click()").await;
+    page.eval("citytwin.centreOn && document.getElementById('zoom-fit').click()")
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let shot = page.call("Page.captureScreenshot", json!({"format": "png"})).await;
+    let shot = page
+        .call("Page.captureScreenshot", json!({"format": "png"}))
+        .await;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(shot["data"].as_str().expect("png data"))
         .expect("base64");
@@ -299,7 +325,12 @@ async fn the_viewer_shows_the_live_city_and_an_asset_panel() {
         *counts.entry(*p).or_insert(0usize) += 1;
     }
     let most = counts.values().copied().max().unwrap_or(0);
-    assert!(counts.len() > 50, "only {} colours in {}", counts.len(), out.display());
+    assert!(
+        counts.len() > 50,
+        "only {} colours in {}",
+        counts.len(),
+        out.display()
+    );
     assert!(
         (most as f64) < 0.9 * pixels.len() as f64,
         "one colour covers {most} of {} pixels: blank? {}",

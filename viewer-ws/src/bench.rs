@@ -90,6 +90,15 @@ fn reading(entity: &str, ms: i64, field: &str, value: f64) -> Result<RawReading,
     })
 }
 
+/// Whether a snapshot message is the last of its parts.
+fn last_part(text: &str) -> bool {
+    let number = |key: &str| -> Option<usize> {
+        let v = text.split(key).nth(1)?;
+        v[..v.find([',', '}'])?].parse().ok()
+    };
+    matches!((number("\"part\":"), number("\"parts\":")), (Some(p), Some(n)) if p + 1 == n)
+}
+
 /// The probe number in a delta, if it carries one.
 fn probe_in(text: &str) -> Option<u64> {
     let key = format!("\"{PROBE_ENTITY}\":{{");
@@ -111,7 +120,9 @@ struct Probes {
 }
 
 async fn client(url: String, rate: f64, probes: Arc<Probes>, ready: Arc<tokio::sync::Barrier>) {
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+    let Ok((mut ws, _)) =
+        tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await
+    else {
         ready.wait().await;
         return;
     };
@@ -119,15 +130,20 @@ async fn client(url: String, rate: f64, probes: Arc<Probes>, ready: Arc<tokio::s
         ["street", "power", "water", "bin", "charger"], "rate": rate});
     let _ = ws.send(Message::Text(sub.to_string().into())).await;
     let mut snapshot = false;
+    let mut snapshot_bytes = 0;
     let mut waited = false;
     while let Some(Ok(m)) = ws.next().await {
         let Message::Text(t) = m else { continue };
         let text = t.as_str();
         if !snapshot && text.starts_with("{\"type\":\"snapshot\"") {
+            snapshot_bytes += text.len();
+            if !last_part(text) {
+                continue;
+            }
             snapshot = true;
             probes
                 .snapshot_bytes
-                .store(text.len() as u64, Ordering::Relaxed);
+                .store(snapshot_bytes as u64, Ordering::Relaxed);
             if !waited {
                 waited = true;
                 ready.wait().await;
@@ -140,7 +156,11 @@ async fn client(url: String, rate: f64, probes: Arc<Probes>, ready: Arc<tokio::s
                 let sent = sent.load(Ordering::Acquire);
                 if sent > 0 && now >= sent {
                     let ms = (now - sent) as f64 / 1e6;
-                    probes.samples.lock().unwrap_or_else(|p| p.into_inner()).push(ms);
+                    probes
+                        .samples
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(ms);
                 }
             }
         }
@@ -175,7 +195,7 @@ pub async fn ws_latency(
     });
     let rss_before_mb = rss_mb();
     let load = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .thread_name("ws-load")
         .enable_all()
         .build()
@@ -211,16 +231,22 @@ pub async fn ws_latency(
         while background_sent < due {
             let id = &bins[(background_sent as usize * 7919) % bins.len()];
             let ms = base_ms + (elapsed * 1000.0) as i64;
-            batch.push(reading(id, ms, "fillingLevel", (background_sent % 97) as f64 / 100.0));
+            batch.push(reading(
+                id,
+                ms,
+                "fillingLevel",
+                (background_sent % 97) as f64 / 100.0,
+            ));
             background_sent += 1;
         }
         if !batch.is_empty() {
-            let _ = twin.ingest(twin_actors::twin::IngestBatch {
-                readings: batch,
-                now: None,
-                done: None,
-            })
-            .await;
+            let _ = twin
+                .ingest(twin_actors::twin::IngestBatch {
+                    readings: batch,
+                    now: None,
+                    done: None,
+                })
+                .await;
         }
         if Instant::now() >= next_probe && probe < probes_n {
             next_probe += probe_every;
@@ -328,7 +354,19 @@ mod tests {
     fn probes_are_found_in_deltas() {
         let d = r#"{"type":"delta","entities":{"bin:10":{"temperature":99},"bin:1":{"temperature":10.042,"observedAt":"x"}}}"#;
         assert_eq!(probe_in(d), Some(42));
-        assert_eq!(probe_in(r#"{"entities":{"bin:1":{"fillingLevel":0.5}}}"#), None);
-        assert_eq!(probe_in(r#"{"entities":{"bin:12":{"temperature":10.001}}}"#), None);
+        assert_eq!(
+            probe_in(r#"{"entities":{"bin:1":{"fillingLevel":0.5}}}"#),
+            None
+        );
+        assert_eq!(
+            probe_in(r#"{"entities":{"bin:12":{"temperature":10.001}}}"#),
+            None
+        );
+        assert!(last_part(
+            r#"{"type":"snapshot","part":2,"parts":3,"entities":{}}"#
+        ));
+        assert!(!last_part(
+            r#"{"type":"snapshot","part":1,"parts":3,"entities":{}}"#
+        ));
     }
 }

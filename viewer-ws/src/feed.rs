@@ -188,12 +188,18 @@ pub enum Next {
     },
 }
 
-/// A snapshot body: the JSON object of id → full state, and the version it reflects.
+/// A snapshot: the JSON objects of id → full state, in parts of about
+/// [`SNAPSHOT_PART_BYTES`] so that no client ever holds a whole city in one message, and the
+/// version it reflects.
 pub struct SnapshotBody {
-    pub body: Arc<str>,
+    /// (JSON object of some entities, how many)
+    pub parts: Arc<Vec<(Arc<str>, usize)>>,
     pub entities: usize,
     pub version: u64,
 }
+
+/// Size of a snapshot part; a client's buffers stay near this whatever the city's size.
+pub const SNAPSHOT_PART_BYTES: usize = 256 * 1024;
 
 struct FeedState {
     views: Vec<EntityView>,
@@ -260,6 +266,7 @@ impl Default for HubConfig {
 }
 
 type BodyKey = ((u8, Option<[u64; 4]>), u64, u64);
+type SnapshotKey = ((u8, Option<[u64; 4]>), u64);
 
 /// The shared view of the live twin that the API and the WebSocket feed read.
 pub struct FeedHub {
@@ -272,6 +279,7 @@ pub struct FeedHub {
     kpis_tx: watch::Sender<Arc<Kpis>>,
     alerts_tx: watch::Sender<Arc<Vec<AlertView>>>,
     cache: Mutex<HashMap<BodyKey, (Arc<str>, usize)>>,
+    snapshots: Mutex<HashMap<SnapshotKey, Arc<Vec<(Arc<str>, usize)>>>>,
     /// Connected WebSocket clients (kept by the server, shown in the KPIs).
     pub clients: std::sync::atomic::AtomicUsize,
 }
@@ -316,6 +324,7 @@ impl FeedHub {
             kpis_tx,
             alerts_tx,
             cache: Mutex::new(HashMap::new()),
+            snapshots: Mutex::new(HashMap::new()),
             clients: std::sync::atomic::AtomicUsize::new(0),
         });
         hub.reload().await?;
@@ -414,32 +423,52 @@ impl FeedHub {
             && filter.bbox.is_none_or(|b| b.contains(e.location))
     }
 
-    /// The full state of every entity passing the filter, as one JSON object of id → state.
+    /// The full state of every entity passing the filter, as JSON objects of id → state.
     pub fn snapshot(&self, filter: &Filter) -> SnapshotBody {
         let st = self.read();
         let version = st.version;
-        let (body, entities) = self.cached((filter.key(), 0, version), || {
-            let mut out = String::with_capacity(st.views.len() * 64);
-            let mut entities = 0;
-            out.push('{');
-            for (i, view) in st.views.iter().enumerate() {
-                if !self.passes(filter, i) {
-                    continue;
+        let key = (filter.key(), version);
+        let mut cache = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        let parts = match cache.get(&key) {
+            Some(p) => p.clone(),
+            None => {
+                let mut parts = Vec::new();
+                let mut out = String::with_capacity(SNAPSHOT_PART_BYTES + 4096);
+                let mut count = 0;
+                out.push('{');
+                for (i, view) in st.views.iter().enumerate() {
+                    if !self.passes(filter, i) {
+                        continue;
+                    }
+                    if count > 0 {
+                        out.push(',');
+                    }
+                    count += 1;
+                    write_json_string(&mut out, &self.city.entities()[i].id.to_string());
+                    out.push(':');
+                    view.write_json(&mut out, 0);
+                    if out.len() >= SNAPSHOT_PART_BYTES {
+                        out.push('}');
+                        parts.push((Arc::<str>::from(std::mem::take(&mut out)), count));
+                        out.push('{');
+                        count = 0;
+                    }
                 }
-                if entities > 0 {
-                    out.push(',');
+                if count > 0 || parts.is_empty() {
+                    out.push('}');
+                    parts.push((Arc::<str>::from(out), count));
                 }
-                entities += 1;
-                write_json_string(&mut out, &self.city.entities()[i].id.to_string());
-                out.push(':');
-                view.write_json(&mut out, 0);
+                let parts = Arc::new(parts);
+                if cache.len() >= 16 {
+                    cache.clear();
+                }
+                cache.insert(key, parts.clone());
+                parts
             }
-            out.push('}');
-            (out, entities)
-        });
+        };
         SnapshotBody {
-            body,
-            entities,
+            entities: parts.iter().map(|(_, n)| n).sum(),
+            parts,
             version,
         }
     }

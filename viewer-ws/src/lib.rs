@@ -223,6 +223,13 @@ pub fn spawn_server(
                     layers,
                 };
                 let _ = ready_tx.send(Ok((addr, hub)));
+                // Deltas are small writes that must leave at once: no Nagle delay.
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
                 let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async {
                     let _ = rx.await;
                 });

@@ -6,8 +6,6 @@
 //! it missed nothing. Snapshot and delta bodies are shared between clients (see
 //! [`crate::feed`]); only the small envelope is written per client.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use twin_core::EntityKind;
@@ -51,7 +49,6 @@ pub struct Subscription {
     pub filter: Filter,
     pub kpi: bool,
     pub alert: bool,
-    pub interval: Duration,
     pub rate_hz: f64,
 }
 
@@ -226,7 +223,6 @@ fn subscription(w: SubscribeWire, limits: &WsLimits) -> Result<Subscription, Pro
         filter,
         kpi,
         alert,
-        interval: Duration::from_secs_f64(1.0 / rate_hz),
         rate_hz,
     })
 }
@@ -238,20 +234,38 @@ fn envelope(kind: &str, sub: &str, seq: u64) -> String {
     )
 }
 
-/// `snapshot`: the subscribed state (entities, and KPIs and alerts when subscribed).
+/// One part of a snapshot of entities.
+pub struct SnapshotPart<'a> {
+    pub index: usize,
+    pub parts: usize,
+    /// Entities in all parts together.
+    pub total: usize,
+    /// A JSON object of id → state, and how many entities it holds.
+    pub body: &'a str,
+    pub count: usize,
+}
+
+/// `snapshot`: the subscribed state. Entities come in parts (`part` of `parts`), each its own
+/// message with the next sequence number; KPIs and alerts, when subscribed, ride on the last.
 pub fn snapshot_message(
     sub: &Subscription,
     seq: u64,
     version: u64,
-    entities: Option<(&str, usize)>,
+    part: Option<SnapshotPart<'_>>,
     kpis: Option<&Kpis>,
     alerts: Option<&[AlertView]>,
 ) -> String {
     let mut out = envelope("snapshot", &sub.id, seq);
     out.push_str(&format!(",\"version\":{version}"));
-    if let Some((body, count)) = entities {
-        out.push_str(&format!(",\"count\":{count},\"entities\":"));
-        out.push_str(body);
+    match part {
+        Some(p) => {
+            out.push_str(&format!(
+                ",\"part\":{},\"parts\":{},\"total\":{},\"count\":{},\"entities\":",
+                p.index, p.parts, p.total, p.count
+            ));
+            out.push_str(p.body);
+        }
+        None => out.push_str(",\"part\":0,\"parts\":1"),
     }
     if let Some(k) = kpis {
         out.push_str(",\"kpis\":");
@@ -329,7 +343,7 @@ mod tests {
         assert_eq!(s.id, "a");
         assert_eq!(s.filter.layers, Filter::bit(EntityKind::Bin));
         assert!(s.kpi && !s.alert);
-        assert_eq!(s.interval, Duration::from_millis(500));
+        assert_eq!(s.rate_hz, 2.0);
         assert!(s.filter.bbox.is_some());
     }
 
@@ -388,7 +402,13 @@ mod tests {
             &s,
             7,
             42,
-            Some(("{\"street:1\":{\"intensity\":3}}", 1)),
+            Some(SnapshotPart {
+                index: 0,
+                parts: 1,
+                total: 1,
+                body: "{\"street:1\":{\"intensity\":3}}",
+                count: 1,
+            }),
             None,
             None,
         );

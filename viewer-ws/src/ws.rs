@@ -23,6 +23,10 @@ struct Stream {
     seq: u64,
     /// Earliest time of the next message (the rate limit).
     next_at: Instant,
+    /// Token bucket of the rate limit: messages may go out at once while tokens last; they
+    /// refill at the subscription's rate up to [`BURST`].
+    tokens: f64,
+    refilled_at: Instant,
     needs_snapshot: bool,
     kpi_pending: bool,
     alert_pending: bool,
@@ -34,6 +38,30 @@ impl Stream {
             || self.kpi_pending
             || self.alert_pending
             || (self.sub.wants_entities() && self.cursor < version)
+    }
+}
+
+/// Messages a subscription may send back to back before its rate applies: sparse changes go
+/// out at once, a steady stream is held to the rate on average.
+pub const BURST: f64 = 2.0;
+
+impl Stream {
+    fn refill(&mut self, now: Instant) {
+        let dt = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.tokens = (self.tokens + dt * self.sub.rate_hz).min(BURST);
+        self.refilled_at = now;
+    }
+
+    /// Spend a token for a message sent now; the next one may go when a token is back.
+    fn spend(&mut self, now: Instant) {
+        self.tokens -= 1.0;
+        self.next_at = if self.tokens >= 1.0 {
+            now
+        } else {
+            now + std::time::Duration::from_secs_f64((1.0 - self.tokens) / self.sub.rate_hz)
+        };
     }
 }
 
@@ -134,9 +162,10 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
             if messages.is_empty() {
                 continue;
             }
-            s.next_at = now + s.sub.interval;
+            s.refill(now);
+            s.spend(now);
             for m in messages {
-                if sink.send(Message::Text(m.into())).await.is_err() {
+                if sink.send(Message::Text(m.render().into())).await.is_err() {
                     return;
                 }
             }
@@ -171,6 +200,8 @@ fn handle(
                 cursor: 0,
                 seq,
                 next_at: Instant::now(),
+                tokens: BURST,
+                refilled_at: Instant::now(),
                 needs_snapshot: true,
                 kpi_pending: false,
                 alert_pending: false,
@@ -209,13 +240,61 @@ fn layer_names(sub: &Subscription) -> Vec<String> {
     v
 }
 
+/// A message to send; snapshot parts are written only when their turn comes, so a client
+/// never holds more than one part's text.
+enum Outgoing {
+    Text(String),
+    Snapshot {
+        sub: Subscription,
+        seq: u64,
+        version: u64,
+        body: Option<(Arc<Vec<(Arc<str>, usize)>>, usize)>,
+        index: usize,
+        kpis: Option<Arc<crate::feed::Kpis>>,
+        alerts: Option<Arc<Vec<crate::feed::AlertView>>>,
+    },
+}
+
+impl Outgoing {
+    fn render(self) -> String {
+        match self {
+            Outgoing::Text(t) => t,
+            Outgoing::Snapshot {
+                sub,
+                seq,
+                version,
+                body,
+                index,
+                kpis,
+                alerts,
+            } => {
+                let part = body.as_ref().map(|(parts, total)| protocol::SnapshotPart {
+                    index,
+                    parts: parts.len(),
+                    total: *total,
+                    body: &parts[index].0,
+                    count: parts[index].1,
+                });
+                protocol::snapshot_message(
+                    &sub,
+                    seq,
+                    version,
+                    part,
+                    kpis.as_deref(),
+                    alerts.as_deref().map(|a| a.as_slice()),
+                )
+            }
+        }
+    }
+}
+
 /// The messages a due stream is sent now, in order, with consecutive sequence numbers.
 fn due_messages(
     hub: &FeedHub,
     s: &mut Stream,
     kpis_rx: &tokio::sync::watch::Receiver<Arc<crate::feed::Kpis>>,
     alerts_rx: &tokio::sync::watch::Receiver<Arc<Vec<crate::feed::AlertView>>>,
-) -> Vec<String> {
+) -> Vec<Outgoing> {
     let mut out = Vec::new();
     if !s.needs_snapshot && s.sub.wants_entities() {
         match hub.changes_after(&s.sub.filter, s.cursor) {
@@ -223,9 +302,9 @@ fn due_messages(
             Next::Behind => s.needs_snapshot = true,
             Next::Changes { body, entities, to } => {
                 if entities > 0 {
-                    out.push(protocol::delta_message(
+                    out.push(Outgoing::Text(protocol::delta_message(
                         &s.sub.id, s.seq, s.cursor, to, entities, &body,
-                    ));
+                    )));
                     s.seq += 1;
                 }
                 s.cursor = to;
@@ -239,15 +318,20 @@ fn due_messages(
         let version = snap
             .as_ref()
             .map_or_else(|| hub.current_version(), |b| b.version);
-        out.push(protocol::snapshot_message(
-            &s.sub,
-            s.seq,
-            version,
-            snap.as_ref().map(|b| (&*b.body, b.entities)),
-            kpis.as_deref(),
-            alerts.as_deref().map(|a| a.as_slice()),
-        ));
-        s.seq += 1;
+        let parts = snap.as_ref().map_or(1, |b| b.parts.len());
+        for index in 0..parts {
+            let last = index + 1 == parts;
+            out.push(Outgoing::Snapshot {
+                sub: s.sub.clone(),
+                seq: s.seq,
+                version,
+                body: snap.as_ref().map(|b| (b.parts.clone(), b.entities)),
+                index,
+                kpis: if last { kpis.clone() } else { None },
+                alerts: if last { alerts.clone() } else { None },
+            });
+            s.seq += 1;
+        }
         s.cursor = version;
         s.needs_snapshot = false;
         s.kpi_pending = false;
@@ -255,16 +339,20 @@ fn due_messages(
         return out;
     }
     if s.kpi_pending {
-        out.push(protocol::kpi_message(&s.sub.id, s.seq, &kpis_rx.borrow()));
+        out.push(Outgoing::Text(protocol::kpi_message(
+            &s.sub.id,
+            s.seq,
+            &kpis_rx.borrow(),
+        )));
         s.seq += 1;
         s.kpi_pending = false;
     }
     if s.alert_pending {
-        out.push(protocol::alert_message(
+        out.push(Outgoing::Text(protocol::alert_message(
             &s.sub.id,
             s.seq,
             &alerts_rx.borrow(),
-        ));
+        )));
         s.seq += 1;
         s.alert_pending = false;
     }

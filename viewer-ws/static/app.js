@@ -443,12 +443,13 @@ function connect() {
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     if (m.sub !== undefined && m.seq !== undefined) {
-      if (state.seq !== null && m.seq !== state.seq + 1 && m.type !== "snapshot") state.stats.gaps++;
+      if (state.seq !== null && m.seq !== state.seq + 1 && !(m.type === "snapshot" && m.part === 0)) state.stats.gaps++;
       state.seq = m.seq;
     }
     switch (m.type) {
       case "snapshot":
-        state.stats.snapshots++;
+        // Entities come in parts; each entity is in exactly one part.
+        if (m.part + 1 === m.parts) state.stats.snapshots++;
         if (m.entities) applyStates(m.entities, true);
         if (m.kpis) showKpis(m.kpis);
         if (m.alerts) showAlerts(m.alerts);

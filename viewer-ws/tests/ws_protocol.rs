@@ -108,6 +108,25 @@ async fn next(ws: &mut Client, wait: Duration) -> Json {
     }
 }
 
+/// A whole snapshot: its parts in order with consecutive sequence numbers, merged.
+async fn snapshot(ws: &mut Client, first_seq: u64) -> Json {
+    let mut entities = serde_json::Map::new();
+    let mut seq = first_seq;
+    loop {
+        let m = next(ws, Duration::from_secs(10)).await;
+        assert_eq!(m["type"], "snapshot", "{m}");
+        assert_eq!(m["seq"], seq, "snapshot parts are numbered in order");
+        if let Some(e) = m["entities"].as_object() {
+            entities.extend(e.clone());
+        }
+        seq += 1;
+        if m["part"].as_u64().expect("part") + 1 == m["parts"].as_u64().expect("parts") {
+            assert_eq!(m["total"].as_u64(), Some(entities.len() as u64));
+            return json!({"count": entities.len(), "entities": entities, "next_seq": seq});
+        }
+    }
+}
+
 /// Messages until one satisfies `done`, collecting them all.
 async fn until(ws: &mut Client, wait: Duration, done: impl Fn(&Json) -> bool) -> Vec<Json> {
     let mut all = Vec::new();
@@ -133,9 +152,7 @@ async fn snapshot_then_deltas_with_no_gaps_and_only_changed_fields() {
     let ack = next(&mut ws, Duration::from_secs(10)).await;
     assert_eq!(ack["type"], "subscribed");
     assert_eq!(ack["layers"], json!(["bin"]));
-    let snap = next(&mut ws, Duration::from_secs(10)).await;
-    assert_eq!(snap["type"], "snapshot");
-    assert_eq!(snap["seq"], 0);
+    let snap = snapshot(&mut ws, 0).await;
     let bins = run
         .twin
         .shared
@@ -177,11 +194,11 @@ async fn snapshot_then_deltas_with_no_gaps_and_only_changed_fields() {
         m["entities"]["bin:17"]["temperature"] == json!(21.5)
     })
     .await;
-    let mut seq = 0;
+    let mut seq = snap["next_seq"].as_u64().expect("seq");
     let mut fill = None;
     for m in &msgs {
         assert_eq!(m["type"], "delta", "{m}");
-        assert_eq!(m["seq"], seq + 1, "no gap in sequence numbers");
+        assert_eq!(m["seq"], seq, "no gap in sequence numbers");
         seq += 1;
         if let Some(f) = m["entities"]["bin:17"]["fillingLevel"].as_f64() {
             fill = Some(f);
@@ -194,6 +211,25 @@ async fn snapshot_then_deltas_with_no_gaps_and_only_changed_fields() {
         "unchanged fields are not repeated: {last}"
     );
     assert!(msgs.len() >= 2, "several deltas at 20 Hz: {}", msgs.len());
+
+    // The whole city comes in several parts, merged they hold every entity once.
+    let mut all = connect(run.server.addr).await;
+    send(
+        &mut all,
+        json!({"type": "subscribe", "layers": ["street", "power", "water", "bin", "charger"]}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut all, Duration::from_secs(10)).await["type"],
+        "subscribed"
+    );
+    let whole = snapshot(&mut all, 0).await;
+    assert_eq!(whole["count"], run.twin.shared.city.entities().len() as u64);
+    assert!(
+        whole["next_seq"].as_u64().expect("seq") >= 2,
+        "a city-wide snapshot has parts"
+    );
+    assert_eq!(whole["entities"]["bin:17"]["temperature"], 21.5);
 }
 
 #[actix_rt::test]
@@ -215,12 +251,9 @@ async fn a_slow_subscription_is_coalesced_and_a_far_behind_one_re_snapshots() {
         next(&mut ws, Duration::from_secs(10)).await["type"],
         "subscribed"
     );
-    assert_eq!(
-        next(&mut ws, Duration::from_secs(10)).await["type"],
-        "snapshot"
-    );
-    // 40 changes of one bin within a second: at 1 Hz the client sees at most a couple of
-    // deltas, and the last value wins.
+    snapshot(&mut ws, 0).await;
+    // 40 changes of one bin within a second: at 1 Hz (bursts of 2) the client sees at most a
+    // few deltas, and the last value wins.
     for k in 0..40 {
         run.twin
             .ingest_durable(
@@ -262,21 +295,26 @@ async fn a_slow_subscription_is_coalesced_and_a_far_behind_one_re_snapshots() {
         m["type"] == "snapshot"
     })
     .await;
-    let snap = msgs.last().expect("snapshot");
+    let first = msgs.last().expect("snapshot");
+    assert_eq!(first["part"], 0);
     assert_eq!(
-        snap["seq"],
+        first["seq"],
         last_seq + msgs.len() as u64,
         "sequence continues"
     );
-    // The snapshot reflects the new state (after the readings reached their actors).
-    let level = snap["entities"]["bin:600"]["fillingLevel"].as_f64();
-    let pending = level != Some(0.77);
-    if pending {
-        let m = until(&mut ws, Duration::from_secs(10), |m| {
+    let mut entities = first["entities"].as_object().expect("entities").clone();
+    let mut m = first.clone();
+    while m["part"].as_u64() != m["parts"].as_u64().map(|n| n - 1) {
+        m = next(&mut ws, Duration::from_secs(10)).await;
+        entities.extend(m["entities"].as_object().expect("entities").clone());
+    }
+    assert_eq!(entities.len() as u64, m["total"].as_u64().expect("total"));
+    // The snapshot reflects the new state, or a delta brings it right after.
+    if entities["bin:600"]["fillingLevel"] != json!(0.77) {
+        until(&mut ws, Duration::from_secs(10), |m| {
             m["entities"]["bin:600"]["fillingLevel"] == json!(0.77)
         })
         .await;
-        assert!(!m.is_empty());
     }
 }
 

@@ -101,6 +101,11 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
             .filter(|s| s.pending(version))
             .map(|s| s.next_at)
             .min();
+        // Streams waiting for their rate's next slot do not care about new versions; only an
+        // up-to-date stream needs waking (thousands of clients would wake per change otherwise).
+        let wants_version = streams
+            .iter()
+            .any(|s| s.sub.wants_entities() && !s.needs_snapshot && s.cursor >= version);
         let mut replies: Vec<String> = Vec::new();
         tokio::select! {
             msg = incoming.next() => match msg {
@@ -136,7 +141,7 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
                     break;
                 }
             },
-            r = version_rx.changed() => if r.is_err() { break },
+            r = version_rx.changed(), if wants_version => if r.is_err() { break },
             r = kpis_rx.changed() => {
                 if r.is_err() { break }
                 streams.iter_mut().filter(|s| s.sub.kpi).for_each(|s| s.kpi_pending = true);

@@ -411,10 +411,11 @@ pub struct BenchWsArgs {
     /// Other readings per second while probing (0: probes only).
     #[arg(long, default_value_t = 0.0)]
     pub background: f64,
-    /// Clients that subscribe and never read, for the memory measurement (0: skip).
+    /// Clients that subscribe and never read, for the memory measurement (0: the same
+    /// readings without them, as a baseline).
     #[arg(long, default_value_t = 100)]
     pub stalled: usize,
-    /// Readings sent through the twin while the stalled clients do not read.
+    /// Readings sent through the twin while the stalled clients do not read (0: skip).
     #[arg(long, default_value_t = 200_000)]
     pub stalled_readings: u64,
     #[arg(long)]
@@ -474,7 +475,8 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
             args.background,
         )
         .await;
-        let stalled = if args.stalled > 0 {
+        // With --stalled 0 the same readings run without stalled clients: the baseline.
+        let stalled = if args.stalled_readings > 0 {
             Some(bench::ws_stalled(twin.clone(), server.addr, args.stalled, args.stalled_readings).await)
         } else {
             None

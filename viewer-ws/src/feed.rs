@@ -177,7 +177,8 @@ pub struct Kpis {
 pub enum Next {
     /// Nothing changed after the cursor.
     Nothing,
-    /// The cursor fell out of the journal: send a snapshot.
+    /// The cursor fell out of the journal, or the changes after it would make a message larger
+    /// than a snapshot part: send a snapshot.
     Behind,
     /// Changes after the cursor, up to `to`: `entities` of them pass the filter, `body` is the
     /// JSON object of id → changed fields (empty when none passes).
@@ -502,6 +503,11 @@ impl FeedHub {
             out.push('}');
             (out, changed.len())
         });
+        // A client so far behind that its delta outgrows a snapshot part gets the snapshot (in
+        // parts) instead: no message a client is sent is larger than about one part.
+        if body.len() > SNAPSHOT_PART_BYTES {
+            return Next::Behind;
+        }
         Next::Changes { body, entities, to }
     }
 

@@ -116,6 +116,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     }
     let system = actix_rt::System::new();
     system.block_on(async move {
+        let stop = stop_requested();
         let twin = LiveTwin::start(city.clone(), config)
             .with_context(|| format!("starting the twin in {}", args.data_dir.display()))?;
         let status = twin.status();
@@ -178,7 +179,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         println!("sources: {}", sources.join(", "));
         println!("viewer: http://{}/   (API /api, WebSocket /ws, tokens in {})", server.addr, tokens.display());
         println!("status: twin status --data-dir {}   (stop with Ctrl-C)", args.data_dir.display());
-        wait_for_stop().await;
+        stop.await;
         println!("stopping: writing a final snapshot");
         server.stop();
         twin.shutdown().await;
@@ -188,25 +189,33 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_stop() {
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when it
+/// is first polled, so a stop request during start-up is not lost (nor fatal).
+fn stop_requested() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -334,6 +343,9 @@ pub struct BenchIngestArgs {
     /// Messages for the MQTT measurements.
     #[arg(long, default_value_t = 200_000)]
     pub mqtt_messages: u64,
+    /// MQTT publishers (sensor gateways) sending the messages between them.
+    #[arg(long, default_value_t = 4)]
+    pub mqtt_publishers: usize,
 }
 
 /// `twin bench ingest`: the live twin's hot paths (see `twin_actors::bench`).
@@ -373,11 +385,11 @@ pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
             match MqttConfig::from_url(url, "bench") {
                 Ok(cfg) => {
                     let m = args.mqtt_messages;
-                    match bench::mqtt_plain_rate(city.clone(), &cfg.host, cfg.port, m).await {
+                    match bench::mqtt_plain_rate(city.clone(), &cfg.host, cfg.port, m, args.mqtt_publishers).await {
                         Ok(r) => println!("MQTT QoS 1, broker to a plain subscriber ({m}):  {r:>12.0} messages/s"),
                         Err(e) => println!("MQTT plain subscriber failed: {e}"),
                     }
-                    match bench::mqtt_twin_rate(city.clone(), &tmp.join("mqtt"), &cfg.host, cfg.port, m).await {
+                    match bench::mqtt_twin_rate(city.clone(), &tmp.join("mqtt"), &cfg.host, cfg.port, m, args.mqtt_publishers).await {
                         Ok(r) => println!("MQTT QoS 1 into the twin, durable ({m}):      {r:>12.0} readings/s"),
                         Err(e) => println!("MQTT into the twin failed: {e}"),
                     }

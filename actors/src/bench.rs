@@ -304,17 +304,49 @@ async fn publish_readings(
     Ok(())
 }
 
-/// [`publish_readings`] on its own task, with a client id unique to this process and `label`.
-fn spawn_publisher(
+/// `publishers` clients sending `n` readings between them, on their own thread and runtime
+/// (sensors are other processes: they must not share the twin's or the subscriber's thread).
+/// Resolves when every PUBACK is in.
+fn spawn_publishers(
     city: &Arc<CityModel>,
     host: &str,
     port: u16,
     n: u64,
+    publishers: usize,
     label: &str,
-) -> tokio::task::JoinHandle<Result<(), String>> {
+) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
     let (h, c) = (host.to_string(), city.clone());
-    let id = format!("bench-pub-{label}-{}", std::process::id());
-    tokio::spawn(async move { publish_readings(&c, &h, port, n, &id).await })
+    let label = format!("{label}-{}", std::process::id());
+    let k = publishers.max(1) as u64;
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let result = rt.block_on(async move {
+            let tasks: Vec<_> = (0..k)
+                .map(|p| {
+                    let share = n / k + u64::from(p < n % k);
+                    let (h, c) = (h.clone(), c.clone());
+                    let id = format!("bench-pub-{label}-{p}");
+                    tokio::spawn(async move { publish_readings(&c, &h, port, share, &id).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            Ok(())
+        });
+        let _ = tx.send(result);
+    });
+    rx
 }
 
 /// Messages per second from a QoS 1 publisher through the broker to a plain QoS 1 subscriber
@@ -324,6 +356,7 @@ pub async fn mqtt_plain_rate(
     host: &str,
     port: u16,
     n: u64,
+    publishers: usize,
 ) -> Result<f64, String> {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     let mut options = MqttOptions::new(format!("bench-sub-{}", std::process::id()), host, port);
@@ -341,7 +374,7 @@ pub async fn mqtt_plain_rate(
         }
     }
     let started = Instant::now();
-    let publisher = spawn_publisher(&city, host, port, n, "plain");
+    let publisher = spawn_publishers(&city, host, port, n, publishers, "plain");
     let mut received = 0;
     while received < n {
         match eventloop.poll().await {
@@ -363,6 +396,7 @@ pub async fn mqtt_twin_rate(
     host: &str,
     port: u16,
     n: u64,
+    publishers: usize,
 ) -> Result<f64, String> {
     let config = bench_config(dir);
     let twin = LiveTwin::start(city.clone(), config).map_err(|e| e.to_string())?;
@@ -371,7 +405,7 @@ pub async fn mqtt_twin_rate(
     tokio::spawn(crate::ingest::mqtt::run_mqtt(twin.clone(), mqtt));
     tokio::time::sleep(Duration::from_secs(1)).await; // connected and subscribed
     let started = Instant::now();
-    let publisher = spawn_publisher(&city, host, port, n, "twin");
+    let publisher = spawn_publishers(&city, host, port, n, publishers, "twin");
     while twin.shared.counters.applied.load(Ordering::Relaxed) < n {
         if started.elapsed() > Duration::from_secs(600) {
             return Err("timed out".into());

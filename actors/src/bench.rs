@@ -406,9 +406,19 @@ pub async fn mqtt_twin_rate(
     tokio::time::sleep(Duration::from_secs(1)).await; // connected and subscribed
     let started = Instant::now();
     let publisher = spawn_publishers(&city, host, port, n, publishers, "twin");
-    while twin.shared.counters.applied.load(Ordering::Relaxed) < n {
-        if started.elapsed() > Duration::from_secs(600) {
-            return Err("timed out".into());
+    let (mut seen, mut progress_at) = (0, Instant::now());
+    loop {
+        let applied = twin.shared.counters.applied.load(Ordering::Relaxed);
+        if applied >= n {
+            break;
+        }
+        if applied > seen {
+            (seen, progress_at) = (applied, Instant::now());
+        } else if progress_at.elapsed() > Duration::from_secs(30) {
+            twin.abandon().await;
+            return Err(format!(
+                "no reading arrived for 30 s ({applied} of {n}): is the broker at {host}:{port} up?"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

@@ -214,7 +214,6 @@ impl EntityLive {
                     let at = reading.observed_at;
                     let prior = prior_rate_per_hour(
                         bin.stored_waste_kind,
-                        bin.volume_l,
                         at.weekday().num_days_from_monday(),
                         at.month(),
                         1.0,

@@ -235,7 +235,6 @@ impl SimulatedFeed {
                 };
                 let rate = prior_rate_per_hour(
                     b.stored_waste_kind,
-                    b.volume_l,
                     t.weekday().num_days_from_monday(),
                     t.month(),
                     *factor,

@@ -8,7 +8,7 @@
 
 use crate::entity::WasteKind;
 
-/// Typical fill rate of a 1,100 l container in a residential street, as a fraction per day
+/// Typical fill rate of a container in a residential street, as a fraction per day
 /// (synthetic planning values: residual about every 3 days, recyclables a week, glass two).
 pub fn base_rate_per_day(kind: WasteKind) -> f64 {
     match kind {
@@ -39,17 +39,17 @@ pub fn season_factor(kind: WasteKind, month: u32) -> f64 {
     }
 }
 
-/// Prior fill rate per hour for a bin of `kind` and `volume_l` on `weekday` in `month`, scaled
-/// by a neighbourhood factor (1 = typical).
+/// Prior fill rate per hour, as a fraction of the bin, for a bin of `kind` on `weekday` in
+/// `month`, scaled by a neighbourhood factor (1 = typical). Containers are sized to the
+/// households they serve (a 240 l bin at a house, 1,100 l at a block of flats), so the fraction
+/// per day does not depend on the container's volume.
 pub fn prior_rate_per_hour(
     kind: WasteKind,
-    volume_l: f64,
     weekday: u32,
     month: u32,
     neighbourhood_factor: f64,
 ) -> f64 {
     base_rate_per_day(kind)
-        * (1_100.0 / volume_l.max(1.0))
         * weekday_factor(weekday)
         * season_factor(kind, month)
         * neighbourhood_factor
@@ -262,13 +262,13 @@ mod tests {
 
     #[test]
     fn priors_follow_stream_weekday_and_season() {
-        let weekday = prior_rate_per_hour(WasteKind::Residual, 1_100.0, 2, 3, 1.0);
-        let saturday = prior_rate_per_hour(WasteKind::Residual, 1_100.0, 5, 3, 1.0);
+        let weekday = prior_rate_per_hour(WasteKind::Residual, 2, 3, 1.0);
+        let saturday = prior_rate_per_hour(WasteKind::Residual, 5, 3, 1.0);
         assert!(saturday > weekday);
         assert!(
-            prior_rate_per_hour(WasteKind::Bio, 240.0, 2, 8, 1.0)
-                > prior_rate_per_hour(WasteKind::Bio, 240.0, 2, 1, 1.0)
+            prior_rate_per_hour(WasteKind::Bio, 2, 8, 1.0)
+                > prior_rate_per_hour(WasteKind::Bio, 2, 1, 1.0)
         );
-        assert!(prior_rate_per_hour(WasteKind::Glass, 1_100.0, 2, 3, 1.0) < weekday);
+        assert!(prior_rate_per_hour(WasteKind::Glass, 2, 3, 1.0) < weekday);
     }
 }

@@ -2,6 +2,13 @@
 //!
 //! - [`fill`]: how fast a bin fills (priors by stream, weekday and season; estimation from noisy
 //!   level readings; emptying detected from level drops) and when it will be full, with an
-//!   uncertainty interval.
+//!   uncertainty interval;
+//! - [`collection`]: a day's collection plan for one stream (truck trips over road distances,
+//!   capacity and shifts);
+//! - [`policy`]: which bins a fixed calendar or the sensor-driven policy empties on a day;
+//! - [`simulate`]: a month of filling and collection under both policies, with the KPIs.
 
+pub mod collection;
 pub mod fill;
+pub mod policy;
+pub mod simulate;

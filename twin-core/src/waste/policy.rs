@@ -1,0 +1,175 @@
+//! Which bins are emptied on a day: a fixed calendar, as Pitești's collection runs today, or
+//! the sensor-driven policy that empties a bin when its estimated level will pass a threshold
+//! before the next possible visit. Collection runs Monday to Saturday.
+
+use crate::entity::WasteKind;
+
+/// How bins are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Fixed,
+    Dynamic,
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Fixed => "fixed",
+            Policy::Dynamic => "dynamic",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Policy> {
+        [Policy::Fixed, Policy::Dynamic]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// Level a bin may reach at its stream's next round before the dynamic policy empties it now.
+/// Below full, because the estimate is uncertain and bins differ: at 0.75 the policy overflows
+/// less than the calendar on Pitești while still driving less (docs/benchmarks.md).
+pub const DYNAMIC_THRESHOLD: f64 = 0.75;
+
+/// Whether trucks run on a weekday (Monday = 0): not on Sundays.
+pub fn collection_day(weekday: u32) -> bool {
+    weekday % 7 != 6
+}
+
+/// The fixed calendar, sized so that a typical bin does not overflow at the weekend peak (a
+/// calendar has to serve the busy bins of a stream, which is what makes it over-serve the quiet
+/// ones): residual and bio waste on Monday, Wednesday and Friday; paper and plastic-metal twice
+/// a week (Monday and Thursday, or Tuesday and Friday, by neighbourhood); glass weekly on the
+/// neighbourhood's day. `week` counts weeks from any origin; `neighbourhood` is the bin's
+/// neighbourhood index.
+pub fn fixed_calendar_due(
+    stream: WasteKind,
+    weekday: u32,
+    week: u32,
+    neighbourhood: usize,
+) -> bool {
+    let weekday = weekday % 7;
+    let _ = week;
+    match stream {
+        WasteKind::Residual | WasteKind::Bio => matches!(weekday, 0 | 2 | 4),
+        WasteKind::Paper | WasteKind::PlasticMetal => {
+            if neighbourhood % 2 == 0 {
+                matches!(weekday, 0 | 3)
+            } else {
+                matches!(weekday, 1 | 4)
+            }
+        }
+        WasteKind::Glass => weekday == (neighbourhood % 6) as u32,
+    }
+}
+
+/// The days the sensor-driven policy runs a stream's trucks: the same number of rounds a week
+/// as the calendar's, but over the whole city, so that a round takes only the bins that need
+/// it. Monday = 0.
+pub fn dynamic_round(stream: WasteKind, weekday: u32) -> bool {
+    let weekday = weekday % 7;
+    match stream {
+        WasteKind::Residual | WasteKind::Bio => matches!(weekday, 0 | 2 | 4),
+        WasteKind::Paper | WasteKind::PlasticMetal => matches!(weekday, 1 | 4),
+        WasteKind::Glass => weekday == 3,
+    }
+}
+
+/// Hours from a round of `stream` on `weekday` to its next round.
+pub fn hours_to_next_round(stream: WasteKind, weekday: u32) -> f64 {
+    (1..=7)
+        .find(|d| dynamic_round(stream, weekday + d))
+        .map_or(168.0, |d| f64::from(d) * 24.0)
+}
+
+/// Level at the next visit from which a bin may ride along on a trip that runs anyway.
+pub const MAY_GO_LEVEL: f64 = 0.5;
+
+/// The sensor-driven choice for one stream on one day. `outlook[k]` is bin k's estimated level
+/// at the next possible visit (or `f64::INFINITY` when a citizen reported it), `load_l[k]` its
+/// loose litres now. Must-go bins are those reaching `threshold`; the trips they need are then
+/// filled up to 90 % of their capacity with the most urgent may-go bins (outlook at least
+/// [`MAY_GO_LEVEL`]), so a truck that drives out to the disposal site comes back full and the
+/// bins it took will not need a trip of their own soon. No must-go bin: no trip.
+pub fn dynamic_selection(
+    outlook: &[f64],
+    load_l: &[f64],
+    threshold: f64,
+    capacity_l: f64,
+) -> Vec<bool> {
+    let mut chosen: Vec<bool> = outlook.iter().map(|&o| o >= threshold).collect();
+    let must: f64 = load_l
+        .iter()
+        .zip(&chosen)
+        .filter(|(_, c)| **c)
+        .map(|(l, _)| l)
+        .sum();
+    if must <= 0.0 {
+        return chosen;
+    }
+    let room = (must / capacity_l).ceil() * capacity_l * 0.9;
+    let mut may: Vec<usize> = (0..outlook.len())
+        .filter(|&k| !chosen[k] && outlook[k] >= MAY_GO_LEVEL)
+        .collect();
+    may.sort_by(|&a, &b| outlook[b].total_cmp(&outlook[a]));
+    let mut load = must;
+    for k in may {
+        if load + load_l[k] > room {
+            break;
+        }
+        load += load_l[k];
+        chosen[k] = true;
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_calendar_visits_each_stream_as_often_as_it_says() {
+        for stream in WasteKind::ALL {
+            for nbh in 0..12 {
+                let visits: usize = (0..2)
+                    .flat_map(|week| (0..7).map(move |d| (week, d)))
+                    .filter(|&(w, d)| collection_day(d) && fixed_calendar_due(stream, d, w, nbh))
+                    .count();
+                let expected = match stream {
+                    WasteKind::Residual | WasteKind::Bio => 6,
+                    WasteKind::Paper | WasteKind::PlasticMetal => 4,
+                    WasteKind::Glass => 2,
+                };
+                assert_eq!(visits, expected, "{stream:?} in neighbourhood {nbh}");
+            }
+        }
+    }
+
+    #[test]
+    fn trips_are_filled_up_with_the_most_urgent_may_go_bins() {
+        let outlook = [0.95, 0.7, 0.6, 0.4, 0.99];
+        let load = [500.0, 500.0, 500.0, 500.0, 500.0];
+        // Two must-go bins (1,000 l); one trip of 2,000 l has room for 800 l more at 90 %.
+        let chosen = dynamic_selection(&outlook, &load, 0.9, 2_000.0);
+        assert_eq!(chosen, [true, true, false, false, true]);
+        // Nothing due: no trip at all.
+        assert_eq!(
+            dynamic_selection(&[0.7, 0.6], &[500.0, 500.0], 0.9, 2_000.0),
+            [false, false]
+        );
+    }
+
+    #[test]
+    fn rounds_and_their_horizons() {
+        assert_eq!(hours_to_next_round(WasteKind::Residual, 4), 72.0);
+        assert_eq!(hours_to_next_round(WasteKind::Glass, 3), 168.0);
+        assert_eq!(hours_to_next_round(WasteKind::Paper, 1), 72.0);
+        assert!(!dynamic_round(WasteKind::Paper, 0));
+    }
+
+    #[test]
+    fn no_collection_on_sundays() {
+        assert!(collection_day(5));
+        assert!(!collection_day(6));
+    }
+}

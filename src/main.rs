@@ -4,6 +4,7 @@
 mod outage;
 mod serve;
 mod solve;
+mod waste;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -62,6 +63,19 @@ enum Command {
         #[command(subcommand)]
         command: SolveCommand,
     },
+    /// Waste collection: a day's routes, and policies compared over simulated days.
+    Waste {
+        #[command(subcommand)]
+        command: WasteCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WasteCommand {
+    /// A day's collection plan for one stream: trucks, trips with their bins in order, km.
+    Plan(waste::PlanArgs),
+    /// A fixed calendar against sensor-driven collection: km, CO2, overflows, recycling.
+    Compare(waste::CompareArgs),
 }
 
 #[derive(Subcommand)]
@@ -217,6 +231,12 @@ fn run(command: Command) -> Result<()> {
         Command::Readings {
             command: ReadingsCommand::Check { file, city },
         } => check_readings(&file, &city),
+        Command::Waste {
+            command: WasteCommand::Plan(args),
+        } => waste::plan(args),
+        Command::Waste {
+            command: WasteCommand::Compare(args),
+        } => waste::compare(args),
         Command::Solve {
             command: SolveCommand::Traffic(args),
         } => solve::traffic(args),

@@ -27,8 +27,8 @@ impl Policy {
 }
 
 /// Level a bin may reach at its stream's next round before the dynamic policy empties it now.
-/// Below full, because the estimate is uncertain and bins differ: at 0.75 the policy overflows
-/// less than the calendar on Pitești while still driving less (docs/benchmarks.md).
+/// Below full, because the estimate is uncertain and bins differ (docs/benchmarks.md shows the
+/// trade-off between km and overflows).
 pub const DYNAMIC_THRESHOLD: f64 = 0.75;
 
 /// Whether trucks run on a weekday (Monday = 0): not on Sundays.

@@ -1,0 +1,322 @@
+//! `twin waste plan` (a day's collection routes for a stream) and `twin waste compare` (a fixed
+//! calendar against sensor-driven collection over simulated days), on `twin_core::waste`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use chrono::{Datelike, NaiveDate};
+use clap::Args;
+use serde_json::{Value as Json, json};
+use twin_core::entity::WasteKind;
+use twin_core::waste::collection::{BinPickup, DayPlan, Fleet, check_plan};
+use twin_core::waste::policy::Policy;
+use twin_core::waste::simulate::{PolicyOutcome, WasteStudy, run_policy, stream_networks};
+
+fn parse_date(text: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("--date `{text}` is not a date like 2026-03-02"))
+}
+
+fn parse_policy(text: &str) -> Result<Policy> {
+    Policy::from_name(text).ok_or_else(|| anyhow!("--policy `{text}` is not fixed or dynamic"))
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    /// The day to plan (YYYY-MM-DD).
+    #[arg(long)]
+    pub date: String,
+    /// fixed (the calendar) or dynamic (sensor-driven).
+    #[arg(long, default_value = "dynamic")]
+    pub policy: String,
+    /// The stream: paper, plastic-metal, glass, bio or residual.
+    #[arg(long, default_value = "residual")]
+    pub stream: String,
+    /// Days simulated before the date, so bins hold a realistic state.
+    #[arg(long, default_value_t = 7)]
+    pub warm_up_days: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the routes as GeoJSON (one LineString per trip) for the viewer.
+    #[arg(long)]
+    pub geojson: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn plan_json(city: &twin_core::CityModel, plan: &DayPlan) -> Json {
+    let ids = |bins: &[usize]| -> Vec<String> {
+        bins.iter()
+            .map(|&i| city.entities()[i].id.to_string())
+            .collect()
+    };
+    json!({
+        "km": round(plan.km, 2),
+        "bins": plan.bins,
+        "load_l": round(plan.load_l, 0),
+        "trips": plan.trips(),
+        "unreachable": ids(&plan.unreachable),
+        "trucks": plan.trucks.iter().enumerate().map(|(k, t)| json!({
+            "truck": k + 1,
+            "km": round(t.km, 2),
+            "duration_h": round(t.duration_h, 2),
+            "trips": t.trips.iter().map(|trip| json!({
+                "bins": ids(&trip.bins),
+                "km": round(trip.km, 2),
+                "load_l": round(trip.load_l, 0),
+                "duration_h": round(trip.duration_h, 2),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn round(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f
+}
+
+fn routes_geojson(
+    city: &twin_core::CityModel,
+    plan: &DayPlan,
+    sites: &twin_core::waste::collection::Sites,
+) -> String {
+    let features: Vec<String> = plan
+        .trucks
+        .iter()
+        .enumerate()
+        .flat_map(|(k, t)| {
+            t.trips
+                .iter()
+                .enumerate()
+                .map(move |(j, trip)| (k, j, trip))
+        })
+        .map(|(k, j, trip)| {
+            let mut coords = vec![[sites.depot.lon, sites.depot.lat]];
+            coords.extend(trip.bins.iter().map(|&i| {
+                let p = city.entities()[i].location;
+                [p.lon, p.lat]
+            }));
+            coords.push([sites.disposal.lon, sites.disposal.lat]);
+            json!({"type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": coords},
+                "properties": {"truck": k + 1, "trip": j + 1, "bins": trip.bins.len(),
+                    "km": round(trip.km, 2), "load_l": round(trip.load_l, 0)}})
+            .to_string()
+        })
+        .collect();
+    twin_core::formats::layers::feature_collection(features)
+}
+
+/// `twin waste plan`: simulate the days before `--date` under the policy, then plan that day.
+pub fn plan(args: PlanArgs) -> Result<()> {
+    let date = parse_date(&args.date)?;
+    let policy = parse_policy(&args.policy)?;
+    let stream = WasteKind::from_name(&args.stream).ok_or_else(|| {
+        anyhow!(
+            "--stream `{}` is not paper, plastic-metal, glass, bio or residual",
+            args.stream
+        )
+    })?;
+    if date.weekday().num_days_from_monday() == 6 {
+        return Err(anyhow!("{date} is a Sunday: no collection"));
+    }
+    let city = twin_core::load_city(&args.city)
+        .with_context(|| format!("loading the city {}", args.city.display()))?;
+    let start = date - chrono::Duration::days(i64::from(args.warm_up_days));
+    let mut study = WasteStudy::new(start, args.warm_up_days + 1);
+    study.seed = args.seed;
+    study.iterations_per_bin = 30;
+    let nets = stream_networks(&city, &study.sites);
+    let outcome = run_policy(&city, &nets, &study, policy, &|_| {});
+    // No plan for the stream on that day: the policy does not collect it then.
+    let plan = outcome
+        .last_plans
+        .iter()
+        .find(|(k, _)| *k == stream)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_default();
+    if let Some(e) = outcome
+        .failed_plans
+        .iter()
+        .find(|e| e.starts_with(&date.to_string()))
+    {
+        return Err(anyhow!("no feasible plan: {e}"));
+    }
+    let fleet = Fleet::default();
+    let pickups: Vec<BinPickup> = plan
+        .trucks
+        .iter()
+        .flat_map(|t| t.trips.iter().flat_map(|tr| tr.bins.iter()))
+        .chain(plan.unreachable.iter())
+        .map(|&entity| BinPickup {
+            entity,
+            load_l: 0.0,
+        })
+        .collect();
+    check_plan(&plan, &pickups, &fleet).map_err(|e| anyhow!("the plan is infeasible: {e}"))?;
+    if let Some(path) = &args.geojson {
+        std::fs::write(path, routes_geojson(&city, &plan, &study.sites))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        let mut j = plan_json(&city, &plan);
+        j["date"] = json!(date.to_string());
+        j["stream"] = json!(stream.name());
+        j["policy"] = json!(policy.name());
+        println!("{j}");
+        return Ok(());
+    }
+    println!(
+        "{} {} collection on {date} ({} policy): {} bins, {} trips on {} trucks, {:.1} km, {:.0} l",
+        city.meta.name,
+        stream.name(),
+        policy.name(),
+        plan.bins,
+        plan.trips(),
+        plan.trucks.len(),
+        plan.km,
+        plan.load_l
+    );
+    for (k, t) in plan.trucks.iter().enumerate() {
+        println!("truck {}: {:.1} km, {:.1} h", k + 1, t.km, t.duration_h);
+        for (j, trip) in t.trips.iter().enumerate() {
+            let first: Vec<String> = trip
+                .bins
+                .iter()
+                .take(6)
+                .map(|&i| city.entities()[i].id.to_string())
+                .collect();
+            println!(
+                "  trip {}: {} bins ({}{}), {:.1} km, {:.0} l, {:.1} h",
+                j + 1,
+                trip.bins.len(),
+                first.join(" → "),
+                if trip.bins.len() > 6 { " → …" } else { "" },
+                trip.km,
+                trip.load_l,
+                trip.duration_h
+            );
+        }
+    }
+    if !plan.unreachable.is_empty() {
+        println!("not reachable by road: {} bins", plan.unreachable.len());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-03-02")]
+    pub start: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn outcome_json(o: &PolicyOutcome) -> Json {
+    json!({
+        "km": round(o.km, 1),
+        "fuel_l": round(o.fuel_l, 1),
+        "co2_kg": round(o.co2_kg, 1),
+        "overflow_events": o.overflow_events,
+        "bin_days_full": o.bin_days_full,
+        "uncollected_l": round(o.uncollected_l, 0),
+        "bins_emptied": o.bins_emptied,
+        "trips": o.trips,
+        "truck_shifts": o.truck_shifts,
+        "mean_fill_at_pickup": round(o.mean_fill_at_pickup, 3),
+        "bins_per_trip": round(o.bins_per_trip, 1),
+        "tonnes_by_stream": o.tonnes_by_stream.iter()
+            .map(|(k, t)| (k.name().to_string(), json!(round(*t, 2))))
+            .collect::<serde_json::Map<_, _>>(),
+        "recycling_share": round(o.recycling_share, 4),
+        "daily_km": o.daily_km.iter().map(|k| round(*k, 1)).collect::<Vec<_>>(),
+        "daily_full": o.daily_full,
+        "failed_plans": o.failed_plans,
+    })
+}
+
+/// `twin waste compare`: both policies over the same simulated days.
+pub fn compare(args: CompareArgs) -> Result<()> {
+    let start = parse_date(&args.start)?;
+    if args.days == 0 {
+        return Err(anyhow!("--days must be at least 1"));
+    }
+    let city = twin_core::load_city(&args.city)
+        .with_context(|| format!("loading the city {}", args.city.display()))?;
+    let mut study = WasteStudy::new(start, args.days);
+    study.seed = args.seed;
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(u64::from(args.days) * 2)
+    };
+    bar.set_message("road distances");
+    let nets = stream_networks(&city, &study.sites);
+    let started = std::time::Instant::now();
+    let mut outcomes = Vec::new();
+    for (k, policy) in [Policy::Fixed, Policy::Dynamic].into_iter().enumerate() {
+        bar.set_message(policy.name());
+        let offset = k as u64 * u64::from(args.days);
+        let b = bar.clone();
+        outcomes.push(run_policy(&city, &nets, &study, policy, &move |d| {
+            b.set_position(offset + u64::from(d))
+        }));
+    }
+    bar.finish_and_clear();
+    let (fixed, dynamic) = (&outcomes[0], &outcomes[1]);
+    if args.json {
+        println!(
+            "{}",
+            json!({"city": city.meta.name, "start": start.to_string(), "days": args.days,
+                "seed": args.seed, "seconds": round(started.elapsed().as_secs_f64(), 2),
+                "fixed": outcome_json(fixed), "dynamic": outcome_json(dynamic)})
+        );
+        return Ok(());
+    }
+    println!(
+        "{}: {} days from {start}, fixed calendar against sensor-driven collection ({:.1} s)",
+        city.meta.name,
+        args.days,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{:<28} {:>12} {:>12}", "", "fixed", "dynamic");
+    let rows: [(&str, Box<dyn Fn(&PolicyOutcome) -> String>); 9] = [
+        ("km driven", Box::new(|o| format!("{:.0}", o.km))),
+        ("fuel (l)", Box::new(|o| format!("{:.0}", o.fuel_l))),
+        ("CO2 (kg)", Box::new(|o| format!("{:.0}", o.co2_kg))),
+        (
+            "overflow events",
+            Box::new(|o| o.overflow_events.to_string()),
+        ),
+        ("bins emptied", Box::new(|o| o.bins_emptied.to_string())),
+        (
+            "mean fill at pickup",
+            Box::new(|o| format!("{:.0} %", 100.0 * o.mean_fill_at_pickup)),
+        ),
+        (
+            "bins per trip",
+            Box::new(|o| format!("{:.1}", o.bins_per_trip)),
+        ),
+        (
+            "tonnes collected",
+            Box::new(|o| format!("{:.0}", o.tonnes_by_stream.iter().map(|t| t.1).sum::<f64>())),
+        ),
+        (
+            "recycling share",
+            Box::new(|o| format!("{:.1} %", 100.0 * o.recycling_share)),
+        ),
+    ];
+    for (label, f) in rows {
+        println!("{label:<28} {:>12} {:>12}", f(fixed), f(dynamic));
+    }
+    Ok(())
+}

@@ -168,6 +168,14 @@ pub fn plan(args: PlanArgs) -> Result<()> {
         println!("{j}");
         return Ok(());
     }
+    if plan.bins == 0 {
+        println!(
+            "no {} collection on {date} under the {} policy (not a round day, or no bin due)",
+            stream.name(),
+            policy.name()
+        );
+        return Ok(());
+    }
     println!(
         "{} {} collection on {date} ({} policy): {} bins, {} trips on {} trucks, {:.1} km, {:.0} l",
         city.meta.name,

@@ -162,6 +162,7 @@ pub struct Kpis {
     pub min_voltage_pu: Option<f64>,
     pub de_energised_nodes: usize,
     pub overloaded_elements: usize,
+    /// Sum of the demand meters' readings (not every junction is metered).
     pub water_demand_l_s: f64,
     pub min_pressure_m: Option<f64>,
     pub low_pressure_junctions: usize,

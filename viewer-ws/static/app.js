@@ -374,7 +374,7 @@ const KPI_LABELS = [
   ["min_voltage_pu", "lowest voltage", (v) => v === null ? "—" : v.toFixed(3) + " pu"],
   ["de_energised_nodes", "de-energised nodes"],
   ["overloaded_elements", "overloaded elements"],
-  ["water_demand_l_s", "water demand", (v) => v.toFixed(0) + " l/s"],
+  ["water_demand_l_s", "metered water demand", (v) => v.toFixed(0) + " l/s"],
   ["min_pressure_m", "lowest pressure", (v) => v === null ? "—" : v.toFixed(1) + " m"],
   ["low_pressure_junctions", "low-pressure junctions"],
   ["mean_bin_fill", "mean bin fill", (v) => v === null ? "—" : (100 * v).toFixed(0) + " %"],

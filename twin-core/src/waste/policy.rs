@@ -26,10 +26,10 @@ impl Policy {
     }
 }
 
-/// Level a bin may reach at its stream's next round before the dynamic policy empties it now.
-/// Below full, because the estimate is uncertain and bins differ (docs/benchmarks.md shows the
-/// trade-off between km and overflows).
-pub const DYNAMIC_THRESHOLD: f64 = 0.75;
+/// Estimated level at the stream's next round from which the dynamic policy empties a bin now:
+/// full, i.e. bins predicted to overflow before the next possible visit (docs/benchmarks.md
+/// shows how km and overflows move with it).
+pub const DYNAMIC_THRESHOLD: f64 = 1.0;
 
 /// Whether trucks run on a weekday (Monday = 0): not on Sundays.
 pub fn collection_day(weekday: u32) -> bool {
@@ -63,13 +63,13 @@ pub fn fixed_calendar_due(
     }
 }
 
-/// The days the sensor-driven policy runs a stream's trucks: the same number of rounds a week
-/// as the calendar's, but over the whole city, so that a round takes only the bins that need
-/// it. Monday = 0.
+/// The days the sensor-driven policy runs a stream's trucks, over the whole city: residual and
+/// bio waste every collection day (a round takes only the bins that need it, so a daily round
+/// is cheap), paper and plastic-metal on Tuesday and Friday, glass on Thursday. Monday = 0.
 pub fn dynamic_round(stream: WasteKind, weekday: u32) -> bool {
     let weekday = weekday % 7;
     match stream {
-        WasteKind::Residual | WasteKind::Bio => matches!(weekday, 0 | 2 | 4),
+        WasteKind::Residual | WasteKind::Bio => weekday < 6,
         WasteKind::Paper | WasteKind::PlasticMetal => matches!(weekday, 1 | 4),
         WasteKind::Glass => weekday == 3,
     }
@@ -88,12 +88,13 @@ pub const MAY_GO_LEVEL: f64 = 0.5;
 /// The sensor-driven choice for one stream on one day. `outlook[k]` is bin k's estimated level
 /// at the next possible visit (or `f64::INFINITY` when a citizen reported it), `load_l[k]` its
 /// loose litres now. Must-go bins are those reaching `threshold`; the trips they need are then
-/// filled up to 90 % of their capacity with the most urgent may-go bins (outlook at least
-/// [`MAY_GO_LEVEL`]), so a truck that drives out to the disposal site comes back full and the
+/// filled up to 90 % of their capacity with may-go bins (outlook at least [`MAY_GO_LEVEL`]),
+/// nearest to a must-go bin first (`positions[k]` is bin k's location), so a truck that drives out to the disposal site comes back full and the
 /// bins it took will not need a trip of their own soon. No must-go bin: no trip.
 pub fn dynamic_selection(
     outlook: &[f64],
     load_l: &[f64],
+    positions: &[crate::geometry::LonLat],
     threshold: f64,
     capacity_l: f64,
 ) -> Vec<bool> {
@@ -111,7 +112,24 @@ pub fn dynamic_selection(
     let mut may: Vec<usize> = (0..outlook.len())
         .filter(|&k| !chosen[k] && outlook[k] >= MAY_GO_LEVEL)
         .collect();
-    may.sort_by(|&a, &b| outlook[b].total_cmp(&outlook[a]));
+    // Nearest to a must-go bin first: riding along costs the least there.
+    let must_at: Vec<crate::geometry::LonLat> = (0..outlook.len())
+        .filter(|&k| chosen[k])
+        .map(|k| positions[k])
+        .collect();
+    let near: Vec<f64> = (0..outlook.len())
+        .map(|k| {
+            must_at
+                .iter()
+                .map(|p| p.distance_m(positions[k]))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    may.sort_by(|&a, &b| {
+        near[a]
+            .total_cmp(&near[b])
+            .then(outlook[b].total_cmp(&outlook[a]))
+    });
     let mut load = must;
     for k in may {
         if load + load_l[k] > room {
@@ -149,19 +167,23 @@ mod tests {
     fn trips_are_filled_up_with_the_most_urgent_may_go_bins() {
         let outlook = [0.95, 0.7, 0.6, 0.4, 0.99];
         let load = [500.0, 500.0, 500.0, 500.0, 500.0];
-        // Two must-go bins (1,000 l); one trip of 2,000 l has room for 800 l more at 90 %.
-        let chosen = dynamic_selection(&outlook, &load, 0.9, 2_000.0);
-        assert_eq!(chosen, [true, true, false, false, true]);
+        // Two must-go bins (1,000 l); one trip of 2,000 l has room for one more at 90 %.
+        let at = |x: f64| crate::geometry::LonLat::new(24.86 + x, 44.86);
+        // Bin 2 stands next to a must-go bin, bin 1 far away: bin 2 rides along.
+        let positions = [at(0.0), at(0.05), at(0.0001), at(0.0), at(0.01)];
+        let chosen = dynamic_selection(&outlook, &load, &positions, 0.9, 2_000.0);
+        assert_eq!(chosen, [true, false, true, false, true]);
         // Nothing due: no trip at all.
         assert_eq!(
-            dynamic_selection(&[0.7, 0.6], &[500.0, 500.0], 0.9, 2_000.0),
+            dynamic_selection(&[0.7, 0.6], &[500.0, 500.0], &positions[..2], 0.9, 2_000.0),
             [false, false]
         );
     }
 
     #[test]
     fn rounds_and_their_horizons() {
-        assert_eq!(hours_to_next_round(WasteKind::Residual, 4), 72.0);
+        assert_eq!(hours_to_next_round(WasteKind::Residual, 4), 24.0);
+        assert_eq!(hours_to_next_round(WasteKind::Residual, 5), 48.0);
         assert_eq!(hours_to_next_round(WasteKind::Glass, 3), 168.0);
         assert_eq!(hours_to_next_round(WasteKind::Paper, 1), 72.0);
         assert!(!dynamic_round(WasteKind::Paper, 0));

@@ -252,7 +252,12 @@ pub fn run_policy(
                             .iter()
                             .map(|&k| bins[k].volume_l * level[k].min(SIDE_WASTE_LIMIT))
                             .collect();
-                        let chosen = dynamic_selection(&o, &l, threshold, study.fleet.capacity_l());
+                        let at: Vec<crate::geometry::LonLat> = members
+                            .iter()
+                            .map(|&k| city.entities()[bins[k].entity].location)
+                            .collect();
+                        let chosen =
+                            dynamic_selection(&o, &l, &at, threshold, study.fleet.capacity_l());
                         for (m, c) in members.iter().zip(chosen) {
                             due[*m] = c;
                         }
@@ -373,7 +378,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn on_pitesti_the_sensor_driven_policy_drives_less_and_overflows_no_more() {
+    fn on_pitesti_the_sensor_driven_policy_drives_less_and_overflows_less() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pitesti");
         let city = crate::load_city(&dir).expect("Pitești bundle");
         let start = NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");

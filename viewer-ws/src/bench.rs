@@ -209,7 +209,7 @@ pub async fn ws_latency(
     ready.wait().await;
     let connect_s = connect_started.elapsed().as_secs_f64();
     let rss_connected_mb = rss_mb();
-    let (load_cpu0, all_cpu0) = cpu_seconds();
+    let (_, all_cpu0) = cpu_seconds();
     let started = Instant::now();
     let base_ms = chrono::Utc::now().timestamp_millis() - 60_000;
     let bins: Vec<String> = twin
@@ -265,9 +265,8 @@ pub async fn ws_latency(
     // Let the last probes arrive.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let wall = started.elapsed().as_secs_f64();
-    let (load_cpu1, all_cpu1) = cpu_seconds();
+    let (_, all_cpu1) = cpu_seconds();
     let rss_end_mb = rss_mb();
-    let _ = load_cpu1 - load_cpu0;
     load.shutdown_background();
     let mut samples = probes
         .samples

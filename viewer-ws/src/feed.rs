@@ -22,7 +22,7 @@ use twin_actors::LiveTwin;
 use twin_actors::network::{Alert, Estimates, NetworkKind};
 use twin_actors::shared::FeedEvent;
 use twin_core::geometry::BBox;
-use twin_core::live::{Delta, EntityLive, rfc3339};
+use twin_core::live::{Delta, rfc3339};
 use twin_core::{CityModel, EntityKind};
 
 /// Which entities a subscription covers: a set of entity layers and an optional bounding box
@@ -358,7 +358,8 @@ impl FeedHub {
             view.fields.clear();
         }
         for (i, live) in states.iter().enumerate() {
-            let fields: Vec<(Arc<str>, Json)> = live_fields(live)
+            let fields: Vec<(Arc<str>, Json)> = live
+                .to_json()
                 .into_iter()
                 .map(|(n, v)| (st.name(&n), v))
                 .collect();
@@ -656,11 +657,6 @@ impl FeedHub {
     pub fn current_alerts(&self) -> Arc<Vec<AlertView>> {
         self.alerts_tx.borrow().clone()
     }
-}
-
-/// The fields of an entity's whole state.
-fn live_fields(live: &EntityLive) -> Vec<(String, Json)> {
-    live.to_json().into_iter().collect()
 }
 
 fn apply_delta(st: &mut FeedState, entity: usize, delta: &Delta) {

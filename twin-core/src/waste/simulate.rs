@@ -133,9 +133,8 @@ fn sim_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
                             .total_cmp(&b.1.centre.distance_m(e.location))
                     })
                     .map_or((0, max_pop), |(k, n)| (k, n.population as f64));
-                // Log-normal bin factor with σ = SPREAD, mean 1 (Box–Muller).
-                let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
-                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                // Log-normal bin factor with σ = SPREAD, mean 1.
+                let z = standard_normal(&mut rng);
                 let own = (BIN_SPREAD * z - BIN_SPREAD * BIN_SPREAD / 2.0).exp();
                 Some(SimBin {
                     entity: i,
@@ -148,6 +147,12 @@ fn sim_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
             _ => None,
         })
         .collect()
+}
+
+/// A standard normal draw (Box–Muller).
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// The collection networks of every stream (road distances; built once, used by every day and
@@ -179,10 +184,7 @@ pub fn run_policy(
             FillEstimator::new(prior, 0.5, study.sensor_noise_sd)
         })
         .collect();
-    let noise = |rng: &mut ChaCha8Rng| -> f64 {
-        let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos() * study.sensor_noise_sd
-    };
+    let noise = |rng: &mut ChaCha8Rng| standard_normal(rng) * study.sensor_noise_sd;
     for (k, est) in estimators.iter_mut().enumerate() {
         let obs = (level[k] + noise(&mut rng)).clamp(0.0, 1.0);
         est.apply_reading(0.0, obs);
@@ -207,6 +209,11 @@ pub fn run_policy(
         last_plans: Vec::new(),
         failed_plans: Vec::new(),
     };
+    let slot_of: std::collections::HashMap<usize, usize> = bins
+        .iter()
+        .enumerate()
+        .map(|(k, b)| (b.entity, k))
+        .collect();
     let mut fill_at_pickup_sum = 0.0;
     let mut last_reading_h = vec![0.0f64; bins.len()];
     for day in 0..study.days {
@@ -282,11 +289,6 @@ pub fn run_policy(
                     let plan = net.plan(&pickups, &study.fleet, seed, iterations);
                     (*kind, pickups, plan)
                 })
-                .collect();
-            let slot_of: std::collections::HashMap<usize, usize> = bins
-                .iter()
-                .enumerate()
-                .map(|(k, b)| (b.entity, k))
                 .collect();
             for (kind, pickups, plan) in plans {
                 let plan = match plan {

@@ -275,6 +275,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
         );
     }
     println!("alerts:          {}", s.alerts);
+    println!("citizen reports: {} ({} open)", s.reports, s.reports_open);
     println!("store size:      {:.1} MB", s.store_bytes as f64 / 1e6);
     Ok(())
 }

@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use clap::Args;
 use serde_json::{Value as Json, json};
 use twin_core::entity::WasteKind;
-use twin_core::waste::collection::{BinPickup, DayPlan, Fleet, check_plan};
+use twin_core::waste::collection::{BinPickup, Fleet, check_plan};
 use twin_core::waste::policy::Policy;
 use twin_core::waste::simulate::{PolicyOutcome, WasteStudy, run_policy, stream_networks};
 
@@ -46,67 +46,9 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-fn plan_json(city: &twin_core::CityModel, plan: &DayPlan) -> Json {
-    let ids = |bins: &[usize]| -> Vec<String> {
-        bins.iter()
-            .map(|&i| city.entities()[i].id.to_string())
-            .collect()
-    };
-    json!({
-        "km": round(plan.km, 2),
-        "bins": plan.bins,
-        "load_l": round(plan.load_l, 0),
-        "trips": plan.trips(),
-        "unreachable": ids(&plan.unreachable),
-        "trucks": plan.trucks.iter().enumerate().map(|(k, t)| json!({
-            "truck": k + 1,
-            "km": round(t.km, 2),
-            "duration_h": round(t.duration_h, 2),
-            "trips": t.trips.iter().map(|trip| json!({
-                "bins": ids(&trip.bins),
-                "km": round(trip.km, 2),
-                "load_l": round(trip.load_l, 0),
-                "duration_h": round(trip.duration_h, 2),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
 fn round(x: f64, decimals: i32) -> f64 {
     let f = 10f64.powi(decimals);
     (x * f).round() / f
-}
-
-fn routes_geojson(
-    city: &twin_core::CityModel,
-    plan: &DayPlan,
-    sites: &twin_core::waste::collection::Sites,
-) -> String {
-    let features: Vec<String> = plan
-        .trucks
-        .iter()
-        .enumerate()
-        .flat_map(|(k, t)| {
-            t.trips
-                .iter()
-                .enumerate()
-                .map(move |(j, trip)| (k, j, trip))
-        })
-        .map(|(k, j, trip)| {
-            let mut coords = vec![[sites.depot.lon, sites.depot.lat]];
-            coords.extend(trip.bins.iter().map(|&i| {
-                let p = city.entities()[i].location;
-                [p.lon, p.lat]
-            }));
-            coords.push([sites.disposal.lon, sites.disposal.lat]);
-            json!({"type": "Feature",
-                "geometry": {"type": "LineString", "coordinates": coords},
-                "properties": {"truck": k + 1, "trip": j + 1, "bins": trip.bins.len(),
-                    "km": round(trip.km, 2), "load_l": round(trip.load_l, 0)}})
-            .to_string()
-        })
-        .collect();
-    twin_core::formats::layers::feature_collection(features)
 }
 
 /// `twin waste plan`: simulate the days before `--date` under the policy, then plan that day.
@@ -157,11 +99,11 @@ pub fn plan(args: PlanArgs) -> Result<()> {
         .collect();
     check_plan(&plan, &pickups, &fleet).map_err(|e| anyhow!("the plan is infeasible: {e}"))?;
     if let Some(path) = &args.geojson {
-        std::fs::write(path, routes_geojson(&city, &plan, &study.sites))
+        std::fs::write(path, plan.routes_geojson(&city, &study.sites))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.json {
-        let mut j = plan_json(&city, &plan);
+        let mut j = plan.to_json(&city);
         j["date"] = json!(date.to_string());
         j["stream"] = json!(stream.name());
         j["policy"] = json!(policy.name());

@@ -177,6 +177,15 @@ fn malformed_payloads_are_rejected_with_reasons_and_the_twin_keeps_running() {
                 "citytwin/bin/18".into(),
                 reading(0.5, "2026-11-27T08:00:00Z"),
             ),
+            // Citizen reports come on their own topic, validated like HTTP ones.
+            (
+                "citytwin/reports/new".into(),
+                br#"{"reporter":"app-9","kind":"overflowing","bin":"bin:17"}"#.to_vec(),
+            ),
+            (
+                "citytwin/reports/new".into(),
+                br#"{"reporter":"app-9","kind":"smelly","bin":"bin:17"}"#.to_vec(),
+            ),
         ],
     ));
     let s = wait_status(&data, "the rejections to be counted", |s| {
@@ -185,6 +194,10 @@ fn malformed_payloads_are_rejected_with_reasons_and_the_twin_keeps_running() {
     assert_eq!(s["rejected"]["malformed"], 1, "{s}");
     assert_eq!(s["rejected"]["wrong_type"], 1, "{s}");
     assert_eq!(s["rejected"]["unknown_entity"], 1, "{s}");
+    let s = wait_status(&data, "the report to be kept", |s| {
+        s["reports_open"] == 1 && s["rejected"]["report_bad_field"] == 1
+    });
+    assert_eq!(s["reports"], 1, "{s}");
     assert!(
         twin.0.try_wait().expect("wait").is_none(),
         "the twin must keep running"

@@ -47,7 +47,7 @@ pub struct Estimates {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     /// A stable code: `overloaded`, `voltage_out_of_band`, `de_energised`, `low_pressure`,
-    /// `congested_corridor`, `bin_overflowing`.
+    /// `congested_corridor`, `bin_overflowing`, `bin_full_soon`, `citizen_report`.
     pub code: &'static str,
     pub entities: Vec<String>,
     pub message: String,
@@ -72,6 +72,8 @@ pub struct Injections {
     road: Mutex<Pending<f64>>,
     /// Bin → (filling level, hours to full).
     waste: Mutex<Pending<(f64, Option<f64>)>>,
+    /// One alert per open citizen report, published by the waste watch.
+    reports: Mutex<Vec<Alert>>,
     latest: Mutex<HashMap<NetworkKind, (Arc<Estimates>, Arc<Vec<Alert>>)>>,
 }
 
@@ -136,6 +138,12 @@ impl Injections {
             }
             _ => {}
         }
+    }
+
+    /// Replace the citizen-report alerts (the waste watch publishes them on its next tick).
+    pub fn set_report_alerts(&self, alerts: Vec<Alert>) {
+        *lock(&self.reports) = alerts;
+        lock(&self.waste).changes += 1;
     }
 
     /// The newest estimates and alerts of a network, if it has solved.
@@ -512,7 +520,8 @@ fn estimate_road(city: &CityModel, inj: &Injections) -> Solved {
     (values, alerts)
 }
 
-/// Bins: overflowing now (level ≥ 0.95) or predicted to within 12 hours.
+/// Bins: overflowing now (level ≥ 0.95) or predicted to within 12 hours; and the open citizen
+/// reports.
 fn watch_bins(city: &CityModel, inj: &Injections) -> Solved {
     let bins = lock(&inj.waste).values.clone();
     let mut values = Vec::new();
@@ -543,5 +552,6 @@ fn watch_bins(city: &CityModel, inj: &Injections) -> Solved {
             entities: soon.iter().map(ToString::to_string).collect(),
         });
     }
+    alerts.extend(lock(&inj.reports).iter().cloned());
     (values, alerts)
 }

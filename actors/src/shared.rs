@@ -1,13 +1,14 @@
 //! What every actor of one live twin shares: the city model, the counters, the network
-//! injections and the feed of state changes.
+//! injections, the citizen reports and the feed of state changes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use twin_core::CityModel;
 use twin_core::live::Delta;
+use twin_core::waste::report::ReportBook;
 
 use crate::entity::ApplyFn;
 use crate::network::{Alert, Estimates, Injections, NetworkKind};
@@ -71,6 +72,9 @@ pub struct Shared {
     pub counters: Counters,
     pub networks: Injections,
     pub feed: broadcast::Sender<FeedEvent>,
+    /// Citizen reports. Written only by the ingest pipeline (which persists them first); read
+    /// by anyone.
+    reports: Mutex<ReportBook>,
 }
 
 impl Shared {
@@ -82,6 +86,13 @@ impl Shared {
             apply,
             counters: Counters::default(),
             feed,
+            reports: Mutex::new(ReportBook::default()),
         })
+    }
+
+    /// The citizen reports (a short lock: copy out what you need).
+    pub fn reports(&self) -> MutexGuard<'_, ReportBook> {
+        // Every change to the book is a single insert or update: a poisoned lock is usable.
+        self.reports.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use chrono::{TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use twin_core::live::EntityLive;
+use twin_core::waste::report::CitizenReport;
 use twin_core::{EntityId, Quantity, Reading, Value};
 
 /// Format version of log batches and snapshots.
@@ -69,6 +70,8 @@ pub struct Store {
     log: sled::Tree,
     snapshots: sled::Tree,
     meta: sled::Tree,
+    /// Citizen reports as JSON, keyed by their id (big-endian).
+    reports: sled::Tree,
     next_seq: u64,
 }
 
@@ -99,12 +102,14 @@ impl Store {
         let log = db.open_tree("log").map_err(backend)?;
         let snapshots = db.open_tree("snapshots").map_err(backend)?;
         let meta = db.open_tree("meta").map_err(backend)?;
+        let reports = db.open_tree("reports").map_err(backend)?;
         let mut store = Store {
             path: path.clone(),
             db,
             log,
             snapshots,
             meta,
+            reports,
             next_seq: 1,
         };
         if let Some((key, value)) = store.log.last().map_err(backend)? {
@@ -128,6 +133,27 @@ impl Store {
             what: what.to_string(),
             why: why.to_string(),
         }
+    }
+
+    /// Keep (or overwrite) a citizen report; durable after the next [`Store::flush`].
+    pub fn put_report(&self, report: &CitizenReport) -> Result<(), StoreError> {
+        let value =
+            serde_json::to_vec(report).map_err(|e| self.corrupt("report", &e.to_string()))?;
+        self.reports
+            .insert(report.id.to_be_bytes(), value)
+            .map_err(|e| self.backend(e))?;
+        Ok(())
+    }
+
+    /// Every kept citizen report, by id.
+    pub fn reports(&self) -> Result<Vec<CitizenReport>, StoreError> {
+        self.reports
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv.map_err(|e| self.backend(e))?;
+                serde_json::from_slice(&v).map_err(|e| self.corrupt("report", &e.to_string()))
+            })
+            .collect()
     }
 
     /// Sequence number the next appended reading gets.
@@ -460,6 +486,38 @@ mod tests {
         assert_eq!(after[0].0, 8);
         assert_eq!(after[0].1, reading(7));
         assert_eq!(after.last().map(|r| r.1.clone()), Some(reading(24)));
+    }
+
+    #[test]
+    fn reports_survive_reopening_and_updates_overwrite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report = |id: u64, resolved: bool| CitizenReport {
+            id,
+            reporter: "app-1".into(),
+            kind: twin_core::waste::report::ReportKind::Damaged,
+            bin: Some("bin:3".into()),
+            lat: 44.85,
+            lon: 24.87,
+            photo_url: None,
+            note: Some("lid broken".into()),
+            neighbourhood: "Centru".into(),
+            received_at: Utc.timestamp_opt(1_800_000_000, 0).single().expect("time"),
+            resolved_at: resolved
+                .then(|| Utc.timestamp_opt(1_800_003_600, 0).single().expect("time")),
+            resolution: resolved.then(|| "repaired".into()),
+        };
+        {
+            let store = Store::open(dir.path()).expect("open");
+            store.put_report(&report(1, false)).expect("put");
+            store.put_report(&report(2, false)).expect("put");
+            store.put_report(&report(1, true)).expect("update");
+            store.flush().expect("flush");
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store.reports().expect("reports"),
+            vec![report(1, true), report(2, false)]
+        );
     }
 
     #[test]

@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use twin_core::live::EntityLive;
 use twin_core::reading::{RawReading, validate_reading};
-use twin_core::{CityModel, Reading};
+use twin_core::waste::report::{CitizenReport, ReportBook, ReportError, parse_report};
+use twin_core::{CityModel, EntityKind, Quantity, Reading};
 
 use crate::entity::{Apply, ApplyFn, EntityActor, GetState};
-use crate::network::{NetworkActor, NetworkKind, SolvePolicy};
+use crate::network::{Alert, NetworkActor, NetworkKind, SolvePolicy};
 use crate::shared::{CounterValues, Shared};
 use crate::store::{Snapshot, Store, StoreError, StoreStatus};
 
@@ -89,6 +90,25 @@ enum Command {
     Shutdown(oneshot::Sender<()>),
     /// Stop without a final snapshot, as a crash would (tests of recovery).
     Abandon(oneshot::Sender<()>),
+    /// A citizen report's JSON body: validated, numbered, made durable, then answered.
+    Report {
+        body: Vec<u8>,
+        reply: oneshot::Sender<Result<CitizenReport, Rejection>>,
+    },
+    /// An operator resolves a report.
+    ResolveReport {
+        id: u64,
+        resolution: String,
+        reply: oneshot::Sender<Result<CitizenReport, Rejection>>,
+    },
+}
+
+/// A report refused: the same shape as a refused reading.
+fn report_rejection(e: &ReportError) -> Rejection {
+    Rejection {
+        reason: e.reason().to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// A running live twin: a handle to send readings and read its state.
@@ -115,6 +135,11 @@ pub struct TwinStatus {
     pub restored: Option<RestoreReport>,
     pub counters: Option<CounterValues>,
     pub alerts: usize,
+    /// Citizen reports kept, and how many are open.
+    #[serde(default)]
+    pub reports: usize,
+    #[serde(default)]
+    pub reports_open: usize,
     pub store_bytes: u64,
 }
 
@@ -189,6 +214,10 @@ impl LiveTwin {
             "state restored"
         );
         let shared = Shared::new(city.clone(), config.apply);
+        *shared.reports() = ReportBook::restore(store.reports()?);
+        shared
+            .networks
+            .set_report_alerts(report_alerts(&shared.reports()));
         let arbiters: Vec<Arbiter> = (0..config.arbiters.max(1))
             .map(|_| Arbiter::new())
             .collect();
@@ -288,6 +317,42 @@ impl LiveTwin {
         wait.await.map_err(|_| "the twin has stopped".to_string())
     }
 
+    /// Submit a citizen report (JSON body); answers once it is durable, or with why not.
+    pub async fn submit_report(&self, body: Vec<u8>) -> Result<CitizenReport, Rejection> {
+        let stopped = || Rejection {
+            reason: "stopped".into(),
+            message: "the twin has stopped".into(),
+        };
+        let (reply, wait) = oneshot::channel();
+        self.commands
+            .send(Command::Report { body, reply })
+            .await
+            .map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
+    }
+
+    /// Resolve a report (an operator's action); answers once durable.
+    pub async fn resolve_report(
+        &self,
+        id: u64,
+        resolution: String,
+    ) -> Result<CitizenReport, Rejection> {
+        let stopped = || Rejection {
+            reason: "stopped".into(),
+            message: "the twin has stopped".into(),
+        };
+        let (reply, wait) = oneshot::channel();
+        self.commands
+            .send(Command::ResolveReport {
+                id,
+                resolution,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
+    }
+
     /// Take a snapshot now; returns the sequence number it covers.
     pub async fn snapshot(&self) -> Result<u64, String> {
         let (tx, rx) = oneshot::channel();
@@ -332,6 +397,8 @@ impl LiveTwin {
             .clone();
         s.counters = Some(self.shared.counters.values());
         s.alerts = self.shared.networks.alerts().len();
+        let reports = self.shared.reports().kpis();
+        (s.reports, s.reports_open) = (reports.open + reports.resolved, reports.open);
         s
     }
 }
@@ -382,6 +449,20 @@ impl Pipeline {
                         return Some(reply);
                     }
                     Some(Command::Abandon(reply)) => return Some(reply),
+                    Some(Command::Report { body, reply }) => {
+                        let _ = reply.send(self.report(&body));
+                    }
+                    Some(Command::ResolveReport { id, resolution, reply }) => {
+                        let result = self
+                            .shared
+                            .reports()
+                            .resolve(id, &resolution, Utc::now())
+                            .map_err(|e| report_rejection(&e));
+                        let _ = reply.send(result.and_then(|r| {
+                            self.persist_reports(std::slice::from_ref(&r))?;
+                            Ok(r)
+                        }));
+                    }
                     None => return None,
                 },
                 _ = snapshot_tick.tick() => {
@@ -434,6 +515,7 @@ impl Pipeline {
             }
         }
         self.last_seq = self.store.next_seq() - 1;
+        self.resolve_emptied_bins(&accepted, now);
         if !outcome.rejected.is_empty() {
             for (_, r) in outcome.rejected.iter().take(3) {
                 tracing::debug!(reason = %r.reason, "{}", r.message);
@@ -467,6 +549,89 @@ impl Pipeline {
                     tracing::error!(entity = i, "entity actor is gone");
                 }
             }
+        }
+    }
+
+    /// Validate, number and persist a citizen report. Refusals are counted as `report_<reason>`.
+    fn report(&mut self, body: &[u8]) -> Result<CitizenReport, Rejection> {
+        let now = Utc::now();
+        let accepted = parse_report(body, &self.city)
+            .and_then(|draft| self.shared.reports().accept(draft, &self.city, now));
+        match accepted {
+            Ok(report) => {
+                if let Err(rej) = self.persist_reports(std::slice::from_ref(&report)) {
+                    self.shared.reports().withdraw(report.id);
+                    return Err(rej);
+                }
+                tracing::info!(id = report.id, kind = report.kind.name(), bin = ?report.bin, "citizen report");
+                Ok(report)
+            }
+            Err(e) => {
+                *self
+                    .rejected_pending
+                    .entry(format!("report_{}", e.reason()))
+                    .or_default() += 1;
+                if self
+                    .store
+                    .count_rejections(&self.rejected_pending)
+                    .and_then(|_| self.store.flush())
+                    .is_ok()
+                {
+                    self.rejected_pending.clear();
+                }
+                tracing::debug!(reason = e.reason(), "{e}");
+                Err(report_rejection(&e))
+            }
+        }
+    }
+
+    /// Make new or changed reports durable and refresh their alerts.
+    fn persist_reports(&mut self, reports: &[CitizenReport]) -> Result<(), Rejection> {
+        let written = reports
+            .iter()
+            .try_for_each(|r| self.store.put_report(r))
+            .and_then(|_| self.store.flush());
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot store citizen reports");
+            return Err(Rejection {
+                reason: "store_error".into(),
+                message: e.to_string(),
+            });
+        }
+        self.shared
+            .networks
+            .set_report_alerts(report_alerts(&self.shared.reports()));
+        Ok(())
+    }
+
+    /// Readings that show a reported bin emptied resolve its overflowing reports.
+    fn resolve_emptied_bins(&mut self, readings: &[Reading], now: DateTime<Utc>) {
+        let resolved: Vec<CitizenReport> = {
+            let mut book = self.shared.reports();
+            if !book.any_open_overflow() {
+                return;
+            }
+            readings
+                .iter()
+                .filter(|r| r.entity.kind() == EntityKind::Bin)
+                .filter_map(|r| {
+                    let level = r
+                        .values
+                        .iter()
+                        .find(|(q, _)| *q == Quantity::FillingLevel)
+                        .and_then(|(_, v)| v.as_f64())?;
+                    Some((r.entity.to_string(), level))
+                })
+                .flat_map(|(bin, level)| book.bin_level(&bin, level, now))
+                .collect()
+        };
+        if !resolved.is_empty() {
+            tracing::info!(
+                reports = resolved.len(),
+                "citizen reports resolved by emptying"
+            );
+            // A failure is logged; the book keeps them resolved and the next change retries.
+            let _ = self.persist_reports(&resolved);
         }
     }
 
@@ -514,10 +679,31 @@ impl Pipeline {
         apply_store_status(&mut s, store);
         s.counters = Some(self.shared.counters.values());
         s.alerts = self.shared.networks.alerts().len();
+        let reports = self.shared.reports().kpis();
+        (s.reports, s.reports_open) = (reports.open + reports.resolved, reports.open);
         if let Err(e) = write_status_file(&self.config.data_dir, &s) {
             tracing::warn!(error = %e, "cannot write status.json");
         }
     }
+}
+
+/// One `citizen_report` alert per open report.
+fn report_alerts(book: &ReportBook) -> Vec<Alert> {
+    book.open()
+        .map(|r| Alert {
+            code: "citizen_report",
+            entities: r.bin.iter().cloned().collect(),
+            message: format!(
+                "report {}: {} at {:.5}, {:.5} ({}){}",
+                r.id,
+                r.kind.name().replace('_', " "),
+                r.lat,
+                r.lon,
+                r.neighbourhood,
+                r.bin.as_ref().map_or(String::new(), |b| format!(", {b}"))
+            ),
+        })
+        .collect()
 }
 
 fn apply_store_status(s: &mut TwinStatus, store: StoreStatus) {

@@ -182,6 +182,30 @@ impl CityModel {
         }
     }
 
+    /// Whether a point lies in the city: inside its boundary, or its bounding box when it has
+    /// no boundary.
+    pub fn contains(&self, p: LonLat) -> bool {
+        match &self.meta.boundary {
+            Some(b) => b.contains(p),
+            None => self.bbox().contains(p),
+        }
+    }
+
+    /// The neighbourhood whose centre is nearest to `p` (the city's neighbourhoods are given by
+    /// their centres), if the city has any.
+    pub fn nearest_neighbourhood(&self, p: LonLat) -> Option<usize> {
+        self.meta
+            .neighbourhoods
+            .iter()
+            .enumerate()
+            .min_by(|a, b| {
+                a.1.centre
+                    .distance_m(p)
+                    .total_cmp(&b.1.centre.distance_m(p))
+            })
+            .map(|(k, _)| k)
+    }
+
     pub fn summary(&self) -> CitySummary {
         let count = |k: AssetKind| self.entities_of(k).count();
         let street_m: f64 = self

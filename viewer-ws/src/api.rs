@@ -72,7 +72,7 @@ pub fn authorize(state: &AppState, token: Option<&str>, role: Role) -> Result<()
     })
 }
 
-fn check_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+pub fn check_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
     for k in params.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(ApiError::bad_request(

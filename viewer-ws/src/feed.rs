@@ -172,6 +172,9 @@ pub struct Kpis {
     pub charging_power_kw: f64,
     pub chargers_in_use: usize,
     pub alerts: usize,
+    /// Citizen reports not yet resolved, and their median hours to resolve so far.
+    pub reports_open: usize,
+    pub report_median_hours_to_resolve: Option<f64>,
 }
 
 /// What a client cursor gets next.
@@ -576,6 +579,9 @@ impl FeedHub {
             alerts: st.alerts.len(),
             ..Kpis::default()
         };
+        let reports = self.twin.shared.reports().kpis();
+        k.reports_open = reports.open;
+        k.report_median_hours_to_resolve = reports.median_hours_to_resolve;
         let (mut congestion_sum, mut fill_sum, mut fills) = (0.0, 0.0, 0usize);
         for (e, v) in self.city.entities().iter().zip(&st.views) {
             match e.id.kind() {

@@ -20,6 +20,8 @@ pub mod bench;
 pub mod feed;
 pub mod geo;
 pub mod protocol;
+pub mod reports;
+pub mod waste_plan;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -74,6 +76,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Geometry of each entity layer, in `EntityKind::ALL` order.
     pub layers: Arc<Vec<LayerGeometry>>,
+    /// Road matrices for live collection plans.
+    pub waste: Arc<waste_plan::WastePlanner>,
 }
 
 /// Errors starting the server.
@@ -100,6 +104,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/alerts", get(api::alerts))
         .route("/api/readings", post(api::post_readings))
         .route("/api/snapshot", post(api::post_snapshot))
+        .route(
+            "/api/reports",
+            post(reports::post_report).get(reports::list_reports),
+        )
+        .route("/api/reports/kpis", get(reports::report_kpis))
+        .route("/api/reports/{id}/resolve", post(reports::resolve_report))
+        .route("/api/waste/plan", get(waste_plan::waste_plan))
         .fallback(api::not_found)
         .with_state(state)
 }
@@ -221,6 +232,7 @@ pub fn spawn_server(
                     auth: Arc::new(config.auth),
                     limits: config.limits,
                     layers,
+                    waste: Arc::default(),
                 };
                 let _ = ready_tx.send(Ok((addr, hub)));
                 // Deltas are small writes that must leave at once: no Nagle delay.

@@ -589,3 +589,284 @@ async fn http_api_reads_and_posts_readings_through_validation() {
     assert_eq!(s, 200);
     assert_eq!(k["entities"], run.twin.shared.city.entities().len() as u64);
 }
+
+/// [`http`] off the async runtime's threads.
+async fn api(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, Json) {
+    let (method, path, token, body) = (
+        method.to_string(),
+        path.to_string(),
+        token.map(str::to_string),
+        body.to_string(),
+    );
+    tokio::task::spawn_blocking(move || http(addr, &method, &path, token.as_deref(), &body))
+        .await
+        .expect("join")
+}
+
+#[actix_rt::test]
+async fn citizen_reports_become_alerts_rank_first_in_the_plan_and_resolve_when_the_bin_is_emptied()
+{
+    let run = start(Limits::default(), HubConfig::default());
+    let addr = run.server.addr;
+    let city = run.twin.shared.city.clone();
+    // Two glass bins near the centre (glass is the smallest stream, so the plan is quick).
+    let centre = city.meta.centre;
+    let mut glass: Vec<&twin_core::entity::Entity> = city
+        .entities()
+        .iter()
+        .filter(|e| {
+            matches!(&e.asset, twin_core::entity::Asset::WasteBin(b)
+                if b.stored_waste_kind == twin_core::entity::WasteKind::Glass)
+        })
+        .collect();
+    glass.sort_by(|a, b| {
+        a.location
+            .distance_m(centre)
+            .total_cmp(&b.location.distance_m(centre))
+    });
+    let (full, broken) = (glass[0].id.to_string(), glass[1].id.to_string());
+
+    // An overflowing bin, reported by a citizen without an account (reads are open).
+    let body = json!({"reporter": "app-42", "kind": "overflowing", "bin": full,
+        "photoUrl": "https://example.org/p/1.jpg", "note": "bags on the pavement"});
+    let (s, r) = api(addr, "POST", "/api/reports", None, &body.to_string()).await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(
+        (r["id"].as_u64(), r["bin"].as_str()),
+        (Some(1), Some(full.as_str()))
+    );
+    assert!(
+        !r["neighbourhood"]
+            .as_str()
+            .expect("neighbourhood")
+            .is_empty()
+    );
+
+    // Bad reports: clear errors naming the problem, nothing kept.
+    for (body, status, reason, needle) in [
+        ("{\"reporter\":", 400, "malformed", "not valid JSON"),
+        (
+            r#"{"reporter":"a","kind":"smelly","bin":"bin:1"}"#,
+            422,
+            "bad_field",
+            "kind",
+        ),
+        (
+            r#"{"reporter":"a","kind":"damaged","bin":"bin:nowhere"}"#,
+            422,
+            "unknown_entity",
+            "bin:nowhere",
+        ),
+        (
+            r#"{"reporter":"a","kind":"damaged","bin":"charger:1"}"#,
+            422,
+            "not_a_bin",
+            "charger:1",
+        ),
+        (
+            r#"{"reporter":"a","kind":"illegal_dumping","location":{"lat":52.5,"lon":13.4}}"#,
+            422,
+            "outside_city",
+            "outside",
+        ),
+        (
+            r#"{"reporter":"a","kind":"damaged"}"#,
+            422,
+            "bad_field",
+            "location",
+        ),
+    ] {
+        let (s, e) = api(addr, "POST", "/api/reports", None, body).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (status, Some(reason)),
+            "{body}: {e}"
+        );
+        assert!(
+            e["message"].as_str().expect("message").contains(needle),
+            "{body}: {e}"
+        );
+    }
+    let big = format!(
+        r#"{{"reporter":"a","kind":"damaged","bin":"{full}","note":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    let (s, e) = api(addr, "POST", "/api/reports", None, &big).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (413, Some("payload_too_large")),
+        "{e}"
+    );
+
+    // A busy reporter is limited to five an hour.
+    let damaged = json!({"reporter": "busy", "kind": "damaged", "bin": broken}).to_string();
+    for _ in 0..5 {
+        let (s, r) = api(addr, "POST", "/api/reports", None, &damaged).await;
+        assert_eq!(s, 201, "{r}");
+    }
+    let (s, e) = api(addr, "POST", "/api/reports", None, &damaged).await;
+    assert_eq!((s, e["error"].as_str()), (429, Some("rate_limited")), "{e}");
+    assert!(e["message"].as_str().expect("message").contains("busy"));
+
+    // The reports become alerts in the twin (through the waste watch).
+    let mut seen = false;
+    for _ in 0..40 {
+        let (_, a) = api(addr, "GET", "/api/alerts", None, "").await;
+        let reports: Vec<&Json> = a["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter(|x| x["code"] == "citizen_report")
+            .collect();
+        if reports.len() == 6 {
+            assert!(reports.iter().any(|x| x["entities"] == json!([full])));
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(seen, "six citizen_report alerts");
+
+    // The live plan for glass takes both reported bins, whatever their sensors say.
+    let (s, e) = api(addr, "GET", "/api/waste/plan?stream=glass", None, "").await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (401, Some("unauthorized")),
+        "operators only"
+    );
+    let (s, plan) = api(
+        addr,
+        "GET",
+        "/api/waste/plan?stream=glass",
+        Some(OPERATOR),
+        "",
+    )
+    .await;
+    assert_eq!(s, 200, "{plan}");
+    assert_eq!(plan["source"], "live");
+    let mut reported: Vec<&str> = plan["reported_bins"]
+        .as_array()
+        .expect("reported")
+        .iter()
+        .map(|b| b.as_str().expect("id"))
+        .collect();
+    reported.sort();
+    let mut expected = vec![full.as_str(), broken.as_str()];
+    expected.sort();
+    assert_eq!(reported, expected);
+    let routed: Vec<&str> = plan["trucks"]
+        .as_array()
+        .expect("trucks")
+        .iter()
+        .flat_map(|t| t["trips"].as_array().expect("trips").iter())
+        .flat_map(|t| t["bins"].as_array().expect("bins").iter())
+        .map(|b| b.as_str().expect("id"))
+        .collect();
+    for b in &expected {
+        assert_eq!(
+            routed.iter().filter(|r| *r == b).count(),
+            1,
+            "{b} once in the routes"
+        );
+    }
+    let (s, e) = api(
+        addr,
+        "GET",
+        "/api/waste/plan?stream=wood",
+        Some(OPERATOR),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("bad_parameter")),
+        "{e}"
+    );
+
+    // The truck empties the overflowing bin: its report resolves itself.
+    let outcome = run
+        .twin
+        .ingest_durable(
+            vec![reading(&full, &at(0), json!({"fillingLevel": 0.04}))],
+            None,
+        )
+        .await
+        .expect("ingest");
+    assert_eq!(outcome.accepted, 1);
+    let (_, list) = api(addr, "GET", "/api/reports", None, "").await;
+    let first = list["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .find(|r| r["id"] == 1)
+        .expect("report 1");
+    assert_eq!(first["resolution"], "bin_emptied", "{first}");
+    let (_, open) = api(addr, "GET", "/api/reports?open=true", None, "").await;
+    assert_eq!(open["count"], 5);
+
+    // An operator closes a damaged-bin report; the viewer may not.
+    let (s, _) = api(addr, "POST", "/api/reports/2/resolve", Some(VIEWER), "").await;
+    assert_eq!(s, 403);
+    let (s, r) = api(
+        addr,
+        "POST",
+        "/api/reports/2/resolve",
+        Some(OPERATOR),
+        r#"{"resolution":"lid replaced"}"#,
+    )
+    .await;
+    assert_eq!(
+        (s, r["resolution"].as_str()),
+        (200, Some("lid replaced")),
+        "{r}"
+    );
+    let (s, e) = api(addr, "POST", "/api/reports/2/resolve", Some(OPERATOR), "").await;
+    assert_eq!((s, e["error"].as_str()), (409, Some("already_resolved")));
+    let (s, e) = api(addr, "POST", "/api/reports/99/resolve", Some(OPERATOR), "").await;
+    assert_eq!((s, e["error"].as_str()), (404, Some("unknown_report")));
+
+    // KPIs count them per neighbourhood, with the time to resolve.
+    let (_, k) = api(addr, "GET", "/api/reports/kpis", None, "").await;
+    assert_eq!(
+        (k["open"].as_u64(), k["resolved"].as_u64()),
+        (Some(4), Some(2)),
+        "{k}"
+    );
+    let per_nbh: u64 = k["by_neighbourhood"]
+        .as_object()
+        .expect("neighbourhoods")
+        .values()
+        .map(|n| n["total"].as_u64().expect("total"))
+        .sum();
+    assert_eq!(per_nbh, 6);
+    assert!(k["mean_hours_to_resolve"].as_f64().is_some());
+
+    // Reports are durable: after a restart the book, its resolutions and the rate limit are
+    // back, and refused reports were counted under their reasons.
+    run.twin.shutdown().await;
+    let status = twin_actors::twin::read_status(run._dir.path(), None).expect("status");
+    assert_eq!(
+        status.rejected.get("report_rate_limited"),
+        Some(&1),
+        "{:?}",
+        status.rejected
+    );
+    assert_eq!(status.rejected.get("report_malformed"), Some(&1));
+    let mut config = TwinConfig::new(run._dir.path());
+    config.arbiters = 1;
+    let again = LiveTwin::start(city.clone(), config).expect("restart");
+    let k = again.shared.reports().kpis();
+    assert_eq!((k.open, k.resolved), (4, 2));
+    let (s, e) = {
+        let r = again.submit_report(damaged.into_bytes()).await;
+        (r.is_err(), r.err().map(|r| r.reason))
+    };
+    assert_eq!((s, e.as_deref()), (true, Some("rate_limited")));
+    again.shutdown().await;
+}

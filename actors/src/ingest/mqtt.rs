@@ -4,6 +4,8 @@
 //! redelivered by the broker after restart; exact repeats are no-ops in the entity state.
 //!
 //! Topic `citytwin/<kind>/<local-id>`, payload `{"observedAt": "...", "values": {...}}`.
+//! Citizen reports come on `citytwin/reports/new` with the same JSON body as
+//! `POST /api/reports` (see `twin_core::waste::report`).
 //! Oversized payloads, bad topics and bad JSON are rejected with a counted reason (and
 //! acknowledged, so the broker does not redeliver them forever). The connection is retried
 //! with exponential backoff when the broker goes away.
@@ -60,8 +62,19 @@ impl MqttConfig {
     }
 }
 
-/// Turn one MQTT message into a raw reading, or say why not.
-pub fn parse_message(topic: &str, payload: &[u8]) -> Result<RawReading, Rejection> {
+/// What one MQTT message carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    Reading(RawReading),
+    /// A citizen report's JSON body, validated by the twin.
+    Report(Vec<u8>),
+}
+
+/// The topic citizen reports come on.
+pub const REPORT_TOPIC: &str = "citytwin/reports/new";
+
+/// Turn one MQTT message into a raw reading or a report, or say why not.
+pub fn parse_message(topic: &str, payload: &[u8]) -> Result<Inbound, Rejection> {
     let reject = |reason: &str, message: String| Rejection {
         reason: reason.to_string(),
         message,
@@ -74,6 +87,9 @@ pub fn parse_message(topic: &str, payload: &[u8]) -> Result<RawReading, Rejectio
                 payload.len()
             ),
         ));
+    }
+    if topic == REPORT_TOPIC {
+        return Ok(Inbound::Report(payload.to_vec()));
     }
     let mut parts = topic.split('/');
     let (Some("citytwin"), Some(kind), Some(local), None) =
@@ -97,11 +113,11 @@ pub fn parse_message(topic: &str, payload: &[u8]) -> Result<RawReading, Rejectio
             format!("topic {topic}: payload is not a reading: {e}"),
         )
     })?;
-    Ok(RawReading {
+    Ok(Inbound::Reading(RawReading {
         entity: format!("{kind}:{local}"),
         observed_at: p.observed_at,
         values: p.values,
-    })
+    }))
 }
 
 /// Run MQTT ingest until the twin stops. Reconnects with backoff (0.5 s doubling to 30 s).
@@ -154,11 +170,32 @@ async fn batcher(twin: LiveTwin, client: AsyncClient, mut rx: mpsc::Receiver<Pub
                 Err(_) => break,
             }
         }
-        let readings = publishes
-            .iter()
-            .map(|p| parse_message(&p.topic, &p.payload))
-            .collect();
+        let mut readings = Vec::with_capacity(publishes.len());
+        let mut reports = Vec::new();
+        for p in &publishes {
+            match parse_message(&p.topic, &p.payload) {
+                Ok(Inbound::Reading(r)) => readings.push(Ok(r)),
+                Ok(Inbound::Report(body)) => reports.push(body),
+                Err(rej) => readings.push(Err(rej)),
+            }
+        }
+        let mut reports_durable = true;
+        for body in reports {
+            // A refused report is counted by the twin and acknowledged; only a store failure
+            // leaves the batch unacknowledged.
+            if let Err(rej) = twin.submit_report(body).await {
+                tracing::debug!(reason = %rej.reason, "MQTT report refused: {}", rej.message);
+                reports_durable &= rej.reason != "store_error";
+                if rej.reason == "stopped" {
+                    return;
+                }
+            }
+        }
         match twin.ingest_durable(readings, None).await {
+            Ok(_) if !reports_durable => {
+                tracing::error!("MQTT reports not durable; batch not acknowledged");
+                publishes.clear();
+            }
             Ok(outcome) if outcome.store_error.is_none() => {
                 for p in publishes.drain(..) {
                     if let Err(e) = client.ack(&p).await {
@@ -190,7 +227,14 @@ mod tests {
             br#"{"observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.4}}"#,
         )
         .expect("a reading");
+        let Inbound::Reading(r) = r else {
+            panic!("a reading, not {r:?}")
+        };
         assert_eq!(r.entity, "bin:17");
+        assert_eq!(
+            parse_message(REPORT_TOPIC, b"{}").expect("a report"),
+            Inbound::Report(b"{}".to_vec())
+        );
         let reason = |t: &str, p: &[u8]| parse_message(t, p).err().map(|r| r.reason);
         assert_eq!(reason("citytwin/bin", b"{}").as_deref(), Some("bad_topic"));
         assert_eq!(

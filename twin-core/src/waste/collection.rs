@@ -19,6 +19,12 @@ use crate::geometry::LonLat;
 use crate::routing::road_matrix::road_distance_matrix;
 use crate::routing::{Budget, CvrpProblem, CvrpSolution, SolveOptions, solve};
 
+/// `x` rounded to `decimals` places, for JSON output.
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f
+}
+
 /// A collection truck and how it works.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fleet {
@@ -125,6 +131,64 @@ pub struct DayPlan {
 impl DayPlan {
     pub fn trips(&self) -> usize {
         self.trucks.iter().map(|t| t.trips.len()).sum()
+    }
+
+    /// The plan as JSON: totals, then each truck's trips with the bin ids in order.
+    pub fn to_json(&self, city: &CityModel) -> serde_json::Value {
+        use serde_json::json;
+        let ids = |bins: &[usize]| -> Vec<String> {
+            bins.iter()
+                .map(|&i| city.entities()[i].id.to_string())
+                .collect()
+        };
+        json!({
+            "km": round_to(self.km, 2),
+            "bins": self.bins,
+            "load_l": round_to(self.load_l, 0),
+            "trips": self.trips(),
+            "unreachable": ids(&self.unreachable),
+            "trucks": self.trucks.iter().enumerate().map(|(k, t)| json!({
+                "truck": k + 1,
+                "km": round_to(t.km, 2),
+                "duration_h": round_to(t.duration_h, 2),
+                "trips": t.trips.iter().map(|trip| json!({
+                    "bins": ids(&trip.bins),
+                    "km": round_to(trip.km, 2),
+                    "load_l": round_to(trip.load_l, 0),
+                    "duration_h": round_to(trip.duration_h, 2),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The routes as a GeoJSON FeatureCollection for the viewer: one LineString per trip, depot
+    /// → bins in order → disposal site.
+    pub fn routes_geojson(&self, city: &CityModel, sites: &Sites) -> String {
+        let features: Vec<String> = self
+            .trucks
+            .iter()
+            .enumerate()
+            .flat_map(|(k, t)| {
+                t.trips
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, trip)| (k, j, trip))
+            })
+            .map(|(k, j, trip)| {
+                let mut coords = vec![[sites.depot.lon, sites.depot.lat]];
+                coords.extend(trip.bins.iter().map(|&i| {
+                    let p = city.entities()[i].location;
+                    [p.lon, p.lat]
+                }));
+                coords.push([sites.disposal.lon, sites.disposal.lat]);
+                serde_json::json!({"type": "Feature",
+                    "geometry": {"type": "LineString", "coordinates": coords},
+                    "properties": {"truck": k + 1, "trip": j + 1, "bins": trip.bins.len(),
+                        "km": round_to(trip.km, 2), "load_l": round_to(trip.load_l, 0)}})
+                .to_string()
+            })
+            .collect();
+        crate::formats::layers::feature_collection(features)
     }
 }
 

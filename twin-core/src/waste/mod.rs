@@ -6,9 +6,11 @@
 //! - [`collection`]: a day's collection plan for one stream (truck trips over road distances,
 //!   capacity and shifts);
 //! - [`policy`]: which bins a fixed calendar or the sensor-driven policy empties on a day;
+//! - [`report`]: citizen reports (validation, rate limit per reporter, resolution, KPIs);
 //! - [`simulate`]: a month of filling and collection under both policies, with the KPIs.
 
 pub mod collection;
 pub mod fill;
 pub mod policy;
+pub mod report;
 pub mod simulate;

@@ -141,9 +141,129 @@ pub fn dynamic_selection(
     chosen
 }
 
+/// A bin as the live twin sees it, for [`choose_from_state`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BinState {
+    /// Entity index in the city.
+    pub entity: usize,
+    pub volume_l: f64,
+    pub location: crate::geometry::LonLat,
+    /// Last measured level (0 when never read).
+    pub level: f64,
+    /// Estimated fill rate, fraction of the bin per hour.
+    pub rate_per_h: f64,
+}
+
+/// Why a bin is in a plan made from the live twin's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Choice {
+    /// A citizen reported it (overflowing or damaged): must go.
+    Reported,
+    /// Full now.
+    Full,
+    /// Predicted full before the stream's next round.
+    PredictedFull,
+    /// Not due, but near a must-go bin on a trip that runs anyway.
+    RidesAlong,
+}
+
+impl Choice {
+    pub fn name(self) -> &'static str {
+        match self {
+            Choice::Reported => "reported",
+            Choice::Full => "full",
+            Choice::PredictedFull => "predicted_full",
+            Choice::RidesAlong => "rides_along",
+        }
+    }
+}
+
+/// The sensor-driven choice for one stream's round from live bin states: bins that are full,
+/// predicted full within `horizon_h` (the time to the stream's next round), or reported by a
+/// citizen must go; trips are filled as in [`dynamic_selection`]. Returns, per bin, why it is
+/// chosen, or None.
+pub fn choose_from_state(
+    bins: &[BinState],
+    reported: &std::collections::HashSet<usize>,
+    horizon_h: f64,
+    capacity_l: f64,
+) -> Vec<Option<Choice>> {
+    let outlook: Vec<f64> = bins
+        .iter()
+        .map(|b| {
+            if reported.contains(&b.entity) {
+                f64::INFINITY
+            } else {
+                b.level + b.rate_per_h.max(0.0) * horizon_h
+            }
+        })
+        .collect();
+    let load: Vec<f64> = bins
+        .iter()
+        .map(|b| b.volume_l * b.level.clamp(0.0, super::simulate::SIDE_WASTE_LIMIT))
+        .collect();
+    let at: Vec<crate::geometry::LonLat> = bins.iter().map(|b| b.location).collect();
+    let chosen = dynamic_selection(&outlook, &load, &at, DYNAMIC_THRESHOLD, capacity_l);
+    bins.iter()
+        .zip(chosen)
+        .zip(&outlook)
+        .map(|((b, c), &o)| {
+            c.then(|| {
+                if reported.contains(&b.entity) {
+                    Choice::Reported
+                } else if b.level >= crate::live::BIN_FULL_LEVEL {
+                    Choice::Full
+                } else if o >= DYNAMIC_THRESHOLD {
+                    Choice::PredictedFull
+                } else {
+                    Choice::RidesAlong
+                }
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reported_bin_goes_first_even_when_its_sensor_says_it_is_not_due() {
+        let at = |x: f64| crate::geometry::LonLat::new(24.86 + x, 44.86);
+        let bin = |entity: usize, level: f64, rate: f64, x: f64| BinState {
+            entity,
+            volume_l: 1_100.0,
+            location: at(x),
+            level,
+            rate_per_h: rate,
+        };
+        let bins = [
+            bin(10, 0.97, 0.01, 0.0),
+            bin(11, 0.5, 0.03, 0.01),
+            bin(12, 0.1, 0.001, 0.02),
+            bin(13, 0.55, 0.001, 0.0001),
+            bin(14, 0.2, 0.001, 0.05),
+        ];
+        let none = std::collections::HashSet::new();
+        let choice = choose_from_state(&bins, &none, 24.0, 20_000.0);
+        assert_eq!(
+            choice,
+            [
+                Some(Choice::Full),
+                Some(Choice::PredictedFull),
+                None,
+                Some(Choice::RidesAlong),
+                None
+            ]
+        );
+        // A citizen reports bin 14 (a damaged lid, say): it must go, whatever its level.
+        let reported = std::collections::HashSet::from([14]);
+        let choice = choose_from_state(&bins, &reported, 24.0, 20_000.0);
+        assert_eq!(choice[4], Some(Choice::Reported));
+        // Nothing due and nothing reported: no round at all.
+        let quiet = [bin(12, 0.1, 0.001, 0.0)];
+        assert_eq!(choose_from_state(&quiet, &none, 24.0, 20_000.0), [None]);
+    }
 
     #[test]
     fn the_calendar_visits_each_stream_as_often_as_it_says() {

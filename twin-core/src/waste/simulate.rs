@@ -124,15 +124,9 @@ fn sim_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
         .enumerate()
         .filter_map(|(i, e)| match &e.asset {
             Asset::WasteBin(b) => {
-                let (nbh, pop) = nbhs
-                    .iter()
-                    .enumerate()
-                    .min_by(|a, b| {
-                        a.1.centre
-                            .distance_m(e.location)
-                            .total_cmp(&b.1.centre.distance_m(e.location))
-                    })
-                    .map_or((0, max_pop), |(k, n)| (k, n.population as f64));
+                let (nbh, pop) = city
+                    .nearest_neighbourhood(e.location)
+                    .map_or((0, max_pop), |k| (k, nbhs[k].population as f64));
                 // Log-normal bin factor with σ = SPREAD, mean 1.
                 let z = standard_normal(&mut rng);
                 let own = (BIN_SPREAD * z - BIN_SPREAD * BIN_SPREAD / 2.0).exp();

@@ -74,3 +74,65 @@ fn bad_arguments_are_one_line_errors() {
     ]);
     common::assert_one_line_error(&out, &["random", "fixed or dynamic"]);
 }
+
+#[test]
+fn compare_writes_the_json_and_an_offline_html_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("report");
+    let out = common::twin(&[
+        "waste",
+        "compare",
+        "--days",
+        "4",
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let printed: serde_json::Value = serde_json::from_str(&common::stdout(&out)).expect("JSON");
+    for policy in ["fixed", "dynamic"] {
+        for key in [
+            "km",
+            "co2_kg",
+            "overflow_events",
+            "mean_fill_at_pickup",
+            "recycling_share",
+        ] {
+            assert!(
+                printed[policy][key].is_number(),
+                "{policy}.{key}: {printed}"
+            );
+        }
+        assert_eq!(
+            printed[policy]["daily_km"].as_array().map(Vec::len),
+            Some(4)
+        );
+    }
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("report.json")).expect("report.json"),
+    )
+    .expect("JSON");
+    assert_eq!(saved, printed);
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report.html");
+    // Two day-by-day line charts (a line per policy) and the tonnes by stream.
+    assert_eq!(html.matches("<svg").count(), 3);
+    assert_eq!(html.matches("<polyline").count(), 4);
+    assert_eq!(html.matches("<rect class=\"bar\"").count(), 10);
+    let km = printed["fixed"]["km"].as_f64().expect("km").round() as i64;
+    let shown = km.to_string();
+    // The table shows the km with thin-space thousands separators.
+    let grouped: String = shown
+        .chars()
+        .rev()
+        .collect::<Vec<_>>()
+        .chunks(3)
+        .map(|c| c.iter().rev().collect::<String>())
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\u{2009}");
+    assert!(
+        html.contains(&format!("<td>{grouped}</td>")),
+        "km {grouped} in the table"
+    );
+    assert!(!html.contains("<script") && !html.contains("src="));
+}

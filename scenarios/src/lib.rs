@@ -7,4 +7,7 @@
 //! Depends only on `twin-core`: scenarios run plain model functions, never actors.
 //! **Must never depend on** `twin-actors`, `twin-viewer-ws`, an async runtime or the network.
 //!
-//! Status: empty; the scenarios issue fills it.
+//! Status: [`report`] (the HTML reports every study shares) is in; the scenario runner is the
+//! scenarios issue's.
+
+pub mod report;

@@ -20,32 +20,9 @@ use serde_json::json;
 use twin_core::CityModel;
 use twin_core::entity::{Asset, RoadClass};
 use twin_core::ev::ChargingCalibration;
+use twin_core::profiles::{post_load, traffic_curve, water_curve};
 use twin_core::reading::RawReading;
 use twin_core::waste::fill::prior_rate_per_hour;
-
-/// Street traffic relative to the daily peak hour, by hour of day (two peaks, a quiet night).
-pub fn traffic_curve(hour: f64) -> f64 {
-    let bump = |centre: f64, width: f64| (-((hour - centre) / width).powi(2)).exp();
-    (0.08 + 0.92 * bump(7.8, 1.3).max(0.95 * bump(17.0, 1.6)) + 0.45 * bump(12.5, 3.0)).min(1.0)
-}
-
-/// Household load relative to its peak (evening peak, morning shoulder).
-pub fn household_curve(hour: f64) -> f64 {
-    let bump = |centre: f64, width: f64| (-((hour - centre) / width).powi(2)).exp();
-    0.35 + 0.25 * bump(7.5, 1.5) + 0.65 * bump(19.5, 2.0)
-}
-
-/// Commercial load relative to its peak (office hours).
-pub fn commercial_curve(hour: f64) -> f64 {
-    let bump = |centre: f64, width: f64| (-((hour - centre) / width).powi(2)).exp();
-    0.3 + 0.7 * bump(13.0, 3.5)
-}
-
-/// Water demand relative to the mean day (morning and evening peaks).
-pub fn water_curve(hour: f64) -> f64 {
-    let bump = |centre: f64, width: f64| (-((hour - centre) / width).powi(2)).exp();
-    0.45 + 0.9 * bump(7.5, 1.8) + 0.6 * bump(20.0, 2.2)
-}
 
 struct Sensor {
     entity: usize,
@@ -197,16 +174,9 @@ impl SimulatedFeed {
                 let Asset::TransformerPost(p) = &entities[s.entity].asset else {
                     continue;
                 };
-                // Posts with few customers per kVA serve shops and offices.
-                let commercial = (p.customers as f64) < p.rated_kva * 0.3;
-                let h = hour_of(t);
-                let curve = if commercial {
-                    commercial_curve(h)
-                } else {
-                    household_curve(h)
-                };
-                let kw = p.peak_kw * curve * rng.random_range(0.92..1.08);
-                let kvar = kw * p.peak_kvar / p.peak_kw.max(1e-9);
+                let (kw, kvar) = post_load(p, hour_of(t));
+                let noise = rng.random_range(0.92..1.08);
+                let (kw, kvar) = (kw * noise, kvar * noise);
                 out.push(reading(
                     s.entity,
                     t,
@@ -301,19 +271,5 @@ impl SimulatedFeed {
             }
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn curves_have_their_peaks_where_people_are() {
-        assert!(traffic_curve(8.0) > 0.9 && traffic_curve(17.0) > 0.85);
-        assert!(traffic_curve(3.0) < 0.15);
-        assert!(household_curve(19.5) > household_curve(3.0) * 2.0);
-        assert!(commercial_curve(13.0) > commercial_curve(2.0) * 2.5);
-        assert!(water_curve(7.5) > water_curve(3.0) * 2.0);
     }
 }

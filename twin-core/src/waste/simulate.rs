@@ -9,6 +9,7 @@
 //! so they face the same bins and the same waste.
 
 use chrono::{Datelike, NaiveDate};
+use crate::sampling::standard_normal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -143,11 +144,6 @@ fn sim_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
         .collect()
 }
 
-/// A standard normal draw (Box–Muller).
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
-    let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
 
 /// The collection networks of every stream (road distances; built once, used by every day and
 /// both policies).

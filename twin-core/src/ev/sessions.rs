@@ -1,6 +1,6 @@
-//! EV charging sessions: reading real session exports (Dundee City Council's open data, as in
-//! `data/ev`) and calibrating a charging-demand model on them: session arrivals per charge
-//! point by hour of day, and the distribution of energy per session.
+//! Real charging sessions: reading session exports (Dundee City Council's open data, as in
+//! `data/ev`), and the simple calibration the live twin's simulated feed draws from (arrivals
+//! per charge point by hour of day, energy per session).
 
 use std::path::Path;
 
@@ -10,6 +10,8 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub charge_point: String,
+    /// The charge point's model (`APT 50kW Raption`, …); empty when the export has none.
+    pub model: String,
     pub start: NaiveDateTime,
     pub end: NaiveDateTime,
     pub energy_kwh: f64,
@@ -51,6 +53,7 @@ pub fn read_dundee_sessions(path: &Path) -> Result<Vec<Session>, SessionsError> 
             .position(|x| x.trim() == h)
             .ok_or_else(|| bad(1, format!("no `{h}` column")))
     };
+    let model = headers.iter().position(|x| x.trim() == "Model");
     let (cp, sd, st, ed, et, kwh) = (
         col("CP ID")?,
         col("Start Date")?,
@@ -85,6 +88,7 @@ pub fn read_dundee_sessions(path: &Path) -> Result<Vec<Session>, SessionsError> 
         }
         out.push(Session {
             charge_point: field(cp).to_string(),
+            model: model.map_or("", field).to_string(),
             start,
             end,
             energy_kwh,

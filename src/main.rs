@@ -1,6 +1,7 @@
 //! `twin`, the command line of citytwin: argument parsing and wiring only. Everything worth
 //! testing lives in the library crates (twin-core first).
 
+mod ev;
 mod outage;
 mod serve;
 mod solve;
@@ -68,6 +69,20 @@ enum Command {
         #[command(subcommand)]
         command: WasteCommand,
     },
+    /// Electric vehicles: charging load on the grid as the EV share grows.
+    Ev {
+        #[command(subcommand)]
+        command: EvCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvCommand {
+    /// One EV share: charging load curve, overloaded posts and feeders, charger utilisation,
+    /// unmet energy; with an HTML report.
+    Study(ev::StudyArgs),
+    /// Several EV shares, each without and with smart charging.
+    Sweep(ev::SweepArgs),
 }
 
 #[derive(Subcommand)]
@@ -85,6 +100,8 @@ enum BenchCommand {
     /// WebSocket fan-out: latency from reading accepted to delta received for many clients,
     /// server CPU and memory, and the memory of stalled clients.
     Ws(serve::BenchWsArgs),
+    /// The EV study: 30 days with 10,000 EVs and the grid at 15-minute steps.
+    Ev(ev::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -237,6 +254,15 @@ fn run(command: Command) -> Result<()> {
         Command::Waste {
             command: WasteCommand::Compare(args),
         } => waste::compare(args),
+        Command::Ev {
+            command: EvCommand::Study(args),
+        } => ev::study(args),
+        Command::Ev {
+            command: EvCommand::Sweep(args),
+        } => ev::sweep(args),
+        Command::Bench {
+            command: BenchCommand::Ev(args),
+        } => ev::bench(args),
         Command::Solve {
             command: SolveCommand::Traffic(args),
         } => solve::traffic(args),

@@ -40,7 +40,10 @@ mod tests {
         let z: Vec<f64> = (0..n).map(|_| standard_normal(&mut rng)).collect();
         let mean = z.iter().sum::<f64>() / n as f64;
         let var = z.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
-        assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.01 && (var - 1.0).abs() < 0.02,
+            "{mean} {var}"
+        );
         for lambda in [0.3, 4.0, 80.0] {
             let k: Vec<f64> = (0..n).map(|_| poisson(&mut rng, lambda) as f64).collect();
             let m = k.iter().sum::<f64>() / n as f64;

@@ -37,3 +37,76 @@ fn calibration_has_a_daytime_peak_and_the_mean_energy() {
     );
     assert!(c.energy_kwh(0.0) <= c.energy_kwh(0.5) && c.energy_kwh(0.5) <= c.energy_kwh(0.99));
 }
+
+/// The reference hourly mean load (`dundee_mar_may_2018_hourly_mean_kW.csv`, pandas).
+fn reference_profile() -> Vec<f64> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/ev/dundee_mar_may_2018_hourly_mean_kW.csv");
+    let text = std::fs::read_to_string(path).expect("reference profile");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .nth(1)
+                .and_then(|v| v.trim().parse().ok())
+                .expect("hour,kW")
+        })
+        .collect()
+}
+
+#[test]
+fn the_calibrated_model_reproduces_the_hourly_load_profile_of_the_data() {
+    use rand::SeedableRng;
+    use twin_core::ev::calibration::{DemandFit, correlation, even_spread_profile};
+    let s = sessions();
+    let reference = reference_profile();
+    assert_eq!(reference.len(), 24);
+    let origin = s.iter().map(|x| x.start).min().expect("sessions").date();
+    let origin = origin.and_hms_opt(0, 0, 0).expect("midnight");
+    let hours = |t: chrono::NaiveDateTime| (t - origin).num_seconds() as f64 / 3600.0;
+    let days = 92;
+    // The data through the same even spread: the same shape as the reference.
+    let data = even_spread_profile(
+        s.iter()
+            .map(|x| (hours(x.start), hours(x.end) - hours(x.start), x.energy_kwh)),
+        days,
+    );
+    assert!(correlation(&data, &reference) > 0.99, "{data:?}");
+
+    // The model: the fitted arrivals, plug-in times and energies on the same charge points for
+    // the same days, for three seeds.
+    let fit = DemandFit::from_sessions(&s).expect("fit");
+    assert_eq!(fit.ac.charge_points + fit.rapid.charge_points, 57);
+    for seed in [2018, 1, 7] {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut simulated = Vec::new();
+        for class in [&fit.ac, &fit.rapid] {
+            for day in 0..days {
+                for h in 0..24 {
+                    let lambda = class.arrivals_per_point_day[h] * class.charge_points as f64;
+                    for _ in 0..twin_core::sampling::poisson(&mut rng, lambda) {
+                        let (dwell, energy) = class.sample(h, &mut rng);
+                        let start =
+                            day as f64 * 24.0 + h as f64 + rand::Rng::random::<f64>(&mut rng);
+                        simulated.push((start, dwell, energy));
+                    }
+                }
+            }
+        }
+        let model = even_spread_profile(simulated, days);
+        let r = correlation(&model, &reference);
+        let peak = |p: &[f64]| p.iter().copied().fold(f64::MIN, f64::max);
+        let (pm, pr) = (peak(&model), peak(&reference));
+        println!(
+            "hourly mean kW, model vs data: {:?}",
+            model
+                .iter()
+                .zip(&reference)
+                .map(|(m, d)| (m.round(), d.round()))
+                .collect::<Vec<_>>()
+        );
+        println!("correlation {r:.3}, peak {pm:.1} kW against {pr:.1} kW");
+        assert!(r >= 0.9, "correlation {r}");
+        assert!((pm / pr - 1.0).abs() <= 0.15, "peak {pm} against {pr}");
+    }
+}

@@ -193,9 +193,7 @@ impl DemandFit {
                 charge_points: points.len(),
                 sessions: own.len(),
                 arrivals_per_point_day: arrivals,
-                shapes: shapes
-                    .try_into()
-                    .map_err(|_| "block count".to_string())?,
+                shapes: shapes.try_into().map_err(|_| "block count".to_string())?,
             })
         };
         Ok(DemandFit {
@@ -216,7 +214,10 @@ impl DemandFit {
 /// Mean load (kW) by hour of day of sessions given as (start hour from the origin, hours
 /// plugged in, kWh), each spread evenly over its plug-in time, over `days` whole days of
 /// 15-minute bins from the origin (load beyond them is cut off).
-pub fn even_spread_profile(sessions: impl IntoIterator<Item = (f64, f64, f64)>, days: usize) -> [f64; 24] {
+pub fn even_spread_profile(
+    sessions: impl IntoIterator<Item = (f64, f64, f64)>,
+    days: usize,
+) -> [f64; 24] {
     let bins = days * 96;
     let mut load = vec![0.0f64; bins];
     for (start, hours, kwh) in sessions {
@@ -284,7 +285,9 @@ mod tests {
     fn even_spread_puts_a_sessions_energy_on_its_hours() {
         // 10 kWh over 02:30–04:30 on the one day: 5 kW in hours 2 (half), 3 and 4 (half).
         let p = even_spread_profile([(2.5, 2.0, 10.0)], 1);
-        assert!((p[2] - 2.5).abs() < 1e-9 && (p[3] - 5.0).abs() < 1e-9 && (p[4] - 2.5).abs() < 1e-9);
+        assert!(
+            (p[2] - 2.5).abs() < 1e-9 && (p[3] - 5.0).abs() < 1e-9 && (p[4] - 2.5).abs() < 1e-9
+        );
         assert!((p.iter().sum::<f64>() - 10.0).abs() < 1e-9);
         // Over two days the mean halves; a session running past the end is cut off.
         let p = even_spread_profile([(2.5, 2.0, 10.0), (47.0, 4.0, 40.0)], 2);
@@ -293,9 +296,18 @@ mod tests {
 
     #[test]
     fn classes_come_from_model_names() {
-        assert_eq!(ChargerClass::of_model("APT 50kW Raption"), ChargerClass::Rapid);
-        assert_eq!(ChargerClass::of_model("APT Triple Rapid Charger"), ChargerClass::Rapid);
-        assert_eq!(ChargerClass::of_model("APT 7kW Dual Outlet"), ChargerClass::Ac);
+        assert_eq!(
+            ChargerClass::of_model("APT 50kW Raption"),
+            ChargerClass::Rapid
+        );
+        assert_eq!(
+            ChargerClass::of_model("APT Triple Rapid Charger"),
+            ChargerClass::Rapid
+        );
+        assert_eq!(
+            ChargerClass::of_model("APT 7kW Dual Outlet"),
+            ChargerClass::Ac
+        );
         assert!((correlation(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.5]) - 0.9986).abs() < 1e-3);
     }
 }

@@ -71,7 +71,14 @@ pub const RENAULT_MEGANE_E_TECH: VehicleModel = VehicleModel {
     battery_kwh: 60.0,
     max_ac_kw: 22.0,
     max_dc_kw: 130.0,
-    dc_curve: &[(0.0, 0.8), (0.1, 1.0), (0.4, 1.0), (0.6, 0.7), (0.8, 0.4), (1.0, 0.1)],
+    dc_curve: &[
+        (0.0, 0.8),
+        (0.1, 1.0),
+        (0.4, 1.0),
+        (0.6, 0.7),
+        (0.8, 0.4),
+        (1.0, 0.1),
+    ],
     kwh_per_km: 0.158,
 };
 
@@ -81,7 +88,13 @@ pub const RENAULT_5_E_TECH: VehicleModel = VehicleModel {
     battery_kwh: 52.0,
     max_ac_kw: 11.0,
     max_dc_kw: 100.0,
-    dc_curve: &[(0.0, 0.85), (0.1, 1.0), (0.5, 1.0), (0.8, 0.55), (1.0, 0.12)],
+    dc_curve: &[
+        (0.0, 0.85),
+        (0.1, 1.0),
+        (0.5, 1.0),
+        (0.8, 0.55),
+        (1.0, 0.12),
+    ],
     kwh_per_km: 0.150,
 };
 
@@ -179,7 +192,11 @@ mod tests {
         let n = 10_000;
         for (m, share) in &FLEET_MIX {
             let count = (0..n).filter(|&k| model_of(k, n).name == m.name).count();
-            assert!((count as f64 / n as f64 - share).abs() < 0.001, "{}", m.name);
+            assert!(
+                (count as f64 / n as f64 - share).abs() < 0.001,
+                "{}",
+                m.name
+            );
         }
         assert!((FLEET_MIX.iter().map(|m| m.1).sum::<f64>() - 1.0).abs() < 1e-12);
         // Pitești: 141,275 people, 400 cars per 1,000, 15 % electric.

@@ -8,8 +8,8 @@
 //! [`FillEstimator`](super::fill::FillEstimator) of each bin. Both policies run on the same seed,
 //! so they face the same bins and the same waste.
 
-use chrono::{Datelike, NaiveDate};
 use crate::sampling::standard_normal;
+use chrono::{Datelike, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -143,7 +143,6 @@ fn sim_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
         })
         .collect()
 }
-
 
 /// The collection networks of every stream (road distances; built once, used by every day and
 /// both policies).

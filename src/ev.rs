@@ -239,7 +239,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
         t.requested_kwh
     );
     println!(
-        "unmet energy: {:.0} kWh (no free socket {:.0}, smart-charging cap {:.0}, stay too short {:.0}); {} of {} cars left without a socket",
+        "unmet energy: {:.0} kWh (no free socket {:.0}, held back by power caps {:.0}, stay too short {:.0}); {} of {} cars left without a socket",
         r.unmet_energy_kwh(),
         t.unmet.no_socket_kwh,
         t.unmet.capped_kwh,

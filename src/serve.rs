@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// Real EV charging sessions that calibrate the simulated EV arrivals and energies.
     #[arg(long, default_value = "data/ev/cp-data-mar-may-2018.csv")]
     pub ev_sessions: PathBuf,
+    /// Share of the city's cars that are electric in the simulated feed (Romania: about 2 %).
+    #[arg(long, default_value_t = 0.02)]
+    pub ev_share: f64,
     /// Seconds between snapshots of all entity state.
     #[arg(long, default_value_t = 60)]
     pub snapshot_every_s: u64,
@@ -97,9 +100,21 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         None => None,
     };
     let simulate = args.simulate || (args.mqtt.is_none() && args.replay.is_none());
-    let calibration = if simulate {
-        match twin_core::ev::read_dundee_sessions(&args.ev_sessions) {
-            Ok(sessions) => twin_core::ev::ChargingCalibration::from_sessions(&sessions),
+    if !(0.0..=1.0).contains(&args.ev_share) {
+        return Err(anyhow!(
+            "--ev-share {} is not between 0 and 1",
+            args.ev_share
+        ));
+    }
+    let ev = if simulate {
+        let fit = twin_core::ev::read_dundee_sessions(&args.ev_sessions)
+            .map_err(|e| e.to_string())
+            .and_then(|sessions| twin_core::ev::calibration::DemandFit::from_sessions(&sessions));
+        match fit {
+            Ok(fit) => Some(twin_actors::ingest::simulated::EvFeedConfig {
+                fit,
+                ev_share: args.ev_share,
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "no EV calibration: the simulated feed runs without EV sessions");
                 None
@@ -122,7 +137,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let status = twin.status();
         let mut sources = Vec::new();
         if simulate {
-            let feed = SimulatedFeed::new(&city, args.seed, chrono::Utc::now(), calibration);
+            let feed = SimulatedFeed::new(&city, args.seed, chrono::Utc::now(), ev);
             sources.push(format!("simulated feed ({} sensors, speed {})", feed.sensors(), args.speed));
             let speed = if args.speed > 0.0 { args.speed } else { 1.0 };
             tokio::spawn(twin_actors::ingest::run_simulated(

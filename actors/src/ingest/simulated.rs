@@ -8,8 +8,9 @@
 //! - water demand meters on one junction in twenty (every 15 min): base demand × a daily curve;
 //! - bins (every hour): filling at the stream's rate with neighbourhood noise, emptied on the
 //!   morning round when above 70 %;
-//! - EV sockets: session arrivals per hour and energy per session drawn from the calibration on
-//!   the real Dundee sessions; status on arrival and departure, power every 5 min while charging.
+//! - EV chargers (every 15 min): the sessions of `twin_core::ev` (the same demand model, sites
+//!   and charging simulation as `twin ev study`, calibrated on the real Dundee sessions), for a
+//!   fleet of the city's cars at the feed's EV share: each socket's status and power.
 //!
 //! Deterministic for a seed and a sequence of tick times.
 
@@ -19,7 +20,11 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use twin_core::CityModel;
 use twin_core::entity::{Asset, RoadClass};
-use twin_core::ev::ChargingCalibration;
+use twin_core::ev::calibration::DemandFit;
+use twin_core::ev::charging::{ChargingSim, Sharing};
+use twin_core::ev::demand::{DemandModel, DemandSettings};
+use twin_core::ev::study::ChargingNetwork;
+use twin_core::ev::vehicles::{BusDuty, fleet_size};
 use twin_core::profiles::{post_load, traffic_curve, water_curve};
 use twin_core::reading::RawReading;
 use twin_core::waste::fill::prior_rate_per_hour;
@@ -29,37 +34,122 @@ struct Sensor {
     next: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy)]
-struct Socket {
-    max_kw: f64,
-    /// Session under way: (end time, power kW).
-    session: Option<(DateTime<Utc>, f64)>,
-}
-
 pub struct SimulatedFeed {
     rng: ChaCha8Rng,
     streets: Vec<Sensor>,
     posts: Vec<Sensor>,
     junctions: Vec<(Sensor, f64)>,
     bins: Vec<(Sensor, f64, f64)>,
-    chargers: Vec<(Sensor, Vec<Socket>)>,
-    calibration: Option<ChargingCalibration>,
+    ev: Option<EvFeed>,
+}
+
+/// What drives the feed's EV sessions.
+#[derive(Debug, Clone)]
+pub struct EvFeedConfig {
+    pub fit: DemandFit,
+    /// Share of the city's cars that are electric.
+    pub ev_share: f64,
+}
+
+/// The city's charging, stepped on the twin clock.
+struct EvFeed {
+    network: ChargingNetwork,
+    demand: DemandModel,
+    sim: ChargingSim,
+    /// Midnight (UTC) of the first day; steps count from it.
+    origin: DateTime<Utc>,
+    next_step: usize,
+    days_loaded: u32,
+    fleet: usize,
+    rng: ChaCha8Rng,
+}
+
+/// Minutes per step of the EV simulation.
+const EV_STEP_MIN: i64 = 15;
+
+impl EvFeed {
+    fn new(
+        city: &CityModel,
+        config: EvFeedConfig,
+        start: DateTime<Utc>,
+        seed: u64,
+    ) -> Option<EvFeed> {
+        let network = match ChargingNetwork::for_city(city, 0, &[]) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "no EV sessions in the simulated feed");
+                return None;
+            }
+        };
+        let fleet = fleet_size(city.meta.population, config.ev_share);
+        let demand = DemandModel::new(
+            config.fit,
+            DemandSettings::default(),
+            fleet,
+            BusDuty::default(),
+        );
+        let sim = ChargingSim::new(
+            network.sites.clone(),
+            network.posts(),
+            EV_STEP_MIN as f64 / 60.0,
+            Sharing::EarliestDeadline,
+        );
+        let origin = start.date_naive().and_hms_opt(0, 0, 0)?.and_utc();
+        let mut feed = EvFeed {
+            network,
+            demand,
+            sim,
+            origin,
+            next_step: 0,
+            days_loaded: 0,
+            fleet,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0xe5),
+        };
+        // Run the day so far silently, so the chargers start with the cars already there.
+        let now_step = ((start - origin).num_minutes() / EV_STEP_MIN) as usize;
+        while feed.next_step < now_step {
+            feed.advance();
+        }
+        Some(feed)
+    }
+
+    fn step_time(&self, k: usize) -> DateTime<Utc> {
+        self.origin + Duration::minutes(k as i64 * EV_STEP_MIN)
+    }
+
+    /// Load the day of the next step if needed, and simulate that step.
+    fn advance(&mut self) {
+        let per_day = (1440 / EV_STEP_MIN) as usize;
+        let day = (self.next_step / per_day) as u32;
+        while self.days_loaded <= day {
+            let date = self.origin + Duration::days(i64::from(self.days_loaded));
+            let weekday = date.weekday().num_days_from_monday();
+            let requests = self.demand.day(self.days_loaded, weekday, &mut self.rng);
+            let mapped: Vec<_> = requests
+                .into_iter()
+                .filter_map(|r| Some((self.network.site_of(&r, self.fleet, &mut self.rng)?, r)))
+                .collect();
+            self.sim.add(mapped);
+            self.days_loaded += 1;
+        }
+        self.sim.step(self.next_step, None);
+        self.next_step += 1;
+    }
 }
 
 const STREET_PERIOD: i64 = 300;
 const POST_PERIOD: i64 = 900;
 const WATER_PERIOD: i64 = 900;
 const BIN_PERIOD: i64 = 3600;
-const CHARGER_PERIOD: i64 = 300;
 
 impl SimulatedFeed {
-    /// A feed over `city` starting at `start`; `calibration` drives EV sessions (none: no EV
+    /// A feed over `city` starting at `start`; `ev` drives EV sessions (none: no EV
     /// sessions are simulated).
     pub fn new(
         city: &CityModel,
         seed: u64,
         start: DateTime<Utc>,
-        calibration: Option<ChargingCalibration>,
+        ev: Option<EvFeedConfig>,
     ) -> SimulatedFeed {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // Spread first readings over one period so they do not all arrive at once.
@@ -84,8 +174,7 @@ impl SimulatedFeed {
             posts: Vec::new(),
             junctions: Vec::new(),
             bins: Vec::new(),
-            chargers: Vec::new(),
-            calibration,
+            ev: ev.and_then(|config| EvFeed::new(city, config, start, seed)),
         };
         for (i, e) in city.entities().iter().enumerate() {
             match &e.asset {
@@ -109,18 +198,6 @@ impl SimulatedFeed {
                     feed.bins
                         .push((sensor(i, BIN_PERIOD, &mut rng), level, factor));
                 }
-                Asset::EvCharger(c) => {
-                    let sockets = c
-                        .sockets
-                        .iter()
-                        .map(|s| Socket {
-                            max_kw: s.max_power_kw,
-                            session: None,
-                        })
-                        .collect();
-                    feed.chargers
-                        .push((sensor(i, CHARGER_PERIOD, &mut rng), sockets));
-                }
                 _ => {}
             }
         }
@@ -133,7 +210,7 @@ impl SimulatedFeed {
             + self.posts.len()
             + self.junctions.len()
             + self.bins.len()
-            + self.chargers.len()
+            + self.ev.as_ref().map_or(0, |e| e.network.chargers.len())
     }
 
     /// The readings due up to twin time `now`.
@@ -222,48 +299,30 @@ impl SimulatedFeed {
                 ));
             }
         }
-        if let Some(cal) = &self.calibration {
-            for (s, sockets) in &mut self.chargers {
-                while s.next <= now {
-                    let t = s.next;
-                    s.next += Duration::seconds(CHARGER_PERIOD);
+        if let Some(ev) = &mut self.ev {
+            while ev.step_time(ev.next_step) <= now {
+                let t = ev.step_time(ev.next_step);
+                ev.advance();
+                for &(entity, site) in &ev.network.chargers {
+                    let sockets = ev.sim.socket_powers(site);
                     let mut values = serde_json::Map::new();
-                    let arrival_p = cal.arrivals_per_point_hour[t.hour() as usize]
-                        * CHARGER_PERIOD as f64
-                        / 3600.0;
-                    for (k, socket) in sockets.iter_mut().enumerate() {
+                    for (k, power) in sockets.iter().enumerate() {
                         let n = k + 1;
-                        if let Some((end, _)) = socket.session
-                            && end <= t
-                        {
-                            socket.session = None;
-                            values.insert(format!("socketStatus.{n}"), json!("available"));
-                            values.insert(format!("socketPower.{n}"), json!(0.0));
-                        }
-                        if socket.session.is_none() && rng.random_bool(arrival_p.clamp(0.0, 1.0)) {
-                            let energy = cal.energy_kwh(rng.random_range(0.0..1.0)).max(0.5);
-                            // Cars draw less than a fast charger's rating; AC at the socket's rating.
-                            let kw = if socket.max_kw > 22.0 {
-                                socket.max_kw * rng.random_range(0.5..0.9)
-                            } else {
-                                socket.max_kw.min(rng.random_range(3.6..11.0)).max(1.0)
-                            };
-                            let hours = energy / kw;
-                            socket.session =
-                                Some((t + Duration::seconds((hours * 3600.0) as i64), kw));
-                            values.insert(format!("socketStatus.{n}"), json!("charging"));
-                        }
-                        if let Some((_, kw)) = socket.session {
-                            values.insert(
-                                format!("socketPower.{n}"),
-                                json!((kw * 10.0).round() / 10.0),
-                            );
-                        }
+                        let (status, kw) = match power {
+                            None => ("available", 0.0),
+                            Some(p) if *p > 0.0 => ("charging", *p),
+                            Some(_) => ("occupied", 0.0),
+                        };
+                        values.insert(format!("socketStatus.{n}"), json!(status));
+                        values.insert(
+                            format!("socketPower.{n}"),
+                            json!((kw * 10.0).round() / 10.0),
+                        );
                     }
-                    let free = sockets.iter().filter(|s| s.session.is_none()).count();
+                    let free = sockets.iter().filter(|s| s.is_none()).count();
                     values.insert("availableCapacity".into(), json!(free));
                     out.push(RawReading {
-                        entity: entities[s.entity].id.to_string(),
+                        entity: entities[entity].id.to_string(),
                         observed_at: stamp(t),
                         values: values.into_iter().collect(),
                     });
@@ -271,5 +330,56 @@ impl SimulatedFeed {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chargers_report_the_ev_models_sessions_and_every_reading_validates() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let city = twin_core::load_city(&root.join("data/pitesti")).expect("Pitești");
+        let sessions =
+            twin_core::ev::read_dundee_sessions(&root.join("data/ev/cp-data-mar-may-2018.csv"))
+                .expect("sessions");
+        let fit = DemandFit::from_sessions(&sessions).expect("fit");
+        let start: DateTime<Utc> = "2026-03-03T06:00:00Z".parse().expect("time");
+        let config = EvFeedConfig {
+            fit,
+            ev_share: 0.05,
+        };
+        let mut feed = SimulatedFeed::new(&city, 3, start, Some(config));
+        let until = start + Duration::hours(24);
+        let readings = feed.readings_until(&city, until);
+        let chargers: Vec<&RawReading> = readings
+            .iter()
+            .filter(|r| r.entity.starts_with("charger:"))
+            .collect();
+        // 28 chargers every 15 minutes for a day (the first step at 06:00 included).
+        assert_eq!(chargers.len(), 28 * 97);
+        for r in &readings {
+            twin_core::reading::validate_reading(r, &city, until).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let power = |r: &RawReading| -> f64 {
+            r.values
+                .iter()
+                .filter(|(k, _)| k.starts_with("socketPower."))
+                .filter_map(|(_, v)| v.as_f64())
+                .sum()
+        };
+        // Public chargers are used, and the depot charges the buses overnight at 80 kW each.
+        let public: f64 = chargers
+            .iter()
+            .filter(|r| r.entity != "charger:27")
+            .map(|r| power(r))
+            .sum();
+        assert!(public > 0.0);
+        let night = chargers
+            .iter()
+            .find(|r| r.entity == "charger:27" && r.observed_at.starts_with("2026-03-04T00:00"))
+            .expect("depot at midnight");
+        assert_eq!(power(night), 40.0 * 80.0, "{night:?}");
     }
 }

@@ -210,6 +210,21 @@ impl ChargingSim {
         &self.totals
     }
 
+    /// Each socket of a shared site: None when free, else the power it delivered in the last
+    /// step (0 for a car that is full but still plugged in).
+    pub fn socket_powers(&self, site: usize) -> Vec<Option<f64>> {
+        let Some(st) = self.state.get(site) else {
+            return Vec::new();
+        };
+        let mut out = vec![None; st.free.len()];
+        for a in &st.plugged {
+            if let Some(slot) = out.get_mut(a.socket_index) {
+                *slot = Some(a.power_kw);
+            }
+        }
+        out
+    }
+
     /// Cars plugged in now.
     pub fn plugged(&self) -> usize {
         self.state.iter().map(|s| s.plugged.len()).sum()
@@ -517,6 +532,7 @@ mod tests {
         sim.add([(0, r)]);
         let first = sim.step(0, None)[0];
         assert_eq!(first, 130.0, "the Megane's DC peak");
+        assert_eq!(sim.socket_powers(0), [None, Some(130.0)]);
         let second = sim.step(1, None)[0];
         assert!(second < first, "tapering as the battery fills: {second}");
     }

@@ -1,0 +1,117 @@
+//! `twin ev study` and `twin ev sweep` on Pitești through the real binary: the JSON the partners
+//! script against, the reports, the growth of overload with the EV share and what smart charging
+//! does to it, and one-line errors.
+
+mod common;
+
+use serde_json::Value;
+
+fn run_json(args: &[&str]) -> Value {
+    let out = common::twin(args);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    serde_json::from_str(&common::stdout(&out)).expect("JSON")
+}
+
+#[test]
+fn a_study_reports_its_load_curve_grid_and_chargers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("ev");
+    let j = run_json(&[
+        "ev",
+        "study",
+        "--ev-share",
+        "0.15",
+        "--days",
+        "2",
+        "--add-chargers",
+        "10",
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    for key in [
+        "peak_load_kw",
+        "overload_hours",
+        "unmet_energy_kwh",
+        "charger_utilisation",
+    ] {
+        assert!(j[key].is_number(), "{key}: {j}");
+    }
+    let curve = j["load_curve_kw"].as_array().expect("curve");
+    assert_eq!(curve.len(), 2 * 96, "one value per 15-minute step");
+    let peak = curve
+        .iter()
+        .map(|v| v.as_f64().expect("kW"))
+        .fold(0.0, f64::max);
+    assert!((peak - j["peak_load_kw"].as_f64().expect("peak")).abs() < 0.1);
+    // 15 % of Pitești's 56,510 cars.
+    assert_eq!(j["ev_count"], 8_477);
+    let u = j["charger_utilisation"].as_f64().expect("u");
+    assert!(u > 0.0 && u <= 1.0, "{u}");
+    // Energy: delivered and unmet never exceed what was asked.
+    let asked = j["energy_requested_kwh"].as_f64().expect("asked");
+    let got = j["energy_delivered_kwh"].as_f64().expect("got");
+    let unmet = j["unmet_energy_kwh"].as_f64().expect("unmet");
+    assert!(
+        got > 0.0 && got + unmet <= asked + 1.0,
+        "{got} + {unmet} > {asked}"
+    );
+    assert_eq!(j["added_chargers_at"].as_array().map(Vec::len), Some(10));
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.matches("<svg").count() >= 3 && !html.contains("<script"));
+    let csv = std::fs::read_to_string(out.join("load_curve.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + 2 * 96);
+}
+
+#[test]
+fn overload_grows_with_the_ev_share_and_smart_charging_removes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let j = run_json(&[
+        "ev",
+        "sweep",
+        "--shares",
+        "0,0.15,0.3",
+        "--days",
+        "2",
+        "--out",
+        dir.path().to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let runs = j["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 6);
+    let get = |share: f64, smart: bool, key: &str| -> f64 {
+        runs.iter()
+            .find(|r| r["ev_share"].as_f64() == Some(share) && r["smart"] == smart)
+            .and_then(|r| r[key].as_f64())
+            .expect("run")
+    };
+    let (o0, o15, o30) = (
+        get(0.0, false, "overload_hours"),
+        get(0.15, false, "overload_hours"),
+        get(0.3, false, "overload_hours"),
+    );
+    assert!(o0 < o15 && o15 < o30, "overload hours {o0} {o15} {o30}");
+    assert!(get(0.15, false, "peak_load_kw") < get(0.3, false, "peak_load_kw"));
+    for share in [0.0, 0.15, 0.3] {
+        // Posts never exceed their rating for charging when it is capped at their headroom.
+        assert_eq!(get(share, true, "overload_hours"), 0.0, "share {share}");
+        assert!(
+            get(share, true, "unmet_energy_kwh") >= get(share, false, "unmet_energy_kwh") - 1.0
+        );
+    }
+    assert!(dir.path().join("sweep.html").exists());
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    let out = common::twin(&["ev", "study", "--ev-share", "1.5"]);
+    common::assert_one_line_error(&out, &["--ev-share", "1.5"]);
+    let out = common::twin(&["ev", "study", "--smart", "maybe"]);
+    common::assert_one_line_error(&out, &["--smart", "maybe"]);
+    let out = common::twin(&["ev", "study", "--site-cap", "charger:999=10"]);
+    common::assert_one_line_error(&out, &["charger:999"]);
+    let out = common::twin(&["ev", "study", "--sessions", "nowhere.csv"]);
+    common::assert_one_line_error(&out, &["nowhere.csv"]);
+    let out = common::twin(&["ev", "sweep", "--shares", "0,lots"]);
+    common::assert_one_line_error(&out, &["lots"]);
+}

@@ -3,6 +3,7 @@
 
 mod ev;
 mod outage;
+mod scenario;
 mod serve;
 mod solve;
 mod waste;
@@ -69,11 +70,22 @@ enum Command {
         #[command(subcommand)]
         command: WasteCommand,
     },
+    /// What-if scenarios: the city's models over a simulated clock, baseline against scenario.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// Electric vehicles: charging load on the grid as the EV share grows.
     Ev {
         #[command(subcommand)]
         command: EvCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ScenarioCommand {
+    /// Run a scenario file and its baseline; write report.json, timeseries.csv, report.html.
+    Run(scenario::RunArgs),
 }
 
 #[derive(Subcommand)]
@@ -254,6 +266,9 @@ fn run(command: Command) -> Result<()> {
         Command::Waste {
             command: WasteCommand::Compare(args),
         } => waste::compare(args),
+        Command::Scenario {
+            command: ScenarioCommand::Run(args),
+        } => scenario::run(args),
         Command::Ev {
             command: EvCommand::Study(args),
         } => ev::study(args),

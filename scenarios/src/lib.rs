@@ -1,13 +1,19 @@
 //! # twin-scenarios — what-if runs
 //!
-//! Will hold scenario files (TOML), interventions, the simulated clock, the deterministic runner
-//! (baseline against scenario on the same seed), batches and Monte Carlo, Rhai scripting and the
-//! reports (JSON, CSV, HTML). See DESIGN.md §6.
+//! Scenario files (TOML) and their interventions ([`file`]), the deterministic runner that
+//! advances the city's models on a simulated clock, baseline against scenario on the same seed
+//! ([`run`]), and what a run writes: JSON, CSV and the offline HTML report ([`output`],
+//! [`report`]). See DESIGN.md §6 and docs/scenarios.md.
 //!
 //! Depends only on `twin-core`: scenarios run plain model functions, never actors.
 //! **Must never depend on** `twin-actors`, `twin-viewer-ws`, an async runtime or the network.
 //!
-//! Status: [`report`] (the HTML reports every study shares) is in; the scenario runner is the
-//! scenarios issue's.
+//! Not yet here: Rhai scripting, parallel batches and forking from the live twin.
 
+pub mod file;
+pub mod output;
 pub mod report;
+pub mod run;
+
+pub use file::{Change, LoadError, Model, Scenario, ScenarioError, load_scenario};
+pub use run::{Comparison, RunError, run_scenario};

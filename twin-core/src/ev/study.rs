@@ -594,6 +594,26 @@ impl ChargingNetwork {
     pub fn posts(&self) -> usize {
         self.posts.len()
     }
+
+    /// Take chargers (entity indices) out of service: their sites keep no socket and get no
+    /// more cars.
+    pub fn remove_chargers(&mut self, entities: &[usize]) {
+        for &(e, site) in &self.chargers {
+            if entities.contains(&e) {
+                self.sites[site].sockets = Sockets::Shared(Vec::new());
+                for (s, w) in self.ac_weights.iter_mut().chain(self.dc_weights.iter_mut()) {
+                    if *s == site {
+                        *w = 0.0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The post (index among the study's posts) and entity index of each post.
+    pub fn post_entities(&self) -> impl Iterator<Item = usize> + '_ {
+        self.posts.iter().map(|p| p.entity)
+    }
 }
 
 fn lowest_voltage(r: &crate::power::LoadFlowResult) -> f64 {

@@ -63,6 +63,9 @@ pub struct PowerOutage {
     /// Lowest voltage and highest branch loading on the grid after restoration.
     pub min_voltage_pu: f64,
     pub max_loading_pct: f64,
+    /// Branch statuses (case order) right after the failure, and after the switching.
+    pub status_failed: Vec<bool>,
+    pub status_restored: Vec<bool>,
 }
 
 impl PowerOutage {
@@ -170,6 +173,7 @@ pub fn analyse_power_outage(
             status[k] = false;
         }
     }
+    let status_failed = status.clone();
     let customers = bus_customers(city, load_factor);
     let base = solve_load_flow(case, None, load_factor)?;
     let mut current = solve_load_flow(case, Some(&status), load_factor)?;
@@ -273,5 +277,7 @@ pub fn analyse_power_outage(
         load_not_restored_kw,
         min_voltage_pu,
         max_loading_pct,
+        status_failed,
+        status_restored: status,
     })
 }

@@ -1,0 +1,692 @@
+//! Scenario files (TOML): what to run and what to change, checked against the city before
+//! anything runs. Every error names the file, the line and the key (docs/scenarios.md lists
+//! every key).
+//!
+//! ```toml
+//! name = "Bd. Republicii roadworks"
+//! city = "data/pitesti"
+//! start = "2026-03-02T00:00"
+//! horizon = "14d"
+//! step = "15min"
+//! seed = 1
+//! models = ["traffic", "power", "water", "waste", "ev"]
+//!
+//! [[intervention]]
+//! kind = "close_street"
+//! segments = ["street:812"]
+//! from = "0h"
+//! duration = "14d"
+//! ```
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use serde::Deserialize;
+use toml::Spanned;
+use twin_core::entity::{Asset, WasteKind};
+use twin_core::{CityModel, EntityId};
+
+/// A scenario file that cannot run, with where.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// The models a scenario can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Model {
+    Traffic,
+    Power,
+    Water,
+    Waste,
+    Ev,
+}
+
+impl Model {
+    pub const ALL: [Model; 5] = [
+        Model::Traffic,
+        Model::Power,
+        Model::Water,
+        Model::Waste,
+        Model::Ev,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Traffic => "traffic",
+            Model::Power => "power",
+            Model::Water => "water",
+            Model::Waste => "waste",
+            Model::Ev => "ev",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: String,
+    city: Spanned<String>,
+    start: Spanned<String>,
+    horizon: Spanned<String>,
+    step: Option<Spanned<String>>,
+    #[serde(default = "one")]
+    seed: u64,
+    models: Option<Spanned<Vec<String>>>,
+    /// Share of cars that are electric in the baseline.
+    ev_share: Option<Spanned<f64>>,
+    /// The KPIs to report (all when absent).
+    kpis: Option<Spanned<Vec<String>>>,
+    #[serde(default, rename = "intervention")]
+    interventions: Vec<Spanned<toml::Table>>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// One intervention as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RawIntervention {
+    CloseStreet {
+        segments: Vec<String>,
+        from: Option<String>,
+        duration: Option<String>,
+    },
+    StreetCapacity {
+        segments: Vec<String>,
+        factor: f64,
+        from: Option<String>,
+        duration: Option<String>,
+    },
+    StreetLanes {
+        segments: Vec<String>,
+        lanes: u32,
+        from: Option<String>,
+        duration: Option<String>,
+    },
+    Fail {
+        elements: Vec<String>,
+        at: String,
+        duration: String,
+        restoration: Option<String>,
+        switching_min: Option<f64>,
+    },
+    Demand {
+        factor: f64,
+        networks: Option<Vec<String>>,
+        from: Option<String>,
+        duration: Option<String>,
+    },
+    EvShare {
+        share: f64,
+    },
+    AddChargers {
+        count: usize,
+    },
+    RemoveChargers {
+        chargers: Vec<String>,
+    },
+    AddBins {
+        stream: String,
+        count: usize,
+    },
+    RemoveBins {
+        bins: Vec<String>,
+    },
+    CollectionDays {
+        stream: String,
+        days: Vec<String>,
+    },
+}
+
+/// A time window of the scenario, hours from its start (`to_h` may be past the horizon).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub from_h: f64,
+    pub to_h: f64,
+}
+
+impl Window {
+    pub fn contains(&self, h: f64) -> bool {
+        h >= self.from_h && h < self.to_h
+    }
+}
+
+/// What a scenario changes, resolved against the city (entity indices).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Street segments closed or their capacity multiplied (0 closes) over a window.
+    Streets {
+        segments: Vec<usize>,
+        capacity_factor: f64,
+        window: Window,
+    },
+    /// Power or water elements failed over a window; power restoration by switching or not.
+    Fail {
+        elements: Vec<usize>,
+        window: Window,
+        /// Minutes to restore what switching can restore; None: no switching, all wait for
+        /// the repair.
+        switching_min: Option<f64>,
+    },
+    /// Demand multiplied on some networks over a window.
+    Demand {
+        factor: f64,
+        traffic: bool,
+        power: bool,
+        water: bool,
+        window: Window,
+    },
+    EvShare(f64),
+    AddChargers(usize),
+    RemoveChargers(Vec<usize>),
+    AddBins {
+        stream: WasteKind,
+        count: usize,
+    },
+    RemoveBins(Vec<usize>),
+    /// Collection weekdays (Monday = 0) of a stream.
+    CollectionDays {
+        stream: WasteKind,
+        days: Vec<u32>,
+    },
+}
+
+/// A scenario ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub file: PathBuf,
+    pub city_dir: PathBuf,
+    pub start: NaiveDateTime,
+    pub horizon_h: f64,
+    pub step_h: f64,
+    pub seed: u64,
+    pub models: Vec<Model>,
+    pub ev_share: f64,
+    pub kpis: Option<Vec<String>>,
+    pub changes: Vec<Change>,
+}
+
+/// A scenario that cannot be loaded: the file, or its city.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("{file}: city `{dir}`: {source}")]
+    City {
+        file: String,
+        dir: String,
+        source: twin_core::BundleError,
+    },
+}
+
+/// Read a scenario file, load its city and check the interventions against it.
+pub fn load_scenario(path: &Path) -> Result<(Scenario, CityModel), LoadError> {
+    let (mut scenario, interventions, text) = Scenario::read(path)?;
+    let city = twin_core::load_city(&scenario.city_dir).map_err(|source| LoadError::City {
+        file: path.display().to_string(),
+        dir: scenario.city_dir.display().to_string(),
+        source,
+    })?;
+    scenario.resolve(interventions, &text, &city)?;
+    Ok((scenario, city))
+}
+
+/// Parse `30min`, `2h`, `14d`, `90s` (or a bare number of hours) into hours.
+pub fn parse_duration_h(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let v: f64 = number.trim().parse().ok()?;
+    let h = match unit.trim() {
+        "" | "h" => v,
+        "min" | "m" => v / 60.0,
+        "s" => v / 3600.0,
+        "d" => v * 24.0,
+        "w" => v * 168.0,
+        _ => return None,
+    };
+    (h.is_finite() && h >= 0.0).then_some(h)
+}
+
+/// Line (1-based) of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The TOML keys the fields of [`Scenario`] come from, for `docs/scenarios.md` and its test.
+pub const TOP_LEVEL_KEYS: [&str; 11] = [
+    "name",
+    "description",
+    "city",
+    "start",
+    "horizon",
+    "step",
+    "seed",
+    "models",
+    "ev_share",
+    "kpis",
+    "intervention",
+];
+
+/// Intervention kinds.
+pub const INTERVENTION_KINDS: [&str; 11] = [
+    "close_street",
+    "street_capacity",
+    "street_lanes",
+    "fail",
+    "demand",
+    "ev_share",
+    "add_chargers",
+    "remove_chargers",
+    "add_bins",
+    "remove_bins",
+    "collection_days",
+];
+
+impl Scenario {
+    /// Read a scenario file; `city` is loaded by the caller from [`Scenario::city_dir`] and
+    /// passed to [`Scenario::resolve`].
+    pub fn read(
+        path: &Path,
+    ) -> Result<(Scenario, Vec<(Range<usize>, toml::Table)>, String), ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.display().to_string(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parse a scenario's text (the interventions are resolved later, against the city).
+    pub fn parse(
+        text: &str,
+        path: &Path,
+    ) -> Result<(Scenario, Vec<(Range<usize>, toml::Table)>, String), ScenarioError> {
+        let file = path.display().to_string();
+        let err = |span: Option<Range<usize>>, message: String| ScenarioError {
+            file: file.clone(),
+            line: span.map_or(0, |s| line_of(text, s.start)),
+            message,
+        };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            let message = e.message().replace('\n', " ");
+            err(e.span(), message)
+        })?;
+        let at = |s: &Spanned<String>, key: &str, why: &str| {
+            err(
+                Some(s.span()),
+                format!("`{key}` = \"{}\": {why}", s.get_ref()),
+            )
+        };
+        let start = NaiveDateTime::parse_from_str(raw.start.get_ref(), "%Y-%m-%dT%H:%M")
+            .or_else(|_| NaiveDateTime::parse_from_str(raw.start.get_ref(), "%Y-%m-%dT%H:%M:%S"))
+            .map_err(|_| at(&raw.start, "start", "not a time like 2026-03-02T00:00"))?;
+        let horizon_h = parse_duration_h(raw.horizon.get_ref())
+            .filter(|h| *h > 0.0 && *h <= 366.0 * 24.0)
+            .ok_or_else(|| {
+                at(
+                    &raw.horizon,
+                    "horizon",
+                    "not a duration like 24h or 14d, up to a year",
+                )
+            })?;
+        let step_h = match &raw.step {
+            None => 0.25,
+            Some(s) => parse_duration_h(s.get_ref())
+                .filter(|h| *h >= 1.0 / 60.0 && *h <= 24.0 && (24.0 / h).fract().abs() < 1e-9)
+                .ok_or_else(|| at(s, "step", "not a step that divides a day, like 15min or 1h"))?,
+        };
+        let models = match &raw.models {
+            None => Model::ALL.to_vec(),
+            Some(m) => {
+                let mut out = Vec::new();
+                for name in m.get_ref() {
+                    let model = Model::ALL
+                        .into_iter()
+                        .find(|x| x.name() == name)
+                        .ok_or_else(|| {
+                            err(
+                                Some(m.span()),
+                                format!(
+                                    "`models`: `{name}` is not traffic, power, water, waste or ev"
+                                ),
+                            )
+                        })?;
+                    if !out.contains(&model) {
+                        out.push(model);
+                    }
+                }
+                out
+            }
+        };
+        let ev_share = match &raw.ev_share {
+            None => 0.02,
+            Some(s) if (0.0..=1.0).contains(s.get_ref()) => *s.get_ref(),
+            Some(s) => {
+                return Err(err(
+                    Some(s.span()),
+                    format!("`ev_share` = {}: not a share between 0 and 1", s.get_ref()),
+                ));
+            }
+        };
+        let city_dir = {
+            let c = PathBuf::from(raw.city.get_ref());
+            // Relative to the working folder, else to the scenario file's folder.
+            if c.is_absolute() || c.exists() {
+                c
+            } else {
+                path.parent().map_or(c.clone(), |p| p.join(&c))
+            }
+        };
+        let interventions = raw
+            .interventions
+            .into_iter()
+            .map(|s| (s.span(), s.into_inner()))
+            .collect();
+        Ok((
+            Scenario {
+                name: raw.name,
+                description: raw.description,
+                file: path.to_path_buf(),
+                city_dir,
+                start,
+                horizon_h,
+                step_h,
+                seed: raw.seed,
+                models,
+                ev_share,
+                kpis: raw.kpis.map(|k| k.into_inner()),
+                changes: Vec::new(),
+            },
+            interventions,
+            text.to_string(),
+        ))
+    }
+
+    /// Check the interventions against the city and keep them as [`Change`]s.
+    pub fn resolve(
+        &mut self,
+        interventions: Vec<(Range<usize>, toml::Table)>,
+        text: &str,
+        city: &CityModel,
+    ) -> Result<(), ScenarioError> {
+        for (k, (span, table)) in interventions.into_iter().enumerate() {
+            let err = |message: String| ScenarioError {
+                file: self.file.display().to_string(),
+                line: line_of(text, span.start),
+                message: format!("intervention {}: {message}", k + 1),
+            };
+            let raw: RawIntervention = RawIntervention::deserialize(toml::Value::Table(table))
+                .map_err(|e| err(e.message().replace('\n', " ")))?;
+            let window = |from: &Option<String>,
+                          duration: &Option<String>|
+             -> Result<Window, ScenarioError> {
+                let from_h = match from {
+                    None => 0.0,
+                    Some(f) => self.time_h(f).ok_or_else(|| err(format!("`from` = \"{f}\" is not an offset like 8h or a time like 2026-03-02T08:00")))?,
+                };
+                let len = match duration {
+                    None => f64::INFINITY,
+                    Some(d) => parse_duration_h(d).ok_or_else(|| {
+                        err(format!(
+                            "`duration` = \"{d}\" is not a duration like 2h or 14d"
+                        ))
+                    })?,
+                };
+                Ok(Window {
+                    from_h,
+                    to_h: from_h + len,
+                })
+            };
+            let ids = |list: &[String],
+                       key: &str,
+                       ok: &dyn Fn(&Asset) -> bool,
+                       what: &str|
+             -> Result<Vec<usize>, ScenarioError> {
+                if list.is_empty() {
+                    return Err(err(format!("`{key}` is empty")));
+                }
+                list.iter()
+                    .map(|s| {
+                        let i = s
+                            .parse::<EntityId>()
+                            .ok()
+                            .and_then(|id| city.entity_index(&id))
+                            .ok_or_else(|| {
+                                err(format!(
+                                    "`{key}`: `{s}` is not an entity of {}",
+                                    city.meta.name
+                                ))
+                            })?;
+                        if ok(&city.entities()[i].asset) {
+                            Ok(i)
+                        } else {
+                            Err(err(format!("`{key}`: `{s}` is not {what}")))
+                        }
+                    })
+                    .collect()
+            };
+            let street = |a: &Asset| matches!(a, Asset::StreetSegment(_));
+            let change = match raw {
+                RawIntervention::CloseStreet { segments, from, duration } => Change::Streets {
+                    segments: ids(&segments, "segments", &street, "a street segment")?,
+                    capacity_factor: 0.0,
+                    window: window(&from, &duration)?,
+                },
+                RawIntervention::StreetCapacity { segments, factor, from, duration } => {
+                    if !(factor > 0.0 && factor.is_finite()) {
+                        return Err(err(format!("`factor` = {factor}: must be positive (use close_street to close)")));
+                    }
+                    Change::Streets {
+                        segments: ids(&segments, "segments", &street, "a street segment")?,
+                        capacity_factor: factor,
+                        window: window(&from, &duration)?,
+                    }
+                }
+                RawIntervention::StreetLanes { segments, lanes, from, duration } => {
+                    let segs = ids(&segments, "segments", &street, "a street segment")?;
+                    if lanes == 0 {
+                        return Err(err("`lanes` = 0: use close_street to close".into()));
+                    }
+                    // Per segment: new lanes over its lanes now (the capacity scales with lanes).
+                    let window = window(&from, &duration)?;
+                    for &s in &segs {
+                        let Asset::StreetSegment(seg) = &city.entities()[s].asset else {
+                            continue;
+                        };
+                        self.changes.push(Change::Streets {
+                            segments: vec![s],
+                            capacity_factor: f64::from(lanes) / f64::from(seg.lanes.max(1)),
+                            window,
+                        });
+                    }
+                    continue;
+                }
+                RawIntervention::Fail { elements, at, duration, restoration, switching_min } => {
+                    let from_h = self.time_h(&at).ok_or_else(|| err(format!("`at` = \"{at}\" is not an offset like 8h or a time like 2026-03-02T08:00")))?;
+                    let len = parse_duration_h(&duration)
+                        .filter(|d| *d > 0.0)
+                        .ok_or_else(|| err(format!("`duration` = \"{duration}\" is not a duration like 2h")))?;
+                    let minutes = switching_min.unwrap_or(30.0);
+                    if !(minutes >= 0.0 && minutes.is_finite()) {
+                        return Err(err(format!("`switching_min` = {minutes}: must be a number of minutes")));
+                    }
+                    let switching_min = match restoration.as_deref() {
+                        None | Some("switching") => Some(minutes),
+                        Some("none") => None,
+                        Some(r) => return Err(err(format!("`restoration` = \"{r}\" is not switching or none"))),
+                    };
+                    let failable = |a: &Asset| {
+                        matches!(
+                            a,
+                            Asset::PowerLine(_) | Asset::PowerSwitch(_) | Asset::TransformerPost(_) | Asset::Substation(_) | Asset::Pipe(_)
+                        )
+                    };
+                    Change::Fail {
+                        elements: ids(&elements, "elements", &failable, "a power line, switch, post, substation or water pipe")?,
+                        window: Window { from_h, to_h: from_h + len },
+                        switching_min,
+                    }
+                }
+                RawIntervention::Demand { factor, networks, from, duration } => {
+                    if !(factor > 0.0 && factor.is_finite()) {
+                        return Err(err(format!("`factor` = {factor}: must be positive")));
+                    }
+                    let nets = networks.unwrap_or_else(|| vec!["traffic".into(), "power".into(), "water".into()]);
+                    for n in &nets {
+                        if !matches!(n.as_str(), "traffic" | "power" | "water") {
+                            return Err(err(format!("`networks`: `{n}` is not traffic, power or water")));
+                        }
+                    }
+                    let has = |n: &str| nets.iter().any(|x| x == n);
+                    Change::Demand {
+                        factor,
+                        traffic: has("traffic"),
+                        power: has("power"),
+                        water: has("water"),
+                        window: window(&from, &duration)?,
+                    }
+                }
+                RawIntervention::EvShare { share } => {
+                    if !(0.0..=1.0).contains(&share) {
+                        return Err(err(format!("`share` = {share}: not a share between 0 and 1")));
+                    }
+                    Change::EvShare(share)
+                }
+                RawIntervention::AddChargers { count } => Change::AddChargers(count),
+                RawIntervention::RemoveChargers { chargers } => Change::RemoveChargers(ids(
+                    &chargers,
+                    "chargers",
+                    &|a| matches!(a, Asset::EvCharger(_)),
+                    "an EV charger",
+                )?),
+                RawIntervention::AddBins { stream, count } => Change::AddBins {
+                    stream: WasteKind::from_name(&stream).ok_or_else(|| err(format!("`stream` = \"{stream}\" is not paper, plastic-metal, glass, bio or residual")))?,
+                    count,
+                },
+                RawIntervention::RemoveBins { bins } => Change::RemoveBins(ids(&bins, "bins", &|a| matches!(a, Asset::WasteBin(_)), "a waste bin")?),
+                RawIntervention::CollectionDays { stream, days } => {
+                    let stream = WasteKind::from_name(&stream).ok_or_else(|| err(format!("`stream` = \"{stream}\" is not paper, plastic-metal, glass, bio or residual")))?;
+                    let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+                    let days = days
+                        .iter()
+                        .map(|d| {
+                            names
+                                .iter()
+                                .position(|n| d.to_ascii_lowercase().starts_with(n))
+                                .map(|p| p as u32)
+                                .ok_or_else(|| err(format!("`days`: `{d}` is not a weekday (mon … sun)")))
+                        })
+                        .collect::<Result<Vec<u32>, _>>()?;
+                    Change::CollectionDays { stream, days }
+                }
+            };
+            self.changes.push(change);
+        }
+        Ok(())
+    }
+
+    /// Hours from the start of an offset (`8h`) or a time (`2026-03-02T08:00`).
+    fn time_h(&self, text: &str) -> Option<f64> {
+        if let Some(h) = parse_duration_h(text) {
+            return Some(h);
+        }
+        let t = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M").ok()?;
+        let h = (t - self.start).num_seconds() as f64 / 3600.0;
+        (h >= 0.0).then_some(h)
+    }
+
+    /// Steps of the run.
+    pub fn steps(&self) -> usize {
+        (self.horizon_h / self.step_h).ceil() as usize
+    }
+
+    pub fn runs(&self, model: Model) -> bool {
+        self.models.contains(&model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "test"
+city = "data/pitesti"
+start = "2026-03-02T00:00"
+horizon = "24h"
+step = "15min"
+models = ["power", "traffic"]
+
+[[intervention]]
+kind = "fail"
+elements = ["power:line-1"]
+at = "8h"
+duration = "2h"
+"#;
+
+    #[test]
+    fn durations_and_times_parse() {
+        assert_eq!(parse_duration_h("15min"), Some(0.25));
+        assert_eq!(parse_duration_h("14d"), Some(336.0));
+        assert_eq!(parse_duration_h("2h"), Some(2.0));
+        assert_eq!(parse_duration_h("3"), Some(3.0));
+        assert_eq!(parse_duration_h("2 x"), None);
+        assert_eq!(parse_duration_h("-1h"), None);
+        let (s, i, _) = Scenario::parse(GOOD, Path::new("t.toml")).expect("parses");
+        assert_eq!((s.horizon_h, s.step_h, s.steps()), (24.0, 0.25, 96));
+        assert_eq!(s.models, [Model::Power, Model::Traffic]);
+        assert_eq!(i.len(), 1);
+        assert_eq!(s.time_h("2026-03-02T08:30"), Some(8.5));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let check = |text: &str, line: usize, needle: &str| {
+            let e = Scenario::parse(text, Path::new("s.toml")).expect_err(text);
+            assert_eq!(e.line, line, "{e}");
+            assert!(e.to_string().contains(needle), "{e}");
+            assert!(e.to_string().starts_with("s.toml:"), "{e}");
+        };
+        check(
+            &GOOD.replace("horizon = \"24h\"", "horizon = \"a day\""),
+            5,
+            "horizon",
+        );
+        check(
+            &GOOD.replace("step = \"15min\"", "step = \"7min\""),
+            6,
+            "step",
+        );
+        check(
+            &GOOD.replace(
+                "models = [\"power\", \"traffic\"]",
+                "models = [\"power\", \"trams\"]",
+            ),
+            7,
+            "trams",
+        );
+        check(
+            &GOOD.replace("name = \"test\"", "name = \"test\"\nspeed = 3"),
+            3,
+            "speed",
+        );
+        check(
+            &GOOD.replace("start = \"2026-03-02T00:00\"", "start = \"yesterday\""),
+            4,
+            "start",
+        );
+        check("name = \"x\"\ncity = 3\n", 2, "string");
+    }
+}

@@ -1,0 +1,256 @@
+//! What a scenario run leaves behind: `report.json` (top-level `baseline`, `scenario` and
+//! `difference`, each holding the KPIs by name), `timeseries.csv` (every series, baseline and
+//! scenario side by side, one row per step) and `report.html` (the tables and charts, offline).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::{Value as Json, json};
+
+use crate::file::Scenario;
+use crate::report::{HtmlReport, LineChart, Series, Table, format_number};
+use crate::run::Comparison;
+
+/// What each KPI means, with its unit, for the report's table.
+pub fn kpi_label(name: &str) -> &str {
+    match name {
+        "travel_time_veh_h" => "travel time (vehicle-hours)",
+        "delay_veh_h" => "delay over free flow (vehicle-hours)",
+        "customers_interrupted" => "customers interrupted",
+        "customers_without_power_max" => "customers without power at once (most)",
+        "customer_minutes_interrupted" => "customer-minutes interrupted",
+        "saifi" => "SAIFI (interruptions per customer)",
+        "saidi_min" => "SAIDI (minutes per customer)",
+        "caidi_min" => "CAIDI (minutes per interruption)",
+        "ens_kwh" => "energy not supplied (kWh)",
+        "overloaded_elements" => "overloaded lines and posts",
+        "overload_hours" => "element-hours overloaded",
+        "peak_load_kw" => "peak grid load (kW)",
+        "energy_supplied_kwh" => "energy supplied (kWh)",
+        "min_voltage_pu" => "lowest voltage (pu)",
+        "water_demand_m3" => "water demand (m³)",
+        "water_not_supplied_m3" => "water not supplied (m³)",
+        "junctions_without_water_max" => "junctions without water (most at once)",
+        "junction_hours_without_water" => "junction-hours without water",
+        "pressure_deficient_junctions_max" => "junctions below 15 m (most at once)",
+        "pressure_deficient_junction_hours" => "junction-hours below 15 m",
+        "bin_overflows" => "bin overflow events",
+        "bin_hours_full" => "bin-hours full",
+        "bins_emptied" => "bins emptied",
+        "evs" => "electric cars",
+        "ev_energy_kwh" => "EV charging energy (kWh)",
+        "ev_unmet_energy_kwh" => "EV energy not delivered (kWh)",
+        "ev_peak_load_kw" => "EV charging peak (kW)",
+        "charger_utilisation" => "public charger occupancy",
+        other => other,
+    }
+}
+
+/// KPI names in the order reports show them: by model, then anything else by name.
+pub const KPI_ORDER: [&str; 28] = [
+    "travel_time_veh_h",
+    "delay_veh_h",
+    "customers_interrupted",
+    "customers_without_power_max",
+    "customer_minutes_interrupted",
+    "saifi",
+    "saidi_min",
+    "caidi_min",
+    "ens_kwh",
+    "overloaded_elements",
+    "overload_hours",
+    "peak_load_kw",
+    "energy_supplied_kwh",
+    "min_voltage_pu",
+    "water_demand_m3",
+    "water_not_supplied_m3",
+    "junctions_without_water_max",
+    "junction_hours_without_water",
+    "pressure_deficient_junctions_max",
+    "pressure_deficient_junction_hours",
+    "bin_overflows",
+    "bin_hours_full",
+    "bins_emptied",
+    "evs",
+    "ev_energy_kwh",
+    "ev_unmet_energy_kwh",
+    "ev_peak_load_kw",
+    "charger_utilisation",
+];
+
+/// The KPIs of a run in [`KPI_ORDER`].
+pub fn ordered<'a>(kpis: &'a std::collections::BTreeMap<String, f64>) -> Vec<(&'a String, f64)> {
+    let mut v: Vec<(&String, f64)> = kpis.iter().map(|(k, x)| (k, *x)).collect();
+    let rank = |k: &str| {
+        KPI_ORDER
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or(KPI_ORDER.len())
+    };
+    v.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.0.cmp(b.0)));
+    v
+}
+
+fn title_of(series: &str) -> (&str, &str) {
+    match series {
+        "travel_time_veh_h_per_h" => ("Travel time on the streets", "vehicle-hours per hour"),
+        "grid_load_kw" => ("Grid load (20 kV)", "kW"),
+        "customers_without_power" => ("Customers without power", "customers"),
+        "junctions_without_water" => ("Junctions without water", "junctions"),
+        "bins_full" => ("Bins full", "bins"),
+        "ev_charging_kw" => ("EV charging load", "kW"),
+        other => (other, ""),
+    }
+}
+
+/// report.json.
+pub fn report_json(scenario: &Scenario, c: &Comparison) -> Json {
+    json!({
+        "name": scenario.name,
+        "description": scenario.description,
+        "file": scenario.file.display().to_string(),
+        "start": scenario.start.format("%Y-%m-%dT%H:%M").to_string(),
+        "horizon_h": scenario.horizon_h,
+        "step_h": scenario.step_h,
+        "seed": scenario.seed,
+        "models": scenario.models.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "seconds": c.seconds,
+        "baseline": c.baseline.kpis,
+        "scenario": c.scenario.kpis,
+        "difference": c.difference,
+        "most_affected_streets": c.most_affected_streets.iter().map(|a| json!({
+            "id": a.id, "name": a.name, "baseline_vehicle_h": a.baseline_vehicle_h,
+            "scenario_vehicle_h": a.scenario_vehicle_h,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// timeseries.csv: `time` then `<series>_baseline,<series>_scenario` for each series.
+pub fn timeseries_csv(c: &Comparison) -> String {
+    let names: Vec<&String> = c.baseline.series.keys().collect();
+    let mut out = String::from("time");
+    for n in &names {
+        let _ = write!(out, ",{n}_baseline,{n}_scenario");
+    }
+    out.push('\n');
+    for (k, t) in c.times.iter().enumerate() {
+        let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M"));
+        for n in &names {
+            let b = c.baseline.series[*n].get(k).copied().unwrap_or(f64::NAN);
+            let s = c
+                .scenario
+                .series
+                .get(*n)
+                .and_then(|v| v.get(k))
+                .copied()
+                .unwrap_or(f64::NAN);
+            let _ = write!(out, ",{b:.3},{s:.3}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// report.html.
+pub fn report_html(scenario: &Scenario, c: &Comparison) -> HtmlReport {
+    let mut r = HtmlReport::new(
+        scenario.name.clone(),
+        format!(
+            "{} From {} for {} h at {}-minute steps, seed {}; models: {}.",
+            scenario.description,
+            scenario.start.format("%Y-%m-%d %H:%M"),
+            scenario.horizon_h,
+            (scenario.step_h * 60.0).round(),
+            scenario.seed,
+            scenario
+                .models
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let show = |v: f64| {
+        if v.abs() >= 100.0 || v == v.round() {
+            format_number(v.round())
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    let rows = ordered(&c.baseline.kpis)
+        .into_iter()
+        .map(|(k, b)| {
+            let s = c.scenario.kpis.get(k).copied().unwrap_or(f64::NAN);
+            let d = c.difference.get(k).copied().unwrap_or(f64::NAN);
+            let sign = if d > 0.0 { "+" } else { "" };
+            (
+                kpi_label(k).to_string(),
+                vec![show(b), show(s), format!("{sign}{}", show(d))],
+            )
+        })
+        .collect();
+    r.section("Key figures").table(Table {
+        columns: ["", "baseline", "scenario", "difference"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    });
+    let hours: Vec<f64> = (0..c.times.len())
+        .map(|k| k as f64 * scenario.step_h)
+        .collect();
+    let charts = r.section("Over time");
+    for (name, base) in &c.baseline.series {
+        let (title, unit) = title_of(name);
+        charts.line_chart(LineChart {
+            title: title.to_string(),
+            x_label: "hours from the start".into(),
+            y_label: unit.to_string(),
+            x: hours.clone(),
+            series: vec![
+                Series::new("baseline", base.clone()),
+                Series::new(
+                    "scenario",
+                    c.scenario.series.get(name).cloned().unwrap_or_default(),
+                ),
+            ],
+        });
+    }
+    if !c.most_affected_streets.is_empty() {
+        r.section("Most affected streets").table(Table {
+            columns: ["street", "baseline (vehicle-hours)", "scenario", "change"]
+                .map(String::from)
+                .to_vec(),
+            rows: c
+                .most_affected_streets
+                .iter()
+                .map(|a| {
+                    let label = match &a.name {
+                        Some(n) => format!("{n} ({})", a.id),
+                        None => a.id.clone(),
+                    };
+                    let d = a.scenario_vehicle_h - a.baseline_vehicle_h;
+                    (
+                        label,
+                        vec![
+                            format!("{:.0}", a.baseline_vehicle_h),
+                            format!("{:.0}", a.scenario_vehicle_h),
+                            format!("{d:+.0}"),
+                        ],
+                    )
+                })
+                .collect(),
+        });
+    }
+    r
+}
+
+/// Write the three files into `dir`.
+pub fn write_outputs(dir: &Path, scenario: &Scenario, c: &Comparison) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("report.json"),
+        format!("{:#}\n", report_json(scenario, c)),
+    )?;
+    std::fs::write(dir.join("timeseries.csv"), timeseries_csv(c))?;
+    report_html(scenario, c).write(&dir.join("report.html"))
+}

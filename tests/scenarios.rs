@@ -1,0 +1,178 @@
+//! The example scenarios in `scenarios/examples/` through the real binary: each runs, writes its
+//! reports, and its key result has the expected direction and size. Broken scenario files get
+//! one-line errors naming the line and the key.
+
+mod common;
+
+use serde_json::Value;
+
+fn run(example: &str) -> (Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = common::twin(&[
+        "scenario",
+        "run",
+        &format!("scenarios/examples/{example}.toml"),
+        "--out",
+        dir.path().to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{example}: {}", common::stderr(&out));
+    let j: Value = serde_json::from_str(&common::stdout(&out)).expect("JSON");
+    // The files: report.json as printed, the time series, an offline HTML report with charts.
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("report.json"),
+    )
+    .expect("JSON");
+    assert_eq!(saved["difference"], j["difference"]);
+    let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).expect("csv");
+    let steps = (j["horizon_h"].as_f64().expect("h") / j["step_h"].as_f64().expect("step")).round()
+        as usize;
+    assert_eq!(
+        csv.lines().count(),
+        steps + 1,
+        "{example}: one row per step"
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("html");
+    assert!(html.contains("<svg") && !html.contains("<script") && !html.contains("src="));
+    (j, dir)
+}
+
+fn num(j: &Value, part: &str, kpi: &str) -> f64 {
+    j[part][kpi]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{part}.{kpi} in {}", j[part]))
+}
+
+#[test]
+fn roadworks_on_bd_republicii_add_travel_time_and_move_traffic() {
+    let (j, _dir) = run("roadworks-republicii");
+    let base = num(&j, "baseline", "travel_time_veh_h");
+    let more = num(&j, "difference", "travel_time_veh_h");
+    // Two weeks of one closed segment: more travel time, by well under 5 %.
+    assert!(more > 0.0 && more < 0.05 * base, "+{more} on {base}");
+    assert!(num(&j, "difference", "delay_veh_h") > 0.0);
+    let streets = j["most_affected_streets"].as_array().expect("streets");
+    let closed = streets
+        .iter()
+        .find(|s| s["id"] == "street:2426")
+        .expect("the closed segment is among the most affected");
+    assert_eq!(closed["scenario_vehicle_h"], 0.0);
+    // Traffic moved somewhere: some street carries more.
+    assert!(streets.iter().any(|s| {
+        s["scenario_vehicle_h"].as_f64().expect("h") > s["baseline_vehicle_h"].as_f64().expect("h")
+    }));
+}
+
+#[test]
+fn tie_switches_cut_the_substation_outage_short() {
+    let (with, _a) = run("substation-failure-switching");
+    let (without, _b) = run("substation-failure-no-switching");
+    for j in [&with, &without] {
+        // Stația Est serves thousands of customers; the baseline has no interruption.
+        assert!(num(j, "scenario", "customers_interrupted") > 5_000.0);
+        assert_eq!(num(j, "baseline", "customer_minutes_interrupted"), 0.0);
+    }
+    // Without switching everyone waits the 2 hours.
+    assert!((num(&without, "scenario", "caidi_min") - 120.0).abs() < 1e-6);
+    let (s_with, s_without) = (
+        num(&with, "scenario", "saidi_min"),
+        num(&without, "scenario", "saidi_min"),
+    );
+    assert!(
+        s_with < 0.8 * s_without,
+        "SAIDI {s_with} with switching, {s_without} without"
+    );
+    assert!(num(&with, "scenario", "ens_kwh") < num(&without, "scenario", "ens_kwh"));
+    assert_eq!(
+        num(&with, "scenario", "saifi"),
+        num(&without, "scenario", "saifi")
+    );
+}
+
+#[test]
+fn a_water_main_break_leaves_junctions_dry_for_its_repair() {
+    let (j, _dir) = run("water-main-break");
+    let dry = num(&j, "scenario", "junctions_without_water_max");
+    assert!((1.0..=100.0).contains(&dry), "{dry}");
+    // Dry for the whole 8-hour repair.
+    assert!((num(&j, "scenario", "junction_hours_without_water") - 8.0 * dry).abs() < 1e-6);
+    assert!(num(&j, "difference", "water_not_supplied_m3") > 0.0);
+}
+
+#[test]
+fn ev_2030_adds_charging_energy_and_grid_load() {
+    let (j, _dir) = run("ev-2030");
+    assert_eq!(num(&j, "baseline", "evs"), 1_130.0);
+    assert_eq!(num(&j, "scenario", "evs"), 8_477.0);
+    let energy = num(&j, "difference", "ev_energy_kwh");
+    // About 7,300 more cars × ~5 kWh a day for a week, less what finds no socket.
+    assert!(energy > 100_000.0 && energy < 300_000.0, "{energy}");
+    assert!(num(&j, "difference", "ev_peak_load_kw") > 0.0);
+    assert!(num(&j, "difference", "peak_load_kw") > 0.0);
+    assert!(num(&j, "difference", "charger_utilisation") > 0.0);
+}
+
+#[test]
+fn every_model_runs_together_for_a_day() {
+    let (j, _dir) = run("city-day-all-models");
+    for kpi in [
+        "travel_time_veh_h",
+        "saidi_min",
+        "water_demand_m3",
+        "bin_overflows",
+        "ev_energy_kwh",
+    ] {
+        assert!(j["difference"][kpi].is_number(), "{kpi}");
+    }
+    assert!(num(&j, "scenario", "customers_interrupted") > 0.0);
+    assert!(num(&j, "difference", "peak_load_kw") > 0.0);
+}
+
+#[test]
+fn broken_scenarios_get_errors_with_line_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_str().expect("utf-8").to_string()
+    };
+    let head =
+        "name = \"x\"\ncity = \"data/pitesti\"\nstart = \"2026-03-02T00:00\"\nhorizon = \"24h\"\n";
+    let f = write("a.toml", &format!("{head}colour = \"red\"\n"));
+    common::assert_one_line_error(
+        &common::twin(&["scenario", "run", &f]),
+        &["a.toml:5", "colour"],
+    );
+    let f = write(
+        "b.toml",
+        &format!(
+            "{head}\n[[intervention]]\nkind = \"close_street\"\nsegments = [\"street:999999\"]\n"
+        ),
+    );
+    common::assert_one_line_error(
+        &common::twin(&["scenario", "run", &f]),
+        &["b.toml:6", "segments", "street:999999"],
+    );
+    let f = write(
+        "c.toml",
+        &format!(
+            "{head}\n[[intervention]]\nkind = \"fail\"\nelements = [\"power:ss-2\"]\nat = \"8h\"\nduration = \"soon\"\n"
+        ),
+    );
+    common::assert_one_line_error(
+        &common::twin(&["scenario", "run", &f]),
+        &["c.toml:6", "duration", "soon"],
+    );
+    let f = write(
+        "d.toml",
+        &format!("{head}\n[[intervention]]\nkind = \"teleport\"\n"),
+    );
+    common::assert_one_line_error(
+        &common::twin(&["scenario", "run", &f]),
+        &["d.toml:6", "teleport"],
+    );
+    common::assert_one_line_error(
+        &common::twin(&["scenario", "run", "nowhere.toml"]),
+        &["nowhere.toml"],
+    );
+}

@@ -70,6 +70,8 @@ enum Command {
         #[command(subcommand)]
         command: WasteCommand,
     },
+    /// Run a researcher's Rhai script (sweeps, Monte Carlo) in a sandbox.
+    Script(scenario::ScriptArgs),
     /// What-if scenarios: the city's models over a simulated clock, baseline against scenario.
     Scenario {
         #[command(subcommand)]
@@ -86,6 +88,8 @@ enum Command {
 enum ScenarioCommand {
     /// Run a scenario file and its baseline; write report.json, timeseries.csv, report.html.
     Run(scenario::RunArgs),
+    /// Run a scenario over many seeds in parallel (Monte Carlo) with the spread of its KPIs.
+    Batch(scenario::BatchArgs),
 }
 
 #[derive(Subcommand)]
@@ -269,6 +273,10 @@ fn run(command: Command) -> Result<()> {
         Command::Scenario {
             command: ScenarioCommand::Run(args),
         } => scenario::run(args),
+        Command::Scenario {
+            command: ScenarioCommand::Batch(args),
+        } => scenario::batch(args),
+        Command::Script(args) => scenario::script(args),
         Command::Ev {
             command: EvCommand::Study(args),
         } => ev::study(args),

@@ -176,3 +176,104 @@ fn broken_scenarios_get_errors_with_line_and_key() {
         &["nowhere.toml"],
     );
 }
+
+#[test]
+fn the_n1_sweep_script_ranks_every_post_by_customer_minutes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = common::twin(&[
+        "script",
+        "scenarios/examples/n1-posts.rhai",
+        "--out",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(common::stdout(&out).contains("worst single post"));
+    let csv = std::fs::read_to_string(dir.path().join("n1-posts.csv")).expect("csv");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect("column");
+    let (cm, post) = (col("customer_minutes"), col("post"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 610, "every post of Pitești");
+    let minutes: Vec<f64> = rows
+        .iter()
+        .map(|r| r[cm].parse().expect("number"))
+        .collect();
+    assert!(
+        minutes.windows(2).all(|w| w[0] >= w[1]),
+        "ranked, worst first"
+    );
+    // A post failing for two hours cuts at least its own customers for two hours.
+    assert!(minutes[0] >= 120.0 && minutes.iter().all(|m| *m >= 0.0));
+    assert!(rows.iter().all(|r| r[post].starts_with("power:pt-")));
+}
+
+#[test]
+fn the_sandbox_stops_endless_loops_and_unbounded_allocation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_str().expect("utf-8").to_string()
+    };
+    let forever = write("forever.rhai", "let n = 0;\nwhile true { n += 1; }\n");
+    let out = common::twin(&["script", &forever, "--max-operations", "1000000"]);
+    common::assert_one_line_error(
+        &out,
+        &[
+            "forever.rhai:2",
+            "stopped by the sandbox",
+            "operation budget",
+        ],
+    );
+    let hog = write(
+        "hog.rhai",
+        "let a = [];\nloop { a.push(\"more and more text \" + a.len()); }\n",
+    );
+    let out = common::twin(&["script", &hog, "--max-memory-mb", "16"]);
+    common::assert_one_line_error(&out, &["hog.rhai", "stopped by the sandbox"]);
+    let snoop = write("snoop.rhai", "load_scenario(\"/etc/hostname\")\n");
+    let out = common::twin(&["script", &snoop]);
+    common::assert_one_line_error(&out, &["snoop.rhai", "outside the folders"]);
+}
+
+#[test]
+fn batches_run_in_parallel_and_repeat_for_the_same_seeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batch = |sub: &str| -> Value {
+        let out = common::twin(&[
+            "scenario",
+            "batch",
+            "scenarios/examples/ev-2030.toml",
+            "--runs",
+            "3",
+            "--out",
+            dir.path().join(sub).to_str().expect("utf-8"),
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        serde_json::from_str(&common::stdout(&out)).expect("JSON")
+    };
+    let (a, b) = (batch("a"), batch("b"));
+    assert_eq!(
+        a["results"], b["results"],
+        "identical seeds, identical results"
+    );
+    let results = a["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3);
+    let seeds: Vec<u64> = results
+        .iter()
+        .map(|r| r["seed"].as_u64().expect("seed"))
+        .collect();
+    assert_eq!(seeds, [1, 2, 3]);
+    // Different seeds draw different sessions.
+    assert_ne!(
+        results[0]["scenario"]["ev_energy_kwh"],
+        results[1]["scenario"]["ev_energy_kwh"]
+    );
+    // The first run is the single run of the file's own seed.
+    let (single, _dir) = run("ev-2030");
+    assert_eq!(results[0]["difference"], single["difference"]);
+    let s = &a["difference_summary"]["ev_energy_kwh"];
+    assert!(s["p5"].as_f64() <= s["mean"].as_f64() && s["mean"].as_f64() <= s["p95"].as_f64());
+}

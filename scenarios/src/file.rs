@@ -215,6 +215,8 @@ pub struct Scenario {
     pub ev_share: f64,
     pub kpis: Option<Vec<String>>,
     pub changes: Vec<Change>,
+    /// Bin levels to start from (a fork of the live twin); others start as the seed draws.
+    pub initial_bin_levels: std::collections::HashMap<usize, f64>,
 }
 
 /// A scenario that cannot be loaded: the file, or its city.
@@ -408,6 +410,7 @@ impl Scenario {
                 ev_share,
                 kpis: raw.kpis.map(|k| k.into_inner()),
                 changes: Vec::new(),
+                initial_bin_levels: Default::default(),
             },
             interventions,
             text.to_string(),

@@ -8,12 +8,13 @@
 //! Depends only on `twin-core`: scenarios run plain model functions, never actors.
 //! **Must never depend on** `twin-actors`, `twin-viewer-ws`, an async runtime or the network.
 //!
-//! Not yet here: Rhai scripting, parallel batches and forking from the live twin.
+//! [`script`] runs Rhai scripts over the same API, sandboxed.
 
 pub mod file;
 pub mod output;
 pub mod report;
 pub mod run;
+pub mod script;
 
 pub use file::{Change, LoadError, Model, Scenario, ScenarioError, load_scenario};
 pub use run::{Comparison, RunError, run_scenario};

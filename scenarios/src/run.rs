@@ -110,15 +110,64 @@ pub fn run_scenario(
     fit: Option<&DemandFit>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Comparison, RunError> {
+    let steps = scenario.steps();
+    let baseline = run_baseline(city, scenario, fit, &|k| progress(k, 2 * steps))?;
+    run_against(city, scenario, fit, baseline, &|k| {
+        progress(steps + k, 2 * steps)
+    })
+}
+
+/// The baseline of a scenario: the same city, clock, seed and models without its changes.
+pub fn run_baseline(
+    city: &CityModel,
+    scenario: &Scenario,
+    fit: Option<&DemandFit>,
+    progress: &dyn Fn(usize),
+) -> Result<RunOutput, RunError> {
+    run_once(
+        city,
+        scenario,
+        &[],
+        fit,
+        &mut TrafficCache::default(),
+        progress,
+    )
+}
+
+/// What makes two scenarios share a baseline: everything but their changes.
+pub fn baseline_key(s: &Scenario) -> String {
+    format!(
+        "{}|{}|{}|{}|{}|{:?}|{:?}|{}|{}",
+        s.city_dir.display(),
+        s.start,
+        s.horizon_h,
+        s.step_h,
+        s.seed,
+        s.models,
+        s.kpis,
+        s.ev_share,
+        s.initial_bin_levels.len()
+    )
+}
+
+/// Run a scenario against a baseline already run (batches and sweeps share one).
+pub fn run_against(
+    city: &CityModel,
+    scenario: &Scenario,
+    fit: Option<&DemandFit>,
+    baseline: RunOutput,
+    progress: &dyn Fn(usize),
+) -> Result<Comparison, RunError> {
     let started = std::time::Instant::now();
     let steps = scenario.steps();
-    let mut cache = TrafficCache::default();
-    let baseline = run_once(city, scenario, &[], fit, &mut cache, &|k| {
-        progress(k, 2 * steps)
-    })?;
-    let changed = run_once(city, scenario, &scenario.changes, fit, &mut cache, &|k| {
-        progress(steps + k, 2 * steps)
-    })?;
+    let changed = run_once(
+        city,
+        scenario,
+        &scenario.changes,
+        fit,
+        &mut TrafficCache::default(),
+        progress,
+    )?;
     let difference = baseline
         .kpis
         .iter()
@@ -360,7 +409,12 @@ fn run_once(
 
     // --- waste
     let mut bins = if runs(Model::Waste) {
-        Some(waste_bins(city, changes, scenario.seed))
+        Some(waste_bins(
+            city,
+            changes,
+            scenario.seed,
+            &scenario.initial_bin_levels,
+        ))
     } else {
         None
     };
@@ -720,7 +774,12 @@ fn run_once(
 /// The city's bins in the waste model, with the scenario's added and removed bins: a removed
 /// bin's waste goes to the nearest bin of its stream; added bins share their stream's waste
 /// with the bins that fill fastest.
-fn waste_bins(city: &CityModel, changes: &[Change], seed: u64) -> Bins {
+fn waste_bins(
+    city: &CityModel,
+    changes: &[Change],
+    seed: u64,
+    initial: &HashMap<usize, f64>,
+) -> Bins {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xb1);
     let removed: HashSet<usize> = changes
         .iter()
@@ -757,7 +816,7 @@ fn waste_bins(city: &CityModel, changes: &[Change], seed: u64) -> Bins {
             city.nearest_neighbourhood(city.entities()[i].location)
                 .unwrap_or(0),
         );
-        b.level.push(level);
+        b.level.push(initial.get(&i).copied().unwrap_or(level));
         b.full.push(false);
     }
     for &(i, kind, factor, _) in all.iter().filter(|a| removed.contains(&a.0)) {

@@ -1,0 +1,615 @@
+//! Rhai scripting for researchers: loops, sweeps and Monte Carlo over scenarios, with the same
+//! scenario files, runner and KPIs as `twin scenario run`, in a sandbox.
+//!
+//! The sandbox:
+//! - an operation budget (`max_operations`), so a script that loops forever is stopped;
+//! - size limits on strings, arrays and maps, and a limit on the process's memory growth checked
+//!   as the script runs, so a script that allocates without bound is stopped;
+//! - no `import` and no `eval`; files only through this API: scenario files and city bundles
+//!   are read under the allowed folders (the script's folder and the working folder's `data/`
+//!   and `scenarios/`), and CSV is written only into the output folder, by plain file name.
+//!
+//! The API (docs/scenarios.md has examples):
+//! `load_scenario(path)`, `posts(s)`, `substations(s)`, `streets(s, name)`, `s.copy()`,
+//! `s.clear_interventions()`, `s.fail(ids, at, duration, restoration)`,
+//! `s.close_street(ids, from, duration)`, `s.set_ev_share(x)`, `s.add_chargers(n)`,
+//! `s.set_seed(n)`, `s.set_horizon(d)`, `s.set_start(t)`, `s.set_name(text)`, `run(s)`,
+//! `run_all(array)` (in parallel on all cores), `write_csv(name, rows)`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
+use twin_core::CityModel;
+use twin_core::entity::Asset;
+use twin_core::ev::calibration::DemandFit;
+
+use crate::file::{Scenario, parse_duration_h};
+use crate::run::{Comparison, RunOutput, baseline_key, run_against, run_baseline};
+
+/// The sandbox's limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_string_bytes: usize,
+    /// Elements of an array (0: no limit). Rhai checks the whole array on each growth, so
+    /// this also bounds the cost of building one.
+    pub max_array_len: usize,
+    pub max_map_len: usize,
+    /// Growth of the process's resident memory allowed while the script runs.
+    pub max_memory_bytes: u64,
+    pub max_seconds: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 50_000_000,
+            max_string_bytes: 1 << 20,
+            max_array_len: 100_000,
+            max_map_len: 500_000,
+            max_memory_bytes: 1 << 30,
+            max_seconds: 1800.0,
+        }
+    }
+}
+
+/// What a script may touch and how it reports.
+pub struct ScriptContext {
+    /// Folders scenario files and cities may be read from.
+    pub read_roots: Vec<PathBuf>,
+    /// The only folder CSV goes to.
+    pub out_dir: PathBuf,
+    /// The EV model's calibration, for scenarios that run the EV model.
+    pub fit: Option<Arc<DemandFit>>,
+    pub limits: Limits,
+    /// Told (done, total) as `run_all` advances.
+    pub progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
+    /// Where `print` goes.
+    pub print: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+/// A scenario in a script: the scenario and its city.
+#[derive(Clone)]
+pub struct ScriptScenario {
+    scenario: Scenario,
+    city: Arc<CityModel>,
+}
+
+/// Shared state of one script run: cities and baselines already loaded or run.
+struct Shared {
+    ctx: ScriptContext,
+    cities: Mutex<HashMap<PathBuf, Arc<CityModel>>>,
+    baselines: Mutex<HashMap<String, RunOutput>>,
+}
+
+type Fallible<T> = Result<T, Box<EvalAltResult>>;
+
+fn fail<T>(message: impl Into<String>) -> Fallible<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message.into()),
+        Position::NONE,
+    )))
+}
+
+/// Resident memory of this process, bytes (Linux; 0 elsewhere).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+impl Shared {
+    fn allowed_read(&self, path: &Path) -> Fallible<PathBuf> {
+        let full = std::fs::canonicalize(path)
+            .or_else(|_| fail(format!("`{}` does not exist", path.display())))?;
+        let ok = self
+            .ctx
+            .read_roots
+            .iter()
+            .any(|root| std::fs::canonicalize(root).is_ok_and(|r| full.starts_with(r)));
+        if ok {
+            Ok(full)
+        } else {
+            fail(format!(
+                "`{}` is outside the folders this script may read ({})",
+                path.display(),
+                self.ctx
+                    .read_roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+    }
+
+    fn load_scenario(&self, path: &str) -> Fallible<ScriptScenario> {
+        let file = self.allowed_read(Path::new(path))?;
+        let (mut scenario, interventions, text) =
+            Scenario::read(Path::new(path)).or_else(|e| fail(e.to_string()))?;
+        self.allowed_read(&scenario.city_dir)?;
+        let _ = file;
+        let city = {
+            let key =
+                std::fs::canonicalize(&scenario.city_dir).unwrap_or(scenario.city_dir.clone());
+            let mut cities = self.cities.lock().unwrap_or_else(|p| p.into_inner());
+            match cities.get(&key) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = Arc::new(
+                        twin_core::load_city(&scenario.city_dir)
+                            .or_else(|e| fail(format!("{path}: {e}")))?,
+                    );
+                    cities.insert(key, c.clone());
+                    c
+                }
+            }
+        };
+        scenario
+            .resolve(interventions, &text, &city)
+            .or_else(|e| fail(e.to_string()))?;
+        Ok(ScriptScenario { scenario, city })
+    }
+
+    /// Run one scenario, its baseline shared with every scenario of the same base.
+    fn run(&self, s: &ScriptScenario) -> Fallible<Comparison> {
+        let key = baseline_key(&s.scenario);
+        let fit = self.ctx.fit.as_deref();
+        let cached = self
+            .baselines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let baseline = match cached {
+            Some(b) => b,
+            None => {
+                let b = run_baseline(&s.city, &s.scenario, fit, &|_| {})
+                    .or_else(|e| fail(e.to_string()))?;
+                self.baselines
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, b.clone());
+                b
+            }
+        };
+        run_against(&s.city, &s.scenario, fit, baseline, &|_| {}).or_else(|e| fail(e.to_string()))
+    }
+
+    fn write_csv(&self, name: &str, rows: Array) -> Fallible<()> {
+        let plain = !name.is_empty()
+            && name.ends_with(".csv")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !name.starts_with('.');
+        if !plain {
+            return fail(format!(
+                "write_csv: `{name}` must be a plain file name ending in .csv; files go into the output folder only"
+            ));
+        }
+        let maps: Vec<Map> = rows
+            .into_iter()
+            .map(|r| r.try_cast::<Map>())
+            .collect::<Option<_>>()
+            .map_or_else(|| fail("write_csv: rows must be object maps (#{...})"), Ok)?;
+        let mut columns: Vec<String> = Vec::new();
+        for m in &maps {
+            for k in m.keys() {
+                if !columns.iter().any(|c| c == k.as_str()) {
+                    columns.push(k.to_string());
+                }
+            }
+        }
+        let cell = |v: Option<&Dynamic>| -> String {
+            let text = v.map_or(String::new(), |v| v.to_string());
+            if text.contains([',', '"', '\n']) {
+                format!("\"{}\"", text.replace('"', "\"\""))
+            } else {
+                text
+            }
+        };
+        let mut out = columns.join(",");
+        out.push('\n');
+        for m in &maps {
+            let line: Vec<String> = columns.iter().map(|c| cell(m.get(c.as_str()))).collect();
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+        std::fs::create_dir_all(&self.ctx.out_dir).or_else(|e| fail(format!("write_csv: {e}")))?;
+        std::fs::write(self.ctx.out_dir.join(name), out)
+            .or_else(|e| fail(format!("write_csv {name}: {e}")))
+    }
+}
+
+fn kpi_map(kpis: &std::collections::BTreeMap<String, f64>) -> Map {
+    kpis.iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from_float(*v)))
+        .collect()
+}
+
+fn comparison_map(c: &Comparison, name: &str) -> Map {
+    let mut m = Map::new();
+    m.insert("name".into(), name.into());
+    m.insert("baseline".into(), kpi_map(&c.baseline.kpis).into());
+    m.insert("scenario".into(), kpi_map(&c.scenario.kpis).into());
+    m.insert("difference".into(), kpi_map(&c.difference).into());
+    m
+}
+
+/// Ids (strings) out of a string or an array of strings.
+fn ids_of(v: Dynamic) -> Fallible<Vec<String>> {
+    if let Some(s) = v.clone().try_cast::<ImmutableString>() {
+        return Ok(vec![s.to_string()]);
+    }
+    match v.try_cast::<Array>() {
+        Some(a) => a
+            .into_iter()
+            .map(|x| {
+                x.try_cast::<ImmutableString>()
+                    .map(|s| s.to_string())
+                    .map_or_else(|| fail("ids must be strings like \"power:pt-12\""), Ok)
+            })
+            .collect(),
+        None => fail("ids must be a string or an array of strings"),
+    }
+}
+
+impl ScriptScenario {
+    /// Add one intervention through the scenario file's own validation.
+    fn add(&mut self, table: toml::Table) -> Fallible<()> {
+        self.scenario
+            .resolve(vec![(0..0, table)], "", &self.city)
+            .or_else(|e| fail(e.message))
+    }
+}
+
+fn strings(list: Vec<String>) -> toml::Value {
+    toml::Value::Array(list.into_iter().map(toml::Value::String).collect())
+}
+
+/// Run a script. Returns what the script's last statement evaluated to, as text.
+pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String, String> {
+    let limits = ctx.limits;
+    let shared = Arc::new(Shared {
+        ctx,
+        cities: Mutex::new(HashMap::new()),
+        baselines: Mutex::new(HashMap::new()),
+    });
+    let mut engine = Engine::new();
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_string_size(limits.max_string_bytes);
+    engine.set_max_array_size(limits.max_array_len);
+    engine.set_max_map_size(limits.max_map_len);
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(64, 64);
+    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.disable_symbol("eval");
+    let started = Instant::now();
+    let base_memory = resident_bytes();
+    let max_memory = limits.max_memory_bytes;
+    let max_time = Duration::from_secs_f64(limits.max_seconds);
+    engine.on_progress(move |ops| {
+        if ops % 10_000 != 0 {
+            return None;
+        }
+        let grown = resident_bytes().saturating_sub(base_memory);
+        if grown > max_memory {
+            return Some(Dynamic::from(format!(
+                "memory limit: the script grew the process by {} MB (limit {} MB)",
+                grown >> 20,
+                max_memory >> 20
+            )));
+        }
+        if started.elapsed() > max_time {
+            return Some(Dynamic::from(format!(
+                "time limit of {:.0} s reached",
+                max_time.as_secs_f64()
+            )));
+        }
+        None
+    });
+    let print = shared.ctx.print.clone();
+    engine.on_print(move |s| print(s));
+    engine.register_type_with_name::<ScriptScenario>("Scenario");
+
+    let sh = shared.clone();
+    engine.register_fn("load_scenario", move |path: &str| sh.load_scenario(path));
+    let kind_ids = |s: &ScriptScenario, pick: &dyn Fn(&Asset) -> bool| -> Array {
+        s.city
+            .entities()
+            .iter()
+            .filter(|e| pick(&e.asset))
+            .map(|e| Dynamic::from(e.id.to_string()))
+            .collect()
+    };
+    engine.register_fn("posts", move |s: &mut ScriptScenario| {
+        kind_ids(s, &|a| matches!(a, Asset::TransformerPost(_)))
+    });
+    engine.register_fn("substations", move |s: &mut ScriptScenario| {
+        kind_ids(s, &|a| matches!(a, Asset::Substation(_)))
+    });
+    engine.register_fn("streets", |s: &mut ScriptScenario, name: &str| -> Array {
+        s.city
+            .entities()
+            .iter()
+            .filter(|e| {
+                matches!(e.asset, Asset::StreetSegment(_)) && e.name.as_deref() == Some(name)
+            })
+            .map(|e| Dynamic::from(e.id.to_string()))
+            .collect()
+    });
+    engine.register_fn("copy", |s: &mut ScriptScenario| s.clone());
+    engine.register_fn("clear_interventions", |s: &mut ScriptScenario| {
+        s.scenario.changes.clear()
+    });
+    engine.register_fn("set_name", |s: &mut ScriptScenario, name: &str| {
+        s.scenario.name = name.to_string()
+    });
+    engine.register_get("name", |s: &mut ScriptScenario| s.scenario.name.clone());
+    engine.register_fn(
+        "set_seed",
+        |s: &mut ScriptScenario, seed: i64| -> Fallible<()> {
+            s.scenario.seed =
+                u64::try_from(seed).or_else(|_| fail(format!("set_seed({seed}): not a seed")))?;
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "set_horizon",
+        |s: &mut ScriptScenario, d: &str| -> Fallible<()> {
+            s.scenario.horizon_h = parse_duration_h(d).filter(|h| *h > 0.0).map_or_else(
+                || fail(format!("set_horizon(\"{d}\"): not a duration like 24h")),
+                Ok,
+            )?;
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "set_start",
+        |s: &mut ScriptScenario, t: &str| -> Fallible<()> {
+            s.scenario.start =
+                chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M").or_else(|_| {
+                    fail(format!(
+                        "set_start(\"{t}\"): not a time like 2026-03-02T08:00"
+                    ))
+                })?;
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "set_ev_share",
+        |s: &mut ScriptScenario, x: f64| -> Fallible<()> {
+            let mut t = toml::Table::new();
+            t.insert("kind".into(), "ev_share".into());
+            t.insert("share".into(), x.into());
+            s.add(t)
+        },
+    );
+    engine.register_fn(
+        "add_chargers",
+        |s: &mut ScriptScenario, n: i64| -> Fallible<()> {
+            let mut t = toml::Table::new();
+            t.insert("kind".into(), "add_chargers".into());
+            t.insert("count".into(), n.into());
+            s.add(t)
+        },
+    );
+    engine.register_fn(
+        "fail",
+        |s: &mut ScriptScenario,
+         ids: Dynamic,
+         at: &str,
+         duration: &str,
+         restoration: &str|
+         -> Fallible<()> {
+            let mut t = toml::Table::new();
+            t.insert("kind".into(), "fail".into());
+            t.insert("elements".into(), strings(ids_of(ids)?));
+            t.insert("at".into(), at.into());
+            t.insert("duration".into(), duration.into());
+            t.insert("restoration".into(), restoration.into());
+            s.add(t)
+        },
+    );
+    engine.register_fn(
+        "close_street",
+        |s: &mut ScriptScenario, ids: Dynamic, from: &str, duration: &str| -> Fallible<()> {
+            let mut t = toml::Table::new();
+            t.insert("kind".into(), "close_street".into());
+            t.insert("segments".into(), strings(ids_of(ids)?));
+            t.insert("from".into(), from.into());
+            t.insert("duration".into(), duration.into());
+            s.add(t)
+        },
+    );
+    let sh = shared.clone();
+    engine.register_fn("run", move |s: &mut ScriptScenario| -> Fallible<Map> {
+        let c = sh.run(s)?;
+        Ok(comparison_map(&c, &s.scenario.name))
+    });
+    let sh = shared.clone();
+    engine.register_fn("run_all", move |list: Array| -> Fallible<Array> {
+        let scenarios: Vec<ScriptScenario> = list
+            .into_iter()
+            .map(|d| d.try_cast::<ScriptScenario>())
+            .collect::<Option<_>>()
+            .map_or_else(|| fail("run_all takes an array of scenarios"), Ok)?;
+        // Baselines first (one per distinct base), then every scenario in parallel.
+        if let Some(first) = scenarios.first() {
+            sh.run_baseline_of(first)?;
+        }
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let total = scenarios.len();
+        let results: Vec<Fallible<Map>> = scenarios
+            .par_iter()
+            .map(|s| {
+                let r = sh.run(s).map(|c| comparison_map(&c, &s.scenario.name));
+                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                (sh.ctx.progress)(d, total);
+                r
+            })
+            .collect();
+        results.into_iter().map(|r| r.map(Dynamic::from)).collect()
+    });
+    let sh = shared.clone();
+    engine.register_fn("write_csv", move |name: &str, rows: Array| {
+        sh.write_csv(name, rows)
+    });
+
+    engine
+        .eval::<Dynamic>(source)
+        .map(|d| {
+            if d.is_unit() {
+                String::new()
+            } else {
+                d.to_string()
+            }
+        })
+        .map_err(|e| describe_error(name, &e))
+}
+
+impl Shared {
+    fn run_baseline_of(&self, s: &ScriptScenario) -> Fallible<()> {
+        let key = baseline_key(&s.scenario);
+        if self
+            .baselines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&key)
+        {
+            return Ok(());
+        }
+        let b = run_baseline(&s.city, &s.scenario, self.ctx.fit.as_deref(), &|_| {})
+            .or_else(|e| fail(e.to_string()))?;
+        self.baselines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, b);
+        Ok(())
+    }
+}
+
+/// One line naming the script, the place and what went wrong, with the sandbox's reasons said
+/// plainly.
+fn describe_error(name: &str, e: &EvalAltResult) -> String {
+    let pos = e.position();
+    let at = if pos.is_none() {
+        name.to_string()
+    } else {
+        format!("{name}:{}", pos.line().unwrap_or(0))
+    };
+    let what = match e {
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            "stopped by the sandbox: the script ran past its operation budget (an endless loop?)"
+                .to_string()
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            format!("stopped by the sandbox: {what} grew past its size limit")
+        }
+        EvalAltResult::ErrorTerminated(why, _) => format!("stopped by the sandbox: {why}"),
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "stopped by the sandbox: calls nested too deep".to_string()
+        }
+        EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+        EvalAltResult::ErrorInFunctionCall(f, _, inner, _) => {
+            return format!("{at}: in `{f}`: {}", describe_error(name, inner));
+        }
+        other => other.to_string(),
+    };
+    format!("{at}: {what}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(out: &Path, limits: Limits) -> ScriptContext {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        ScriptContext {
+            read_roots: vec![root.join("data"), root.join("scenarios")],
+            out_dir: out.to_path_buf(),
+            fit: None,
+            limits,
+            progress: Arc::new(|_, _| {}),
+            print: Arc::new(|_| {}),
+        }
+    }
+
+    #[test]
+    fn an_endless_loop_is_stopped_with_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = Limits {
+            max_operations: 100_000,
+            ..Limits::default()
+        };
+        let e = run_script(
+            "let x = 0;\nloop { x += 1; }",
+            "forever.rhai",
+            ctx(dir.path(), limits),
+        )
+        .expect_err("stopped");
+        assert!(
+            e.starts_with("forever.rhai:2: stopped by the sandbox"),
+            "{e}"
+        );
+        assert!(e.contains("operation budget"), "{e}");
+    }
+
+    #[test]
+    fn unbounded_allocation_is_stopped_with_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let small = Limits {
+            max_array_len: 5_000,
+            ..Limits::default()
+        };
+        let e = run_script(
+            "let a = [];\nloop { a.push(\"x\"); }",
+            "hog.rhai",
+            ctx(dir.path(), small),
+        )
+        .expect_err("stopped");
+        assert!(
+            e.contains("stopped by the sandbox") && e.contains("size limit"),
+            "{e}"
+        );
+        // Under the size limits but over the memory allowed: the memory check stops it.
+        let limits = Limits {
+            max_memory_bytes: 2 << 20,
+            max_array_len: 0,
+            ..Limits::default()
+        };
+        let e = run_script(
+            "let a = [];\nloop { a.push(\"a string of some length, number \" + a.len()); }",
+            "hog2.rhai",
+            ctx(dir.path(), limits),
+        )
+        .expect_err("stopped");
+        assert!(e.contains("stopped by the sandbox: memory limit"), "{e}");
+    }
+
+    #[test]
+    fn files_only_where_the_runner_allows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = || ctx(dir.path(), Limits::default());
+        let e = run_script("load_scenario(\"/etc/passwd\")", "s.rhai", c()).expect_err("refused");
+        assert!(e.contains("outside the folders"), "{e}");
+        let e = run_script("write_csv(\"../x.csv\", [])", "s.rhai", c()).expect_err("refused");
+        assert!(e.contains("plain file name"), "{e}");
+        let e = run_script("import \"os\" as os;", "s.rhai", c()).expect_err("no modules");
+        assert!(e.starts_with("s.rhai:1"), "{e}");
+        run_script(
+            "write_csv(\"ok.csv\", [#{a: 1, b: \"x,y\"}])",
+            "s.rhai",
+            c(),
+        )
+        .expect("written");
+        let text = std::fs::read_to_string(dir.path().join("ok.csv")).expect("csv");
+        assert_eq!(text, "a,b\n1,\"x,y\"\n");
+    }
+}

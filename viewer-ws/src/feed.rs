@@ -283,6 +283,8 @@ pub struct FeedHub {
     version_tx: watch::Sender<u64>,
     kpis_tx: watch::Sender<Arc<Kpis>>,
     alerts_tx: watch::Sender<Arc<Vec<AlertView>>>,
+    /// Scenario runs forked from the twin, as their JSON views.
+    scenarios_tx: watch::Sender<Arc<Vec<serde_json::Value>>>,
     cache: Mutex<HashMap<BodyKey, (Arc<str>, usize)>>,
     snapshots: Mutex<HashMap<SnapshotKey, Arc<Vec<(Arc<str>, usize)>>>>,
     /// Connected WebSocket clients (kept by the server, shown in the KPIs).
@@ -319,6 +321,7 @@ impl FeedHub {
         let (version_tx, _) = watch::channel(0);
         let (kpis_tx, _) = watch::channel(Arc::new(Kpis::default()));
         let (alerts_tx, _) = watch::channel(Arc::new(Vec::new()));
+        let (scenarios_tx, _) = watch::channel(Arc::new(Vec::new()));
         let hub = Arc::new(FeedHub {
             city,
             twin,
@@ -328,6 +331,7 @@ impl FeedHub {
             version_tx,
             kpis_tx,
             alerts_tx,
+            scenarios_tx,
             cache: Mutex::new(HashMap::new()),
             snapshots: Mutex::new(HashMap::new()),
             clients: std::sync::atomic::AtomicUsize::new(0),
@@ -413,6 +417,15 @@ impl FeedHub {
 
     pub fn kpis(&self) -> watch::Receiver<Arc<Kpis>> {
         self.kpis_tx.subscribe()
+    }
+
+    pub fn scenarios(&self) -> watch::Receiver<Arc<Vec<serde_json::Value>>> {
+        self.scenarios_tx.subscribe()
+    }
+
+    /// Publish the scenario runs' views to subscribed clients.
+    pub fn publish_scenarios(&self, jobs: Vec<serde_json::Value>) {
+        self.scenarios_tx.send_replace(Arc::new(jobs));
     }
 
     pub fn alerts(&self) -> watch::Receiver<Arc<Vec<AlertView>>> {

@@ -7,11 +7,14 @@
 //!   and alerts; clients read from it with a cursor;
 //! - [`ws`]: one task per WebSocket client; [`protocol`]: its messages;
 //! - [`api`]: the JSON API; [`auth`]: bearer tokens and roles; [`geo`]: layers as GeoJSON;
+//! - [`reports`]: citizen reports; [`waste_plan`]: a collection round from the live bins;
+//!   [`scenarios`]: scenarios forked from the twin's state;
 //! - [`assets`]: the web viewer's files; [`bench`]: the WebSocket load benchmark.
 //!
-//! Depends on `twin-actors` (the live twin it serves) and `twin-core` (the model). This is an
-//! edge crate: wire types with `Serialize` live here, not in `twin-core`.
-//! **Must never depend on** `twin-scenarios` internals or hold model logic of its own.
+//! Depends on `twin-actors` (the live twin it serves), `twin-scenarios` (its public runner, for
+//! forks) and `twin-core` (the model). This is an edge crate: wire types with `Serialize` live
+//! here, not in `twin-core`.
+//! **Must never** hold model logic of its own: it calls the models, it does not reimplement them.
 
 pub mod api;
 pub mod assets;
@@ -21,6 +24,7 @@ pub mod feed;
 pub mod geo;
 pub mod protocol;
 pub mod reports;
+pub mod scenarios;
 pub mod waste_plan;
 pub mod ws;
 
@@ -78,6 +82,8 @@ pub struct AppState {
     pub layers: Arc<Vec<LayerGeometry>>,
     /// Road matrices for live collection plans.
     pub waste: Arc<waste_plan::WastePlanner>,
+    /// Scenario runs forked from the twin.
+    pub scenarios: Arc<scenarios::ScenarioJobs>,
 }
 
 /// Errors starting the server.
@@ -111,6 +117,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/reports/kpis", get(reports::report_kpis))
         .route("/api/reports/{id}/resolve", post(reports::resolve_report))
         .route("/api/waste/plan", get(waste_plan::waste_plan))
+        .route(
+            "/api/scenarios",
+            post(scenarios::post_scenario).get(scenarios::list_scenarios),
+        )
+        .route("/api/scenarios/{id}", get(scenarios::get_scenario))
+        .route(
+            "/api/scenarios/{id}/report.html",
+            get(scenarios::scenario_report),
+        )
         .fallback(api::not_found)
         .with_state(state)
 }
@@ -233,6 +248,7 @@ pub fn spawn_server(
                     limits: config.limits,
                     layers,
                     waste: Arc::default(),
+                    scenarios: Arc::default(),
                 };
                 let _ = ready_tx.send(Ok((addr, hub)));
                 // Deltas are small writes that must leave at once: no Nagle delay.

@@ -40,7 +40,9 @@ impl Default for WsLimits {
 }
 
 /// The layers a client can subscribe to.
-pub const LAYERS: [&str; 7] = ["street", "power", "water", "bin", "charger", "kpi", "alert"];
+pub const LAYERS: [&str; 8] = [
+    "street", "power", "water", "bin", "charger", "kpi", "alert", "scenario",
+];
 
 /// A subscription, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +51,8 @@ pub struct Subscription {
     pub filter: Filter,
     pub kpi: bool,
     pub alert: bool,
+    /// Scenario runs forked from the twin: their progress and end.
+    pub scenario: bool,
     pub rate_hz: f64,
 }
 
@@ -166,11 +170,12 @@ fn subscription(w: SubscribeWire, limits: &WsLimits) -> Result<Subscription, Pro
         layers: 0,
         bbox: None,
     };
-    let (mut kpi, mut alert) = (false, false);
+    let (mut kpi, mut alert, mut scenario) = (false, false, false);
     for layer in &w.layers {
         match layer.as_str() {
             "kpi" => kpi = true,
             "alert" => alert = true,
+            "scenario" => scenario = true,
             name => match EntityKind::from_prefix(name) {
                 Some(k) => filter.layers |= Filter::bit(k),
                 None => {
@@ -223,6 +228,7 @@ fn subscription(w: SubscribeWire, limits: &WsLimits) -> Result<Subscription, Pro
         filter,
         kpi,
         alert,
+        scenario,
         rate_hz,
     })
 }
@@ -294,6 +300,14 @@ pub fn kpi_message(sub: &str, seq: u64, kpis: &Kpis) -> String {
     let mut out = envelope("kpi", sub, seq);
     out.push_str(",\"kpis\":");
     out.push_str(&serde_json::to_string(kpis).unwrap_or_else(|_| "null".into()));
+    out.push('}');
+    out
+}
+
+pub fn scenario_message(sub: &str, seq: u64, jobs: &[Json]) -> String {
+    let mut out = envelope("scenario", sub, seq);
+    out.push_str(",\"jobs\":");
+    out.push_str(&serde_json::to_string(jobs).unwrap_or_else(|_| "[]".into()));
     out.push('}');
     out
 }

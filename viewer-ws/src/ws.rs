@@ -30,6 +30,7 @@ struct Stream {
     needs_snapshot: bool,
     kpi_pending: bool,
     alert_pending: bool,
+    scenario_pending: bool,
 }
 
 impl Stream {
@@ -37,6 +38,7 @@ impl Stream {
         self.needs_snapshot
             || self.kpi_pending
             || self.alert_pending
+            || self.scenario_pending
             || (self.sub.wants_entities() && self.cursor < version)
     }
 }
@@ -91,8 +93,10 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
     let mut version_rx = hub.version();
     let mut kpis_rx = hub.kpis();
     let mut alerts_rx = hub.alerts();
+    let mut scenarios_rx = hub.scenarios();
     kpis_rx.mark_unchanged();
     alerts_rx.mark_unchanged();
+    scenarios_rx.mark_unchanged();
     let mut streams: Vec<Stream> = Vec::new();
     loop {
         let version = *version_rx.borrow_and_update();
@@ -150,6 +154,10 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
                 if r.is_err() { break }
                 streams.iter_mut().filter(|s| s.sub.alert).for_each(|s| s.alert_pending = true);
             }
+            r = scenarios_rx.changed() => {
+                if r.is_err() { break }
+                streams.iter_mut().filter(|s| s.sub.scenario).for_each(|s| s.scenario_pending = true);
+            }
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
         }
         for r in replies {
@@ -163,7 +171,7 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
             if s.next_at > now || !s.pending(version) {
                 continue;
             }
-            let messages = due_messages(&hub, s, &kpis_rx, &alerts_rx);
+            let messages = due_messages(&hub, s, &kpis_rx, &alerts_rx, &scenarios_rx);
             if messages.is_empty() {
                 continue;
             }
@@ -210,6 +218,7 @@ fn handle(
                 needs_snapshot: true,
                 kpi_pending: false,
                 alert_pending: false,
+                scenario_pending: false,
             };
             match existing {
                 Some(k) => streams[k] = stream,
@@ -241,6 +250,9 @@ fn layer_names(sub: &Subscription) -> Vec<String> {
     }
     if sub.alert {
         v.push("alert".into());
+    }
+    if sub.scenario {
+        v.push("scenario".into());
     }
     v
 }
@@ -299,6 +311,7 @@ fn due_messages(
     s: &mut Stream,
     kpis_rx: &tokio::sync::watch::Receiver<Arc<crate::feed::Kpis>>,
     alerts_rx: &tokio::sync::watch::Receiver<Arc<Vec<crate::feed::AlertView>>>,
+    scenarios_rx: &tokio::sync::watch::Receiver<Arc<Vec<serde_json::Value>>>,
 ) -> Vec<Outgoing> {
     let mut out = Vec::new();
     if !s.needs_snapshot && s.sub.wants_entities() {
@@ -341,7 +354,11 @@ fn due_messages(
         s.needs_snapshot = false;
         s.kpi_pending = false;
         s.alert_pending = false;
-        return out;
+        // Runs under way (or done) come right after the snapshot.
+        s.scenario_pending = s.sub.scenario && !scenarios_rx.borrow().is_empty();
+        if !s.scenario_pending {
+            return out;
+        }
     }
     if s.kpi_pending {
         out.push(Outgoing::Text(protocol::kpi_message(
@@ -360,6 +377,15 @@ fn due_messages(
         )));
         s.seq += 1;
         s.alert_pending = false;
+    }
+    if s.scenario_pending {
+        out.push(Outgoing::Text(protocol::scenario_message(
+            &s.sub.id,
+            s.seq,
+            &scenarios_rx.borrow(),
+        )));
+        s.seq += 1;
+        s.scenario_pending = false;
     }
     out
 }

@@ -870,3 +870,93 @@ async fn citizen_reports_become_alerts_rank_first_in_the_plan_and_resolve_when_t
     assert_eq!((s, e.as_deref()), (true, Some("rate_limited")));
     again.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn a_scenario_forked_from_the_twin_reports_progress_and_its_result() {
+    let run = start(Limits::default(), HubConfig::default());
+    let addr = run.server.addr;
+    let mut ws = connect(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "s", "layers": ["scenario"], "rate": 20}),
+    )
+    .await;
+    let subscribed = next(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    assert_eq!(subscribed["layers"], json!(["scenario"]));
+    let file = r#"
+name = "Est substation out"
+city = "data/pitesti"
+start = "2026-03-02T00:00"
+horizon = "3h"
+models = ["power", "waste"]
+
+[[intervention]]
+kind = "fail"
+elements = ["power:ss-2"]
+at = "30min"
+duration = "1h"
+restoration = "none"
+"#;
+    let (s, e) = api(addr, "POST", "/api/scenarios", Some(VIEWER), file).await;
+    assert_eq!(s, 403, "operators only: {e}");
+    let bad = file.replace("power:ss-2", "power:ss-99");
+    let (s, e) = api(addr, "POST", "/api/scenarios", Some(OPERATOR), &bad).await;
+    assert_eq!((s, e["error"].as_str()), (422, Some("bad_scenario")), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .expect("message")
+            .contains("scenario.toml:8"),
+        "{e}"
+    );
+    let (s, job) = api(addr, "POST", "/api/scenarios", Some(OPERATOR), file).await;
+    assert_eq!(s, 202, "{job}");
+    let id = job["id"].as_u64().expect("id");
+    // Progress comes over the WebSocket until the run is done.
+    let mut seen_done = false;
+    for _ in 0..100 {
+        let m = next(&mut ws, Duration::from_secs(30)).await;
+        if m["type"] != "scenario" {
+            continue;
+        }
+        let j = m["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .find(|j| j["id"] == id)
+            .cloned()
+            .expect("our run");
+        assert_ne!(j["status"], "failed", "{j}");
+        if j["status"] == "done" {
+            assert_eq!(j["progress"], 1.0);
+            seen_done = true;
+            break;
+        }
+    }
+    assert!(seen_done, "the run ends and says so");
+    let (s, done) = api(addr, "GET", &format!("/api/scenarios/{id}"), None, "").await;
+    assert_eq!(s, 200);
+    let report = &done["report"];
+    // It started from the twin's clock, not the file's start.
+    assert_ne!(report["start"], "2026-03-02T00:00");
+    assert!(
+        report["difference"]["customer_minutes_interrupted"]
+            .as_f64()
+            .expect("cmi")
+            > 0.0
+    );
+    assert!((report["scenario"]["caidi_min"].as_f64().expect("caidi") - 60.0).abs() < 1e-6);
+    let (s, html) = api(
+        addr,
+        "GET",
+        &format!("/api/scenarios/{id}/report.html"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(html.as_str().expect("html text").contains("<svg"));
+    let (s, e) = api(addr, "GET", "/api/scenarios/77", None, "").await;
+    assert_eq!((s, e["error"].as_str()), (404, Some("unknown_scenario")));
+}

@@ -277,3 +277,68 @@ fn batches_run_in_parallel_and_repeat_for_the_same_seeds() {
     let s = &a["difference_summary"]["ev_energy_kwh"];
     assert!(s["p5"].as_f64() <= s["mean"].as_f64() && s["mean"].as_f64() <= s["p95"].as_f64());
 }
+
+#[test]
+fn a_snapshot_of_the_live_twin_sets_where_the_bins_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bins: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("data/pitesti/bins.geojson")).expect("bins"),
+    )
+    .expect("JSON");
+    // A saved GET /api/entities answer with every bin nearly full.
+    let entities: Vec<Value> = bins["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| serde_json::json!({"id": f["properties"]["id"], "state": {"fillingLevel": 0.97}}))
+        .collect();
+    let state = dir.path().join("state.json");
+    std::fs::write(
+        &state,
+        serde_json::json!({"count": entities.len(), "entities": entities}).to_string(),
+    )
+    .expect("write");
+    let scenario = |snapshot: Option<&str>| {
+        let extra = snapshot.map_or(String::new(), |s| format!("snapshot = \"{s}\"\n"));
+        let f = dir.path().join("waste.toml");
+        std::fs::write(
+            &f,
+            format!(
+                "name = \"w\"\ncity = \"{}\"\n{extra}start = \"2026-03-02T00:00\"\nhorizon = \"12h\"\nmodels = [\"waste\"]\n",
+                common::root().join("data/pitesti").display()
+            ),
+        )
+        .expect("write");
+        f.to_str().expect("utf-8").to_string()
+    };
+    let overflows = |file: String| -> f64 {
+        let out = common::twin(&[
+            "scenario",
+            "run",
+            &file,
+            "--out",
+            dir.path().join("r").to_str().expect("utf-8"),
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let j: Value = serde_json::from_str(&common::stdout(&out)).expect("JSON");
+        j["baseline"]["bin_overflows"].as_f64().expect("overflows")
+    };
+    let fresh = overflows(scenario(None));
+    let full = overflows(scenario(Some(state.to_str().expect("utf-8"))));
+    assert!(
+        full > 10.0 * fresh.max(1.0),
+        "nearly full bins overflow: {full} against {fresh}"
+    );
+    std::fs::write(
+        &state,
+        r#"{"entities":[{"id":"bin:nowhere","state":{"fillingLevel":0.5}}]}"#,
+    )
+    .expect("write");
+    let out = common::twin(&[
+        "scenario",
+        "run",
+        &scenario(Some(state.to_str().expect("utf-8"))),
+    ]);
+    common::assert_one_line_error(&out, &["waste.toml:3", "snapshot", "bin:nowhere"]);
+}

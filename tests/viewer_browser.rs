@@ -1,6 +1,7 @@
 //! The web viewer in a real headless Chromium against the real `twin serve`: the page loads the
 //! city, live updates arrive over the WebSocket, a click on an EV charger opens its panel with
-//! its live state, and a screenshot of the map is not blank.
+//! its live state, and a screenshot of the map is not blank. And a scenario's HTML report opened
+//! from its file, offline: its charts render at full width with readable labels.
 //!
 //! Chromium is driven over the DevTools protocol (JSON over a WebSocket) with the same
 //! tokio-tungstenite client the protocol tests use. `CHROMIUM` overrides the browser binary.
@@ -75,6 +76,8 @@ fn chromium(url: &str, profile: &std::path::Path) -> (Killed, u16) {
             "--no-first-run",
             "--remote-debugging-port=0",
             "--window-size=1280,800",
+            // Nothing the page needs is on the network; a dead proxy makes sure of it.
+            "--proxy-server=127.0.0.1:9",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
@@ -337,4 +340,87 @@ async fn the_viewer_shows_the_live_city_and_an_asset_panel() {
         pixels.len(),
         out.display()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_report_opens_offline_with_readable_charts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("report");
+    let run = common::twin(&[
+        "scenario",
+        "run",
+        "scenarios/examples/substation-failure-switching.toml",
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+    ]);
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    let url = format!("file://{}", out_dir.join("report.html").display());
+    // No network at all: a proxy that does not exist would fail any fetch.
+    let (_browser, port) = chromium(&url, &dir.path().join("profile"));
+    let target = page_target(port);
+    let (ws, _) = tokio_tungstenite::connect_async(target.as_str())
+        .await
+        .expect("devtools websocket");
+    let mut page = DevTools { ws, next_id: 0 };
+    page.wait_for(
+        "document.readyState === 'complete'",
+        Duration::from_secs(30),
+    )
+    .await;
+    // Nothing was fetched: every byte is in the file.
+    assert_eq!(
+        page.eval("performance.getEntriesByType('resource').length")
+            .await,
+        0
+    );
+    let charts = page
+        .eval(
+            "Array.from(document.querySelectorAll('svg.chart')).map(s => { const r = s.getBoundingClientRect(); \
+             return {w: r.width, h: r.height, lines: s.querySelectorAll('polyline').length, \
+             points: Array.from(s.querySelectorAll('polyline')).map(p => p.points.numberOfItems)}; })",
+        )
+        .await;
+    let charts = charts.as_array().expect("charts");
+    assert_eq!(
+        charts.len(),
+        2,
+        "grid load and customers without power: {charts:?}"
+    );
+    for c in charts {
+        assert!(
+            c["w"].as_f64().expect("w") > 600.0 && c["h"].as_f64().expect("h") > 200.0,
+            "{c}"
+        );
+        assert_eq!(c["lines"], 2, "baseline and scenario: {c}");
+        assert_eq!(c["points"], json!([96, 96]), "a point per step: {c}");
+    }
+    // Every label is rendered at a readable size.
+    let smallest = page
+        .eval(
+            "Math.min(...Array.from(document.querySelectorAll('svg.chart text')).map(t => \
+             t.getBoundingClientRect().height))",
+        )
+        .await;
+    assert!(
+        smallest.as_f64().expect("px") >= 9.0,
+        "smallest chart label {smallest} px"
+    );
+    let rows = page
+        .eval("document.querySelectorAll('table tbody tr').length")
+        .await;
+    assert!(rows.as_u64().expect("rows") >= 10);
+    let shot = page
+        .call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true}),
+        )
+        .await;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().expect("png data"))
+        .expect("base64");
+    std::fs::write(
+        common::root().join("target/scenario-report-screenshot.png"),
+        &bytes,
+    )
+    .expect("save the screenshot");
 }

@@ -73,6 +73,8 @@ struct RawScenario {
     #[serde(default)]
     description: String,
     city: Spanned<String>,
+    /// Live state to start from: a saved `GET /api/entities` answer of the running twin.
+    snapshot: Option<Spanned<String>>,
     start: Spanned<String>,
     horizon: Spanned<String>,
     step: Option<Spanned<String>>,
@@ -217,6 +219,8 @@ pub struct Scenario {
     pub changes: Vec<Change>,
     /// Bin levels to start from (a fork of the live twin); others start as the seed draws.
     pub initial_bin_levels: std::collections::HashMap<usize, f64>,
+    /// The snapshot file named by the scenario, and the line of its key.
+    pub snapshot: Option<(PathBuf, usize)>,
 }
 
 /// A scenario that cannot be loaded: the file, or its city.
@@ -241,7 +245,49 @@ pub fn load_scenario(path: &Path) -> Result<(Scenario, CityModel), LoadError> {
         source,
     })?;
     scenario.resolve(interventions, &text, &city)?;
+    if let Some((snapshot, line)) = scenario.snapshot.clone() {
+        scenario.initial_bin_levels =
+            read_snapshot(&snapshot, &city).map_err(|message| ScenarioError {
+                file: path.display().to_string(),
+                line,
+                message: format!("`snapshot` = \"{}\": {message}", snapshot.display()),
+            })?;
+    }
     Ok((scenario, city))
+}
+
+/// Bin levels from a saved `GET /api/entities` answer (`{"entities": [{"id", "state":
+/// {"fillingLevel": …}}]}`); entities the city does not have are an error.
+pub fn read_snapshot(
+    path: &Path,
+    city: &CityModel,
+) -> Result<std::collections::HashMap<usize, f64>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    let entities = json["entities"]
+        .as_array()
+        .ok_or("no `entities` array (save the answer of GET /api/entities)")?;
+    let mut levels = std::collections::HashMap::new();
+    for (k, e) in entities.iter().enumerate() {
+        let id = e["id"]
+            .as_str()
+            .ok_or_else(|| format!("entity {k} has no `id`"))?;
+        let index = id
+            .parse::<EntityId>()
+            .ok()
+            .and_then(|i| city.entity_index(&i))
+            .ok_or_else(|| format!("entity {k}: `{id}` is not an entity of {}", city.meta.name))?;
+        if let Some(level) = e["state"]["fillingLevel"].as_f64() {
+            if !(0.0..=1.5).contains(&level) {
+                return Err(format!(
+                    "entity {k} (`{id}`): fillingLevel {level} is not a level"
+                ));
+            }
+            levels.insert(index, level);
+        }
+    }
+    Ok(levels)
 }
 
 /// Parse `30min`, `2h`, `14d`, `90s` (or a bare number of hours) into hours.
@@ -411,6 +457,15 @@ impl Scenario {
                 kpis: raw.kpis.map(|k| k.into_inner()),
                 changes: Vec::new(),
                 initial_bin_levels: Default::default(),
+                snapshot: raw.snapshot.map(|s| {
+                    let p = PathBuf::from(s.get_ref());
+                    let p = if p.is_absolute() || p.exists() {
+                        p
+                    } else {
+                        path.parent().map_or(p.clone(), |d| d.join(&p))
+                    };
+                    (p, line_of(text, s.span().start))
+                }),
             },
             interventions,
             text.to_string(),

@@ -73,7 +73,8 @@ pub struct BenchArgs {
     pub sessions: PathBuf,
 }
 
-fn load_fit(path: &Path) -> Result<DemandFit> {
+/// The EV demand fit on the real sessions at `path` (the `--sessions` flag of every command).
+pub fn load_fit(path: &Path) -> Result<DemandFit> {
     let sessions = read_dundee_sessions(path).with_context(|| {
         format!(
             "reading the charging sessions {} (--sessions)",

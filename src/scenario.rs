@@ -26,16 +26,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> Result<()> {
     let (scenario, city) = load_scenario(&args.file).map_err(|e| anyhow!("{e}"))?;
     let fit = if scenario.runs(Model::Ev) {
-        let sessions = twin_core::ev::read_dundee_sessions(&args.sessions).with_context(|| {
-            format!(
-                "the EV model's sessions {} (--sessions)",
-                args.sessions.display()
-            )
-        })?;
-        Some(
-            twin_core::ev::calibration::DemandFit::from_sessions(&sessions)
-                .map_err(|e| anyhow!("calibrating on {}: {e}", args.sessions.display()))?,
-        )
+        Some(crate::ev::load_fit(&args.sessions)?)
     } else {
         None
     };
@@ -132,10 +123,7 @@ pub fn script(args: ScriptArgs) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .map_or(PathBuf::from("."), PathBuf::from);
     // The EV model's calibration, when the sessions are there (scripts without EV need none).
-    let fit = twin_core::ev::read_dundee_sessions(&args.sessions)
-        .ok()
-        .and_then(|s| twin_core::ev::calibration::DemandFit::from_sessions(&s).ok())
-        .map(Arc::new);
+    let fit = crate::ev::load_fit(&args.sessions).ok().map(Arc::new);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let b = bar.clone();
@@ -195,16 +183,7 @@ pub fn batch(args: BatchArgs) -> Result<()> {
     }
     let (scenario, city) = load_scenario(&args.file).map_err(|e| anyhow!("{e}"))?;
     let fit = if scenario.runs(Model::Ev) {
-        let sessions = twin_core::ev::read_dundee_sessions(&args.sessions).with_context(|| {
-            format!(
-                "the EV model's sessions {} (--sessions)",
-                args.sessions.display()
-            )
-        })?;
-        Some(
-            twin_core::ev::calibration::DemandFit::from_sessions(&sessions)
-                .map_err(|e| anyhow!("calibrating on {}: {e}", args.sessions.display()))?,
-        )
+        Some(crate::ev::load_fit(&args.sessions)?)
     } else {
         None
     };

@@ -457,23 +457,19 @@ fn run_once(
 
         // EV: this step's charging per post.
         let mut ev_post_kw: Vec<f64> = Vec::new();
-        if let Some((network, demand, sim, fleet, rng)) = ev.as_mut() {
+        if let Some((network, demand, sim, _, rng)) = ev.as_mut() {
             let day = (h / 24.0).floor() as u32;
             while ev_days_loaded <= day {
                 let date = scenario.start + Duration::days(i64::from(ev_days_loaded));
                 let wd = date.weekday().num_days_from_monday();
-                let requests = demand.day(ev_days_loaded, wd, rng);
                 // Requests are in hours from the start's midnight; the run starts at `start`.
                 let offset =
                     f64::from(scenario.start.hour()) + f64::from(scenario.start.minute()) / 60.0;
-                let mapped: Vec<_> = requests
-                    .into_iter()
-                    .filter_map(|mut r| {
-                        r.arrival_h -= offset;
-                        Some((network.site_of(&r, *fleet, rng)?, r))
-                    })
-                    .collect();
-                sim.add(mapped);
+                let mut requests = network.day_requests(demand, ev_days_loaded, wd, rng);
+                for (_, r) in &mut requests {
+                    r.arrival_h -= offset;
+                }
+                sim.add(requests);
                 ev_days_loaded += 1;
             }
             ev_post_kw = sim.step(k, None).to_vec();

@@ -270,6 +270,16 @@ pub async fn list_scenarios(
     Ok(axum::Json(json!({"count": jobs.len(), "scenarios": jobs})).into_response())
 }
 
+fn find(all: &BTreeMap<u64, Job>, id: u64) -> Result<&Job, ApiError> {
+    all.get(&id).ok_or_else(|| {
+        api_err(
+            StatusCode::NOT_FOUND,
+            "unknown_scenario",
+            format!("there is no scenario run {id}"),
+        )
+    })
+}
+
 fn job_id(text: &str) -> Result<u64, ApiError> {
     text.parse().map_err(|_| {
         api_err(
@@ -289,13 +299,7 @@ pub async fn get_scenario(
     authorize(&state, bearer(&headers), Role::Viewer)?;
     let id = job_id(&id)?;
     let all = state.scenarios.lock();
-    let job = all.get(&id).ok_or_else(|| {
-        api_err(
-            StatusCode::NOT_FOUND,
-            "unknown_scenario",
-            format!("there is no scenario run {id}"),
-        )
-    })?;
+    let job = find(&all, id)?;
     let mut v = job.view(id);
     if let Some(r) = &job.report {
         v["report"] = r.clone();
@@ -312,13 +316,7 @@ pub async fn scenario_report(
     authorize(&state, bearer(&headers), Role::Viewer)?;
     let id = job_id(&id)?;
     let all = state.scenarios.lock();
-    let job = all.get(&id).ok_or_else(|| {
-        api_err(
-            StatusCode::NOT_FOUND,
-            "unknown_scenario",
-            format!("there is no scenario run {id}"),
-        )
-    })?;
+    let job = find(&all, id)?;
     match &job.html {
         Some(html) => Ok((
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

@@ -60,7 +60,6 @@ struct EvFeed {
     origin: DateTime<Utc>,
     next_step: usize,
     days_loaded: u32,
-    fleet: usize,
     rng: ChaCha8Rng,
 }
 
@@ -102,7 +101,6 @@ impl EvFeed {
             origin,
             next_step: 0,
             days_loaded: 0,
-            fleet,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0xe5),
         };
         // Run the day so far silently, so the chargers start with the cars already there.
@@ -124,12 +122,10 @@ impl EvFeed {
         while self.days_loaded <= day {
             let date = self.origin + Duration::days(i64::from(self.days_loaded));
             let weekday = date.weekday().num_days_from_monday();
-            let requests = self.demand.day(self.days_loaded, weekday, &mut self.rng);
-            let mapped: Vec<_> = requests
-                .into_iter()
-                .filter_map(|r| Some((self.network.site_of(&r, self.fleet, &mut self.rng)?, r)))
-                .collect();
-            self.sim.add(mapped);
+            let requests =
+                self.network
+                    .day_requests(&self.demand, self.days_loaded, weekday, &mut self.rng);
+            self.sim.add(requests);
             self.days_loaded += 1;
         }
         self.sim.step(self.next_step, None);

@@ -196,12 +196,7 @@ pub fn run_ev_study(
     for day in 0..config.days {
         let date = config.start + chrono::Duration::days(i64::from(day));
         let weekday = date.weekday().num_days_from_monday();
-        let requests = demand.day(day, weekday, &mut rng);
-        let mapped: Vec<(usize, ChargeRequest)> = requests
-            .into_iter()
-            .filter_map(|r| Some((network.site_of(&r, fleet, &mut rng)?, r)))
-            .collect();
-        sim.add(mapped);
+        sim.add(network.day_requests(&demand, day, weekday, &mut rng));
         for s in 0..steps_per_day {
             let k = day as usize * steps_per_day + s;
             let hour = s as f64 * step_h + step_h / 2.0;
@@ -561,6 +556,23 @@ impl ChargingNetwork {
             depot_slow,
             depot_fast,
         })
+    }
+
+    /// Day `day`'s requests of `demand` (the study's start being day 0, `weekday` Monday = 0)
+    /// with the site each goes to; requests with no such site in the city are dropped.
+    pub fn day_requests(
+        &self,
+        demand: &DemandModel,
+        day: u32,
+        weekday: u32,
+        rng: &mut impl Rng,
+    ) -> Vec<(usize, ChargeRequest)> {
+        let fleet = demand.fleet;
+        demand
+            .day(day, weekday, rng)
+            .into_iter()
+            .filter_map(|r| Some((self.site_of(&r, fleet, rng)?, r)))
+            .collect()
     }
 
     /// The site a request goes to: the car's home, a workplace, a public charger of the kind

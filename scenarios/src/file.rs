@@ -202,6 +202,12 @@ pub enum Change {
     },
 }
 
+/// The interventions of a file as written, with where each starts, for [`Scenario::resolve`].
+pub type RawInterventions = Vec<(Range<usize>, toml::Table)>;
+
+/// A parsed file: the scenario (interventions not yet resolved), its interventions and its text.
+pub type Parsed = (Scenario, RawInterventions, String);
+
 /// A scenario ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -345,9 +351,7 @@ pub const INTERVENTION_KINDS: [&str; 11] = [
 impl Scenario {
     /// Read a scenario file; `city` is loaded by the caller from [`Scenario::city_dir`] and
     /// passed to [`Scenario::resolve`].
-    pub fn read(
-        path: &Path,
-    ) -> Result<(Scenario, Vec<(Range<usize>, toml::Table)>, String), ScenarioError> {
+    pub fn read(path: &Path) -> Result<Parsed, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
             file: path.display().to_string(),
             line: 0,
@@ -357,10 +361,7 @@ impl Scenario {
     }
 
     /// Parse a scenario's text (the interventions are resolved later, against the city).
-    pub fn parse(
-        text: &str,
-        path: &Path,
-    ) -> Result<(Scenario, Vec<(Range<usize>, toml::Table)>, String), ScenarioError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Parsed, ScenarioError> {
         let file = path.display().to_string();
         let err = |span: Option<Range<usize>>, message: String| ScenarioError {
             file: file.clone(),
@@ -475,7 +476,7 @@ impl Scenario {
     /// Check the interventions against the city and keep them as [`Change`]s.
     pub fn resolve(
         &mut self,
-        interventions: Vec<(Range<usize>, toml::Table)>,
+        interventions: RawInterventions,
         text: &str,
         city: &CityModel,
     ) -> Result<(), ScenarioError> {

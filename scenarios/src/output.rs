@@ -79,7 +79,7 @@ pub const KPI_ORDER: [&str; 28] = [
 ];
 
 /// The KPIs of a run in [`KPI_ORDER`].
-pub fn ordered<'a>(kpis: &'a std::collections::BTreeMap<String, f64>) -> Vec<(&'a String, f64)> {
+pub fn ordered(kpis: &std::collections::BTreeMap<String, f64>) -> Vec<(&String, f64)> {
     let mut v: Vec<(&String, f64)> = kpis.iter().map(|(k, x)| (k, *x)).collect();
     let rank = |k: &str| {
         KPI_ORDER

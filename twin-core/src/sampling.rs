@@ -10,6 +10,7 @@ pub fn standard_normal(rng: &mut impl Rng) -> f64 {
 }
 
 /// A Poisson draw with mean `lambda`: Knuth's product method up to 30, a rounded normal above.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN counts as no arrivals
 pub fn poisson(rng: &mut impl Rng, lambda: f64) -> u64 {
     if !(lambda > 0.0) {
         return 0;

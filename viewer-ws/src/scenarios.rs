@@ -65,6 +65,10 @@ impl Job {
         if let Status::Failed(e) = &self.status {
             v["error"] = json!(e);
         }
+        // The result's KPIs ride on the view once done (the whole report is one GET away).
+        if let Some(r) = &self.report {
+            v["difference"] = r["difference"].clone();
+        }
         v
     }
 }

@@ -930,6 +930,14 @@ restoration = "none"
         assert_ne!(j["status"], "failed", "{j}");
         if j["status"] == "done" {
             assert_eq!(j["progress"], 1.0);
+            // The result comes over the WebSocket too.
+            assert!(
+                j["difference"]["customer_minutes_interrupted"]
+                    .as_f64()
+                    .expect("cmi")
+                    > 0.0,
+                "{j}"
+            );
             seen_done = true;
             break;
         }

@@ -90,9 +90,9 @@ impl HtmlReport {
             }
             out.push_str("</section>");
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<footer>citytwin {} — a digital twin of Pitești. This file is self-contained and opens offline.</footer></body></html>\n",
+            "<footer>citytwin {} — a digital twin of Pitești. This file is self-contained and opens offline.</footer></body></html>",
             env!("CARGO_PKG_VERSION")
         );
         out

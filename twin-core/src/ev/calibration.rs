@@ -221,7 +221,10 @@ pub fn even_spread_profile(
     let bins = days * 96;
     let mut load = vec![0.0f64; bins];
     for (start, hours, kwh) in sessions {
-        if !(hours > 0.0) || !(kwh > 0.0) || !start.is_finite() {
+        // Written so that NaN hours or energy are skipped too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let unusable = !(hours > 0.0) || !(kwh > 0.0) || !start.is_finite();
+        if unusable {
             continue;
         }
         let kw = kwh / hours;

@@ -61,9 +61,14 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Check that the request may use a path needing `role`.
-pub fn authorize(state: &AppState, token: Option<&str>, role: Role) -> Result<(), ApiError> {
-    state.auth.check(token, role).map(|_| ()).map_err(|e| {
+/// Check that the request may use a path needing `role`; the caller's role (None: anonymous
+/// with open reads).
+pub fn authorize(
+    state: &AppState,
+    token: Option<&str>,
+    role: Role,
+) -> Result<Option<Role>, ApiError> {
+    state.auth.check(token, role).map_err(|e| {
         let status = match e {
             crate::auth::AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,

@@ -84,6 +84,8 @@ pub struct AppState {
     pub waste: Arc<waste_plan::WastePlanner>,
     /// Scenario runs forked from the twin.
     pub scenarios: Arc<scenarios::ScenarioJobs>,
+    /// Citizen reports per sending address (a second limit beside the per-reporter one).
+    pub report_senders: Arc<reports::AddressLimiter>,
 }
 
 /// Errors starting the server.
@@ -249,6 +251,7 @@ pub fn spawn_server(
                     layers,
                     waste: Arc::default(),
                     scenarios: Arc::default(),
+                    report_senders: Arc::default(),
                 };
                 let _ = ready_tx.send(Ok((addr, hub)));
                 // Deltas are small writes that must leave at once: no Nagle delay.
@@ -258,7 +261,9 @@ pub fn spawn_server(
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                     }
                 });
-                let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async {
+                // Peer addresses feed the per-address limit on citizen reports.
+                let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                     let _ = rx.await;
                 });
                 if let Err(e) = serve.await {

@@ -18,6 +18,43 @@ use crate::auth::Role;
 
 type ApiResult = Result<Response, ApiError>;
 
+/// Reports one network address may send in any rolling hour, whatever reporter ids it uses
+/// (a city app's backend behind one address needs a token with the operator role, which is not
+/// limited here).
+pub const REPORTS_PER_ADDRESS_PER_HOUR: usize = 30;
+
+/// Recent reports by sending address.
+#[derive(Default)]
+pub struct AddressLimiter {
+    recent:
+        std::sync::Mutex<HashMap<std::net::IpAddr, std::collections::VecDeque<std::time::Instant>>>,
+}
+
+impl AddressLimiter {
+    /// Count a report from `addr` now, or say how many seconds until it may send again.
+    pub fn admit(&self, addr: std::net::IpAddr) -> Result<(), u64> {
+        let now = std::time::Instant::now();
+        let hour = std::time::Duration::from_secs(3600);
+        let mut all = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget addresses whose reports are all older than an hour.
+        if all.len() > 10_000 {
+            all.retain(|_, w| w.back().is_some_and(|t| now.duration_since(*t) < hour));
+        }
+        let w = all.entry(addr).or_default();
+        while w.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+            w.pop_front();
+        }
+        if w.len() >= REPORTS_PER_ADDRESS_PER_HOUR {
+            let oldest = w.front().copied().unwrap_or(now);
+            return Err((hour.saturating_sub(now.duration_since(oldest)))
+                .as_secs()
+                .max(1));
+        }
+        w.push_back(now);
+        Ok(())
+    }
+}
+
 /// The HTTP status of a refused report.
 fn refusal(rej: Rejection) -> ApiError {
     let (status, reason) = match rej.reason.as_str() {
@@ -51,7 +88,24 @@ async fn body_bytes(request: Request, limit: usize) -> Result<axum::body::Bytes,
 
 /// `POST /api/reports`: one report; 201 with the numbered report once it is durable.
 pub async fn post_report(State(state): State<AppState>, request: Request) -> ApiResult {
-    authorize(&state, bearer(request.headers()), Role::Viewer)?;
+    let role = authorize(&state, bearer(request.headers()), Role::Viewer)?;
+    // Operators (a city app's backend) are trusted to limit their own users.
+    let trusted = role.is_some_and(|r| r >= Role::Operator);
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let (false, Some(ip)) = (trusted, peer)
+        && let Err(wait) = state.report_senders.admit(ip)
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "{ip} has sent {REPORTS_PER_ADDRESS_PER_HOUR} reports in the last hour; retry in {wait} s"
+            ),
+        ));
+    }
     let bytes = body_bytes(request, MAX_REPORT_BYTES).await?;
     let report = state
         .hub

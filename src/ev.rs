@@ -151,6 +151,7 @@ fn result_json(r: &EvStudyResult, c: &EvStudyConfig) -> Json {
         },
         "sessions": t.sessions,
         "left_without_socket": t.left_without_socket,
+        "moved_to_another_site": t.moved_to_another_site,
         "charger_utilisation": round(r.charger_utilisation, 4),
         "added_chargers_at": r.added_at,
         "posts": r.posts.iter().take(50).map(|p| json!({
@@ -240,13 +241,14 @@ pub fn study(args: StudyArgs) -> Result<()> {
         t.requested_kwh
     );
     println!(
-        "unmet energy: {:.0} kWh (no free socket {:.0}, held back by power caps {:.0}, stay too short {:.0}); {} of {} cars left without a socket",
+        "unmet energy: {:.0} kWh (no free socket {:.0}, held back by power caps {:.0}, stay too short {:.0}); {} of {} cars left without a socket, {} found one at another site",
         r.unmet_energy_kwh(),
         t.unmet.no_socket_kwh,
         t.unmet.capped_kwh,
         t.unmet.short_stay_kwh,
         t.left_without_socket,
-        t.sessions
+        t.sessions,
+        t.moved_to_another_site
     );
     println!(
         "grid: {:.1} post-hours overloaded ({} posts; {:.1} without EVs), lowest voltage {:.3} pu ({:.3} without EVs)",

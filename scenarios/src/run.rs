@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use twin_core::entity::{Asset, WasteKind};
 use twin_core::ev::calibration::DemandFit;
-use twin_core::ev::charging::{ChargingSim, Sharing};
+use twin_core::ev::charging::Sharing;
 use twin_core::ev::demand::{DemandModel, DemandSettings};
 use twin_core::ev::study::ChargingNetwork;
 use twin_core::ev::vehicles::{BusDuty, fleet_size};
@@ -301,12 +301,7 @@ fn run_once(
             fleet,
             BusDuty::default(),
         );
-        let sim = ChargingSim::new(
-            network.sites.clone(),
-            network.posts(),
-            dt,
-            Sharing::EarliestDeadline,
-        );
+        let sim = network.simulation(dt, Sharing::EarliestDeadline);
         Some((
             network,
             demand,

@@ -87,12 +87,7 @@ impl EvFeed {
             fleet,
             BusDuty::default(),
         );
-        let sim = ChargingSim::new(
-            network.sites.clone(),
-            network.posts(),
-            EV_STEP_MIN as f64 / 60.0,
-            Sharing::EarliestDeadline,
-        );
+        let sim = network.simulation(EV_STEP_MIN as f64 / 60.0, Sharing::EarliestDeadline);
         let origin = start.date_naive().and_hms_opt(0, 0, 0)?.and_utc();
         let mut feed = EvFeed {
             network,

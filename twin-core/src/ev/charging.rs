@@ -1,5 +1,7 @@
 //! Charging step by step: cars arrive at sites, take a free socket of the kind they need or
-//! queue (and leave when their patience runs out), charge at what the socket, the car and its
+//! queue; when their patience runs out they drive once to another public site with a free
+//! socket of their kind (as a charging app would show them), or leave; they charge at what the
+//! socket, the car and its
 //! charging curve allow, and leave at the end of their stay whatever they got. Power caps on a
 //! site or a transformer post (smart charging) are shared among the sessions under them, by
 //! earliest deadline first or by fair share. Every kWh not delivered is counted with its cause.
@@ -112,6 +114,8 @@ pub struct ChargingTotals {
     pub unmet: Unmet,
     pub sessions: u64,
     pub left_without_socket: u64,
+    /// Cars that gave up waiting and found a socket at another site.
+    pub moved_to_another_site: u64,
     /// Per site: socket-hours occupied and socket-hours available (shared sites only).
     pub occupied_h: Vec<f64>,
     pub available_h: Vec<f64>,
@@ -135,7 +139,8 @@ struct Active {
 #[derive(Debug, Clone, Default)]
 struct SiteState {
     plugged: Vec<Active>,
-    queue: VecDeque<ChargeRequest>,
+    /// Waiting cars, and whether each has already moved here from another site.
+    queue: VecDeque<(ChargeRequest, bool)>,
     /// Free flags of shared sockets.
     free: Vec<bool>,
 }
@@ -151,6 +156,8 @@ pub struct ChargingSim {
     next_pending: usize,
     post_load: Vec<f64>,
     totals: ChargingTotals,
+    /// Sites a car that gave up waiting may try instead (the public chargers).
+    alternatives: Vec<usize>,
 }
 
 /// Fast hubs and the depot's bus chargers are DC; the rest AC.
@@ -182,6 +189,7 @@ impl ChargingSim {
             sharing,
             pending: Vec::new(),
             next_pending: 0,
+            alternatives: Vec::new(),
             post_load: vec![0.0; posts],
             totals: ChargingTotals {
                 occupied_h: vec![0.0; n],
@@ -190,6 +198,13 @@ impl ChargingSim {
                 ..ChargingTotals::default()
             },
         }
+    }
+
+    /// Let cars that give up waiting try one of these sites (with a free socket of their kind)
+    /// once before leaving.
+    pub fn with_alternatives(mut self, sites: Vec<usize>) -> ChargingSim {
+        self.alternatives = sites;
+        self
     }
 
     pub fn sites(&self) -> &[SiteSpec] {
@@ -246,7 +261,7 @@ impl ChargingSim {
             self.next_pending += 1;
             if site < self.sites.len() {
                 self.totals.sessions += 1;
-                self.state[site].queue.push_back(r);
+                self.state[site].queue.push_back((r, false));
             }
         }
         for s in 0..self.sites.len() {
@@ -330,22 +345,72 @@ impl ChargingSim {
             false
         });
         let patience = self.sites[s].patience_h;
-        while let Some(r) = st.queue.front() {
+        let mut gave_up = Vec::new();
+        while let Some((r, moved)) = st.queue.front() {
             let gives_up = (r.arrival_h + patience).min(r.arrival_h + r.dwell_h);
             if gives_up > t {
                 break;
             }
-            totals.unmet.no_socket_kwh += r.energy_kwh;
-            totals.left_without_socket += 1;
+            gave_up.push((*r, *moved));
             st.queue.pop_front();
         }
+        for (r, moved) in gave_up {
+            let end = r.arrival_h + r.dwell_h;
+            let elsewhere = if moved || end - t < self.dt_h {
+                None
+            } else {
+                self.free_site_for(&r, s)
+            };
+            match elsewhere {
+                Some(other) => {
+                    let moved_req = ChargeRequest {
+                        arrival_h: t,
+                        dwell_h: end - t,
+                        ..r
+                    };
+                    self.state[other].queue.push_back((moved_req, true));
+                    self.totals.moved_to_another_site += 1;
+                }
+                None => {
+                    self.totals.unmet.no_socket_kwh += r.energy_kwh;
+                    self.totals.left_without_socket += 1;
+                }
+            }
+        }
+    }
+
+    /// The alternative site (not `here`) with the most sockets of the car's kind free and not
+    /// claimed by its own queue, if any has one.
+    fn free_site_for(&self, r: &ChargeRequest, here: usize) -> Option<usize> {
+        let dc = wants_dc(r.site);
+        self.alternatives
+            .iter()
+            .copied()
+            .filter(|&a| a != here && a < self.sites.len())
+            .filter_map(|a| {
+                let Sockets::Shared(v) = &self.sites[a].sockets else {
+                    return None;
+                };
+                let st = &self.state[a];
+                let free = (0..v.len())
+                    .filter(|&i| st.free[i] && v[i].dc == dc)
+                    .count();
+                let waiting = st
+                    .queue
+                    .iter()
+                    .filter(|(q, _)| wants_dc(q.site) == dc)
+                    .count();
+                (free > waiting).then(|| (a, free - waiting))
+            })
+            .max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(&x.0)))
+            .map(|(a, _)| a)
     }
 
     /// Plug in queued cars, first come first served, where a socket of their kind is free.
     fn admit(&mut self, s: usize) {
         let st = &mut self.state[s];
         let mut waiting = VecDeque::new();
-        while let Some(r) = st.queue.pop_front() {
+        while let Some((r, moved)) = st.queue.pop_front() {
             let dc = wants_dc(r.site);
             let socket = match &self.sites[s].sockets {
                 Sockets::Private(spec) => Some((usize::MAX, *spec)),
@@ -370,7 +435,7 @@ impl ChargingSim {
                         req: r,
                     });
                 }
-                None => waiting.push_back(r),
+                None => waiting.push_back((r, moved)),
             }
         }
         st.queue = waiting;
@@ -512,6 +577,40 @@ mod tests {
         }
         assert_eq!(free.totals().unmet.capped_kwh, 0.0);
         assert!(free.totals().unmet.short_stay_kwh > 0.0);
+    }
+
+    #[test]
+    fn a_car_that_gives_up_tries_a_free_site_once() {
+        let one = || {
+            Sockets::Shared(vec![SocketSpec {
+                kw: 22.0,
+                dc: false,
+            }])
+        };
+        let sites = vec![site(one(), None), site(one(), None), site(one(), None)];
+        let mut sim = ChargingSim::new(sites, 1, 0.25, Sharing::EarliestDeadline)
+            .with_alternatives(vec![0, 1, 2]);
+        // Site 2 is taken for the whole time; three cars come to site 0 (one socket).
+        sim.add([(2, request(SiteType::PublicAc, 0.0, 4.0, 11.0))]);
+        sim.add((0..3).map(|_| (0, request(SiteType::PublicAc, 0.0, 4.0, 11.0))));
+        for k in 0..20 {
+            sim.step(k, None);
+        }
+        let t = sim.totals();
+        // One charges at site 0; after 15 min of waiting one moves to site 1 (free) and the
+        // other finds nothing free (site 2 busy, site 1 taken) and leaves.
+        assert_eq!(t.moved_to_another_site, 1);
+        assert_eq!(t.left_without_socket, 1);
+        assert!((t.site_kwh[1] - 11.0).abs() < 1e-9, "{t:?}");
+        assert!((t.requested_kwh - t.delivered_kwh - t.unmet.total()).abs() < 1e-9);
+        // Without alternatives both wait and leave.
+        let sites = vec![site(one(), None), site(one(), None)];
+        let mut alone = ChargingSim::new(sites, 1, 0.25, Sharing::EarliestDeadline);
+        alone.add((0..3).map(|_| (0, request(SiteType::PublicAc, 0.0, 4.0, 11.0))));
+        for k in 0..20 {
+            alone.step(k, None);
+        }
+        assert_eq!(alone.totals().left_without_socket, 2);
     }
 
     #[test]

@@ -175,7 +175,7 @@ pub fn run_ev_study(
     let step_h = f64::from(config.step_minutes) / 60.0;
     let steps_per_day = (1440 / config.step_minutes) as usize;
     let steps = steps_per_day * config.days as usize;
-    let mut sim = ChargingSim::new(network.sites.clone(), posts.len(), step_h, config.sharing);
+    let mut sim = network.simulation(step_h, config.sharing);
     let demand = DemandModel::new(fit.clone(), config.demand.clone(), fleet, config.buses);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
 
@@ -605,6 +605,13 @@ impl ChargingNetwork {
 
     pub fn posts(&self) -> usize {
         self.posts.len()
+    }
+
+    /// A charging simulation over these sites, in which a car that gives up waiting may try
+    /// another public charger once.
+    pub fn simulation(&self, dt_h: f64, sharing: Sharing) -> ChargingSim {
+        ChargingSim::new(self.sites.clone(), self.posts.len(), dt_h, sharing)
+            .with_alternatives(self.public.clone())
     }
 
     /// Take chargers (entity indices) out of service: their sites keep no socket and get no

@@ -23,13 +23,26 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
-    let (scenario, city) = load_scenario(&args.file).map_err(|e| anyhow!("{e}"))?;
+/// A scenario file, its city, and the EV calibration when the scenario runs the EV model.
+fn load(
+    file: &std::path::Path,
+    sessions: &std::path::Path,
+) -> Result<(
+    twin_scenarios::Scenario,
+    twin_core::CityModel,
+    Option<twin_core::ev::calibration::DemandFit>,
+)> {
+    let (scenario, city) = load_scenario(file).map_err(|e| anyhow!("{e}"))?;
     let fit = if scenario.runs(Model::Ev) {
-        Some(crate::ev::load_fit(&args.sessions)?)
+        Some(crate::ev::load_fit(sessions)?)
     } else {
         None
     };
+    Ok((scenario, city, fit))
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let (scenario, city, fit) = load(&args.file, &args.sessions)?;
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -181,12 +194,7 @@ pub fn batch(args: BatchArgs) -> Result<()> {
     if args.runs == 0 {
         return Err(anyhow!("--runs must be at least 1"));
     }
-    let (scenario, city) = load_scenario(&args.file).map_err(|e| anyhow!("{e}"))?;
-    let fit = if scenario.runs(Model::Ev) {
-        Some(crate::ev::load_fit(&args.sessions)?)
-    } else {
-        None
-    };
+    let (scenario, city, fit) = load(&args.file, &args.sessions)?;
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {

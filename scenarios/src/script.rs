@@ -129,11 +129,10 @@ impl Shared {
     }
 
     fn load_scenario(&self, path: &str) -> Fallible<ScriptScenario> {
-        let file = self.allowed_read(Path::new(path))?;
+        self.allowed_read(Path::new(path))?;
         let (mut scenario, interventions, text) =
             Scenario::read(Path::new(path)).or_else(|e| fail(e.to_string()))?;
         self.allowed_read(&scenario.city_dir)?;
-        let _ = file;
         let city = {
             let key =
                 std::fs::canonicalize(&scenario.city_dir).unwrap_or(scenario.city_dir.clone());
@@ -157,28 +156,38 @@ impl Shared {
     }
 
     /// Run one scenario, its baseline shared with every scenario of the same base.
-    fn run(&self, s: &ScriptScenario) -> Fallible<Comparison> {
+    /// The baseline of a scenario, run once for every scenario sharing it.
+    fn baseline(&self, s: &ScriptScenario) -> Fallible<RunOutput> {
         let key = baseline_key(&s.scenario);
-        let fit = self.ctx.fit.as_deref();
         let cached = self
             .baselines
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
             .cloned();
-        let baseline = match cached {
-            Some(b) => b,
-            None => {
-                let b = run_baseline(&s.city, &s.scenario, fit, &|_| {})
-                    .or_else(|e| fail(e.to_string()))?;
-                self.baselines
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key, b.clone());
-                b
-            }
-        };
-        run_against(&s.city, &s.scenario, fit, baseline, &|_| {}).or_else(|e| fail(e.to_string()))
+        if let Some(b) = cached {
+            return Ok(b);
+        }
+        let b = run_baseline(&s.city, &s.scenario, self.ctx.fit.as_deref(), &|_| {})
+            .or_else(|e| fail(e.to_string()))?;
+        self.baselines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, b.clone());
+        Ok(b)
+    }
+
+    /// Run one scenario against its shared baseline.
+    fn run(&self, s: &ScriptScenario) -> Fallible<Comparison> {
+        let baseline = self.baseline(s)?;
+        run_against(
+            &s.city,
+            &s.scenario,
+            self.ctx.fit.as_deref(),
+            baseline,
+            &|_| {},
+        )
+        .or_else(|e| fail(e.to_string()))
     }
 
     fn write_csv(&self, name: &str, rows: Array) -> Fallible<()> {
@@ -442,7 +451,7 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
             .map_or_else(|| fail("run_all takes an array of scenarios"), Ok)?;
         // Baselines first (one per distinct base), then every scenario in parallel.
         if let Some(first) = scenarios.first() {
-            sh.run_baseline_of(first)?;
+            sh.baseline(first)?;
         }
         let done = std::sync::atomic::AtomicUsize::new(0);
         let total = scenarios.len();
@@ -472,27 +481,6 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
             }
         })
         .map_err(|e| describe_error(name, &e))
-}
-
-impl Shared {
-    fn run_baseline_of(&self, s: &ScriptScenario) -> Fallible<()> {
-        let key = baseline_key(&s.scenario);
-        if self
-            .baselines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&key)
-        {
-            return Ok(());
-        }
-        let b = run_baseline(&s.city, &s.scenario, self.ctx.fit.as_deref(), &|_| {})
-            .or_else(|e| fail(e.to_string()))?;
-        self.baselines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, b);
-        Ok(())
-    }
 }
 
 /// One line naming the script, the place and what went wrong, with the sandbox's reasons said

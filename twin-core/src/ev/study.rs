@@ -628,11 +628,6 @@ impl ChargingNetwork {
             }
         }
     }
-
-    /// The post (index among the study's posts) and entity index of each post.
-    pub fn post_entities(&self) -> impl Iterator<Item = usize> + '_ {
-        self.posts.iter().map(|p| p.entity)
-    }
 }
 
 fn lowest_voltage(r: &crate::power::LoadFlowResult) -> f64 {

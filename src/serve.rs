@@ -70,6 +70,27 @@ pub struct ServeArgs {
     /// Threads serving HTTP and WebSocket clients.
     #[arg(long, default_value_t = 2)]
     pub http_threads: usize,
+    /// Join a cluster on this NATS JetStream server (nats://host:4222): readings from this
+    /// node's sources go to the cluster's stream, and the node applies the shards it holds.
+    /// Without --simulate, a node runs no simulated feed.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// This node's id in the cluster (letters, digits, `_`, `-`); default: the host name and
+    /// the process id.
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// Shards of the city's entities; the same on every node of a cluster.
+    #[arg(long, default_value_t = 16)]
+    pub shards: u32,
+    /// Seconds after which a node's shards go to the others if it stops renewing them.
+    #[arg(long, default_value_t = 6)]
+    pub lease_ttl_s: u64,
+    /// Seconds between the snapshots of each shard a node holds.
+    #[arg(long, default_value_t = 30)]
+    pub shard_snapshot_every_s: u64,
+    /// Replicas of the cluster's stream, leases and snapshots (3 on a three-server JetStream).
+    #[arg(long, default_value_t = 1)]
+    pub nats_replicas: usize,
 }
 
 impl Default for ServeArgs {
@@ -99,7 +120,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         Some(url) => Some(MqttConfig::from_url(url, &args.mqtt_client_id).map_err(|e| anyhow!(e))?),
         None => None,
     };
-    let simulate = args.simulate || (args.mqtt.is_none() && args.replay.is_none());
+    let simulate =
+        args.simulate || (args.mqtt.is_none() && args.replay.is_none() && args.nats.is_none());
     if !(0.0..=1.0).contains(&args.ev_share) {
         return Err(anyhow!(
             "--ev-share {} is not between 0 and 1",
@@ -134,6 +156,22 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let stop = stop_requested();
         let twin = LiveTwin::start(city.clone(), config)
             .with_context(|| format!("starting the twin in {}", args.data_dir.display()))?;
+        // A node joins its cluster before its sources start, so that they publish to it.
+        let cluster = match cluster_config(&args) {
+            Some(cfg) => {
+                let node = cfg.node_id.clone();
+                let handle = twin_actors::cluster::start_cluster(twin.clone(), cfg)
+                    .with_context(|| format!("joining the cluster as node {node}"));
+                match handle {
+                    Ok(h) => Some((h, node)),
+                    Err(e) => {
+                        twin.shutdown().await;
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         let status = twin.status();
         let mut sources = Vec::new();
         if simulate {
@@ -191,17 +229,47 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             restored.and_then(|r| r.snapshot_seq),
             restored.map_or(0.0, |r| r.millis),
         );
+        if let (Some((_, node)), Some(url)) = (&cluster, &args.nats) {
+            println!("cluster: node {node} on {url} ({} shards)", args.shards);
+        }
         println!("sources: {}", sources.join(", "));
         println!("viewer: http://{}/   (API /api, WebSocket /ws, tokens in {})", server.addr, tokens.display());
         println!("status: twin status --data-dir {}   (stop with Ctrl-C)", args.data_dir.display());
         stop.await;
         println!("stopping: writing a final snapshot");
         server.stop();
+        if let Some((handle, _)) = cluster {
+            handle.leave().await;
+        }
         twin.shutdown().await;
         actix_rt::System::current().stop();
         Ok::<(), anyhow::Error>(())
     })?;
     Ok(())
+}
+
+/// The cluster settings of `twin serve --nats`, if given.
+fn cluster_config(args: &ServeArgs) -> Option<twin_actors::cluster::ClusterConfig> {
+    let url = args.nats.as_ref()?;
+    let node = args.node_id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        let host: String = host
+            .trim()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!(
+            "{}-{}",
+            if host.is_empty() { "node" } else { &host },
+            std::process::id()
+        )
+    });
+    let mut cfg = twin_actors::cluster::ClusterConfig::new(url.clone(), node);
+    cfg.shards = args.shards;
+    cfg.lease_ttl = Duration::from_secs(args.lease_ttl_s);
+    cfg.snapshot_every = Duration::from_secs(args.shard_snapshot_every_s.max(1));
+    cfg.replicas = args.nats_replicas.max(1);
+    Some(cfg)
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when it

@@ -52,12 +52,31 @@ impl Actor for EntityActor {
 #[rtype(result = "()")]
 pub struct Apply(pub Reading);
 
+/// Replace the state wholesale (a shard adopted from another node's snapshot); the whole new
+/// state goes out as one delta.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetState(pub EntityLive);
+
 /// Ask for a copy of the state (snapshots, queries).
 #[derive(Message)]
 #[rtype(result = "EntityLive")]
 pub struct GetState;
 
 impl EntityActor {
+    /// Tell the network models and the feed what changed.
+    fn publish(&self, delta: Delta) {
+        let shared = &self.shared;
+        let entity = &shared.city.entities()[self.index];
+        shared.counters.deltas.fetch_add(1, Ordering::Relaxed);
+        shared.networks.inject(self.index, entity, &delta);
+        // No subscriber is not an error: the feed is optional.
+        let _ = shared.feed.send(FeedEvent::Delta {
+            entity: self.index,
+            delta: Arc::new(delta),
+        });
+    }
+
     fn apply(&mut self, reading: &Reading) {
         let shared = &self.shared;
         let entity = &shared.city.entities()[self.index];
@@ -69,13 +88,7 @@ impl EntityActor {
                 self.live = next;
                 shared.counters.applied.fetch_add(1, Ordering::Relaxed);
                 if let Some(delta) = delta {
-                    shared.counters.deltas.fetch_add(1, Ordering::Relaxed);
-                    shared.networks.inject(self.index, entity, &delta);
-                    // No subscriber is not an error: the feed is optional.
-                    let _ = shared.feed.send(FeedEvent::Delta {
-                        entity: self.index,
-                        delta: Arc::new(delta),
-                    });
+                    self.publish(delta);
                 }
             }
             Err(panic) => {
@@ -100,6 +113,15 @@ impl Handler<Apply> for EntityActor {
 
     fn handle(&mut self, msg: Apply, _: &mut Context<Self>) {
         self.apply(&msg.0);
+    }
+}
+
+impl Handler<SetState> for EntityActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetState, _: &mut Context<Self>) {
+        self.live = msg.0;
+        self.publish(self.live.full_delta());
     }
 }
 

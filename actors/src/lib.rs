@@ -9,13 +9,15 @@
 //!   acknowledge → dispatch), snapshots and status;
 //! - [`store`]: the sled log and snapshots behind a narrow interface;
 //! - [`ingest`]: the simulated feed, MQTT and replay adapters;
-//! - [`shared`]: what all actors of one twin share (city, counters, feed of changes).
+//! - [`shared`]: what all actors of one twin share (city, counters, feed of changes);
+//! - [`cluster`]: a node of a cluster on NATS JetStream (shards, leases, snapshots, deltas).
 //!
 //! Depends on `twin-core` for the model, validation and solvers.
 //! **Must never depend on** `twin-viewer-ws` or `twin-scenarios`: front ends depend on the live
 //! twin, not the other way round.
 
 pub mod bench;
+pub mod cluster;
 pub mod entity;
 pub mod ingest;
 pub mod network;

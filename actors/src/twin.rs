@@ -23,7 +23,8 @@ use twin_core::reading::{RawReading, validate_reading};
 use twin_core::waste::report::{CitizenReport, ReportBook, ReportError, parse_report};
 use twin_core::{CityModel, EntityKind, Quantity, Reading};
 
-use crate::entity::{Apply, ApplyFn, EntityActor, GetState};
+use crate::cluster::{ClusterEdge, ClusterStatus};
+use crate::entity::{Apply, ApplyFn, EntityActor, GetState, SetState};
 use crate::network::{Alert, NetworkActor, NetworkKind, SolvePolicy};
 use crate::shared::{CounterValues, Shared};
 use crate::store::{Snapshot, Store, StoreError, StoreStatus};
@@ -101,6 +102,18 @@ enum Command {
         resolution: String,
         reply: oneshot::Sender<Result<CitizenReport, Rejection>>,
     },
+    /// The states of some entities after every batch sent before (a shard's snapshot).
+    States {
+        indices: Vec<usize>,
+        reply: oneshot::Sender<Result<Vec<EntityLive>, String>>,
+    },
+    /// Replace the states of some entities (a shard adopted from its snapshot).
+    Adopt {
+        states: Vec<(usize, EntityLive)>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Rejections counted at a cluster edge, to be stored with the others.
+    CountRejections(BTreeMap<String, u64>),
 }
 
 /// A report refused: the same shape as a refused reading.
@@ -118,6 +131,9 @@ pub struct LiveTwin {
     addrs: Arc<Vec<Addr<EntityActor>>>,
     commands: mpsc::Sender<Command>,
     status: Arc<std::sync::Mutex<TwinStatus>>,
+    /// Set when the twin is a node of a cluster: readings from its sources then go to the
+    /// cluster's stream, and come back through [`LiveTwin::ingest_local`] on their shard's owner.
+    edge: Arc<std::sync::OnceLock<ClusterEdge>>,
 }
 
 /// What `twin status` reports.
@@ -141,6 +157,9 @@ pub struct TwinStatus {
     #[serde(default)]
     pub reports_open: usize,
     pub store_bytes: u64,
+    /// The node's part in a cluster (absent for a twin on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -290,15 +309,78 @@ impl LiveTwin {
             addrs,
             commands: tx,
             status,
+            edge: Arc::default(),
         })
     }
 
-    /// Send a batch into the pipeline; waits while the pipeline is busy (backpressure).
+    /// Take in a batch from a source (simulated feed, MQTT, HTTP, replay). On a twin of its own
+    /// it goes into the pipeline, waiting while the pipeline is busy (backpressure); on a node
+    /// of a cluster it is validated and published to the cluster's stream, and acknowledged
+    /// once the stream holds it.
     pub async fn ingest(&self, batch: IngestBatch) -> Result<(), String> {
+        match self.edge.get() {
+            Some(edge) => {
+                edge.publish(self, batch).await;
+                Ok(())
+            }
+            None => self.ingest_local(batch).await,
+        }
+    }
+
+    /// Send a batch into this twin's own pipeline (validate → log → dispatch), whatever its
+    /// sources do: the path of a shard's readings on the node that owns the shard.
+    pub async fn ingest_local(&self, batch: IngestBatch) -> Result<(), String> {
         self.commands
             .send(Command::Batch(batch))
             .await
             .map_err(|_| "the twin has stopped".to_string())
+    }
+
+    /// Make this twin a node of a cluster: from now on its sources publish to the cluster.
+    pub(crate) fn set_edge(&self, edge: ClusterEdge) -> Result<(), String> {
+        self.edge
+            .set(edge)
+            .map_err(|_| "the twin is already a node of a cluster".to_string())
+    }
+
+    /// Whether this twin is a node of a cluster.
+    pub fn is_clustered(&self) -> bool {
+        self.edge.get().is_some()
+    }
+
+    /// Record the node's part in its cluster for `twin status`.
+    pub(crate) fn set_cluster_status(&self, cluster: ClusterStatus) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cluster = Some(cluster);
+    }
+
+    /// The states of some entities, after every batch sent before this call was applied.
+    pub async fn states_of(&self, indices: Vec<usize>) -> Result<Vec<EntityLive>, String> {
+        let (reply, wait) = oneshot::channel();
+        self.commands
+            .send(Command::States { indices, reply })
+            .await
+            .map_err(|_| "the twin has stopped".to_string())?;
+        wait.await.map_err(|_| "the twin has stopped".to_string())?
+    }
+
+    /// Replace the states of some entities, in order with the batches around this call.
+    pub async fn adopt(&self, states: Vec<(usize, EntityLive)>) -> Result<(), String> {
+        let (reply, wait) = oneshot::channel();
+        self.commands
+            .send(Command::Adopt { states, reply })
+            .await
+            .map_err(|_| "the twin has stopped".to_string())?;
+        wait.await.map_err(|_| "the twin has stopped".to_string())
+    }
+
+    /// Count rejections made outside the pipeline (at a cluster edge) with the others.
+    pub(crate) async fn count_rejections(&self, counts: BTreeMap<String, u64>) {
+        if !counts.is_empty() {
+            let _ = self.commands.send(Command::CountRejections(counts)).await;
+        }
     }
 
     /// Send a batch and wait until its accepted readings are durable.
@@ -309,6 +391,22 @@ impl LiveTwin {
     ) -> Result<BatchOutcome, String> {
         let (done, wait) = oneshot::channel();
         self.ingest(IngestBatch {
+            readings,
+            now,
+            done: Some(done),
+        })
+        .await?;
+        wait.await.map_err(|_| "the twin has stopped".to_string())
+    }
+
+    /// [`LiveTwin::ingest_local`], waiting until the accepted readings are durable.
+    pub async fn ingest_local_durable(
+        &self,
+        readings: Vec<Result<RawReading, Rejection>>,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<BatchOutcome, String> {
+        let (done, wait) = oneshot::channel();
+        self.ingest_local(IngestBatch {
             readings,
             now,
             done: Some(done),
@@ -462,6 +560,34 @@ impl Pipeline {
                             self.persist_reports(std::slice::from_ref(&r))?;
                             Ok(r)
                         }));
+                    }
+                    Some(Command::States { indices, reply }) => {
+                        let addrs: Vec<_> = indices
+                            .iter()
+                            .filter_map(|&i| self.addrs.get(i).cloned())
+                            .collect();
+                        let _ = reply.send(collect_states(&addrs).await);
+                    }
+                    Some(Command::Adopt { states, reply }) => {
+                        for (i, live) in states {
+                            if let Some(addr) = self.addrs.get(i)
+                                && addr.send(SetState(live)).await.is_err()
+                            {
+                                tracing::error!(entity = i, "entity actor is gone");
+                            }
+                        }
+                        let _ = reply.send(());
+                    }
+                    Some(Command::CountRejections(counts)) => {
+                        for (reason, n) in counts {
+                            *self.rejected_pending.entry(reason).or_default() += n;
+                        }
+                        // Stored now (flushed with the next batch or by sled's own timer), so
+                        // a node that only publishes still keeps its counts.
+                        match self.store.count_rejections(&self.rejected_pending) {
+                            Ok(()) => self.rejected_pending.clear(),
+                            Err(e) => tracing::warn!(error = %e, "cannot count rejections"),
+                        }
                     }
                     None => return None,
                 },

@@ -63,7 +63,7 @@ pub struct SocketSession {
 }
 
 /// A field of the published state: a measured quantity or one derived from readings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Field {
     Measured(Quantity),
     CongestionLevel,
@@ -92,7 +92,7 @@ impl Field {
 }
 
 /// What one reading changed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
     pub observed_ms: i64,
     pub changes: Vec<(Field, Value)>,
@@ -311,16 +311,20 @@ impl EntityLive {
         }
     }
 
-    /// The whole state as a JSON object of field name to value (measured and derived).
-    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut out = serde_json::Map::new();
-        for (q, v, _) in &self.latest {
-            out.insert(q.name(), v.to_json());
-        }
+    /// The whole published state as one delta: every measured and derived field at its current
+    /// value. Sent when a state is replaced wholesale (a shard adopted from another node), so
+    /// that viewers and network models see the new state as they see a reading's changes.
+    pub fn full_delta(&self) -> Delta {
+        let observed_ms = self.observed_ms().unwrap_or(0);
+        let mut changes: Vec<(Field, Value)> = self
+            .latest
+            .iter()
+            .map(|(q, v, _)| (Field::Measured(*q), v.clone()))
+            .collect();
         match &self.derived {
             Derived::Nothing => {}
             Derived::Street { congestion } => {
-                out.insert(Field::CongestionLevel.name(), (*congestion).into());
+                changes.push((Field::CongestionLevel, Value::Number(*congestion)));
             }
             Derived::Bin {
                 fill_rate_per_h,
@@ -328,21 +332,37 @@ impl EntityLive {
                 last_emptied_ms,
                 ..
             } => {
-                out.insert(Field::FillRatePerHour.name(), (*fill_rate_per_h).into());
+                changes.push((Field::FillRatePerHour, Value::Number(*fill_rate_per_h)));
                 if let Some(h) = hours_to_full {
-                    out.insert(Field::HoursToFull.name(), (*h).into());
+                    changes.push((Field::HoursToFull, Value::Number(*h)));
+                    let at = observed_ms + (h * 3_600_000.0) as i64;
+                    changes.push((Field::PredictedOverflow, Value::Text(rfc3339(at))));
                 }
                 if let Some(t) = last_emptied_ms {
-                    out.insert(Field::LastEmptied.name(), rfc3339(*t).into());
+                    changes.push((Field::LastEmptied, Value::Text(rfc3339(*t))));
                 }
             }
             Derived::Charger { sockets } => {
                 let energy: f64 = sockets.iter().map(|s| s.energy_kwh).sum();
                 let power: f64 = sockets.iter().map(|s| s.power_kw).sum();
-                out.insert(Field::SessionEnergy.name(), round_to(energy, 1e-3).into());
-                out.insert(Field::ChargingPower.name(), round_to(power, 1e-3).into());
+                changes.push((Field::SessionEnergy, Value::Number(round_to(energy, 1e-3))));
+                changes.push((Field::ChargingPower, Value::Number(round_to(power, 1e-3))));
             }
         }
+        Delta {
+            observed_ms,
+            changes,
+        }
+    }
+
+    /// The whole state as a JSON object of field name to value (measured and derived).
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out: serde_json::Map<String, serde_json::Value> = self
+            .full_delta()
+            .changes
+            .into_iter()
+            .map(|(f, v)| (f.name(), v.to_json()))
+            .collect();
         if let Some(t) = self.observed_ms() {
             out.insert("observedAt".into(), rfc3339(t).into());
         }

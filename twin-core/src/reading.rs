@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::city::CityModel;
 use crate::entity::{Asset, Entity};
@@ -19,7 +19,7 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 /// A reading as it arrives, before validation: the JSON of DESIGN section 3,
 /// `{"entity": "bin:3310", "observedAt": "2026-11-27T08:00:00Z", "values": {"fillingLevel": 0.82}}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReading {
     pub entity: String,

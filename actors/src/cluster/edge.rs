@@ -1,0 +1,103 @@
+//! The edge of a cluster node: readings from the node's own sources (simulated feed, MQTT,
+//! HTTP, replay) are validated here, published to the readings stream on their shard's subject,
+//! and acknowledged to the source once the stream has stored them. They reach entity actors on
+//! whichever node owns the shard.
+
+use std::collections::BTreeMap;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use chrono::Utc;
+use twin_core::reading::{RawReading, validate_reading};
+
+use super::shard::reading_subject;
+use crate::twin::{BatchOutcome, IngestBatch, LiveTwin, Rejection};
+
+/// The source's clock of a published reading (RFC 3339), when it is not the wall clock: the
+/// simulated feed runs faster than real time, and its readings are checked against its clock.
+pub const CLOCK_HEADER: &str = "Citytwin-Clock";
+
+/// Publishes a node's readings to the cluster's stream.
+pub struct ClusterEdge {
+    js: jetstream::Context,
+    shards: u32,
+}
+
+impl ClusterEdge {
+    pub(crate) fn new(js: jetstream::Context, shards: u32) -> ClusterEdge {
+        ClusterEdge { js, shards }
+    }
+
+    /// Validate a batch, publish what passes, and tell the source what happened once the stream
+    /// holds it. A publish that fails fails the batch: nothing of it is acknowledged, and the
+    /// source sends it again (an exact repeat changes no entity's state).
+    pub(crate) async fn publish(&self, twin: &LiveTwin, batch: IngestBatch) {
+        let wall = Utc::now();
+        let now = batch.now.map_or(wall, |t| t.max(wall));
+        let mut outcome = BatchOutcome::default();
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut pending: Vec<PublishAckFuture> = Vec::with_capacity(batch.readings.len());
+        for (i, raw) in batch.readings.into_iter().enumerate() {
+            let checked = raw.and_then(|raw| {
+                validate_reading(&raw, &twin.shared.city, now)
+                    .map(|reading| (raw, reading))
+                    .map_err(|e| Rejection {
+                        reason: e.reason().to_string(),
+                        message: e.to_string(),
+                    })
+            });
+            let (raw, reading) = match checked {
+                Ok(ok) => ok,
+                Err(rejection) => {
+                    *counts.entry(rejection.reason.clone()).or_default() += 1;
+                    outcome.rejected.push((i, rejection));
+                    continue;
+                }
+            };
+            if outcome.store_error.is_some() {
+                continue;
+            }
+            match self.publish_one(&raw, &reading.entity, batch.now).await {
+                Ok(ack) => pending.push(ack),
+                Err(e) => outcome.store_error = Some(e),
+            }
+        }
+        for ack in pending {
+            match ack.await {
+                Ok(_) => outcome.accepted += 1,
+                Err(e) => {
+                    outcome.store_error = Some(format!("the readings stream did not store: {e}"));
+                }
+            }
+        }
+        if outcome.store_error.is_some() {
+            tracing::error!(error = ?outcome.store_error, "cluster publish failed; batch not acknowledged");
+            outcome.accepted = 0;
+        }
+        twin.count_rejections(counts).await;
+        if let Some(done) = batch.done {
+            let _ = done.send(outcome);
+        }
+    }
+
+    async fn publish_one(
+        &self,
+        raw: &RawReading,
+        entity: &twin_core::EntityId,
+        clock: Option<chrono::DateTime<Utc>>,
+    ) -> Result<PublishAckFuture, String> {
+        let payload = serde_json::to_vec(raw).map_err(|e| format!("{}: {e}", raw.entity))?;
+        let subject = reading_subject(entity, self.shards);
+        let published = match clock {
+            Some(t) => {
+                let mut headers = HeaderMap::new();
+                headers.insert(CLOCK_HEADER, t.to_rfc3339().as_str());
+                self.js
+                    .publish_with_headers(subject, headers, payload.into())
+                    .await
+            }
+            None => self.js.publish(subject, payload.into()).await,
+        };
+        published.map_err(|e| format!("cannot publish to the readings stream: {e}"))
+    }
+}

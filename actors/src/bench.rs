@@ -21,7 +21,7 @@ use crate::shared::Shared;
 use crate::twin::{LiveTwin, TwinConfig};
 
 /// A twin configuration for measurements: no periodic snapshot during a run.
-fn bench_config(dir: &std::path::Path) -> TwinConfig {
+pub(crate) fn bench_config(dir: &std::path::Path) -> TwinConfig {
     let mut config = TwinConfig::new(dir);
     config.snapshot_every = Duration::from_secs(3600);
     config
@@ -142,8 +142,24 @@ pub async fn durable_rate(
     let Ok(twin) = LiveTwin::start(city.clone(), config) else {
         return 0.0;
     };
-    let targets = bins(&city);
-    let raws: Vec<RawReading> = (0..n)
+    let raws = raw_readings(&city, n);
+    let started = Instant::now();
+    for chunk in raws.chunks(batch) {
+        let readings = chunk.iter().cloned().map(Ok).collect();
+        if twin.ingest_durable(readings, None).await.is_err() {
+            return 0.0;
+        }
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    twin.abandon().await;
+    rate
+}
+
+/// `n` distinct bin temperature readings, a second apart, spread over every bin of the city:
+/// what a source sends the twin in the ingest measurements.
+pub(crate) fn raw_readings(city: &CityModel, n: u64) -> Vec<RawReading> {
+    let targets = bins(city);
+    (0..n)
         .map(|k| {
             let i = targets[(k as usize) % targets.len()];
             RawReading {
@@ -157,17 +173,7 @@ pub async fn durable_rate(
                 .collect(),
             }
         })
-        .collect();
-    let started = Instant::now();
-    for chunk in raws.chunks(batch) {
-        let readings = chunk.iter().cloned().map(Ok).collect();
-        if twin.ingest_durable(readings, None).await.is_err() {
-            return 0.0;
-        }
-    }
-    let rate = n as f64 / started.elapsed().as_secs_f64();
-    twin.abandon().await;
-    rate
+        .collect()
 }
 
 /// RSS growth per idle entity actor, in bytes, for `n` actors with default state.

@@ -3,7 +3,7 @@
 //! and acknowledged to the source once the stream has stored them. They reach entity actors on
 //! whichever node owns the shard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture};
@@ -16,6 +16,10 @@ use crate::twin::{BatchOutcome, IngestBatch, LiveTwin, Rejection};
 /// The source's clock of a published reading (RFC 3339), when it is not the wall clock: the
 /// simulated feed runs faster than real time, and its readings are checked against its clock.
 pub const CLOCK_HEADER: &str = "Citytwin-Clock";
+
+/// Most publish acknowledgements awaited at once. The client refuses more in flight than its
+/// limit (5,000) until earlier ones are awaited, so a bigger batch is acknowledged in windows.
+const ACK_WINDOW: usize = 1024;
 
 /// Publishes a node's readings to the cluster's stream.
 pub struct ClusterEdge {
@@ -36,7 +40,7 @@ impl ClusterEdge {
         let now = batch.now.map_or(wall, |t| t.max(wall));
         let mut outcome = BatchOutcome::default();
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        let mut pending: Vec<PublishAckFuture> = Vec::with_capacity(batch.readings.len());
+        let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(ACK_WINDOW);
         for (i, raw) in batch.readings.into_iter().enumerate() {
             let checked = raw.and_then(|raw| {
                 validate_reading(&raw, &twin.shared.city, now)
@@ -57,18 +61,18 @@ impl ClusterEdge {
             if outcome.store_error.is_some() {
                 continue;
             }
+            if pending.len() >= ACK_WINDOW
+                && let Some(ack) = pending.pop_front()
+            {
+                settle(ack, &mut outcome).await;
+            }
             match self.publish_one(&raw, &reading.entity, batch.now).await {
-                Ok(ack) => pending.push(ack),
+                Ok(ack) => pending.push_back(ack),
                 Err(e) => outcome.store_error = Some(e),
             }
         }
         for ack in pending {
-            match ack.await {
-                Ok(_) => outcome.accepted += 1,
-                Err(e) => {
-                    outcome.store_error = Some(format!("the readings stream did not store: {e}"));
-                }
-            }
+            settle(ack, &mut outcome).await;
         }
         if outcome.store_error.is_some() {
             tracing::error!(error = ?outcome.store_error, "cluster publish failed; batch not acknowledged");
@@ -99,5 +103,13 @@ impl ClusterEdge {
             None => self.js.publish(subject, payload.into()).await,
         };
         published.map_err(|e| format!("cannot publish to the readings stream: {e}"))
+    }
+}
+
+/// Wait for one publish acknowledgement and count it.
+async fn settle(ack: PublishAckFuture, outcome: &mut BatchOutcome) {
+    match ack.await {
+        Ok(_) => outcome.accepted += 1,
+        Err(e) => outcome.store_error = Some(format!("the readings stream did not store: {e}")),
     }
 }

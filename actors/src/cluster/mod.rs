@@ -14,6 +14,7 @@
 //! Nothing here is a protocol of its own: ordering, durability, replication, expiry and
 //! compare-and-set are JetStream's.
 
+pub mod bench;
 pub mod edge;
 pub mod leases;
 mod node;

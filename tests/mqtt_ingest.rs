@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Killed, free_port, wait_for_port};
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 
 fn mosquitto_binary() -> PathBuf {
@@ -24,22 +24,6 @@ fn mosquitto_binary() -> PathBuf {
         }
     }
     PathBuf::from("mosquitto")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A private mosquitto on a free port that queues everything for offline persistent sessions.
@@ -61,15 +45,9 @@ fn start_mosquitto(dir: &Path) -> (Killed, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("mosquitto runs (apt-get install mosquitto)");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "mosquitto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Killed(child), port)
+    let broker = Killed(child);
+    wait_for_port(port, "mosquitto");
+    (broker, port)
 }
 
 fn start_twin(data: &Path, port: u16) -> Killed {

@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 pub fn twin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_twin"))
@@ -62,4 +63,34 @@ pub fn twin_status(data: &Path) -> serde_json::Value {
         return serde_json::Value::Null;
     }
     serde_json::from_str(&stdout(&out)).unwrap_or(serde_json::Value::Null)
+}
+
+/// A child process killed (and reaped) when dropped, so a failing test leaves no server behind.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port free on loopback now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Wait until something listens on `port` (a server just started), at most 10 s.
+pub fn wait_for_port(port: u16, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -261,23 +261,7 @@ fn shards_are_shared_and_a_killed_nodes_shards_move_without_losing_a_reading() {
         ..
     } = b;
     assert!(stopped.0.wait().expect("node b stops").success());
-    let mut args = vec!["state", "--data-dir", b_data.to_str().expect("utf-8 path")];
-    args.extend(bins.iter().map(String::as_str));
-    let out = common::twin(&args);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let states: Json = serde_json::from_str(&common::stdout(&out)).expect("JSON");
-    for id in &bins {
-        let s = &states[id];
-        assert_eq!(
-            s["readings"], PER_BIN as u64,
-            "{id}: every acknowledged reading applied once: {s}"
-        );
-        assert_eq!(
-            s["state"]["fillingLevel"],
-            (PER_BIN - 1) as f64 / 100.0,
-            "{id}: {s}"
-        );
-    }
+    common::assert_every_reading_applied(&b_data, &bins, PER_BIN);
 }
 
 #[test]

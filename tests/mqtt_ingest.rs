@@ -280,22 +280,6 @@ fn every_acknowledged_reading_survives_sigkill_during_ingest() {
         .expect("kill -TERM");
     twin.0.wait().expect("twin stops on SIGTERM");
     let ids: Vec<String> = (1..=BINS).map(|b| format!("bin:{b}")).collect();
-    let mut args = vec!["state", "--data-dir", data.to_str().expect("utf-8 path")];
-    args.extend(ids.iter().map(String::as_str));
-    let out = common::twin(&args);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let states: serde_json::Value = serde_json::from_str(&common::stdout(&out)).expect("JSON");
-    for id in &ids {
-        let s = &states[id];
-        assert_eq!(
-            s["readings"], PER_BIN as u64,
-            "{id}: every acknowledged reading applied once: {s}"
-        );
-        assert_eq!(
-            s["state"]["fillingLevel"],
-            (PER_BIN - 1) as f64 / 100.0,
-            "{id}: {s}"
-        );
-    }
+    common::assert_every_reading_applied(&data, &ids, PER_BIN);
     let _ = rt;
 }

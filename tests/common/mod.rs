@@ -94,3 +94,25 @@ pub fn wait_for_port(port: u16, what: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Check, from a stopped twin's store (`twin state`), that each bin took `per_bin` distinct
+/// readings, the last at level (per_bin - 1) / 100: every acknowledged reading applied once.
+pub fn assert_every_reading_applied(data: &Path, ids: &[String], per_bin: usize) {
+    let mut args = vec!["state", "--data-dir", data.to_str().expect("utf-8 path")];
+    args.extend(ids.iter().map(String::as_str));
+    let out = twin(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    for id in ids {
+        let s = &states[id];
+        assert_eq!(
+            s["readings"], per_bin as u64,
+            "{id}: every acknowledged reading applied once: {s}"
+        );
+        assert_eq!(
+            s["state"]["fillingLevel"],
+            (per_bin - 1) as f64 / 100.0,
+            "{id}: {s}"
+        );
+    }
+}

@@ -76,7 +76,7 @@ fn start_node(dir: &Path, id: &str, nats: u16, snapshot_every_s: u64) -> Node {
             "--node-id",
             id,
         ])
-        .args(["--shards", &SHARDS.to_string(), "--lease-ttl-s", "2"])
+        .args(["--shards", &SHARDS.to_string(), "--lease-ttl-s", "4"])
         .args(["--shard-snapshot-every-s", &snapshot_every_s.to_string()])
         .current_dir(common::root())
         .stdout(Stdio::null())

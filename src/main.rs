@@ -198,11 +198,25 @@ fn main() {
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(serve::ServeArgs::default()));
+    if !matches!(command, Command::Serve(_) | Command::Bench { .. }) {
+        die_quietly_on_closed_pipe();
+    }
     if let Err(err) = run(command) {
         // One line: the error and its causes, so scripts and people see where it went wrong.
         let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
         eprintln!("error: {}", chain.join(": "));
         std::process::exit(1);
+    }
+}
+
+/// A report command piped into `head` stops quietly when the reader goes, as Unix tools do,
+/// instead of panicking on the failed write. (The server and the benchmarks keep Rust's default,
+/// a write error, since they write to sockets.)
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

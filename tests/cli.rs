@@ -267,3 +267,35 @@ fn the_generator_lays_networks_over_imported_streets() {
     assert!(after["water_junctions"].as_u64().unwrap() >= 2_000);
     assert!(after["bins"].as_u64().unwrap() >= 2_500);
 }
+
+#[test]
+fn a_report_piped_into_a_reader_that_leaves_stops_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // 50,000 readings of an unknown bin: a line of output each, far more than a pipe holds.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.jsonl");
+    let line = r#"{"entity":"bin:99999999","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.5}}"#;
+    std::fs::write(&file, format!("{line}\n").repeat(50_000)).expect("write readings");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twin"))
+        .args(["readings", "check"])
+        .arg(&file)
+        .args(["--city", "data/pitesti"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the twin binary runs");
+    // Read one line, then go away, as `| head -1` does.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a first line");
+    assert!(first.contains("unknown"), "{first}");
+    let out = child.wait_with_output().expect("the command ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "a closed pipe is not an error: {err}"
+    );
+}

@@ -90,6 +90,8 @@ enum ScenarioCommand {
     Run(scenario::RunArgs),
     /// Run a scenario over many seeds in parallel (Monte Carlo) with the spread of its KPIs.
     Batch(scenario::BatchArgs),
+    /// Run the seeds of batches started with `--nats`, from the cluster's work queue.
+    Worker(scenario::WorkerArgs),
 }
 
 #[derive(Subcommand)]
@@ -292,6 +294,9 @@ fn run(command: Command) -> Result<()> {
         Command::Scenario {
             command: ScenarioCommand::Batch(args),
         } => scenario::batch(args),
+        Command::Scenario {
+            command: ScenarioCommand::Worker(args),
+        } => scenario::worker(args),
         Command::Script(args) => scenario::script(args),
         Command::Ev {
             command: EvCommand::Study(args),

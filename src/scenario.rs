@@ -184,10 +184,71 @@ pub struct BatchArgs {
     pub sessions: PathBuf,
     #[arg(long)]
     pub json: bool,
+    /// Run the seeds as jobs on this NATS JetStream server's work queue, done by
+    /// `twin scenario worker` processes on any machines, instead of on this machine's cores.
+    #[arg(long)]
+    pub nats: Option<String>,
+}
+
+/// One seed's run of a batch: what `batch.json` lists, and what a worker sends back.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SeedResult {
+    seed: u64,
+    baseline: std::collections::BTreeMap<String, f64>,
+    scenario: std::collections::BTreeMap<String, f64>,
+    difference: std::collections::BTreeMap<String, f64>,
+}
+
+impl SeedResult {
+    fn of(seed: u64, c: twin_scenarios::Comparison) -> SeedResult {
+        SeedResult {
+            seed,
+            baseline: c.baseline.kpis,
+            scenario: c.scenario.kpis,
+            difference: c.difference,
+        }
+    }
+}
+
+/// A job of a distributed batch: the scenario file (which every worker must have, the same,
+/// with the city it names), its text's hash to check that, and the seed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SeedJob {
+    file: PathBuf,
+    text_hash: u64,
+    sessions: PathBuf,
+    seed: u64,
+}
+
+/// The hash of a scenario file's text that coordinator and workers compare.
+fn text_hash(file: &std::path::Path) -> Result<u64> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    Ok(h)
+}
+
+/// Run one seed of a scenario.
+fn run_seed(
+    file: &std::path::Path,
+    scenario: &twin_scenarios::Scenario,
+    city: &twin_core::CityModel,
+    fit: Option<&twin_core::ev::calibration::DemandFit>,
+    seed: u64,
+) -> Result<SeedResult> {
+    let mut s = scenario.clone();
+    s.seed = seed;
+    let c = run_scenario(city, &s, fit, &|_, _| {})
+        .map_err(|e| anyhow!("{} seed {seed}: {e}", file.display()))?;
+    Ok(SeedResult::of(seed, c))
 }
 
 /// `twin scenario batch`: the scenario over many seeds in parallel (Monte Carlo), with the
-/// spread of every KPI's difference.
+/// spread of every KPI's difference. On this machine's cores, or with `--nats` as jobs of the
+/// cluster's work queue; the same seeds give the same results either way.
 pub fn batch(args: BatchArgs) -> Result<()> {
     use rayon::prelude::*;
     use serde_json::json;
@@ -201,23 +262,24 @@ pub fn batch(args: BatchArgs) -> Result<()> {
         indicatif::ProgressBar::new(args.runs)
     };
     let started = std::time::Instant::now();
-    let results: Vec<(u64, twin_scenarios::Comparison)> = (0..args.runs)
-        .into_par_iter()
-        .map(|k| {
-            let mut s = scenario.clone();
-            s.seed = scenario.seed + k;
-            let c = run_scenario(&city, &s, fit.as_ref(), &|_, _| {})
-                .map_err(|e| anyhow!("{} seed {}: {e}", args.file.display(), s.seed))?;
-            bar.inc(1);
-            Ok((s.seed, c))
-        })
-        .collect::<Result<_>>()?;
+    let seeds: Vec<u64> = (0..args.runs).map(|k| scenario.seed + k).collect();
+    let results: Vec<SeedResult> = match &args.nats {
+        None => seeds
+            .par_iter()
+            .map(|&seed| {
+                let r = run_seed(&args.file, &scenario, &city, fit.as_ref(), seed);
+                bar.inc(1);
+                r
+            })
+            .collect::<Result<_>>()?,
+        Some(url) => batch_on_queue(url, &args, &seeds, &bar)?,
+    };
     bar.finish_and_clear();
     let mut summary = serde_json::Map::new();
-    for (name, _) in twin_scenarios::output::ordered(&results[0].1.difference) {
+    for (name, _) in ordered(&results[0].difference) {
         let mut v: Vec<f64> = results
             .iter()
-            .filter_map(|(_, c)| c.difference.get(name).copied())
+            .filter_map(|r| r.difference.get(name).copied())
             .collect();
         v.sort_by(f64::total_cmp);
         let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
@@ -230,9 +292,7 @@ pub fn batch(args: BatchArgs) -> Result<()> {
     let j = json!({
         "name": scenario.name, "runs": args.runs, "seconds": started.elapsed().as_secs_f64(),
         "difference_summary": summary,
-        "results": results.iter().map(|(seed, c)| json!({
-            "seed": seed, "baseline": c.baseline.kpis, "scenario": c.scenario.kpis, "difference": c.difference,
-        })).collect::<Vec<_>>(),
+        "results": results,
     });
     let stem = args
         .file
@@ -240,6 +300,7 @@ pub fn batch(args: BatchArgs) -> Result<()> {
         .map_or("batch".into(), |s| s.to_string_lossy().to_string());
     let out = args
         .out
+        .clone()
         .unwrap_or_else(|| PathBuf::from("scenario-reports").join(format!("{stem}-batch")));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join("batch.json"), format!("{j:#}\n"))
@@ -266,4 +327,138 @@ pub fn batch(args: BatchArgs) -> Result<()> {
     }
     println!("results: {}", out.join("batch.json").display());
     Ok(())
+}
+
+/// Put a batch's seeds on the work queue at `url` and wait for the workers' results.
+fn batch_on_queue(
+    url: &str,
+    args: &BatchArgs,
+    seeds: &[u64],
+    bar: &indicatif::ProgressBar,
+) -> Result<Vec<SeedResult>> {
+    use twin_actors::cluster::work_queue::WorkQueue;
+    let hash = text_hash(&args.file)?;
+    let jobs = seeds
+        .iter()
+        .map(|&seed| {
+            serde_json::to_vec(&SeedJob {
+                file: args.file.clone(),
+                text_hash: hash,
+                sessions: args.sessions.clone(),
+                seed,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let stem: String = args
+        .file
+        .file_stem()
+        .map_or("batch".into(), |s| s.to_string_lossy().to_string())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(32)
+        .collect();
+    let id = format!(
+        "{stem}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcomes = rt.block_on(async {
+        let queue = WorkQueue::connect(url).await?;
+        queue.submit(&id, jobs).await?;
+        if !args.json {
+            bar.println(format!(
+                "batch {id}: {} jobs on the queue at {url}; waiting for `twin scenario worker`s",
+                seeds.len()
+            ));
+        }
+        queue
+            .collect(&id, seeds.len(), |n| bar.set_position(n as u64))
+            .await
+    })?;
+    outcomes
+        .into_iter()
+        .zip(seeds)
+        .map(|(outcome, seed)| {
+            let bytes = outcome.map_err(|why| anyhow!("seed {seed}: {why}"))?;
+            serde_json::from_slice::<SeedResult>(&bytes)
+                .with_context(|| format!("seed {seed}: a worker's result"))
+        })
+        .collect()
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// The NATS JetStream server whose work queue this worker serves.
+    #[arg(long)]
+    pub nats: String,
+    /// Jobs run at once; default one per core.
+    #[arg(long)]
+    pub parallel: Option<usize>,
+}
+
+/// `twin scenario worker`: run the seeds of distributed batches until stopped.
+pub fn worker(args: WorkerArgs) -> Result<()> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use twin_actors::cluster::work_queue::{JobResult, WorkQueue};
+    type Loaded = Arc<(
+        twin_scenarios::Scenario,
+        twin_core::CityModel,
+        Option<twin_core::ev::calibration::DemandFit>,
+    )>;
+    let parallel = args
+        .parallel
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // Scenario files loaded once per worker, by path and text.
+    let loaded: Arc<Mutex<HashMap<(PathBuf, u64), Loaded>>> = Arc::default();
+    let run = move |payload: &[u8]| -> JobResult {
+        let job: SeedJob =
+            serde_json::from_slice(payload).map_err(|e| format!("not a scenario job: {e}"))?;
+        let here = text_hash(&job.file).map_err(|e| format!("{e:#}"))?;
+        if here != job.text_hash {
+            return Err(format!(
+                "{}: this worker's copy differs from the one the batch was started with",
+                job.file.display()
+            ));
+        }
+        let key = (job.file.clone(), here);
+        let cached = loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let scenario = match cached {
+            Some(s) => s,
+            None => {
+                let s: Loaded =
+                    Arc::new(load(&job.file, &job.sessions).map_err(|e| format!("{e:#}"))?);
+                loaded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, s.clone());
+                s
+            }
+        };
+        let (s, city, fit) = &*scenario;
+        let result =
+            run_seed(&job.file, s, city, fit.as_ref(), job.seed).map_err(|e| format!("{e:#}"))?;
+        serde_json::to_vec(&result).map_err(|e| e.to_string())
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let queue = WorkQueue::connect(&args.nats).await?;
+        println!(
+            "scenario worker on {} ({parallel} jobs at a time); stop with Ctrl-C",
+            args.nats
+        );
+        tokio::select! {
+            r = queue.work(parallel, Arc::new(run)) => r.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
 }

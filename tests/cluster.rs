@@ -322,3 +322,52 @@ fn a_node_that_cannot_join_says_why() {
     assert!(!out.status.success());
     assert!(common::stderr(&out).contains("node id `bad.id`"));
 }
+
+#[test]
+fn a_batch_on_the_work_queue_gives_the_local_batchs_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nats) = start_nats(dir.path());
+    let url = format!("nats://127.0.0.1:{nats}");
+    let batch = |sub: &str, queue: Option<&str>| -> Json {
+        let out_dir = dir.path().join(sub);
+        let mut args = vec![
+            "scenario",
+            "batch",
+            "scenarios/examples/ev-2030.toml",
+            "--runs",
+            "3",
+            "--json",
+            "--out",
+            out_dir.to_str().expect("utf-8"),
+        ];
+        if let Some(url) = queue {
+            args.extend(["--nats", url]);
+        }
+        let out = common::twin(&args);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        serde_json::from_str(&common::stdout(&out)).expect("JSON")
+    };
+    // Two workers share the jobs; they start before or after the batch, it does not matter.
+    let workers: Vec<Killed> = (0..2)
+        .map(|_| {
+            Killed(
+                Command::new(env!("CARGO_BIN_EXE_twin"))
+                    .args(["scenario", "worker", "--nats", &url, "--parallel", "1"])
+                    .current_dir(common::root())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("a worker runs"),
+            )
+        })
+        .collect();
+    let queued = batch("queued", Some(&url));
+    let local = batch("local", None);
+    assert_eq!(queued["runs"], 3);
+    assert_eq!(
+        queued["results"], local["results"],
+        "the same seeds, the same results"
+    );
+    assert_eq!(queued["difference_summary"], local["difference_summary"]);
+    drop(workers);
+}

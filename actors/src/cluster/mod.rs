@@ -19,6 +19,7 @@ pub mod edge;
 pub mod leases;
 mod node;
 pub mod shard;
+pub mod work_queue;
 
 pub use edge::ClusterEdge;
 pub use node::{ClusterConfig, ClusterError, ClusterHandle, ClusterStatus, start_cluster};

@@ -224,6 +224,8 @@ impl EntityLive {
                         hours_to_full: None,
                         last_emptied_ms: None,
                     };
+                    // Published from the start, so that what the deltas add up to is the state.
+                    changes.push((Field::FillRatePerHour, Value::Number(prior)));
                 }
                 let Derived::Bin {
                     estimator,
@@ -419,6 +421,31 @@ mod tests {
 
     const T0: i64 = 1_790_000_000_000;
     const HOUR: i64 = 3_600_000;
+
+    proptest::proptest! {
+        /// What a bin's deltas add up to is its published state (a viewer or another node
+        /// that saw every delta shows what the actor holds); the predicted overflow time is
+        /// left out, as it is dated from the reading that changed the estimate.
+        #[test]
+        fn a_bins_deltas_add_up_to_its_state(levels in proptest::collection::vec(0.0f64..1.0, 1..30)) {
+            let e = bin();
+            let mut live = EntityLive::default();
+            let mut seen: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+            for (h, level) in levels.iter().enumerate() {
+                let r = reading(&e, T0 + h as i64 * HOUR, vec![(Quantity::FillingLevel, Value::Number(*level))]);
+                if let Some(d) = live.apply_reading(&e, &r) {
+                    for (f, v) in d.changes {
+                        seen.insert(f.name(), v.to_json());
+                    }
+                }
+            }
+            let mut state: std::collections::BTreeMap<String, serde_json::Value> = live.to_json().into_iter().collect();
+            state.remove("observedAt");
+            state.remove("predictedOverflowAt");
+            seen.remove("predictedOverflowAt");
+            proptest::prop_assert_eq!(seen, state);
+        }
+    }
 
     #[test]
     fn a_bin_learns_its_fill_rate_and_sees_the_emptying() {

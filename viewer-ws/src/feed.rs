@@ -555,6 +555,29 @@ impl FeedHub {
         )
     }
 
+    /// Number fields of entities' published state, for each index in order. The published
+    /// state is current for every entity of the city, also on a node of a cluster (where the
+    /// actors of other nodes' shards are not: their deltas reach the feed, not the actors).
+    pub fn published_numbers(&self, indices: &[usize], fields: &[&str]) -> Vec<Vec<Option<f64>>> {
+        let st = self.read();
+        indices
+            .iter()
+            .map(|&i| {
+                let view = st.views.get(i);
+                fields
+                    .iter()
+                    .map(|name| {
+                        view?
+                            .fields
+                            .iter()
+                            .find(|f| &*f.name == *name)
+                            .and_then(|f| f.value.as_f64())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The states of every entity passing the filter, in city order.
     pub fn entity_states(
         &self,

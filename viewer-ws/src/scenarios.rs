@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Timelike};
 use serde_json::{Value as Json, json};
-use twin_core::Quantity;
 use twin_core::entity::Asset;
 use twin_core::ev::calibration::DemandFit;
 use twin_scenarios::output::{report_html, report_json};
@@ -183,16 +182,18 @@ pub async fn post_scenario(
     let minutes = i64::from(now.hour()) * 60 + i64::from(now.minute());
     scenario.start = now.date().and_hms_opt(0, 0, 0).unwrap_or(now)
         + Duration::minutes(minutes - minutes % step_min);
-    let states = twin
-        .states()
-        .await
-        .map_err(|e| api_err(StatusCode::SERVICE_UNAVAILABLE, "twin_stopped", e))?;
-    scenario.initial_bin_levels = city
+    let bins: Vec<usize> = city
         .entities()
         .iter()
         .enumerate()
         .filter(|(_, e)| matches!(e.asset, Asset::WasteBin(_)))
-        .filter_map(|(i, _)| Some((i, states.get(i)?.latest(Quantity::FillingLevel)?.as_f64()?)))
+        .map(|(i, _)| i)
+        .collect();
+    let levels = state.hub.published_numbers(&bins, &["fillingLevel"]);
+    scenario.initial_bin_levels = bins
+        .iter()
+        .zip(levels)
+        .filter_map(|(&i, v)| Some((i, v[0]?)))
         .collect::<HashMap<_, _>>();
     let id = {
         let mut all = jobs.lock();

@@ -11,11 +11,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, Utc};
 use serde_json::json;
+use twin_core::CityModel;
 use twin_core::entity::{Asset, WasteKind};
-use twin_core::live::Derived;
 use twin_core::waste::collection::{BinPickup, CollectionNetwork, Fleet, Sites, check_plan};
 use twin_core::waste::policy::{BinState, Choice, choose_from_state, hours_to_next_round};
-use twin_core::{CityModel, Quantity};
 
 use crate::AppState;
 use crate::api::{ApiError, authorize, bearer, check_params};
@@ -76,42 +75,38 @@ pub async fn waste_plan(
         }
     };
     let twin = &state.hub.twin;
-    let states = twin
-        .states()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "twin_stopped", e))?;
     let city = twin.shared.city.clone();
+    // Levels and fill rates as published: current for every bin, also on a node of a cluster.
+    let indices: Vec<usize> = city
+        .entities()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(&e.asset, Asset::WasteBin(b) if b.stored_waste_kind == stream))
+        .map(|(i, _)| i)
+        .collect();
+    let published = state
+        .hub
+        .published_numbers(&indices, &["fillingLevel", "fillRatePerHour"]);
     let reported = twin.shared.reports().priority_bins(&city);
     let planner = state.waste.clone();
     let today = Utc::now().date_naive();
     let weekday = today.weekday().num_days_from_monday();
     let result = tokio::task::spawn_blocking(move || {
-        let bins: Vec<BinState> = city
-            .entities()
+        let bins: Vec<BinState> = indices
             .iter()
-            .enumerate()
-            .filter_map(|(i, e)| match &e.asset {
-                Asset::WasteBin(b) if b.stored_waste_kind == stream => {
-                    let live = &states[i];
-                    let level = live
-                        .latest(Quantity::FillingLevel)
-                        .and_then(|v| v.as_f64())
-                        .unwrap_or(0.0);
-                    let rate_per_h = match &live.derived {
-                        Derived::Bin {
-                            fill_rate_per_h, ..
-                        } => *fill_rate_per_h,
-                        _ => 0.0,
-                    };
-                    Some(BinState {
-                        entity: i,
-                        volume_l: b.volume_l,
-                        location: e.location,
-                        level,
-                        rate_per_h,
-                    })
-                }
-                _ => None,
+            .zip(&published)
+            .filter_map(|(&i, values)| {
+                let e = &city.entities()[i];
+                let Asset::WasteBin(b) = &e.asset else {
+                    return None;
+                };
+                Some(BinState {
+                    entity: i,
+                    volume_l: b.volume_l,
+                    location: e.location,
+                    level: values[0].unwrap_or(0.0),
+                    rate_per_h: values[1].unwrap_or(0.0),
+                })
             })
             .collect();
         let fleet = Fleet::default();

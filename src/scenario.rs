@@ -222,13 +222,8 @@ struct SeedJob {
 
 /// The hash of a scenario file's text that coordinator and workers compare.
 fn text_hash(file: &std::path::Path) -> Result<u64> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    Ok(h)
+    let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok(twin_actors::cluster::shard::fnv1a64(&text))
 }
 
 /// Run one seed of a scenario.

@@ -17,14 +17,19 @@ pub const LEASES_BUCKET: &str = "citytwin-leases";
 /// The object store of shard snapshots (`shard-<n>`).
 pub const SNAPSHOTS_BUCKET: &str = "citytwin-snapshots";
 
-/// The shard of an entity id among `shards` (at least 1).
-pub fn shard_of(entity_id: &str, shards: u32) -> u32 {
+/// FNV-1a, 64-bit: a hash every machine computes the same, for shards and for checking that
+/// two machines hold the same file.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = entity_id
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
-    (hash % u64::from(shards.max(1))) as u32
+    bytes
+        .iter()
+        .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// The shard of an entity id among `shards` (at least 1).
+pub fn shard_of(entity_id: &str, shards: u32) -> u32 {
+    (fnv1a64(entity_id.as_bytes()) % u64::from(shards.max(1))) as u32
 }
 
 /// The subject a reading of `entity` is published on. A local id may hold `.`, which separates

@@ -55,10 +55,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     })
     .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     bar.finish_and_clear();
-    let stem = args
-        .file
-        .file_stem()
-        .map_or("scenario".into(), |s| s.to_string_lossy().to_string());
+    let stem = file_stem(&args.file, "scenario");
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("scenario-reports").join(stem));
@@ -117,16 +114,19 @@ pub struct ScriptArgs {
     pub sessions: PathBuf,
 }
 
+/// A file's name without its extension, which names its default output folder.
+fn file_stem(file: &std::path::Path, fallback: &str) -> String {
+    file.file_stem()
+        .map_or(fallback.into(), |s| s.to_string_lossy().to_string())
+}
+
 /// `twin script`: a researcher's Rhai script in the sandbox.
 pub fn script(args: ScriptArgs) -> Result<()> {
     use std::sync::Arc;
     use twin_scenarios::script::{Limits, ScriptContext, run_script};
     let source = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading the script {}", args.file.display()))?;
-    let stem = args
-        .file
-        .file_stem()
-        .map_or("script".into(), |s| s.to_string_lossy().to_string());
+    let stem = file_stem(&args.file, "script");
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("script-output").join(stem));
@@ -289,10 +289,7 @@ pub fn batch(args: BatchArgs) -> Result<()> {
         "difference_summary": summary,
         "results": results,
     });
-    let stem = args
-        .file
-        .file_stem()
-        .map_or("batch".into(), |s| s.to_string_lossy().to_string());
+    let stem = file_stem(&args.file, "batch");
     let out = args
         .out
         .clone()
@@ -344,10 +341,7 @@ fn batch_on_queue(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let stem: String = args
-        .file
-        .file_stem()
-        .map_or("batch".into(), |s| s.to_string_lossy().to_string())
+    let stem: String = file_stem(&args.file, "batch")
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(32)

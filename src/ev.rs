@@ -2,18 +2,19 @@
 //! an HTML report), `twin ev sweep` (several shares, with and without smart charging) and
 //! `twin bench ev`, on `twin_core::ev`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
 use clap::Args;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use twin_core::ev::calibration::DemandFit;
 use twin_core::ev::charging::Sharing;
-use twin_core::ev::read_dundee_sessions;
+use twin_core::ev::load_demand_fit;
 use twin_core::ev::study::{EvStudyConfig, EvStudyResult, run_ev_study};
-use twin_scenarios::report::{BarChart, HtmlReport, LineChart, Series, Table, format_number};
+use twin_scenarios::report::ev::{SweepRow, ev_study_json, ev_study_report, ev_sweep_report};
+use twin_scenarios::report::round;
 
 #[derive(Args, Clone)]
 pub struct StudyArgs {
@@ -73,18 +74,6 @@ pub struct BenchArgs {
     pub sessions: PathBuf,
 }
 
-/// The EV demand fit on the real sessions at `path` (the `--sessions` flag of every command).
-pub fn load_fit(path: &Path) -> Result<DemandFit> {
-    let sessions = read_dundee_sessions(path).with_context(|| {
-        format!(
-            "reading the charging sessions {} (--sessions)",
-            path.display()
-        )
-    })?;
-    DemandFit::from_sessions(&sessions)
-        .map_err(|e| anyhow!("calibrating on {}: {e}", path.display()))
-}
-
 fn config_of(args: &StudyArgs, ev_share: f64) -> Result<EvStudyConfig> {
     let smart = match args.smart.as_str() {
         "on" => true,
@@ -119,58 +108,6 @@ fn config_of(args: &StudyArgs, ev_share: f64) -> Result<EvStudyConfig> {
     Ok(c)
 }
 
-fn round(x: f64, decimals: i32) -> f64 {
-    let f = 10f64.powi(decimals);
-    (x * f).round() / f
-}
-
-fn result_json(r: &EvStudyResult, c: &EvStudyConfig) -> Json {
-    let t = &r.charging;
-    json!({
-        "ev_share": c.ev_share,
-        "ev_count": r.ev_count,
-        "buses": r.buses,
-        "days": c.days,
-        "smart": c.smart,
-        "add_chargers": c.add_chargers,
-        "step_minutes": c.step_minutes,
-        "peak_load_kw": round(r.peak_load_kw, 1),
-        "peak_at_step": r.peak_step,
-        "overload_hours": round(r.overload_hours, 2),
-        "overload_hours_without_evs": round(r.base_overload_hours, 2),
-        "posts_overloaded": r.posts_overloaded,
-        "min_voltage_pu": round(r.min_voltage_pu, 4),
-        "min_voltage_pu_without_evs": round(r.base_min_voltage_pu, 4),
-        "energy_requested_kwh": round(t.requested_kwh, 1),
-        "energy_delivered_kwh": round(t.delivered_kwh, 1),
-        "unmet_energy_kwh": round(r.unmet_energy_kwh(), 1),
-        "unmet_by_cause_kwh": {
-            "no_socket": round(t.unmet.no_socket_kwh, 1),
-            "smart_cap": round(t.unmet.capped_kwh, 1),
-            "short_stay": round(t.unmet.short_stay_kwh, 1),
-        },
-        "sessions": t.sessions,
-        "left_without_socket": t.left_without_socket,
-        "moved_to_another_site": t.moved_to_another_site,
-        "charger_utilisation": round(r.charger_utilisation, 4),
-        "added_chargers_at": r.added_at,
-        "posts": r.posts.iter().take(50).map(|p| json!({
-            "id": p.id, "rated_kva": p.rated_kva, "overload_hours": round(p.overload_hours, 2),
-            "overload_hours_without_evs": round(p.base_overload_hours, 2),
-            "peak_loading": round(p.peak_loading, 3), "peak_ev_kw": round(p.peak_ev_kw, 1),
-        })).collect::<Vec<_>>(),
-        "feeders": r.feeders.iter().map(|f| json!({
-            "name": f.name, "posts": f.posts, "overload_hours": round(f.overload_hours, 2),
-            "peak_loading_pct": round(f.peak_loading_pct, 1),
-        })).collect::<Vec<_>>(),
-        "chargers": r.sites.iter().map(|s| json!({
-            "name": s.name, "sockets": s.sockets, "utilisation": round(s.utilisation, 4),
-            "energy_kwh": round(s.energy_kwh, 1),
-        })).collect::<Vec<_>>(),
-        "load_curve_kw": r.load_curve_kw.iter().map(|v| round(*v, 1)).collect::<Vec<_>>(),
-    })
-}
-
 fn run(
     city: &twin_core::CityModel,
     fit: &DemandFit,
@@ -194,11 +131,11 @@ pub fn study(args: StudyArgs) -> Result<()> {
     let config = config_of(&args, args.ev_share)?;
     let city = twin_core::load_city(&args.city)
         .with_context(|| format!("loading the city {}", args.city.display()))?;
-    let fit = load_fit(&args.sessions)?;
+    let fit = load_demand_fit(&args.sessions)?;
     let started = Instant::now();
     let r = run(&city, &fit, &config, args.json)?;
     let seconds = started.elapsed().as_secs_f64();
-    let mut j = result_json(&r, &config);
+    let mut j = ev_study_json(&r, &config);
     j["city"] = json!(city.meta.name);
     j["seconds"] = json!(round(seconds, 2));
     std::fs::create_dir_all(&args.out)
@@ -213,7 +150,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
     }
     std::fs::write(&csv, text).with_context(|| format!("writing {}", csv.display()))?;
     let html = args.out.join("report.html");
-    study_report(&city.meta.name, &config, &r)
+    ev_study_report(&city.meta.name, &config, &r)
         .write(&html)
         .with_context(|| format!("writing {}", html.display()))?;
     if args.json {
@@ -283,133 +220,6 @@ pub fn study(args: StudyArgs) -> Result<()> {
     Ok(())
 }
 
-fn study_report(city: &str, c: &EvStudyConfig, r: &EvStudyResult) -> HtmlReport {
-    let mut rep = HtmlReport::new(
-        format!(
-            "{city}: EV charging and the grid, {:.0} % of cars electric",
-            100.0 * c.ev_share
-        ),
-        format!(
-            "{} electric cars and {} electric buses over {} days from {}, {}-minute steps; smart charging {}{}.",
-            r.ev_count,
-            r.buses,
-            c.days,
-            c.start,
-            c.step_minutes,
-            if c.smart { "on" } else { "off" },
-            if c.add_chargers > 0 {
-                format!(", {} public stations added", c.add_chargers)
-            } else {
-                String::new()
-            }
-        ),
-    );
-    let t = &r.charging;
-    let n = |v: f64| format_number(v.round());
-    rep.section("Key figures").table(Table {
-        columns: vec!["".into(), "value".into()],
-        rows: vec![
-            ("peak charging load (kW)".into(), vec![n(r.peak_load_kw)]),
-            ("energy delivered (kWh)".into(), vec![n(t.delivered_kwh)]),
-            ("unmet energy (kWh)".into(), vec![n(r.unmet_energy_kwh())]),
-            ("… no free socket".into(), vec![n(t.unmet.no_socket_kwh)]),
-            (
-                "… held back by smart charging".into(),
-                vec![n(t.unmet.capped_kwh)],
-            ),
-            ("… stay too short".into(), vec![n(t.unmet.short_stay_kwh)]),
-            (
-                "post-hours overloaded".into(),
-                vec![format!("{:.1}", r.overload_hours)],
-            ),
-            (
-                "… without EVs".into(),
-                vec![format!("{:.1}", r.base_overload_hours)],
-            ),
-            (
-                "lowest voltage (pu)".into(),
-                vec![format!("{:.3}", r.min_voltage_pu)],
-            ),
-            (
-                "public charger occupancy".into(),
-                vec![format!("{:.1} %", 100.0 * r.charger_utilisation)],
-            ),
-        ],
-    });
-    // The mean day of the load curve, by step of the day.
-    let per_day = (24.0 / r.step_h).round() as usize;
-    let days = (r.load_curve_kw.len() / per_day.max(1)).max(1);
-    let mean_day: Vec<f64> = (0..per_day)
-        .map(|s| {
-            (0..days)
-                .map(|d| r.load_curve_kw[d * per_day + s])
-                .sum::<f64>()
-                / days as f64
-        })
-        .collect();
-    let max_day: Vec<f64> = (0..per_day)
-        .map(|s| {
-            (0..days)
-                .map(|d| r.load_curve_kw[d * per_day + s])
-                .fold(0.0, f64::max)
-        })
-        .collect();
-    let hours: Vec<f64> = (0..per_day).map(|s| s as f64 * r.step_h).collect();
-    rep.section("Charging load")
-        .line_chart(LineChart {
-            title: "Charging load over the day".into(),
-            x_label: "hour of day".into(),
-            y_label: "kW".into(),
-            x: hours,
-            series: vec![
-                Series::new("mean day", mean_day),
-                Series::new("highest", max_day),
-            ],
-        })
-        .line_chart(LineChart {
-            title: "Charging load over the study".into(),
-            x_label: "day".into(),
-            y_label: "kW".into(),
-            x: (0..r.load_curve_kw.len())
-                .map(|k| k as f64 * r.step_h / 24.0)
-                .collect(),
-            series: vec![Series::new("charging", r.load_curve_kw.clone())],
-        });
-    let top: Vec<_> = r.posts.iter().take(12).collect();
-    if !top.is_empty() {
-        rep.section("Most overloaded transformer posts")
-            .bar_chart(BarChart {
-                title: "Hours above rating".into(),
-                y_label: "hours".into(),
-                categories: top
-                    .iter()
-                    .map(|p| p.id.trim_start_matches("power:").to_string())
-                    .collect(),
-                series: vec![
-                    Series::new("with EVs", top.iter().map(|p| p.overload_hours).collect()),
-                    Series::new(
-                        "without EVs",
-                        top.iter().map(|p| p.base_overload_hours).collect(),
-                    ),
-                ],
-            });
-    }
-    let busiest: Vec<_> = r.sites.iter().take(12).collect();
-    rep.section("Public chargers").bar_chart(BarChart {
-        title: "Socket-hours occupied".into(),
-        y_label: "%".into(),
-        categories: busiest
-            .iter()
-            .map(|s| s.name.trim_start_matches("charger:").to_string())
-            .collect(),
-        series: vec![Series::new(
-            "occupancy",
-            busiest.iter().map(|s| 100.0 * s.utilisation).collect(),
-        )],
-    });
-    rep
-}
-
 /// `twin ev sweep`: the study at several shares, without and with smart charging.
 pub fn sweep(args: SweepArgs) -> Result<()> {
     let shares: Vec<f64> = args
@@ -425,7 +235,7 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let city = twin_core::load_city(&args.study.city)
         .with_context(|| format!("loading the city {}", args.study.city.display()))?;
-    let fit = load_fit(&args.study.sessions)?;
+    let fit = load_demand_fit(&args.study.sessions)?;
     let mut rows = Vec::new();
     let mut results = Vec::new();
     for &share in &shares {
@@ -434,15 +244,15 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
             a.smart = smart.into();
             let c = config_of(&a, share)?;
             let r = run(&city, &fit, &c, args.study.json)?;
-            rows.push((
+            rows.push(SweepRow {
                 share,
-                smart,
-                r.overload_hours,
-                r.peak_load_kw,
-                r.unmet_energy_kwh(),
-                r.min_voltage_pu,
-                r.charging.unmet.capped_kwh,
-            ));
+                smart: smart == "on",
+                overload_hours: r.overload_hours,
+                peak_load_kw: r.peak_load_kw,
+                unmet_energy_kwh: r.unmet_energy_kwh(),
+                min_voltage_pu: r.min_voltage_pu,
+                capped_kwh: r.charging.unmet.capped_kwh,
+            });
             results.push(json!({"ev_share": share, "smart": smart == "on",
                 "ev_count": r.ev_count, "overload_hours": round(r.overload_hours, 2),
                 "posts_overloaded": r.posts_overloaded, "peak_load_kw": round(r.peak_load_kw, 1),
@@ -457,60 +267,13 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.study.out.display()))?;
     std::fs::write(args.study.out.join("sweep.json"), format!("{j:#}\n"))
         .with_context(|| format!("writing {}", args.study.out.display()))?;
-    let mut rep = HtmlReport::new(
-        format!("{}: overload hours as the EV share grows", city.meta.name),
-        format!(
-            "{} days from {}; each share without and with smart charging.",
-            args.study.days, args.study.start
-        ),
+    let rep = ev_sweep_report(
+        &city.meta.name,
+        args.study.days,
+        &args.study.start,
+        &shares,
+        &rows,
     );
-    rep.section("Overload and unmet energy")
-        .table(Table {
-            columns: [
-                "EV share",
-                "smart",
-                "post-hours overloaded",
-                "peak kW",
-                "unmet kWh",
-                "held back by cap (kWh)",
-                "lowest V (pu)",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: rows
-                .iter()
-                .map(|r| {
-                    (
-                        format!("{:.0} %", 100.0 * r.0),
-                        vec![
-                            r.1.to_string(),
-                            format!("{:.1}", r.2),
-                            format_number(r.3.round()),
-                            format_number(r.4.round()),
-                            format_number(r.6.round()),
-                            format!("{:.3}", r.5),
-                        ],
-                    )
-                })
-                .collect(),
-        })
-        .bar_chart(BarChart {
-            title: "Post-hours above rating".into(),
-            y_label: "hours".into(),
-            categories: shares
-                .iter()
-                .map(|s| format!("{:.0} %", 100.0 * s))
-                .collect(),
-            series: ["off", "on"]
-                .iter()
-                .map(|m| {
-                    Series::new(
-                        format!("smart {m}"),
-                        rows.iter().filter(|r| r.1 == *m).map(|r| r.2).collect(),
-                    )
-                })
-                .collect(),
-        });
     rep.write(&args.study.out.join("sweep.html"))
         .with_context(|| format!("writing {}", args.study.out.display()))?;
     if args.study.json {
@@ -524,12 +287,12 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
     for r in &rows {
         println!(
             "{:>8.0}% {:>6} {:>14.1} {:>10.0} {:>12.0} {:>10.3}",
-            100.0 * r.0,
-            r.1,
-            r.2,
-            r.3,
-            r.4,
-            r.5
+            100.0 * r.share,
+            if r.smart { "on" } else { "off" },
+            r.overload_hours,
+            r.peak_load_kw,
+            r.unmet_energy_kwh,
+            r.min_voltage_pu
         );
     }
     println!("report: {}", args.study.out.join("sweep.html").display());
@@ -540,7 +303,7 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
 pub fn bench(args: BenchArgs) -> Result<()> {
     let city = twin_core::load_city(&args.city)
         .with_context(|| format!("loading the city {}", args.city.display()))?;
-    let fit = load_fit(&args.sessions)?;
+    let fit = load_demand_fit(&args.sessions)?;
     let mut c = EvStudyConfig::new(0.0, args.days);
     c.fleet_override = Some(args.evs);
     let mut best = f64::INFINITY;

@@ -1,6 +1,8 @@
 //! `twin`, the command line of citytwin: argument parsing and wiring only. Everything worth
 //! testing lives in the library crates (twin-core first).
 
+#[cfg(feature = "bench")]
+mod bench;
 mod ev;
 mod outage;
 mod scenario;
@@ -114,14 +116,17 @@ enum WasteCommand {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Readings applied by actors beside a raw channel, durable ingest, restart, actor memory.
-    Ingest(serve::BenchIngestArgs),
+    #[cfg(feature = "bench")]
+    Ingest(bench::BenchIngestArgs),
     /// WebSocket fan-out: latency from reading accepted to delta received for many clients,
     /// server CPU and memory, and the memory of stalled clients.
-    Ws(serve::BenchWsArgs),
+    #[cfg(feature = "bench")]
+    Ws(bench::BenchWsArgs),
     /// The EV study: 30 days with 10,000 EVs and the grid at 15-minute steps.
     Ev(ev::BenchArgs),
     /// The cluster on NATS JetStream: publish and apply rates, a hand-over, a crash takeover.
-    Cluster(serve::BenchClusterArgs),
+    #[cfg(feature = "bench")]
+    Cluster(bench::BenchClusterArgs),
 }
 
 #[derive(Subcommand)]
@@ -240,12 +245,14 @@ fn run(command: Command) -> Result<()> {
         Command::Serve(args) => serve::serve(args),
         Command::Status(args) => serve::status(args),
         Command::State(args) => serve::state(args),
+        #[cfg(feature = "bench")]
         Command::Bench {
             command: BenchCommand::Ingest(args),
-        } => serve::bench_ingest(args),
+        } => bench::bench_ingest(args),
+        #[cfg(feature = "bench")]
         Command::Bench {
             command: BenchCommand::Ws(args),
-        } => serve::bench_ws(args),
+        } => bench::bench_ws(args),
         Command::City {
             command: CityCommand::Info { dir, json },
         } => city_info(&dir, json),
@@ -307,9 +314,10 @@ fn run(command: Command) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Ev(args),
         } => ev::bench(args),
+        #[cfg(feature = "bench")]
         Command::Bench {
             command: BenchCommand::Cluster(args),
-        } => serve::bench_cluster(args),
+        } => bench::bench_cluster(args),
         Command::Solve {
             command: SolveCommand::Traffic(args),
         } => solve::traffic(args),

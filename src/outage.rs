@@ -6,6 +6,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde_json::json;
 use twin_core::id::{EntityId, EntityKind};
+use twin_core::power::events::{read_outage_events, study_outage_events};
 use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customers_served};
 use twin_core::power::reliability::{SUSTAINED_THRESHOLD_MIN, reliability_indices};
 
@@ -180,83 +181,27 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
     Ok(())
 }
 
-/// One line of an events file.
-struct Event {
-    line: usize,
-    failed: Vec<EntityId>,
-    repair_min: f64,
-    switching_min: f64,
-}
-
-fn read_events(file: &std::path::Path) -> Result<Vec<Event>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut events = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if i == 0 || line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let at = || format!("{}:{}", file.display(), i + 1);
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 3 {
-            bail!("{}: expected `fail,repair_h,switching_min`", at());
-        }
-        let failed = f[0]
-            .split_whitespace()
-            .map(|s| s.parse::<EntityId>().map_err(|e| anyhow!("{}: {e}", at())))
-            .collect::<Result<Vec<_>>>()?;
-        if failed.is_empty() || failed.iter().any(|id| id.kind() != EntityKind::Power) {
-            bail!("{}: an event fails one or more power elements", at());
-        }
-        let number = |s: &str, what: &str| -> Result<f64> {
-            s.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite() && *x >= 0.0)
-                .ok_or_else(|| anyhow!("{}: {what} `{s}` is not a non-negative number", at()))
-        };
-        events.push(Event {
-            line: i + 1,
-            failed,
-            repair_min: number(f[1], "repair_h")? * 60.0,
-            switching_min: number(f[2], "switching_min")?,
-        });
-    }
-    if events.is_empty() {
-        bail!("{}: no events", file.display());
-    }
-    Ok(events)
-}
-
 fn events_study(
     city: &twin_core::CityModel,
     file: &std::path::Path,
     args: &OutageArgs,
 ) -> Result<()> {
-    let events = read_events(file)?;
-    let served = customers_served(city);
-    let mut all = Vec::new();
-    let mut rows = Vec::new();
-    for e in &events {
-        let o = analyse_power_outage(
-            city,
-            &e.failed,
-            &RestorationLimits::default(),
-            args.load_factor,
-        )
-        .map_err(|err| anyhow!("{}:{}: {err}", file.display(), e.line))?;
-        let interruptions = o.interruptions(e.switching_min, e.repair_min);
-        let one = reliability_indices(&interruptions, served, SUSTAINED_THRESHOLD_MIN);
-        rows.push(json!({
-            "failed": e.failed.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
-            "customers_interrupted": o.customers_interrupted,
-            "customers_not_restored": o.customers_not_restored,
-            "customer_minutes": one.saidi_min * f64::from(served),
-            "ens_kwh": one.ens_kwh,
-        }));
-        all.extend(interruptions);
-    }
-    let r = reliability_indices(&all, served, SUSTAINED_THRESHOLD_MIN);
+    let events = read_outage_events(file)?;
+    let study = study_outage_events(city, &events, args.load_factor, file)?;
+    let (r, served) = (&study.indices, study.customers_served);
+    let rows: Vec<serde_json::Value> = study
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "failed": e.failed.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+                "customers_interrupted": e.customers_interrupted,
+                "customers_not_restored": e.customers_not_restored,
+                "customer_minutes": e.customer_minutes,
+                "ens_kwh": e.ens_kwh,
+            })
+        })
+        .collect();
     if args.json {
         let out = json!({
             "events": rows,

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
+use twin_scenarios::batch::{
+    BatchWorker, SeedResult, decode_results, run_batch, seed_jobs, summarise,
+};
 use twin_scenarios::output::{kpi_label, ordered, report_json, write_outputs};
 use twin_scenarios::{Model, load_scenario, run_scenario};
 
@@ -34,7 +37,7 @@ fn load(
 )> {
     let (scenario, city) = load_scenario(file).map_err(|e| anyhow!("{e}"))?;
     let fit = if scenario.runs(Model::Ev) {
-        Some(crate::ev::load_fit(sessions)?)
+        Some(twin_core::ev::load_demand_fit(sessions)?)
     } else {
         None
     };
@@ -136,7 +139,9 @@ pub fn script(args: ScriptArgs) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .map_or(PathBuf::from("."), PathBuf::from);
     // The EV model's calibration, when the sessions are there (scripts without EV need none).
-    let fit = crate::ev::load_fit(&args.sessions).ok().map(Arc::new);
+    let fit = twin_core::ev::load_demand_fit(&args.sessions)
+        .ok()
+        .map(Arc::new);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let b = bar.clone();
@@ -190,62 +195,10 @@ pub struct BatchArgs {
     pub nats: Option<String>,
 }
 
-/// One seed's run of a batch: what `batch.json` lists, and what a worker sends back.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SeedResult {
-    seed: u64,
-    baseline: std::collections::BTreeMap<String, f64>,
-    scenario: std::collections::BTreeMap<String, f64>,
-    difference: std::collections::BTreeMap<String, f64>,
-}
-
-impl SeedResult {
-    fn of(seed: u64, c: twin_scenarios::Comparison) -> SeedResult {
-        SeedResult {
-            seed,
-            baseline: c.baseline.kpis,
-            scenario: c.scenario.kpis,
-            difference: c.difference,
-        }
-    }
-}
-
-/// A job of a distributed batch: the scenario file (which every worker must have, the same,
-/// with the city it names), its text's hash to check that, and the seed.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SeedJob {
-    file: PathBuf,
-    text_hash: u64,
-    sessions: PathBuf,
-    seed: u64,
-}
-
-/// The hash of a scenario file's text that coordinator and workers compare.
-fn text_hash(file: &std::path::Path) -> Result<u64> {
-    let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    Ok(twin_actors::cluster::shard::fnv1a64(&text))
-}
-
-/// Run one seed of a scenario.
-fn run_seed(
-    file: &std::path::Path,
-    scenario: &twin_scenarios::Scenario,
-    city: &twin_core::CityModel,
-    fit: Option<&twin_core::ev::calibration::DemandFit>,
-    seed: u64,
-) -> Result<SeedResult> {
-    let mut s = scenario.clone();
-    s.seed = seed;
-    let c = run_scenario(city, &s, fit, &|_, _| {})
-        .map_err(|e| anyhow!("{} seed {seed}: {e}", file.display()))?;
-    Ok(SeedResult::of(seed, c))
-}
-
 /// `twin scenario batch`: the scenario over many seeds in parallel (Monte Carlo), with the
 /// spread of every KPI's difference. On this machine's cores, or with `--nats` as jobs of the
 /// cluster's work queue; the same seeds give the same results either way.
 pub fn batch(args: BatchArgs) -> Result<()> {
-    use rayon::prelude::*;
     use serde_json::json;
     if args.runs == 0 {
         return Err(anyhow!("--runs must be at least 1"));
@@ -259,31 +212,11 @@ pub fn batch(args: BatchArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let seeds: Vec<u64> = (0..args.runs).map(|k| scenario.seed + k).collect();
     let results: Vec<SeedResult> = match &args.nats {
-        None => seeds
-            .par_iter()
-            .map(|&seed| {
-                let r = run_seed(&args.file, &scenario, &city, fit.as_ref(), seed);
-                bar.inc(1);
-                r
-            })
-            .collect::<Result<_>>()?,
+        None => run_batch(&scenario, &city, fit.as_ref(), &seeds, &|| bar.inc(1))?,
         Some(url) => batch_on_queue(url, &args, &seeds, &bar)?,
     };
     bar.finish_and_clear();
-    let mut summary = serde_json::Map::new();
-    for (name, _) in ordered(&results[0].difference) {
-        let mut v: Vec<f64> = results
-            .iter()
-            .filter_map(|r| r.difference.get(name).copied())
-            .collect();
-        v.sort_by(f64::total_cmp);
-        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        summary.insert(
-            name.clone(),
-            json!({"mean": mean, "min": v[0], "p5": q(0.05), "p50": q(0.5), "p95": q(0.95), "max": v[v.len() - 1]}),
-        );
-    }
+    let summary = summarise(&results);
     let j = json!({
         "name": scenario.name, "runs": args.runs, "seconds": started.elapsed().as_secs_f64(),
         "difference_summary": summary,
@@ -312,9 +245,9 @@ pub fn batch(args: BatchArgs) -> Result<()> {
         println!(
             "{:<46} {:>12.2} {:>12.2} {:>12.2}",
             kpi_label(name),
-            s["p5"].as_f64().unwrap_or(f64::NAN),
-            s["mean"].as_f64().unwrap_or(f64::NAN),
-            s["p95"].as_f64().unwrap_or(f64::NAN)
+            s.p5,
+            s.mean,
+            s.p95
         );
     }
     println!("results: {}", out.join("batch.json").display());
@@ -329,18 +262,7 @@ fn batch_on_queue(
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<SeedResult>> {
     use twin_actors::cluster::work_queue::WorkQueue;
-    let hash = text_hash(&args.file)?;
-    let jobs = seeds
-        .iter()
-        .map(|&seed| {
-            serde_json::to_vec(&SeedJob {
-                file: args.file.clone(),
-                text_hash: hash,
-                sessions: args.sessions.clone(),
-                seed,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let jobs = seed_jobs(&args.file, &args.sessions, seeds)?;
     let stem: String = file_stem(&args.file, "batch")
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -367,15 +289,7 @@ fn batch_on_queue(
             .collect(&id, seeds.len(), |n| bar.set_position(n as u64))
             .await
     })?;
-    outcomes
-        .into_iter()
-        .zip(seeds)
-        .map(|(outcome, seed)| {
-            let bytes = outcome.map_err(|why| anyhow!("seed {seed}: {why}"))?;
-            serde_json::from_slice::<SeedResult>(&bytes)
-                .with_context(|| format!("seed {seed}: a worker's result"))
-        })
-        .collect()
+    Ok(decode_results(outcomes, seeds)?)
 }
 
 #[derive(Args)]
@@ -386,56 +300,26 @@ pub struct WorkerArgs {
     /// Jobs run at once; default one per core.
     #[arg(long)]
     pub parallel: Option<usize>,
+    /// A folder whose files jobs may name (scenario, city, snapshot, sessions); repeat for
+    /// several. A job naming a file elsewhere is refused. Default: the working folder.
+    #[arg(long)]
+    pub allow: Vec<PathBuf>,
 }
 
 /// `twin scenario worker`: run the seeds of distributed batches until stopped.
 pub fn worker(args: WorkerArgs) -> Result<()> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-    use twin_actors::cluster::work_queue::{JobResult, WorkQueue};
-    type Loaded = Arc<(
-        twin_scenarios::Scenario,
-        twin_core::CityModel,
-        Option<twin_core::ev::calibration::DemandFit>,
-    )>;
+    use std::sync::Arc;
+    use twin_actors::cluster::work_queue::WorkQueue;
     let parallel = args
         .parallel
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    // Scenario files loaded once per worker, by path and text.
-    let loaded: Arc<Mutex<HashMap<(PathBuf, u64), Loaded>>> = Arc::default();
-    let run = move |payload: &[u8]| -> JobResult {
-        let job: SeedJob =
-            serde_json::from_slice(payload).map_err(|e| format!("not a scenario job: {e}"))?;
-        let here = text_hash(&job.file).map_err(|e| format!("{e:#}"))?;
-        if here != job.text_hash {
-            return Err(format!(
-                "{}: this worker's copy differs from the one the batch was started with",
-                job.file.display()
-            ));
-        }
-        let key = (job.file.clone(), here);
-        let cached = loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned();
-        let scenario = match cached {
-            Some(s) => s,
-            None => {
-                let s: Loaded =
-                    Arc::new(load(&job.file, &job.sessions).map_err(|e| format!("{e:#}"))?);
-                loaded
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key, s.clone());
-                s
-            }
-        };
-        let (s, city, fit) = &*scenario;
-        let result =
-            run_seed(&job.file, s, city, fit.as_ref(), job.seed).map_err(|e| format!("{e:#}"))?;
-        serde_json::to_vec(&result).map_err(|e| e.to_string())
+    let allowed = if args.allow.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.allow.clone()
     };
+    let worker = Arc::new(BatchWorker::new(&allowed)?);
+    let run = move |payload: &[u8]| worker.run_job(payload);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -19,10 +19,6 @@ use crate::shared::{FeedEvent, Shared};
 /// Mailbox capacity of an entity actor: senders wait (backpressure) beyond it.
 pub const MAILBOX: usize = 64;
 
-/// How a reading is applied: [`EntityLive::apply_reading`] in the twin; replaceable in tests to
-/// exercise panic isolation.
-pub type ApplyFn = fn(&mut EntityLive, &twin_core::Entity, &Reading) -> Option<Delta>;
-
 pub struct EntityActor {
     index: usize,
     live: EntityLive,

@@ -16,6 +16,7 @@
 //! **Must never depend on** `twin-viewer-ws` or `twin-scenarios`: front ends depend on the live
 //! twin, not the other way round.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cluster;
 pub mod entity;

@@ -10,8 +10,15 @@ use twin_core::CityModel;
 use twin_core::live::Delta;
 use twin_core::waste::report::ReportBook;
 
-use crate::entity::ApplyFn;
-use crate::network::{Alert, Estimates, Injections, NetworkKind};
+use twin_core::Reading;
+use twin_core::live::EntityLive;
+
+use crate::network::injections::Injections;
+use crate::network::published::{Alert, Estimates, NetworkKind};
+
+/// How an entity actor applies a validated reading to its state: [`EntityLive::apply_reading`]
+/// in the twin; tests put a failing one in to check panic isolation.
+pub type ApplyFn = fn(&mut EntityLive, &twin_core::Entity, &Reading) -> Option<Delta>;
 
 /// Events on the feed: entity deltas, network estimates and alerts. Subscribers that lag lose
 /// the oldest events (the feed crate coalesces and re-snapshots).

@@ -8,8 +8,10 @@
 //! Depends only on `twin-core`: scenarios run plain model functions, never actors.
 //! **Must never depend on** `twin-actors`, `twin-viewer-ws`, an async runtime or the network.
 //!
-//! [`script`] runs Rhai scripts over the same API, sandboxed.
+//! [`script`] runs Rhai scripts over the same API, sandboxed; [`batch`] runs a scenario over
+//! many seeds, here or as jobs a caller puts on a work queue.
 
+pub mod batch;
 pub mod file;
 pub mod output;
 pub mod report;

@@ -10,8 +10,8 @@ use crate::entity::{
     Asset, AssetKind, Entity, Junction, Pipe, PowerLine, PowerSwitch, Pump, Tank, Valve, ValveType,
     WaterSource,
 };
+pub use crate::entity::{Intersection, IntersectionControl};
 use crate::formats::epanet::EpanetNetwork;
-pub use crate::formats::layers::{Intersection, IntersectionControl};
 use crate::formats::matpower::MatpowerCase;
 use crate::geometry::{BBox, Boundary, LonLat};
 use crate::id::{EntityId, EntityKind};

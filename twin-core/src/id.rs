@@ -41,6 +41,79 @@ impl EntityKind {
     }
 }
 
+/// The finer type of an asset, below its [`EntityKind`] family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AssetKind {
+    StreetSegment,
+    Substation,
+    TransformerPost,
+    PowerLine,
+    PowerSwitch,
+    WaterSource,
+    Tank,
+    Junction,
+    Pump,
+    Valve,
+    Pipe,
+    WasteBin,
+    EvCharger,
+}
+
+impl AssetKind {
+    pub const ALL: [AssetKind; 13] = [
+        AssetKind::StreetSegment,
+        AssetKind::Substation,
+        AssetKind::TransformerPost,
+        AssetKind::PowerLine,
+        AssetKind::PowerSwitch,
+        AssetKind::WaterSource,
+        AssetKind::Tank,
+        AssetKind::Junction,
+        AssetKind::Pump,
+        AssetKind::Valve,
+        AssetKind::Pipe,
+        AssetKind::WasteBin,
+        AssetKind::EvCharger,
+    ];
+
+    pub fn family(self) -> EntityKind {
+        match self {
+            AssetKind::StreetSegment => EntityKind::Street,
+            AssetKind::Substation
+            | AssetKind::TransformerPost
+            | AssetKind::PowerLine
+            | AssetKind::PowerSwitch => EntityKind::Power,
+            AssetKind::WaterSource
+            | AssetKind::Tank
+            | AssetKind::Junction
+            | AssetKind::Pump
+            | AssetKind::Valve
+            | AssetKind::Pipe => EntityKind::Water,
+            AssetKind::WasteBin => EntityKind::Bin,
+            AssetKind::EvCharger => EntityKind::Charger,
+        }
+    }
+
+    /// A short snake-case name used in CLI output and error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            AssetKind::StreetSegment => "street segment",
+            AssetKind::Substation => "substation",
+            AssetKind::TransformerPost => "transformer post",
+            AssetKind::PowerLine => "power line",
+            AssetKind::PowerSwitch => "switch",
+            AssetKind::WaterSource => "water source",
+            AssetKind::Tank => "tank",
+            AssetKind::Junction => "junction",
+            AssetKind::Pump => "pump",
+            AssetKind::Valve => "valve",
+            AssetKind::Pipe => "pipe",
+            AssetKind::WasteBin => "waste bin",
+            AssetKind::EvCharger => "EV charger",
+        }
+    }
+}
+
 impl fmt::Display for EntityKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.prefix())

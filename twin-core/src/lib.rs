@@ -28,6 +28,7 @@ pub mod reading;
 pub mod routing;
 pub mod sampling;
 pub mod spatial;
+pub mod stable_hash;
 pub mod synth;
 pub mod traffic;
 pub mod waste;

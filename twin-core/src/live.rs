@@ -91,11 +91,17 @@ impl Field {
     }
 }
 
-/// What one reading changed.
+/// What one reading changed: fields set to new values, and derived fields that no longer have
+/// one (a bin whose fill rate fell to zero has no time to full). Applied in order, a state's
+/// deltas add up to its published state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
     pub observed_ms: i64,
     pub changes: Vec<(Field, Value)>,
+    /// Fields removed from the published state (sent as `null` to viewers, as in a JSON merge
+    /// patch, RFC 7396).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<Field>,
 }
 
 /// Live state of one entity.
@@ -162,10 +168,12 @@ impl EntityLive {
                 }
             }
         }
-        self.derive(entity, reading, ms, &mut changes);
-        (!changes.is_empty()).then_some(Delta {
+        let mut removed = Vec::new();
+        self.derive(entity, reading, ms, &mut changes, &mut removed);
+        (!changes.is_empty() || !removed.is_empty()).then_some(Delta {
             observed_ms: ms,
             changes,
+            removed,
         })
     }
 
@@ -175,6 +183,7 @@ impl EntityLive {
         reading: &Reading,
         ms: i64,
         changes: &mut Vec<(Field, Value)>,
+        removed: &mut Vec<Field>,
     ) {
         match &entity.asset {
             Asset::StreetSegment(street) => {
@@ -257,6 +266,9 @@ impl EntityLive {
                             changes.push((Field::HoursToFull, Value::Number(h)));
                             let at = ms + (h * 3_600_000.0) as i64;
                             changes.push((Field::PredictedOverflow, Value::Text(rfc3339(at))));
+                        } else {
+                            // No longer filling: the last estimate must not stay on show.
+                            removed.extend([Field::HoursToFull, Field::PredictedOverflow]);
                         }
                     }
                 }
@@ -323,6 +335,7 @@ impl EntityLive {
             .iter()
             .map(|(q, v, _)| (Field::Measured(*q), v.clone()))
             .collect();
+        let mut removed = Vec::new();
         match &self.derived {
             Derived::Nothing => {}
             Derived::Street { congestion } => {
@@ -339,6 +352,8 @@ impl EntityLive {
                     changes.push((Field::HoursToFull, Value::Number(*h)));
                     let at = observed_ms + (h * 3_600_000.0) as i64;
                     changes.push((Field::PredictedOverflow, Value::Text(rfc3339(at))));
+                } else {
+                    removed.extend([Field::HoursToFull, Field::PredictedOverflow]);
                 }
                 if let Some(t) = last_emptied_ms {
                     changes.push((Field::LastEmptied, Value::Text(rfc3339(*t))));
@@ -354,6 +369,7 @@ impl EntityLive {
         Delta {
             observed_ms,
             changes,
+            removed,
         }
     }
 
@@ -436,6 +452,9 @@ mod tests {
                 if let Some(d) = live.apply_reading(&e, &r) {
                     for (f, v) in d.changes {
                         seen.insert(f.name(), v.to_json());
+                    }
+                    for f in d.removed {
+                        seen.remove(&f.name());
                     }
                 }
             }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::entity::AssetKind;
+use crate::id::AssetKind;
 
 /// A measured or estimated quantity of an entity's live state. Serialised (in the store's
 /// snapshots) by variant name, which unlike [`Quantity::name`] is unambiguous across kinds.

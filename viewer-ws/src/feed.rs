@@ -707,6 +707,13 @@ fn apply_delta(st: &mut FeedState, entity: usize, delta: &Delta) {
         .iter()
         .map(|(f, v)| (st.name(&f.name()), v.to_json()))
         .collect();
+    // A removed field is published as null (JSON merge patch, RFC 7396).
+    fields.extend(
+        delta
+            .removed
+            .iter()
+            .map(|f| (st.name(&f.name()), Json::Null)),
+    );
     fields.push((st.name("observedAt"), rfc3339(delta.observed_ms).into()));
     st.twin_time_ms = Some(
         st.twin_time_ms

@@ -19,6 +19,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod feed;
 pub mod geo;

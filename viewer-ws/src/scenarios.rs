@@ -106,9 +106,9 @@ impl ScenarioJobs {
     fn fit(&self) -> Result<Arc<DemandFit>, String> {
         self.fit
             .get_or_init(|| {
-                let sessions = twin_core::ev::read_dundee_sessions(&self.ev_sessions)
-                    .map_err(|e| e.to_string())?;
-                DemandFit::from_sessions(&sessions).map(Arc::new)
+                twin_core::ev::load_demand_fit(&self.ev_sessions)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
             })
             .clone()
     }

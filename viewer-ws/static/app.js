@@ -424,7 +424,11 @@ function applyStates(entities, replace) {
   for (const [id, fields] of Object.entries(entities)) {
     const f = state.byId.get(id);
     if (!f) continue;
-    f.state = replace ? fields : Object.assign(f.state, fields);
+    f.state = replace ? {} : f.state;
+    // null removes a field (JSON merge patch, RFC 7396): a bin no longer filling has no time to full.
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === null) delete f.state[k]; else f.state[k] = v;
+    }
     state.stats.changes++;
     if (state.selected === f) fillTable($("panel-state"), f.state);
   }

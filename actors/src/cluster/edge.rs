@@ -11,6 +11,7 @@ use chrono::Utc;
 use twin_core::reading::{RawReading, validate_reading};
 
 use super::shard::reading_subject;
+use crate::twin::route::{IngestRoute, RouteFuture};
 use crate::twin::{BatchOutcome, IngestBatch, LiveTwin, Rejection};
 
 /// The source's clock of a published reading (RFC 3339), when it is not the wall clock: the
@@ -111,5 +112,14 @@ async fn settle(ack: PublishAckFuture, outcome: &mut BatchOutcome) {
     match ack.await {
         Ok(_) => outcome.accepted += 1,
         Err(e) => outcome.store_error = Some(format!("the readings stream did not store: {e}")),
+    }
+}
+
+impl IngestRoute for ClusterEdge {
+    fn ingest<'a>(&'a self, twin: &'a LiveTwin, batch: IngestBatch) -> RouteFuture<'a> {
+        Box::pin(async move {
+            self.publish(twin, batch).await;
+            Ok(())
+        })
     }
 }

@@ -14,6 +14,7 @@
 //! Nothing here is a protocol of its own: ordering, durability, replication, expiry and
 //! compare-and-set are JetStream's.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod edge;
 pub mod leases;
@@ -22,4 +23,4 @@ pub mod shard;
 pub mod work_queue;
 
 pub use edge::ClusterEdge;
-pub use node::{ClusterConfig, ClusterError, ClusterHandle, ClusterStatus, start_cluster};
+pub use node::{ClusterConfig, ClusterError, ClusterHandle, start_cluster};

@@ -34,7 +34,7 @@ use super::shard::{
     snapshot_name,
 };
 use crate::shared::FeedEvent;
-use crate::twin::{LiveTwin, Rejection};
+use crate::twin::{ClusterStatus, LiveTwin, Rejection};
 
 /// Most readings applied in one batch by a shard worker.
 const BATCH: usize = 512;
@@ -90,34 +90,6 @@ pub enum ClusterError {
         what: String,
         why: String,
     },
-}
-
-/// A node's part in its cluster, in `twin status`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ClusterStatus {
-    pub node: String,
-    pub url: String,
-    pub shards: u32,
-    /// Shards this node holds the lease of.
-    pub owned: Vec<u32>,
-    /// Nodes with a live heartbeat, this one included.
-    pub live_nodes: usize,
-    /// Per owned shard, the last stream sequence applied.
-    pub applied: BTreeMap<u32, u64>,
-    /// Per owned shard, the stream sequence its newest snapshot covers.
-    pub snapshotted: BTreeMap<u32, u64>,
-    /// Shards adopted, handed over and lost (lease taken by another node) since the start.
-    pub adopted: u64,
-    /// Of the shards adopted, those that started from a snapshot (the others replayed their
-    /// whole stream).
-    pub adopted_from_snapshot: u64,
-    pub handed_over: u64,
-    pub lost: u64,
-    /// Shard snapshots written to the object store.
-    pub snapshots: u64,
-    /// Deltas published for owned entities, and received for the others.
-    pub deltas_out: u64,
-    pub deltas_in: u64,
 }
 
 /// A shard's snapshot in the object store.
@@ -374,7 +346,7 @@ impl Node {
                 .map_err(|e| js_err("the snapshot store", e.to_string()))?,
         };
         let map = ShardMap::new(&twin.shared.city, config.shards);
-        twin.set_edge(ClusterEdge::new(js, config.shards))
+        twin.set_route(std::sync::Arc::new(ClusterEdge::new(js, config.shards)))
             .map_err(ClusterError::Config)?;
         let status = ClusterStatus {
             node: config.node_id.clone(),

@@ -17,15 +17,7 @@ pub const LEASES_BUCKET: &str = "citytwin-leases";
 /// The object store of shard snapshots (`shard-<n>`).
 pub const SNAPSHOTS_BUCKET: &str = "citytwin-snapshots";
 
-/// FNV-1a, 64-bit: a hash every machine computes the same, for shards and for checking that
-/// two machines hold the same file.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes
-        .iter()
-        .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
-}
+use twin_core::stable_hash::fnv1a64;
 
 /// The shard of an entity id among `shards` (at least 1).
 pub fn shard_of(entity_id: &str, shards: u32) -> u32 {

@@ -4,6 +4,8 @@
 //! reads the same way.
 
 pub mod chart;
+pub mod ev;
+pub mod waste;
 
 use std::fmt::Write;
 use std::path::Path;
@@ -140,6 +142,12 @@ fn table_html(t: &Table) -> String {
     }
     out.push_str("</tbody></table>");
     out
+}
+
+/// `x` rounded to `decimals` places, for figures written to JSON reports.
+pub fn round(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f
 }
 
 #[cfg(test)]

@@ -16,86 +16,14 @@ use chrono::{DateTime, Utc};
 
 pub use charger::{ChargerSite, EvCharger, Socket};
 pub use power::{PowerLine, PowerSwitch, Substation, TransformerPost};
-pub use street::{RoadClass, StreetSegment};
+pub use street::{Intersection, IntersectionControl, RoadClass, StreetSegment};
 pub use waste::{WasteBin, WasteKind};
 pub use water::{Junction, Pipe, Pump, Tank, Valve, ValveType, WaterSource};
 
 use crate::geometry::LonLat;
-use crate::id::{EntityId, EntityKind};
+pub use crate::id::AssetKind;
+use crate::id::EntityId;
 use crate::quantity::{Quantity, Value};
-
-/// The finer type of an asset, below its [`EntityKind`] family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AssetKind {
-    StreetSegment,
-    Substation,
-    TransformerPost,
-    PowerLine,
-    PowerSwitch,
-    WaterSource,
-    Tank,
-    Junction,
-    Pump,
-    Valve,
-    Pipe,
-    WasteBin,
-    EvCharger,
-}
-
-impl AssetKind {
-    pub const ALL: [AssetKind; 13] = [
-        AssetKind::StreetSegment,
-        AssetKind::Substation,
-        AssetKind::TransformerPost,
-        AssetKind::PowerLine,
-        AssetKind::PowerSwitch,
-        AssetKind::WaterSource,
-        AssetKind::Tank,
-        AssetKind::Junction,
-        AssetKind::Pump,
-        AssetKind::Valve,
-        AssetKind::Pipe,
-        AssetKind::WasteBin,
-        AssetKind::EvCharger,
-    ];
-
-    pub fn family(self) -> EntityKind {
-        match self {
-            AssetKind::StreetSegment => EntityKind::Street,
-            AssetKind::Substation
-            | AssetKind::TransformerPost
-            | AssetKind::PowerLine
-            | AssetKind::PowerSwitch => EntityKind::Power,
-            AssetKind::WaterSource
-            | AssetKind::Tank
-            | AssetKind::Junction
-            | AssetKind::Pump
-            | AssetKind::Valve
-            | AssetKind::Pipe => EntityKind::Water,
-            AssetKind::WasteBin => EntityKind::Bin,
-            AssetKind::EvCharger => EntityKind::Charger,
-        }
-    }
-
-    /// A short snake-case name used in CLI output and error messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            AssetKind::StreetSegment => "street segment",
-            AssetKind::Substation => "substation",
-            AssetKind::TransformerPost => "transformer post",
-            AssetKind::PowerLine => "power line",
-            AssetKind::PowerSwitch => "switch",
-            AssetKind::WaterSource => "water source",
-            AssetKind::Tank => "tank",
-            AssetKind::Junction => "junction",
-            AssetKind::Pump => "pump",
-            AssetKind::Valve => "valve",
-            AssetKind::Pipe => "pipe",
-            AssetKind::WasteBin => "waste bin",
-            AssetKind::EvCharger => "EV charger",
-        }
-    }
-}
 
 /// Static attributes, by asset type.
 #[derive(Debug, Clone, PartialEq)]

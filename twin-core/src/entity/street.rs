@@ -158,3 +158,20 @@ mod tests {
         }
     }
 }
+
+/// How traffic is controlled at an intersection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntersectionControl {
+    TrafficSignals,
+    Roundabout,
+}
+
+/// A controlled intersection of the road graph (signals at one node, or the ring of a roundabout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intersection {
+    pub control: IntersectionControl,
+    pub location: LonLat,
+    pub name: Option<String>,
+    /// Road-graph node ids (`startNode`/`endNode` of street segments).
+    pub nodes: Vec<i64>,
+}

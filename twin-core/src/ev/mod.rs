@@ -20,4 +20,29 @@ pub mod sessions;
 pub mod study;
 pub mod vehicles;
 
-pub use sessions::{ChargingCalibration, Session, SessionsError, read_dundee_sessions};
+pub use sessions::{
+    ChargingCalibration, Session, SessionsError, parse_dundee_sessions, read_dundee_sessions,
+};
+
+use std::path::Path;
+
+use calibration::DemandFit;
+
+/// Why the EV demand could not be calibrated on a sessions file.
+#[derive(Debug, thiserror::Error)]
+pub enum DemandFitError {
+    #[error("reading the charging sessions: {0}")]
+    Sessions(#[from] SessionsError),
+    #[error("calibrating on {path}: {why}")]
+    Fit { path: String, why: String },
+}
+
+/// The EV demand fit ([`DemandFit::from_sessions`]) on the real sessions of a Dundee-format
+/// export at `path`.
+pub fn load_demand_fit(path: &Path) -> Result<DemandFit, DemandFitError> {
+    let sessions = read_dundee_sessions(path)?;
+    DemandFit::from_sessions(&sessions).map_err(|why| DemandFitError::Fit {
+        path: path.display().to_string(),
+        why,
+    })
+}

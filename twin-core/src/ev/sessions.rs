@@ -37,10 +37,20 @@ pub enum SessionsError {
 /// energy) and sessions that end before they start are skipped, as the data's own notes say.
 pub fn read_dundee_sessions(path: &Path) -> Result<Vec<Session>, SessionsError> {
     let name = path.display().to_string();
-    let mut reader = csv::Reader::from_path(path).map_err(|e| SessionsError::Io {
+    let file = std::fs::File::open(path).map_err(|source| SessionsError::Io {
         path: name.clone(),
-        source: std::io::Error::other(e.to_string()),
+        source,
     })?;
+    parse_dundee_sessions(file, &name)
+}
+
+/// [`read_dundee_sessions`] from any reader (an embedded copy); `name` names it in errors.
+pub fn parse_dundee_sessions(
+    input: impl std::io::Read,
+    name: &str,
+) -> Result<Vec<Session>, SessionsError> {
+    let name = name.to_string();
+    let mut reader = csv::Reader::from_reader(input);
     let bad = |line: u64, why: String| SessionsError::Bad {
         path: name.clone(),
         line,

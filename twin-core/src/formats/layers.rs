@@ -8,8 +8,8 @@
 use serde_json::{Map, Value as Json, json};
 
 use crate::entity::{
-    Asset, ChargerSite, Entity, EvCharger, RoadClass, Socket, StreetSegment, Substation,
-    TransformerPost, WasteBin, WasteKind,
+    Asset, ChargerSite, Entity, EvCharger, Intersection, IntersectionControl, RoadClass, Socket,
+    StreetSegment, Substation, TransformerPost, WasteBin, WasteKind,
 };
 use crate::geometry::LonLat;
 use crate::id::{EntityId, EntityKind};
@@ -150,23 +150,6 @@ pub fn entity_feature(e: &Entity) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// How traffic is controlled at an intersection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntersectionControl {
-    TrafficSignals,
-    Roundabout,
-}
-
-/// A controlled intersection of the road graph (signals at one node, or the ring of a roundabout).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Intersection {
-    pub control: IntersectionControl,
-    pub location: LonLat,
-    pub name: Option<String>,
-    /// Road-graph node ids (`startNode`/`endNode` of street segments).
-    pub nodes: Vec<i64>,
 }
 
 /// The GeoJSON of a controlled intersection (OSM tag values for `control`).

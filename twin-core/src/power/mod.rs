@@ -7,7 +7,9 @@
 //! - [`outage`]: which buses and customers a set of failed elements cuts off, and the tie
 //!   switches that restore them without overloads or voltages out of limits.
 //! - [`reliability`]: SAIFI, SAIDI, CAIDI and ENS over a set of interruption events.
+//! - [`events`]: a year of outage events from a file, studied into those indices.
 
+pub mod events;
 pub mod load_flow;
 pub mod outage;
 pub mod reliability;

@@ -8,6 +8,10 @@
 
 use crate::entity::WasteKind;
 
+/// The level a bin's load reaches at most, as a fraction of its volume. Waste does not vanish when a bin is full: it is left beside the bin and the crew collects it,
+/// up to half a bin more (beyond that it counts as uncollected: blown away, fly-tipped).
+pub const SIDE_WASTE_LIMIT: f64 = 1.5;
+
 /// Typical fill rate of a container in a residential street, as a fraction per day
 /// (synthetic planning values: residual about every 3 days, recyclables a week, glass two).
 pub fn base_rate_per_day(kind: WasteKind) -> f64 {

@@ -200,7 +200,7 @@ pub fn choose_from_state(
         .collect();
     let load: Vec<f64> = bins
         .iter()
-        .map(|b| b.volume_l * b.level.clamp(0.0, super::simulate::SIDE_WASTE_LIMIT))
+        .map(|b| b.volume_l * b.level.clamp(0.0, super::fill::SIDE_WASTE_LIMIT))
         .collect();
     let at: Vec<crate::geometry::LonLat> = bins.iter().map(|b| b.location).collect();
     let chosen = dynamic_selection(&outlook, &load, &at, DYNAMIC_THRESHOLD, capacity_l);

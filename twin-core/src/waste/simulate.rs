@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use super::collection::{
     BinPickup, CO2_KG_PER_L_DIESEL, CollectionNetwork, DayPlan, Fleet, PlanError, Sites,
 };
-use super::fill::{FillEstimator, prior_rate_per_hour};
+use super::fill::{FillEstimator, SIDE_WASTE_LIMIT, prior_rate_per_hour};
 use super::policy::{
     Policy, collection_day, dynamic_round, dynamic_selection, fixed_calendar_due,
     hours_to_next_round,
@@ -97,10 +97,6 @@ pub struct PolicyOutcome {
     /// The plans of the last day, per stream collected that day.
     pub last_plans: Vec<(WasteKind, DayPlan)>,
 }
-
-/// Waste does not vanish when a bin is full: it is left beside the bin and the crew collects it,
-/// up to half a bin more (beyond that it counts as uncollected: blown away, fly-tipped).
-pub const SIDE_WASTE_LIMIT: f64 = 1.5;
 
 /// Spread (σ of the logarithm) of bins' own fill factors: busy and quiet places differ by a
 /// factor of two or three between the 10th and the 90th percentile.

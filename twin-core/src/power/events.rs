@@ -1,0 +1,209 @@
+//! A year of power outage events: the events file (`fail,repair_h,switching_min`) and the
+//! study that sums them into SAIFI, SAIDI, CAIDI and ENS (IEEE 1366-2012).
+//!
+//! The file is CSV with a header line: the failed power elements of an event separated by
+//! spaces, the hours to repair them and the minutes to find the fault and switch the restorable
+//! part back. Blank lines and lines starting with `#` are skipped. Every error names the file
+//! and line.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::CityModel;
+use crate::id::{EntityId, EntityKind};
+use crate::power::outage::{
+    OutageError, RestorationLimits, analyse_power_outage, customers_served,
+};
+use crate::power::reliability::{
+    Interruption, ReliabilityIndices, SUSTAINED_THRESHOLD_MIN, reliability_indices,
+};
+
+/// One line of an events file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutageEvent {
+    /// The line of the file it came from (1-based).
+    pub line: usize,
+    /// The power elements that fail together.
+    pub failed: Vec<EntityId>,
+    /// Minutes until the failed elements are repaired.
+    pub repair_min: f64,
+    /// Minutes to find the fault and switch the restorable part back.
+    pub switching_min: f64,
+}
+
+/// An events file that cannot be read or studied; `path:line: why`.
+#[derive(Debug, Error)]
+pub enum OutageEventsError {
+    #[error("{}: {why}", path.display())]
+    Io { path: PathBuf, why: String },
+    #[error("{}:{line}: {why}", path.display())]
+    Line {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+    #[error("{}: no events", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}:{line}: {source}", path.display())]
+    Outage {
+        path: PathBuf,
+        line: usize,
+        source: OutageError,
+    },
+}
+
+/// Read an events file. Errors name the file and line.
+pub fn read_outage_events(path: &Path) -> Result<Vec<OutageEvent>, OutageEventsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| OutageEventsError::Io {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    parse_outage_events(&text, path)
+}
+
+/// Parse the text of an events file; `path` only names it in errors.
+pub fn parse_outage_events(text: &str, path: &Path) -> Result<Vec<OutageEvent>, OutageEventsError> {
+    let mut events = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if i == 0 || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = |why: String| OutageEventsError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            why,
+        };
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 3 {
+            return Err(at("expected `fail,repair_h,switching_min`".into()));
+        }
+        let failed = f[0]
+            .split_whitespace()
+            .map(|s| s.parse::<EntityId>().map_err(|e| at(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if failed.is_empty() || failed.iter().any(|id| id.kind() != EntityKind::Power) {
+            return Err(at("an event fails one or more power elements".into()));
+        }
+        let number = |s: &str, what: &str| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| at(format!("{what} `{s}` is not a non-negative number")))
+        };
+        events.push(OutageEvent {
+            line: i + 1,
+            failed,
+            repair_min: number(f[1], "repair_h")? * 60.0,
+            switching_min: number(f[2], "switching_min")?,
+        });
+    }
+    if events.is_empty() {
+        return Err(OutageEventsError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(events)
+}
+
+/// What one event of a study did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventOutcome {
+    pub failed: Vec<EntityId>,
+    pub customers_interrupted: u32,
+    /// Customers still without supply after switching, until the repair.
+    pub customers_not_restored: u32,
+    /// Customer-minutes of interruption of this event (sustained and momentary).
+    pub customer_minutes: f64,
+    /// Energy not supplied by this event, kWh.
+    pub ens_kwh: f64,
+}
+
+/// The indices over every event of a file, and each event's part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutageEventsStudy {
+    pub events: Vec<EventOutcome>,
+    /// SAIFI, SAIDI, CAIDI and ENS over all events, with the sustained threshold of
+    /// [`SUSTAINED_THRESHOLD_MIN`].
+    pub indices: ReliabilityIndices,
+    pub customers_served: u32,
+}
+
+/// Analyse every event on the city's grid (each on its own, from the normal state) at
+/// `load_factor` × peak load, and sum their interruptions into the year's indices.
+/// `path` names the events file in errors.
+pub fn study_outage_events(
+    city: &CityModel,
+    events: &[OutageEvent],
+    load_factor: f64,
+    path: &Path,
+) -> Result<OutageEventsStudy, OutageEventsError> {
+    let served = customers_served(city);
+    let mut all: Vec<Interruption> = Vec::new();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for e in events {
+        let o = analyse_power_outage(city, &e.failed, &RestorationLimits::default(), load_factor)
+            .map_err(|source| OutageEventsError::Outage {
+            path: path.to_path_buf(),
+            line: e.line,
+            source,
+        })?;
+        let interruptions = o.interruptions(e.switching_min, e.repair_min);
+        let one = reliability_indices(&interruptions, served, SUSTAINED_THRESHOLD_MIN);
+        outcomes.push(EventOutcome {
+            failed: e.failed.clone(),
+            customers_interrupted: o.customers_interrupted,
+            customers_not_restored: o.customers_not_restored,
+            customer_minutes: one.saidi_min * f64::from(served),
+            ens_kwh: one.ens_kwh,
+        });
+        all.extend(interruptions);
+    }
+    Ok(OutageEventsStudy {
+        events: outcomes,
+        indices: reliability_indices(&all, served, SUSTAINED_THRESHOLD_MIN),
+        customers_served: served,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<OutageEvent>, OutageEventsError> {
+        parse_outage_events(text, Path::new("events.csv"))
+    }
+
+    #[test]
+    fn an_events_file_is_read_line_by_line() {
+        let events = parse(
+            "fail,repair_h,switching_min\n# a comment\n\npower:line-1 power:line-2, 2, 30\npower:post-3,0.5,0\n",
+        )
+        .unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].line, 4);
+        assert_eq!(events[0].failed.len(), 2);
+        assert_eq!(events[0].repair_min, 120.0);
+        assert_eq!(events[1].switching_min, 0.0);
+    }
+
+    #[test]
+    fn bad_lines_are_refused_with_file_and_line() {
+        let e = parse("h\npower:line-1,2\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "events.csv:2: expected `fail,repair_h,switching_min`"
+        );
+        let e = parse("h\nwater:pipe-1,2,3\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("events.csv:2: an event fails"),
+            "{e}"
+        );
+        let e = parse("h\npower:line-1,-2,3\n").unwrap_err();
+        assert!(e.to_string().contains("repair_h `-2`"), "{e}");
+        let e = parse("h\npower:line-1,NaN,3\n").unwrap_err();
+        assert!(e.to_string().contains("repair_h `NaN`"), "{e}");
+        assert!(matches!(parse("h\n"), Err(OutageEventsError::Empty { .. })));
+    }
+}

@@ -14,8 +14,9 @@ use twin_actors::{LiveTwin, TwinConfig};
 
 #[derive(Args)]
 pub struct BenchIngestArgs {
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     /// Readings for the actor and durable measurements.
     #[arg(long, default_value_t = 1_000_000)]
     pub readings: u64,
@@ -40,7 +41,7 @@ pub struct BenchIngestArgs {
 /// `twin bench ingest`: the live twin's hot paths (see `twin_actors::bench`).
 pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
     use twin_actors::bench;
-    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let city = Arc::new(crate::default_city::load(args.city.as_deref())?.0);
     let arbiters = args
         .arbiters
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -98,8 +99,9 @@ pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct BenchWsArgs {
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     /// Concurrent WebSocket clients, each subscribed to every entity layer.
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,
@@ -126,7 +128,7 @@ pub struct BenchWsArgs {
 /// `twin bench ws`: see `twin_viewer_ws::bench`.
 pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
     use twin_viewer_ws::bench;
-    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let city = Arc::new(crate::default_city::load(args.city.as_deref())?.0);
     let tmp = tempfile_dir()?;
     let work = tmp.clone();
     let result = actix_rt::System::new().block_on(async move {
@@ -142,6 +144,7 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
                 auth: twin_viewer_ws::auth::Auth::open_reads_only(),
                 limits,
                 hub: Default::default(),
+                ev_fit: Default::default(),
             },
             2,
         )?;
@@ -227,8 +230,9 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct BenchClusterArgs {
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     /// A JetStream server holding no citytwin stream yet; default: start a private
     /// nats-server (NATS_SERVER names the binary, else `nats-server` on the PATH).
     #[arg(long)]
@@ -281,7 +285,7 @@ fn start_private_nats(dir: &std::path::Path) -> Result<(PrivateNats, String)> {
 }
 
 pub fn bench_cluster(args: BenchClusterArgs) -> Result<()> {
-    let city = Arc::new(twin_core::load_city(&args.city)?);
+    let city = Arc::new(crate::default_city::load(args.city.as_deref())?.0);
     let tmp = tempfile_dir()?;
     let (server, url) = match &args.nats {
         Some(url) => (None, url.clone()),

@@ -11,15 +11,15 @@ use clap::Args;
 use serde_json::json;
 use twin_core::ev::calibration::DemandFit;
 use twin_core::ev::charging::Sharing;
-use twin_core::ev::load_demand_fit;
 use twin_core::ev::study::{EvStudyConfig, EvStudyResult, run_ev_study};
 use twin_scenarios::report::ev::{SweepRow, ev_study_json, ev_study_report, ev_sweep_report};
 use twin_scenarios::report::round;
 
 #[derive(Args, Clone)]
 pub struct StudyArgs {
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     /// Share of the city's cars that are electric (0–1).
     #[arg(long, default_value_t = 0.15)]
     pub ev_share: f64,
@@ -43,9 +43,10 @@ pub struct StudyArgs {
     pub start: String,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The real sessions the demand is calibrated on.
-    #[arg(long, default_value = "data/ev/cp-data-mar-may-2018.csv")]
-    pub sessions: PathBuf,
+    /// Real charging sessions (Dundee-format CSV) to calibrate EV demand on (default: those
+    /// the city's bundle names in city.toml `[ev] sessions`).
+    #[arg(long)]
+    pub sessions: Option<PathBuf>,
     /// Folder for report.html, report.json and load_curve.csv.
     #[arg(long, default_value = "ev-report")]
     pub out: PathBuf,
@@ -64,14 +65,17 @@ pub struct SweepArgs {
 
 #[derive(Args)]
 pub struct BenchArgs {
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     #[arg(long, default_value_t = 10_000)]
     pub evs: usize,
     #[arg(long, default_value_t = 30)]
     pub days: u32,
-    #[arg(long, default_value = "data/ev/cp-data-mar-may-2018.csv")]
-    pub sessions: PathBuf,
+    /// Real charging sessions (Dundee-format CSV) to calibrate EV demand on (default: those
+    /// the city's bundle names in city.toml `[ev] sessions`).
+    #[arg(long)]
+    pub sessions: Option<PathBuf>,
 }
 
 fn config_of(args: &StudyArgs, ev_share: f64) -> Result<EvStudyConfig> {
@@ -129,9 +133,8 @@ fn run(
 /// `twin ev study`.
 pub fn study(args: StudyArgs) -> Result<()> {
     let config = config_of(&args, args.ev_share)?;
-    let city = twin_core::load_city(&args.city)
-        .with_context(|| format!("loading the city {}", args.city.display()))?;
-    let fit = load_demand_fit(&args.sessions)?;
+    let (city, source) = crate::default_city::load(args.city.as_deref())?;
+    let fit = crate::default_city::demand_fit(&source, &city, args.sessions.as_deref())?;
     let started = Instant::now();
     let r = run(&city, &fit, &config, args.json)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -233,9 +236,8 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
                 .ok_or_else(|| anyhow!("--shares: `{s}` is not a share between 0 and 1"))
         })
         .collect::<Result<_>>()?;
-    let city = twin_core::load_city(&args.study.city)
-        .with_context(|| format!("loading the city {}", args.study.city.display()))?;
-    let fit = load_demand_fit(&args.study.sessions)?;
+    let (city, source) = crate::default_city::load(args.study.city.as_deref())?;
+    let fit = crate::default_city::demand_fit(&source, &city, args.study.sessions.as_deref())?;
     let mut rows = Vec::new();
     let mut results = Vec::new();
     for &share in &shares {
@@ -301,9 +303,8 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
 
 /// `twin bench ev`: a month with a fixed fleet, grid coupling at 15-minute steps.
 pub fn bench(args: BenchArgs) -> Result<()> {
-    let city = twin_core::load_city(&args.city)
-        .with_context(|| format!("loading the city {}", args.city.display()))?;
-    let fit = load_demand_fit(&args.sessions)?;
+    let (city, source) = crate::default_city::load(args.city.as_deref())?;
+    let fit = crate::default_city::demand_fit(&source, &city, args.sessions.as_deref())?;
     let mut c = EvStudyConfig::new(0.0, args.days);
     c.fleet_override = Some(args.evs);
     let mut best = f64::INFINITY;

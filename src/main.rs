@@ -3,6 +3,7 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+mod default_city;
 mod ev;
 mod outage;
 mod scenario;

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use twin_scenarios::batch::{
-    BatchWorker, SeedResult, decode_results, run_batch, seed_jobs, summarise,
+    BatchWorker, SeedResult, decode_results, fit_for, run_batch, seed_jobs, summarise,
 };
 use twin_scenarios::output::{kpi_label, ordered, report_json, write_outputs};
-use twin_scenarios::{Model, load_scenario, run_scenario};
+use twin_scenarios::{load_scenario, run_scenario};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -18,9 +18,10 @@ pub struct RunArgs {
     /// `scenario-reports/<file name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Real charging sessions the EV model is calibrated on.
-    #[arg(long, default_value = "data/ev/cp-data-mar-may-2018.csv")]
-    pub sessions: PathBuf,
+    /// Real charging sessions (Dundee-format CSV) to calibrate EV demand on (default: those
+    /// the city's bundle names in city.toml `[ev] sessions`).
+    #[arg(long)]
+    pub sessions: Option<PathBuf>,
     /// Print report.json instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -29,23 +30,19 @@ pub struct RunArgs {
 /// A scenario file, its city, and the EV calibration when the scenario runs the EV model.
 fn load(
     file: &std::path::Path,
-    sessions: &std::path::Path,
+    sessions: Option<&std::path::Path>,
 ) -> Result<(
     twin_scenarios::Scenario,
     twin_core::CityModel,
     Option<twin_core::ev::calibration::DemandFit>,
 )> {
     let (scenario, city) = load_scenario(file).map_err(|e| anyhow!("{e}"))?;
-    let fit = if scenario.runs(Model::Ev) {
-        Some(twin_core::ev::load_demand_fit(sessions)?)
-    } else {
-        None
-    };
+    let fit = fit_for(&scenario, &city, sessions)?;
     Ok((scenario, city, fit))
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
-    let (scenario, city, fit) = load(&args.file, &args.sessions)?;
+    let (scenario, city, fit) = load(&args.file, args.sessions.as_deref())?;
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -113,8 +110,10 @@ pub struct ScriptArgs {
     /// Memory the script may add to the process, MB.
     #[arg(long, default_value_t = 1024)]
     pub max_memory_mb: u64,
-    #[arg(long, default_value = "data/ev/cp-data-mar-may-2018.csv")]
-    pub sessions: PathBuf,
+    /// Real charging sessions (Dundee-format CSV) to calibrate EV demand on (default: those
+    /// the city's bundle names in city.toml `[ev] sessions`).
+    #[arg(long)]
+    pub sessions: Option<PathBuf>,
 }
 
 /// A file's name without its extension, which names its default output folder.
@@ -138,10 +137,15 @@ pub fn script(args: ScriptArgs) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or(PathBuf::from("."), PathBuf::from);
-    // The EV model's calibration, when the sessions are there (scripts without EV need none).
-    let fit = twin_core::ev::load_demand_fit(&args.sessions)
-        .ok()
-        .map(Arc::new);
+    // The EV model's calibration: on --sessions, else on the built-in city's sessions.
+    let fit = match args.sessions.as_deref() {
+        Some(path) => Some(twin_core::ev::load_demand_fit(path).context("--sessions")?),
+        None => {
+            let (city, source) = crate::default_city::load(None)?;
+            crate::default_city::demand_fit(&source, &city, None).ok()
+        }
+    }
+    .map(Arc::new);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let b = bar.clone();
@@ -185,8 +189,10 @@ pub struct BatchArgs {
     pub runs: u64,
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, default_value = "data/ev/cp-data-mar-may-2018.csv")]
-    pub sessions: PathBuf,
+    /// Real charging sessions (Dundee-format CSV) to calibrate EV demand on (default: those
+    /// the city's bundle names in city.toml `[ev] sessions`).
+    #[arg(long)]
+    pub sessions: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
     /// Run the seeds as jobs on this NATS JetStream server's work queue, done by
@@ -203,7 +209,7 @@ pub fn batch(args: BatchArgs) -> Result<()> {
     if args.runs == 0 {
         return Err(anyhow!("--runs must be at least 1"));
     }
-    let (scenario, city, fit) = load(&args.file, &args.sessions)?;
+    let (scenario, city, fit) = load(&args.file, args.sessions.as_deref())?;
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -262,7 +268,7 @@ fn batch_on_queue(
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<SeedResult>> {
     use twin_actors::cluster::work_queue::WorkQueue;
-    let jobs = seed_jobs(&args.file, &args.sessions, seeds)?;
+    let jobs = seed_jobs(&args.file, args.sessions.as_deref(), seeds)?;
     let stem: String = file_stem(&args.file, "batch")
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')

@@ -12,9 +12,9 @@ use twin_actors::{LiveTwin, TwinConfig};
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
-    /// The city bundle.
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     /// Folder of the store (log and snapshots) and of status.json; created if missing.
     #[arg(long, default_value = "twin-data")]
     pub data_dir: PathBuf,
@@ -37,12 +37,14 @@ pub struct ServeArgs {
     /// Seed of the simulated feed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Real EV charging sessions that calibrate the simulated EV arrivals and energies.
-    #[arg(long, default_value = "data/ev/cp-data-mar-may-2018.csv")]
-    pub ev_sessions: PathBuf,
-    /// Share of the city's cars that are electric in the simulated feed (Romania: about 2 %).
-    #[arg(long, default_value_t = 0.02)]
-    pub ev_share: f64,
+    /// Real EV charging sessions that calibrate the simulated EV arrivals and energies
+    /// (default: those the city's bundle names in city.toml `[ev] sessions`).
+    #[arg(long)]
+    pub ev_sessions: Option<PathBuf>,
+    /// Share of the city's cars that are electric in the simulated feed (default: city.toml
+    /// `[ev] share`, else none).
+    #[arg(long)]
+    pub ev_share: Option<f64>,
     /// Seconds between snapshots of all entity state.
     #[arg(long, default_value_t = 60)]
     pub snapshot_every_s: u64,
@@ -106,10 +108,8 @@ impl Default for ServeArgs {
 }
 
 pub fn serve(args: ServeArgs) -> Result<()> {
-    let city = Arc::new(
-        twin_core::load_city(&args.city)
-            .with_context(|| format!("loading the city {}", args.city.display()))?,
-    );
+    let (city, source) = crate::default_city::load(args.city.as_deref())?;
+    let city = Arc::new(city);
     if !(args.speed >= 0.0 && args.speed.is_finite()) {
         return Err(anyhow!(
             "--speed must be a finite number ≥ 0, got {}",
@@ -122,18 +122,22 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     };
     let simulate =
         args.simulate || (args.mqtt.is_none() && args.replay.is_none() && args.nats.is_none());
-    if !(0.0..=1.0).contains(&args.ev_share) {
-        return Err(anyhow!(
-            "--ev-share {} is not between 0 and 1",
-            args.ev_share
-        ));
+    let ev_share = args.ev_share.or(city.meta.ev.share).unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&ev_share) {
+        return Err(anyhow!("--ev-share {ev_share} is not between 0 and 1"));
     }
-    let ev = if simulate {
-        match twin_core::ev::load_demand_fit(&args.ev_sessions) {
-            Ok(fit) => Some(twin_actors::ingest::simulated::EvFeedConfig {
-                fit,
-                ev_share: args.ev_share,
-            }),
+    // The calibration, for the simulated feed and for scenario forks (loaded again by those on
+    // first use: they may never come).
+    let fit_of = {
+        let (source, city, sessions) = (source.clone(), city.clone(), args.ev_sessions.clone());
+        move || {
+            crate::default_city::demand_fit(&source, &city, sessions.as_deref())
+                .map_err(|e| format!("{e:#}"))
+        }
+    };
+    let ev = if simulate && ev_share > 0.0 {
+        match fit_of() {
+            Ok(fit) => Some(twin_actors::ingest::simulated::EvFeedConfig { fit, ev_share }),
             Err(e) => {
                 tracing::warn!(error = %e, "no EV calibration: the simulated feed runs without EV sessions");
                 None
@@ -213,6 +217,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 auth,
                 limits,
                 hub: Default::default(),
+                ev_fit: twin_viewer_ws::scenarios::FitLoader(Arc::new(fit_of)),
             },
             args.http_threads,
         )?;
@@ -387,14 +392,15 @@ pub struct StateArgs {
     pub entities: Vec<String>,
     #[arg(long, default_value = "twin-data")]
     pub data_dir: PathBuf,
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
 }
 
 /// Print the stored state of entities (newest snapshot plus the log after it) as JSON:
 /// `{"<id>": {"readings": n, "state": {...}, "history": [...]}}`. Needs the twin stopped.
 pub fn state(args: StateArgs) -> Result<()> {
-    let city = twin_core::load_city(&args.city)?;
+    let (city, _) = crate::default_city::load(args.city.as_deref())?;
     let store = twin_actors::store::Store::open(&args.data_dir.join("store"))?;
     let (states, _, _) =
         twin_actors::twin::restore(&city, &store, twin_core::live::EntityLive::apply_reading)?;
@@ -403,7 +409,7 @@ pub fn state(args: StateArgs) -> Result<()> {
         let parsed: twin_core::EntityId = id.parse().map_err(|e| anyhow!("{e}"))?;
         let index = city
             .entity_index(&parsed)
-            .ok_or_else(|| anyhow!("{id}: no such entity in {}", args.city.display()))?;
+            .ok_or_else(|| anyhow!("{id}: no such entity in {}", city.meta.name))?;
         let live = &states[index];
         let history: Vec<serde_json::Value> = live
             .history

@@ -25,8 +25,9 @@ fn parse_policy(text: &str) -> Result<Policy> {
 
 #[derive(Args)]
 pub struct PlanArgs {
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     /// The day to plan (YYYY-MM-DD).
     #[arg(long)]
     pub date: String,
@@ -61,13 +62,12 @@ pub fn plan(args: PlanArgs) -> Result<()> {
     if date.weekday().num_days_from_monday() == 6 {
         return Err(anyhow!("{date} is a Sunday: no collection"));
     }
-    let city = twin_core::load_city(&args.city)
-        .with_context(|| format!("loading the city {}", args.city.display()))?;
+    let (city, _) = crate::default_city::load(args.city.as_deref())?;
     let start = date - chrono::Duration::days(i64::from(args.warm_up_days));
     let mut study = WasteStudy::new(start, args.warm_up_days + 1);
     study.seed = args.seed;
     study.iterations_per_bin = 30;
-    let nets = stream_networks(&city, &study.sites);
+    let nets = stream_networks(&city)?;
     let outcome = run_policy(&city, &nets, &study, policy, &|_| {});
     // No plan for the stream on that day: the policy does not collect it then.
     let plan = outcome
@@ -96,8 +96,11 @@ pub fn plan(args: PlanArgs) -> Result<()> {
         .collect();
     check_plan(&plan, &pickups, &fleet).map_err(|e| anyhow!("the plan is infeasible: {e}"))?;
     if let Some(path) = &args.geojson {
-        std::fs::write(path, plan.routes_geojson(&city, &study.sites))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(
+            path,
+            plan.routes_geojson(&city, &city.collection_sites(stream)?),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.json {
         let mut j = plan.to_json(&city);
@@ -155,8 +158,9 @@ pub fn plan(args: PlanArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct CompareArgs {
-    #[arg(long, default_value = "data/pitesti")]
-    pub city: PathBuf,
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     #[arg(long, default_value_t = 30)]
     pub days: u32,
     /// First day (YYYY-MM-DD).
@@ -177,8 +181,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     if args.days == 0 {
         return Err(anyhow!("--days must be at least 1"));
     }
-    let city = twin_core::load_city(&args.city)
-        .with_context(|| format!("loading the city {}", args.city.display()))?;
+    let (city, _) = crate::default_city::load(args.city.as_deref())?;
     let mut study = WasteStudy::new(start, args.days);
     study.seed = args.seed;
     let bar = if args.json {
@@ -187,7 +190,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         indicatif::ProgressBar::new(u64::from(args.days) * 2)
     };
     bar.set_message("road distances");
-    let nets = stream_networks(&city, &study.sites);
+    let nets = stream_networks(&city)?;
     let started = std::time::Instant::now();
     let mut outcomes = Vec::new();
     for (k, policy) in [Policy::Fixed, Policy::Dynamic].into_iter().enumerate() {

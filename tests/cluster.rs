@@ -109,32 +109,9 @@ fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// One HTTP/1.1 request; the status code and the body.
+/// One HTTP/1.1 request with the test's token; the status code and the body.
 fn http(port: u16, method: &str, path: &str, body: Option<&Json>) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let body = body.map(Json::to_string).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut data = Vec::new();
-    s.read_to_end(&mut data).expect("read");
-    let text = String::from_utf8_lossy(&data).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status code");
-    // Bodies may be chunked: keep the JSON between the first `{`/`[` and the last `}`/`]`.
-    let start = body.find(['{', '[']).unwrap_or(0);
-    let end = body.rfind(['}', ']']).map_or(body.len(), |e| e + 1);
-    (code, body[start..end.max(start)].to_string())
+    common::http(port, method, path, Some(TOKEN), body)
 }
 
 /// Reading `k` of bin `b`: level k/100 at 08:00 + k minutes.

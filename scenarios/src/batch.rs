@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use twin_core::CityModel;
+use twin_core::bundle::BundleSource;
 use twin_core::ev::calibration::DemandFit;
 use twin_core::stable_hash::fnv1a64;
 
@@ -53,7 +54,8 @@ impl SeedResult {
 pub struct SeedJob {
     pub file: PathBuf,
     pub text_hash: u64,
-    pub sessions: PathBuf,
+    /// The EV sessions file; none means the one the scenario's city names.
+    pub sessions: Option<PathBuf>,
     pub seed: u64,
 }
 
@@ -68,15 +70,21 @@ pub struct KpiSpread {
     pub max: f64,
 }
 
-/// The EV calibration a scenario needs: fitted on the sessions at `sessions` when the
-/// scenario runs the EV model, else none.
-pub fn fit_for(scenario: &Scenario, sessions: &Path) -> Result<Option<DemandFit>, BatchError> {
+/// The EV calibration a scenario needs, when it runs the EV model: fitted on `sessions` when
+/// given, else on the sessions its city's bundle names.
+pub fn fit_for(
+    scenario: &Scenario,
+    city: &CityModel,
+    sessions: Option<&Path>,
+) -> Result<Option<DemandFit>, BatchError> {
     if !scenario.runs(Model::Ev) {
         return Ok(None);
     }
-    twin_core::ev::load_demand_fit(sessions)
-        .map(Some)
-        .map_err(|e| BatchError(e.to_string()))
+    let fit = match sessions {
+        Some(path) => twin_core::ev::load_demand_fit(path),
+        None => twin_core::ev::demand_fit_for_city(&BundleSource::dir(&scenario.city_dir), city),
+    };
+    fit.map(Some).map_err(|e| BatchError(e.to_string()))
 }
 
 /// Run one seed of a scenario.
@@ -151,7 +159,11 @@ pub fn text_hash(file: &Path) -> Result<u64, BatchError> {
 }
 
 /// The payloads of a distributed batch's jobs, one per seed.
-pub fn seed_jobs(file: &Path, sessions: &Path, seeds: &[u64]) -> Result<Vec<Vec<u8>>, BatchError> {
+pub fn seed_jobs(
+    file: &Path,
+    sessions: Option<&Path>,
+    seeds: &[u64],
+) -> Result<Vec<Vec<u8>>, BatchError> {
     let hash = text_hash(file)?;
     seeds
         .iter()
@@ -159,7 +171,7 @@ pub fn seed_jobs(file: &Path, sessions: &Path, seeds: &[u64]) -> Result<Vec<Vec<
             serde_json::to_vec(&SeedJob {
                 file: file.to_path_buf(),
                 text_hash: hash,
-                sessions: sessions.to_path_buf(),
+                sessions: sessions.map(Path::to_path_buf),
                 seed,
             })
             .map_err(|e| BatchError(e.to_string()))
@@ -274,12 +286,16 @@ impl BatchWorker {
             self.check_allowed("the scenario's snapshot", snapshot)?;
         }
         let (scenario, city) = load_scenario(&job.file).map_err(|e| e.to_string())?;
-        let fit = if scenario.runs(Model::Ev) {
-            self.check_allowed("sessions file", &job.sessions)?;
-            fit_for(&scenario, &job.sessions).map_err(|e| e.to_string())?
-        } else {
-            None
-        };
+        if let Some(sessions) = job.sessions.as_deref().filter(|_| scenario.runs(Model::Ev)) {
+            self.check_allowed("sessions file", sessions)?;
+        }
+        if scenario.runs(Model::Ev)
+            && job.sessions.is_none()
+            && let Some(name) = &city.meta.ev.sessions
+        {
+            self.check_allowed("the city's sessions file", &scenario.city_dir.join(name))?;
+        }
+        let fit = fit_for(&scenario, &city, job.sessions.as_deref()).map_err(|e| e.to_string())?;
         Ok((scenario, city, fit))
     }
 }
@@ -329,7 +345,7 @@ mod tests {
         let job = SeedJob {
             file: outside.clone(),
             text_hash: text_hash(&outside).unwrap(),
-            sessions: outside.clone(),
+            sessions: None,
             seed: 1,
         };
         let e = worker

@@ -220,7 +220,9 @@ pub struct Scenario {
     pub step_h: f64,
     pub seed: u64,
     pub models: Vec<Model>,
-    pub ev_share: f64,
+    /// Share of the city's cars that are electric in the baseline; none: the city's own
+    /// (`[ev] share` in its city.toml), else none electric.
+    pub ev_share: Option<f64>,
     pub kpis: Option<Vec<String>>,
     pub changes: Vec<Change>,
     /// Bin levels to start from (a fork of the live twin); others start as the seed draws.
@@ -420,8 +422,8 @@ impl Scenario {
             }
         };
         let ev_share = match &raw.ev_share {
-            None => 0.02,
-            Some(s) if (0.0..=1.0).contains(s.get_ref()) => *s.get_ref(),
+            None => None,
+            Some(s) if (0.0..=1.0).contains(s.get_ref()) => Some(*s.get_ref()),
             Some(s) => {
                 return Err(err(
                     Some(s.span()),

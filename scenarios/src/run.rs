@@ -145,7 +145,7 @@ pub fn baseline_key(s: &Scenario) -> String {
         s.seed,
         s.models,
         s.kpis,
-        s.ev_share,
+        s.ev_share.map_or("city".to_string(), |x| x.to_string()),
         s.initial_bin_levels.len()
     )
 }
@@ -277,7 +277,7 @@ fn run_once(
             Change::EvShare(s) => Some(*s),
             _ => None,
         })
-        .unwrap_or(scenario.ev_share);
+        .unwrap_or_else(|| scenario.ev_share.or(city.meta.ev.share).unwrap_or(0.0));
     let added: usize = changes
         .iter()
         .map(|c| match c {

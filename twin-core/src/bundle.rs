@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::city::CitySummary;
-use crate::city::{CityError, CityMeta, CityModel, Gateway, Neighbourhood};
+use crate::city::{CityError, CityMeta, CityModel, EvFacts, Gateway, Neighbourhood};
+use crate::entity::{DisposalSite, WasteKind, WasteSites};
 use crate::formats::LineError;
 use crate::formats::epanet::EpanetNetwork;
 use crate::formats::layers::{FeatureError, Layer, read_intersections, read_layer};
@@ -34,6 +35,51 @@ pub struct CityManifest {
     pub neighbourhoods: Vec<NeighbourhoodEntry>,
     #[serde(default, rename = "gateway")]
     pub gateways: Vec<GatewayEntry>,
+    /// Where collection trucks start and unload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waste: Option<WasteEntry>,
+    /// Electric vehicles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ev: Option<EvEntry>,
+}
+
+/// `[waste]`: the collection depot and the disposal sites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasteEntry {
+    /// `[lon, lat]` of the depot where trucks start and end their shift.
+    pub depot: [f64; 2],
+    /// `[[waste.disposal]]`: where loads are unloaded.
+    pub disposal: Vec<DisposalEntry>,
+}
+
+/// One `[[waste.disposal]]` site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisposalEntry {
+    pub name: String,
+    /// `[lon, lat]` where the road to the site leaves the city's streets (or the site itself).
+    pub location: [f64; 2],
+    /// Road km from `location` to the site and back (default 0: the site is on the streets).
+    #[serde(default)]
+    pub extra_km: f64,
+    /// Streams unloaded here (`paper`, `plastic-metal`, `glass`, `bio`, `residual`); default
+    /// every stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<String>,
+}
+
+/// `[ev]`: what the EV models need of the city.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvEntry {
+    /// Real charging sessions (Dundee-format CSV) the demand is calibrated on, relative to the
+    /// bundle's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<String>,
+    /// Today's share of cars that are electric (0–1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
 }
 
 /// Layer files, relative to the bundle folder. Every layer is optional.
@@ -125,12 +171,54 @@ impl CityManifest {
             path: path.to_path_buf(),
             message: one_line(&e.to_string()),
         })?;
+        let bad = |message: String| BundleError::Manifest {
+            path: path.to_path_buf(),
+            message,
+        };
         let centre = LonLat::new(manifest.centre[0], manifest.centre[1]);
         if !centre.is_valid() {
-            return Err(BundleError::Manifest {
-                path: path.to_path_buf(),
-                message: format!("centre {:?} is not a valid [lon, lat]", manifest.centre),
-            });
+            return Err(bad(format!(
+                "centre {:?} is not a valid [lon, lat]",
+                manifest.centre
+            )));
+        }
+        if let Some(w) = &manifest.waste {
+            if !LonLat::new(w.depot[0], w.depot[1]).is_valid() {
+                return Err(bad(format!(
+                    "[waste] depot {:?} is not a valid [lon, lat]",
+                    w.depot
+                )));
+            }
+            if w.disposal.is_empty() {
+                return Err(bad(
+                    "[waste] needs at least one [[waste.disposal]] site".into()
+                ));
+            }
+            for d in &w.disposal {
+                if !LonLat::new(d.location[0], d.location[1]).is_valid() {
+                    return Err(bad(format!(
+                        "[[waste.disposal]] `{}`: location {:?} is not a valid [lon, lat]",
+                        d.name, d.location
+                    )));
+                }
+                if !(d.extra_km.is_finite() && d.extra_km >= 0.0) {
+                    return Err(bad(format!(
+                        "[[waste.disposal]] `{}`: extra_km {} is not a distance",
+                        d.name, d.extra_km
+                    )));
+                }
+                if let Some(s) = d.streams.iter().find(|s| WasteKind::from_name(s).is_none()) {
+                    return Err(bad(format!(
+                        "[[waste.disposal]] `{}`: stream `{s}` is not paper, plastic-metal, glass, bio or residual",
+                        d.name
+                    )));
+                }
+            }
+        }
+        if let Some(share) = manifest.ev.as_ref().and_then(|e| e.share)
+            && !(0.0..=1.0).contains(&share)
+        {
+            return Err(bad(format!("[ev] share {share} is not between 0 and 1")));
         }
         Ok(manifest)
     }
@@ -152,33 +240,102 @@ fn one_line(message: &str) -> String {
     }
 }
 
+/// Where a bundle's files are read from: a folder on disk, or files held in memory (the
+/// default city embedded in the binary). Names are relative to the bundle's folder.
+#[derive(Debug, Clone)]
+pub enum BundleSource {
+    /// A bundle folder and the name of its manifest in it (`city.toml`).
+    Dir { dir: PathBuf, manifest: String },
+    /// Files by name; `label` stands for the folder in messages (`embedded:pitesti`).
+    Embedded {
+        label: &'static str,
+        files: &'static [(&'static str, &'static str)],
+    },
+}
+
+impl BundleSource {
+    /// The bundle in `path`: a folder, or the manifest file in one.
+    pub fn dir(path: &Path) -> BundleSource {
+        match (path.is_file(), path.file_name()) {
+            (true, Some(name)) => BundleSource::Dir {
+                dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                manifest: name.to_string_lossy().into_owned(),
+            },
+            _ => BundleSource::Dir {
+                dir: path.to_path_buf(),
+                manifest: "city.toml".into(),
+            },
+        }
+    }
+
+    /// The manifest's name.
+    pub fn manifest(&self) -> &str {
+        match self {
+            BundleSource::Dir { manifest, .. } => manifest,
+            BundleSource::Embedded { .. } => "city.toml",
+        }
+    }
+
+    /// Where a file of the bundle is, for messages (and for reading, on disk).
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        match self {
+            BundleSource::Dir { dir, .. } => dir.join(name),
+            BundleSource::Embedded { label, .. } => Path::new(label).join(name),
+        }
+    }
+
+    /// Whether the bundle has the file `name`.
+    pub fn has(&self, name: &str) -> bool {
+        match self {
+            BundleSource::Dir { dir, .. } => dir.join(name).is_file(),
+            BundleSource::Embedded { files, .. } => files.iter().any(|(n, _)| *n == name),
+        }
+    }
+
+    /// The text of the bundle's file `name`.
+    pub fn read_text(&self, name: &str) -> Result<String, BundleError> {
+        match self {
+            BundleSource::Dir { dir, .. } => read_text(&dir.join(name)),
+            BundleSource::Embedded { files, .. } => files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| (*text).to_string())
+                .ok_or_else(|| BundleError::Io {
+                    path: self.path_of(name),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                }),
+        }
+    }
+}
+
 /// Load the city bundle in `dir` (or the `city.toml` it names).
 pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
-    let (dir, manifest_path) = if dir.is_file() {
-        (
-            dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            dir.to_path_buf(),
-        )
-    } else {
-        (dir.to_path_buf(), dir.join("city.toml"))
-    };
-    let manifest = CityManifest::parse(&read_text(&manifest_path)?, &manifest_path)?;
-    let file = |key: &'static str, name: &Option<String>| -> Result<Option<PathBuf>, BundleError> {
+    load_city_from(&BundleSource::dir(dir))
+}
+
+/// Load a city bundle from wherever its files are.
+pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
+    let manifest_path = source.path_of(source.manifest());
+    let manifest = CityManifest::parse(&source.read_text(source.manifest())?, &manifest_path)?;
+    // A layer the manifest names: its name in the bundle and its path for messages.
+    let file = |key: &'static str,
+                name: &Option<String>|
+     -> Result<Option<(String, PathBuf)>, BundleError> {
         let Some(name) = name else { return Ok(None) };
-        let path = dir.join(name);
-        if !path.is_file() {
+        let path = source.path_of(name);
+        if !source.has(name) {
             return Err(BundleError::MissingLayer {
                 manifest: manifest_path.clone(),
                 key,
                 file: path,
             });
         }
-        Ok(Some(path))
+        Ok(Some((name.clone(), path)))
     };
     let layers = &manifest.layers;
     let boundary = match file("boundary", &manifest.boundary)? {
-        Some(path) => Some(
-            Boundary::from_geojson_str(&read_text(&path)?)
+        Some((name, path)) => Some(
+            Boundary::from_geojson_str(&source.read_text(&name)?)
                 .map_err(|message| BundleError::Boundary { path, message })?,
         ),
         None => None,
@@ -190,8 +347,8 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
         ("bins", &layers.bins, Layer::Bins),
         ("chargers", &layers.chargers, Layer::Chargers),
     ] {
-        if let Some(path) = file(key, name)? {
-            let text = read_text(&path)?;
+        if let Some((name, path)) = file(key, name)? {
+            let text = source.read_text(&name)?;
             let read = read_layer(&text, layer).map_err(|source| BundleError::Layer {
                 path: path.clone(),
                 source,
@@ -201,24 +358,25 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
         }
     }
     let intersections = match file("intersections", &layers.intersections)? {
-        Some(path) => read_intersections(&read_text(&path)?)
+        Some((name, path)) => read_intersections(&source.read_text(&name)?)
             .map_err(|source| BundleError::Layer { path, source })?,
         None => Vec::new(),
     };
     let power_case = match file("power", &layers.power)? {
-        Some(path) => Some(
-            MatpowerCase::parse(&read_text(&path)?)
+        Some((name, path)) => Some(
+            MatpowerCase::parse(&source.read_text(&name)?)
                 .map_err(|source| BundleError::Lines { path, source })?,
         ),
         None => None,
     };
     let water = match file("water", &layers.water)? {
-        Some(path) => {
-            let net =
-                EpanetNetwork::parse(&read_text(&path)?).map_err(|source| BundleError::Lines {
+        Some((name, path)) => {
+            let net = EpanetNetwork::parse(&source.read_text(&name)?).map_err(|source| {
+                BundleError::Lines {
                     path: path.clone(),
                     source,
-                })?;
+                }
+            })?;
             for (line, section) in &net.unsupported {
                 tracing::warn!(file = %path.display(), line, section = %section, "EPANET section not modelled");
             }
@@ -227,9 +385,9 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
         None => None,
     };
     let water_valves = match (file("water_valves", &layers.water_valves)?, &water) {
-        (Some(path), Some(net)) => read_valve_layer(&read_text(&path)?, net)
+        (Some((name, path)), Some(net)) => read_valve_layer(&source.read_text(&name)?, net)
             .map_err(|source| BundleError::Lines { path, source })?,
-        (Some(path), None) => {
+        (Some((_, path)), None) => {
             return Err(BundleError::Manifest {
                 path: path.clone(),
                 message: "a water valve layer needs the water layer".into(),
@@ -264,6 +422,27 @@ pub fn load_city(dir: &Path) -> Result<CityModel, BundleError> {
             })
             .collect(),
         intersections,
+        waste_sites: manifest.waste.as_ref().map(|w| WasteSites {
+            depot: LonLat::new(w.depot[0], w.depot[1]),
+            disposal: w
+                .disposal
+                .iter()
+                .map(|d| DisposalSite {
+                    name: d.name.clone(),
+                    location: LonLat::new(d.location[0], d.location[1]),
+                    extra_km: d.extra_km,
+                    streams: d
+                        .streams
+                        .iter()
+                        .filter_map(|s| WasteKind::from_name(s))
+                        .collect(),
+                })
+                .collect(),
+        }),
+        ev: EvFacts {
+            sessions: manifest.ev.as_ref().and_then(|e| e.sessions.clone()),
+            share: manifest.ev.as_ref().and_then(|e| e.share),
+        },
     };
     let mut city =
         CityModel::new(meta, entities, power_case, water).map_err(|source| BundleError::City {
@@ -341,6 +520,8 @@ pub fn write_street_bundle(
         },
         neighbourhoods: Vec::new(),
         gateways: Vec::new(),
+        waste: None,
+        ev: None,
     };
     if let Some(text) = boundary_geojson {
         let path = dir.join("boundary.geojson");
@@ -363,6 +544,82 @@ mod tests {
     use super::*;
 
     const MANIFEST: &str = "name = \"Test\"\npopulation = 10\ntimezone = \"Europe/Bucharest\"\ncentre = [24.87, 44.86]\n\n[layers]\nbins = \"bins.geojson\"\n";
+
+    const BASE: &str =
+        "name = \"Test\"\npopulation = 10\ntimezone = \"UTC\"\ncentre = [24.87, 44.86]\n";
+
+    fn manifest(extra: &str) -> Result<CityManifest, BundleError> {
+        CityManifest::parse(&format!("{BASE}{extra}"), Path::new("city.toml"))
+    }
+
+    #[test]
+    fn waste_sites_come_from_the_manifest_per_stream() {
+        let source = BundleSource::Embedded {
+            label: "test",
+            files: &[(
+                "city.toml",
+                "name = \"Test\"\npopulation = 10\ntimezone = \"UTC\"\ncentre = [24.87, 44.86]\n\
+                 [waste]\ndepot = [24.86, 44.88]\n\
+                 [[waste.disposal]]\nname = \"compost\"\nlocation = [24.80, 44.80]\nstreams = [\"bio\"]\n\
+                 [[waste.disposal]]\nname = \"landfill\"\nlocation = [24.82, 44.84]\nextra_km = 16.0\n\
+                 [ev]\nsessions = \"s.csv\"\nshare = 0.05\n",
+            )],
+        };
+        let city = load_city_from(&source).unwrap();
+        let bio = city.collection_sites(WasteKind::Bio).unwrap();
+        assert_eq!(bio.disposal, LonLat::new(24.80, 44.80));
+        assert_eq!(bio.disposal_extra_km, 0.0);
+        let glass = city.collection_sites(WasteKind::Glass).unwrap();
+        assert_eq!(
+            (glass.disposal_extra_km, glass.depot),
+            (16.0, LonLat::new(24.86, 44.88))
+        );
+        assert_eq!(city.meta.ev.sessions.as_deref(), Some("s.csv"));
+        assert_eq!(city.meta.ev.share, Some(0.05));
+    }
+
+    #[test]
+    fn a_city_without_waste_sites_says_so_when_asked() {
+        let source = BundleSource::Embedded {
+            label: "test",
+            files: &[("city.toml", BASE)],
+        };
+        let city = load_city_from(&source).unwrap();
+        assert_eq!(
+            city.collection_sites(WasteKind::Residual)
+                .unwrap_err()
+                .to_string(),
+            "Test: city.toml gives no [waste] depot and disposal sites"
+        );
+    }
+
+    #[test]
+    fn bad_waste_and_ev_facts_are_refused() {
+        let cases = [
+            (
+                "[waste]\ndepot = [24.86, 44.88]\ndisposal = []\n",
+                "at least one",
+            ),
+            (
+                "[waste]\ndepot = [24.86, 44.88]\n[[waste.disposal]]\nname = \"x\"\nlocation = [24.8, 44.8]\nstreams = [\"metal\"]\n",
+                "stream `metal`",
+            ),
+            (
+                "[waste]\ndepot = [24.86, 44.88]\n[[waste.disposal]]\nname = \"x\"\nlocation = [24.8, 44.8]\nextra_km = -1.0\n",
+                "extra_km -1",
+            ),
+            (
+                "[waste]\ndepot = [240.0, 44.88]\n[[waste.disposal]]\nname = \"x\"\nlocation = [24.8, 44.8]\n",
+                "depot",
+            ),
+            ("[ev]\nshare = 1.5\n", "[ev] share 1.5"),
+            ("[ev]\nsessoins = \"x.csv\"\n", "sessoins"),
+        ];
+        for (extra, fragment) in cases {
+            let e = manifest(extra).unwrap_err().to_string();
+            assert!(e.contains(fragment), "{extra}: {e}");
+        }
+    }
 
     #[test]
     fn a_missing_layer_file_is_named() {

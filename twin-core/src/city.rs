@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::entity::{
-    Asset, AssetKind, Entity, Junction, Pipe, PowerLine, PowerSwitch, Pump, Tank, Valve, ValveType,
-    WaterSource,
+    Asset, AssetKind, Entity, Junction, Pipe, PowerLine, PowerSwitch, Pump, Sites, Tank, Valve,
+    ValveType, WasteKind, WasteSites, WaterSource,
 };
 pub use crate::entity::{Intersection, IntersectionControl};
 use crate::formats::epanet::EpanetNetwork;
@@ -48,6 +48,29 @@ pub struct CityMeta {
     pub gateways: Vec<Gateway>,
     /// Signalised intersections and roundabouts.
     pub intersections: Vec<Intersection>,
+    /// Where collection trucks start and unload (`[waste]` of city.toml), when given.
+    pub waste_sites: Option<WasteSites>,
+    /// The EV facts of `[ev]` in city.toml.
+    pub ev: EvFacts,
+}
+
+/// What a city's bundle says about its electric vehicles (`[ev]` of city.toml).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvFacts {
+    /// Real charging sessions (a Dundee-format export) the EV demand is calibrated on, as the
+    /// manifest names it: relative to the bundle's folder.
+    pub sessions: Option<String>,
+    /// Today's share of the city's cars that are electric (0–1): the live feed's and the
+    /// scenarios' default.
+    pub share: Option<f64>,
+}
+
+/// A fact a computation needs that the city's bundle does not give.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{city}: city.toml gives no {what}")]
+pub struct MissingCityFact {
+    pub city: String,
+    pub what: String,
 }
 
 /// An inconsistency between the layers of a city.
@@ -84,6 +107,25 @@ pub struct CityModel {
 }
 
 impl CityModel {
+    /// Where the trucks of `stream` start and unload, from the bundle's `[waste]` table.
+    pub fn collection_sites(&self, stream: WasteKind) -> Result<Sites, MissingCityFact> {
+        let missing = |what: String| MissingCityFact {
+            city: self.meta.name.clone(),
+            what,
+        };
+        self.meta
+            .waste_sites
+            .as_ref()
+            .ok_or_else(|| missing("[waste] depot and disposal sites".into()))?
+            .for_stream(stream)
+            .ok_or_else(|| {
+                missing(format!(
+                    "[[waste.disposal]] site that takes the {} stream",
+                    stream.name()
+                ))
+            })
+    }
+
     /// Assemble a city from the entities of its GeoJSON layers, its power case and its water
     /// network. Lines and switches come from the case's branches, water elements from the network.
     pub fn new(
@@ -610,6 +652,8 @@ pub(crate) mod tests {
             neighbourhoods: vec![],
             gateways: vec![],
             intersections: vec![],
+            waste_sites: None,
+            ev: EvFacts::default(),
         };
         CityModel::new(meta, entities, None, None).unwrap()
     }

@@ -71,6 +71,8 @@ pub struct ServerConfig {
     pub auth: Auth,
     pub limits: Limits,
     pub hub: HubConfig,
+    /// The EV calibration for scenario forks that run the EV model.
+    pub ev_fit: scenarios::FitLoader,
 }
 
 /// What every handler shares.
@@ -251,7 +253,7 @@ pub fn spawn_server(
                     limits: config.limits,
                     layers,
                     waste: Arc::default(),
-                    scenarios: Arc::default(),
+                    scenarios: Arc::new(scenarios::ScenarioJobs::new(config.ev_fit.clone())),
                     report_senders: Arc::default(),
                 };
                 let _ = ready_tx.send(Ok((addr, hub)));

@@ -6,7 +6,7 @@
 //! `scenario` get every change of progress and the end.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -72,25 +72,40 @@ impl Job {
     }
 }
 
-/// The runs of one server.
-pub struct ScenarioJobs {
-    jobs: Mutex<BTreeMap<u64, Job>>,
-    /// The real sessions the EV model is calibrated on, read on first use.
-    ev_sessions: PathBuf,
-    fit: OnceLock<Result<Arc<DemandFit>, String>>,
-}
+/// How the scenario API gets the EV model's calibration, on the first scenario that runs the
+/// EV model: the server's owner knows the city's sessions (its bundle's, or `--ev-sessions`).
+#[derive(Clone)]
+pub struct FitLoader(pub Arc<dyn Fn() -> Result<DemandFit, String> + Send + Sync>);
 
-impl Default for ScenarioJobs {
-    fn default() -> Self {
-        ScenarioJobs::new(PathBuf::from("data/ev/cp-data-mar-may-2018.csv"))
+impl std::fmt::Debug for FitLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FitLoader")
     }
 }
 
+impl Default for FitLoader {
+    /// No calibration: scenarios that run the EV model are refused with why.
+    fn default() -> Self {
+        FitLoader(Arc::new(|| {
+            Err("the server was started without an EV calibration".into())
+        }))
+    }
+}
+
+/// The runs of one server.
+#[derive(Default)]
+pub struct ScenarioJobs {
+    jobs: Mutex<BTreeMap<u64, Job>>,
+    /// Where the EV calibration comes from, and the calibration once loaded.
+    fit_loader: FitLoader,
+    fit: OnceLock<Result<Arc<DemandFit>, String>>,
+}
+
 impl ScenarioJobs {
-    pub fn new(ev_sessions: PathBuf) -> ScenarioJobs {
+    pub fn new(fit_loader: FitLoader) -> ScenarioJobs {
         ScenarioJobs {
             jobs: Mutex::new(BTreeMap::new()),
-            ev_sessions,
+            fit_loader,
             fit: OnceLock::new(),
         }
     }
@@ -105,11 +120,7 @@ impl ScenarioJobs {
 
     fn fit(&self) -> Result<Arc<DemandFit>, String> {
         self.fit
-            .get_or_init(|| {
-                twin_core::ev::load_demand_fit(&self.ev_sessions)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
+            .get_or_init(|| (self.fit_loader.0)().map(Arc::new))
             .clone()
     }
 }

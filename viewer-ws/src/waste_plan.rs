@@ -13,7 +13,7 @@ use chrono::{Datelike, Utc};
 use serde_json::json;
 use twin_core::CityModel;
 use twin_core::entity::{Asset, WasteKind};
-use twin_core::waste::collection::{BinPickup, CollectionNetwork, Fleet, Sites, check_plan};
+use twin_core::waste::collection::{BinPickup, CollectionNetwork, Fleet, check_plan};
 use twin_core::waste::policy::{BinState, Choice, choose_from_state, hours_to_next_round};
 
 use crate::AppState;
@@ -27,17 +27,18 @@ pub struct WastePlanner {
 }
 
 impl WastePlanner {
-    fn network(&self, city: &CityModel, stream: WasteKind) -> Arc<CollectionNetwork> {
+    fn network(
+        &self,
+        city: &CityModel,
+        stream: WasteKind,
+    ) -> Result<Arc<CollectionNetwork>, String> {
         if let Some(n) = self.lock().get(&stream) {
-            return n.clone();
+            return Ok(n.clone());
         }
+        let sites = city.collection_sites(stream).map_err(|e| e.to_string())?;
         // Built outside the lock (seconds for a big stream); a concurrent first use builds twice.
-        let n = Arc::new(CollectionNetwork::for_stream(
-            city,
-            stream,
-            &Sites::pitesti(),
-        ));
-        self.lock().entry(stream).or_insert(n).clone()
+        let n = Arc::new(CollectionNetwork::for_stream(city, stream, &sites));
+        Ok(self.lock().entry(stream).or_insert(n).clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WasteKind, Arc<CollectionNetwork>>> {
@@ -131,7 +132,7 @@ pub async fn waste_plan(
             .filter(|(_, c)| **c == Some(Choice::Reported))
             .map(|(b, _)| city.entities()[b.entity].id.to_string())
             .collect();
-        let network = planner.network(&city, stream);
+        let network = planner.network(&city, stream)?;
         let plan = network
             .plan(
                 &pickups,
@@ -142,7 +143,8 @@ pub async fn waste_plan(
             .map_err(|e| e.to_string())?;
         check_plan(&plan, &pickups, &fleet).map_err(|e| format!("infeasible plan: {e}"))?;
         if geojson {
-            return Ok(plan.routes_geojson(&city, &Sites::pitesti()));
+            let sites = city.collection_sites(stream).map_err(|e| e.to_string())?;
+            return Ok(plan.routes_geojson(&city, &sites));
         }
         let mut j = plan.to_json(&city);
         j["date"] = json!(today.to_string());

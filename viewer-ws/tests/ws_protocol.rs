@@ -53,6 +53,7 @@ fn start(limits: Limits, hub: HubConfig) -> Running {
             auth: tokens(),
             limits,
             hub,
+            ev_fit: Default::default(),
         },
         2,
     )

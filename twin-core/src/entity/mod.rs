@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 pub use charger::{ChargerSite, EvCharger, Socket};
 pub use power::{PowerLine, PowerSwitch, Substation, TransformerPost};
 pub use street::{Intersection, IntersectionControl, RoadClass, StreetSegment};
-pub use waste::{WasteBin, WasteKind};
+pub use waste::{DisposalSite, Sites, WasteBin, WasteKind, WasteSites};
 pub use water::{Junction, Pipe, Pump, Tank, Valve, ValveType, WaterSource};
 
 use crate::geometry::LonLat;

@@ -35,14 +35,48 @@ pub enum DemandFitError {
     Sessions(#[from] SessionsError),
     #[error("calibrating on {path}: {why}")]
     Fit { path: String, why: String },
+    #[error(transparent)]
+    NoSessions(#[from] crate::city::MissingCityFact),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
 }
 
 /// The EV demand fit ([`DemandFit::from_sessions`]) on the real sessions of a Dundee-format
 /// export at `path`.
 pub fn load_demand_fit(path: &Path) -> Result<DemandFit, DemandFitError> {
-    let sessions = read_dundee_sessions(path)?;
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| SessionsError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    demand_fit_of(file, &name)
+}
+
+/// [`load_demand_fit`] on an export from any reader (an embedded copy); `name` names it in
+/// errors.
+pub fn demand_fit_of(input: impl std::io::Read, name: &str) -> Result<DemandFit, DemandFitError> {
+    let sessions = parse_dundee_sessions(input, name)?;
     DemandFit::from_sessions(&sessions).map_err(|why| DemandFitError::Fit {
-        path: path.display().to_string(),
+        path: name.to_string(),
         why,
     })
+}
+
+/// The EV demand fit on the sessions a city's bundle names (`[ev] sessions` in its city.toml,
+/// relative to the bundle), read from the bundle's `source`.
+pub fn demand_fit_for_city(
+    source: &crate::bundle::BundleSource,
+    city: &crate::CityModel,
+) -> Result<DemandFit, DemandFitError> {
+    let name = city
+        .meta
+        .ev
+        .sessions
+        .as_deref()
+        .ok_or_else(|| crate::city::MissingCityFact {
+            city: city.meta.name.clone(),
+            what: "[ev] sessions to calibrate EV demand on".into(),
+        })?;
+    let text = source.read_text(name)?;
+    demand_fit_of(text.as_bytes(), &source.path_of(name).display().to_string())
 }

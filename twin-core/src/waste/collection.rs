@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use crate::city::CityModel;
 use crate::entity::Asset;
-use crate::geometry::LonLat;
+use crate::entity::Sites;
 use crate::routing::road_matrix::road_distance_matrix;
 use crate::routing::{Budget, CvrpProblem, CvrpSolution, SolveOptions, solve};
 
@@ -68,29 +68,6 @@ impl Fleet {
 
 /// kg of CO2 per litre of diesel burnt (tank to wheel).
 pub const CO2_KG_PER_L_DIESEL: f64 = 2.68;
-
-/// Where trucks start and unload.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sites {
-    pub depot: LonLat,
-    pub disposal: LonLat,
-    /// Road km from the edge of the city's streets to the disposal site and back, when the site
-    /// lies outside them (Pitești's integrated waste centre is at Albota, south-west).
-    pub disposal_extra_km: f64,
-}
-
-impl Sites {
-    /// Pitești: the operator's depot in the north industrial area and the route out to the
-    /// integrated waste management centre at Albota (about 8 km beyond the south-west edge of
-    /// the city's streets).
-    pub fn pitesti() -> Sites {
-        Sites {
-            depot: LonLat::new(24.8625, 44.8830),
-            disposal: LonLat::new(24.8290, 44.8420),
-            disposal_extra_km: 16.0,
-        }
-    }
-}
 
 /// A bin to empty and the loose litres it holds at pickup.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -470,7 +447,11 @@ mod tests {
     #[test]
     fn a_day_of_glass_is_feasible_and_every_bin_is_emptied_once() {
         let city = pitesti();
-        let net = CollectionNetwork::for_stream(&city, WasteKind::Glass, &Sites::pitesti());
+        let net = CollectionNetwork::for_stream(
+            &city,
+            WasteKind::Glass,
+            &city.collection_sites(WasteKind::Glass).expect("sites"),
+        );
         assert!(net.bins().len() > 100);
         let fleet = Fleet::default();
         let pickups: Vec<BinPickup> = net
@@ -494,14 +475,23 @@ mod tests {
         );
         // Every trip drives at least out to the disposal site and back.
         for t in plan.trucks.iter().flat_map(|t| &t.trips) {
-            assert!(t.km >= Sites::pitesti().disposal_extra_km);
+            assert!(
+                t.km >= city
+                    .collection_sites(WasteKind::Glass)
+                    .expect("sites")
+                    .disposal_extra_km
+            );
         }
     }
 
     #[test]
     fn bad_requests_are_errors() {
         let city = pitesti();
-        let net = CollectionNetwork::for_stream(&city, WasteKind::Glass, &Sites::pitesti());
+        let net = CollectionNetwork::for_stream(
+            &city,
+            WasteKind::Glass,
+            &city.collection_sites(WasteKind::Glass).expect("sites"),
+        );
         let fleet = Fleet::default();
         let street = 0;
         assert_eq!(

@@ -15,14 +15,14 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::collection::{
-    BinPickup, CO2_KG_PER_L_DIESEL, CollectionNetwork, DayPlan, Fleet, PlanError, Sites,
+    BinPickup, CO2_KG_PER_L_DIESEL, CollectionNetwork, DayPlan, Fleet, PlanError,
 };
 use super::fill::{FillEstimator, SIDE_WASTE_LIMIT, prior_rate_per_hour};
 use super::policy::{
     Policy, collection_day, dynamic_round, dynamic_selection, fixed_calendar_due,
     hours_to_next_round,
 };
-use crate::city::CityModel;
+use crate::city::{CityModel, MissingCityFact};
 use crate::entity::{Asset, WasteKind};
 
 /// Settings of a study.
@@ -32,7 +32,6 @@ pub struct WasteStudy {
     pub days: u32,
     pub seed: u64,
     pub fleet: Fleet,
-    pub sites: Sites,
     /// Standard deviation of a level reading (fraction of the bin).
     pub sensor_noise_sd: f64,
     /// Routing solver iterations per bin of a day's plan.
@@ -48,7 +47,6 @@ impl WasteStudy {
             days,
             seed: 1,
             fleet: Fleet::default(),
-            sites: Sites::pitesti(),
             sensor_noise_sd: 0.03,
             iterations_per_bin: 10,
             dynamic_threshold: super::policy::DYNAMIC_THRESHOLD,
@@ -141,11 +139,22 @@ fn sim_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
 }
 
 /// The collection networks of every stream (road distances; built once, used by every day and
-/// both policies).
-pub fn stream_networks(city: &CityModel, sites: &Sites) -> Vec<(WasteKind, CollectionNetwork)> {
+/// both policies), each from the depot and disposal site the city's bundle gives that stream.
+/// A stream without bins needs no site.
+pub fn stream_networks(
+    city: &CityModel,
+) -> Result<Vec<(WasteKind, CollectionNetwork)>, MissingCityFact> {
     WasteKind::ALL
         .iter()
-        .map(|&k| (k, CollectionNetwork::for_stream(city, k, sites)))
+        .filter(|&&k| {
+            city.entities()
+                .iter()
+                .any(|e| matches!(&e.asset, Asset::WasteBin(b) if b.stored_waste_kind == k))
+        })
+        .map(|&k| {
+            let sites = city.collection_sites(k)?;
+            Ok((k, CollectionNetwork::for_stream(city, k, &sites)))
+        })
         .collect()
 }
 
@@ -371,7 +380,7 @@ mod tests {
         let start = NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
         let mut study = WasteStudy::new(start, 14);
         study.iterations_per_bin = 5;
-        let nets = stream_networks(&city, &study.sites);
+        let nets = stream_networks(&city).expect("Pitești's waste sites");
         let fixed = run_policy(&city, &nets, &study, Policy::Fixed, &|_| {});
         let dynamic = run_policy(&city, &nets, &study, Policy::Dynamic, &|_| {});
         let show = |o: &PolicyOutcome| {

@@ -1,0 +1,255 @@
+//! The runner: the city's models advanced together on a simulated clock, once as the baseline
+//! and once with the scenario's changes, on the same seed, and the differences.
+//!
+//! Each step (15 minutes by default):
+//! - **traffic**: the street network's equilibrium at the hour's demand level (the daily curve
+//!   rounded to one of five levels of the morning peak), with the closures and capacity changes
+//!   active then; assignments are cached by (network state, level), so a day costs a handful;
+//! - **power**: every post's load from its daily profile (× any demand change) plus the EV
+//!   charging on it, failed elements out (and, after the switching time, tie switches closed as
+//!   the restoration found), the 20 kV load flow; de-energised posts give customers
+//!   interrupted, customer-minutes and energy not supplied; overloaded lines and posts are
+//!   counted in hours;
+//! - **water**: a broken pipe is isolated by its valves when it breaks (junctions without water,
+//!   junctions below service pressure after the re-solve), counted in junction-hours while it
+//!   lasts;
+//! - **waste**: bins fill at their stream's rate, the calendar (or the scenario's days) empties
+//!   them at 06:00, full bins are overflow events;
+//! - **EV**: the EV model's sessions on the city's chargers and homes (`twin_core::ev`).
+//!
+//! Each model lives in its own module behind one small interface ([`step::ModelStep`]): built
+//! for a run, stepped on the clock, asked for its KPIs at the end.
+
+mod ev;
+mod power;
+mod step;
+mod traffic;
+mod waste;
+mod water;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{Duration, NaiveDateTime};
+use twin_core::CityModel;
+use twin_core::ev::calibration::DemandFit;
+
+use crate::file::{Change, Model, Scenario};
+use ev::EvStep;
+use power::PowerStep;
+use step::{ModelStep, StepClock};
+use traffic::{TrafficCache, TrafficStep};
+use waste::WasteStep;
+use water::WaterStep;
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunError {
+    #[error("traffic: {0}")]
+    Traffic(String),
+    #[error("power: {0}")]
+    Power(String),
+    #[error("water: {0}")]
+    Water(String),
+    #[error("the EV model needs the charging sessions it is calibrated on: {0}")]
+    Ev(String),
+}
+
+/// One run's results: KPIs by name, a time series per quantity, and per-street delay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOutput {
+    pub kpis: BTreeMap<String, f64>,
+    /// Per step, by series name.
+    pub series: BTreeMap<String, Vec<f64>>,
+    /// Vehicle-minutes spent on each street segment (entity index) over the run.
+    pub street_vehicle_minutes: HashMap<usize, f64>,
+}
+
+/// A street whose traffic changed most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AffectedStreet {
+    pub id: String,
+    pub name: Option<String>,
+    pub baseline_vehicle_h: f64,
+    pub scenario_vehicle_h: f64,
+}
+
+/// Baseline against scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub baseline: RunOutput,
+    pub scenario: RunOutput,
+    /// scenario − baseline, by KPI name.
+    pub difference: BTreeMap<String, f64>,
+    pub most_affected_streets: Vec<AffectedStreet>,
+    /// Step start times.
+    pub times: Vec<NaiveDateTime>,
+    pub seconds: f64,
+}
+
+/// Below this pressure a supplied junction is deficient, m.
+pub const SERVICE_PRESSURE_M: f64 = 15.0;
+
+/// Run the scenario and its baseline. `progress(done, total)` counts steps of both runs.
+pub fn run_scenario(
+    city: &CityModel,
+    scenario: &Scenario,
+    fit: Option<&DemandFit>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Comparison, RunError> {
+    let steps = scenario.steps();
+    let baseline = run_baseline(city, scenario, fit, &|k| progress(k, 2 * steps))?;
+    run_against(city, scenario, fit, baseline, &|k| {
+        progress(steps + k, 2 * steps)
+    })
+}
+
+/// The baseline of a scenario: the same city, clock, seed and models without its changes.
+pub fn run_baseline(
+    city: &CityModel,
+    scenario: &Scenario,
+    fit: Option<&DemandFit>,
+    progress: &dyn Fn(usize),
+) -> Result<RunOutput, RunError> {
+    run_once(
+        city,
+        scenario,
+        &[],
+        fit,
+        &mut TrafficCache::default(),
+        progress,
+    )
+}
+
+/// What makes two scenarios share a baseline: everything but their changes.
+pub fn baseline_key(s: &Scenario) -> String {
+    format!(
+        "{}|{}|{}|{}|{}|{:?}|{:?}|{}|{}",
+        s.city_dir.display(),
+        s.start,
+        s.horizon_h,
+        s.step_h,
+        s.seed,
+        s.models,
+        s.kpis,
+        s.ev_share.map_or("city".to_string(), |x| x.to_string()),
+        s.initial_bin_levels.len()
+    )
+}
+
+/// Run a scenario against a baseline already run (batches and sweeps share one).
+pub fn run_against(
+    city: &CityModel,
+    scenario: &Scenario,
+    fit: Option<&DemandFit>,
+    baseline: RunOutput,
+    progress: &dyn Fn(usize),
+) -> Result<Comparison, RunError> {
+    let started = std::time::Instant::now();
+    let steps = scenario.steps();
+    let changed = run_once(
+        city,
+        scenario,
+        &scenario.changes,
+        fit,
+        &mut TrafficCache::default(),
+        progress,
+    )?;
+    let difference = baseline
+        .kpis
+        .iter()
+        .filter_map(|(k, b)| Some((k.clone(), changed.kpis.get(k)? - b)))
+        .collect();
+    let mut streets: Vec<AffectedStreet> = baseline
+        .street_vehicle_minutes
+        .keys()
+        .chain(changed.street_vehicle_minutes.keys())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(|&s| {
+            let e = &city.entities()[s];
+            AffectedStreet {
+                id: e.id.to_string(),
+                name: e.name.clone(),
+                baseline_vehicle_h: baseline
+                    .street_vehicle_minutes
+                    .get(&s)
+                    .copied()
+                    .unwrap_or(0.0)
+                    / 60.0,
+                scenario_vehicle_h: changed
+                    .street_vehicle_minutes
+                    .get(&s)
+                    .copied()
+                    .unwrap_or(0.0)
+                    / 60.0,
+            }
+        })
+        .collect();
+    let change = |a: &AffectedStreet| (a.scenario_vehicle_h - a.baseline_vehicle_h).abs();
+    streets.sort_by(|a, b| change(b).total_cmp(&change(a)).then(a.id.cmp(&b.id)));
+    streets.truncate(10);
+    streets.retain(|a| change(a) > 1e-6);
+    let times = (0..steps)
+        .map(|k| {
+            scenario.start + Duration::seconds((k as f64 * scenario.step_h * 3600.0).round() as i64)
+        })
+        .collect();
+    Ok(Comparison {
+        baseline,
+        scenario: changed,
+        difference,
+        most_affected_streets: streets,
+        times,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One run of the models over the scenario's steps with `changes` applied (none for the
+/// baseline).
+fn run_once(
+    city: &CityModel,
+    scenario: &Scenario,
+    changes: &[Change],
+    fit: Option<&DemandFit>,
+    cache: &mut TrafficCache,
+    progress: &dyn Fn(usize),
+) -> Result<RunOutput, RunError> {
+    let steps = scenario.steps();
+    let mut out = RunOutput::default();
+    // In the order they step: the EV model hands the power model its charging.
+    let mut models: Vec<Box<dyn ModelStep + '_>> = Vec::new();
+    if scenario.runs(Model::Ev) {
+        models.push(Box::new(EvStep::new(
+            city, scenario, changes, fit, &mut out,
+        )?));
+    }
+    if scenario.runs(Model::Power) {
+        models.push(Box::new(PowerStep::new(city, changes, steps, &mut out)?));
+    }
+    if scenario.runs(Model::Water) {
+        models.push(Box::new(WaterStep::new(city, changes, steps, &mut out)?));
+    }
+    if scenario.runs(Model::Waste) {
+        models.push(Box::new(WasteStep::new(city, scenario, changes, &mut out)));
+    }
+    if scenario.runs(Model::Traffic) {
+        models.push(Box::new(TrafficStep::new(
+            city, changes, cache, steps, &mut out,
+        )));
+    }
+    for k in 0..steps {
+        let at = StepClock::of(scenario, k);
+        let mut coupling = step::Coupling::default();
+        for model in &mut models {
+            model.step(&at, &mut coupling, &mut out)?;
+        }
+        progress(k + 1);
+    }
+    for model in models {
+        model.finish(&mut out);
+    }
+    if let Some(kpis) = &scenario.kpis {
+        out.kpis.retain(|k, _| kpis.iter().any(|x| x == k));
+    }
+    Ok(out)
+}

@@ -14,6 +14,7 @@ use crate::formats::epanet::EpanetNetwork;
 use crate::formats::layers::{FeatureError, Layer, read_intersections, read_layer};
 use crate::formats::matpower::MatpowerCase;
 use crate::geometry::{Boundary, LonLat};
+use crate::invariants::InvariantViolation;
 
 /// The manifest of a city bundle (`city.toml`). See docs/formats.md for every key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,6 +157,20 @@ pub enum BundleError {
         manifest: PathBuf,
         source: CityError,
     },
+    #[error("{manifest}: the city breaks {} invariant(s): {}", found.len(), first_three(found))]
+    Invariants {
+        manifest: PathBuf,
+        found: Vec<InvariantViolation>,
+    },
+}
+
+/// The first three violations, for a one-line message.
+fn first_three(found: &[InvariantViolation]) -> String {
+    let mut text: Vec<String> = found.iter().take(3).map(ToString::to_string).collect();
+    if found.len() > 3 {
+        text.push("…".into());
+    }
+    text.join("; ")
 }
 
 fn read_text(path: &Path) -> Result<String, BundleError> {
@@ -446,10 +461,15 @@ pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
     };
     let mut city =
         CityModel::new(meta, entities, power_case, water).map_err(|source| BundleError::City {
-            manifest: manifest_path,
+            manifest: manifest_path.clone(),
             source,
         })?;
     city.water_valves = water_valves;
+    city.check_invariants()
+        .map_err(|found| BundleError::Invariants {
+            manifest: manifest_path,
+            found,
+        })?;
     Ok(city)
 }
 

@@ -18,6 +18,7 @@ pub mod ev;
 pub mod formats;
 pub mod geometry;
 pub mod id;
+pub mod invariants;
 pub mod live;
 pub mod network;
 pub mod osm;

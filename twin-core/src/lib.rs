@@ -19,6 +19,7 @@ pub mod formats;
 pub mod geometry;
 pub mod id;
 pub mod invariants;
+pub mod kpi;
 pub mod live;
 pub mod network;
 pub mod osm;

@@ -22,6 +22,7 @@ use twin_actors::LiveTwin;
 use twin_actors::network::{Alert, Estimates, NetworkKind};
 use twin_actors::shared::FeedEvent;
 use twin_core::geometry::BBox;
+use twin_core::kpi::{PublishedState, city_kpis};
 use twin_core::live::{Delta, rfc3339};
 use twin_core::{CityModel, EntityKind};
 
@@ -71,6 +72,20 @@ struct FieldSlot {
     version: u64,
 }
 
+impl PublishedState for EntityView {
+    fn number(&self, field: &str) -> Option<f64> {
+        self.value(field).and_then(Json::as_f64)
+    }
+
+    fn text(&self, field: &str) -> Option<&str> {
+        self.value(field).and_then(Json::as_str)
+    }
+
+    fn flag(&self, field: &str) -> Option<bool> {
+        self.value(field).and_then(Json::as_bool)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct EntityView {
     fields: Vec<FieldSlot>,
@@ -97,18 +112,11 @@ impl EntityView {
         }
     }
 
-    fn number(&self, name: &str) -> Option<f64> {
+    fn value(&self, name: &str) -> Option<&Json> {
         self.fields
             .iter()
             .find(|f| &*f.name == name)
-            .and_then(|f| f.value.as_f64())
-    }
-
-    fn text(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|f| &*f.name == name)
-            .and_then(|f| f.value.as_str())
+            .map(|f| &f.value)
     }
 
     /// Write `{"field":value,...}` for the fields changed after `after` (all for 0).
@@ -618,76 +626,23 @@ impl FeedHub {
         let reports = self.twin.shared.reports().kpis();
         k.reports_open = reports.open;
         k.report_median_hours_to_resolve = reports.median_hours_to_resolve;
-        let (mut congestion_sum, mut fill_sum, mut fills) = (0.0, 0.0, 0usize);
-        for (e, v) in self.city.entities().iter().zip(&st.views) {
-            match e.id.kind() {
-                EntityKind::Street => {
-                    if let Some(c) = v.number("congestionLevel") {
-                        k.streets_reporting += 1;
-                        congestion_sum += c;
-                        if c >= 0.8 {
-                            k.congested_streets += 1;
-                        }
-                    }
-                    if v.fields
-                        .iter()
-                        .any(|f| &*f.name == "closed" && f.value == Json::Bool(true))
-                    {
-                        k.closed_streets += 1;
-                    }
-                }
-                EntityKind::Power => {
-                    if matches!(e.asset, twin_core::entity::Asset::TransformerPost(_)) {
-                        k.power_load_kw += v.number("activePower").unwrap_or(0.0);
-                    }
-                    if let Some(u) = v.number("voltage") {
-                        k.min_voltage_pu = Some(k.min_voltage_pu.map_or(u, |m: f64| m.min(u)));
-                    }
-                    if v.number("energised") == Some(0.0) {
-                        k.de_energised_nodes += 1;
-                    }
-                    if v.number("loading").is_some_and(|l| l > 100.0) {
-                        k.overloaded_elements += 1;
-                    }
-                }
-                EntityKind::Water => {
-                    k.water_demand_l_s += v.number("demand").unwrap_or(0.0);
-                    if matches!(e.asset, twin_core::entity::Asset::Junction(_))
-                        && let Some(p) = v.number("pressure")
-                    {
-                        k.min_pressure_m = Some(k.min_pressure_m.map_or(p, |m: f64| m.min(p)));
-                        if p < 15.0 {
-                            k.low_pressure_junctions += 1;
-                        }
-                    }
-                }
-                EntityKind::Bin => {
-                    if let Some(f) = v.number("fillingLevel") {
-                        fills += 1;
-                        fill_sum += f;
-                        if f >= 0.8 {
-                            k.bins_above_80pct += 1;
-                        }
-                        if f >= twin_core::live::BIN_FULL_LEVEL {
-                            k.bins_overflowing += 1;
-                        }
-                    }
-                }
-                EntityKind::Charger => {
-                    let p = v.number("chargingPower").unwrap_or(0.0);
-                    k.charging_power_kw += p;
-                    if p > 0.0 || v.text("status") == Some("occupied") {
-                        k.chargers_in_use += 1;
-                    }
-                }
-            }
-        }
-        if k.streets_reporting > 0 {
-            k.mean_congestion = Some(congestion_sum / k.streets_reporting as f64);
-        }
-        if fills > 0 {
-            k.mean_bin_fill = Some(fill_sum / fills as f64);
-        }
+        let c = city_kpis(self.city.entities(), &st.views);
+        k.streets_reporting = c.streets_reporting;
+        k.mean_congestion = c.mean_congestion;
+        k.congested_streets = c.congested_streets;
+        k.closed_streets = c.closed_streets;
+        k.power_load_kw = c.power_load_kw;
+        k.min_voltage_pu = c.min_voltage_pu;
+        k.de_energised_nodes = c.de_energised_nodes;
+        k.overloaded_elements = c.overloaded_elements;
+        k.water_demand_l_s = c.water_demand_l_s;
+        k.min_pressure_m = c.min_pressure_m;
+        k.low_pressure_junctions = c.low_pressure_junctions;
+        k.mean_bin_fill = c.mean_bin_fill;
+        k.bins_above_80pct = c.bins_above_80pct;
+        k.bins_overflowing = c.bins_overflowing;
+        k.charging_power_kw = c.charging_power_kw;
+        k.chargers_in_use = c.chargers_in_use;
         k
     }
 

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use twin_core::entity::{Asset, Entity};
+use twin_core::kpi::LOW_PRESSURE_M;
 use twin_core::{CityModel, EntityId};
 
 use super::injections::{Injections, lock};
@@ -115,9 +116,6 @@ pub(super) fn solve_power(city: &CityModel, inj: &Injections) -> Result<Solved, 
     }
     Ok((values, alerts))
 }
-
-/// Pressure below which a junction is under-served (m), as planning practice.
-pub const LOW_PRESSURE_M: f64 = 15.0;
 
 pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, String> {
     let Some(net) = city.water_network.as_ref() else {

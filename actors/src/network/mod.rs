@@ -16,6 +16,5 @@ pub mod injections;
 pub mod published;
 
 pub use actor::{NetworkActor, SolvePolicy};
-pub use estimate::LOW_PRESSURE_M;
 pub use injections::Injections;
 pub use published::{Alert, Estimates, NetworkKind};

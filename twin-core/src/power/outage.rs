@@ -215,9 +215,8 @@ pub fn analyse_power_outage(
             let Ok(r) = solve_load_flow(case, Some(&trial), load_factor) else {
                 continue;
             };
-            let ok = r.converged
-                && (0..case.bus.len())
-                    .all(|i| !r.energised[i] || r.vm_pu[i] >= limits.min_voltage_pu)
+            let ok = (0..case.bus.len())
+                .all(|i| !r.energised[i] || r.vm_pu[i] >= limits.min_voltage_pu)
                 && r.branches
                     .iter()
                     .all(|br| br.loading_pct.is_none_or(|l| l <= limits.max_loading_pct));

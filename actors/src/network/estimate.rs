@@ -22,12 +22,7 @@ pub(super) fn solve_power(city: &CityModel, inj: &Injections) -> Result<Solved, 
         return Ok((Vec::new(), Vec::new()));
     };
     let mut case = case.clone();
-    let bus_row: HashMap<u32, usize> = case
-        .bus
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.id, i))
-        .collect();
+    let bus_row = case.bus_rows();
     let entities = city.entities();
     let bus_of = |e: &Entity| match &e.asset {
         Asset::TransformerPost(t) => Some(t.bus),

@@ -4,7 +4,7 @@
 //! give customers interrupted, customer-minutes and energy not supplied; overloaded lines and
 //! posts are counted in hours.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use twin_core::entity::Asset;
 use twin_core::formats::matpower::MatpowerCase;
@@ -62,12 +62,7 @@ impl<'a> PowerStep<'a> {
             .power_case
             .as_ref()
             .ok_or_else(|| RunError::Power("the city has no power grid".into()))?;
-        let bus_row: HashMap<u32, usize> = case
-            .bus
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.id, i))
-            .collect();
+        let bus_row = case.bus_rows();
         let posts: Vec<(usize, usize)> = city
             .entities()
             .iter()

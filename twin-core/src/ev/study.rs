@@ -332,12 +332,7 @@ pub fn run_ev_study(
 
 /// The transformer posts of a city's grid, with their case rows.
 fn posts_of(city: &CityModel, case: &crate::formats::matpower::MatpowerCase) -> Vec<Post> {
-    let bus_row: HashMap<u32, usize> = case
-        .bus
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.id, i))
-        .collect();
+    let bus_row = case.bus_rows();
     city.entities()
         .iter()
         .enumerate()
@@ -669,12 +664,7 @@ fn feeders_of(
     case: &crate::formats::matpower::MatpowerCase,
     posts: &[Post],
 ) -> Feeders {
-    let row: HashMap<u32, usize> = case
-        .bus
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.id, i))
-        .collect();
+    let row = case.bus_rows();
     let mut substations: HashMap<usize, String> = HashMap::new();
     for e in city.entities() {
         if let Asset::Substation(s) = &e.asset

@@ -147,12 +147,7 @@ pub fn solve_load_flow(
         Some(s) => s.to_vec(),
         None => case.branch.iter().map(|b| b.in_service).collect(),
     };
-    let index: std::collections::HashMap<u32, usize> = case
-        .bus
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.id, i))
-        .collect();
+    let index = case.bus_rows();
     // Bus positions of every branch's ends, looked up once.
     let ends: Vec<(usize, usize)> = case
         .branch

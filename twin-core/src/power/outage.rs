@@ -193,12 +193,7 @@ pub fn analyse_power_outage(
             .filter_map(|&i| customers[i].0.clone())
             .collect()
     };
-    let index: std::collections::HashMap<u32, usize> = case
-        .bus
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.id, i))
-        .collect();
+    let index = case.bus_rows();
     let mut switching = Vec::new();
     loop {
         let mut best: Option<(u32, f64, usize, super::LoadFlowResult)> = None;

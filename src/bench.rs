@@ -55,7 +55,7 @@ pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
         println!("tokio mpsc (bounded 1024, two threads):     {:>12.0} messages/s", floor);
         let (rate, full) = bench::actor_apply_rate(city.clone(), n, arbiters).await;
         println!(
-            "applied by entity actors (4,727 bins):       {:>12.0} readings/s  ({full} waits on full mailboxes)",
+            "applied by entity actors (every bin):        {:>12.0} readings/s  ({full} waits on full mailboxes)",
             rate
         );
         for batch in [1_000usize, 10_000] {

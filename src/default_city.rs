@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use twin_core::CityModel;
 use twin_core::bundle::{BundleSource, load_city_from};
 use twin_core::ev::calibration::DemandFit;
-use twin_core::ev::{demand_fit_for_city, load_demand_fit};
+use twin_core::ev::demand_fit_for;
 
 /// The files of Pitești's bundle, by their names relative to the bundle's folder (the sessions
 /// file is named as city.toml names it).
@@ -78,9 +78,9 @@ pub fn demand_fit(
     city: &CityModel,
     sessions: Option<&Path>,
 ) -> Result<DemandFit> {
-    match sessions {
-        Some(path) => load_demand_fit(path).context("--sessions"),
-        None => demand_fit_for_city(source, city)
-            .context("the EV calibration (give --sessions FILE for another)"),
-    }
+    demand_fit_for(source, city, sessions).context(if sessions.is_some() {
+        "--sessions"
+    } else {
+        "the EV calibration (give --sessions FILE for another)"
+    })
 }

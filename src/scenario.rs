@@ -223,9 +223,14 @@ pub fn batch(args: BatchArgs) -> Result<()> {
     };
     bar.finish_and_clear();
     let summary = summarise(&results);
+    // A JSON object in the reports' KPI order (serde_json keeps insertion order here).
+    let summary_json: serde_json::Map<String, serde_json::Value> = summary
+        .iter()
+        .map(|(name, s)| (name.clone(), json!(s)))
+        .collect();
     let j = json!({
         "name": scenario.name, "runs": args.runs, "seconds": started.elapsed().as_secs_f64(),
-        "difference_summary": summary,
+        "difference_summary": summary_json,
         "results": results,
     });
     let stem = file_stem(&args.file, "batch");

@@ -135,7 +135,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 .map_err(|e| format!("{e:#}"))
         }
     };
-    let ev = if simulate && ev_share > 0.0 {
+    let ev = if simulate {
         match fit_of() {
             Ok(fit) => Some(twin_actors::ingest::simulated::EvFeedConfig { fit, ev_share }),
             Err(e) => {

@@ -22,6 +22,7 @@ use twin_core::stable_hash::fnv1a64;
 use crate::file::{Model, Scenario, load_scenario};
 use crate::output::ordered;
 use crate::run::{Comparison, run_scenario};
+use crate::sandbox::{outside_of, within};
 
 /// A batch that cannot run; the message names the file, the seed or the job.
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +81,9 @@ pub fn fit_for(
     if !scenario.runs(Model::Ev) {
         return Ok(None);
     }
-    let fit = match sessions {
-        Some(path) => twin_core::ev::load_demand_fit(path),
-        None => twin_core::ev::demand_fit_for_city(&BundleSource::dir(&scenario.city_dir), city),
-    };
-    fit.map(Some).map_err(|e| BatchError(e.to_string()))
+    twin_core::ev::demand_fit_for(&BundleSource::dir(&scenario.city_dir), city, sessions)
+        .map(Some)
+        .map_err(|e| BatchError(e.to_string()))
 }
 
 /// Run one seed of a scenario.
@@ -121,8 +120,8 @@ pub fn run_batch(
 }
 
 /// The spread of every KPI's difference over the results, in the reports' KPI order.
-pub fn summarise(results: &[SeedResult]) -> BTreeMap<String, KpiSpread> {
-    let mut summary = BTreeMap::new();
+pub fn summarise(results: &[SeedResult]) -> Vec<(String, KpiSpread)> {
+    let mut summary = Vec::new();
     let Some(first) = results.first() else {
         return summary;
     };
@@ -136,7 +135,7 @@ pub fn summarise(results: &[SeedResult]) -> BTreeMap<String, KpiSpread> {
         }
         v.sort_by(f64::total_cmp);
         let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        summary.insert(
+        summary.push((
             name.clone(),
             KpiSpread {
                 mean: v.iter().sum::<f64>() / v.len() as f64,
@@ -146,7 +145,7 @@ pub fn summarise(results: &[SeedResult]) -> BTreeMap<String, KpiSpread> {
                 p95: q(0.95),
                 max: v[v.len() - 1],
             },
-        );
+        ));
     }
     summary
 }
@@ -228,18 +227,15 @@ impl BatchWorker {
         })
     }
 
-    /// Whether `path` resolves (links followed) to a place under an allowed folder.
+    /// Refuse a path outside the allowed folders, missing or not, with one message (a job's
+    /// writer learns nothing of what exists outside).
     fn check_allowed(&self, what: &str, path: &Path) -> Result<(), String> {
-        let real = path
-            .canonicalize()
-            .map_err(|e| format!("{what} {}: {e}", path.display()))?;
-        if self.allowed.iter().any(|root| real.starts_with(root)) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what} {} is outside the folders this worker reads",
+        match within(path, &self.allowed) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "{what} {} is outside the folders this worker reads (or missing)",
                 path.display()
-            ))
+            )),
         }
     }
 
@@ -280,20 +276,12 @@ impl BatchWorker {
 
     /// Load a job's scenario with its city and EV calibration, reading only allowed files.
     fn load(&self, job: &SeedJob) -> Result<(Scenario, CityModel, Option<DemandFit>), String> {
-        let (parsed, _, _) = Scenario::read(&job.file).map_err(|e| e.to_string())?;
-        self.check_allowed("the scenario's city", &parsed.city_dir)?;
-        if let Some((snapshot, _)) = &parsed.snapshot {
-            self.check_allowed("the scenario's snapshot", snapshot)?;
+        if let Some(outside) = outside_of(&job.file, &self.allowed)? {
+            self.check_allowed("the scenario reads", &outside)?;
         }
         let (scenario, city) = load_scenario(&job.file).map_err(|e| e.to_string())?;
         if let Some(sessions) = job.sessions.as_deref().filter(|_| scenario.runs(Model::Ev)) {
             self.check_allowed("sessions file", sessions)?;
-        }
-        if scenario.runs(Model::Ev)
-            && job.sessions.is_none()
-            && let Some(name) = &city.meta.ev.sessions
-        {
-            self.check_allowed("the city's sessions file", &scenario.city_dir.join(name))?;
         }
         let fit = fit_for(&scenario, &city, job.sessions.as_deref()).map_err(|e| e.to_string())?;
         Ok((scenario, city, fit))
@@ -316,7 +304,7 @@ mod tests {
     #[test]
     fn the_summary_gives_the_spread_of_each_difference() {
         let results: Vec<_> = (0..11).map(|k| result(k, k as f64)).collect();
-        let s = summarise(&results)["delay_veh_h"];
+        let s = summarise(&results)[0].1;
         assert_eq!((s.min, s.p50, s.max, s.mean), (0.0, 5.0, 10.0, 5.0));
         assert_eq!((s.p5, s.p95), (1.0, 10.0));
         assert!(summarise(&[]).is_empty());
@@ -352,6 +340,18 @@ mod tests {
             .run_job(&serde_json::to_vec(&job).unwrap())
             .unwrap_err();
         assert!(e.contains("outside the folders this worker reads"), "{e}");
+        // A job naming a file that does not exist outside gets the same answer.
+        let ghost = SeedJob {
+            file: elsewhere.path().join("no-such.toml"),
+            ..job.clone()
+        };
+        let e = worker
+            .run_job(&serde_json::to_vec(&ghost).unwrap())
+            .unwrap_err();
+        assert!(
+            e.contains("outside the folders this worker reads (or missing)"),
+            "{e}"
+        );
         // A path that climbs out of an allowed folder is outside too.
         let climbing = allowed
             .path()

@@ -16,6 +16,7 @@ pub mod file;
 pub mod output;
 pub mod report;
 pub mod run;
+pub mod sandbox;
 pub mod script;
 
 pub use file::{Change, LoadError, Model, Scenario, ScenarioError, load_scenario};

@@ -105,14 +105,10 @@ fn resident_bytes() -> u64 {
 
 impl Shared {
     fn allowed_read(&self, path: &Path) -> Fallible<PathBuf> {
-        let full = std::fs::canonicalize(path)
-            .or_else(|_| fail(format!("`{}` does not exist", path.display())))?;
-        let ok = self
-            .ctx
-            .read_roots
-            .iter()
-            .any(|root| std::fs::canonicalize(root).is_ok_and(|r| full.starts_with(r)));
-        if ok {
+        if !path.exists() {
+            return fail(format!("`{}` does not exist", path.display()));
+        }
+        if let Some(full) = crate::sandbox::within(path, &self.ctx.read_roots) {
             Ok(full)
         } else {
             fail(format!(
@@ -133,6 +129,12 @@ impl Shared {
         let (mut scenario, interventions, text) =
             Scenario::read(Path::new(path)).or_else(|e| fail(e.to_string()))?;
         self.allowed_read(&scenario.city_dir)?;
+        // Every file the scenario reads (its city's layers too) must be inside.
+        if let Some(outside) = crate::sandbox::outside_of(Path::new(path), &self.ctx.read_roots)
+            .or_else(|e| fail(e))?
+        {
+            self.allowed_read(&outside)?;
+        }
         let city = {
             let key =
                 std::fs::canonicalize(&scenario.city_dir).unwrap_or(scenario.city_dir.clone());

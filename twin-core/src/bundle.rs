@@ -261,7 +261,7 @@ fn one_line(message: &str) -> String {
 pub enum BundleSource {
     /// A bundle folder and the name of its manifest in it (`city.toml`).
     Dir { dir: PathBuf, manifest: String },
-    /// Files by name; `label` stands for the folder in messages (`embedded:pitesti`).
+    /// Files by name; `label` stands for the folder in messages (`pitesti (built in)`).
     Embedded {
         label: &'static str,
         files: &'static [(&'static str, &'static str)],

@@ -87,8 +87,8 @@ impl Injections {
                 let level = number(Field::Measured(Quantity::FillingLevel));
                 let to_full = number(Field::HoursToFull);
                 let no_longer_filling = delta.removed.contains(&Field::HoursToFull);
-                if level.is_some() || to_full.is_some() || no_longer_filling {
-                    let mut g = lock(&self.waste);
+                let mut g = lock(&self.waste);
+                if level.is_some() || to_full.is_some() {
                     let e = g.values.entry(index).or_insert((0.0, None));
                     e.0 = level.unwrap_or(e.0);
                     e.1 = if no_longer_filling {
@@ -96,6 +96,10 @@ impl Injections {
                     } else {
                         to_full.or(e.1)
                     };
+                    g.changes += 1;
+                } else if no_longer_filling && let Some(e) = g.values.get_mut(&index) {
+                    // Only a bin the watch knows: an unknown one has no level to show.
+                    e.1 = None;
                     g.changes += 1;
                 }
             }

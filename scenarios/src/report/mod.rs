@@ -94,7 +94,7 @@ impl HtmlReport {
         }
         let _ = writeln!(
             out,
-            "<footer>citytwin {} — a digital twin of Pitești. This file is self-contained and opens offline.</footer></body></html>",
+            "<footer>citytwin {} — a digital twin of the city. This file is self-contained and opens offline.</footer></body></html>",
             env!("CARGO_PKG_VERSION")
         );
         out

@@ -86,9 +86,6 @@ pub struct Comparison {
     pub seconds: f64,
 }
 
-/// Below this pressure a supplied junction is deficient, m.
-pub const SERVICE_PRESSURE_M: f64 = twin_core::kpi::LOW_PRESSURE_M;
-
 /// Run the scenario and its baseline. `progress(done, total)` counts steps of both runs.
 pub fn run_scenario(
     city: &CityModel,

@@ -177,8 +177,9 @@ impl ModelStep for PowerStep<'_> {
         }
         let status = self.branch_status(h);
         let sc = &self.step_case;
-        let r =
-            solve_load_flow(sc, Some(&status), 1.0).map_err(|e| RunError::Power(e.to_string()))?;
+        let r = solve_load_flow(sc, Some(&status), 1.0).map_err(|e| {
+            RunError::Power(format!("at {}: {e}", at.clock.format("%Y-%m-%d %H:%M")))
+        })?;
         let mut dark_customers = 0u32;
         let mut dark_kw = 0.0;
         for &(row, c) in &self.customers_at_row {

@@ -1,7 +1,7 @@
 //! The traffic model in a run: the street network's equilibrium at the hour's demand level
 //! (the daily curve rounded to one of five levels of the morning peak) with the closures and
-//! capacity changes active then. Assignments are cached by (network state, level) and shared
-//! by the baseline and the scenario, so a day costs a handful.
+//! capacity changes active then. Within a run, assignments are cached by (network state,
+//! level), so a day costs a handful.
 
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ use crate::file::Change;
 /// Demand levels of the traffic cache, as fractions of the morning peak hour.
 const TRAFFIC_LEVELS: [f64; 5] = [0.125, 0.25, 0.5, 0.75, 1.0];
 
-/// Traffic results per (network state, level), shared by the baseline and the scenario.
+/// Traffic results per (network state, level), for one run.
 #[derive(Default)]
 pub(super) struct TrafficCache {
     results: HashMap<(String, usize), TrafficAt>,

@@ -7,7 +7,9 @@ use twin_core::entity::Asset;
 use twin_core::profiles::water_curve;
 
 use super::step::{Coupling, ModelStep, StepClock, add_series, demand_factor, set_series};
-use super::{RunError, RunOutput, SERVICE_PRESSURE_M};
+use twin_core::kpi::LOW_PRESSURE_M;
+
+use super::{RunError, RunOutput};
 use crate::file::Change;
 
 struct WaterEvent {
@@ -58,7 +60,7 @@ impl<'a> WaterStep<'a> {
                     net,
                     &city.water_valves,
                     city.entities()[p].id.local(),
-                    SERVICE_PRESSURE_M,
+                    LOW_PRESSURE_M,
                 )
                 .map_err(|e| RunError::Water(e.to_string()))?;
                 events.push(WaterEvent {

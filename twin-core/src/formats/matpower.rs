@@ -122,7 +122,11 @@ impl MatpowerCase {
     /// The row (0-based, in `bus`) of each bus number: the one index from MATPOWER's bus
     /// numbers to the case's rows, which the solvers' vectors follow.
     pub fn bus_rows(&self) -> std::collections::HashMap<u32, usize> {
-        self.bus.iter().enumerate().map(|(i, b)| (b.id, i)).collect()
+        self.bus
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id, i))
+            .collect()
     }
 
     /// Apply the unit conversions that published distribution cases append after their data

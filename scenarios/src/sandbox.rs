@@ -90,7 +90,10 @@ mod tests {
         .expect("scenario");
         let roots = [inside.clone()];
         let found = outside_of(&scenario, &roots).expect("readable");
-        assert_eq!(found, Some(inside.join("city/../../outside/streets.geojson")));
+        assert_eq!(
+            found,
+            Some(inside.join("city/../../outside/streets.geojson"))
+        );
         // With both folders allowed, nothing is outside.
         let roots = [inside, outside];
         assert_eq!(outside_of(&scenario, &roots).expect("readable"), None);

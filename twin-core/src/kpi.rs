@@ -22,8 +22,8 @@ pub trait PublishedState {
     fn flag(&self, field: &str) -> Option<bool>;
 }
 
-/// The city's live key figures.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The city's live key figures (serialised as `/api/kpis` and the `kpi` message carry them).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct CityKpis {
     pub streets_reporting: usize,
     pub mean_congestion: Option<f64>,

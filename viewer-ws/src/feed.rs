@@ -22,7 +22,7 @@ use twin_actors::LiveTwin;
 use twin_actors::network::{Alert, Estimates, NetworkKind};
 use twin_actors::shared::FeedEvent;
 use twin_core::geometry::BBox;
-use twin_core::kpi::{PublishedState, city_kpis};
+use twin_core::kpi::{CityKpis, PublishedState, city_kpis};
 use twin_core::live::{Delta, rfc3339};
 use twin_core::{CityModel, EntityKind};
 
@@ -162,23 +162,9 @@ pub struct Kpis {
     pub deltas_per_s: f64,
     pub clients: usize,
     pub entities: usize,
-    pub streets_reporting: usize,
-    pub mean_congestion: Option<f64>,
-    pub congested_streets: usize,
-    pub closed_streets: usize,
-    pub power_load_kw: f64,
-    pub min_voltage_pu: Option<f64>,
-    pub de_energised_nodes: usize,
-    pub overloaded_elements: usize,
-    /// Sum of the demand meters' readings (not every junction is metered).
-    pub water_demand_l_s: f64,
-    pub min_pressure_m: Option<f64>,
-    pub low_pressure_junctions: usize,
-    pub mean_bin_fill: Option<f64>,
-    pub bins_above_80pct: usize,
-    pub bins_overflowing: usize,
-    pub charging_power_kw: f64,
-    pub chargers_in_use: usize,
+    /// The city's key figures (`twin_core::kpi`), as fields of this object.
+    #[serde(flatten)]
+    pub city: CityKpis,
     pub alerts: usize,
     /// Citizen reports not yet resolved, and their median hours to resolve so far.
     pub reports_open: usize,
@@ -626,23 +612,7 @@ impl FeedHub {
         let reports = self.twin.shared.reports().kpis();
         k.reports_open = reports.open;
         k.report_median_hours_to_resolve = reports.median_hours_to_resolve;
-        let c = city_kpis(self.city.entities(), &st.views);
-        k.streets_reporting = c.streets_reporting;
-        k.mean_congestion = c.mean_congestion;
-        k.congested_streets = c.congested_streets;
-        k.closed_streets = c.closed_streets;
-        k.power_load_kw = c.power_load_kw;
-        k.min_voltage_pu = c.min_voltage_pu;
-        k.de_energised_nodes = c.de_energised_nodes;
-        k.overloaded_elements = c.overloaded_elements;
-        k.water_demand_l_s = c.water_demand_l_s;
-        k.min_pressure_m = c.min_pressure_m;
-        k.low_pressure_junctions = c.low_pressure_junctions;
-        k.mean_bin_fill = c.mean_bin_fill;
-        k.bins_above_80pct = c.bins_above_80pct;
-        k.bins_overflowing = c.bins_overflowing;
-        k.charging_power_kw = c.charging_power_kw;
-        k.chargers_in_use = c.chargers_in_use;
+        k.city = city_kpis(self.city.entities(), &st.views);
         k
     }
 

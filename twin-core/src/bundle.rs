@@ -81,6 +81,15 @@ pub struct EvEntry {
     /// Today's share of cars that are electric (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<f64>,
+    /// Passenger cars per 1,000 inhabitants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cars_per_1000: Option<f64>,
+    /// Electric buses of the city's public transport.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub electric_buses: Option<usize>,
+    /// Kilometres an electric bus drives a day (needed with `electric_buses`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus_km_per_day: Option<f64>,
 }
 
 /// Layer files, relative to the bundle folder. Every layer is optional.
@@ -230,10 +239,30 @@ impl CityManifest {
                 }
             }
         }
-        if let Some(share) = manifest.ev.as_ref().and_then(|e| e.share)
-            && !(0.0..=1.0).contains(&share)
-        {
-            return Err(bad(format!("[ev] share {share} is not between 0 and 1")));
+        if let Some(ev) = &manifest.ev {
+            if let Some(share) = ev.share
+                && !(0.0..=1.0).contains(&share)
+            {
+                return Err(bad(format!("[ev] share {share} is not between 0 and 1")));
+            }
+            if let Some(c) = ev.cars_per_1000
+                && !(c.is_finite() && (0.0..=1000.0).contains(&c))
+            {
+                return Err(bad(format!(
+                    "[ev] cars_per_1000 {c} is not between 0 and 1000"
+                )));
+            }
+            match (ev.electric_buses, ev.bus_km_per_day) {
+                (Some(n), None) if n > 0 => {
+                    return Err(bad(
+                        "[ev] electric_buses needs bus_km_per_day (km a bus drives a day)".into(),
+                    ));
+                }
+                (_, Some(km)) if !(km.is_finite() && km >= 0.0) => {
+                    return Err(bad(format!("[ev] bus_km_per_day {km} is not a distance")));
+                }
+                _ => {}
+            }
         }
         Ok(manifest)
     }
@@ -457,6 +486,9 @@ pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
         ev: EvFacts {
             sessions: manifest.ev.as_ref().and_then(|e| e.sessions.clone()),
             share: manifest.ev.as_ref().and_then(|e| e.share),
+            cars_per_1000: manifest.ev.as_ref().and_then(|e| e.cars_per_1000),
+            electric_buses: manifest.ev.as_ref().and_then(|e| e.electric_buses),
+            bus_km_per_day: manifest.ev.as_ref().and_then(|e| e.bus_km_per_day),
         },
     };
     let mut city =
@@ -633,6 +665,8 @@ mod tests {
                 "depot",
             ),
             ("[ev]\nshare = 1.5\n", "[ev] share 1.5"),
+            ("[ev]\nelectric_buses = 3\n", "needs bus_km_per_day"),
+            ("[ev]\ncars_per_1000 = -4.0\n", "cars_per_1000 -4"),
             ("[ev]\nsessoins = \"x.csv\"\n", "sessoins"),
         ];
         for (extra, fragment) in cases {

@@ -63,6 +63,11 @@ pub struct EvFacts {
     /// Today's share of the city's cars that are electric (0–1): the live feed's and the
     /// scenarios' default.
     pub share: Option<f64>,
+    /// Passenger cars per 1,000 inhabitants: with the population and a share, the EV fleet.
+    pub cars_per_1000: Option<f64>,
+    /// Electric buses of the city's public transport, and the kilometres each drives a day.
+    pub electric_buses: Option<usize>,
+    pub bus_km_per_day: Option<f64>,
 }
 
 /// A fact a computation needs that the city's bundle does not give.

@@ -24,7 +24,7 @@ use twin_core::ev::calibration::DemandFit;
 use twin_core::ev::charging::{ChargingSim, Sharing};
 use twin_core::ev::demand::{DemandModel, DemandSettings};
 use twin_core::ev::study::ChargingNetwork;
-use twin_core::ev::vehicles::{BusDuty, fleet_size};
+use twin_core::ev::vehicles::{BusDuty, city_fleet};
 use twin_core::profiles::{post_load, traffic_curve, water_curve};
 use twin_core::reading::RawReading;
 use twin_core::waste::fill::prior_rate_per_hour;
@@ -80,12 +80,18 @@ impl EvFeed {
                 return None;
             }
         };
-        let fleet = fleet_size(city.meta.population, config.ev_share);
+        let fleet = match city_fleet(city, config.ev_share) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "no EV sessions in the simulated feed");
+                return None;
+            }
+        };
         let demand = DemandModel::new(
             config.fit,
             DemandSettings::default(),
             fleet,
-            BusDuty::default(),
+            BusDuty::of_city(&city.meta.ev),
         );
         let sim = network.simulation(EV_STEP_MIN as f64 / 60.0, Sharing::EarliestDeadline);
         let origin = start.date_naive().and_hms_opt(0, 0, 0)?.and_utc();

@@ -9,7 +9,7 @@ use twin_core::ev::calibration::DemandFit;
 use twin_core::ev::charging::{ChargingSim, Sharing};
 use twin_core::ev::demand::{DemandModel, DemandSettings};
 use twin_core::ev::study::ChargingNetwork;
-use twin_core::ev::vehicles::{BusDuty, fleet_size};
+use twin_core::ev::vehicles::{BusDuty, city_fleet};
 
 use super::step::{Coupling, ModelStep, StepClock, add_series, set_series};
 use super::{RunError, RunOutput};
@@ -56,12 +56,12 @@ impl EvStep {
                 network.remove_chargers(list);
             }
         }
-        let fleet = fleet_size(city.meta.population, ev_share);
+        let fleet = city_fleet(city, ev_share).map_err(|e| RunError::Ev(e.to_string()))?;
         let demand = DemandModel::new(
             fit.clone(),
             DemandSettings::default(),
             fleet,
-            BusDuty::default(),
+            BusDuty::of_city(&city.meta.ev),
         );
         let sim = network.simulation(scenario.step_h, Sharing::EarliestDeadline);
         add_series(out, "ev_charging_kw", scenario.steps());

@@ -355,7 +355,12 @@ mod tests {
     #[test]
     fn a_days_sessions_carry_the_fleets_energy_by_site_type() {
         let fit = toy_fit();
-        let model = DemandModel::new(fit, DemandSettings::default(), 5_000, BusDuty::default());
+        let model = DemandModel::new(
+            fit,
+            DemandSettings::default(),
+            5_000,
+            BusDuty::new(40, 220.0),
+        );
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let days = 20;
         let mut by_site = std::collections::BTreeMap::<SiteType, f64>::new();

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use super::calibration::DemandFit;
 use super::charging::{ChargingSim, ChargingTotals, Sharing, SiteSpec, SocketSpec, Sockets};
 use super::demand::{ChargeRequest, DemandModel, DemandSettings, SiteType};
-use super::vehicles::{BusDuty, fleet_size};
+use super::vehicles::{BusDuty, city_fleet};
 use crate::CityModel;
 use crate::entity::{Asset, ChargerSite};
 use crate::power::solve_load_flow;
@@ -43,7 +43,8 @@ pub struct EvStudyConfig {
     /// Electric cars instead of `ev_share` (benchmarks and scenarios).
     pub fleet_override: Option<usize>,
     pub demand: DemandSettings,
-    pub buses: BusDuty,
+    /// The electric buses; none: the city's own (city.toml `[ev]`).
+    pub buses: Option<BusDuty>,
 }
 
 impl EvStudyConfig {
@@ -60,13 +61,15 @@ impl EvStudyConfig {
             site_caps: Vec::new(),
             fleet_override: None,
             demand: DemandSettings::default(),
-            buses: BusDuty::default(),
+            buses: None,
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EvStudyError {
+    #[error("{0}")]
+    MissingFact(String),
     #[error("the city has no power grid (no MATPOWER case)")]
     NoGrid,
     #[error("the city has no transformer posts")]
@@ -166,9 +169,14 @@ pub fn run_ev_study(
     }
     let case = city.power_case.as_ref().ok_or(EvStudyError::NoGrid)?;
     let posts = posts_of(city, case);
-    let fleet = config
-        .fleet_override
-        .unwrap_or_else(|| fleet_size(city.meta.population, config.ev_share));
+    let fleet = match config.fleet_override {
+        Some(n) => n,
+        None => city_fleet(city, config.ev_share)
+            .map_err(|e| EvStudyError::MissingFact(e.to_string()))?,
+    };
+    let buses = config
+        .buses
+        .unwrap_or_else(|| BusDuty::of_city(&city.meta.ev));
     let network = ChargingNetwork::new(city, posts, config.add_chargers, &config.site_caps)?;
     let posts = &network.posts;
 
@@ -176,7 +184,7 @@ pub fn run_ev_study(
     let steps_per_day = (1440 / config.step_minutes) as usize;
     let steps = steps_per_day * config.days as usize;
     let mut sim = network.simulation(step_h, config.sharing);
-    let demand = DemandModel::new(fit.clone(), config.demand.clone(), fleet, config.buses);
+    let demand = DemandModel::new(fit.clone(), config.demand.clone(), fleet, buses);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
 
     let feeders = feeders_of(city, case, posts);
@@ -300,7 +308,7 @@ pub fn run_ev_study(
             );
     Ok(EvStudyResult {
         ev_count: fleet,
-        buses: config.buses.buses,
+        buses: buses.buses,
         steps,
         step_h,
         peak_load_kw,

@@ -6,6 +6,9 @@
 //! the assumptions are listed in docs/ev.md. DC curves are piecewise linear in state of charge:
 //! full power to a knee, then a taper, as fast-charging measurements of these cars show.
 
+use crate::CityModel;
+use crate::city::{EvFacts, MissingCityFact};
+
 /// One vehicle model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VehicleModel {
@@ -129,16 +132,26 @@ pub const FLEET_MIX: [(VehicleModel, f64); 4] = [
     (OTHER_EV, 0.30),
 ];
 
-/// Passenger cars per 1,000 inhabitants in Romania (Eurostat table `road_eqs_carhab`, 2022,
-/// rounded).
-pub const CARS_PER_1000_RO: f64 = 400.0;
-
 /// Kilometres a car drives on an average day (about 11,700 km a year).
 pub const KM_PER_DAY: f64 = 32.0;
 
-/// Electric cars in a city of `population` with `ev_share` of cars electric.
-pub fn fleet_size(population: u64, ev_share: f64) -> usize {
-    (population as f64 * CARS_PER_1000_RO / 1000.0 * ev_share.clamp(0.0, 1.0)).round() as usize
+/// Electric cars in a city of `population` with `cars_per_1000` passenger cars per 1,000
+/// inhabitants and `ev_share` of them electric.
+pub fn fleet_size(population: u64, cars_per_1000: f64, ev_share: f64) -> usize {
+    (population as f64 * cars_per_1000 / 1000.0 * ev_share.clamp(0.0, 1.0)).round() as usize
+}
+
+/// The electric cars of `city` at `ev_share`, with its motorisation from city.toml
+/// (`[ev] cars_per_1000`); a share of 0 needs none.
+pub fn city_fleet(city: &CityModel, ev_share: f64) -> Result<usize, MissingCityFact> {
+    if ev_share <= 0.0 {
+        return Ok(0);
+    }
+    let cars = city.meta.ev.cars_per_1000.ok_or_else(|| MissingCityFact {
+        city: city.meta.name.clone(),
+        what: "[ev] cars_per_1000 (passenger cars per 1,000 inhabitants)".into(),
+    })?;
+    Ok(fleet_size(city.meta.population, cars, ev_share))
 }
 
 /// The model of the k-th car of a fleet: the mix in fixed proportions (car k takes the model
@@ -155,8 +168,10 @@ pub fn model_of(k: usize, n: usize) -> &'static VehicleModel {
     &FLEET_MIX[FLEET_MIX.len() - 1].0
 }
 
-/// Publitrans' electric bus duty: the buses charged overnight on the depot's slow sockets, half
-/// of them topped up at midday on the fast ones.
+/// A city's electric bus duty: the buses charged overnight on the depot's slow sockets, half of
+/// them topped up at midday on the fast ones. How many and how far come from city.toml
+/// (`[ev] electric_buses`, `bus_km_per_day`); the day's schedule is a typical one (pull-out at
+/// 5:00, last return 22:30, a midday layover at 11:00).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BusDuty {
     pub buses: usize,
@@ -170,16 +185,25 @@ pub struct BusDuty {
     pub layover_len_h: f64,
 }
 
-impl Default for BusDuty {
-    fn default() -> Self {
+impl BusDuty {
+    /// `buses` electric buses driving `km_per_day` each on the typical schedule.
+    pub fn new(buses: usize, km_per_day: f64) -> BusDuty {
         BusDuty {
-            buses: 40,
-            km_per_day: 220.0,
+            buses,
+            km_per_day,
             pull_out_h: 5.0,
             return_h: 22.5,
             layover_h: 11.0,
             layover_len_h: 1.0,
         }
+    }
+
+    /// The electric buses city.toml gives (none when it gives none).
+    pub fn of_city(ev: &EvFacts) -> BusDuty {
+        BusDuty::new(
+            ev.electric_buses.unwrap_or(0),
+            ev.bus_km_per_day.unwrap_or(0.0),
+        )
     }
 }
 
@@ -200,8 +224,8 @@ mod tests {
         }
         assert!((FLEET_MIX.iter().map(|m| m.1).sum::<f64>() - 1.0).abs() < 1e-12);
         // Pitești: 141,275 people, 400 cars per 1,000, 15 % electric.
-        assert_eq!(fleet_size(141_275, 0.15), 8_477);
-        assert_eq!(fleet_size(141_275, 0.0), 0);
+        assert_eq!(fleet_size(141_275, 400.0, 0.15), 8_477);
+        assert_eq!(fleet_size(141_275, 400.0, 0.0), 0);
     }
 
     #[test]

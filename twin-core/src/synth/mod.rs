@@ -252,6 +252,9 @@ pub fn synth_pitesti_on(seed: u64, streets: Option<&[Entity]>) -> Result<SynthBu
         ev: Some(EvEntry {
             sessions: Some(EV_SESSIONS.into()),
             share: Some(EV_SHARE_TODAY),
+            cars_per_1000: Some(CARS_PER_1000_RO),
+            electric_buses: Some(PUBLITRANS_E_BUSES),
+            bus_km_per_day: Some(PUBLITRANS_BUS_KM_PER_DAY),
         }),
     };
     let header = format!(
@@ -345,6 +348,15 @@ const EV_SESSIONS: &str = "../ev/cp-data-mar-may-2018.csv";
 /// Share of the city's cars that are electric today (Romania: about 2 %, as docs/ev.md says):
 /// the live feed's and the scenarios' default.
 const EV_SHARE_TODAY: f64 = 0.02;
+
+/// Passenger cars per 1,000 inhabitants in Romania (Eurostat table `road_eqs_carhab`, 2022,
+/// rounded).
+const CARS_PER_1000_RO: f64 = 400.0;
+
+/// Publitrans' electric buses (data/reference/pitesti/FACTS.md) and the kilometres each drives
+/// a day (a planning value for a city bus).
+const PUBLITRANS_E_BUSES: usize = 40;
+const PUBLITRANS_BUS_KM_PER_DAY: f64 = 220.0;
 
 /// Where Pitești's collection trucks start and unload: the operator's depot in the north
 /// industrial area, and the route out to the integrated waste management centre (CMID) at

@@ -195,8 +195,9 @@ enum ReadingsCommand {
     /// Validate a JSONL file of readings against a city; prints one line per rejected reading.
     Check {
         file: PathBuf,
+        /// The city bundle (default: Pitești, built into the binary).
         #[arg(long)]
-        city: PathBuf,
+        city: Option<PathBuf>,
     },
 }
 
@@ -289,7 +290,7 @@ fn run(command: Command) -> Result<()> {
         } => import_osm(&file, boundary.as_deref(), &out, name),
         Command::Readings {
             command: ReadingsCommand::Check { file, city },
-        } => check_readings(&file, &city),
+        } => check_readings(&file, city.as_deref()),
         Command::Waste {
             command: WasteCommand::Plan(args),
         } => waste::plan(args),
@@ -408,8 +409,8 @@ fn import_osm(
     Ok(())
 }
 
-fn check_readings(file: &Path, city_dir: &Path) -> Result<()> {
-    let city = twin_core::load_city(city_dir)?;
+fn check_readings(file: &Path, city: Option<&Path>) -> Result<()> {
+    let (city, _) = default_city::load(city)?;
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
     );

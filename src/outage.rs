@@ -13,9 +13,9 @@ use twin_core::power::reliability::{SUSTAINED_THRESHOLD_MIN, reliability_indices
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["fail", "events"])))]
 pub struct OutageArgs {
-    /// The city bundle.
+    /// The city bundle (default: Pitești, built into the binary).
     #[arg(long)]
-    city: PathBuf,
+    city: Option<PathBuf>,
     /// Failed elements of one event, comma-separated: power lines, switches, posts,
     /// substations, water pipes.
     #[arg(long, value_delimiter = ',')]
@@ -42,7 +42,7 @@ pub struct OutageArgs {
 }
 
 pub fn outage(args: OutageArgs) -> Result<()> {
-    let city = twin_core::load_city(&args.city)?;
+    let (city, _) = crate::default_city::load(args.city.as_deref())?;
     if let Some(file) = &args.events {
         return events_study(&city, file, &args);
     }
@@ -80,7 +80,7 @@ pub fn outage(args: OutageArgs) -> Result<()> {
         &RestorationLimits::default(),
         args.load_factor,
     )
-    .map_err(|e| anyhow!("{}: {e}", args.city.display()))?;
+    .map_err(|e| anyhow!("{}: {e}", city.meta.name))?;
     let served = customers_served(&city);
     let events = o.interruptions(args.switching_min, args.repair_h * 60.0);
     let r = reliability_indices(&events, served, SUSTAINED_THRESHOLD_MIN);
@@ -147,7 +147,7 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
     let net = city
         .water_network
         .as_ref()
-        .ok_or_else(|| anyhow!("{}: the city has no water layer", args.city.display()))?;
+        .ok_or_else(|| anyhow!("{}: the city has no water layer", city.meta.name))?;
     for id in pipes {
         let r = isolate_pipe_break(net, &city.water_valves, id.local(), args.service_pressure_m)
             .map_err(|e| anyhow!("--fail {id}: {e}"))?;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use twin_core::entity::{Asset, Entity};
 use twin_core::kpi::LOW_PRESSURE_M;
+use twin_core::power::GridState;
 use twin_core::{CityModel, EntityId};
 
 use super::injections::{Injections, lock};
@@ -21,7 +22,7 @@ pub(super) fn solve_power(city: &CityModel, inj: &Injections) -> Result<Solved, 
     let Some(case) = city.power_case.as_ref() else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let mut case = case.clone();
+    let mut grid = GridState::new(case);
     let bus_row = case.bus_rows();
     let entities = city.entities();
     let bus_of = |e: &Entity| match &e.asset {
@@ -34,10 +35,10 @@ pub(super) fn solve_power(city: &CityModel, inj: &Injections) -> Result<Solved, 
             continue;
         };
         if let Some(p) = p {
-            case.bus[*row].pd_mw = p / 1000.0;
+            grid.set_active_kw(*row, p);
         }
         if let Some(q) = q {
-            case.bus[*row].qd_mvar = q / 1000.0;
+            grid.set_reactive_kvar(*row, q);
         }
     }
     for (&index, &kw) in lock(&inj.chargers).iter() {
@@ -49,10 +50,10 @@ pub(super) fn solve_power(city: &CityModel, inj: &Injections) -> Result<Solved, 
             .and_then(bus_of)
             .and_then(|b| bus_row.get(&b));
         if let Some(row) = row {
-            case.bus[*row].pd_mw += kw / 1000.0;
+            grid.add_active_kw(*row, kw);
         }
     }
-    let r = twin_core::power::solve_load_flow(&case, None, 1.0).map_err(|e| e.to_string())?;
+    let r = grid.solve().map_err(|e| e.to_string())?;
     let mut values = Vec::new();
     let (mut low, mut dark, mut overloaded) = (Vec::new(), Vec::new(), Vec::new());
     for e in entities {

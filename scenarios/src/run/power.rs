@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use twin_core::entity::Asset;
 use twin_core::formats::matpower::MatpowerCase;
+use twin_core::power::GridState;
 use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customers_served};
-use twin_core::power::solve_load_flow;
 use twin_core::profiles::post_load;
 use twin_core::{CityModel, EntityId};
 
@@ -31,8 +31,8 @@ pub(super) struct PowerStep<'a> {
     city: &'a CityModel,
     changes: &'a [Change],
     case: &'a MatpowerCase,
-    /// The case with this step's loads.
-    step_case: MatpowerCase,
+    /// The grid with this step's loads and branch states.
+    grid: GridState<'a>,
     /// Transformer posts: (entity, case row), in the city's post order (the EV model's too).
     posts: Vec<(usize, usize)>,
     /// (case row, customers) of every post, in post order (sums in a fixed order).
@@ -115,7 +115,7 @@ impl<'a> PowerStep<'a> {
             city,
             changes,
             case,
-            step_case: case.clone(),
+            grid: GridState::new(case),
             posts,
             customers_at_row,
             events,
@@ -172,20 +172,24 @@ impl ModelStep for PowerStep<'_> {
             };
             let (kw, kvar) = post_load(t, at.hour);
             let ev_kw = coupling.ev_post_kw.get(p).copied().unwrap_or(0.0);
-            self.step_case.bus[row].pd_mw = (kw * factor + ev_kw) / 1000.0;
-            self.step_case.bus[row].qd_mvar = kvar * factor / 1000.0;
+            self.grid
+                .set_load_kw(row, kw * factor + ev_kw, kvar * factor);
         }
+        let at_clock = || at.clock.format("%Y-%m-%d %H:%M");
         let status = self.branch_status(h);
-        let sc = &self.step_case;
-        let r = solve_load_flow(sc, Some(&status), 1.0).map_err(|e| {
-            RunError::Power(format!("at {}: {e}", at.clock.format("%Y-%m-%d %H:%M")))
-        })?;
+        self.grid
+            .set_in_service(status)
+            .map_err(|e| RunError::Power(format!("at {}: {e}", at_clock())))?;
+        let r = self
+            .grid
+            .solve()
+            .map_err(|e| RunError::Power(format!("at {}: {e}", at_clock())))?;
         let mut dark_customers = 0u32;
         let mut dark_kw = 0.0;
         for &(row, c) in &self.customers_at_row {
             if !r.energised[row] {
                 dark_customers += c;
-                dark_kw += sc.bus[row].pd_mw * 1000.0;
+                dark_kw += self.grid.load_kw(row).0;
             }
         }
         // Customers interrupted: counted once per event, at its first step.
@@ -218,7 +222,7 @@ impl ModelStep for PowerStep<'_> {
             let Asset::TransformerPost(t) = &entities[e].asset else {
                 continue;
             };
-            let s = (sc.bus[row].pd_mw.powi(2) + sc.bus[row].qd_mvar.powi(2)).sqrt() * 1000.0;
+            let s = self.grid.apparent_kva(row);
             if r.energised[row] && s > t.rated_kva + 1e-9 {
                 self.overloaded.insert(self.case.branch.len() + p);
                 over_now += 1;

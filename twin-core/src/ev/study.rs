@@ -21,7 +21,7 @@ use super::demand::{ChargeRequest, DemandModel, DemandSettings, SiteType};
 use super::vehicles::{BusDuty, city_fleet};
 use crate::CityModel;
 use crate::entity::{Asset, ChargerSite};
-use crate::power::solve_load_flow;
+use crate::power::GridState;
 use crate::profiles::{is_commercial, post_load};
 
 /// What to study.
@@ -188,7 +188,7 @@ pub fn run_ev_study(
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
 
     let feeders = feeders_of(city, case, posts);
-    let mut case = case.clone();
+    let mut grid = GridState::new(case);
     let mut load_curve = Vec::with_capacity(steps);
     let mut over_steps = vec![0usize; posts.len()];
     let mut base_over_steps = vec![0usize; posts.len()];
@@ -231,10 +231,9 @@ pub fn run_ev_study(
                 }
                 peak_loading[p] = peak_loading[p].max(s_ev);
                 peak_ev[p] = peak_ev[p].max(ev[p]);
-                case.bus[post.bus_row].pd_mw = (bp + ev[p]) / 1000.0;
-                case.bus[post.bus_row].qd_mvar = bq / 1000.0;
+                grid.set_load_kw(post.bus_row, bp + ev[p], bq);
             }
-            let r = solve_load_flow(&case, None, 1.0).map_err(|e| EvStudyError::LoadFlow {
+            let r = grid.solve().map_err(|e| EvStudyError::LoadFlow {
                 step: k,
                 why: e.to_string(),
             })?;
@@ -248,9 +247,9 @@ pub fn run_ev_study(
             }
             if base_vmin_of_day[s].is_nan() {
                 for (p, post) in posts.iter().enumerate() {
-                    case.bus[post.bus_row].pd_mw = base[p].0 / 1000.0;
+                    grid.set_active_kw(post.bus_row, base[p].0);
                 }
-                let r = solve_load_flow(&case, None, 1.0).map_err(|e| EvStudyError::LoadFlow {
+                let r = grid.solve().map_err(|e| EvStudyError::LoadFlow {
                     step: k,
                     why: e.to_string(),
                 })?;

@@ -130,13 +130,6 @@ pub fn solve_load_flow(
     in_service: Option<&[bool]>,
     load_factor: f64,
 ) -> Result<LoadFlowResult, LoadFlowError> {
-    if let Some((line, statement)) = case.unevaluated.first() {
-        return Err(LoadFlowError::Unevaluated {
-            line: *line,
-            statement: statement.clone(),
-        });
-    }
-    let n = case.bus.len();
     let status: Vec<bool> = match in_service {
         Some(s) if s.len() != case.branch.len() => {
             return Err(LoadFlowError::StatusLength {
@@ -147,6 +140,26 @@ pub fn solve_load_flow(
         Some(s) => s.to_vec(),
         None => case.branch.iter().map(|b| b.in_service).collect(),
     };
+    let loads: Vec<(f64, f64)> = case.bus.iter().map(|b| (b.pd_mw, b.qd_mvar)).collect();
+    solve_with(case, &status, &loads, load_factor)
+}
+
+/// The sweep on `case`'s network with branch states `status` (one per branch) and bus loads
+/// `loads_mw` (MW, Mvar per bus row) scaled by `load_factor`; [`super::GridState::solve`] and
+/// [`solve_load_flow`] both come here.
+pub(super) fn solve_with(
+    case: &MatpowerCase,
+    status: &[bool],
+    loads_mw: &[(f64, f64)],
+    load_factor: f64,
+) -> Result<LoadFlowResult, LoadFlowError> {
+    if let Some((line, statement)) = case.unevaluated.first() {
+        return Err(LoadFlowError::Unevaluated {
+            line: *line,
+            statement: statement.clone(),
+        });
+    }
+    let n = case.bus.len();
     let index = case.bus_rows();
     // Bus positions of every branch's ends, looked up once.
     let ends: Vec<(usize, usize)> = case
@@ -213,10 +226,9 @@ pub fn solve_load_flow(
         }
     }
 
-    let load: Vec<C> = case
-        .bus
+    let load: Vec<C> = loads_mw
         .iter()
-        .map(|b| C::new(b.pd_mw * load_factor / base, b.qd_mvar * load_factor / base))
+        .map(|&(p, q)| C::new(p * load_factor / base, q * load_factor / base))
         .collect();
     let shunt: Vec<C> = case
         .bus

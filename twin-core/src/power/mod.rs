@@ -8,10 +8,14 @@
 //!   switches that restore them without overloads or voltages out of limits.
 //! - [`reliability`]: SAIFI, SAIDI, CAIDI and ENS over a set of interruption events.
 //! - [`events`]: a year of outage events from a file, studied into those indices.
+//! - [`grid`]: the grid at a moment ([`GridState`]): a case's network with the loads and
+//!   switch states the live twin, scenarios and studies set, solved without editing the case.
 
 pub mod events;
+pub mod grid;
 pub mod load_flow;
 pub mod outage;
 pub mod reliability;
 
+pub use grid::GridState;
 pub use load_flow::{BranchFlow, LoadFlowError, LoadFlowResult, solve_load_flow};

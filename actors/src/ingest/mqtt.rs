@@ -120,6 +120,11 @@ pub fn parse_message(topic: &str, payload: &[u8]) -> Result<Inbound, Rejection> 
     }))
 }
 
+/// Capacity of the MQTT client's request queue (our PUBACKs) and of the queue of received
+/// publishes waiting for the batcher: when the latter is full, the client stops reading the
+/// socket (backpressure onto the broker).
+const MQTT_QUEUE: usize = 10_000;
+
 /// Run MQTT ingest until the twin stops. Reconnects with backoff (0.5 s doubling to 30 s).
 pub async fn run_mqtt(twin: LiveTwin, config: MqttConfig) {
     let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
@@ -131,8 +136,8 @@ pub async fn run_mqtt(twin: LiveTwin, config: MqttConfig) {
         // Big enough to receive (and then reject with a reason) oversized payloads instead of
         // dropping the connection over them, which would make the broker redeliver forever.
         .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
-    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
-    let (tx, rx) = mpsc::channel::<Publish>(10_000);
+    let (client, mut eventloop) = AsyncClient::new(options, MQTT_QUEUE);
+    let (tx, rx) = mpsc::channel::<Publish>(MQTT_QUEUE);
     tokio::spawn(batcher(twin, client.clone(), rx));
     let mut backoff = Duration::from_millis(500);
     loop {

@@ -388,8 +388,7 @@ pub fn power(args: PowerArgs) -> Result<()> {
             .filter_map(|b| b.loading_pct)
             .fold(0.0, f64::max);
         println!(
-            "{label}: {} after {} iterations ({:.2} ms); load {:.1} kW; losses {:.3} kW, {:.3} kvar; voltage {:.6}–{:.6} pu (minimum at bus {}); highest branch loading {:.1} %; {} of {} buses energised",
-            "converged",
+            "{label}: converged after {} iterations ({:.2} ms); load {:.1} kW; losses {:.3} kW, {:.3} kvar; voltage {:.6}–{:.6} pu (minimum at bus {}); highest branch loading {:.1} %; {} of {} buses energised",
             r.iterations,
             seconds * 1e3,
             r.slack_p_kw - r.p_loss_kw,

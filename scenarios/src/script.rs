@@ -130,8 +130,8 @@ impl Shared {
             Scenario::read(Path::new(path)).or_else(|e| fail(e.to_string()))?;
         self.allowed_read(&scenario.city_dir)?;
         // Every file the scenario reads (its city's layers too) must be inside.
-        if let Some(outside) = crate::sandbox::outside_of(Path::new(path), &self.ctx.read_roots)
-            .or_else(|e| fail(e))?
+        if let Some(outside) =
+            crate::sandbox::outside_of(Path::new(path), &self.ctx.read_roots).or_else(fail)?
         {
             self.allowed_read(&outside)?;
         }

@@ -192,7 +192,9 @@ fn out_of_range(e: &Entity) -> Option<String> {
             .or_else(|| positive("diameter_mm", p.diameter_mm))
             .or_else(|| positive("roughness", p.roughness)),
         Asset::Tank(t) => positive("diameter_m", t.diameter_m).or_else(|| {
-            (!(t.min_level_m <= t.max_level_m)).then(|| {
+            // Levels that are NaN are out of range too.
+            let ordered = t.min_level_m.partial_cmp(&t.max_level_m);
+            matches!(ordered, None | Some(std::cmp::Ordering::Greater)).then(|| {
                 format!(
                     "min_level_m {} above max_level_m {}",
                     t.min_level_m, t.max_level_m

@@ -9,6 +9,7 @@ use clap::Args;
 use twin_actors::ingest::mqtt::MqttConfig;
 use twin_actors::ingest::simulated::SimulatedFeed;
 use twin_actors::{LiveTwin, TwinConfig};
+use twin_core::ev::calibration::DemandFit;
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
@@ -126,13 +127,18 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&ev_share) {
         return Err(anyhow!("--ev-share {ev_share} is not between 0 and 1"));
     }
-    // The calibration, for the simulated feed and for scenario forks (loaded again by those on
-    // first use: they may never come).
+    // The calibration, for the simulated feed and for scenario forks: fitted once, on first
+    // use (without the simulated feed, only a fork that runs the EV model needs it).
     let fit_of = {
         let (source, city, sessions) = (source.clone(), city.clone(), args.ev_sessions.clone());
+        let fitted: Arc<std::sync::OnceLock<Result<DemandFit, String>>> = Arc::default();
         move || {
-            crate::default_city::demand_fit(&source, &city, sessions.as_deref())
-                .map_err(|e| format!("{e:#}"))
+            fitted
+                .get_or_init(|| {
+                    crate::default_city::demand_fit(&source, &city, sessions.as_deref())
+                        .map_err(|e| format!("{e:#}"))
+                })
+                .clone()
         }
     };
     let ev = if simulate {

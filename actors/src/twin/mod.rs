@@ -93,6 +93,22 @@ pub struct IngestBatch {
     pub done: Option<oneshot::Sender<BatchOutcome>>,
 }
 
+impl IngestBatch {
+    /// A batch whose outcome the returned receiver gets once its accepted readings are durable.
+    pub fn durable(
+        readings: Vec<Result<RawReading, Rejection>>,
+        now: Option<DateTime<Utc>>,
+    ) -> (IngestBatch, oneshot::Receiver<BatchOutcome>) {
+        let (done, durable) = oneshot::channel();
+        let batch = IngestBatch {
+            readings,
+            now,
+            done: Some(done),
+        };
+        (batch, durable)
+    }
+}
+
 /// What happened to a batch: readings accepted (durable) and rejected (with reasons, in order).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BatchOutcome {
@@ -292,14 +308,11 @@ impl LiveTwin {
         readings: Vec<Result<RawReading, Rejection>>,
         now: Option<DateTime<Utc>>,
     ) -> Result<BatchOutcome, String> {
-        let (done, wait) = oneshot::channel();
-        self.ingest(IngestBatch {
-            readings,
-            now,
-            done: Some(done),
-        })
-        .await?;
-        wait.await.map_err(|_| "the twin has stopped".to_string())
+        let (batch, durable) = IngestBatch::durable(readings, now);
+        self.ingest(batch).await?;
+        durable
+            .await
+            .map_err(|_| "the twin has stopped".to_string())
     }
 
     /// [`LiveTwin::ingest_local`], waiting until the accepted readings are durable.
@@ -308,14 +321,11 @@ impl LiveTwin {
         readings: Vec<Result<RawReading, Rejection>>,
         now: Option<DateTime<Utc>>,
     ) -> Result<BatchOutcome, String> {
-        let (done, wait) = oneshot::channel();
-        self.ingest_local(IngestBatch {
-            readings,
-            now,
-            done: Some(done),
-        })
-        .await?;
-        wait.await.map_err(|_| "the twin has stopped".to_string())
+        let (batch, durable) = IngestBatch::durable(readings, now);
+        self.ingest_local(batch).await?;
+        durable
+            .await
+            .map_err(|_| "the twin has stopped".to_string())
     }
 
     /// Submit a citizen report (JSON body); answers once it is durable, or with why not.

@@ -7,7 +7,6 @@
 use std::collections::HashSet;
 
 use twin_core::entity::Asset;
-use twin_core::formats::matpower::MatpowerCase;
 use twin_core::power::GridState;
 use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customers_served};
 use twin_core::profiles::post_load;
@@ -30,7 +29,6 @@ struct PowerEvent {
 pub(super) struct PowerStep<'a> {
     city: &'a CityModel,
     changes: &'a [Change],
-    case: &'a MatpowerCase,
     /// The grid with this step's loads and branch states.
     grid: GridState<'a>,
     /// Transformer posts: (entity, case row), in the city's post order (the EV model's too).
@@ -114,7 +112,6 @@ impl<'a> PowerStep<'a> {
         Ok(PowerStep {
             city,
             changes,
-            case,
             grid: GridState::new(case),
             posts,
             customers_at_row,
@@ -134,7 +131,7 @@ impl<'a> PowerStep<'a> {
 
     /// Branches in service this step: failed ones out, closed tie switches in.
     fn branch_status(&self, h: f64) -> Vec<bool> {
-        let case = self.case;
+        let case = self.grid.case();
         let mut status: Vec<bool> = case.branch.iter().map(|b| b.in_service).collect();
         for ev in self.events.iter().filter(|e| h >= e.from_h && h < e.to_h) {
             let s = if h < ev.switched_h {
@@ -224,7 +221,7 @@ impl ModelStep for PowerStep<'_> {
             };
             let s = self.grid.apparent_kva(row);
             if r.energised[row] && s > t.rated_kva + 1e-9 {
-                self.overloaded.insert(self.case.branch.len() + p);
+                self.overloaded.insert(self.grid.case().branch.len() + p);
                 over_now += 1;
             }
         }

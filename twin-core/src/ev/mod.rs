@@ -62,12 +62,17 @@ pub fn demand_fit_of(input: impl std::io::Read, name: &str) -> Result<DemandFit,
     })
 }
 
-/// The EV demand fit on the sessions a city's bundle names (`[ev] sessions` in its city.toml,
-/// relative to the bundle), read from the bundle's `source`.
-pub fn demand_fit_for_city(
+/// The EV demand fit a command uses: on `sessions` when given, else on the sessions the city's
+/// bundle names (`[ev] sessions` in its city.toml, relative to the bundle), read from the
+/// bundle's `source`.
+pub fn demand_fit_for(
     source: &crate::bundle::BundleSource,
     city: &crate::CityModel,
+    sessions: Option<&Path>,
 ) -> Result<DemandFit, DemandFitError> {
+    if let Some(path) = sessions {
+        return load_demand_fit(path);
+    }
     let name = city
         .meta
         .ev
@@ -79,17 +84,4 @@ pub fn demand_fit_for_city(
         })?;
     let text = source.read_text(name)?;
     demand_fit_of(text.as_bytes(), &source.path_of(name).display().to_string())
-}
-
-/// The EV demand fit a command uses: on `sessions` when given, else on the sessions the
-/// city's bundle names ([`demand_fit_for_city`]).
-pub fn demand_fit_for(
-    source: &crate::bundle::BundleSource,
-    city: &crate::CityModel,
-    sessions: Option<&Path>,
-) -> Result<DemandFit, DemandFitError> {
-    match sessions {
-        Some(path) => load_demand_fit(path),
-        None => demand_fit_for_city(source, city),
-    }
 }

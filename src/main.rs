@@ -417,12 +417,15 @@ fn check_readings(file: &Path, city: Option<&Path>) -> Result<()> {
     let now = chrono::Utc::now();
     let (mut accepted, mut rejected) = (0usize, 0usize);
     let mut by_reason = std::collections::BTreeMap::new();
-    for (i, line) in reader.lines().enumerate() {
+    // Lines as bytes: one line that is not UTF-8 is rejected on its own, the rest still read.
+    for (i, line) in reader.split(b'\n').enumerate() {
         let line = line.with_context(|| format!("{}:{}", file.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match RawReading::from_json(&line).and_then(|raw| validate_reading(&raw, &city, now)) {
+        let checked = match RawReading::from_jsonl_line(&line) {
+            Ok(None) => continue,
+            Ok(Some(raw)) => validate_reading(&raw, &city, now),
+            Err(e) => Err(e),
+        };
+        match checked {
             Ok(_) => accepted += 1,
             Err(e) => {
                 rejected += 1;

@@ -36,12 +36,15 @@ pub struct TrafficArgs {
     gap: f64,
     #[arg(long, default_value_t = 1_000)]
     max_iterations: usize,
-    /// Generalised cost weight of the toll column (TNTP networks' READMEs give it).
-    #[arg(long, default_value_t = 0.0)]
-    toll_weight: f64,
-    /// Generalised cost weight of the length column.
-    #[arg(long, default_value_t = 0.0)]
-    distance_weight: f64,
+    /// Generalised cost weight of the toll column (minutes per unit of toll). Default: the
+    /// network file's `<TOLL FACTOR>`, else 0 (TNTP networks' READMEs give it). Given here, it
+    /// overrides the file's, with a note on stderr.
+    #[arg(long)]
+    toll_weight: Option<f64>,
+    /// Generalised cost weight of the length column (minutes per unit of length). Default: the
+    /// file's `<DISTANCE FACTOR>`, else 0.
+    #[arg(long)]
+    distance_weight: Option<f64>,
     #[arg(long, value_enum, default_value_t = AlgorithmArg::Gp)]
     algorithm: AlgorithmArg,
     /// Close a street segment (city only; repeatable), e.g. `--close street:1042`.
@@ -58,8 +61,31 @@ pub struct TrafficArgs {
     json: bool,
 }
 
+/// A generalised-cost weight: the command line's when given (saying so when it overrides the
+/// file's), else the file's metadata tag, else 0.
+fn cost_weight(what: &str, given: Option<f64>, in_file: Option<f64>, tag: &str) -> Result<f64> {
+    match (given, in_file) {
+        (Some(w), _) if !(w.is_finite() && w >= 0.0) => {
+            bail!("--{what}-weight {w} must be a finite number, zero or more")
+        }
+        (Some(w), Some(f)) if w != f => {
+            eprintln!("note: --{what}-weight {w} overrides the network file's <{tag}> {f}");
+            Ok(w)
+        }
+        (Some(w), _) => Ok(w),
+        (None, Some(f)) => Ok(f),
+        (None, None) => Ok(0.0),
+    }
+}
+
+/// A model file's text (UTF-8 with or without BOM, or Windows-1252 with a warning on stderr).
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    let decoded = twin_core::formats::text::read_text_file(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if let Some(warning) = decoded.warning(&path.display().to_string()) {
+        eprintln!("warning: {warning}");
+    }
+    Ok(decoded.text)
 }
 
 /// A spinner on stderr showing the gap, for runs longer than a moment.
@@ -84,10 +110,11 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
         target_gap: args.gap,
         max_iterations: args.max_iterations,
         weights: CostWeights {
-            toll: args.toll_weight,
-            distance: args.distance_weight,
+            toll: args.toll_weight.unwrap_or(0.0),
+            distance: args.distance_weight.unwrap_or(0.0),
         },
     };
+    let mut options = options;
     if !(args.gap >= 0.0) {
         bail!("--gap {} must be zero or positive", args.gap);
     }
@@ -103,6 +130,15 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
             .map_err(|e| anyhow!("{}:{}: {}", net_path.display(), e.line, e.message))?;
         let trips = TntpTrips::parse(&read(trips_path)?)
             .map_err(|e| anyhow!("{}:{}: {}", trips_path.display(), e.line, e.message))?;
+        options.weights = CostWeights {
+            toll: cost_weight("toll", args.toll_weight, net.toll_factor, "TOLL FACTOR")?,
+            distance: cost_weight(
+                "distance",
+                args.distance_weight,
+                net.distance_factor,
+                "DISTANCE FACTOR",
+            )?,
+        };
         let (network, demand) = twin_core::traffic::AssignmentNetwork::from_tntp(&net, &trips)?;
         let r = assign(&network, &demand, &options, &mut report)?;
         bar.finish_and_clear();
@@ -356,12 +392,24 @@ pub fn power(args: PowerArgs) -> Result<()> {
     let r = twin_core::power::solve_load_flow(&case, None, args.load_factor)
         .map_err(|e| anyhow!("{label}: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
+    for l in &r.reactive_limits {
+        eprintln!(
+            "warning: {label}: the generators at bus {} need {:.1} kvar to hold their set voltage, outside their limits [{:.1}, {:.1}] kvar (limits are reported, not enforced)",
+            case.bus[l.bus].id, l.q_kvar, l.q_min_kvar, l.q_max_kvar
+        );
+    }
     if args.json {
         let buses: Vec<_> = case
             .bus
             .iter()
             .enumerate()
-            .map(|(i, b)| json!({"id": b.id, "vm_pu": r.vm_pu[i], "va_deg": r.va_deg[i], "energised": r.energised[i]}))
+            .map(|(i, b)| {
+                let mut bus = json!({"id": b.id, "vm_pu": r.vm_pu[i], "va_deg": r.va_deg[i], "energised": r.energised[i]});
+                if let Some(name) = case.bus_names.get(i) {
+                    bus["name"] = json!(name);
+                }
+                bus
+            })
             .collect();
         let branches: Vec<_> = case
             .branch
@@ -369,9 +417,27 @@ pub fn power(args: PowerArgs) -> Result<()> {
             .zip(&r.branches)
             .map(|(b, f)| json!({"from": b.from, "to": b.to, "p_from_kw": f.p_from_kw, "q_from_kvar": f.q_from_kvar, "p_loss_kw": f.p_loss_kw, "loading_pct": f.loading_pct}))
             .collect();
+        let generators: Vec<_> = case
+            .bus
+            .iter()
+            .zip(&r.generation_kw)
+            .filter(|(_, g)| g.0 != 0.0 || g.1 != 0.0)
+            .map(|(b, g)| json!({"bus": b.id, "p_kw": g.0, "q_kvar": g.1}))
+            .collect();
+        let reactive_limits: Vec<_> = r
+            .reactive_limits
+            .iter()
+            .map(|l| json!({"bus": case.bus[l.bus].id, "q_kvar": l.q_kvar, "q_min_kvar": l.q_min_kvar, "q_max_kvar": l.q_max_kvar}))
+            .collect();
         let out = json!({
-            "converged": true, "iterations": r.iterations, "p_loss_kw": r.p_loss_kw, "q_loss_kvar": r.q_loss_kvar,
-            "slack_p_kw": r.slack_p_kw, "slack_q_kvar": r.slack_q_kvar, "seconds": seconds, "buses": buses, "branches": branches,
+            "converged": true, "method": r.method.name(), "iterations": r.iterations,
+            "p_loss_kw": r.p_loss_kw, "q_loss_kvar": r.q_loss_kvar,
+            "slack_p_kw": r.slack_p_kw, "slack_q_kvar": r.slack_q_kvar,
+            "load_served_kw": r.load_served_kw, "load_unserved_kw": r.load_unserved_kw,
+            "generation": generators,
+            "reactive_limits": reactive_limits,
+            "reactive_limits_enforced": false,
+            "seconds": seconds, "buses": buses, "branches": branches,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -388,10 +454,13 @@ pub fn power(args: PowerArgs) -> Result<()> {
             .filter_map(|b| b.loading_pct)
             .fold(0.0, f64::max);
         println!(
-            "{label}: converged after {} iterations ({:.2} ms); load {:.1} kW; losses {:.3} kW, {:.3} kvar; voltage {:.6}–{:.6} pu (minimum at bus {}); highest branch loading {:.1} %; {} of {} buses energised",
+            "{label}: {} converged after {} iterations ({:.2} ms); load {:.1} kW served, {:.1} kW unserved; slack supplies {:.1} kW; losses {:.3} kW, {:.3} kvar; voltage {:.6}–{:.6} pu (minimum at bus {}); highest branch loading {:.1} %; {} of {} buses energised",
+            r.method.name(),
             r.iterations,
             seconds * 1e3,
-            r.slack_p_kw - r.p_loss_kw,
+            r.load_served_kw,
+            r.load_unserved_kw,
+            r.slack_p_kw,
             r.p_loss_kw,
             r.q_loss_kvar,
             vmin,

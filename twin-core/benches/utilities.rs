@@ -80,6 +80,7 @@ fn radial_feeder(buses: u32) -> MatpowerCase {
             pmin_mw: 0.0,
         }],
         branch: br,
+        bus_names: vec![],
         unevaluated: vec![],
     }
 }

@@ -182,8 +182,14 @@ fn first_three(found: &[InvariantViolation]) -> String {
     text.join("; ")
 }
 
+/// A bundle file's text: UTF-8 (a byte-order mark removed); other bytes are refused by line,
+/// since a bundle's TOML and GeoJSON are UTF-8 by definition.
 fn read_text(path: &Path) -> Result<String, BundleError> {
-    std::fs::read_to_string(path).map_err(|source| BundleError::Io {
+    let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    crate::formats::text::decode_utf8(&bytes).map_err(|source| BundleError::Lines {
         path: path.to_path_buf(),
         source,
     })

@@ -25,6 +25,8 @@ pub struct RawReading {
     pub entity: String,
     #[serde(rename = "observedAt")]
     pub observed_at: String,
+    /// Quantity name → value; a name given twice is refused ([`ReadingError::DuplicateKey`]).
+    #[serde(deserialize_with = "crate::formats::json::unique_keys")]
     pub values: BTreeMap<String, serde_json::Value>,
 }
 
@@ -41,6 +43,12 @@ pub struct Reading {
 pub enum ReadingError {
     #[error("malformed reading: {0}")]
     Malformed(String),
+    /// A key given twice in one JSON object: which value is meant cannot be known.
+    #[error("malformed reading: {0} (a key given twice is ambiguous)")]
+    DuplicateKey(String),
+    /// A line of a readings file that is not UTF-8 (JSON is UTF-8 only, RFC 8259 §8.1).
+    #[error("byte {byte} of the line is not UTF-8")]
+    NotUtf8 { byte: usize },
     #[error(transparent)]
     BadId(#[from] IdError),
     #[error("{entity}: unknown entity")]
@@ -91,6 +99,8 @@ impl ReadingError {
     pub fn reason(&self) -> &'static str {
         match self {
             ReadingError::Malformed(_) => "malformed",
+            ReadingError::DuplicateKey(_) => "duplicate_key",
+            ReadingError::NotUtf8 { .. } => "not_utf8",
             ReadingError::BadId(_) => "bad_id",
             ReadingError::UnknownEntity { .. } => "unknown_entity",
             ReadingError::NoValues { .. } => "no_values",
@@ -106,9 +116,38 @@ impl ReadingError {
 }
 
 impl RawReading {
-    /// Parse one reading from JSON text.
+    /// Parse one reading from JSON text (a leading byte-order mark accepted; a key given twice
+    /// refused).
     pub fn from_json(text: &str) -> Result<RawReading, ReadingError> {
-        serde_json::from_str(text).map_err(|e| ReadingError::Malformed(e.to_string()))
+        serde_json::from_str(crate::formats::json::strip_bom(text))
+            .map_err(ReadingError::from_json_error)
+    }
+
+    /// Parse one line of a JSONL readings file (bytes, so a line that is not UTF-8 is rejected
+    /// on its own and the lines after it are still read). A trailing CR is removed. `Ok(None)`
+    /// for a blank line.
+    pub fn from_jsonl_line(line: &[u8]) -> Result<Option<RawReading>, ReadingError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = std::str::from_utf8(line).map_err(|e| ReadingError::NotUtf8 {
+            byte: e.valid_up_to() + 1,
+        })?;
+        let text = crate::formats::json::strip_bom(text);
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        RawReading::from_json(text).map(Some)
+    }
+}
+
+impl ReadingError {
+    /// The rejection for a reading's JSON that did not parse: [`ReadingError::DuplicateKey`]
+    /// for a repeated key, else [`ReadingError::Malformed`].
+    pub fn from_json_error(e: serde_json::Error) -> ReadingError {
+        if crate::formats::json::is_duplicate_key(&e) {
+            ReadingError::DuplicateKey(e.to_string())
+        } else {
+            ReadingError::Malformed(e.to_string())
+        }
     }
 }
 
@@ -351,6 +390,37 @@ mod tests {
             r#"{"entity":"charger:1","observedAt":"2026-11-27T08:00:00Z","values":{"availableCapacity":3}}"#,
             Err(("out_of_range", "[0, 2]")),
         );
+    }
+
+    #[test]
+    fn gateway_payloads_bom_repeated_keys_and_bad_bytes() {
+        let good = r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.5}}"#;
+        check(&format!("\u{feff}{good}"), Ok(1));
+        check(
+            r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.10,"fillingLevel":0.95}}"#,
+            Err(("duplicate_key", "`fillingLevel`")),
+        );
+        check(
+            r#"{"entity":"bin:2","entity":"bin:1","observedAt":"2026-11-27T08:00:00Z","values":{"fillingLevel":0.5}}"#,
+            Err(("duplicate_key", "`entity`")),
+        );
+        check(
+            r#"{"entity":"bin:1","observedAt":"2026-11-27t08:00:00z","values":{"fillingLevel":0.5}}"#,
+            Ok(1),
+        );
+        check(
+            r#"{"entity":"bin:1","observedAt":"2026-11-27T08:00:00-05:00Z","values":{"fillingLevel":0.5}}"#,
+            Err(("bad_timestamp", "-05:00Z")),
+        );
+        let mut latin1 = good.replace("0.5}", "0.5,\"note\":\"x\"}").into_bytes();
+        let at = latin1.iter().position(|&b| b == b'x').expect("x");
+        latin1[at] = 0xE9;
+        let err = RawReading::from_jsonl_line(&latin1).unwrap_err();
+        assert_eq!(err.reason(), "not_utf8");
+        assert_eq!(err.to_string(), format!("byte {} of the line is not UTF-8", at + 1));
+        let crlf = format!("{good}\r");
+        assert!(RawReading::from_jsonl_line(crlf.as_bytes()).expect("reads").is_some());
+        assert_eq!(RawReading::from_jsonl_line(b"  ").expect("blank"), None);
     }
 
     proptest! {

@@ -324,9 +324,19 @@ pub async fn post_readings(State(state): State<AppState>, request: Request) -> A
                 format!("the body exceeds {limit} bytes; send smaller batches"),
             )
         })?;
-    let items: Vec<Json> = match serde_json::from_slice::<Json>(&bytes) {
-        Ok(Json::Array(items)) => items,
-        Ok(_) => {
+    // Each reading kept as its own text, so a key repeated inside one is refused for that
+    // reading alone (a parsed `Value` would have kept the last one silently).
+    let body = std::str::from_utf8(&bytes)
+        .map(twin_core::formats::json::strip_bom)
+        .map_err(|e| {
+            ApiError::bad_request(
+                "not_utf8",
+                format!("byte {} of the body is not UTF-8", e.valid_up_to() + 1),
+            )
+        })?;
+    let items: Vec<&serde_json::value::RawValue> = match serde_json::from_str(body) {
+        Ok(items) => items,
+        Err(e) if e.is_data() => {
             return Err(ApiError::bad_request(
                 "malformed",
                 "the body must be a JSON array of readings",
@@ -350,18 +360,25 @@ pub async fn post_readings(State(state): State<AppState>, request: Request) -> A
             ),
         ));
     }
-    let entities: Vec<Option<String>> = items
-        .iter()
-        .map(|v| v.get("entity").and_then(Json::as_str).map(str::to_string))
-        .collect();
     let readings: Vec<Result<RawReading, Rejection>> = items
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(k, v)| {
-            serde_json::from_value::<RawReading>(v).map_err(|e| Rejection {
-                reason: "malformed".into(),
+            RawReading::from_json(v.get()).map_err(|e| Rejection {
+                reason: e.reason().into(),
                 message: format!("reading {k}: {e}"),
             })
+        })
+        .collect();
+    // The entity each reading names, for the answer; a malformed one is looked into leniently.
+    let entities: Vec<Option<String>> = readings
+        .iter()
+        .zip(&items)
+        .map(|(r, v)| match r {
+            Ok(r) => Some(r.entity.clone()),
+            Err(_) => serde_json::from_str::<Json>(v.get())
+                .ok()
+                .and_then(|j| j.get("entity").and_then(Json::as_str).map(str::to_string)),
         })
         .collect();
     let n = readings.len();

@@ -121,8 +121,8 @@ pub const DEFAULT_SUBSCRIPTION: &str = "default";
 
 /// Parse and check one text message from a client.
 pub fn parse_client_message(text: &str, limits: &WsLimits) -> Result<ClientMessage, ProtocolError> {
-    let value: Json =
-        serde_json::from_str(text).map_err(|e| bad("malformed", format!("not JSON: {e}")))?;
+    let value: Json = twin_core::formats::json::from_str_strict(text)
+        .map_err(|e| bad("malformed", format!("not JSON: {e}")))?;
     let Some(kind) = value.get("type").and_then(Json::as_str) else {
         return Err(bad(
             "malformed",

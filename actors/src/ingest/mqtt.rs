@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::mpsc;
-use twin_core::reading::RawReading;
+use twin_core::reading::{RawReading, ReadingError};
 
 use crate::twin::{LiveTwin, Rejection};
 
@@ -105,11 +105,14 @@ pub fn parse_message(topic: &str, payload: &[u8]) -> Result<Inbound, Rejection> 
     struct Payload {
         #[serde(rename = "observedAt")]
         observed_at: String,
+        #[serde(deserialize_with = "twin_core::formats::json::unique_keys")]
         values: std::collections::BTreeMap<String, serde_json::Value>,
     }
+    let payload = payload.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(payload);
     let p: Payload = serde_json::from_slice(payload).map_err(|e| {
+        let e = ReadingError::from_json_error(e);
         reject(
-            "malformed",
+            e.reason(),
             format!("topic {topic}: payload is not a reading: {e}"),
         )
     })?;

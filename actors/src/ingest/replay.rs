@@ -25,7 +25,8 @@ pub async fn run_replay(twin: LiveTwin, path: &Path, speed: f64) -> Result<Repla
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut lines = BufReader::new(file).lines();
+    // Lines as bytes: a line that is not UTF-8 is rejected on its own, the rest still replayed.
+    let mut lines = BufReader::new(file).split(b'\n');
     let mut report = ReplayReport::default();
     let mut batch: Vec<Result<RawReading, Rejection>> = Vec::with_capacity(BATCH);
     let began = Instant::now();
@@ -34,19 +35,20 @@ pub async fn run_replay(twin: LiveTwin, path: &Path, speed: f64) -> Result<Repla
     let mut number = 0;
     loop {
         let line = lines
-            .next_line()
+            .next_segment()
             .await
             .map_err(|e| format!("{}:{}: {e}", path.display(), number + 1))?;
         let Some(line) = line else { break };
         number += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
+        let item = match RawReading::from_jsonl_line(&line) {
+            Ok(None) => continue,
+            Ok(Some(reading)) => Ok(reading),
+            Err(e) => Err(Rejection {
+                reason: e.reason().to_string(),
+                message: format!("{}:{number}: {e}", path.display()),
+            }),
+        };
         report.lines += 1;
-        let item = RawReading::from_json(&line).map_err(|e| Rejection {
-            reason: e.reason().to_string(),
-            message: format!("{}:{number}: {e}", path.display()),
-        });
         if paced
             && let Ok(r) = &item
             && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&r.observed_at)

@@ -224,13 +224,13 @@ impl EpanetNetwork {
         let mut reported = false;
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
-            let trimmed = raw.trim();
+            let trimmed = raw.trim_ascii();
             if let Some(rest) = trimmed.strip_prefix('[') {
                 let name = rest
                     .split(']')
                     .next()
                     .unwrap_or("")
-                    .trim()
+                    .trim_ascii()
                     .to_ascii_uppercase();
                 if !MODELLED.contains(&name.as_str())
                     && !KNOWN_OTHER.contains(&name.as_str())
@@ -252,11 +252,11 @@ impl EpanetNetwork {
                 }
                 continue;
             }
-            let data = raw.split(';').next().unwrap_or("").trim();
+            let data = raw.split(';').next().unwrap_or("").trim_ascii();
             if data.is_empty() {
                 continue;
             }
-            let f: Vec<&str> = data.split_whitespace().collect();
+            let f: Vec<&str> = data.split_ascii_whitespace().collect();
             let num = |k: usize, what: &str| -> Result<f64, LineError> {
                 let t = f.get(k).ok_or_else(|| {
                     LineError::new(line_no, format!("[{section}] row is missing {what}"))

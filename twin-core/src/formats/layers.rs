@@ -168,7 +168,7 @@ pub fn intersection_feature(location: LonLat, control: &str, name: &str, nodes: 
 
 /// Parse a layer file as JSON.
 fn parse_collection(text: &str) -> Result<Json, FeatureError> {
-    serde_json::from_str(text).map_err(|e| FeatureError {
+    super::json::from_str_strict(text).map_err(|e| FeatureError {
         index: 0,
         id: None,
         message: format!("not JSON at line {}, column {}: {e}", e.line(), e.column()),

@@ -3,11 +3,31 @@
 //!
 //! The reader understands the data part of a case file; MATLAB statements after the matrices
 //! (unit conversions some published cases append) are not evaluated and are listed in
-//! [`MatpowerCase::unevaluated`] so a caller can refuse or handle them.
+//! [`MatpowerCase::unevaluated`] so a caller can refuse or handle them. Every `mpc.` field is
+//! in one of the lists of [`FIELDS`] (MATPOWER User's Manual 7.1, appendix B, and the fields
+//! of MATPOWER's own case library); cell arrays (`mpc.bus_name = { 'A'; 'B'; };`) are read,
+//! with quotes, `''` escapes and separators inside quotes honoured. Columns beyond the ones a
+//! load flow reads (OPF results such as `PF`, `LAM_P`, `MU_*`) are harmless.
 
 use std::fmt::Write as _;
 
-use super::LineError;
+use super::{FormatKeys, LineError};
+
+/// The `mpc.` fields of a case file and what the reader does with each.
+pub const FIELDS: FormatKeys = FormatKeys {
+    modelled: &["version", "baseMVA", "bus", "gen", "branch", "bus_name"],
+    harmless: &[
+        // Optimal power flow data: costs and user constraints, unused by a load flow.
+        "gencost", "A", "l", "u", "N", "fparm", "H", "Cw", "z0", "zl", "zu",
+        // Labels and legacy area data.
+        "areas", "gentype", "genfuel", "branch_name", "gen_name",
+    ],
+    not_modelled: &[
+        ("dcline", "HVDC lines carry power between buses that this load flow would not move"),
+        ("reserves", "reserve requirements belong to an optimal power flow"),
+        ("if", "interface flow limits belong to an optimal power flow"),
+    ],
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BusType {
@@ -72,8 +92,55 @@ pub struct MatpowerCase {
     pub bus: Vec<Bus>,
     pub generators: Vec<Gen>,
     pub branch: Vec<Branch>,
+    /// `mpc.bus_name`, one per bus row, when the case names its buses (else empty).
+    pub bus_names: Vec<String>,
     /// Statements after the data that the reader did not evaluate, with their line.
     pub unevaluated: Vec<(usize, String)>,
+}
+
+/// Read the cells of a MATLAB cell array from one line: quoted strings (with `''` for a
+/// quote) and bare tokens, separated by `;`, `,` or blanks; a `%` outside quotes starts a
+/// comment. Returns whether the line closes the array (`}`).
+fn scan_cells(line: &str, line_no: usize, cells: &mut Vec<String>) -> Result<bool, LineError> {
+    let mut chars = line.chars().peekable();
+    let mut bare = String::new();
+    let flush = |bare: &mut String, cells: &mut Vec<String>| {
+        if !bare.is_empty() {
+            cells.push(std::mem::take(bare));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                flush(&mut bare, cells);
+                let mut text = String::new();
+                loop {
+                    match chars.next() {
+                        Some('\'') if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                            text.push('\'');
+                        }
+                        Some('\'') => break,
+                        Some(ch) => text.push(ch),
+                        None => {
+                            return Err(LineError::new(line_no, "a quoted cell is not closed on its line"));
+                        }
+                    }
+                }
+                cells.push(text);
+            }
+            '%' => break,
+            '}' => {
+                flush(&mut bare, cells);
+                return Ok(true);
+            }
+            ';' | ',' => flush(&mut bare, cells),
+            c if c.is_ascii_whitespace() => flush(&mut bare, cells),
+            c => bare.push(c),
+        }
+    }
+    flush(&mut bare, cells);
+    Ok(false)
 }
 
 /// One matrix row with the line it started on.
@@ -96,7 +163,7 @@ enum Statement {
 }
 
 fn classify(statement: &str, continuing: bool) -> Option<Statement> {
-    let compact: String = statement.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact: String = statement.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let opens_index_list = compact.starts_with('[') && compact.ends_with("...");
     if continuing
         || opens_index_list
@@ -137,7 +204,7 @@ impl MatpowerCase {
         let mut continuing = false;
         for (line, statement) in std::mem::take(&mut self.unevaluated) {
             let kind = classify(&statement, continuing);
-            continuing = statement.trim_end().ends_with("...");
+            continuing = statement.trim_ascii_end().ends_with("...");
             match kind {
                 Some(Statement::IndexNames | Statement::BaseDefinition) => {}
                 Some(Statement::BranchOhmsToPerUnit) => {
@@ -170,10 +237,19 @@ impl MatpowerCase {
             line: 0,
             values: Vec::new(),
         };
+        let mut cells: Vec<(String, Vec<String>)> = Vec::new();
+        let mut open_cell: Option<(String, Vec<String>, usize)> = None;
 
         for (i, raw_line) in text.lines().enumerate() {
             let line_no = i + 1;
-            let line = raw_line.split('%').next().unwrap_or("").trim();
+            if let Some((_, items, _)) = open_cell.as_mut() {
+                if scan_cells(raw_line, line_no, items)? {
+                    let (field, items, _) = open_cell.take().expect("a cell array is open");
+                    cells.push((field, items));
+                }
+                continue;
+            }
+            let line = raw_line.split('%').next().unwrap_or("").trim_ascii();
             if let Some((matrix_name, rows)) = open.as_mut() {
                 let (body, closes) = match line.find(']') {
                     Some(pos) => (&line[..pos], true),
@@ -190,7 +266,7 @@ impl MatpowerCase {
                         ));
                     }
                     for token in piece
-                        .split(|c: char| c.is_whitespace() || c == ',')
+                        .split(|c: char| c.is_ascii_whitespace() || c == ',')
                         .filter(|t| !t.is_empty())
                     {
                         let v = parse_number(token).ok_or_else(|| {
@@ -225,7 +301,7 @@ impl MatpowerCase {
             }
             if let Some(rest) = line.strip_prefix("function") {
                 if let Some((_, n)) = rest.split_once('=') {
-                    name = n.trim().trim_end_matches(';').to_string();
+                    name = n.trim_ascii().trim_end_matches(';').to_string();
                 }
                 continue;
             }
@@ -234,15 +310,37 @@ impl MatpowerCase {
                     unevaluated.push((line_no, line.to_string()));
                     continue;
                 };
-                let field = field.trim();
-                let value = value.trim();
+                let field = field.trim_ascii();
+                let value = value.trim_ascii();
+                if field.contains('(') {
+                    // An indexed assignment: a MATLAB statement, not data.
+                    unevaluated.push((line_no, line.to_string()));
+                    continue;
+                }
+                if let Some(mut refused) = FIELDS.refusal(field, line_no, "MATPOWER") {
+                    refused.message = format!("mpc.{}", refused.message);
+                    return Err(refused);
+                }
+                if let Some(after) = raw_line
+                    .split_once('=')
+                    .map(|(_, v)| v.trim_ascii())
+                    .and_then(|v| v.strip_prefix('{'))
+                {
+                    let mut items = Vec::new();
+                    if scan_cells(after, line_no, &mut items)? {
+                        cells.push((field.to_string(), items));
+                    } else {
+                        open_cell = Some((field.to_string(), items, line_no));
+                    }
+                    continue;
+                }
                 if field == "baseMVA" {
-                    let v = value.trim_end_matches(';').trim();
+                    let v = value.trim_end_matches(';').trim_ascii();
                     base_mva = Some(parse_number(v).ok_or_else(|| {
                         LineError::new(line_no, format!("mpc.baseMVA = `{v}` is not a number"))
                     })?);
                 } else if field == "version" {
-                    let v = value.trim_end_matches(';').trim().trim_matches('\'');
+                    let v = value.trim_end_matches(';').trim_ascii().trim_matches('\'');
                     if v != "2" {
                         return Err(LineError::new(
                             line_no,
@@ -257,7 +355,7 @@ impl MatpowerCase {
                     };
                     for piece in body.split(';') {
                         let values: Result<Vec<f64>, LineError> = piece
-                            .split(|c: char| c.is_whitespace() || c == ',')
+                            .split(|c: char| c.is_ascii_whitespace() || c == ',')
                             .filter(|t| !t.is_empty())
                             .map(|t| {
                                 parse_number(t).ok_or_else(|| {
@@ -294,6 +392,12 @@ impl MatpowerCase {
                 format!("mpc.{matrix_name} is not closed with `];`"),
             ));
         }
+        if let Some((field, _, line)) = open_cell {
+            return Err(LineError::new(
+                line,
+                format!("the cell array mpc.{field} is not closed with `}};`"),
+            ));
+        }
         let base_mva = base_mva.ok_or_else(|| LineError::new(1, "no mpc.baseMVA"))?;
         let take = |wanted: &str| matrices.iter().find(|(n, _)| n == wanted).map(|(_, r)| r);
         let bus_rows = take("bus").ok_or_else(|| LineError::new(1, "no mpc.bus matrix"))?;
@@ -313,12 +417,27 @@ impl MatpowerCase {
             .iter()
             .map(parse_branch)
             .collect::<Result<Vec<_>, _>>()?;
+        let bus_names = match cells.iter().find(|(f, _)| f == "bus_name") {
+            None => Vec::new(),
+            Some((_, names)) if names.len() == bus.len() => names.clone(),
+            Some((_, names)) => {
+                return Err(LineError::new(
+                    1,
+                    format!(
+                        "mpc.bus_name has {} names for {} buses",
+                        names.len(),
+                        bus.len()
+                    ),
+                ));
+            }
+        };
         let case = MatpowerCase {
             name,
             base_mva,
             bus,
             generators,
             branch,
+            bus_names,
             unevaluated,
         };
         case.check_references()?;
@@ -567,6 +686,38 @@ mod tests {
         let again = MatpowerCase::parse(&case.to_matpower_string("round trip")).unwrap();
         assert_eq!(again.bus, case.bus);
         assert_eq!(again.branch, case.branch);
+    }
+
+    #[test]
+    fn every_documented_field_is_in_a_list() {
+        // MATPOWER User's Manual 7.1, appendix B (case format and OPF extensions), and the
+        // fields of MATPOWER's case library.
+        for field in [
+            "version", "baseMVA", "bus", "gen", "branch", "gencost", "areas", "bus_name",
+            "gentype", "genfuel", "dcline", "A", "l", "u", "N", "fparm", "H", "Cw", "z0", "zl",
+            "zu", "reserves", "if",
+        ] {
+            assert_ne!(FIELDS.classify(field), super::super::KeyUse::Unknown, "{field}");
+        }
+    }
+
+    #[test]
+    fn cell_arrays_are_read_and_unknown_fields_refused_by_line() {
+        let named = format!(
+            "{TINY}mpc.gencost = [\n\t2 0 0 3 0 20 0;\n];\nmpc.bus_name = {{\n\t'SUBST; 20kV % main';\n\t'it''s B';\n}};\nmpc.gentype = {{'ST'}};\n"
+        );
+        let case = MatpowerCase::parse(&named).unwrap();
+        assert_eq!(case.bus_names, ["SUBST; 20kV % main", "it's B"]);
+        assert!(case.unevaluated.is_empty(), "{:?}", case.unevaluated);
+        let err = MatpowerCase::parse(&format!("{TINY}mpc.dcline = [\n 1 2 1;\n];\n")).unwrap_err();
+        assert_eq!(err.line, 12);
+        assert!(err.message.contains("HVDC"), "{err}");
+        let err = MatpowerCase::parse(&format!("{TINY}mpc.mystery = 3;\n")).unwrap_err();
+        assert!(err.message.contains("mpc.mystery"), "{err}");
+        let err = MatpowerCase::parse(&format!("{TINY}mpc.bus_name = {{ 'A';\n")).unwrap_err();
+        assert!(err.message.contains("not closed"), "{err}");
+        let err = MatpowerCase::parse(&format!("{TINY}mpc.bus_name = {{ 'A' }};\n")).unwrap_err();
+        assert!(err.message.contains("1 names for 2 buses"), "{err}");
     }
 
     #[test]

@@ -3,10 +3,37 @@
 //!
 //! Format: `<KEY> value` metadata up to `<END OF METADATA>`, `~` comments, data rows ending with
 //! `;`. Nodes are numbered from 1; nodes below `<FIRST THRU NODE>` are zone centroids that must
-//! not carry through traffic. Generalised-cost weights for toll and distance are not in the
-//! files (they live in each network's README): callers pass them to the solver.
+//! not carry through traffic. The generalised-cost weights of toll and distance are the
+//! metadata tags `<TOLL FACTOR>` and `<DISTANCE FACTOR>` when a file has them (the TAP-B
+//! convention: cost = time + toll factor × toll + distance factor × length); many files keep
+//! them in the network's README instead, and callers may pass them.
+//!
+//! Every metadata tag is in one of the lists of [`NETWORK_TAGS`] or [`TRIPS_TAGS`]; a tag in
+//! none is refused with its line.
 
-use super::LineError;
+use super::{FormatKeys, LineError};
+
+/// The metadata tags of a network file and what the reader does with each.
+pub const NETWORK_TAGS: FormatKeys = FormatKeys {
+    modelled: &[
+        "NUMBER OF ZONES",
+        "NUMBER OF NODES",
+        "FIRST THRU NODE",
+        "NUMBER OF LINKS",
+        "TOLL FACTOR",
+        "DISTANCE FACTOR",
+    ],
+    harmless: &["ORIGINAL HEADER", "END OF METADATA"],
+    not_modelled: &[],
+};
+
+/// The metadata tags of a trips file and what the reader does with each.
+pub const TRIPS_TAGS: FormatKeys = FormatKeys {
+    // TOTAL OD FLOW is checked against the sum of the entries.
+    modelled: &["NUMBER OF ZONES", "TOTAL OD FLOW"],
+    harmless: &["ORIGINAL HEADER", "END OF METADATA"],
+    not_modelled: &[],
+};
 
 /// One directed link, as in the file (node numbers from 1).
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +56,11 @@ pub struct TntpNetwork {
     pub nodes: u32,
     pub first_thru_node: u32,
     pub links: Vec<TntpLink>,
+    /// `<TOLL FACTOR>`: minutes per unit of toll in the generalised cost, when the file says.
+    pub toll_factor: Option<f64>,
+    /// `<DISTANCE FACTOR>`: minutes per unit of length in the generalised cost, when the file
+    /// says.
+    pub distance_factor: Option<f64>,
 }
 
 /// Origin–destination flows: `(origin, destination, flow)` with zone numbers from 1.
@@ -39,11 +71,12 @@ pub struct TntpTrips {
     pub entries: Vec<(u32, u32, f64)>,
 }
 
-/// Metadata tags up to `<END OF METADATA>`, and the line number where data starts.
-fn metadata(text: &str) -> Result<(Vec<(String, String)>, usize), LineError> {
+/// Metadata tags up to `<END OF METADATA>`, and the line number where data starts; a tag not
+/// in `known`'s lists is refused with its line.
+fn metadata(text: &str, known: &FormatKeys) -> Result<(Vec<(String, String)>, usize), LineError> {
     let mut tags = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
+        let t = line.trim_ascii();
         if t.is_empty() || t.starts_with('~') {
             continue;
         }
@@ -56,11 +89,14 @@ fn metadata(text: &str) -> Result<(Vec<(String, String)>, usize), LineError> {
         let Some((key, value)) = rest.split_once('>') else {
             return Err(LineError::new(i + 1, "metadata tag without `>`"));
         };
-        let key = key.trim().to_ascii_uppercase();
+        let key = key.trim_ascii().to_ascii_uppercase();
         if key == "END OF METADATA" {
             return Ok((tags, i + 1));
         }
-        tags.push((key, value.trim().to_string()));
+        if let Some(refused) = known.refusal(&key, i + 1, "TNTP") {
+            return Err(refused);
+        }
+        tags.push((key, value.trim_ascii().to_string()));
     }
     Err(LineError::new(
         text.lines().count().max(1),
@@ -72,7 +108,7 @@ fn tag_number(tags: &[(String, String)], key: &str) -> Result<Option<f64>, LineE
     match tags.iter().find(|(k, _)| k == key) {
         None => Ok(None),
         Some((_, v)) => {
-            let first = v.split_whitespace().next().unwrap_or("");
+            let first = v.split_ascii_whitespace().next().unwrap_or("");
             first
                 .parse::<f64>()
                 .map(Some)
@@ -87,7 +123,7 @@ fn clip(s: &str) -> String {
 
 impl TntpNetwork {
     pub fn parse(text: &str) -> Result<TntpNetwork, LineError> {
-        let (tags, start) = metadata(text)?;
+        let (tags, start) = metadata(text, &NETWORK_TAGS)?;
         let need = |key: &str| -> Result<u32, LineError> {
             let v = tag_number(&tags, key)?
                 .ok_or_else(|| LineError::new(1, format!("no <{key}> in the metadata")))?;
@@ -104,15 +140,26 @@ impl TntpNetwork {
             Some(v) => v as u32,
             None => 1,
         };
+        let factor = |key: &str| -> Result<Option<f64>, LineError> {
+            match tag_number(&tags, key)? {
+                Some(v) if !v.is_finite() || v < 0.0 => Err(LineError::new(
+                    1,
+                    format!("<{key}> {v} must be a finite number, zero or more"),
+                )),
+                v => Ok(v),
+            }
+        };
+        let toll_factor = factor("TOLL FACTOR")?;
+        let distance_factor = factor("DISTANCE FACTOR")?;
         let mut links = Vec::with_capacity(link_count as usize);
         for (i, line) in text.lines().enumerate().skip(start) {
             let line_no = i + 1;
-            let data = line.split('~').next().unwrap_or("").trim();
+            let data = line.split('~').next().unwrap_or("").trim_ascii();
             if data.is_empty() {
                 continue;
             }
-            let data = data.trim_end_matches(';').trim();
-            let f: Vec<&str> = data.split_whitespace().collect();
+            let data = data.trim_end_matches(';').trim_ascii();
+            let f: Vec<&str> = data.split_ascii_whitespace().collect();
             if f.len() < 10 {
                 return Err(LineError::new(
                     line_no,
@@ -189,13 +236,15 @@ impl TntpNetwork {
             nodes,
             first_thru_node,
             links,
+            toll_factor,
+            distance_factor,
         })
     }
 }
 
 impl TntpTrips {
     pub fn parse(text: &str) -> Result<TntpTrips, LineError> {
-        let (tags, start) = metadata(text)?;
+        let (tags, start) = metadata(text, &TRIPS_TAGS)?;
         let zones = tag_number(&tags, "NUMBER OF ZONES")?
             .ok_or_else(|| LineError::new(1, "no <NUMBER OF ZONES>"))? as u32;
         let total_flow = tag_number(&tags, "TOTAL OD FLOW")?;
@@ -205,12 +254,12 @@ impl TntpTrips {
         for (i, line) in text.lines().enumerate().skip(start) {
             let line_no = i + 1;
             last_line = line_no;
-            let data = line.split('~').next().unwrap_or("").trim();
+            let data = line.split('~').next().unwrap_or("").trim_ascii();
             if data.is_empty() {
                 continue;
             }
             let zone = |s: &str| -> Result<u32, LineError> {
-                let v: f64 = s.trim().parse().map_err(|_| {
+                let v: f64 = s.trim_ascii().parse().map_err(|_| {
                     LineError::new(line_no, format!("zone `{}` is not a number", clip(s)))
                 })?;
                 if v.fract() != 0.0 || v < 1.0 || v > f64::from(zones) {
@@ -237,14 +286,14 @@ impl TntpTrips {
                 })?;
                 let d = zone(d)?;
                 let flow: f64 = flow
-                    .trim()
+                    .trim_ascii()
                     .parse()
                     .ok()
                     .filter(|x: &f64| x.is_finite() && *x >= 0.0)
                     .ok_or_else(|| {
                         LineError::new(
                             line_no,
-                            format!("flow `{}` is not a non-negative number", clip(flow.trim())),
+                            format!("flow `{}` is not a non-negative number", clip(flow.trim_ascii())),
                         )
                     })?;
                 if flow > 0.0 && d != o {
@@ -276,7 +325,7 @@ impl TntpTrips {
 pub fn parse_flow_file(text: &str) -> Result<Vec<(u32, u32, f64, f64)>, LineError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let f: Vec<&str> = line.split_whitespace().collect();
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
         if f.is_empty() || f[0].eq_ignore_ascii_case("from") || f[0].starts_with('~') {
             continue;
         }
@@ -335,5 +384,36 @@ mod tests {
         );
         let err = TntpTrips::parse(&TRIPS.replace("2 : 10.0", "2 : ten")).unwrap_err();
         assert_eq!(err.line, 6);
+    }
+
+    #[test]
+    fn every_documented_tag_is_in_a_list_and_unknown_tags_are_refused() {
+        // The tags of the TransportationNetworks collection and of TAP-B's files.
+        for tag in [
+            "NUMBER OF ZONES", "NUMBER OF NODES", "FIRST THRU NODE", "NUMBER OF LINKS",
+            "TOLL FACTOR", "DISTANCE FACTOR", "ORIGINAL HEADER", "END OF METADATA",
+        ] {
+            assert_ne!(NETWORK_TAGS.classify(tag), super::super::KeyUse::Unknown, "{tag}");
+        }
+        for tag in ["NUMBER OF ZONES", "TOTAL OD FLOW", "END OF METADATA"] {
+            assert_ne!(TRIPS_TAGS.classify(tag), super::super::KeyUse::Unknown, "{tag}");
+        }
+        let err = TntpNetwork::parse(&NET.replacen("<NUMBER OF NODES>", "<TIME FACTOR> 2\n<NUMBER OF NODES>", 1))
+            .unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains("TIME FACTOR"), "{err}");
+    }
+
+    #[test]
+    fn toll_and_distance_factors_are_read() {
+        let net = TntpNetwork::parse(&NET.replacen(
+            "<NUMBER OF NODES>",
+            "<TOLL FACTOR> 0.5\n<DISTANCE FACTOR> 0.1\n<NUMBER OF NODES>",
+            1,
+        ))
+        .unwrap();
+        assert_eq!((net.toll_factor, net.distance_factor), (Some(0.5), Some(0.1)));
+        assert_eq!(TntpNetwork::parse(NET).unwrap().toll_factor, None);
+        assert!(TntpNetwork::parse(&NET.replacen("<NUMBER OF NODES>", "<TOLL FACTOR> -1\n<NUMBER OF NODES>", 1)).is_err());
     }
 }

@@ -1,12 +1,90 @@
 //! VRPLIB (TSPLIB95-style) capacitated VRP instances and CVRPLIB solution files.
 //!
-//! Header lines `KEY : value` (NAME, TYPE, DIMENSION, CAPACITY, EDGE_WEIGHT_TYPE,
-//! EDGE_WEIGHT_FORMAT), then sections NODE_COORD_SECTION, EDGE_WEIGHT_SECTION, DEMAND_SECTION,
-//! DEPOT_SECTION (terminated by -1), EOF. Distances follow the CVRPLIB convention: Euclidean,
-//! rounded to the nearest integer (`nint`), unless the caller asks for exact distances (the CMT
+//! Header lines `KEY : value`, then sections (`NODE_COORD_SECTION`, `EDGE_WEIGHT_SECTION`,
+//! `DEMAND_SECTION`, `DEPOT_SECTION` terminated by -1, …), `EOF`. Every key and section of
+//! TSPLIB95 (Reinelt 1995, §1) and of CVRPLIB's additions is in one of the lists of [`KEYS`]:
+//! modelled, harmless (labels and drawing data), or refused with the reason. Distances follow
+//! TSPLIB95 §2 for each `EDGE_WEIGHT_TYPE`; for `EUC_2D`, rounding to the nearest integer
+//! (`nint`, the CVRPLIB convention) unless the caller asks for exact distances (the CMT
 //! instances are published with unrounded ones).
 
-use super::LineError;
+use super::{FormatKeys, LineError};
+
+/// The keys and sections of VRPLIB and what this reader does with each.
+pub const KEYS: FormatKeys = FormatKeys {
+    modelled: &[
+        "TYPE",
+        "DIMENSION",
+        "CAPACITY",
+        "EDGE_WEIGHT_TYPE",
+        "EDGE_WEIGHT_FORMAT",
+        "NODE_COORD_SECTION",
+        "EDGE_WEIGHT_SECTION",
+        "DEMAND_SECTION",
+        "DEPOT_SECTION",
+        // A service time of 0 (what CVRPLIB writes when there is none); others are refused.
+        "SERVICE_TIME",
+    ],
+    harmless: &[
+        "NAME",
+        "COMMENT",
+        "NODE_COORD_TYPE",
+        "DISPLAY_DATA_TYPE",
+        "DISPLAY_DATA_SECTION",
+        "EOF",
+    ],
+    not_modelled: &[
+        ("DISTANCE", "a route length limit, which the route solver does not enforce"),
+        ("VEHICLES", "a limit on the number of vehicles, which the route solver does not enforce"),
+        ("EDGE_DATA_FORMAT", "sparse edge lists (only complete graphs are solved)"),
+        ("EDGE_DATA_SECTION", "sparse edge lists (only complete graphs are solved)"),
+        ("FIXED_EDGES_SECTION", "edges forced into the solution"),
+        ("TOUR_SECTION", "a tour belongs in a solution file, not an instance"),
+        ("TIME_WINDOW_SECTION", "time windows (VRPTW)"),
+        ("SERVICE_TIME_SECTION", "per-customer service times"),
+        ("PICKUP_SECTION", "pickups (VRPPD)"),
+        ("BACKHAUL_SECTION", "backhauls (VRPB)"),
+        ("LINEHAUL_SECTION", "linehauls (VRPB)"),
+        ("RELEASE_TIME_SECTION", "release times"),
+        ("PRIZE_SECTION", "prize-collecting customers"),
+        ("VEHICLES_DEPOT_SECTION", "several depots"),
+    ],
+};
+
+/// How distances are computed (TSPLIB95 §2, `EDGE_WEIGHT_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeWeightType {
+    /// Given in `EDGE_WEIGHT_SECTION`.
+    Explicit,
+    /// Euclidean, `nint` (or exact when asked).
+    Euc2d,
+    /// Euclidean rounded up.
+    Ceil2d,
+    /// Manhattan, `nint`.
+    Man2d,
+    /// Maximum of the coordinate differences, `nint`.
+    Max2d,
+    /// Pseudo-Euclidean (the att48/att532 instances).
+    Att,
+    /// Geographical: coordinates are DDD.MM degrees and minutes, distances in km on the
+    /// TSPLIB idealised sphere (radius 6378.388 km).
+    Geo,
+}
+
+impl EdgeWeightType {
+    fn parse(value: &str) -> Option<EdgeWeightType> {
+        Some(match value {
+            "EXPLICIT" => EdgeWeightType::Explicit,
+            "EUC_2D" => EdgeWeightType::Euc2d,
+            "CEIL_2D" => EdgeWeightType::Ceil2d,
+            "MAN_2D" => EdgeWeightType::Man2d,
+            "MAX_2D" => EdgeWeightType::Max2d,
+            "ATT" => EdgeWeightType::Att,
+            "GEO" => EdgeWeightType::Geo,
+            _ => return None,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct VrplibInstance {
@@ -14,7 +92,9 @@ pub struct VrplibInstance {
     /// Number of nodes, depot included.
     pub dimension: usize,
     pub capacity: u32,
-    /// Node coordinates in file order (EUC_2D).
+    pub edge_weight_type: EdgeWeightType,
+    /// Node coordinates in file order (empty for EXPLICIT instances, whose coordinates, if
+    /// any, are for drawing only).
     pub coords: Vec<(f64, f64)>,
     /// Explicit full distance matrix, row-major (EXPLICIT instances).
     pub explicit: Option<Vec<f64>>,
@@ -43,41 +123,38 @@ impl VrplibInstance {
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
             last_line = line_no;
-            let line = raw.trim();
+            let line = raw.trim_ascii();
             if line.is_empty() {
                 continue;
             }
             if line == "EOF" {
                 break;
             }
-            let first = line.split_whitespace().next().unwrap_or("");
+            let first = line.split_ascii_whitespace().next().unwrap_or("");
             if first.ends_with("_SECTION") {
                 section = first.to_string();
                 let n = dimension.ok_or_else(|| {
                     LineError::new(line_no, format!("{section} before DIMENSION"))
                 })?;
+                if let Some(refused) = KEYS.refusal(&section, line_no, "VRPLIB") {
+                    return Err(refused);
+                }
                 match section.as_str() {
                     "NODE_COORD_SECTION" => coords = vec![None; n],
                     "DEMAND_SECTION" => demands = Some(vec![None; n]),
-                    "EDGE_WEIGHT_SECTION" | "DEPOT_SECTION" => {}
-                    other => {
-                        return Err(LineError::new(
-                            line_no,
-                            format!("unsupported section {other}"),
-                        ));
-                    }
+                    _ => {}
                 }
                 continue;
             }
             if let Some((key, value)) = line.split_once(':')
                 && (section.is_empty()
                     || !key
-                        .trim()
+                        .trim_ascii()
                         .chars()
                         .next()
                         .is_some_and(|c| c.is_ascii_digit() || c == '-'))
             {
-                let value = value.trim().trim_matches('"').to_string();
+                let value = value.trim_ascii().trim_matches('"').to_string();
                 let number = |what: &str| -> Result<u64, LineError> {
                     value.parse().map_err(|_| {
                         LineError::new(
@@ -86,7 +163,11 @@ impl VrplibInstance {
                         )
                     })
                 };
-                match key.trim() {
+                let key = key.trim_ascii();
+                if let Some(refused) = KEYS.refusal(key, line_no, "VRPLIB") {
+                    return Err(refused);
+                }
+                match key {
                     "NAME" => name = value.clone(),
                     "DIMENSION" => dimension = Some(number("DIMENSION")? as usize),
                     "CAPACITY" => capacity = Some(number("CAPACITY")? as u32),
@@ -98,12 +179,21 @@ impl VrplibInstance {
                             format!("TYPE {value}: only CVRP is supported"),
                         ));
                     }
+                    "SERVICE_TIME" if value.parse::<f64>().ok() != Some(0.0) => {
+                        return Err(LineError::new(
+                            line_no,
+                            format!(
+                                "SERVICE_TIME {}: service times are not modelled by the route solver; the file is refused rather than solved without them",
+                                clip(&value)
+                            ),
+                        ));
+                    }
                     _ => {}
                 }
                 section.clear();
                 continue;
             }
-            let fields: Vec<&str> = line.split_whitespace().collect();
+            let fields: Vec<&str> = line.split_ascii_whitespace().collect();
             let n = dimension.unwrap_or(0);
             let node = |s: &str| -> Result<usize, LineError> {
                 let id: usize = s.parse().map_err(|_| {
@@ -126,6 +216,13 @@ impl VrplibInstance {
                     })
             };
             match section.as_str() {
+                // Drawing coordinates: checked to be rows of numbers, otherwise unused.
+                "DISPLAY_DATA_SECTION" => {
+                    node(fields[0])?;
+                    for f in &fields[1..] {
+                        float(f)?;
+                    }
+                }
                 "NODE_COORD_SECTION" => {
                     if fields.len() < 3 {
                         return Err(LineError::new(
@@ -206,8 +303,24 @@ impl VrplibInstance {
                 ),
             ));
         }
-        let (coords, explicit) = match weight_type.as_str() {
-            "EUC_2D" => {
+        let edge_weight_type = EdgeWeightType::parse(&weight_type).ok_or_else(|| {
+            LineError::new(
+                1,
+                format!(
+                    "EDGE_WEIGHT_TYPE {}: not one this reader computes (EXPLICIT, EUC_2D, CEIL_2D, MAN_2D, MAX_2D, ATT, GEO)",
+                    clip(&weight_type)
+                ),
+            )
+        })?;
+        let (coords, explicit) = match edge_weight_type {
+            EdgeWeightType::Explicit => (
+                Vec::new(),
+                Some(
+                    expand_weights(&weights, n, &weight_format)
+                        .map_err(|m| LineError::new(last_line, m))?,
+                ),
+            ),
+            _ => {
                 let coords: Vec<(f64, f64)> = coords
                     .into_iter()
                     .enumerate()
@@ -222,24 +335,12 @@ impl VrplibInstance {
                     .collect::<Result<_, _>>()?;
                 (coords, None)
             }
-            "EXPLICIT" => (
-                Vec::new(),
-                Some(
-                    expand_weights(&weights, n, &weight_format)
-                        .map_err(|m| LineError::new(last_line, m))?,
-                ),
-            ),
-            other => {
-                return Err(LineError::new(
-                    1,
-                    format!("EDGE_WEIGHT_TYPE {other}: only EUC_2D and EXPLICIT are supported"),
-                ));
-            }
         };
         Ok(VrplibInstance {
             name,
             dimension: n,
             capacity,
+            edge_weight_type,
             coords,
             explicit,
             demands,
@@ -247,26 +348,70 @@ impl VrplibInstance {
         })
     }
 
-    /// The full distance matrix, row-major; Euclidean distances rounded to the nearest integer
-    /// when `round` (the CVRPLIB convention).
+    /// The full distance matrix, row-major, per TSPLIB95 §2 for the instance's
+    /// `EDGE_WEIGHT_TYPE`; `EUC_2D` distances are rounded to the nearest integer when `round`
+    /// (the CVRPLIB convention), exact otherwise.
     pub fn distance_matrix(&self, round: bool) -> Vec<f64> {
         if let Some(m) = &self.explicit {
             return m.clone();
         }
         let n = self.dimension;
+        let nint = |x: f64| (x + 0.5).floor();
         let mut m = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
+                if i == j {
+                    continue;
+                }
                 let (a, b) = (self.coords[i], self.coords[j]);
-                let d = (a.0 - b.0).hypot(a.1 - b.1);
-                m[i * n + j] = if round { (d + 0.5).floor() } else { d };
+                let (dx, dy) = ((a.0 - b.0).abs(), (a.1 - b.1).abs());
+                m[i * n + j] = match self.edge_weight_type {
+                    EdgeWeightType::Euc2d if round => nint(dx.hypot(dy)),
+                    EdgeWeightType::Euc2d => dx.hypot(dy),
+                    EdgeWeightType::Ceil2d => dx.hypot(dy).ceil(),
+                    EdgeWeightType::Man2d => nint(dx + dy),
+                    EdgeWeightType::Max2d => nint(dx).max(nint(dy)),
+                    EdgeWeightType::Att => {
+                        let r = ((dx * dx + dy * dy) / 10.0).sqrt();
+                        let t = nint(r);
+                        if t < r { t + 1.0 } else { t }
+                    }
+                    EdgeWeightType::Geo => geo_distance(a, b),
+                    EdgeWeightType::Explicit => 0.0,
+                };
             }
         }
         m
     }
 }
 
+/// TSPLIB95 §2.4: coordinates DDD.MM (degrees, minutes) to radians with PI = 3.141592, the
+/// distance on a sphere of radius 6378.388 km, truncated to whole km after adding 1.
+fn geo_distance(a: (f64, f64), b: (f64, f64)) -> f64 {
+    const PI: f64 = 3.141592;
+    const RRR: f64 = 6378.388;
+    let radians = |x: f64| {
+        let deg = x.trunc();
+        PI * (deg + 5.0 * (x - deg) / 3.0) / 180.0
+    };
+    let (lat_a, lon_a, lat_b, lon_b) = (radians(a.0), radians(a.1), radians(b.0), radians(b.1));
+    let q1 = (lon_a - lon_b).cos();
+    let q2 = (lat_a - lat_b).cos();
+    let q3 = (lat_a + lat_b).cos();
+    (RRR * (0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3)).acos() + 1.0).trunc()
+}
+
+/// The full matrix from `EDGE_WEIGHT_SECTION`'s numbers in `format`. The column-wise formats
+/// of a symmetric matrix are the row-wise ones of the other triangle (UPPER_COL = LOWER_ROW,
+/// …).
 fn expand_weights(w: &[f64], n: usize, format: &str) -> Result<Vec<f64>, String> {
+    let format = match format {
+        "UPPER_COL" => "LOWER_ROW",
+        "LOWER_COL" => "UPPER_ROW",
+        "UPPER_DIAG_COL" => "LOWER_DIAG_ROW",
+        "LOWER_DIAG_COL" => "UPPER_DIAG_ROW",
+        other => other,
+    };
     let mut m = vec![0.0; n * n];
     let mut it = w.iter().copied();
     let mut next = || {
@@ -306,19 +451,19 @@ pub fn parse_solution(text: &str) -> Result<(Vec<Vec<usize>>, f64), LineError> {
     let mut routes = Vec::new();
     let mut cost = None;
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
+        let line = line.trim_ascii();
         if let Some(rest) = line.strip_prefix("Route") {
             let (_, customers) = rest
                 .split_once(':')
                 .ok_or_else(|| LineError::new(i + 1, "a route line needs `:`"))?;
             let r: Result<Vec<usize>, _> = customers
-                .split_whitespace()
+                .split_ascii_whitespace()
                 .map(|c| c.parse::<usize>())
                 .collect();
             routes.push(r.map_err(|_| LineError::new(i + 1, "route customers must be numbers"))?);
         } else if let Some(rest) = line.strip_prefix("Cost") {
             cost = Some(
-                rest.trim()
+                rest.trim_ascii()
                     .parse::<f64>()
                     .map_err(|_| LineError::new(i + 1, "cost is not a number"))?,
             );
@@ -357,6 +502,55 @@ mod tests {
             err.to_string().contains("demands 50 > CAPACITY 10"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_documented_key_is_in_a_list() {
+        // TSPLIB95 (Reinelt 1995) §1.1-1.2 and CVRPLIB's additions.
+        for key in [
+            "NAME", "TYPE", "COMMENT", "DIMENSION", "CAPACITY", "EDGE_WEIGHT_TYPE",
+            "EDGE_WEIGHT_FORMAT", "EDGE_DATA_FORMAT", "NODE_COORD_TYPE", "DISPLAY_DATA_TYPE",
+            "EOF", "NODE_COORD_SECTION", "DEPOT_SECTION", "DEMAND_SECTION", "EDGE_DATA_SECTION",
+            "FIXED_EDGES_SECTION", "DISPLAY_DATA_SECTION", "TOUR_SECTION", "EDGE_WEIGHT_SECTION",
+            "DISTANCE", "SERVICE_TIME", "VEHICLES",
+        ] {
+            assert_ne!(KEYS.classify(key), super::super::KeyUse::Unknown, "{key}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_modelled_is_refused_by_line_and_drawing_data_is_harmless() {
+        let with = |extra: &str| SMALL.replace("CAPACITY : 10\n", &format!("CAPACITY : 10\n{extra}"));
+        let err = VrplibInstance::parse(&with("DISTANCE : 200\n")).unwrap_err();
+        assert_eq!(err.line, 6);
+        assert!(err.message.contains("route length limit"), "{err}");
+        let err = VrplibInstance::parse(&with("SERVICE_TIME : 10\n")).unwrap_err();
+        assert!(err.message.contains("service times"), "{err}");
+        assert!(VrplibInstance::parse(&with("SERVICE_TIME : 0\n")).is_ok());
+        let err = VrplibInstance::parse(&with("MYSTERY : 1\n")).unwrap_err();
+        assert!(err.message.contains("MYSTERY"), "{err}");
+        let display = with("DISPLAY_DATA_TYPE : TWOD_DISPLAY\n")
+            .replace("DEMAND_SECTION", "DISPLAY_DATA_SECTION\n1 5 5\n2 6 6\n3 7 7\nDEMAND_SECTION");
+        assert_eq!(
+            VrplibInstance::parse(&display).unwrap().distance_matrix(true),
+            VrplibInstance::parse(SMALL).unwrap().distance_matrix(true)
+        );
+    }
+
+    #[test]
+    fn tsplib_distance_functions() {
+        let inst = |kind: &str, coords: &str| {
+            VrplibInstance::parse(&format!("NAME : d\nTYPE : CVRP\nDIMENSION : 2\nEDGE_WEIGHT_TYPE : {kind}\nCAPACITY : 10\nNODE_COORD_SECTION\n{coords}DEMAND_SECTION\n1 0\n2 1\nDEPOT_SECTION\n1\n-1\nEOF\n"))
+                .unwrap()
+                .distance_matrix(true)[1]
+        };
+        assert_eq!(inst("MAN_2D", "1 0 0\n2 3 4.4\n"), 7.0);
+        assert_eq!(inst("MAX_2D", "1 0 0\n2 3 4.4\n"), 4.0);
+        assert_eq!(inst("CEIL_2D", "1 0 0\n2 3 4.1\n"), 6.0);
+        // ATT: sqrt((30² + 40²) / 10) = 15.81 → 16.
+        assert_eq!(inst("ATT", "1 0 0\n2 30 40\n"), 16.0);
+        // GEO, burma14 nodes 1 and 2 (16.47 96.10) and (16.47 94.44): 153 km in TSPLIB's table.
+        assert_eq!(inst("GEO", "1 16.47 96.10\n2 16.47 94.44\n"), 153.0);
     }
 
     #[test]

@@ -55,9 +55,13 @@ pub enum OutageEventsError {
 
 /// Read an events file. Errors name the file and line.
 pub fn read_outage_events(path: &Path) -> Result<Vec<OutageEvent>, OutageEventsError> {
-    let text = std::fs::read_to_string(path).map_err(|e| OutageEventsError::Io {
+    let bytes = std::fs::read(path).map_err(|e| OutageEventsError::Io {
         path: path.to_path_buf(),
         why: e.to_string(),
+    })?;
+    let text = crate::formats::text::decode_utf8(&bytes).map_err(|e| OutageEventsError::Io {
+        path: path.to_path_buf(),
+        why: format!("line {}: {}", e.line, e.message),
     })?;
     parse_outage_events(&text, path)
 }
@@ -80,7 +84,7 @@ pub fn parse_outage_events(text: &str, path: &Path) -> Result<Vec<OutageEvent>, 
             return Err(at("expected `fail,repair_h,switching_min`".into()));
         }
         let failed = f[0]
-            .split_whitespace()
+            .split_ascii_whitespace()
             .map(|s| s.parse::<EntityId>().map_err(|e| at(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         if failed.is_empty() || failed.iter().any(|id| id.kind() != EntityKind::Power) {

@@ -18,4 +18,6 @@ pub mod outage;
 pub mod reliability;
 
 pub use grid::GridState;
-pub use load_flow::{BranchFlow, LoadFlowError, LoadFlowResult, solve_load_flow};
+pub use load_flow::{
+    BranchFlow, LoadFlowError, LoadFlowMethod, LoadFlowResult, ReactiveLimit, solve_load_flow,
+};

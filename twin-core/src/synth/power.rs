@@ -299,6 +299,7 @@ pub fn plan_power(
         bus,
         generators,
         branch,
+        bus_names: Vec::new(),
         unevaluated: Vec::new(),
     };
     PowerPlan {

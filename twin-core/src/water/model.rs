@@ -107,7 +107,7 @@ pub struct HydModel {
 /// with `am`/`pm`.
 pub fn parse_time(text: &str) -> Option<u64> {
     let t = text.trim().to_ascii_lowercase();
-    let mut parts = t.split_whitespace();
+    let mut parts = t.split_ascii_whitespace();
     let value = parts.next()?;
     let unit = parts.next().unwrap_or("");
     let seconds = if value.contains(':') {
@@ -397,7 +397,7 @@ impl HydModel {
             .collect();
         let mut controls = Vec::new();
         for c in &net.controls {
-            let f: Vec<&str> = c.split_whitespace().collect();
+            let f: Vec<&str> = c.split_ascii_whitespace().collect();
             let bad = || ModelError::BadControl(c.clone());
             if f.len() < 5 || !f[0].eq_ignore_ascii_case("LINK") {
                 return Err(bad());

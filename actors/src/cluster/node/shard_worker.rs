@@ -115,9 +115,12 @@ pub(super) async fn run_shard(
                     let t = t.with_timezone(&Utc);
                     clock = Some(clock.map_or(t, |c| c.max(t)));
                 }
-                serde_json::from_slice::<RawReading>(&m.payload).map_err(|e| Rejection {
-                    reason: "malformed".into(),
-                    message: format!("{}: not a reading: {e}", m.subject),
+                serde_json::from_slice::<RawReading>(&m.payload).map_err(|e| {
+                    let e = twin_core::reading::ReadingError::from_json_error(e);
+                    Rejection {
+                        reason: e.reason().into(),
+                        message: format!("{}: not a reading: {e}", m.subject),
+                    }
                 })
             })
             .collect();

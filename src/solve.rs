@@ -61,6 +61,16 @@ pub struct TrafficArgs {
     json: bool,
 }
 
+/// Say on stderr when an assignment stopped at its iteration cap before its target gap.
+fn warn_if_not_converged(r: &twin_core::traffic::AssignmentResult, options: &AssignmentOptions) {
+    if !r.converged {
+        eprintln!(
+            "warning: the assignment stopped at --max-iterations {} with relative gap {:.3e}, above --gap {:.0e}: the flows are not an equilibrium (\"converged\": false)",
+            r.iterations, r.relative_gap, options.target_gap
+        );
+    }
+}
+
 /// A generalised-cost weight: the command line's when given (saying so when it overrides the
 /// file's), else the file's metadata tag, else 0.
 fn cost_weight(what: &str, given: Option<f64>, in_file: Option<f64>, tag: &str) -> Result<f64> {
@@ -142,6 +152,7 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
         let (network, demand) = twin_core::traffic::AssignmentNetwork::from_tntp(&net, &trips)?;
         let r = assign(&network, &demand, &options, &mut report)?;
         bar.finish_and_clear();
+        warn_if_not_converged(&r, &options);
         if args.json {
             let links: Vec<_> = network
                 .links
@@ -150,7 +161,7 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
                 .map(|(a, l)| json!({"from": l.from + 1, "to": l.to + 1, "flow": r.flows[a], "cost": r.costs[a]}))
                 .collect();
             let out = json!({
-                "relative_gap": r.relative_gap, "iterations": r.iterations, "objective": r.objective,
+                "relative_gap": r.relative_gap, "converged": r.converged, "iterations": r.iterations, "objective": r.objective,
                 "tstt": r.tstt, "seconds": r.seconds, "links": links,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -199,6 +210,7 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
     let traffic = build_city_traffic(&city, &changes)?;
     let r = assign(&traffic.network, &traffic.demand, &options, &mut report)?;
     bar.finish_and_clear();
+    warn_if_not_converged(&r, &options);
     let loads = segment_loads(&traffic, &r.flows, &r.costs);
     let vehicle_km: f64 = traffic
         .network
@@ -224,7 +236,7 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
     };
     if args.json {
         let out = json!({
-            "relative_gap": r.relative_gap, "iterations": r.iterations, "objective": r.objective,
+            "relative_gap": r.relative_gap, "converged": r.converged, "iterations": r.iterations, "objective": r.objective,
             "tstt": r.tstt, "tstt_unit": "vehicle-minutes", "seconds": r.seconds,
             "zones": traffic.zone_names, "demand_veh_h": traffic.demand.total(), "vehicle_km": vehicle_km,
             "most_congested": congested.iter().take(10).map(|l| describe(l)).collect::<Vec<_>>(),

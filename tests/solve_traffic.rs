@@ -130,3 +130,30 @@ fn broken_tntp_files_give_one_line_errors_with_file_and_line() {
     ]);
     assert_one_line_error(&out, &["bin:1 is not a street segment"]);
 }
+
+#[test]
+fn an_assignment_stopped_at_its_cap_says_it_did_not_converge() {
+    let out = twin(&[
+        "solve",
+        "traffic",
+        "--net",
+        "data/traffic/SiouxFalls_net.tntp",
+        "--trips",
+        "data/traffic/SiouxFalls_trips.tntp",
+        "--gap",
+        "1e-12",
+        "--max-iterations",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["converged"], false);
+    assert!(stderr(&out).contains("not an equilibrium"), "{}", stderr(&out));
+    let converged = twin(&[
+        "solve", "traffic", "--net", "data/traffic/SiouxFalls_net.tntp", "--trips",
+        "data/traffic/SiouxFalls_trips.tntp", "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&stdout(&converged)).unwrap();
+    assert_eq!(r["converged"], true);
+}

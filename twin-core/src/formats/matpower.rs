@@ -574,11 +574,26 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
+/// A number as MATLAB writes it: finite, or `Inf`/`-Inf` written out (generator limits use
+/// them). A literal that overflows (`1e400`) or `NaN` is not a number here.
 fn parse_number(token: &str) -> Option<f64> {
     match token {
         "Inf" | "inf" => Some(f64::INFINITY),
         "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        _ => token.parse().ok(),
+        _ => token.parse::<f64>().ok().filter(|x| x.is_finite()),
+    }
+}
+
+/// Refuse an infinite value in a column where it has no meaning (everything but limits).
+fn finite(row: &Row, col: usize, what: &str) -> Result<f64, LineError> {
+    let v = row.values[col];
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(LineError::new(
+            row.line,
+            format!("{what} column {} = {v} must be finite", col + 1),
+        ))
     }
 }
 
@@ -624,14 +639,14 @@ fn parse_bus(row: &Row) -> Result<Bus, LineError> {
     Ok(Bus {
         id: as_u32(row, 0, "bus")?,
         bus_type,
-        pd_mw: v[2],
-        qd_mvar: v[3],
-        gs_mw: v[4],
-        bs_mvar: v[5],
+        pd_mw: finite(row, 2, "bus")?,
+        qd_mvar: finite(row, 3, "bus")?,
+        gs_mw: finite(row, 4, "bus")?,
+        bs_mvar: finite(row, 5, "bus")?,
         area: as_u32(row, 6, "bus")?,
-        vm_pu: v[7],
-        va_deg: v[8],
-        base_kv: v[9],
+        vm_pu: finite(row, 7, "bus")?,
+        va_deg: finite(row, 8, "bus")?,
+        base_kv: finite(row, 9, "bus")?,
         zone: as_u32(row, 10, "bus")?,
         vmax_pu: v[11],
         vmin_pu: v[12],
@@ -643,11 +658,11 @@ fn parse_gen(row: &Row) -> Result<Gen, LineError> {
     let v = &row.values;
     Ok(Gen {
         bus: as_u32(row, 0, "gen")?,
-        pg_mw: v[1],
-        qg_mvar: v[2],
+        pg_mw: finite(row, 1, "gen")?,
+        qg_mvar: finite(row, 2, "gen")?,
         qmax_mvar: v[3],
         qmin_mvar: v[4],
-        vg_pu: v[5],
+        vg_pu: finite(row, 5, "gen")?,
         mbase_mva: v[6],
         in_service: v[7] > 0.0,
         pmax_mw: v[8],
@@ -661,12 +676,12 @@ fn parse_branch(row: &Row) -> Result<Branch, LineError> {
     Ok(Branch {
         from: as_u32(row, 0, "branch")?,
         to: as_u32(row, 1, "branch")?,
-        r_pu: v[2],
-        x_pu: v[3],
-        b_pu: v[4],
-        rate_a_mva: v[5],
-        ratio: v[8],
-        shift_deg: v[9],
+        r_pu: finite(row, 2, "branch")?,
+        x_pu: finite(row, 3, "branch")?,
+        b_pu: finite(row, 4, "branch")?,
+        rate_a_mva: finite(row, 5, "branch")?,
+        ratio: finite(row, 8, "branch")?,
+        shift_deg: finite(row, 9, "branch")?,
         in_service: v[10] > 0.0,
     })
 }
@@ -735,5 +750,31 @@ mod tests {
         );
         let open = TINY.replace("];\nmpc.gen", "mpc.gen");
         assert!(MatpowerCase::parse(&open).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Mutated real cases give a clean error or a load flow whose every number is finite.
+        #[test]
+        fn mutated_real_cases_give_an_error_or_finite_numbers(
+            which in 0usize..3,
+            edits in crate::formats::mutate::edits(),
+        ) {
+            let real = [
+                include_str!("../../../data/power/case33bw.m"),
+                include_str!("../../../data/field/matpower-pv-and-pq-generators.m"),
+                include_str!("../../../data/field/matpower-cell-arrays-bus-names.m"),
+            ][which];
+            let text = crate::formats::mutate::apply(real, &edits);
+            let Ok(mut case) = MatpowerCase::parse(&text) else { return Ok(()) };
+            case.apply_known_conversions();
+            if let Ok(r) = crate::power::solve_load_flow(&case, None, 1.0) {
+                proptest::prop_assert!(r.vm_pu.iter().chain(&r.va_deg).all(|x| x.is_finite()));
+                proptest::prop_assert!(r.p_loss_kw.is_finite() && r.slack_p_kw.is_finite());
+                for b in &r.branches {
+                    proptest::prop_assert!(b.p_from_kw.is_finite() && b.p_loss_kw.is_finite(), "{b:?}");
+                }
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@ pub mod epanet;
 pub mod json;
 pub mod layers;
 pub mod matpower;
+#[cfg(test)]
+pub(crate) mod mutate;
 pub mod text;
 pub mod tntp;
 pub mod vrplib;

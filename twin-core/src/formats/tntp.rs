@@ -416,4 +416,35 @@ mod tests {
         assert_eq!(TntpNetwork::parse(NET).unwrap().toll_factor, None);
         assert!(TntpNetwork::parse(&NET.replacen("<NUMBER OF NODES>", "<TOLL FACTOR> -1\n<NUMBER OF NODES>", 1)).is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Mutated real networks give a clean error or an assignment with finite flows.
+        #[test]
+        fn mutated_real_files_give_an_error_or_finite_flows(
+            edit_net in proptest::prelude::any::<bool>(),
+            edits in crate::formats::mutate::edits(),
+        ) {
+            let (net, trips) = (
+                include_str!("../../../data/field/tntp-toll-factor-net.tntp"),
+                include_str!("../../../data/field/tntp-toll-factor-trips.tntp"),
+            );
+            let (net, trips) = if edit_net {
+                (crate::formats::mutate::apply(net, &edits), trips.to_string())
+            } else {
+                (net.to_string(), crate::formats::mutate::apply(trips, &edits))
+            };
+            let (Ok(net), Ok(trips)) = (TntpNetwork::parse(&net), TntpTrips::parse(&trips)) else {
+                return Ok(());
+            };
+            let Ok((network, demand)) = crate::traffic::AssignmentNetwork::from_tntp(&net, &trips) else {
+                return Ok(());
+            };
+            let options = crate::traffic::AssignmentOptions { max_iterations: 50, ..Default::default() };
+            if let Ok(r) = crate::traffic::assign(&network, &demand, &options, &mut |_| {}) {
+                proptest::prop_assert!(r.flows.iter().chain(&r.costs).all(|x| x.is_finite()), "{:?}", r.flows);
+                proptest::prop_assert!(r.relative_gap.is_finite());
+            }
+        }
+    }
 }

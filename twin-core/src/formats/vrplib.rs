@@ -321,6 +321,12 @@ impl VrplibInstance {
                 ),
             ),
             _ => {
+                if coords.len() != n {
+                    return Err(LineError::new(
+                        last_line,
+                        format!("EDGE_WEIGHT_TYPE {weight_type} needs a NODE_COORD_SECTION"),
+                    ));
+                }
                 let coords: Vec<(f64, f64)> = coords
                     .into_iter()
                     .enumerate()
@@ -561,5 +567,27 @@ mod tests {
             inst.distance_matrix(true),
             vec![0.0, 4.0, 5.0, 4.0, 0.0, 6.0, 5.0, 6.0, 0.0]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Mutated real instances give a clean error or finite distances and valid demands.
+        #[test]
+        fn mutated_real_instances_give_an_error_or_finite_distances(
+            which in 0usize..2,
+            edits in crate::formats::mutate::edits(),
+        ) {
+            let real = [
+                include_str!("../../../data/field/vrplib-explicit-depot3-display.vrp"),
+                SMALL,
+            ][which];
+            let text = crate::formats::mutate::apply(real, &edits);
+            let Ok(inst) = VrplibInstance::parse(&text) else { return Ok(()) };
+            let m = inst.distance_matrix(true);
+            proptest::prop_assert_eq!(m.len(), inst.dimension * inst.dimension);
+            proptest::prop_assert!(m.iter().all(|x| x.is_finite()));
+            proptest::prop_assert!(inst.depot < inst.dimension);
+            proptest::prop_assert!(inst.demands.iter().all(|&d| d <= inst.capacity));
+        }
     }
 }

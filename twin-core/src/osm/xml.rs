@@ -198,4 +198,20 @@ mod tests {
         assert_eq!(line, 4);
         assert!(message.contains("`lat` = `north`"), "{message}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(100))]
+        /// Mutated real extracts (the first 400 lines of data/osm-samples/neukolln) give a
+        /// clean error or data, never a panic.
+        #[test]
+        fn mutated_real_extracts_give_an_error_or_data(edits in crate::formats::mutate::edits()) {
+            let real: String = include_str!("../../../data/osm-samples/neukolln/input.osm")
+                .lines()
+                .take(400)
+                .collect::<Vec<_>>()
+                .join("\n");
+            let text = crate::formats::mutate::apply(&real, &edits);
+            let _ = parse_osm_xml(text.as_bytes());
+        }
+    }
 }

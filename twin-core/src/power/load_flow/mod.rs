@@ -21,8 +21,6 @@ use network::SolverNetwork;
 
 use crate::formats::matpower::{BusType, MatpowerCase};
 
-pub use newton::MAX_BUSES as NEWTON_MAX_BUSES;
-
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LoadFlowError {
     #[error("the case has no reference (slack) bus")]
@@ -51,14 +49,16 @@ pub enum LoadFlowError {
         mismatch_pu: f64,
         tolerance: f64,
     },
+    /// The case's numbers led to values that are not finite (an impedance that underflows,
+    /// a load that overflows); refused rather than reported.
+    #[error(
+        "the load flow produced values that are not finite (check the case for extreme impedances or loads)"
+    )]
+    NotFinite,
     #[error(
         "the Jacobian became singular after {iterations} iterations: the case has no load flow solution as given (check islands without a generator holding voltage)"
     )]
     SingularJacobian { iterations: usize },
-    #[error(
-        "the case needs Newton–Raphson (voltage-controlled generators or loops through transformers) and has {buses} energised buses; this build solves up to {limit}"
-    )]
-    TooLarge { buses: usize, limit: usize },
     #[error("branch row {row} ({from}–{to}) has zero impedance and is refused: {why}")]
     ZeroImpedance {
         row: usize,
@@ -180,10 +180,10 @@ pub(super) fn solve_with(
         });
     }
     let net = SolverNetwork::new(case, status, loads_mw, load_factor)?;
-    match couplers::merge(&net, case)? {
+    let result = match couplers::merge(&net, case)? {
         None => {
             let (solved, method) = solve_network(&net)?;
-            Ok(finish(case, &net, solved, method, None))
+            finish(case, &net, solved, method, None)
         }
         Some(merged) => {
             let (solved, method) = solve_network(&merged.reduced)?;
@@ -192,9 +192,23 @@ pub(super) fn solve_with(
                 v,
                 iterations: solved.iterations,
             };
-            Ok(finish(case, &net, expanded, method, Some(&merged)))
+            finish(case, &net, expanded, method, Some(&merged))
         }
+    };
+    // A number that is not finite never leaves the load flow: an answer with one is no answer.
+    let finite = result.vm_pu.iter().chain(&result.va_deg).all(|x| x.is_finite())
+        && [result.p_loss_kw, result.q_loss_kvar, result.slack_p_kw, result.slack_q_kvar]
+            .iter()
+            .all(|x| x.is_finite())
+        && result.branches.iter().all(|b| {
+            [b.p_from_kw, b.q_from_kvar, b.p_to_kw, b.q_to_kvar, b.p_loss_kw, b.q_loss_kvar]
+                .iter()
+                .all(|x| x.is_finite())
+        });
+    if !finite {
+        return Err(LoadFlowError::NotFinite);
     }
+    Ok(result)
 }
 
 /// The sweep where it holds, else Newton–Raphson.

@@ -5,10 +5,14 @@
 //! The formulation of MATPOWER's `newtonpf` (Zimmerman, Murillo-Sánchez and Thomas, IEEE
 //! Trans. Power Systems 26(1), 2011; the derivatives of `dSbus_dV`): unknowns are the angles of
 //! PV and PQ buses and the magnitudes of PQ buses; the mismatch is `S(V) − S_scheduled`,
-//! `S(V) = V ∘ conj(Y V)`. Each iteration solves the Jacobian system by LU with partial
-//! pivoting; the Jacobian is held dense, so cases are limited to [`MAX_BUSES`] energised buses
-//! (larger ones are refused rather than solved slowly). Generators' reactive limits are not
+//! `S(V) = V ∘ conj(Y V)`. Each iteration solves the sparse Jacobian system by faer's sparse
+//! LU with partial pivoting; the fill-reducing ordering (COLAMD) is computed once, since the
+//! Jacobian's pattern does not change between iterations. Generators' reactive limits are not
 //! enforced: the caller reports generators outside them.
+
+use faer::sparse::linalg::solvers::{Lu, SymbolicLu};
+use faer::sparse::{Pair, SparseColMat, SymbolicSparseColMat};
+use faer::linalg::solvers::Solve;
 
 use super::complex::C;
 use super::network::SolverNetwork;
@@ -18,8 +22,6 @@ use super::{LoadFlowError, Voltages};
 const TOLERANCE: f64 = 1e-8;
 /// Iterations before [`LoadFlowError::NotConverged`] (MATPOWER's default is 10).
 pub(super) const MAX_ITERATIONS: usize = 30;
-/// The largest number of energised buses solved (the Jacobian is dense: 2n × 2n).
-pub const MAX_BUSES: usize = 1500;
 
 /// The bus admittance matrix of the closed branches and shunts, as sparse rows.
 fn admittance_rows(net: &SolverNetwork) -> Vec<Vec<(usize, C)>> {
@@ -50,13 +52,6 @@ pub(super) fn newton_raphson(
     energised: &[bool],
 ) -> Result<Voltages, LoadFlowError> {
     let n = net.len();
-    let live = energised.iter().filter(|&&e| e).count();
-    if live > MAX_BUSES {
-        return Err(LoadFlowError::TooLarge {
-            buses: live,
-            limit: MAX_BUSES,
-        });
-    }
     let y = admittance_rows(net);
     // Unknown angles: energised PV and PQ buses; unknown magnitudes: energised PQ buses.
     let pvpq: Vec<usize> = (0..n)
@@ -92,9 +87,29 @@ pub(super) fn newton_raphson(
     vm[net.slack] = net.slack_v.abs();
     va[net.slack] = net.slack_v.arg();
 
+    // The Jacobian's entries in a fixed order, the same every iteration: for bus i and each
+    // admittance entry (i, k), the P row of i (and the Q row of a PQ bus) against the angle
+    // column of k (and the magnitude column of a PQ bus k).
+    let mut positions: Vec<Pair<usize, usize>> = Vec::new();
+    for &i in &pvpq {
+        for &(k, _) in &y[i] {
+            for row in [angle_col[i], vm_col[i]] {
+                for col in [angle_col[k], vm_col[k]] {
+                    if row != usize::MAX && col != usize::MAX {
+                        positions.push(Pair::new(row, col));
+                    }
+                }
+            }
+        }
+    }
+    let singular = |iterations| LoadFlowError::SingularJacobian { iterations };
+    let (pattern, order) = SymbolicSparseColMat::try_new_from_indices(m, m, &positions)
+        .map_err(|_| singular(0))?;
+    let symbolic_lu = SymbolicLu::try_new(pattern.as_ref()).map_err(|_| singular(0))?;
+
     let mut iterations = 0;
-    let mut jacobian = vec![0.0; m * m];
-    let mut rhs = vec![0.0; m];
+    let mut values: Vec<f64> = Vec::with_capacity(positions.len());
+    let mut rhs = faer::Mat::<f64>::zeros(m, 1);
     loop {
         let v: Vec<C> = (0..n).map(|i| C::from_polar(vm[i], va[i])).collect();
         let current: Vec<C> = y
@@ -112,7 +127,7 @@ pub(super) fn newton_raphson(
             .map(|&i| mismatch[i].re.abs())
             .chain(pq.iter().map(|&i| mismatch[i].im.abs()))
             .fold(0.0, f64::max);
-        if !worst.is_finite() {
+        if !worst.is_finite() || (iterations == MAX_ITERATIONS && worst >= TOLERANCE) {
             return Err(LoadFlowError::NotConverged {
                 iterations,
                 change_pu: f64::NAN,
@@ -123,27 +138,16 @@ pub(super) fn newton_raphson(
         if worst < TOLERANCE {
             return Ok(Voltages { v, iterations });
         }
-        if iterations == MAX_ITERATIONS {
-            return Err(LoadFlowError::NotConverged {
-                iterations,
-                change_pu: f64::NAN,
-                mismatch_pu: worst,
-                tolerance: TOLERANCE,
-            });
-        }
         iterations += 1;
 
-        // Jacobian rows: ∂P of PV and PQ buses, ∂Q of PQ buses; columns: angles, magnitudes.
-        jacobian.iter_mut().for_each(|x| *x = 0.0);
         for (r, &i) in pvpq.iter().enumerate() {
-            rhs[r] = -mismatch[i].re;
+            rhs[(r, 0)] = -mismatch[i].re;
         }
         for (r, &i) in pq.iter().enumerate() {
-            rhs[pvpq.len() + r] = -mismatch[i].im;
+            rhs[(pvpq.len() + r, 0)] = -mismatch[i].im;
         }
+        values.clear();
         for &i in &pvpq {
-            let p_row = angle_col[i];
-            let q_row = vm_col[i]; // usize::MAX for PV buses: no Q equation
             let unit_i = C::from_polar(1.0, va[i]);
             for &(k, yik) in &y[i] {
                 // dS_i/dθ_k = j V_i (δ_ik conj(I_i) − conj(Y_ik V_k))
@@ -155,69 +159,29 @@ pub(super) fn newton_raphson(
                     ds_dvm += current[i].conj() * unit_i;
                 }
                 let ds_dva = C::new(0.0, 1.0) * v[i] * ds_dva;
-                for (row, part) in [(p_row, 0), (q_row, 1)] {
-                    if row == usize::MAX {
-                        continue;
-                    }
-                    let pick = |z: C| if part == 0 { z.re } else { z.im };
-                    if angle_col[k] != usize::MAX {
-                        jacobian[row * m + angle_col[k]] += pick(ds_dva);
-                    }
-                    if vm_col[k] != usize::MAX {
-                        jacobian[row * m + vm_col[k]] += pick(ds_dvm);
+                // Same order as `positions`: P row then Q row; angle column then magnitude.
+                for (row, part) in [(angle_col[i], 0), (vm_col[i], 1)] {
+                    for (col, d) in [(angle_col[k], ds_dva), (vm_col[k], ds_dvm)] {
+                        if row != usize::MAX && col != usize::MAX {
+                            values.push(if part == 0 { d.re } else { d.im });
+                        }
                     }
                 }
             }
         }
-        if !solve_dense_real(&mut jacobian, &mut rhs, m) {
-            return Err(LoadFlowError::SingularJacobian { iterations });
+        let jacobian = SparseColMat::new_from_argsort(pattern.clone(), &order, &values)
+            .map_err(|_| singular(iterations))?;
+        let lu = Lu::try_new_with_symbolic(symbolic_lu.clone(), jacobian.as_ref())
+            .map_err(|_| singular(iterations))?;
+        lu.solve_in_place(rhs.as_mut());
+        if (0..m).any(|r| !rhs[(r, 0)].is_finite()) {
+            return Err(singular(iterations));
         }
         for &i in &pvpq {
-            va[i] += rhs[angle_col[i]];
+            va[i] += rhs[(angle_col[i], 0)];
         }
         for &i in &pq {
-            vm[i] += rhs[vm_col[i]];
+            vm[i] += rhs[(vm_col[i], 0)];
         }
     }
-}
-
-/// Solve `a · x = b` in place (`a` is m × m row-major, overwritten; `b` becomes `x`) by
-/// Gaussian elimination with partial pivoting. `false` when `a` is singular.
-fn solve_dense_real(a: &mut [f64], b: &mut [f64], m: usize) -> bool {
-    for col in 0..m {
-        let pivot = (col..m)
-            .max_by(|&i, &j| a[i * m + col].abs().total_cmp(&a[j * m + col].abs()))
-            .unwrap_or(col);
-        let d = a[pivot * m + col];
-        if d.abs() < 1e-300 || !d.is_finite() {
-            return false;
-        }
-        if pivot != col {
-            for k in 0..m {
-                a.swap(col * m + k, pivot * m + k);
-            }
-            b.swap(col, pivot);
-        }
-        let (upper, lower) = a.split_at_mut((col + 1) * m);
-        let pivot_row = &upper[col * m..];
-        for row in 0..m - col - 1 {
-            let r = &mut lower[row * m..(row + 1) * m];
-            let f = r[col] / d;
-            if f == 0.0 {
-                continue;
-            }
-            for k in col..m {
-                r[k] -= f * pivot_row[k];
-            }
-            b[col + 1 + row] -= f * b[col];
-        }
-    }
-    for col in (0..m).rev() {
-        let mut s = b[col];
-        for k in col + 1..m {
-            s -= a[col * m + k] * b[k];
-        }
-        b[col] = s / a[col * m + col];
-    }
-    true
 }

@@ -395,7 +395,7 @@ fn import_osm(
     twin_core::bundle::write_street_bundle(out, &name, &import.segments, boundary_text.as_deref())?;
     let s = &import.stats;
     println!(
-        "{}: {} ways, {} drivable; {} street segments ({} oneway) between {} intersections; {} node references missing, {} nodes outside the boundary; bundle in {}",
+        "{}: {} ways, {} drivable; {} street segments ({} oneway) between {} intersections; {} node references missing, {} nodes outside the boundary; {} roads closed to cars (access=no) skipped; {} deleted objects skipped, {} relations not used (turn restrictions are not modelled); bundle in {}",
         file.display(),
         s.ways_read,
         s.drivable_ways,
@@ -404,6 +404,9 @@ fn import_osm(
         s.intersections,
         s.missing_node_refs,
         s.nodes_outside_boundary,
+        s.closed_to_cars,
+        osm.deleted_skipped,
+        osm.relations_ignored,
         out.display()
     );
     Ok(())

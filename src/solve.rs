@@ -414,7 +414,7 @@ pub fn power(args: PowerArgs) -> Result<()> {
     if !de_energised.is_empty() {
         let shown: Vec<String> = de_energised.iter().take(20).map(u32::to_string).collect();
         eprintln!(
-            "warning: {label}: {} bus(es) not connected to the slack bus through closed branches are de-energised, {:.1} kW unserved: {}{}",
+            "warning: {label}: {} bus(es) not connected to a reference (slack) bus through closed branches are de-energised, {:.1} kW unserved: {}{}",
             de_energised.len(),
             r.load_unserved_kw,
             shown.join(", "),

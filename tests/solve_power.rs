@@ -159,7 +159,7 @@ fn an_isolated_bus_is_named_with_its_unserved_load() {
     let out = twin(&["solve", "power", "--case", path.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("1 bus(es) not connected to the slack bus through closed branches are de-energised, 90.0 kW unserved: 18"),
+        stderr(&out).contains("1 bus(es) not connected to a reference (slack) bus through closed branches are de-energised, 90.0 kW unserved: 18"),
         "{}",
         stderr(&out)
     );

@@ -1,6 +1,8 @@
-//! OpenStreetMap import: read OSM XML ([`xml`]) or PBF ([`pbf`]) into plain nodes and ways,
+//! OpenStreetMap import: read OSM XML ([`xml`]), PBF ([`pbf`]) or Overpass JSON
+//! ([`overpass_json`]) into plain nodes and ways,
 //! then cut the drivable ways into street segments between intersections ([`road_graph`]).
 
+pub mod overpass_json;
 pub mod pbf;
 pub mod road_graph;
 pub mod xml;
@@ -34,6 +36,12 @@ impl OsmWay {
 pub struct OsmData {
     pub nodes: HashMap<i64, LonLat>,
     pub ways: Vec<OsmWay>,
+    /// Objects an editor marked deleted (`action="delete"`, JOSM) or that are not visible
+    /// (`visible="false"`, history extracts): skipped, counted here.
+    pub deleted_skipped: usize,
+    /// Relations read past: the road graph does not use them (turn restrictions are not
+    /// modelled).
+    pub relations_ignored: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +61,22 @@ pub enum OsmError {
     Pbf { path: String, message: String },
 }
 
-/// Read an extract, choosing the format by extension (`.osm.pbf`/`.pbf` or `.osm`/`.xml`).
+/// Read an extract, choosing the format by extension (`.osm.pbf`/`.pbf`, `.json` for
+/// Overpass JSON, otherwise OSM XML as the API, JOSM and Overpass write it).
 pub fn read_osm_file(path: &Path) -> Result<OsmData, OsmError> {
     let name = path.to_string_lossy();
     if name.ends_with(".pbf") {
         pbf::read_pbf(path)
+    } else if name.ends_with(".json") {
+        let text = std::fs::read(path).map_err(|source| OsmError::Io {
+            path: name.to_string(),
+            source,
+        })?;
+        overpass_json::parse_overpass_json(&text).map_err(|(line, message)| OsmError::Xml {
+            path: name.to_string(),
+            line,
+            message,
+        })
     } else {
         let text = std::fs::read(path).map_err(|source| OsmError::Io {
             path: name.to_string(),

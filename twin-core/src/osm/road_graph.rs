@@ -21,6 +21,19 @@ pub struct RoadImportStats {
     pub segments: usize,
     pub oneway_segments: usize,
     pub intersections: usize,
+    /// Roads of a drivable class closed to cars by an access tag (`motorcar`, `motor_vehicle`,
+    /// `vehicle` or `access` = `no`): skipped.
+    pub closed_to_cars: usize,
+}
+
+/// Whether the most specific access tag for cars says `no` (the OSM access hierarchy:
+/// `motorcar` over `motor_vehicle` over `vehicle` over `access`). `private`, `destination` and
+/// the like still carry traffic to their destinations and are kept.
+fn closed_to_cars(way: &OsmWay) -> bool {
+    ["motorcar", "motor_vehicle", "vehicle", "access"]
+        .iter()
+        .find_map(|k| way.tag(k))
+        .is_some_and(|v| v == "no")
 }
 
 pub struct RoadImport {
@@ -111,6 +124,10 @@ pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> Road
             continue;
         };
         if way.tag("area") == Some("yes") {
+            continue;
+        }
+        if closed_to_cars(way) {
+            stats.closed_to_cars += 1;
             continue;
         }
         stats.drivable_ways += 1;
@@ -322,5 +339,18 @@ mod tests {
         assert_eq!(parse_maxspeed("RO:urban"), Some(50.0));
         assert!((parse_maxspeed("20 mph").unwrap() - 32.19).abs() < 0.01);
         assert_eq!(parse_maxspeed("signals"), None);
+    }
+
+    #[test]
+    fn roads_closed_to_cars_are_skipped_by_the_most_specific_access_tag() {
+        let data = osm(&[
+            way(1, &[1, 2], &[("highway", "residential"), ("motor_vehicle", "no")]),
+            way(2, &[2, 3], &[("highway", "residential"), ("access", "no"), ("motorcar", "yes")]),
+            way(3, &[3, 4], &[("highway", "service"), ("access", "private")]),
+        ]
+        .concat());
+        let import = build_street_segments(&data, None);
+        assert_eq!(import.stats.closed_to_cars, 1);
+        assert_eq!(import.stats.drivable_ways, 2);
     }
 }

@@ -1,5 +1,11 @@
 //! OSM XML (API 0.6) reader on quick-xml: nodes with coordinates, ways with node references
 //! and tags. A truncated or malformed file is an error with the line where reading stopped.
+//!
+//! As editors and APIs write it: JOSM's `action="delete"` objects and `visible="false"` ones
+//! are skipped and counted, `action="modify"` and negative (new) ids are ordinary objects;
+//! Overpass `out geom` coordinates on a way's `<nd lat lon>` place nodes the file does not
+//! list; `<bounds>` (any number), `<meta>`, `<note>` and changeset attributes are harmless;
+//! relations are counted and not used (the road graph has no turn restrictions).
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -16,6 +22,8 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
     let mut current_way: Option<OsmWay> = None;
     let mut open: Vec<Vec<u8>> = Vec::new();
     let mut saw_osm = false;
+    // Inside a skipped (deleted) object: the depth of its element in `open`.
+    let mut skip_depth: Option<usize> = None;
     let line_at = |pos: u64| {
         1 + bytes[..(pos as usize).min(bytes.len())]
             .iter()
@@ -35,8 +43,18 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
                 let name = e.name().as_ref().to_vec();
+                let deleted = attr_raw(e, b"action").is_ok_and(|a| a == "delete")
+                    || attr_raw(e, b"visible").is_ok_and(|v| v == "false");
                 match name.as_slice() {
                     b"osm" => saw_osm = true,
+                    b"node" | b"way" | b"relation" if deleted => {
+                        data.deleted_skipped += 1;
+                        if !is_empty {
+                            skip_depth = Some(open.len());
+                        }
+                    }
+                    _ if skip_depth.is_some() => {}
+                    b"relation" => data.relations_ignored += 1,
                     b"node" => {
                         let id = attr_i64(e, b"id").map_err(|m| (line_at(pos), m))?;
                         let lat = attr_f64(e, b"lat").map_err(|m| (line_at(pos), m))?;
@@ -65,8 +83,19 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
                     }
                     b"nd" => {
                         if let Some(way) = current_way.as_mut() {
-                            way.nodes
-                                .push(attr_i64(e, b"ref").map_err(|m| (line_at(pos), m))?);
+                            let id = attr_i64(e, b"ref").map_err(|m| (line_at(pos), m))?;
+                            // Overpass `out geom`: the node's place is on the reference.
+                            if let (Ok(lat), Ok(lon)) = (attr_f64(e, b"lat"), attr_f64(e, b"lon")) {
+                                let p = LonLat::new(lon, lat);
+                                if !p.is_valid() {
+                                    return Err((
+                                        line_at(pos),
+                                        format!("node {id} has invalid coordinates {lat}, {lon}"),
+                                    ));
+                                }
+                                data.nodes.entry(id).or_insert(p);
+                            }
+                            way.nodes.push(id);
                         }
                     }
                     b"tag" => {
@@ -84,6 +113,9 @@ pub fn parse_osm_xml(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
             }
             Event::End(e) => {
                 let name = e.name().as_ref().to_vec();
+                if skip_depth == Some(open.len().saturating_sub(1)) {
+                    skip_depth = None;
+                }
                 if open.pop().as_deref() != Some(name.as_slice()) {
                     return Err((
                         line_at(pos),
@@ -181,6 +213,46 @@ mod tests {
         assert_eq!(data.nodes.len(), 2);
         assert_eq!(data.ways[0].nodes, vec![1, 2]);
         assert_eq!(data.ways[0].tag("name"), Some("Strada & Test"));
+    }
+
+    #[test]
+    fn josm_and_overpass_files_are_read_as_their_editors_mean() {
+        let josm = r#"<?xml version="1.0"?>
+<osm version="0.6" generator="JOSM">
+  <bounds minlat="44.8" minlon="24.8" maxlat="44.9" maxlon="24.9"/>
+  <bounds minlat="44.7" minlon="24.7" maxlat="44.8" maxlon="24.8"/>
+  <node id="1" lat="44.86" lon="24.86"/>
+  <node id="-5" action="modify" lat="44.87" lon="24.87"/>
+  <node id="3" action="delete" lat="44.88" lon="24.88"/>
+  <way id="10" action="delete" visible="true">
+    <nd ref="1"/>
+    <nd ref="3"/>
+    <tag k="highway" v="residential"/>
+  </way>
+  <way id="-11" action="modify">
+    <nd ref="1"/>
+    <nd ref="-5"/>
+    <tag k="highway" v="residential"/>
+  </way>
+  <way id="12" visible="false"><nd ref="1"/><nd ref="-5"/></way>
+  <relation id="7"><member type="way" ref="-11" role=""/><tag k="type" v="restriction"/></relation>
+</osm>
+"#;
+        let data = parse_osm_xml(josm.as_bytes()).unwrap();
+        assert_eq!(data.ways.len(), 1, "{:?}", data.ways);
+        assert_eq!(data.ways[0].id, -11);
+        assert_eq!(data.ways[0].nodes, vec![1, -5]);
+        assert!(!data.nodes.contains_key(&3));
+        assert_eq!(data.deleted_skipped, 3);
+        assert_eq!(data.relations_ignored, 1);
+        // Overpass `out geom`: coordinates on the way's node references, no <node> elements.
+        let geom = r#"<osm version="0.6" generator="Overpass API"><note>data</note><meta osm_base="x"/>
+  <way id="20"><bounds minlat="44.8" minlon="24.8" maxlat="44.9" maxlon="24.9"/>
+    <nd ref="100" lat="44.861" lon="24.861"/><nd ref="101" lat="44.862" lon="24.862"/>
+    <tag k="highway" v="primary"/></way></osm>"#;
+        let data = parse_osm_xml(geom.as_bytes()).unwrap();
+        assert_eq!(data.ways[0].nodes, vec![100, 101]);
+        assert_eq!(data.nodes.len(), 2);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub(super) fn merge(net: &SolverNetwork, case: &MatpowerCase) -> Result<Option<M
         adjacency[br.from].push(k);
         adjacency[br.to].push(k);
     }
-    let holds_voltage = |i: usize| i == net.slack || net.pv_vm[i].is_some();
+    let holds_voltage = |i: usize| net.holds_voltage(i);
     let mut group = vec![usize::MAX; n];
     let mut roots: Vec<usize> = Vec::new();
     let mut tree = Vec::new();
@@ -57,7 +57,7 @@ pub(super) fn merge(net: &SolverNetwork, case: &MatpowerCase) -> Result<Option<M
     // Roots first: the slack, then PV buses, then the rest, so a group's root is the bus that
     // holds its voltage if one does.
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| (i != net.slack, net.pv_vm[i].is_none(), i));
+    order.sort_by_key(|&i| (i != net.slack, !net.holds_voltage(i), i));
     for start in order {
         if group[start] != usize::MAX {
             continue;
@@ -100,6 +100,7 @@ pub(super) fn merge(net: &SolverNetwork, case: &MatpowerCase) -> Result<Option<M
         base_mva: net.base_mva,
         slack: group[net.slack],
         slack_v: net.slack_v,
+        reference_v: roots.iter().map(|&r| net.reference_v[r]).collect(),
         load: vec![C::default(); groups],
         generation: vec![C::default(); groups],
         shunt: vec![C::default(); groups],

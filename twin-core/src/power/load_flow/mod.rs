@@ -25,10 +25,6 @@ use crate::formats::matpower::{BusType, MatpowerCase};
 pub enum LoadFlowError {
     #[error("the case has no reference (slack) bus")]
     NoSlack,
-    #[error(
-        "buses {first} and {second} are both reference (slack) buses; one reference bus is solved"
-    )]
-    SeveralSlacks { first: u32, second: u32 },
     /// The sweep met a loop it cannot carry; the load flow then turns to Newton–Raphson, so
     /// this reaches a caller only from the sweep itself.
     #[error("branch row {row} closes a loop through a transformer or a charged line")]
@@ -116,13 +112,14 @@ pub struct LoadFlowResult {
     /// Per bus, in case order: magnitude (pu) and angle (degrees); 0 for de-energised buses.
     pub vm_pu: Vec<f64>,
     pub va_deg: Vec<f64>,
-    /// Whether each bus is connected to the slack bus through closed branches.
+    /// Whether each bus is connected to a reference bus through closed branches.
     pub energised: Vec<bool>,
     /// Per branch, in case order (zero for open branches).
     pub branches: Vec<BranchFlow>,
     pub p_loss_kw: f64,
     pub q_loss_kvar: f64,
-    /// Power supplied at the slack bus (its own load included).
+    /// Power supplied at the reference (slack) bus, or the sum over them when the case has
+    /// several (its own load included).
     pub slack_p_kw: f64,
     pub slack_q_kvar: f64,
     /// Per bus: the power its generators supply, kW and kvar (the slack's is
@@ -214,7 +211,7 @@ pub(super) fn solve_with(
 /// The sweep where it holds, else Newton–Raphson.
 fn solve_network(net: &SolverNetwork) -> Result<(Voltages, LoadFlowMethod), LoadFlowError> {
     let energised = net.energised();
-    if !net.has_pv_buses(&energised) {
+    if !net.needs_newton(&energised) {
         match sweep::sweep(net) {
             Ok(v) => return Ok((v, LoadFlowMethod::Sweep)),
             Err(LoadFlowError::Meshed { .. }) => {}
@@ -284,7 +281,7 @@ fn finish(
         .map(|i| {
             if !energised[i] {
                 C::default()
-            } else if i == net.slack || net.pv_vm[i].is_some() {
+            } else if net.holds_voltage(i) {
                 leaving[i] + net.load[i] + net.shunt[i].conj().scale(v[i].abs().powi(2))
             } else {
                 net.generation[i]
@@ -300,7 +297,9 @@ fn finish(
             unserved += net.load[i].re * to_kw;
         }
     }
-    let slack = generation[net.slack];
+    let slack = (0..n)
+        .filter(|&i| net.reference_v[i].is_some())
+        .fold(C::default(), |acc, i| acc + generation[i]);
     LoadFlowResult {
         method,
         iterations: solved.iterations,
@@ -554,6 +553,22 @@ mod tests {
         case.branch.push(case.branch[1].clone());
         let err = solve_load_flow(&case, None, 1.0).unwrap_err();
         assert!(matches!(err, LoadFlowError::ZeroImpedance { row: 3, .. }), "{err}");
+    }
+
+    /// Several reference buses, as MATPOWER allows (case16ci, case70da): each holds its
+    /// voltage and angle, and together they supply the load and the losses.
+    #[test]
+    fn several_reference_buses_each_hold_their_voltage() {
+        let mut case = feeder(&[0, 1, 2], &[(0.2, 0.1), (0.3, 0.1), (0.0, 0.0)], &[(0.01, 0.02); 3]);
+        case.bus[3].bus_type = BusType::Ref;
+        case.bus[3].vm_pu = 1.01;
+        let r = solve_load_flow(&case, None, 1.0).unwrap();
+        assert_eq!(r.method, LoadFlowMethod::NewtonRaphson);
+        assert!((r.vm_pu[0] - 1.0).abs() < 1e-12 && (r.vm_pu[3] - 1.01).abs() < 1e-12);
+        assert!((r.slack_p_kw - 500.0 - r.p_loss_kw).abs() < 1e-6, "{}", r.slack_p_kw);
+        // Split into two islands, each with its own reference bus: both energised.
+        let r = solve_load_flow(&case, Some(&[true, false, true]), 1.0).unwrap();
+        assert!(r.energised.iter().all(|&e| e));
     }
 
     #[test]

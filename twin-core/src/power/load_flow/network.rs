@@ -55,9 +55,13 @@ impl SolverBranch {
 #[derive(Debug, Clone)]
 pub(super) struct SolverNetwork {
     pub base_mva: f64,
+    /// The first reference bus (the sweep's root).
     pub slack: usize,
-    /// The reference bus's voltage (its generator's `Vg`, the bus's angle).
+    /// The first reference bus's voltage (its generator's `Vg`, the bus's angle).
     pub slack_v: C,
+    /// Per bus: the held voltage of a reference bus (a case may have several, one per island
+    /// or not, as MATPOWER allows).
+    pub reference_v: Vec<Option<C>>,
     /// Per bus: constant-power load.
     pub load: Vec<C>,
     /// Per bus: scheduled generation of in-service generators (for PV buses only the real
@@ -85,27 +89,19 @@ impl SolverNetwork {
         let index = case.bus_rows();
         let base = case.base_mva;
         let n = case.bus.len();
-        let mut slacks = case
+        let slack = case
             .bus
             .iter()
-            .enumerate()
-            .filter(|(_, b)| b.bus_type == BusType::Ref)
-            .map(|(i, _)| i);
-        let slack = slacks.next().ok_or(LoadFlowError::NoSlack)?;
-        if let Some(other) = slacks.next() {
-            return Err(LoadFlowError::SeveralSlacks {
-                first: case.bus[slack].id,
-                second: case.bus[other].id,
-            });
-        }
+            .position(|b| b.bus_type == BusType::Ref)
+            .ok_or(LoadFlowError::NoSlack)?;
         let mut generation = vec![C::default(); n];
         let mut pv_vm: Vec<Option<f64>> = vec![None; n];
-        let mut slack_vm = None;
+        let mut reference_vm: Vec<Option<f64>> = vec![None; n];
         for g in case.generators.iter().filter(|g| g.in_service) {
             let i = index[&g.bus];
             match case.bus[i].bus_type {
                 BusType::Ref => {
-                    slack_vm.get_or_insert(g.vg_pu);
+                    reference_vm[i].get_or_insert(g.vg_pu);
                 }
                 BusType::Pv => {
                     generation[i] += C::new(g.pg_mw / base, 0.0);
@@ -137,14 +133,20 @@ impl SolverNetwork {
                 }
             })
             .collect();
-        let slack_bus = &case.bus[slack];
+        let reference_v: Vec<Option<C>> = case
+            .bus
+            .iter()
+            .zip(&reference_vm)
+            .map(|(b, vm)| {
+                (b.bus_type == BusType::Ref)
+                    .then(|| C::from_polar(vm.unwrap_or(b.vm_pu), b.va_deg.to_radians()))
+            })
+            .collect();
         Ok(SolverNetwork {
             base_mva: base,
             slack,
-            slack_v: C::from_polar(
-                slack_vm.unwrap_or(slack_bus.vm_pu),
-                slack_bus.va_deg.to_radians(),
-            ),
+            slack_v: reference_v[slack].unwrap_or(C::ONE),
+            reference_v,
             load: loads_mw
                 .iter()
                 .map(|&(p, q)| C::new(p * load_factor / base, q * load_factor / base))
@@ -172,7 +174,7 @@ impl SolverNetwork {
         self.load.len()
     }
 
-    /// Whether each bus is connected to the slack bus through closed branches.
+    /// Whether each bus is connected to a reference bus through closed branches.
     pub fn energised(&self) -> Vec<bool> {
         let n = self.len();
         let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -180,9 +182,11 @@ impl SolverNetwork {
             adjacency[br.from].push(br.to);
             adjacency[br.to].push(br.from);
         }
+        let mut stack: Vec<usize> = (0..n).filter(|&i| self.reference_v[i].is_some()).collect();
         let mut seen = vec![false; n];
-        seen[self.slack] = true;
-        let mut stack = vec![self.slack];
+        for &r in &stack {
+            seen[r] = true;
+        }
         while let Some(u) = stack.pop() {
             for &v in &adjacency[u] {
                 if !seen[v] {
@@ -194,12 +198,14 @@ impl SolverNetwork {
         seen
     }
 
-    /// Whether some energised bus holds its voltage with a generator (a PV bus), which only
-    /// Newton–Raphson solves.
-    pub fn has_pv_buses(&self, energised: &[bool]) -> bool {
-        self.pv_vm
-            .iter()
-            .zip(energised)
-            .any(|(pv, &on)| on && pv.is_some())
+    /// Whether bus `i` holds its voltage (a reference or a PV bus).
+    pub fn holds_voltage(&self, i: usize) -> bool {
+        self.reference_v[i].is_some() || self.pv_vm[i].is_some()
+    }
+
+    /// Whether only Newton–Raphson solves this network: an energised bus other than the first
+    /// reference holds its voltage (a PV bus, or a second reference bus).
+    pub fn needs_newton(&self, energised: &[bool]) -> bool {
+        (0..self.len()).any(|i| energised[i] && i != self.slack && self.holds_voltage(i))
     }
 }

@@ -55,7 +55,7 @@ pub(super) fn newton_raphson(
     let y = admittance_rows(net);
     // Unknown angles: energised PV and PQ buses; unknown magnitudes: energised PQ buses.
     let pvpq: Vec<usize> = (0..n)
-        .filter(|&i| energised[i] && i != net.slack)
+        .filter(|&i| energised[i] && net.reference_v[i].is_none())
         .collect();
     let pq: Vec<usize> = pvpq
         .iter()
@@ -76,16 +76,10 @@ pub(super) fn newton_raphson(
     let mut vm: Vec<f64> = vec![0.0; n];
     let mut va: Vec<f64> = vec![0.0; n];
     for i in (0..n).filter(|&i| energised[i]) {
-        let start = if i == net.slack {
-            net.slack_v
-        } else {
-            net.start[i]
-        };
+        let start = net.reference_v[i].unwrap_or(net.start[i]);
         vm[i] = net.pv_vm[i].unwrap_or(start.abs());
         va[i] = start.arg();
     }
-    vm[net.slack] = net.slack_v.abs();
-    va[net.slack] = net.slack_v.arg();
 
     // The Jacobian's entries in a fixed order, the same every iteration: for bus i and each
     // admittance entry (i, k), the P row of i (and the Q row of a PQ bus) against the angle

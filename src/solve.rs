@@ -304,7 +304,8 @@ pub fn routing(args: RoutingArgs) -> Result<()> {
     if !(args.seconds > 0.0) {
         bail!("--seconds {} must be positive", args.seconds);
     }
-    let problem = CvrpProblem::from_vrplib(&inst, !args.no_rounding);
+    let problem = CvrpProblem::from_vrplib(&inst, !args.no_rounding)
+        .map_err(|e| anyhow!("{}: {e}", args.vrplib.display()))?;
     let budget = match args.iterations {
         Some(n) => Budget::Iterations(n),
         None => Budget::Seconds(args.seconds),
@@ -322,9 +323,12 @@ pub fn routing(args: RoutingArgs) -> Result<()> {
     );
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    problem
-        .check(&solution)
-        .map_err(|e| anyhow!("internal error, infeasible solution: {e}"))?;
+    problem.check(&solution).map_err(|e| match e {
+        twin_core::routing::SolutionError::Fleet { .. } => {
+            anyhow!("{}: {e} (try more --seconds)", args.vrplib.display())
+        }
+        e => anyhow!("internal error, infeasible solution: {e}"),
+    })?;
     // Customers numbered as in CVRPLIB .sol files: the node's position in the file, depot excluded.
     let customer_id = |c: usize| {
         let file = problem.file_index[c];

@@ -132,3 +132,23 @@ fn readings_as_gateways_send_them_are_judged_line_by_line() {
     assert!(text.contains(":6: malformed reading: duplicate key `fillingLevel`"), "{text}");
     assert!(text.contains(":12: byte"), "{text}");
 }
+
+#[test]
+fn vrplib_distance_limit_service_time_and_fleet_are_honoured() {
+    let file = "data/field/vrplib-distance-service-time.vrp";
+    let doc = json_of(&[
+        "solve", "routing", "--vrplib", file, "--seconds", "1", "--seed", "1", "--json",
+    ]);
+    // Exhaustive search: 180, one route of the three customers east of the depot and three
+    // single-customer routes (without the limit, one route of cost 142 serves all six).
+    assert_eq!(doc["cost"].as_f64(), Some(180.0), "{doc}");
+    assert_eq!(doc["routes"].as_array().unwrap().len(), 4, "{doc}");
+    // Four routes are needed: with VEHICLES 3 there is no solution, and the twin says so.
+    let dir = tempfile::tempdir().unwrap();
+    let three = dir.path().join("three.vrp");
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    std::fs::write(&three, text.replace("DISTANCE : 75", "DISTANCE : 75\nVEHICLES : 3")).unwrap();
+    let out = twin(&["solve", "routing", "--vrplib", three.to_str().unwrap(), "--seconds", "1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("needs 4 routes and the instance has 3 vehicles"), "{}", stderr(&out));
+}

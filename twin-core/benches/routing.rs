@@ -17,7 +17,7 @@ fn run(file: &str, round: bool, best_known: f64, seconds: f64, seeds: &[u64]) {
     let inst =
         VrplibInstance::parse(&std::fs::read_to_string(dir.join(file)).expect("instance file"))
             .expect("parses");
-    let p = CvrpProblem::from_vrplib(&inst, round);
+    let p = CvrpProblem::from_vrplib(&inst, round).expect("a feasible instance");
     for &seed in seeds {
         let started = Instant::now();
         let s = solve(

@@ -19,7 +19,7 @@ fn read(name: &str) -> String {
 #[test]
 fn the_published_optimum_checks_at_784() {
     let inst = VrplibInstance::parse(&read("A-n32-k5.vrp")).unwrap();
-    let p = CvrpProblem::from_vrplib(&inst, true);
+    let p = CvrpProblem::from_vrplib(&inst, true).expect("a feasible instance");
     let (routes, cost) = parse_solution(&read("A-n32-k5.sol")).unwrap();
     assert_eq!(cost, 784.0);
     // .sol customers are numbered node id − 1; with the depot at node 1 that is our index.
@@ -35,7 +35,7 @@ fn the_published_optimum_checks_at_784() {
 #[test]
 fn a_n32_k5_reaches_the_optimum_within_5_seconds() {
     let inst = VrplibInstance::parse(&read("A-n32-k5.vrp")).unwrap();
-    let p = CvrpProblem::from_vrplib(&inst, true);
+    let p = CvrpProblem::from_vrplib(&inst, true).expect("a feasible instance");
     let started = Instant::now();
     let options = SolveOptions {
         seed: 1,

@@ -60,6 +60,9 @@ fn routes_over_pitesti_streets_follow_the_road_distances() {
             .collect(),
         dist: m.clone(),
         file_index: (0..n).collect(),
+        service_time: 0.0,
+        max_route_duration: None,
+        vehicles: None,
     };
     let s = solve(
         &problem,

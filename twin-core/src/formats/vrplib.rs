@@ -22,8 +22,11 @@ pub const KEYS: FormatKeys = FormatKeys {
         "EDGE_WEIGHT_SECTION",
         "DEMAND_SECTION",
         "DEPOT_SECTION",
-        // A service time of 0 (what CVRPLIB writes when there is none); others are refused.
+        // A route's length plus its service times may not exceed DISTANCE (CMT instances).
+        "DISTANCE",
         "SERVICE_TIME",
+        // The number of vehicles available: a solution may use at most this many routes.
+        "VEHICLES",
     ],
     harmless: &[
         "NAME",
@@ -34,8 +37,6 @@ pub const KEYS: FormatKeys = FormatKeys {
         "EOF",
     ],
     not_modelled: &[
-        ("DISTANCE", "a route length limit, which the route solver does not enforce"),
-        ("VEHICLES", "a limit on the number of vehicles, which the route solver does not enforce"),
         ("EDGE_DATA_FORMAT", "sparse edge lists (only complete graphs are solved)"),
         ("EDGE_DATA_SECTION", "sparse edge lists (only complete graphs are solved)"),
         ("FIXED_EDGES_SECTION", "edges forced into the solution"),
@@ -101,6 +102,12 @@ pub struct VrplibInstance {
     pub demands: Vec<u32>,
     /// 0-based index of the depot.
     pub depot: usize,
+    /// `DISTANCE`: the longest a route may be, its service times included.
+    pub distance_limit: Option<f64>,
+    /// `SERVICE_TIME`: time spent at each customer, in distance units (0 when not given).
+    pub service_time: f64,
+    /// `VEHICLES`: the most routes a solution may have.
+    pub vehicles: Option<usize>,
 }
 
 fn clip(s: &str) -> String {
@@ -118,6 +125,9 @@ impl VrplibInstance {
         let mut demands: Option<Vec<Option<u32>>> = None;
         let mut weights: Vec<f64> = Vec::new();
         let mut depot: Option<usize> = None;
+        let mut distance_limit: Option<f64> = None;
+        let mut service_time = 0.0;
+        let mut vehicles: Option<usize> = None;
         let mut section = String::new();
         let mut last_line = 0;
         for (i, raw) in text.lines().enumerate() {
@@ -179,15 +189,24 @@ impl VrplibInstance {
                             format!("TYPE {value}: only CVRP is supported"),
                         ));
                     }
-                    "SERVICE_TIME" if value.parse::<f64>().ok() != Some(0.0) => {
-                        return Err(LineError::new(
-                            line_no,
-                            format!(
-                                "SERVICE_TIME {}: service times are not modelled by the route solver; the file is refused rather than solved without them",
-                                clip(&value)
-                            ),
-                        ));
+                    "DISTANCE" | "SERVICE_TIME" => {
+                        let v = value
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|v| v.is_finite() && *v >= 0.0)
+                            .ok_or_else(|| {
+                                LineError::new(
+                                    line_no,
+                                    format!("{} `{}` is not a number, zero or more", key, clip(&value)),
+                                )
+                            })?;
+                        if key == "DISTANCE" {
+                            distance_limit = Some(v);
+                        } else {
+                            service_time = v;
+                        }
                     }
+                    "VEHICLES" => vehicles = Some(number("VEHICLES")? as usize),
                     _ => {}
                 }
                 section.clear();
@@ -351,6 +370,9 @@ impl VrplibInstance {
             explicit,
             demands,
             depot,
+            distance_limit,
+            service_time,
+            vehicles,
         })
     }
 
@@ -527,12 +549,12 @@ mod tests {
     #[test]
     fn what_is_not_modelled_is_refused_by_line_and_drawing_data_is_harmless() {
         let with = |extra: &str| SMALL.replace("CAPACITY : 10\n", &format!("CAPACITY : 10\n{extra}"));
-        let err = VrplibInstance::parse(&with("DISTANCE : 200\n")).unwrap_err();
+        let inst = VrplibInstance::parse(&with("DISTANCE : 200\nSERVICE_TIME : 10\nVEHICLES : 3\n")).unwrap();
+        assert_eq!((inst.distance_limit, inst.service_time, inst.vehicles), (Some(200.0), 10.0, Some(3)));
+        let err = VrplibInstance::parse(&with("DISTANCE : far\n")).unwrap_err();
         assert_eq!(err.line, 6);
-        assert!(err.message.contains("route length limit"), "{err}");
-        let err = VrplibInstance::parse(&with("SERVICE_TIME : 10\n")).unwrap_err();
-        assert!(err.message.contains("service times"), "{err}");
-        assert!(VrplibInstance::parse(&with("SERVICE_TIME : 0\n")).is_ok());
+        let err = VrplibInstance::parse(&with("TIME_WINDOW_SECTION\n")).unwrap_err();
+        assert!(err.message.contains("time windows"), "{err}");
         let err = VrplibInstance::parse(&with("MYSTERY : 1\n")).unwrap_err();
         assert!(err.message.contains("MYSTERY"), "{err}");
         let display = with("DISPLAY_DATA_TYPE : TWOD_DISPLAY\n")

@@ -13,5 +13,5 @@ pub mod problem;
 pub mod road_matrix;
 pub mod sisr;
 
-pub use problem::{CvrpProblem, CvrpSolution, SolutionError};
+pub use problem::{CvrpProblem, CvrpSolution, ProblemError, SolutionError};
 pub use sisr::{Budget, SolveOptions, solve};

@@ -1,4 +1,7 @@
-//! A CVRP instance with the depot at index 0, and the solution checker.
+//! A CVRP instance with the depot at index 0, and the solution checker: every customer once,
+//! no route over capacity, none longer than the duration limit (route length plus service
+//! times, CVRPLIB's `DISTANCE` and `SERVICE_TIME`), no more routes than vehicles, and the stated
+//! cost equal to the recomputed one.
 
 use crate::formats::vrplib::VrplibInstance;
 
@@ -13,6 +16,26 @@ pub struct CvrpProblem {
     pub dist: Vec<f64>,
     /// For each node, its index in the source file (for reporting customer ids).
     pub file_index: Vec<usize>,
+    /// Time spent at each customer, in distance units (CVRPLIB's `SERVICE_TIME`).
+    pub service_time: f64,
+    /// The longest a route may be, its service times included (CVRPLIB's `DISTANCE`).
+    pub max_route_duration: Option<f64>,
+    /// The most routes a solution may have (CVRPLIB's `VEHICLES`).
+    pub vehicles: Option<usize>,
+}
+
+/// An instance no solution can satisfy.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProblemError {
+    #[error(
+        "customer {customer} (node {node} of the file) alone needs a route of {duration} (out, service, back), over the DISTANCE limit {limit}"
+    )]
+    CustomerBeyondLimit {
+        customer: usize,
+        node: usize,
+        duration: f64,
+        limit: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,11 +59,22 @@ pub enum SolutionError {
     BadNode(usize),
     #[error("stated cost {stated} differs from the recomputed {recomputed}")]
     Cost { stated: f64, recomputed: f64 },
+    #[error("route {route} lasts {duration} (length and service), over the DISTANCE limit {limit}")]
+    TooLong {
+        route: usize,
+        duration: f64,
+        limit: f64,
+    },
+    #[error(
+        "the solution needs {routes} routes and the instance has {vehicles} vehicles (VEHICLES): no solution within the fleet was found"
+    )]
+    Fleet { routes: usize, vehicles: usize },
 }
 
 impl CvrpProblem {
-    /// From a VRPLIB instance, with the depot moved to index 0.
-    pub fn from_vrplib(inst: &VrplibInstance, round: bool) -> CvrpProblem {
+    /// From a VRPLIB instance, with the depot moved to index 0; an instance in which some
+    /// customer cannot be served within the duration limit even alone is an error.
+    pub fn from_vrplib(inst: &VrplibInstance, round: bool) -> Result<CvrpProblem, ProblemError> {
         let m = inst.distance_matrix(round);
         let n = inst.dimension;
         let mut order = vec![inst.depot];
@@ -51,14 +85,43 @@ impl CvrpProblem {
                 dist[i * n + j] = m[a * n + b];
             }
         }
-        CvrpProblem {
+        let problem = CvrpProblem {
             name: inst.name.clone(),
             n,
             capacity: inst.capacity,
             demand: order.iter().map(|&k| inst.demands[k]).collect(),
             dist,
             file_index: order,
+            service_time: inst.service_time,
+            max_route_duration: inst.distance_limit,
+            vehicles: inst.vehicles,
+        };
+        if let Some(limit) = problem.max_route_duration {
+            for c in 1..n {
+                let duration = problem.route_duration(&[c]);
+                if duration > limit + 1e-9 {
+                    return Err(ProblemError::CustomerBeyondLimit {
+                        customer: c,
+                        node: problem.file_index[c] + 1,
+                        duration,
+                        limit,
+                    });
+                }
+            }
         }
+        Ok(problem)
+    }
+
+    /// A route's length plus the service time of its customers.
+    pub fn route_duration(&self, route: &[usize]) -> f64 {
+        self.route_cost(route) + self.service_time * route.len() as f64
+    }
+
+    /// Whether a route of `length` serving `customers` is within the duration limit.
+    #[inline]
+    pub fn within_duration(&self, length: f64, customers: usize) -> bool {
+        self.max_route_duration
+            .is_none_or(|limit| length + self.service_time * customers as f64 <= limit + 1e-9)
     }
 
     #[inline]
@@ -76,9 +139,25 @@ impl CvrpProblem {
         cost + self.d(prev, 0)
     }
 
-    /// Check a solution: every customer exactly once, no route over capacity, and the stated
-    /// cost equal to the recomputed one. Returns the recomputed cost.
+    /// Check a solution: [`Self::check_routes`] and no more routes than vehicles. Returns the
+    /// recomputed cost.
     pub fn check(&self, solution: &CvrpSolution) -> Result<f64, SolutionError> {
+        let cost = self.check_routes(solution)?;
+        if let Some(vehicles) = self.vehicles
+            && solution.routes.len() > vehicles
+        {
+            return Err(SolutionError::Fleet {
+                routes: solution.routes.len(),
+                vehicles,
+            });
+        }
+        Ok(cost)
+    }
+
+    /// Check a solution's routes: every customer exactly once, no route over capacity or the
+    /// duration limit, and the stated cost equal to the recomputed one. Returns the recomputed
+    /// cost.
+    pub fn check_routes(&self, solution: &CvrpSolution) -> Result<f64, SolutionError> {
         let mut visits = vec![0usize; self.n];
         let mut total = 0.0;
         for (r, route) in solution.routes.iter().enumerate() {
@@ -96,6 +175,16 @@ impl CvrpProblem {
                     load,
                     capacity: self.capacity,
                 });
+            }
+            if let Some(limit) = self.max_route_duration {
+                let duration = self.route_duration(route);
+                if duration > limit + 1e-9 {
+                    return Err(SolutionError::TooLong {
+                        route: r,
+                        duration,
+                        limit,
+                    });
+                }
             }
             total += self.route_cost(route);
         }

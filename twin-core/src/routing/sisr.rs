@@ -37,9 +37,12 @@ const MAX_STRING: f64 = 10.0;
 const BLINK_RATE: f64 = 0.01;
 const SPLIT_ALPHA: f64 = 0.01;
 
+#[derive(Clone)]
 struct State {
     routes: Vec<Vec<usize>>,
     loads: Vec<u32>,
+    /// Per route: its length (for the duration limit).
+    lengths: Vec<f64>,
     cost: f64,
 }
 
@@ -75,6 +78,7 @@ pub fn solve(p: &CvrpProblem, options: &SolveOptions) -> CvrpSolution {
     let mut current = State {
         routes: Vec::new(),
         loads: Vec::new(),
+        lengths: Vec::new(),
         cost: 0.0,
     };
     let mut all: Vec<usize> = (1..n).collect();
@@ -103,11 +107,7 @@ pub fn solve(p: &CvrpProblem, options: &SolveOptions) -> CvrpSolution {
         let temperature = t_start * (t_end / t_start).powf(progress.min(1.0));
         iteration += 1;
 
-        let mut candidate = State {
-            routes: current.routes.clone(),
-            loads: current.loads.clone(),
-            cost: current.cost,
-        };
+        let mut candidate = current.clone();
         removed.clear();
         ruin(p, &mut candidate, &neighbours, &mut removed, &mut rng);
         sort_removed(p, &mut removed, &mut rng);
@@ -126,7 +126,8 @@ pub fn solve(p: &CvrpProblem, options: &SolveOptions) -> CvrpSolution {
     // Recompute the cost exactly (incremental sums drift) and check the solution.
     best.routes.retain(|r| !r.is_empty());
     best.cost = best.routes.iter().map(|r| p.route_cost(r)).sum();
-    p.check(&best).expect("SISR keeps every solution feasible");
+    p.check_routes(&best)
+        .expect("SISR keeps every route feasible");
     best
 }
 
@@ -213,7 +214,9 @@ fn remove_string(
             remaining.push(c);
         }
     }
-    s.cost += p.route_cost(&remaining) - old_cost;
+    let new_length = p.route_cost(&remaining);
+    s.cost += new_length - old_cost;
+    s.lengths[r] = new_length;
     s.routes[r] = remaining;
 }
 
@@ -241,7 +244,9 @@ fn recreate(p: &CvrpProblem, s: &mut State, removed: &mut Vec<usize>, rng: &mut 
                 let next = if i < route.len() { route[i] } else { 0 };
                 if rng.random::<f64>() >= BLINK_RATE {
                     let delta = p.d(prev, c) + p.d(c, next) - p.d(prev, next);
-                    if best.is_none_or(|(b, _, _)| delta < b) {
+                    if best.is_none_or(|(b, _, _)| delta < b)
+                        && p.within_duration(s.lengths[r] + delta, route.len() + 1)
+                    {
                         best = Some((delta, r, i));
                     }
                 }
@@ -252,12 +257,15 @@ fn recreate(p: &CvrpProblem, s: &mut State, removed: &mut Vec<usize>, rng: &mut 
             Some((delta, r, i)) => {
                 s.routes[r].insert(i, c);
                 s.loads[r] += p.demand[c];
+                s.lengths[r] += delta;
                 s.cost += delta;
             }
             None => {
+                let length = p.d(0, c) + p.d(c, 0);
                 s.routes.push(vec![c]);
                 s.loads.push(p.demand[c]);
-                s.cost += p.d(0, c) + p.d(c, 0);
+                s.lengths.push(length);
+                s.cost += length;
             }
         }
     }
@@ -268,6 +276,7 @@ fn recreate(p: &CvrpProblem, s: &mut State, removed: &mut Vec<usize>, rng: &mut 
         if s.routes[k].is_empty() {
             s.routes.swap_remove(k);
             s.loads.swap_remove(k);
+            s.lengths.swap_remove(k);
         } else {
             k += 1;
         }
@@ -299,7 +308,64 @@ mod tests {
             demand,
             dist,
             file_index: (0..n).collect(),
+            service_time: 0.0,
+            max_route_duration: None,
+            vehicles: None,
         }
+    }
+
+    /// The best cost over every assignment of customers to routes and every order (small n).
+    fn brute_force(p: &CvrpProblem) -> f64 {
+        fn go(p: &CvrpProblem, left: &mut Vec<usize>, routes: &mut Vec<Vec<usize>>, best: &mut f64) {
+            let Some(c) = left.pop() else {
+                let feasible = routes.iter().all(|r| {
+                    r.iter().map(|&c| p.demand[c]).sum::<u32>() <= p.capacity
+                        && p.within_duration(p.route_cost(r), r.len())
+                });
+                if feasible {
+                    *best = best.min(routes.iter().map(|r| p.route_cost(r)).sum());
+                }
+                return;
+            };
+            for r in 0..=routes.len() {
+                if r == routes.len() {
+                    routes.push(vec![c]);
+                    go(p, left, routes, best);
+                    routes.pop();
+                } else {
+                    for i in 0..=routes[r].len() {
+                        routes[r].insert(i, c);
+                        go(p, left, routes, best);
+                        routes[r].remove(i);
+                    }
+                }
+            }
+            left.push(c);
+        }
+        let mut best = f64::INFINITY;
+        go(p, &mut (1..p.n).collect(), &mut Vec::new(), &mut best);
+        best
+    }
+
+    #[test]
+    fn a_duration_limit_and_service_times_are_honoured_to_the_optimum() {
+        // Six customers on a line and a ring: with no limit one route serves all; with the
+        // limit and service times, more (and longer in total) routes are needed.
+        let points = [(60.0, 50.0, 1), (70.0, 50.0, 1), (80.0, 50.0, 1), (50.0, 70.0, 1), (30.0, 50.0, 1), (50.0, 30.0, 1)];
+        let mut p = random_problem(&points, 100);
+        let free = solve(&p, &SolveOptions { seed: 1, budget: Budget::Iterations(3000), target_cost: None });
+        assert_eq!(free.cost, brute_force(&p));
+        p.service_time = 5.0;
+        p.max_route_duration = Some(75.0);
+        let limited = solve(&p, &SolveOptions { seed: 1, budget: Budget::Iterations(3000), target_cost: None });
+        assert!(p.check(&limited).is_ok());
+        assert_eq!(limited.cost, brute_force(&p));
+        assert!(limited.cost > free.cost && limited.routes.len() > free.routes.len());
+        for r in &limited.routes {
+            assert!(p.route_duration(r) <= 75.0, "{r:?}");
+        }
+        p.vehicles = Some(1);
+        assert!(matches!(p.check(&limited), Err(crate::routing::problem::SolutionError::Fleet { .. })));
     }
 
     proptest! {
@@ -310,7 +376,13 @@ mod tests {
             capacity in 40u32..120,
             seed in 0u64..1000,
         ) {
-            let p = random_problem(&points, capacity);
+            let mut p = random_problem(&points, capacity);
+            if seed % 2 == 1 {
+                // A duration limit every customer can meet alone, and service times.
+                p.service_time = 3.0;
+                let longest = (1..p.n).map(|c| p.route_duration(&[c])).fold(0.0, f64::max);
+                p.max_route_duration = Some(longest * 1.5);
+            }
             let options = SolveOptions { seed, budget: Budget::Iterations(300), target_cost: None };
             let a = solve(&p, &options);
             prop_assert!(p.check(&a).is_ok());

@@ -323,6 +323,9 @@ impl CollectionNetwork {
             demand,
             dist,
             file_index: (0..n).collect(),
+            service_time: 0.0,
+            max_route_duration: None,
+            vehicles: None,
         };
         let solution: CvrpSolution = solve(
             &problem,

@@ -35,6 +35,77 @@ pub enum Layer {
     Chargers,
 }
 
+/// Smart Data Model metadata that names or describes an asset without changing any answer.
+const METADATA: &[&str] = &[
+    "name", "description", "alternateName", "address", "areaServed", "dataProvider", "source",
+    "dateCreated", "dateModified", "seeAlso", "owner",
+];
+
+impl Layer {
+    /// The feature properties of this layer and what the reader does with each (the
+    /// Smart Data Models' RoadSegment, WasteContainer and EVChargingStation; a power bus is
+    /// the twin's own).
+    pub fn keys(self) -> super::FormatKeys {
+        use super::FormatKeys;
+        match self {
+            Layer::Streets => FormatKeys {
+                modelled: &[
+                    "id", "type", "roadClass", "totalLaneNumber", "oneway", "length",
+                    "maximumAllowedSpeed", "capacity", "startNode", "endNode",
+                ],
+                harmless: METADATA,
+                not_modelled: &[
+                    ("allowedVehicleType", "restrictions by vehicle type are not in the traffic model"),
+                    ("laneUsage", "per-lane use is not in the traffic model (totalLaneNumber is)"),
+                    ("minimumAllowedSpeed", "a minimum speed is not in the traffic model"),
+                ],
+            },
+            Layer::PowerBuses => FormatKeys {
+                modelled: &[
+                    "id", "type", "bus", "ratedPower", "highVoltage", "lowVoltage", "customers",
+                    "population",
+                ],
+                harmless: METADATA,
+                not_modelled: &[],
+            },
+            Layer::Bins => FormatKeys {
+                modelled: &[
+                    "id", "type", "storedWasteKind", "binCapacity", "collectionPoint",
+                    "fillingLevel", "temperature", "status", "dateLastEmptying",
+                ],
+                harmless: &[
+                    "name", "description", "alternateName", "address", "areaServed",
+                    "dataProvider", "source", "dateCreated", "dateModified", "seeAlso", "owner",
+                    "refWasteContainerModel", "serialNumber", "color", "category",
+                ],
+                not_modelled: &[(
+                    "cargoWeight",
+                    "the bins' fill is modelled by volume (fillingLevel), not weight",
+                )],
+            },
+            Layer::Chargers => FormatKeys {
+                modelled: &[
+                    "id", "type", "category", "operator", "socketNumber", "socketType",
+                    "socketMaxPower", "refGridConnection",
+                ],
+                harmless: METADATA,
+                not_modelled: &[
+                    ("capacity", "the vehicles a site takes are its sockets: give socketNumber"),
+                    ("allowedVehicleType", "chargers serve every electric vehicle in the model"),
+                    ("openingHours", "chargers are modelled as open at all hours"),
+                ],
+            },
+        }
+    }
+}
+
+/// The properties of the intersections layer.
+pub const INTERSECTION_KEYS: super::FormatKeys = super::FormatKeys {
+    modelled: &["control", "nodes"],
+    harmless: METADATA,
+    not_modelled: &[],
+};
+
 fn round7(x: f64) -> f64 {
     (x * 1e7).round() / 1e7
 }
@@ -195,6 +266,7 @@ pub fn read_intersections(text: &str) -> Result<Vec<Intersection>, FeatureError>
         .enumerate()
         .map(|(index, f)| {
             let r = FeatureReader::new(index, f)?;
+            r.check_keys(&INTERSECTION_KEYS)?;
             let control = match r.text("control")? {
                 "traffic_signals" => IntersectionControl::TrafficSignals,
                 "roundabout" => IntersectionControl::Roundabout,
@@ -360,7 +432,27 @@ impl<'a> FeatureReader<'a> {
         self.lonlat(self.coordinates("Point")?)
     }
 
+    /// Refuse a property that is not modelled or not known, naming it.
+    fn check_keys(&self, keys: &super::FormatKeys) -> Result<(), FeatureError> {
+        for key in self.props.keys() {
+            if let Some(refused) = keys.refusal(key, 0, "layer") {
+                let message = match keys.classify(key) {
+                    super::KeyUse::NotModelled(why) => {
+                        format!("property `{key}` is not modelled: {why}")
+                    }
+                    _ => format!(
+                        "property `{key}` is not one this layer knows; refused, since it could change the answer ({})",
+                        refused.message.split(';').next().unwrap_or_default()
+                    ),
+                };
+                return Err(self.err(message));
+            }
+        }
+        Ok(())
+    }
+
     fn entity(&self, layer: Layer) -> Result<Entity, FeatureError> {
+        self.check_keys(&layer.keys())?;
         match layer {
             Layer::Streets => self.street(),
             Layer::PowerBuses => self.power_bus(),
@@ -558,6 +650,36 @@ mod tests {
             err.to_string(),
             "feature 0 (bin:1): bin:1: `fillingLevel` = 1.7 is out of range [0, 1] fraction 0-1"
         );
+    }
+
+    #[test]
+    fn every_documented_property_is_in_a_list_and_unknown_ones_are_refused() {
+        // Smart Data Models: RoadSegment, WasteContainer, EVChargingStation (their
+        // schema.json properties that a city would fill in), and the twin's own power bus.
+        let documented: [(Layer, &[&str]); 4] = [
+            (Layer::Streets, &["id", "type", "name", "roadClass", "totalLaneNumber", "length",
+                "maximumAllowedSpeed", "minimumAllowedSpeed", "allowedVehicleType", "laneUsage",
+                "startNode", "endNode", "description", "dateCreated", "dateModified", "source",
+                "dataProvider", "address", "alternateName", "areaServed", "seeAlso", "owner"]),
+            (Layer::PowerBuses, &["id", "type", "name", "bus", "ratedPower", "highVoltage",
+                "lowVoltage", "customers", "population"]),
+            (Layer::Bins, &["id", "type", "name", "storedWasteKind", "binCapacity", "fillingLevel",
+                "temperature", "status", "dateLastEmptying", "cargoWeight", "serialNumber",
+                "refWasteContainerModel", "color", "category", "description", "address"]),
+            (Layer::Chargers, &["id", "type", "name", "category", "operator", "socketNumber",
+                "socketType", "capacity", "allowedVehicleType", "openingHours", "description",
+                "address", "dataProvider", "source", "dateCreated", "dateModified"]),
+        ];
+        for (layer, keys) in documented {
+            for key in keys {
+                assert_ne!(layer.keys().classify(key), super::super::KeyUse::Unknown, "{layer:?} {key}");
+            }
+        }
+        let err = read_layer(&bin_layer(r#","cargoWeight":12"#), Layer::Bins).unwrap_err();
+        assert!(err.to_string().contains("`cargoWeight` is not modelled"), "{err}");
+        let err = read_layer(&bin_layer(r#","fillingLvl":0.5"#), Layer::Bins).unwrap_err();
+        assert!(err.to_string().contains("feature 0 (bin:1): property `fillingLvl`"), "{err}");
+        assert!(read_layer(&bin_layer(r#","description":"by the school""#), Layer::Bins).is_ok());
     }
 
     #[test]

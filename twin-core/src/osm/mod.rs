@@ -14,6 +14,28 @@ use crate::geometry::LonLat;
 
 pub use road_graph::{RoadImport, RoadImportStats, build_street_segments};
 
+/// OSM's element attributes and the tags of ways, and what the import does with each.
+/// OSM's tag set is open: tags in no list are harmless (the road graph reads only these), and
+/// the not-modelled ones are skipped and counted rather than refused, since every real extract
+/// has them.
+pub const KEYS: crate::formats::FormatKeys = crate::formats::FormatKeys {
+    modelled: &[
+        "id", "lat", "lon", "ref", "k", "v", "action", "visible", "highway", "oneway",
+        "junction", "lanes", "maxspeed", "area", "name", "motorcar", "motor_vehicle", "vehicle",
+        "access",
+    ],
+    harmless: &[
+        "version", "timestamp", "changeset", "user", "uid", "bounds", "meta", "note",
+        "generator", "copyright", "attribution", "license", "role", "type",
+    ],
+    not_modelled: &[
+        ("relation", "turn restrictions and routes are not in the road graph (counted)"),
+        ("turn:lanes", "lane-level turns are not in the road graph"),
+        ("maxweight", "vehicle weight limits are not in the traffic model"),
+        ("maxheight", "vehicle height limits are not in the traffic model"),
+    ],
+};
+
 /// A way with its node references and tags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OsmWay {
@@ -87,5 +109,23 @@ pub fn read_osm_file(path: &Path) -> Result<OsmData, OsmError> {
             line,
             message,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_attributes_and_road_tags_of_osm_are_in_a_list() {
+        // OSM API 0.6 attributes, JOSM's and Overpass's additions, and the tags the wiki's
+        // "Key:highway" page lists for roads.
+        for key in [
+            "id", "lat", "lon", "ref", "k", "v", "version", "timestamp", "changeset", "user",
+            "uid", "action", "visible", "bounds", "relation", "highway", "oneway", "junction",
+            "lanes", "maxspeed", "access", "motor_vehicle", "name", "maxweight", "maxheight",
+        ] {
+            assert_ne!(KEYS.classify(key), crate::formats::KeyUse::Unknown, "{key}");
+        }
     }
 }

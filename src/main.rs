@@ -409,6 +409,9 @@ fn import_osm(
         osm.relations_ignored,
         out.display()
     );
+    for (tag, ways) in &s.unmodelled_tags {
+        eprintln!("note: {ways} drivable ways carry `{tag}`, which the road graph does not model; they are imported without it");
+    }
     Ok(())
 }
 

@@ -16,8 +16,9 @@ pub use road_graph::{RoadImport, RoadImportStats, build_street_segments};
 
 /// OSM's element attributes and the tags of ways, and what the import does with each.
 /// OSM's tag set is open: tags in no list are harmless (the road graph reads only these), and
-/// the not-modelled ones are skipped and counted rather than refused, since every real extract
-/// has them.
+/// the not-modelled ones are imported without their effect and counted per tag
+/// (`RoadImportStats::unmodelled_tags`, a note on the CLI) rather than refused, since every
+/// real extract has them.
 pub const KEYS: crate::formats::FormatKeys = crate::formats::FormatKeys {
     modelled: &[
         "id", "lat", "lon", "ref", "k", "v", "action", "visible", "highway", "oneway",

@@ -24,6 +24,9 @@ pub struct RoadImportStats {
     /// Roads of a drivable class closed to cars by an access tag (`motorcar`, `motor_vehicle`,
     /// `vehicle` or `access` = `no`): skipped.
     pub closed_to_cars: usize,
+    /// Drivable ways carrying a tag the road graph does not model (`super::KEYS`'s
+    /// not-modelled list), per tag: imported without it, and said so.
+    pub unmodelled_tags: std::collections::BTreeMap<&'static str, usize>,
 }
 
 /// Whether the most specific access tag for cars says `no` (the OSM access hierarchy:
@@ -131,6 +134,11 @@ pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> Road
             continue;
         }
         stats.drivable_ways += 1;
+        for (tag, _) in super::KEYS.not_modelled {
+            if way.tag(tag).is_some() {
+                *stats.unmodelled_tags.entry(tag).or_default() += 1;
+            }
+        }
         let mut current: Vec<i64> = Vec::new();
         for &n in &way.nodes {
             let keep = match osm.nodes.get(&n) {

@@ -370,7 +370,8 @@ fn import_osm(
 ) -> Result<()> {
     let boundary_text = match boundary {
         Some(path) => Some(
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            twin_core::formats::text::read_utf8_file(path)
+                .with_context(|| format!("reading {}", path.display()))?,
         ),
         None => None,
     };

@@ -126,7 +126,7 @@ fn file_stem(file: &std::path::Path, fallback: &str) -> String {
 pub fn script(args: ScriptArgs) -> Result<()> {
     use std::sync::Arc;
     use twin_scenarios::script::{Limits, ScriptContext, run_script};
-    let source = std::fs::read_to_string(&args.file)
+    let source = twin_core::formats::text::read_utf8_file(&args.file)
         .with_context(|| format!("reading the script {}", args.file.display()))?;
     let stem = file_stem(&args.file, "script");
     let out = args

@@ -270,7 +270,7 @@ pub fn read_snapshot(
     path: &Path,
     city: &CityModel,
 ) -> Result<std::collections::HashMap<usize, f64>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let text = twin_core::formats::text::read_utf8_file(path).map_err(|e| e.to_string())?;
     let json: serde_json::Value =
         twin_core::formats::json::from_str_strict(&text).map_err(|e| format!("not JSON: {e}"))?;
     let entities = json["entities"]
@@ -354,15 +354,13 @@ impl Scenario {
     /// Read a scenario file; `city` is loaded by the caller from [`Scenario::city_dir`] and
     /// passed to [`Scenario::resolve`].
     pub fn read(path: &Path) -> Result<Parsed, ScenarioError> {
-        let bytes = std::fs::read(path).map_err(|e| ScenarioError {
+        let text = twin_core::formats::text::read_utf8_file(path).map_err(|e| ScenarioError {
             file: path.display().to_string(),
-            line: 0,
-            message: e.to_string(),
-        })?;
-        let text = twin_core::formats::text::decode_utf8(&bytes).map_err(|e| ScenarioError {
-            file: path.display().to_string(),
-            line: e.line,
-            message: e.message,
+            line: e.line(),
+            message: match e {
+                twin_core::formats::text::TextFileError::Encoding(e) => e.message,
+                e => e.to_string(),
+            },
         })?;
         Scenario::parse(&text, path)
     }

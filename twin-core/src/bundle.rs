@@ -185,13 +185,16 @@ fn first_three(found: &[InvariantViolation]) -> String {
 /// A bundle file's text: UTF-8 (a byte-order mark removed); other bytes are refused by line,
 /// since a bundle's TOML and GeoJSON are UTF-8 by definition.
 fn read_text(path: &Path) -> Result<String, BundleError> {
-    let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    crate::formats::text::decode_utf8(&bytes).map_err(|source| BundleError::Lines {
-        path: path.to_path_buf(),
-        source,
+    use crate::formats::text::{TextFileError, read_utf8_file};
+    read_utf8_file(path).map_err(|e| match e {
+        TextFileError::Io(source) => BundleError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        TextFileError::Encoding(source) => BundleError::Lines {
+            path: path.to_path_buf(),
+            source,
+        },
     })
 }
 

@@ -130,7 +130,7 @@ impl Auth {
                 why: e.to_string(),
             })?;
         }
-        let text = std::fs::read_to_string(path).map_err(|e| TokensFileError::Read {
+        let text = twin_core::formats::text::read_utf8_file(path).map_err(|e| TokensFileError::Read {
             path: shown.clone(),
             why: e.to_string(),
         })?;

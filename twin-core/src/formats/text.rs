@@ -97,6 +97,31 @@ pub fn decode_utf8(bytes: &[u8]) -> Result<String, LineError> {
     }
 }
 
+/// Why a UTF-8 text file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TextFileError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("line {}: {}", .0.line, .0.message)]
+    Encoding(LineError),
+}
+
+impl TextFileError {
+    /// The line of an encoding error (0 for an I/O error).
+    pub fn line(&self) -> usize {
+        match self {
+            TextFileError::Io(_) => 0,
+            TextFileError::Encoding(e) => e.line,
+        }
+    }
+}
+
+/// Read a file of a format that is UTF-8 by definition ([`decode_utf8`]): the one way every
+/// reader of JSON, GeoJSON, TOML and scripts gets its text.
+pub fn read_utf8_file(path: &Path) -> Result<String, TextFileError> {
+    decode_utf8(&std::fs::read(path)?).map_err(TextFileError::Encoding)
+}
+
 /// Read `path` with [`decode_text`].
 pub fn read_text_file(path: &Path) -> std::io::Result<DecodedText> {
     Ok(decode_text(&std::fs::read(path)?))

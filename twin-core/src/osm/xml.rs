@@ -256,6 +256,13 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_and_crlf_are_accepted() {
+        let windows = format!("\u{feff}{}", SMALL.replace('\n', "\r\n"));
+        let data = parse_osm_xml(windows.as_bytes()).unwrap();
+        assert_eq!(data.ways[0].nodes, vec![1, 2]);
+    }
+
+    #[test]
     fn truncated_file_names_the_line() {
         let cut = &SMALL[..SMALL.find("<nd ref=\"2\"").unwrap()];
         let (line, message) = parse_osm_xml(cut.as_bytes()).unwrap_err();

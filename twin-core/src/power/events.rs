@@ -55,13 +55,9 @@ pub enum OutageEventsError {
 
 /// Read an events file. Errors name the file and line.
 pub fn read_outage_events(path: &Path) -> Result<Vec<OutageEvent>, OutageEventsError> {
-    let bytes = std::fs::read(path).map_err(|e| OutageEventsError::Io {
+    let text = crate::formats::text::read_utf8_file(path).map_err(|e| OutageEventsError::Io {
         path: path.to_path_buf(),
         why: e.to_string(),
-    })?;
-    let text = crate::formats::text::decode_utf8(&bytes).map_err(|e| OutageEventsError::Io {
-        path: path.to_path_buf(),
-        why: format!("line {}: {}", e.line, e.message),
     })?;
     parse_outage_events(&text, path)
 }

@@ -117,28 +117,22 @@ pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, 
     let Some(net) = city.water_network.as_ref() else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let mut net = net.clone();
-    let to_units = 1e-3 / net.flow_units.to_m3s();
+    // Measured demands are held on the model; the network file stays as it is.
+    let mut model = twin_core::water::HydModel::from_epanet(net).map_err(|e| e.to_string())?;
     let row: HashMap<&str, usize> = net
         .junctions
         .iter()
         .enumerate()
         .map(|(i, j)| (j.id.as_str(), i))
         .collect();
-    let measured: Vec<(usize, f64)> = lock(&inj.water)
-        .values
-        .iter()
-        .filter_map(|(&index, &d)| {
-            let local = city.entities()[index].id.local().to_string();
-            row.get(local.as_str()).map(|&r| (r, d))
-        })
-        .collect();
-    for (r, d) in measured {
-        net.junctions[r].base_demand = d * to_units;
-        net.junctions[r].pattern = None;
-        net.demands.retain(|(j, _, _)| *j != net.junctions[r].id);
+    for (&index, &litres_s) in lock(&inj.water).values.iter() {
+        let local = city.entities()[index].id.local().to_string();
+        if let Some(&node) = row.get(local.as_str()) {
+            model.set_fixed_demand(node, litres_s * 1e-3);
+        }
     }
-    let snaps = twin_core::water::simulate(&net, Some(0)).map_err(|e| e.to_string())?;
+    let snaps =
+        twin_core::water::simulate_model(&model, Some(0)).map_err(|e| e.to_string())?;
     let Some(s) = snaps.first() else {
         return Err("the hydraulic solver returned no time step".into());
     };

@@ -8,7 +8,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::solver::{HydraulicError, simulate};
+use super::model::HydModel;
+use super::solver::{HydraulicError, simulate_model};
 use crate::formats::epanet::EpanetNetwork;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -118,8 +119,9 @@ pub fn isolate_pipe_break(
     closed_valves.sort();
     closed_valves.dedup();
 
-    // The network after isolation: segment links and closed valve links shut.
-    let mut after = net.clone();
+    // The network after isolation, as a model: segment links and closed valve links shut,
+    // junctions without supply at zero demand. The network file stays as it is.
+    let mut after = HydModel::from_epanet(net).map_err(HydraulicError::from)?;
     let mut shut: HashSet<&str> = links
         .iter()
         .enumerate()
@@ -132,7 +134,9 @@ pub fn isolate_pipe_break(
         }
     }
     for id in &shut {
-        after.status.push((id.to_string(), "Closed".into()));
+        if let Some(k) = after.link_index(id) {
+            after.close_link(k);
+        }
     }
     let initially_closed: HashSet<&str> = net
         .pipes
@@ -166,24 +170,23 @@ pub fn isolate_pipe_break(
             }
         }
     }
-    let flow_to_m3s = net.flow_units.to_m3s();
+    // Junctions are the model's first nodes, in the file's order.
     let mut without_supply = Vec::new();
     let mut demand_lost = 0.0;
-    for j in after.junctions.iter_mut() {
+    for (node, j) in net.junctions.iter().enumerate() {
         if !supplied.contains(j.id.as_str()) || node_in_segment.contains(j.id.as_str()) {
             without_supply.push(j.id.clone());
-            demand_lost += j.base_demand * flow_to_m3s;
-            j.base_demand = 0.0;
+            demand_lost += after.base_demand_m3s(node);
+            after.set_fixed_demand(node, 0.0);
         }
     }
     let lost: HashSet<&String> = without_supply.iter().collect();
-    after.demands.retain(|(j, _, _)| !lost.contains(j));
     // With no demand left the answer is static heads; solving would only chase round-off
     // through links held at EPANET's tiny-resistance floor.
-    let served = after.junctions.iter().any(|j| j.base_demand != 0.0) || !after.demands.is_empty();
+    let served = (0..net.junctions.len()).any(|node| after.base_demand_m3s(node) != 0.0);
     let (pressure_deficient, min_pressure_m) = if served {
-        let snapshot = simulate(&after, Some(0))?.remove(0);
-        let supplied_pressures: Vec<(String, f64)> = after
+        let snapshot = simulate_model(&after, Some(0))?.remove(0);
+        let supplied_pressures: Vec<(String, f64)> = net
             .junctions
             .iter()
             .enumerate()

@@ -14,4 +14,5 @@ pub mod model;
 pub mod solver;
 pub mod sparse_ldl;
 
-pub use solver::{HydraulicError, Snapshot, simulate};
+pub use model::HydModel;
+pub use solver::{HydraulicError, Snapshot, simulate, simulate_model};

@@ -101,6 +101,10 @@ pub struct HydModel {
     pub accuracy: f64,
     /// Initial head of fixed-head nodes (reservoirs; tanks at their initial level).
     pub fixed_head: Vec<f64>,
+    /// Per node: a demand held at every time (cfs), replacing the file's categories and
+    /// patterns (a measured demand, or none for a junction cut off); see
+    /// [`HydModel::set_fixed_demand`].
+    pub fixed_demand: Vec<Option<f64>>,
 }
 
 /// EPANET time values: `h:mm[:ss]`, a number of hours, or a number with a unit; clock times
@@ -450,6 +454,7 @@ impl HydModel {
                 .unwrap_or(default)
         };
         let duration_s = time("DURATION", 0);
+        let node_count = node_ids.len();
         let hydraulic_step_s = time("HYDRAULIC TIMESTEP", 3600).max(1);
         Ok(HydModel {
             node_ids,
@@ -478,8 +483,46 @@ impl HydModel {
                 .and_then(|v| v.parse::<f64>().ok())
                 .filter(|a| *a > 0.0)
                 .unwrap_or(1e-3),
+            fixed_demand: vec![None; node_count],
             fixed_head,
         })
+    }
+
+    /// The index of the node with EPANET id `id`.
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.node_ids.iter().position(|n| n == id)
+    }
+
+    /// The index of the link with EPANET id `id`.
+    pub fn link_index(&self, id: &str) -> Option<usize> {
+        self.links.iter().position(|l| l.id == id)
+    }
+
+    /// Hold junction `node`'s demand at `m3s` at every time, in place of its demand categories,
+    /// patterns and the demand multiplier: the live twin's measured demands, or 0 for a
+    /// junction cut off from supply. The network file is left as it is.
+    pub fn set_fixed_demand(&mut self, node: usize, m3s: f64) {
+        self.fixed_demand[node] = Some(m3s / M3S_PER_CFS);
+    }
+
+    /// Close link `k` for the whole run (a drained segment, a shut isolation valve); the
+    /// controls that would reopen it are dropped.
+    pub fn close_link(&mut self, k: usize) {
+        self.links[k].open = false;
+        self.controls.retain(|c| c.link != k);
+    }
+
+    /// Junction `node`'s base demand (m³/s): its fixed demand, or the sum of its categories'
+    /// base demands times the demand multiplier.
+    pub fn base_demand_m3s(&self, node: usize) -> f64 {
+        match self.fixed_demand[node] {
+            Some(q) => q * M3S_PER_CFS,
+            None => {
+                self.demands[node].iter().map(|d| d.0).sum::<f64>()
+                    * self.demand_multiplier
+                    * M3S_PER_CFS
+            }
+        }
     }
 
     pub fn pattern_factor(&self, pattern: Option<usize>, t: u64) -> f64 {

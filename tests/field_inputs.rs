@@ -152,3 +152,24 @@ fn vrplib_distance_limit_service_time_and_fleet_are_honoured() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("needs 4 routes and the instance has 3 vehicles"), "{}", stderr(&out));
 }
+
+#[test]
+fn epanet_ids_with_no_break_spaces_and_crlf() {
+    let doc = json_of(&[
+        "solve", "water", "--inp", "data/field/epanet-ids-nbsp-crlf.inp", "--json",
+    ]);
+    let step = &doc["timesteps"][0];
+    let head = |id: &str| {
+        step["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .and_then(|n| n["head_m"].as_f64())
+            .unwrap_or_else(|| panic!("node {id:?} in {step}"))
+    };
+    // EPANET 2.2 (through WNTR): the ids keep their U+00A0.
+    assert!((head("Main\u{a0}St\u{a0}1") - 59.698).abs() < 1e-3);
+    assert!((head("Structure\u{a0}-\u{a0}(28)") - 59.443).abs() < 1e-3);
+    assert!((head("K/12.b") - 59.219).abs() < 1e-3);
+}

@@ -276,6 +276,9 @@ fn run(command: Command) -> Result<()> {
             bundle
                 .write_to(&out)
                 .with_context(|| format!("writing the bundle to {}", out.display()))?;
+            // Loading checks the city's invariants: a generator bug is caught here, not later.
+            twin_core::load_city(&out)
+                .with_context(|| format!("the generated bundle in {}", out.display()))?;
             println!("wrote {} files to {}", bundle.files.len(), out.display());
             Ok(())
         }
@@ -394,6 +397,8 @@ fn import_osm(
             .unwrap_or_default()
     });
     twin_core::bundle::write_street_bundle(out, &name, &import.segments, boundary_text.as_deref())?;
+    // Loading checks the city's invariants on what the import produced.
+    twin_core::load_city(out).with_context(|| format!("the imported bundle in {}", out.display()))?;
     let s = &import.stats;
     println!(
         "{}: {} ways, {} drivable; {} street segments ({} oneway) between {} intersections; {} node references missing, {} nodes outside the boundary; {} roads closed to cars (access=no) skipped; {} deleted objects skipped, {} relations not used (turn restrictions are not modelled); bundle in {}",

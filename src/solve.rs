@@ -544,7 +544,9 @@ pub fn water(args: WaterArgs) -> Result<()> {
         (None, None) => bail!("give --inp FILE.inp or --city DIR"),
     };
     for (line, section) in &net.unsupported {
-        eprintln!("warning: {label}:{line}: section [{section}] is read but not modelled");
+        eprintln!(
+            "note: {label}:{line}: section [{section}] is not used: it does not change the hydraulics reported here (water quality, energy and drawing data are not computed)"
+        );
     }
     let duration = match args.duration_h {
         Some(h) if !(h >= 0.0 && h.is_finite()) => {
@@ -559,14 +561,44 @@ pub fn water(args: WaterArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let node_ids = net.node_ids();
     let link_ids = net.link_ids();
+    // Junctions no source reaches: said once per change, their heads never printed.
+    let mut last: &[usize] = &[];
+    for s in &snaps {
+        if s.disconnected != last && !s.disconnected.is_empty() {
+            let names: Vec<&str> = s.disconnected.iter().take(20).map(|&i| node_ids[i]).collect();
+            eprintln!(
+                "warning: {label}: at {}:{:02}:{:02} {} junction(s) are disconnected from every reservoir and tank by closed links (EPANET: \"Node … disconnected\"); their heads are not reported: {}{}",
+                s.time_s / 3600,
+                s.time_s / 60 % 60,
+                s.time_s % 60,
+                s.disconnected.len(),
+                names.join(", "),
+                if s.disconnected.len() > 20 { ", …" } else { "" }
+            );
+        }
+        last = &s.disconnected;
+    }
     if args.json {
         let timesteps: Vec<_> = snaps
             .iter()
             .map(|s| {
+                let cut: std::collections::HashSet<usize> = s.disconnected.iter().copied().collect();
+                let nodes: Vec<_> = node_ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| {
+                        if cut.contains(&i) {
+                            json!({"id": id, "head_m": null, "pressure_m": null, "demand_m3s": s.demand_m3s[i], "disconnected": true})
+                        } else {
+                            json!({"id": id, "head_m": s.head_m[i], "pressure_m": s.pressure_m[i], "demand_m3s": s.demand_m3s[i]})
+                        }
+                    })
+                    .collect();
                 json!({
                     "time_s": s.time_s,
-                    "nodes": node_ids.iter().enumerate().map(|(i, id)| json!({"id": id, "head_m": s.head_m[i], "pressure_m": s.pressure_m[i], "demand_m3s": s.demand_m3s[i]})).collect::<Vec<_>>(),
+                    "nodes": nodes,
                     "links": link_ids.iter().enumerate().map(|(k, id)| json!({"id": id, "flow_m3s": s.flow_m3s[k]})).collect::<Vec<_>>(),
+                    "disconnected": s.disconnected.iter().map(|&i| &node_ids[i]).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -585,7 +617,10 @@ pub fn water(args: WaterArgs) -> Result<()> {
         seconds * 1e3
     );
     for s in &snaps {
-        let mut p: Vec<f64> = s.pressure_m[..junctions].to_vec();
+        let mut p: Vec<f64> = (0..junctions)
+            .filter(|i| !s.disconnected.contains(i))
+            .map(|i| s.pressure_m[i])
+            .collect();
         p.sort_by(f64::total_cmp);
         let share = |lo: f64, hi: f64| {
             p.iter().filter(|&&x| x >= lo && x <= hi).count() as f64 / p.len().max(1) as f64 * 100.0

@@ -138,8 +138,14 @@ pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, 
     };
     let mut values = Vec::new();
     let mut low = Vec::new();
+    let mut cut_off = Vec::new();
     for (i, id) in net.node_ids().iter().enumerate() {
         let eid = format!("water:{id}");
+        // A junction no source reaches has no head to publish: it is an alert instead.
+        if s.disconnected.contains(&i) {
+            cut_off.push(eid);
+            continue;
+        }
         values.push((eid.clone(), "pressure", s.pressure_m[i]));
         values.push((eid.clone(), "head", s.head_m[i]));
         if i < net.junctions.len() && s.pressure_m[i] < LOW_PRESSURE_M {
@@ -149,18 +155,27 @@ pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, 
     for (k, id) in net.link_ids().iter().enumerate() {
         values.push((format!("water:{id}"), "flow", s.flow_m3s[k] * 1000.0));
     }
-    let alerts = if low.is_empty() {
-        Vec::new()
-    } else {
-        vec![Alert {
+    let mut alerts = Vec::new();
+    if !low.is_empty() {
+        alerts.push(Alert {
             code: "low_pressure",
             message: format!(
                 "{} junctions below {LOW_PRESSURE_M} m of pressure",
                 low.len()
             ),
             entities: low,
-        }]
-    };
+        });
+    }
+    if !cut_off.is_empty() {
+        alerts.push(Alert {
+            code: "disconnected",
+            message: format!(
+                "{} water nodes cut off from every source by closed links",
+                cut_off.len()
+            ),
+            entities: cut_off,
+        });
+    }
     Ok((values, alerts))
 }
 

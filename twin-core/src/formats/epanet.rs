@@ -150,8 +150,11 @@ pub struct EpanetNetwork {
     pub valves: Vec<ValveRow>,
     /// Extra demand categories from `[DEMANDS]`: (junction, demand, pattern).
     pub demands: Vec<(String, f64, Option<String>)>,
-    /// `[STATUS]` overrides: (link, status or setting).
+    /// `[STATUS]` overrides: (link, status or setting): `OPEN`, `CLOSED` or a number (a pump's
+    /// relative speed, a valve's setting), checked by the reader.
     pub status: Vec<(String, String)>,
+    /// `[EMITTERS]`: (junction, coefficient in flow units per (pressure units)^exponent).
+    pub emitters: Vec<(String, f64)>,
     /// Patterns in the order first seen.
     pub patterns: Vec<(String, Vec<f64>)>,
     pub curves: Vec<(String, Vec<(f64, f64)>)>,
@@ -163,7 +166,8 @@ pub struct EpanetNetwork {
     pub unsupported: Vec<(usize, String)>,
 }
 
-const MODELLED: [&str; 16] = [
+const MODELLED: [&str; 17] = [
+    "EMITTERS",
     "TITLE",
     "JUNCTIONS",
     "RESERVOIRS",
@@ -181,10 +185,41 @@ const MODELLED: [&str; 16] = [
     "COORDINATES",
     "TAGS",
 ];
-const KNOWN_OTHER: [&str; 12] = [
+/// Sections refused when they hold data: they change the hydraulics and are not modelled.
+const REFUSED: [(&str, &str); 2] = [
+    (
+        "RULES",
+        "rule-based controls change link statuses during the run and are not evaluated",
+    ),
+    ("LEAKAGE", "EPANET 2.3 pipe leakage is not modelled"),
+];
+
+/// `[OPTIONS]` keys (EPANET 2.2 manual, section 3.1) and what the model does with each.
+/// Not-modelled keys are refused only when their value differs from EPANET's default (given
+/// after the reason).
+pub const OPTION_KEYS: super::FormatKeys = super::FormatKeys {
+    modelled: &[
+        "UNITS", "HEADLOSS", "PATTERN", "DEMAND MULTIPLIER", "ACCURACY", "EMITTER EXPONENT",
+        "DEMAND MODEL",
+    ],
+    harmless: &[
+        // Solver tuning and reporting: the answer's accuracy is set by ACCURACY.
+        "TRIALS", "UNBALANCED", "CHECKFREQ", "MAXCHECK", "DAMPLIMIT", "HEADERROR", "FLOWCHANGE",
+        "MAP", "QUALITY", "DIFFUSIVITY", "TOLERANCE",
+        // Pressure-driven demand parameters, unused under DDA (a PDA model is refused).
+        "MINIMUM PRESSURE", "REQUIRED PRESSURE", "PRESSURE EXPONENT", "MINIMUM", "REQUIRED",
+        "PRESSURE",
+    ],
+    not_modelled: &[
+        ("VISCOSITY", "a viscosity other than water's at 20 °C (1.0)"),
+        ("SPECIFIC GRAVITY", "a specific gravity other than water's (1.0)"),
+        ("HYDRAULICS", "using or saving a hydraulics file"),
+    ],
+};
+
+const KNOWN_OTHER: [&str; 11] = [
     "RULES",
     "ENERGY",
-    "EMITTERS",
     "QUALITY",
     "SOURCES",
     "REACTIONS",
@@ -218,6 +253,7 @@ impl EpanetNetwork {
             coordinates: BTreeMap::new(),
             tags: Vec::new(),
             unsupported: Vec::new(),
+            emitters: Vec::new(),
         };
         let mut section = String::new();
         let mut section_line = 0;
@@ -255,6 +291,12 @@ impl EpanetNetwork {
             let data = raw.split(';').next().unwrap_or("").trim_ascii();
             if data.is_empty() {
                 continue;
+            }
+            if let Some((_, why)) = REFUSED.iter().find(|(name, _)| *name == section) {
+                return Err(LineError::new(
+                    line_no,
+                    format!("[{section}] is not modelled: {why}; the file is refused rather than solved without it"),
+                ));
             }
             let f: Vec<&str> = data.split_ascii_whitespace().collect();
             let num = |k: usize, what: &str| -> Result<f64, LineError> {
@@ -348,9 +390,28 @@ impl EpanetNetwork {
                     net.demands
                         .push((text_at(0, "a junction")?, num(1, "demand")?, opt_text(2)))
                 }
-                "STATUS" => net
-                    .status
-                    .push((text_at(0, "a link")?, text_at(1, "a status")?)),
+                "STATUS" => {
+                    let value = text_at(1, "a status")?;
+                    let upper = value.to_ascii_uppercase();
+                    let numeric = value.parse::<f64>().is_ok_and(|v| v.is_finite() && v >= 0.0);
+                    if upper != "OPEN" && upper != "CLOSED" && !numeric {
+                        return Err(LineError::new(
+                            line_no,
+                            format!("[STATUS] `{value}` is not OPEN, CLOSED or a setting (a number, zero or more)"),
+                        ));
+                    }
+                    net.status.push((text_at(0, "a link")?, value));
+                }
+                "EMITTERS" => {
+                    let coefficient = num(1, "coefficient")?;
+                    if coefficient < 0.0 {
+                        return Err(LineError::new(
+                            line_no,
+                            format!("[EMITTERS] coefficient {coefficient} is negative"),
+                        ));
+                    }
+                    net.emitters.push((text_at(0, "a junction")?, coefficient));
+                }
                 "PATTERNS" => {
                     let id = text_at(0, "an id")?;
                     let mut values = Vec::with_capacity(f.len() - 1);
@@ -400,6 +461,7 @@ impl EpanetNetwork {
                                 }
                             };
                         }
+                        check_option(&key, &value, line_no)?;
                         net.options.insert(key, value);
                     } else {
                         net.times.insert(key, value);
@@ -623,6 +685,33 @@ impl EpanetNetwork {
 }
 
 /// `[OPTIONS]`/`[TIMES]` keys can be two words (`DEMAND MULTIPLIER`, `PATTERN STEP`).
+/// Refuse an `[OPTIONS]` key the model does not honour, with its line.
+fn check_option(key: &str, value: &str, line: usize) -> Result<(), LineError> {
+    use super::KeyUse;
+    let number = value.split_ascii_whitespace().next().and_then(|v| v.parse::<f64>().ok());
+    // `option_pair` joins two words for the keys that have them; `QUALITY CHLORINE` is the
+    // one-word key QUALITY with its value.
+    let key = match (OPTION_KEYS.classify(key), key.split_once(' ')) {
+        (KeyUse::Unknown, Some((first, _))) if OPTION_KEYS.classify(first) != KeyUse::Unknown => {
+            first
+        }
+        _ => key,
+    };
+    match OPTION_KEYS.classify(key) {
+        KeyUse::Modelled if key == "DEMAND MODEL" && !value.eq_ignore_ascii_case("DDA") => Err(
+            LineError::new(
+                line,
+                format!("DEMAND MODEL {value} is not modelled: only demand-driven analysis (DDA) is; the file is refused rather than solved as DDA"),
+            ),
+        ),
+        KeyUse::Modelled | KeyUse::Harmless => Ok(()),
+        KeyUse::NotModelled(_) if number == Some(1.0) => Ok(()),
+        _ => Err(OPTION_KEYS
+            .refusal(key, line, "EPANET [OPTIONS]")
+            .unwrap_or_else(|| LineError::new(line, format!("{key} {value}")))),
+    }
+}
+
 fn option_pair(f: &[&str]) -> (String, String) {
     const TWO_WORD: [&str; 14] = [
         "DEMAND",
@@ -690,6 +779,37 @@ mod tests {
         assert_eq!(again.junctions, net.junctions);
         assert_eq!(again.pipes, net.pipes);
         assert_eq!(again.patterns, net.patterns);
+    }
+
+    #[test]
+    fn options_status_and_sections_are_honoured_or_refused_by_line() {
+        // EPANET 2.2 manual, section 3.1 [OPTIONS]: every key is in a list.
+        for key in [
+            "UNITS", "HEADLOSS", "HYDRAULICS", "QUALITY", "VISCOSITY", "DIFFUSIVITY",
+            "SPECIFIC GRAVITY", "TRIALS", "ACCURACY", "UNBALANCED", "PATTERN",
+            "DEMAND MULTIPLIER", "DEMAND MODEL", "MINIMUM PRESSURE", "REQUIRED PRESSURE",
+            "PRESSURE EXPONENT", "EMITTER EXPONENT", "TOLERANCE", "MAP", "CHECKFREQ", "MAXCHECK",
+            "DAMPLIMIT", "HEADERROR", "FLOWCHANGE",
+        ] {
+            assert_ne!(OPTION_KEYS.classify(key), super::super::KeyUse::Unknown, "{key}");
+        }
+        let with = |extra: &str| SMALL.replace("Demand Multiplier 1.0\n", &format!("Demand Multiplier 1.0\n{extra}\n"));
+        let err = EpanetNetwork::parse(&with("Demand Model PDA")).unwrap_err();
+        assert_eq!(err.line, 18);
+        assert!(err.message.contains("DEMAND MODEL PDA"), "{err}");
+        assert!(EpanetNetwork::parse(&with("Demand Model DDA")).is_ok());
+        assert!(EpanetNetwork::parse(&with("Viscosity 1.0")).is_ok());
+        assert!(EpanetNetwork::parse(&with("Viscosity 1.5")).unwrap_err().message.contains("VISCOSITY"));
+        assert!(EpanetNetwork::parse(&with("Quality Chlorine mg/L")).is_ok());
+        assert!(EpanetNetwork::parse(&with("Mystery 3")).unwrap_err().message.contains("MYSTERY"));
+        let rules = SMALL.replace("[END]", "[RULES]\nRULE 1\nIF TANK t LEVEL > 3\nTHEN PIPE p1 STATUS IS CLOSED\n[END]");
+        let err = EpanetNetwork::parse(&rules).unwrap_err();
+        assert!(err.message.contains("[RULES] is not modelled"), "{err}");
+        let status = SMALL.replace("[END]", "[STATUS]\np1 Half\n[END]");
+        let err = EpanetNetwork::parse(&status).unwrap_err();
+        assert!(err.message.contains("`Half` is not OPEN, CLOSED or a setting"), "{err}");
+        let emitters = SMALL.replace("[END]", "[EMITTERS]\nj2 0.5\n[END]");
+        assert_eq!(EpanetNetwork::parse(&emitters).unwrap().emitters, vec![("j2".to_string(), 0.5)]);
     }
 
     #[test]

@@ -57,6 +57,16 @@ pub struct LinkModel {
     pub diameter: f64,
     pub kind: LinkKind,
     pub open: bool,
+    /// A control valve fixed open by `[STATUS] OPEN`: it does not regulate (EPANET's
+    /// fixed status), it is an open valve with its minor loss.
+    pub fixed_open: bool,
+}
+
+/// A link's `[STATUS]` line, read for its kind of link.
+enum StatusLine {
+    Open,
+    Closed,
+    Setting(f64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +111,12 @@ pub struct HydModel {
     pub accuracy: f64,
     /// Initial head of fixed-head nodes (reservoirs; tanks at their initial level).
     pub fixed_head: Vec<f64>,
+    /// Per node: the emitter coefficient (cfs per ft^`emitter_exponent` of pressure), 0 for
+    /// none: a flow `C·p^γ` out of the junction to the atmosphere (EPANET 2.2 manual §3.1
+    /// `[EMITTERS]`, the way leaks and sprinklers are modelled).
+    pub emitter: Vec<f64>,
+    /// `[OPTIONS] EMITTER EXPONENT` γ (default 0.5).
+    pub emitter_exponent: f64,
     /// Per node: a demand held at every time (cfs), replacing the file's categories and
     /// patterns (a measured demand, or none for a junction cut off); see
     /// [`HydModel::set_fixed_demand`].
@@ -254,13 +270,28 @@ impl HydModel {
                 .map(|(_, pts)| pts.clone())
         };
         let mut links = Vec::new();
-        let status_of = |id: &str| {
+        let status_of = |id: &str| -> Option<StatusLine> {
             net.status
                 .iter()
                 .rev()
                 .find(|(l, _)| l == id)
-                .map(|(_, s)| s.to_ascii_uppercase())
+                .map(|(_, s)| match s.to_ascii_uppercase().as_str() {
+                    "OPEN" => StatusLine::Open,
+                    "CLOSED" => StatusLine::Closed,
+                    // The reader accepts only OPEN, CLOSED and numbers.
+                    _ => StatusLine::Setting(s.parse().unwrap_or(0.0)),
+                })
         };
+        let known_links: std::collections::HashSet<&str> = net
+            .pipes
+            .iter()
+            .map(|p| p.id.as_str())
+            .chain(net.pumps.iter().map(|p| p.id.as_str()))
+            .chain(net.valves.iter().map(|v| v.id.as_str()))
+            .collect();
+        if let Some((id, _)) = net.status.iter().find(|(l, _)| !known_links.contains(l.as_str())) {
+            return Err(ModelError::Bad(format!("[STATUS] names unknown link {id}")));
+        }
         for p in &net.pipes {
             let d = p.diameter * dia;
             let l = p.length * len;
@@ -279,8 +310,25 @@ impl HydModel {
                     ));
                 }
             };
-            let open = status_of(&p.id).map_or(status != "CLOSED", |s| s != "CLOSED");
+            let open = match status_of(&p.id) {
+                None => status != "CLOSED",
+                Some(_) if status == "CV" => {
+                    return Err(ModelError::Bad(format!(
+                        "[STATUS] sets check-valve pipe {}: a check valve's status follows its flow",
+                        p.id
+                    )));
+                }
+                Some(StatusLine::Open) => true,
+                Some(StatusLine::Closed) => false,
+                Some(StatusLine::Setting(v)) => {
+                    return Err(ModelError::Bad(format!(
+                        "[STATUS] gives pipe {} the setting {v}: a pipe is OPEN or CLOSED",
+                        p.id
+                    )));
+                }
+            };
             links.push(LinkModel {
+                fixed_open: false,
                 id: p.id.clone(),
                 from: index[p.node1.as_str()],
                 to: index[p.node2.as_str()],
@@ -341,8 +389,17 @@ impl HydModel {
                     )));
                 }
             };
-            let open = status_of(&p.id).is_none_or(|s| s != "CLOSED");
+            // A number in [STATUS] is the pump's relative speed (0 stops it).
+            let open = match status_of(&p.id) {
+                None | Some(StatusLine::Open) => true,
+                Some(StatusLine::Closed) => false,
+                Some(StatusLine::Setting(v)) => {
+                    speed = v;
+                    v > 0.0
+                }
+            };
             links.push(LinkModel {
+                fixed_open: false,
                 id: p.id.clone(),
                 from: index[p.node1.as_str()],
                 to: index[p.node2.as_str()],
@@ -353,10 +410,14 @@ impl HydModel {
         }
         for v in &net.valves {
             let d = v.diameter * dia;
-            let setting: f64 = v
-                .setting
-                .parse()
-                .map_err(|_| ModelError::Bad(format!("valve {} setting `{}`", v.id, v.setting)))?;
+            let status = status_of(&v.id);
+            let setting: f64 = match status {
+                // [STATUS] with a number replaces the valve's setting.
+                Some(StatusLine::Setting(x)) => x,
+                _ => v.setting.parse().map_err(|_| {
+                    ModelError::Bad(format!("valve {} setting `{}`", v.id, v.setting))
+                })?,
+            };
             let (from, to) = (index[v.node1.as_str()], index[v.node2.as_str()]);
             let m = 0.02517 * v.minor_loss / d.powi(4);
             let valve = match v.valve_type.as_str() {
@@ -384,8 +445,11 @@ impl HydModel {
                 },
                 other => return Err(ModelError::Unsupported(format!("{other} valve {}", v.id))),
             };
-            let open = status_of(&v.id).is_none_or(|s| s != "CLOSED");
+            let open = !matches!(status, Some(StatusLine::Closed));
+            let fixed_open = matches!(status, Some(StatusLine::Open))
+                && !matches!(valve, LinkKind::Tcv { .. });
             links.push(LinkModel {
+                fixed_open,
                 id: v.id.clone(),
                 from,
                 to,
@@ -393,6 +457,42 @@ impl HydModel {
                 kind: valve,
                 open,
             });
+        }
+        // EPANET error 233: a node that no link touches.
+        let mut touched = vec![false; node_ids.len()];
+        for l in &links {
+            touched[l.from] = true;
+            touched[l.to] = true;
+        }
+        if let Some(i) = touched.iter().position(|t| !t) {
+            return Err(ModelError::Bad(format!(
+                "node {} is connected to no link (EPANET error 233: unconnected nodes)",
+                node_ids[i]
+            )));
+        }
+        let emitter_exponent = net
+            .options
+            .get("EMITTER EXPONENT")
+            .map(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|e| *e > 0.0 && e.is_finite())
+                    .ok_or_else(|| ModelError::Bad(format!("EMITTER EXPONENT `{v}`")))
+            })
+            .transpose()?
+            .unwrap_or(0.5);
+        let mut emitter = vec![0.0; node_ids.len()];
+        for (jid, c) in &net.emitters {
+            let i = *index.get(jid.as_str()).ok_or_else(|| {
+                ModelError::Bad(format!("[EMITTERS] names unknown junction {jid}"))
+            })?;
+            if kind[i] != NodeKind::Junction {
+                return Err(ModelError::Bad(format!(
+                    "[EMITTERS] names {jid}, which is not a junction"
+                )));
+            }
+            // q_user = C·p_user^γ, p_user = p_ft / pressure, q_cfs = q_user · q.
+            emitter[i] = c * q / pressure.powf(emitter_exponent);
         }
         let link_index: HashMap<&str, usize> = links
             .iter()
@@ -484,6 +584,8 @@ impl HydModel {
                 .filter(|a| *a > 0.0)
                 .unwrap_or(1e-3),
             fixed_demand: vec![None; node_count],
+            emitter,
+            emitter_exponent,
             fixed_head,
         })
     }

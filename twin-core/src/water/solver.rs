@@ -49,6 +49,10 @@ pub struct Snapshot {
     pub demand_m3s: Vec<f64>,
     pub flow_m3s: Vec<f64>,
     pub trials: usize,
+    /// Junctions that no reservoir or tank reaches through open links at this time (EPANET's
+    /// "Node … disconnected"): their heads are the solver's placeholders, not answers, and
+    /// callers do not report them.
+    pub disconnected: Vec<usize>,
 }
 
 /// What a control valve (PRV, PSV, FCV) is doing.
@@ -66,6 +70,11 @@ struct State {
     open: Vec<bool>,
     /// Pumps shut off because they cannot deliver the head (EPANET's XHEAD), check valves shut.
     blocked: Vec<bool>,
+    /// Links closed because the tank at their end is empty (water would leave it) or full
+    /// (water would enter it), as EPANET's `tankstatus`.
+    tank_closed: Vec<bool>,
+    /// Per node: the emitter's outflow (cfs).
+    emitter_flow: Vec<f64>,
     tank_level: Vec<f64>,
 }
 
@@ -165,6 +174,7 @@ fn solve_at(
     let mut rhs = vec![0.0; nj];
     // Per-trial buffers, allocated once per solve.
     let mut py = vec![(0.0, 0.0); m.links.len()];
+    let mut emitter_py = vec![(0.0, 0.0); m.node_ids.len()];
     let mut old = vec![0.0; m.links.len()];
     let demands: Vec<f64> = (0..m.node_ids.len())
         .map(|i| {
@@ -183,8 +193,19 @@ fn solve_at(
                 rhs[*u] -= demands[i];
             }
         }
+        // Emitters: a link from the junction to the atmosphere at its elevation, head loss
+        // (q / C)^(1/γ) (EPANET's `emitcoeffs`).
+        for (i, &c) in m.emitter.iter().enumerate() {
+            let (Some(a), true) = (unknown[i], c > 0.0) else {
+                continue;
+            };
+            let (p, y) = emitter_coefficients(c, m.emitter_exponent, s.emitter_flow[i]);
+            sys.add(a, a, p);
+            rhs[a] += p * m.elevation[i] - (s.emitter_flow[i] - y);
+            emitter_py[i] = (p, y);
+        }
         for (k, link) in m.links.iter().enumerate() {
-            let active = s.open[k] && s.valve[k] == ValveMode::Active;
+            let active = s.open[k] && !s.tank_closed[k] && s.valve[k] == ValveMode::Active;
             let (p, y) = match (&link.kind, active) {
                 // An active PRV or PSV fixes the head it holds; its flow follows from continuity.
                 (LinkKind::Prv { head, .. }, true) | (LinkKind::Psv { head, .. }, true) => {
@@ -200,7 +221,11 @@ fn solve_at(
                     (0.0, 0.0)
                 }
                 (LinkKind::Fcv { flow, .. }, true) => (1.0 / CBIG, s.flow[k] - flow),
-                _ if !s.open[k] || s.blocked[k] || s.valve[k] == ValveMode::Closed => {
+                _ if !s.open[k]
+                    || s.blocked[k]
+                    || s.tank_closed[k]
+                    || s.valve[k] == ValveMode::Closed =>
+                {
                     (1.0 / CBIG, s.flow[k])
                 }
                 _ => coefficients(m, k, s.flow[k]),
@@ -248,9 +273,18 @@ fn solve_at(
             let (p, y) = py[k];
             s.flow[k] = s.flow[k] - y + p * (s.head[link.from] - s.head[link.to]);
         }
+        for (i, &c) in m.emitter.iter().enumerate() {
+            if c > 0.0 && unknown[i].is_some() {
+                let (p, y) = emitter_py[i];
+                let before = s.emitter_flow[i];
+                s.emitter_flow[i] = before - y + p * (s.head[i] - m.elevation[i]);
+                dq_sum += (s.emitter_flow[i] - before).abs();
+                q_sum += s.emitter_flow[i].abs();
+            }
+        }
         // Active PRVs and PSVs carry what continuity at the node they hold requires.
         for (k, link) in m.links.iter().enumerate() {
-            if !(s.open[k] && s.valve[k] == ValveMode::Active) {
+            if !(s.open[k] && !s.tank_closed[k] && s.valve[k] == ValveMode::Active) {
                 continue;
             }
             let prv = matches!(link.kind, LinkKind::Prv { .. });
@@ -270,17 +304,18 @@ fn solve_at(
                     others_in -= s.flow[j];
                 }
             }
+            let drawn = demands[held] + s.emitter_flow[held];
             s.flow[k] = if prv {
-                demands[held] - others_in
+                drawn - others_in
             } else {
-                others_in - demands[held]
+                others_in - drawn
             };
         }
         for k in 0..m.links.len() {
             dq_sum += (s.flow[k] - old[k]).abs();
             q_sum += s.flow[k].abs();
         }
-        let statuses_changed = update_statuses(m, s);
+        let statuses_changed = update_statuses(m, s) | update_tank_links(m, s);
         if !statuses_changed && dq_sum <= m.accuracy.min(MAX_ACCURACY) * q_sum.max(Q_TOL) {
             return Ok(trial);
         }
@@ -289,6 +324,76 @@ fn solve_at(
         time_s: t,
         trials: MAX_TRIALS,
     })
+}
+
+/// (p, y) of an emitter of coefficient `c` and exponent `gamma` at outflow `q` (cfs): head
+/// loss r·|q|^n with n = 1/γ, r = c^(−n), its gradient floored at RQ_TOL as EPANET does.
+fn emitter_coefficients(c: f64, gamma: f64, q: f64) -> (f64, f64) {
+    let n = 1.0 / gamma;
+    let r = c.powf(-n);
+    let aq = q.abs();
+    let hloss = r * aq.powf(n);
+    let hgrad = (n * r * aq.powf(n - 1.0)).max(RQ_TOL);
+    let p = 1.0 / hgrad;
+    (p, p * hloss * q.signum())
+}
+
+/// Close the links through which water would leave an empty tank or enter a full one, and
+/// reopen them when the heads turn (EPANET's `tankstatus`).
+fn update_tank_links(m: &HydModel, s: &mut State) -> bool {
+    let mut changed = false;
+    for tank in &m.tanks {
+        let k_tank = m.tanks.iter().position(|t| t.node == tank.node).unwrap_or(0);
+        let level = s.tank_level[k_tank];
+        let empty = level <= tank.min_level + H_TOL;
+        let full = level >= tank.max_level - H_TOL;
+        for (k, link) in m.links.iter().enumerate() {
+            if !s.open[k] || (link.from != tank.node && link.to != tank.node) {
+                continue;
+            }
+            let other = if link.from == tank.node { link.to } else { link.from };
+            // Flow into the tank along this link, and the head that would drive it.
+            let into_tank = if link.to == tank.node { s.flow[k] } else { -s.flow[k] };
+            let drive_in = s.head[other] - s.head[tank.node];
+            let closed = if s.tank_closed[k] {
+                (empty && drive_in <= H_TOL) || (full && drive_in >= -H_TOL)
+            } else {
+                (empty && into_tank < -Q_TOL) || (full && into_tank > Q_TOL)
+            };
+            if closed != s.tank_closed[k] {
+                s.tank_closed[k] = closed;
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+/// Junctions that no reservoir or tank reaches through links open at this moment.
+fn disconnected_junctions(m: &HydModel, s: &State) -> Vec<usize> {
+    let n = m.node_ids.len();
+    let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (k, l) in m.links.iter().enumerate() {
+        let passable = s.open[k]
+            && !s.blocked[k]
+            && !s.tank_closed[k]
+            && s.valve[k] != ValveMode::Closed;
+        if passable {
+            adjacency[l.from].push(l.to);
+            adjacency[l.to].push(l.from);
+        }
+    }
+    let mut reached: Vec<bool> = m.kind.iter().map(|k| *k != NodeKind::Junction).collect();
+    let mut stack: Vec<usize> = (0..n).filter(|&i| reached[i]).collect();
+    while let Some(u) = stack.pop() {
+        for &v in &adjacency[u] {
+            if !reached[v] {
+                reached[v] = true;
+                stack.push(v);
+            }
+        }
+    }
+    (0..n).filter(|&i| !reached[i]).collect()
 }
 
 fn sys_size(unknown: &[Option<usize>]) -> usize {
@@ -300,7 +405,7 @@ fn sys_size(unknown: &[Option<usize>]) -> usize {
 fn update_statuses(m: &HydModel, s: &mut State) -> bool {
     let mut changed = false;
     for (k, link) in m.links.iter().enumerate() {
-        if !s.open[k] {
+        if !s.open[k] || link.fixed_open {
             continue;
         }
         let dh = s.head[link.from] - s.head[link.to];
@@ -449,7 +554,14 @@ pub fn simulate_model(
             .collect(),
         open: m.links.iter().map(|l| l.open).collect(),
         blocked: vec![false; m.links.len()],
-        valve: vec![ValveMode::Active; m.links.len()],
+        tank_closed: vec![false; m.links.len()],
+        // EPANET starts emitters at 1 cfs.
+        emitter_flow: m.emitter.iter().map(|&c| if c > 0.0 { 1.0 } else { 0.0 }).collect(),
+        valve: m
+            .links
+            .iter()
+            .map(|l| if l.fixed_open { ValveMode::Open } else { ValveMode::Active })
+            .collect(),
         tank_level: m.tanks.iter().map(|t| t.init_level).collect(),
     };
     for (i, h) in s.head.iter_mut().enumerate() {
@@ -546,7 +658,8 @@ fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> S
             .collect(),
         demand_m3s: (0..n)
             .map(|i| match m.kind[i] {
-                NodeKind::Junction => demand_at(m, i, t) * M3S_PER_CFS,
+                // A junction's demand includes its emitter's outflow, as EPANET reports it.
+                NodeKind::Junction => (demand_at(m, i, t) + s.emitter_flow[i]) * M3S_PER_CFS,
                 _ => inflow[i] * M3S_PER_CFS,
             })
             .collect(),
@@ -555,7 +668,7 @@ fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> S
             .iter()
             .enumerate()
             .map(|(k, q)| {
-                if s.open[k] && !s.blocked[k] {
+                if s.open[k] && !s.blocked[k] && !s.tank_closed[k] {
                     q * M3S_PER_CFS
                 } else {
                     0.0
@@ -563,6 +676,7 @@ fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> S
             })
             .collect(),
         trials,
+        disconnected: disconnected_junctions(m, s),
     }
 }
 
@@ -570,6 +684,75 @@ fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> S
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn field(name: &str) -> EpanetNetwork {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/field").join(name);
+        EpanetNetwork::parse(&std::fs::read_to_string(path).expect("field file")).expect("parses")
+    }
+
+    fn at(net: &EpanetNetwork, snap: &Snapshot, node: &str) -> f64 {
+        let i = net.node_ids().iter().position(|n| *n == node).expect("node");
+        snap.head_m[i]
+    }
+
+    fn flow_l_s(net: &EpanetNetwork, snap: &Snapshot, link: &str) -> f64 {
+        let k = net.link_ids().iter().position(|l| *l == link).expect("link");
+        snap.flow_m3s[k] * 1000.0
+    }
+
+    /// data/field/epanet-status-open-valve-pump-speed.inp: `[STATUS] V1 OPEN` fixes the PRV
+    /// open and `PU1 0.8` runs the pump at 80 % speed (EPANET 2.2: J2 99.200, J3 98.945,
+    /// J4 36.633 m).
+    #[test]
+    fn status_lines_fix_a_valve_open_and_set_a_pump_speed_as_epanet() {
+        let net = field("epanet-status-open-valve-pump-speed.inp");
+        let s = simulate(&net, Some(0)).unwrap().remove(0);
+        for (node, head) in [("J2", 99.200), ("J3", 98.945), ("J4", 36.633)] {
+            assert!((at(&net, &s, node) - head).abs() < 2e-3, "{node}: {}", at(&net, &s, node));
+        }
+    }
+
+    /// data/field/epanet-tank-runs-dry.inp: the tank empties at 1036 s; from then its outlet
+    /// is closed and the reservoir supplies J1 (EPANET 2.2: J1 18.867 m, P2 0, P3 10 l/s).
+    #[test]
+    fn an_empty_tank_stops_supplying_as_epanet() {
+        let net = field("epanet-tank-runs-dry.inp");
+        let snaps = simulate(&net, Some(3 * 3600)).unwrap();
+        let first = &snaps[0];
+        assert!((at(&net, first, "J1") - 29.998).abs() < 2e-3, "{}", at(&net, first, "J1"));
+        assert!((flow_l_s(&net, first, "P2") - 18.954).abs() < 2e-3);
+        for s in snaps.iter().filter(|s| s.time_s >= 3600) {
+            assert!((at(&net, s, "J1") - 18.867).abs() < 2e-3, "t {}: {}", s.time_s, at(&net, s, "J1"));
+            assert!(flow_l_s(&net, s, "P2").abs() < 1e-6);
+            assert!((flow_l_s(&net, s, "P3") - 10.0).abs() < 1e-3);
+        }
+    }
+
+    /// data/field/epanet-closed-off-demand.inp and epanet-unconnected-node.inp: a junction
+    /// behind a closed pipe is reported disconnected, one no link touches is refused (EPANET
+    /// 2.2: a warning naming J3; error 233).
+    #[test]
+    fn cut_off_and_unconnected_junctions_are_named() {
+        let net = field("epanet-closed-off-demand.inp");
+        let s = simulate(&net, Some(0)).unwrap().remove(0);
+        let j3 = net.node_ids().iter().position(|n| *n == "J3").unwrap();
+        assert_eq!(s.disconnected, vec![j3]);
+        assert!((at(&net, &s, "J1") - 59.471).abs() < 2e-3);
+        assert!((at(&net, &s, "J2") - 58.679).abs() < 2e-3);
+        let err = simulate(&field("epanet-unconnected-node.inp"), Some(0)).unwrap_err();
+        assert!(err.to_string().contains("node J9 is connected to no link"), "{err}");
+    }
+
+    /// data/field/epanet-emitter-leak-cmh.inp: a leak as an emitter of 4 m³/h at 1 m (CMH):
+    /// EPANET 2.2 gives 23.878 m³/h through P3, J2 46.490 m, J3 41.635 m.
+    #[test]
+    fn an_emitter_leaks_as_epanet() {
+        let net = field("epanet-emitter-leak-cmh.inp");
+        let s = simulate(&net, Some(0)).unwrap().remove(0);
+        assert!((flow_l_s(&net, &s, "P3") * 3.6 - 23.878).abs() < 0.01, "{}", flow_l_s(&net, &s, "P3") * 3.6);
+        assert!((at(&net, &s, "J2") - 46.490).abs() < 0.01);
+        assert!((at(&net, &s, "J3") - 41.635).abs() < 0.01);
+    }
 
     /// The model's operations give the answer of the same change written into the file.
     #[test]

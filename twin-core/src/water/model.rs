@@ -39,6 +39,12 @@ pub enum LinkKind {
     },
     /// Head gain h0 − r·q^n at relative speed 1.
     Pump { h0: f64, r: f64, n: f64, speed: f64 },
+    /// Head gain from a multi-point curve (flow cfs, head ft, flows increasing), linear between
+    /// points and extended along the end segments, at relative speed 1 (EPANET's custom curve).
+    PumpCurve { points: Vec<(f64, f64)>, speed: f64 },
+    /// A constant-power pump: head gain `c / q` (ft, q in cfs), c = 8.814 × horsepower (the
+    /// water power P = γ·Q·H of EPANET's `POWER` keyword).
+    PumpPower { c: f64 },
     /// Throttle control valve: minor loss m·q² from its loss coefficient.
     Tcv { m: f64 },
     /// Pressure reducing valve: holds the downstream head at `head` when active.
@@ -345,7 +351,8 @@ impl HydModel {
         }
         for p in &net.pumps {
             let mut head_curve = None;
-            let mut speed = 1.0;
+            let mut power_kw_or_hp = None;
+            let mut speed: f64 = 1.0;
             for (k, v) in &p.parameters {
                 match k.as_str() {
                     "HEAD" => head_curve = Some(v.clone()),
@@ -361,31 +368,59 @@ impl HydModel {
                         )));
                     }
                     "POWER" => {
-                        return Err(ModelError::Unsupported(format!(
-                            "constant-power pump {}",
-                            p.id
-                        )));
+                        power_kw_or_hp = Some(v.parse::<f64>().ok().filter(|x| *x > 0.0).ok_or_else(
+                            || ModelError::Bad(format!("pump {} power `{v}`", p.id)),
+                        )?)
                     }
                     _ => {}
                 }
             }
-            let cid = head_curve
-                .ok_or_else(|| ModelError::Bad(format!("pump {} has no HEAD curve", p.id)))?;
-            let pts = curve(&cid).ok_or_else(|| {
-                ModelError::Bad(format!("pump {} names unknown curve {cid}", p.id))
-            })?;
-            let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x * q, y * len)).collect();
-            let (h0, r, n) = match pts.as_slice() {
-                // EPANET's single-point curve: shutoff 1.33334·h1, zero head at 2·q1.
-                [(q1, h1)] => power_curve(1.33334 * h1, *h1, 0.0, *q1, 2.0 * q1),
-                [(_, h0), (q1, h1), (q2, h2)] if pts[0].0 == 0.0 => {
-                    power_curve(*h0, *h1, *h2, *q1, *q2)
+            let mut kind = match (head_curve, power_kw_or_hp) {
+                (Some(cid), _) => {
+                    let pts = curve(&cid).ok_or_else(|| {
+                        ModelError::Bad(format!("pump {} names unknown curve {cid}", p.id))
+                    })?;
+                    let pts: Vec<(f64, f64)> =
+                        pts.iter().map(|&(x, y)| (x * q, y * len)).collect();
+                    match pts.as_slice() {
+                        // EPANET's single-point curve: shutoff 1.33334·h1, zero head at 2·q1.
+                        [(q1, h1)] => {
+                            let (h0, r, n) = power_curve(1.33334 * h1, *h1, 0.0, *q1, 2.0 * q1);
+                            LinkKind::Pump { h0, r, n, speed }
+                        }
+                        [(q0, h0), (q1, h1), (q2, h2)]
+                            if *q0 == 0.0 && h0 > h1 && h1 > h2 && q1 < q2 =>
+                        {
+                            let (h0, r, n) = power_curve(*h0, *h1, *h2, *q1, *q2);
+                            LinkKind::Pump { h0, r, n, speed }
+                        }
+                        _ => {
+                            let rising = pts.windows(2).any(|w| w[1].0 <= w[0].0 || w[1].1 > w[0].1);
+                            if pts.len() < 2 || rising {
+                                return Err(ModelError::Bad(format!(
+                                    "pump {} curve {cid}: flows must increase and heads must not (EPANET error 227)",
+                                    p.id
+                                )));
+                            }
+                            LinkKind::PumpCurve { points: pts, speed }
+                        }
+                    }
                 }
-                _ => {
-                    return Err(ModelError::Unsupported(format!(
-                        "pump {} curve with {} points",
-                        p.id,
-                        pts.len()
+                (None, Some(power)) => {
+                    if speed != 1.0 {
+                        return Err(ModelError::Unsupported(format!(
+                            "a speed setting on constant-power pump {}",
+                            p.id
+                        )));
+                    }
+                    // POWER is in kW for SI flow units and hp for US ones (EPANET 2.2 manual).
+                    let hp = if us { power } else { power / 0.745_699_9 };
+                    LinkKind::PumpPower { c: 8.814 * hp }
+                }
+                (None, None) => {
+                    return Err(ModelError::Bad(format!(
+                        "pump {} has neither a HEAD curve nor a POWER",
+                        p.id
                     )));
                 }
             };
@@ -394,7 +429,18 @@ impl HydModel {
                 None | Some(StatusLine::Open) => true,
                 Some(StatusLine::Closed) => false,
                 Some(StatusLine::Setting(v)) => {
-                    speed = v;
+                    match &mut kind {
+                        LinkKind::Pump { speed, .. } | LinkKind::PumpCurve { speed, .. } => {
+                            *speed = v
+                        }
+                        _ if v != 1.0 => {
+                            return Err(ModelError::Unsupported(format!(
+                                "a speed setting on constant-power pump {}",
+                                p.id
+                            )));
+                        }
+                        _ => {}
+                    }
                     v > 0.0
                 }
             };
@@ -404,7 +450,7 @@ impl HydModel {
                 from: index[p.node1.as_str()],
                 to: index[p.node2.as_str()],
                 diameter: 0.0,
-                kind: LinkKind::Pump { h0, r, n, speed },
+                kind,
                 open,
             });
         }

@@ -122,6 +122,21 @@ fn coefficients(m: &HydModel, k: usize, q: f64) -> (f64, f64) {
             let p = 1.0 / (2.0 * ml * aq);
             (p, p * ml * aq * q)
         }
+        LinkKind::PumpCurve { points, speed } => {
+            // The segment holding q/speed, scaled by the affinity laws: h0·s² + slope·s·q.
+            let (h0, slope) = curve_segment(points, aq / speed.max(1e-9));
+            let (h0, slope) = (h0 * speed * speed, slope * speed);
+            let grad = (-slope).max(RQ_TOL);
+            let p = 1.0 / grad;
+            // Head loss from `from` to `to` is −(h0 + slope·q).
+            (p, p * -(h0 + slope * q))
+        }
+        LinkKind::PumpPower { c } => {
+            // Head loss −c/q, its gradient c/q² (flows kept positive, as EPANET does).
+            let qq = q.max(1e-6);
+            let p = qq * qq / c;
+            (p, p * (-c / qq))
+        }
         LinkKind::Pump { h0, r, n, speed } => {
             let h0 = h0 * speed * speed;
             let r = r * speed.powf(2.0 - n);
@@ -132,6 +147,18 @@ fn coefficients(m: &HydModel, k: usize, q: f64) -> (f64, f64) {
             (p, p * (r * qq.powf(*n) - h0))
         }
     }
+}
+
+/// The straight line through the segment of `points` (flow, head) that holds flow `q`, extended
+/// beyond the first and last points: (head at zero flow, slope).
+fn curve_segment(points: &[(f64, f64)], q: f64) -> (f64, f64) {
+    let k = points
+        .windows(2)
+        .position(|w| q <= w[1].0)
+        .unwrap_or(points.len() - 2);
+    let ((q1, h1), (q2, h2)) = (points[k], points[k + 1]);
+    let slope = (h2 - h1) / (q2 - q1);
+    (h1 - slope * q1, slope)
 }
 
 /// Darcy–Weisbach friction factor: Hagen–Poiseuille when laminar, Swamee–Jain when turbulent,
@@ -410,8 +437,14 @@ fn update_statuses(m: &HydModel, s: &mut State) -> bool {
         }
         let dh = s.head[link.from] - s.head[link.to];
         match &link.kind {
-            LinkKind::Pump { h0, speed, .. } => {
-                let shutoff = h0 * speed * speed;
+            LinkKind::Pump { .. } | LinkKind::PumpCurve { .. } => {
+                let shutoff = match &link.kind {
+                    LinkKind::Pump { h0, speed, .. } => h0 * speed * speed,
+                    LinkKind::PumpCurve { points, speed } => {
+                        curve_segment(points, 0.0).0 * speed * speed
+                    }
+                    _ => f64::INFINITY,
+                };
                 let blocked = -dh > shutoff + H_TOL;
                 if blocked != s.blocked[k] {
                     s.blocked[k] = blocked;
@@ -549,6 +582,9 @@ pub fn simulate_model(
             .map(|l| match &l.kind {
                 // EPANET starts pipes and valves at 1 ft/s and pumps at their design flow.
                 LinkKind::Pump { h0, r, n, .. } => (((h0 - 0.75 * h0) / r).powf(1.0 / n)).max(1e-3),
+                // The middle of the curve, or 1 cfs for a constant-power pump.
+                LinkKind::PumpCurve { points, .. } => points[points.len() / 2].0.max(1e-3),
+                LinkKind::PumpPower { .. } => 1.0,
                 _ => std::f64::consts::PI * l.diameter * l.diameter / 4.0,
             })
             .collect(),

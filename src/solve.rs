@@ -561,13 +561,13 @@ pub fn water(args: WaterArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let node_ids = net.node_ids();
     let link_ids = net.link_ids();
-    // Junctions no source reaches: said once per change, their heads never printed.
+    // Junctions no source reaches: said once per change, reported at zero pressure.
     let mut last: &[usize] = &[];
     for s in &snaps {
         if s.disconnected != last && !s.disconnected.is_empty() {
             let names: Vec<&str> = s.disconnected.iter().take(20).map(|&i| node_ids[i]).collect();
             eprintln!(
-                "warning: {label}: at {}:{:02}:{:02} {} junction(s) are disconnected from every reservoir and tank by closed links (EPANET: \"Node … disconnected\"); their heads are not reported: {}{}",
+                "warning: {label}: at {}:{:02}:{:02} {} junction(s) are disconnected from every reservoir and tank by closed links (EPANET: \"Node … disconnected\"); they are reported at zero pressure: {}{}",
                 s.time_s / 3600,
                 s.time_s / 60 % 60,
                 s.time_s % 60,
@@ -588,7 +588,7 @@ pub fn water(args: WaterArgs) -> Result<()> {
                     .enumerate()
                     .map(|(i, id)| {
                         if cut.contains(&i) {
-                            json!({"id": id, "head_m": null, "pressure_m": null, "demand_m3s": s.demand_m3s[i], "disconnected": true})
+                            json!({"id": id, "head_m": s.head_m[i], "pressure_m": 0.0, "demand_m3s": s.demand_m3s[i], "disconnected": true})
                         } else {
                             json!({"id": id, "head_m": s.head_m[i], "pressure_m": s.pressure_m[i], "demand_m3s": s.demand_m3s[i]})
                         }

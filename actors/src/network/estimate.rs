@@ -141,8 +141,10 @@ pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, 
     let mut cut_off = Vec::new();
     for (i, id) in net.node_ids().iter().enumerate() {
         let eid = format!("water:{id}");
-        // A junction no source reaches has no head to publish: it is an alert instead.
+        // A junction no source reaches is published at zero pressure and alerted as cut off.
         if s.disconnected.contains(&i) {
+            values.push((eid.clone(), "pressure", 0.0));
+            values.push((eid.clone(), "head", s.head_m[i]));
             cut_off.push(eid);
             continue;
         }

@@ -200,15 +200,12 @@ const REFUSED: [(&str, &str); 2] = [
 pub const OPTION_KEYS: super::FormatKeys = super::FormatKeys {
     modelled: &[
         "UNITS", "HEADLOSS", "PATTERN", "DEMAND MULTIPLIER", "ACCURACY", "EMITTER EXPONENT",
-        "DEMAND MODEL",
+        "DEMAND MODEL", "MINIMUM PRESSURE", "REQUIRED PRESSURE", "PRESSURE EXPONENT",
     ],
     harmless: &[
         // Solver tuning and reporting: the answer's accuracy is set by ACCURACY.
         "TRIALS", "UNBALANCED", "CHECKFREQ", "MAXCHECK", "DAMPLIMIT", "HEADERROR", "FLOWCHANGE",
         "MAP", "QUALITY", "DIFFUSIVITY", "TOLERANCE",
-        // Pressure-driven demand parameters, unused under DDA (a PDA model is refused).
-        "MINIMUM PRESSURE", "REQUIRED PRESSURE", "PRESSURE EXPONENT", "MINIMUM", "REQUIRED",
-        "PRESSURE",
     ],
     not_modelled: &[
         ("VISCOSITY", "a viscosity other than water's at 20 °C (1.0)"),
@@ -698,12 +695,16 @@ fn check_option(key: &str, value: &str, line: usize) -> Result<(), LineError> {
         _ => key,
     };
     match OPTION_KEYS.classify(key) {
-        KeyUse::Modelled if key == "DEMAND MODEL" && !value.eq_ignore_ascii_case("DDA") => Err(
-            LineError::new(
+        KeyUse::Modelled
+            if key == "DEMAND MODEL"
+                && !value.eq_ignore_ascii_case("DDA")
+                && !value.eq_ignore_ascii_case("PDA") =>
+        {
+            Err(LineError::new(
                 line,
-                format!("DEMAND MODEL {value} is not modelled: only demand-driven analysis (DDA) is; the file is refused rather than solved as DDA"),
-            ),
-        ),
+                format!("DEMAND MODEL {value}: EPANET knows DDA and PDA"),
+            ))
+        }
         KeyUse::Modelled | KeyUse::Harmless => Ok(()),
         KeyUse::NotModelled(_) if number == Some(1.0) => Ok(()),
         _ => Err(OPTION_KEYS
@@ -713,7 +714,10 @@ fn check_option(key: &str, value: &str, line: usize) -> Result<(), LineError> {
 }
 
 fn option_pair(f: &[&str]) -> (String, String) {
-    const TWO_WORD: [&str; 14] = [
+    const TWO_WORD: [&str; 17] = [
+        "MINIMUM",
+        "REQUIRED",
+        "PRESSURE",
         "DEMAND",
         "EMITTER",
         "PATTERN",
@@ -794,10 +798,11 @@ mod tests {
             assert_ne!(OPTION_KEYS.classify(key), super::super::KeyUse::Unknown, "{key}");
         }
         let with = |extra: &str| SMALL.replace("Demand Multiplier 1.0\n", &format!("Demand Multiplier 1.0\n{extra}\n"));
-        let err = EpanetNetwork::parse(&with("Demand Model PDA")).unwrap_err();
+        let err = EpanetNetwork::parse(&with("Demand Model XYZ")).unwrap_err();
         assert_eq!(err.line, 18);
-        assert!(err.message.contains("DEMAND MODEL PDA"), "{err}");
+        assert!(err.message.contains("DEMAND MODEL XYZ"), "{err}");
         assert!(EpanetNetwork::parse(&with("Demand Model DDA")).is_ok());
+        assert!(EpanetNetwork::parse(&with("Demand Model PDA\nMinimum Pressure 5\nRequired Pressure 20\nPressure Exponent 0.5")).is_ok());
         assert!(EpanetNetwork::parse(&with("Viscosity 1.0")).is_ok());
         assert!(EpanetNetwork::parse(&with("Viscosity 1.5")).unwrap_err().message.contains("VISCOSITY"));
         assert!(EpanetNetwork::parse(&with("Quality Chlorine mg/L")).is_ok());

@@ -68,6 +68,16 @@ pub struct LinkModel {
     pub fixed_open: bool,
 }
 
+/// EPANET 2.2's pressure-driven demand (Wagner et al. 1988): a junction receives its full
+/// demand D at `required_ft` of pressure or more, none at `minimum_ft` or less, and
+/// D·((p − Pmin)/(Preq − Pmin))^(1/exponent) between.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PressureDriven {
+    pub minimum_ft: f64,
+    pub required_ft: f64,
+    pub exponent: f64,
+}
+
 /// A link's `[STATUS]` line, read for its kind of link.
 enum StatusLine {
     Open,
@@ -123,6 +133,8 @@ pub struct HydModel {
     pub emitter: Vec<f64>,
     /// `[OPTIONS] EMITTER EXPONENT` γ (default 0.5).
     pub emitter_exponent: f64,
+    /// `DEMAND MODEL PDA`: pressure-driven demand, else demand-driven.
+    pub pda: Option<PressureDriven>,
     /// Per node: a demand held at every time (cfs), replacing the file's categories and
     /// patterns (a measured demand, or none for a junction cut off); see
     /// [`HydModel::set_fixed_demand`].
@@ -527,6 +539,36 @@ impl HydModel {
             })
             .transpose()?
             .unwrap_or(0.5);
+        let option_number = |key: &str, default: f64| -> Result<f64, ModelError> {
+            match net.options.get(key) {
+                None => Ok(default),
+                Some(v) => v
+                    .split_ascii_whitespace()
+                    .next()
+                    .and_then(|x| x.parse::<f64>().ok())
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| ModelError::Bad(format!("[OPTIONS] {key} `{v}`"))),
+            }
+        };
+        let pda = match net.options.get("DEMAND MODEL") {
+            Some(m) if m.eq_ignore_ascii_case("PDA") => {
+                // Defaults as EPANET 2.2: 0 and 0.1 pressure units, exponent 0.5.
+                let minimum = option_number("MINIMUM PRESSURE", 0.0)?;
+                let required = option_number("REQUIRED PRESSURE", 0.1)?;
+                let exponent = option_number("PRESSURE EXPONENT", 0.5)?;
+                if required - minimum < 0.1 || exponent <= 0.0 || minimum < 0.0 {
+                    return Err(ModelError::Bad(format!(
+                        "pressure-driven demand needs REQUIRED PRESSURE at least 0.1 above MINIMUM PRESSURE (≥ 0) and a positive exponent (got {minimum}, {required}, {exponent}; EPANET error 208)"
+                    )));
+                }
+                Some(PressureDriven {
+                    minimum_ft: minimum * pressure,
+                    required_ft: required * pressure,
+                    exponent,
+                })
+            }
+            _ => None,
+        };
         let mut emitter = vec![0.0; node_ids.len()];
         for (jid, c) in &net.emitters {
             let i = *index.get(jid.as_str()).ok_or_else(|| {
@@ -632,6 +674,7 @@ impl HydModel {
             fixed_demand: vec![None; node_count],
             emitter,
             emitter_exponent,
+            pda,
             fixed_head,
         })
     }

@@ -50,8 +50,8 @@ pub struct Snapshot {
     pub flow_m3s: Vec<f64>,
     pub trials: usize,
     /// Junctions that no reservoir or tank reaches through open links at this time (EPANET's
-    /// "Node … disconnected"): their heads are the solver's placeholders, not answers, and
-    /// callers do not report them.
+    /// "Node … disconnected"): reported at zero pressure (head = elevation), and named by
+    /// callers.
     pub disconnected: Vec<usize>,
 }
 
@@ -75,6 +75,8 @@ struct State {
     tank_closed: Vec<bool>,
     /// Per node: the emitter's outflow (cfs).
     emitter_flow: Vec<f64>,
+    /// Per node, under pressure-driven demand: the demand delivered (cfs).
+    demand_flow: Vec<f64>,
     tank_level: Vec<f64>,
 }
 
@@ -202,6 +204,7 @@ fn solve_at(
     // Per-trial buffers, allocated once per solve.
     let mut py = vec![(0.0, 0.0); m.links.len()];
     let mut emitter_py = vec![(0.0, 0.0); m.node_ids.len()];
+    let mut demand_py = vec![(0.0, 0.0); m.node_ids.len()];
     let mut old = vec![0.0; m.links.len()];
     let demands: Vec<f64> = (0..m.node_ids.len())
         .map(|i| {
@@ -216,8 +219,17 @@ fn solve_at(
         sys.clear();
         rhs.fill(0.0);
         for (i, u) in unknown.iter().enumerate() {
-            if let Some(u) = u {
-                rhs[*u] -= demands[i];
+            let Some(u) = *u else { continue };
+            match m.pda {
+                // Pressure-driven: the demand is a pseudo-link to a node at elevation + Pmin
+                // (EPANET 2.2's `demandcoeffs`).
+                Some(pda) if demands[i] > 0.0 => {
+                    let (p, y) = pda_coefficients(&pda, demands[i], s.demand_flow[i]);
+                    sys.add(u, u, p);
+                    rhs[u] += p * (m.elevation[i] + pda.minimum_ft) - (s.demand_flow[i] - y);
+                    demand_py[i] = (p, y);
+                }
+                _ => rhs[u] -= demands[i],
             }
         }
         // Emitters: a link from the junction to the atmosphere at its elevation, head loss
@@ -300,6 +312,20 @@ fn solve_at(
             let (p, y) = py[k];
             s.flow[k] = s.flow[k] - y + p * (s.head[link.from] - s.head[link.to]);
         }
+        if let Some(pda) = m.pda {
+            for (i, u) in unknown.iter().enumerate() {
+                if u.is_some() && demands[i] > 0.0 {
+                    let (p, y) = demand_py[i];
+                    let before = s.demand_flow[i];
+                    let head = s.head[i] - m.elevation[i] - pda.minimum_ft;
+                    s.demand_flow[i] = before - y + p * head;
+                    dq_sum += (s.demand_flow[i] - before).abs();
+                    q_sum += s.demand_flow[i].abs();
+                } else {
+                    s.demand_flow[i] = demands[i];
+                }
+            }
+        }
         for (i, &c) in m.emitter.iter().enumerate() {
             if c > 0.0 && unknown[i].is_some() {
                 let (p, y) = emitter_py[i];
@@ -331,7 +357,8 @@ fn solve_at(
                     others_in -= s.flow[j];
                 }
             }
-            let drawn = demands[held] + s.emitter_flow[held];
+            let delivered = if m.pda.is_some() { s.demand_flow[held] } else { demands[held] };
+            let drawn = delivered + s.emitter_flow[held];
             s.flow[k] = if prv {
                 drawn - others_in
             } else {
@@ -363,6 +390,29 @@ fn emitter_coefficients(c: f64, gamma: f64, q: f64) -> (f64, f64) {
     let hgrad = (n * r * aq.powf(n - 1.0)).max(RQ_TOL);
     let p = 1.0 / hgrad;
     (p, p * hloss * q.signum())
+}
+
+/// (p, y) of the pressure-driven demand pseudo-link of a junction whose full demand is
+/// `full` at delivered demand `d` (cfs): head loss Pmin + (Preq − Pmin)·(d/D)^(1/e) above the
+/// junction's elevation, with EPANET 2.2's barriers for d < 0 and d > D (`demandheadloss`).
+fn pda_coefficients(pda: &crate::water::model::PressureDriven, full: f64, d: f64) -> (f64, f64) {
+    let dp = pda.required_ft - pda.minimum_ft;
+    let n = 1.0 / pda.exponent;
+    let r = d / full;
+    let (hloss, hgrad) = if r <= 0.0 {
+        (CBIG * d, CBIG)
+    } else if r < 1.0 {
+        let hgrad = n * dp * r.powf(n - 1.0) / full;
+        if hgrad < RQ_TOL {
+            (RQ_TOL * d, RQ_TOL)
+        } else {
+            (hgrad * d / n, hgrad)
+        }
+    } else {
+        (dp + CBIG * (d - full), CBIG)
+    };
+    let p = 1.0 / hgrad;
+    (p, p * hloss)
 }
 
 /// Close the links through which water would leave an empty tank or enter a full one, and
@@ -591,6 +641,8 @@ pub fn simulate_model(
         open: m.links.iter().map(|l| l.open).collect(),
         blocked: vec![false; m.links.len()],
         tank_closed: vec![false; m.links.len()],
+        // Pressure-driven demands start at the full demand; set per time in `solve_at`.
+        demand_flow: (0..m.node_ids.len()).map(|i| demand_at(m, i, 0)).collect(),
         // EPANET starts emitters at 1 cfs.
         emitter_flow: m.emitter.iter().map(|&c| if c > 0.0 { 1.0 } else { 0.0 }).collect(),
         valve: m
@@ -683,7 +735,8 @@ fn net_inflow(m: &HydModel, s: &State) -> Vec<f64> {
 
 fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> Snapshot {
     let n = m.node_ids.len();
-    Snapshot {
+    let disconnected = disconnected_junctions(m, s);
+    let mut snap = Snapshot {
         time_s: t,
         head_m: s.head.iter().map(|h| h * M_PER_FT).collect(),
         pressure_m: (0..n)
@@ -694,8 +747,12 @@ fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> S
             .collect(),
         demand_m3s: (0..n)
             .map(|i| match m.kind[i] {
-                // A junction's demand includes its emitter's outflow, as EPANET reports it.
-                NodeKind::Junction => (demand_at(m, i, t) + s.emitter_flow[i]) * M3S_PER_CFS,
+                // A junction's demand is what it receives (pressure-driven: the delivered
+                // demand) plus its emitter's outflow, as EPANET reports it.
+                NodeKind::Junction => {
+                    let delivered = if m.pda.is_some() { s.demand_flow[i] } else { demand_at(m, i, t) };
+                    (delivered + s.emitter_flow[i]) * M3S_PER_CFS
+                }
                 _ => inflow[i] * M3S_PER_CFS,
             })
             .collect(),
@@ -712,8 +769,16 @@ fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> S
             })
             .collect(),
         trials,
-        disconnected: disconnected_junctions(m, s),
+        disconnected: Vec::new(),
+    };
+    // A cut-off junction has no head of its own: reported at zero pressure (its elevation),
+    // never the solver's placeholder.
+    for &i in &disconnected {
+        snap.head_m[i] = m.elevation[i] * M_PER_FT;
+        snap.pressure_m[i] = 0.0;
     }
+    snap.disconnected = disconnected;
+    snap
 }
 
 #[cfg(test)]
@@ -773,6 +838,7 @@ mod tests {
         let s = simulate(&net, Some(0)).unwrap().remove(0);
         let j3 = net.node_ids().iter().position(|n| *n == "J3").unwrap();
         assert_eq!(s.disconnected, vec![j3]);
+        assert_eq!(s.pressure_m[j3], 0.0);
         assert!((at(&net, &s, "J1") - 59.471).abs() < 2e-3);
         assert!((at(&net, &s, "J2") - 58.679).abs() < 2e-3);
         let err = simulate(&field("epanet-unconnected-node.inp"), Some(0)).unwrap_err();
@@ -788,6 +854,20 @@ mod tests {
         assert!((flow_l_s(&net, &s, "P3") * 3.6 - 23.878).abs() < 0.01, "{}", flow_l_s(&net, &s, "P3") * 3.6);
         assert!((at(&net, &s, "J2") - 46.490).abs() < 0.01);
         assert!((at(&net, &s, "J3") - 41.635).abs() < 0.01);
+    }
+
+    /// data/field/epanet-pressure-driven-demand.inp: `DEMAND MODEL PDA` on a feeder too weak
+    /// for its demands. EPANET 2.2 (through WNTR): J1 20.0441 m receiving 14.1733 l/s of 20,
+    /// J2 15.5020 m receiving 1.5843 l/s of 10.
+    #[test]
+    fn pressure_driven_demand_as_epanet() {
+        let net = field("epanet-pressure-driven-demand.inp");
+        let s = simulate(&net, Some(0)).unwrap().remove(0);
+        assert!((at(&net, &s, "J1") - 20.0441).abs() < 1e-3, "{}", at(&net, &s, "J1"));
+        assert!((at(&net, &s, "J2") - 15.5020).abs() < 1e-3, "{}", at(&net, &s, "J2"));
+        assert!((s.demand_m3s[0] * 1000.0 - 14.1733).abs() < 1e-3, "{}", s.demand_m3s[0]);
+        assert!((s.demand_m3s[1] * 1000.0 - 1.5843).abs() < 1e-3, "{}", s.demand_m3s[1]);
+        assert!((flow_l_s(&net, &s, "P1") - 15.7576).abs() < 1e-3);
     }
 
     /// The model's operations give the answer of the same change written into the file.

@@ -201,10 +201,11 @@ pub const OPTION_KEYS: super::FormatKeys = super::FormatKeys {
     modelled: &[
         "UNITS", "HEADLOSS", "PATTERN", "DEMAND MULTIPLIER", "ACCURACY", "EMITTER EXPONENT",
         "DEMAND MODEL", "MINIMUM PRESSURE", "REQUIRED PRESSURE", "PRESSURE EXPONENT",
+        "CHECKFREQ", "MAXCHECK",
     ],
     harmless: &[
         // Solver tuning and reporting: the answer's accuracy is set by ACCURACY.
-        "TRIALS", "UNBALANCED", "CHECKFREQ", "MAXCHECK", "DAMPLIMIT", "HEADERROR", "FLOWCHANGE",
+        "TRIALS", "UNBALANCED", "DAMPLIMIT", "HEADERROR", "FLOWCHANGE",
         "MAP", "QUALITY", "DIFFUSIVITY", "TOLERANCE",
     ],
     not_modelled: &[

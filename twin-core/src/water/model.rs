@@ -135,6 +135,10 @@ pub struct HydModel {
     pub emitter_exponent: f64,
     /// `DEMAND MODEL PDA`: pressure-driven demand, else demand-driven.
     pub pda: Option<PressureDriven>,
+    /// `[OPTIONS] CHECKFREQ` (default 2) and `MAXCHECK` (default 10): how often pumps, check
+    /// valves and tank links change status before convergence, and until which trial.
+    pub check_freq: usize,
+    pub max_check: usize,
     /// Per node: a demand held at every time (cfs), replacing the file's categories and
     /// patterns (a measured demand, or none for a junction cut off); see
     /// [`HydModel::set_fixed_demand`].
@@ -675,6 +679,8 @@ impl HydModel {
             emitter,
             emitter_exponent,
             pda,
+            check_freq: (option_number("CHECKFREQ", 2.0)? as usize).max(1),
+            max_check: option_number("MAXCHECK", 10.0)? as usize,
             fixed_head,
         })
     }

@@ -215,6 +215,7 @@ fn solve_at(
             }
         })
         .collect();
+    let mut next_check = m.check_freq;
     for trial in 1..=MAX_TRIALS {
         sys.clear();
         rhs.fill(0.0);
@@ -369,9 +370,19 @@ fn solve_at(
             dq_sum += (s.flow[k] - old[k]).abs();
             q_sum += s.flow[k].abs();
         }
-        let statuses_changed = update_statuses(m, s) | update_tank_links(m, s);
-        if !statuses_changed && dq_sum <= m.accuracy.min(MAX_ACCURACY) * q_sum.max(Q_TOL) {
-            return Ok(trial);
+        // Status checks as EPANET 2.2's `hydsolve`: at convergence every status is checked and
+        // a change continues the trials; before it, pumps, check valves and tank links are
+        // checked every CHECKFREQ trials up to MAXCHECK, control valves only at convergence.
+        if dq_sum <= m.accuracy.min(MAX_ACCURACY) * q_sum.max(Q_TOL) {
+            let changed = update_statuses(m, s, true) | update_tank_links(m, s);
+            if !changed {
+                return Ok(trial);
+            }
+            next_check = trial + m.check_freq;
+        } else if trial <= m.max_check && trial == next_check {
+            update_statuses(m, s, false);
+            update_tank_links(m, s);
+            next_check += m.check_freq;
         }
     }
     Err(HydraulicError::NotConverged {
@@ -479,10 +490,18 @@ fn sys_size(unknown: &[Option<usize>]) -> usize {
 
 /// Pumps that cannot deliver the head shut (and reopen when they can); check valves close
 /// against reverse flow and reopen when the head drives flow forward again.
-fn update_statuses(m: &HydModel, s: &mut State) -> bool {
+/// With `valves`, control valves (PRV, PSV, FCV) too.
+fn update_statuses(m: &HydModel, s: &mut State, valves: bool) -> bool {
     let mut changed = false;
     for (k, link) in m.links.iter().enumerate() {
         if !s.open[k] || link.fixed_open {
+            continue;
+        }
+        let is_valve = matches!(
+            link.kind,
+            LinkKind::Prv { .. } | LinkKind::Psv { .. } | LinkKind::Fcv { .. }
+        );
+        if is_valve && !valves {
             continue;
         }
         let dh = s.head[link.from] - s.head[link.to];

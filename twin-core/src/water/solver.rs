@@ -94,7 +94,10 @@ fn coefficients(m: &HydModel, k: usize, q: f64) -> (f64, f64) {
         } => {
             if let (HeadLossFormula::DarcyWeisbach, Some(e)) = (m.formula, dw_roughness) {
                 let f = darcy_friction(aq, link.diameter, *e);
-                let r1 = f * 0.0252 * length / link.diameter.powi(5) + ml;
+                // EPANET 2.2 `resistcoeff`: L / (2·g·D·A²) with g = 32.2 ft/s², i.e. 8·L / (g·π²·D⁵).
+                let r1 = f * 8.0 / (32.2 * std::f64::consts::PI * std::f64::consts::PI) * length
+                    / link.diameter.powi(5)
+                    + ml;
                 if r1 * aq < RQ_TOL {
                     return (1.0 / RQ_TOL, q);
                 }
@@ -164,7 +167,7 @@ fn curve_segment(points: &[(f64, f64)], q: f64) -> (f64, f64) {
 }
 
 /// Darcy–Weisbach friction factor: Hagen–Poiseuille when laminar, Swamee–Jain when turbulent,
-/// linear blend between Re 2000 and 4000.
+/// Dunlop's cubic interpolation between Re 2000 and 4000 (EPANET 2.2).
 fn darcy_friction(q_cfs: f64, d_ft: f64, e_ft: f64) -> f64 {
     const VISCOSITY: f64 = 1.1e-5; // ft²/s at 20 °C
     let velocity = q_cfs / (std::f64::consts::PI * d_ft * d_ft / 4.0);
@@ -173,8 +176,21 @@ fn darcy_friction(q_cfs: f64, d_ft: f64, e_ft: f64) -> f64 {
     if re < 2000.0 {
         64.0 / re
     } else if re < 4000.0 {
-        let t = (re - 2000.0) / 2000.0;
-        (1.0 - t) * 64.0 / 2000.0 + t * turbulent(4000.0)
+        // Dunlop's cubic between Hagen–Poiseuille at Re 2000 and Swamee–Jain at Re 4000, as
+        // EPANET 2.2's `frictionFactor` (r = Re/2000; fa, fb the turbulent value and slope).
+        const AB: f64 = 3.288_954_763_453_990_6e-3; // 5.74 / 4000^0.9
+        const A9: f64 = -8.685_889_638_065_036e-1; // −2 / ln 10
+        const AC: f64 = -5.142_149_657_990_939e-3; // (−2·0.9·2 / ln 10)·AB
+        let y2 = e_ft / (3.7 * d_ft) + AB;
+        let y3 = A9 * y2.ln();
+        let fa = 1.0 / (y3 * y3);
+        let fb = (2.0 + AC / (y2 * y3)) * fa;
+        let r = re / 2000.0;
+        let x1 = 7.0 * fa - fb;
+        let x2 = 0.128 - 17.0 * fa + 2.5 * fb;
+        let x3 = -0.128 + 13.0 * fa - 2.0 * fb;
+        let x4 = 0.032 - 3.0 * fa + 0.5 * fb;
+        x1 + r * (x2 + r * (x3 + r * x4))
     } else {
         turbulent(re)
     }
@@ -887,6 +903,17 @@ mod tests {
         assert!((s.demand_m3s[0] * 1000.0 - 14.1733).abs() < 1e-3, "{}", s.demand_m3s[0]);
         assert!((s.demand_m3s[1] * 1000.0 - 1.5843).abs() < 1e-3, "{}", s.demand_m3s[1]);
         assert!((flow_l_s(&net, &s, "P1") - 15.7576).abs() < 1e-3);
+    }
+
+    /// data/field/epanet-darcy-transitional.inp: Darcy–Weisbach at Re ≈ 1,500, 3,000 and
+    /// 20,000. EPANET 2.2 (through WNTR): JL 9.95927, JT 9.87054, JF 4.90524 m.
+    #[test]
+    fn darcy_weisbach_in_every_flow_regime_as_epanet() {
+        let net = field("epanet-darcy-transitional.inp");
+        let s = simulate(&net, Some(0)).unwrap().remove(0);
+        for (node, head) in [("JL", 9.95927), ("JT", 9.87054), ("JF", 4.90524)] {
+            assert!((at(&net, &s, node) - head).abs() < 1e-4, "{node}: {}", at(&net, &s, node));
+        }
     }
 
     /// The model's operations give the answer of the same change written into the file.

@@ -446,8 +446,7 @@ fn pda_coefficients(pda: &crate::water::model::PressureDriven, full: f64, d: f64
 /// reopen them when the heads turn (EPANET's `tankstatus`).
 fn update_tank_links(m: &HydModel, s: &mut State) -> bool {
     let mut changed = false;
-    for tank in &m.tanks {
-        let k_tank = m.tanks.iter().position(|t| t.node == tank.node).unwrap_or(0);
+    for (k_tank, tank) in m.tanks.iter().enumerate() {
         let level = s.tank_level[k_tank];
         let empty = level <= tank.min_level + H_TOL;
         let full = level >= tank.max_level - H_TOL;
@@ -704,11 +703,11 @@ pub fn simulate_model(
         for (k, tank) in m.tanks.iter().enumerate() {
             s.head[tank.node] = m.elevation[tank.node] + s.tank_level[k];
         }
-        apply_controls(&m, &mut s, t);
-        let trials = solve_at(&m, &mut s, &mut sys, &unknown, t)?;
-        let inflow = net_inflow(&m, &s);
+        apply_controls(m, &mut s, t);
+        let trials = solve_at(m, &mut s, &mut sys, &unknown, t)?;
+        let inflow = net_inflow(m, &s);
         if t.is_multiple_of(m.report_step_s) {
-            out.push(snapshot(&m, &s, &inflow, t, trials));
+            out.push(snapshot(m, &s, &inflow, t, trials));
         }
         if t >= duration {
             break;

@@ -620,11 +620,29 @@ fn apply_controls(m: &HydModel, s: &mut State, t: u64) {
             }
         };
         if fire {
+            if c.open && !s.open[c.link] {
+                // A link opened by a control starts from its initial flow, as EPANET restarts
+                // a pump at its design flow: from the closed link's near-zero flow a
+                // constant-power pump's linearisation would barely move.
+                s.flow[c.link] = initial_flow(m, c.link);
+            }
             s.open[c.link] = c.open;
             if c.open {
                 s.blocked[c.link] = false;
             }
         }
+    }
+}
+
+/// A link's starting flow (cfs): EPANET starts pipes and valves at 1 ft/s and pumps at their
+/// design flow (the middle of a multi-point curve; 1 cfs for a constant-power pump).
+fn initial_flow(m: &HydModel, k: usize) -> f64 {
+    let l = &m.links[k];
+    match &l.kind {
+        LinkKind::Pump { h0, r, n, .. } => (((h0 - 0.75 * h0) / r).powf(1.0 / n)).max(1e-3),
+        LinkKind::PumpCurve { points, .. } => points[points.len() / 2].0.max(1e-3),
+        LinkKind::PumpPower { .. } => 1.0,
+        _ => std::f64::consts::PI * l.diameter * l.diameter / 4.0,
     }
 }
 
@@ -660,18 +678,7 @@ pub fn simulate_model(
     let mut sys = SparseLdl::new(count, &edges);
     let mut s = State {
         head: m.fixed_head.clone(),
-        flow: m
-            .links
-            .iter()
-            .map(|l| match &l.kind {
-                // EPANET starts pipes and valves at 1 ft/s and pumps at their design flow.
-                LinkKind::Pump { h0, r, n, .. } => (((h0 - 0.75 * h0) / r).powf(1.0 / n)).max(1e-3),
-                // The middle of the curve, or 1 cfs for a constant-power pump.
-                LinkKind::PumpCurve { points, .. } => points[points.len() / 2].0.max(1e-3),
-                LinkKind::PumpPower { .. } => 1.0,
-                _ => std::f64::consts::PI * l.diameter * l.diameter / 4.0,
-            })
-            .collect(),
+        flow: (0..m.links.len()).map(|k| initial_flow(m, k)).collect(),
         open: m.links.iter().map(|l| l.open).collect(),
         blocked: vec![false; m.links.len()],
         tank_closed: vec![false; m.links.len()],

@@ -398,7 +398,8 @@ fn import_osm(
     });
     twin_core::bundle::write_street_bundle(out, &name, &import.segments, boundary_text.as_deref())?;
     // Loading checks the city's invariants on what the import produced.
-    twin_core::load_city(out).with_context(|| format!("the imported bundle in {}", out.display()))?;
+    twin_core::load_city(out)
+        .with_context(|| format!("the imported bundle in {}", out.display()))?;
     let s = &import.stats;
     println!(
         "{}: {} ways, {} drivable; {} street segments ({} oneway) between {} intersections; {} node references missing, {} nodes outside the boundary; {} roads closed to cars (access=no) skipped; {} deleted objects skipped, {} relations not used (turn restrictions are not modelled); bundle in {}",
@@ -416,7 +417,9 @@ fn import_osm(
         out.display()
     );
     for (tag, ways) in &s.unmodelled_tags {
-        eprintln!("note: {ways} drivable ways carry `{tag}`, which the road graph does not model; they are imported without it");
+        eprintln!(
+            "note: {ways} drivable ways carry `{tag}`, which the road graph does not model; they are imported without it"
+        );
     }
     Ok(())
 }

@@ -565,7 +565,12 @@ pub fn water(args: WaterArgs) -> Result<()> {
     let mut last: &[usize] = &[];
     for s in &snaps {
         if s.disconnected != last && !s.disconnected.is_empty() {
-            let names: Vec<&str> = s.disconnected.iter().take(20).map(|&i| node_ids[i]).collect();
+            let names: Vec<&str> = s
+                .disconnected
+                .iter()
+                .take(20)
+                .map(|&i| node_ids[i])
+                .collect();
             eprintln!(
                 "warning: {label}: at {}:{:02}:{:02} {} junction(s) are disconnected from every reservoir and tank by closed links (EPANET: \"Node … disconnected\"); they are reported at zero pressure: {}{}",
                 s.time_s / 3600,
@@ -573,7 +578,11 @@ pub fn water(args: WaterArgs) -> Result<()> {
                 s.time_s % 60,
                 s.disconnected.len(),
                 names.join(", "),
-                if s.disconnected.len() > 20 { ", …" } else { "" }
+                if s.disconnected.len() > 20 {
+                    ", …"
+                } else {
+                    ""
+                }
             );
         }
         last = &s.disconnected;

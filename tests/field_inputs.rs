@@ -25,11 +25,19 @@ fn bus_vm(doc: &serde_json::Value, id: u64) -> f64 {
 #[test]
 fn matpower_generators_on_pv_and_pq_buses() {
     let doc = json_of(&[
-        "solve", "power", "--case", "data/field/matpower-pv-and-pq-generators.m", "--json",
+        "solve",
+        "power",
+        "--case",
+        "data/field/matpower-pv-and-pq-generators.m",
+        "--json",
     ]);
     assert_eq!(doc["method"], "Newton–Raphson");
     for (bus, vm) in [(5, 1.00228), (7, 1.00942), (12, 1.02000)] {
-        assert!((bus_vm(&doc, bus) - vm).abs() < 1e-4, "bus {bus}: {}", bus_vm(&doc, bus));
+        assert!(
+            (bus_vm(&doc, bus) - vm).abs() < 1e-4,
+            "bus {bus}: {}",
+            bus_vm(&doc, bus)
+        );
     }
     assert!((doc["slack_p_kw"].as_f64().unwrap() - 414.7).abs() < 1.0);
 }
@@ -44,10 +52,19 @@ fn matpower_zero_and_near_zero_impedance_couplers() {
         for (bus, vm) in [(2, 0.992909), (3, 0.992909), (4, 0.990280)] {
             assert!((bus_vm(&doc, bus) - vm).abs() < 1e-5, "{file} bus {bus}");
         }
-        assert!((doc["slack_p_kw"].as_f64().unwrap() - 2312.54).abs() < 1.0, "{file}");
+        assert!(
+            (doc["slack_p_kw"].as_f64().unwrap() - 2312.54).abs() < 1.0,
+            "{file}"
+        );
         for b in doc["branches"].as_array().unwrap() {
-            assert!(b["p_from_kw"].as_f64().is_some_and(f64::is_finite), "{file}: {b}");
-            assert!(b["p_loss_kw"].as_f64().is_some_and(f64::is_finite), "{file}: {b}");
+            assert!(
+                b["p_from_kw"].as_f64().is_some_and(f64::is_finite),
+                "{file}: {b}"
+            );
+            assert!(
+                b["p_loss_kw"].as_f64().is_some_and(f64::is_finite),
+                "{file}: {b}"
+            );
         }
     }
 }
@@ -55,7 +72,11 @@ fn matpower_zero_and_near_zero_impedance_couplers() {
 #[test]
 fn matpower_cell_arrays_are_read_with_the_names() {
     let doc = json_of(&[
-        "solve", "power", "--case", "data/field/matpower-cell-arrays-bus-names.m", "--json",
+        "solve",
+        "power",
+        "--case",
+        "data/field/matpower-cell-arrays-bus-names.m",
+        "--json",
     ]);
     assert!((bus_vm(&doc, 102) - 0.996323).abs() < 1e-5);
     assert!((bus_vm(&doc, 103) - 0.995384).abs() < 1e-5);
@@ -66,8 +87,15 @@ fn matpower_cell_arrays_are_read_with_the_names() {
 #[test]
 fn tntp_toll_and_distance_factors_from_the_file_and_overridden_with_a_note() {
     let args = [
-        "solve", "traffic", "--net", "data/field/tntp-toll-factor-net.tntp", "--trips",
-        "data/field/tntp-toll-factor-trips.tntp", "--gap", "1e-6", "--json",
+        "solve",
+        "traffic",
+        "--net",
+        "data/field/tntp-toll-factor-net.tntp",
+        "--trips",
+        "data/field/tntp-toll-factor-trips.tntp",
+        "--gap",
+        "1e-6",
+        "--json",
     ];
     let flows = |doc: &serde_json::Value| -> Vec<f64> {
         doc["links"]
@@ -81,13 +109,20 @@ fn tntp_toll_and_distance_factors_from_the_file_and_overridden_with_a_note() {
     let doc = json_of(&args);
     let f = flows(&doc);
     assert_eq!(f.len(), 2, "both parallel links are in the output");
-    assert!((f[0] - 1040.54).abs() < 1.0 && (f[1] - 1959.46).abs() < 1.0, "{f:?}");
+    assert!(
+        (f[0] - 1040.54).abs() < 1.0 && (f[1] - 1959.46).abs() < 1.0,
+        "{f:?}"
+    );
     // Weights given on the command line win, and say so.
     let mut with_weights = args.to_vec();
     with_weights.extend(["--toll-weight", "0", "--distance-weight", "0"]);
     let out = twin(&with_weights);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("overrides the network file's <TOLL FACTOR> 0.5"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("overrides the network file's <TOLL FACTOR> 0.5"),
+        "{}",
+        stderr(&out)
+    );
     let f = flows(&serde_json::from_str(&stdout(&out)).unwrap());
     assert!((f[0] - 1205.41).abs() < 1.0, "time alone: {f:?}");
 }
@@ -99,7 +134,15 @@ fn vrplib_display_data_is_harmless_and_the_depot_can_be_any_node() {
         "data/field/vrplib-explicit-depot3-display.vrp",
     ] {
         let doc = json_of(&[
-            "solve", "routing", "--vrplib", file, "--seconds", "2", "--seed", "1", "--json",
+            "solve",
+            "routing",
+            "--vrplib",
+            file,
+            "--seconds",
+            "2",
+            "--seed",
+            "1",
+            "--json",
         ]);
         assert_eq!(doc["cost"].as_f64(), Some(56.0), "{file}");
         let mut routes: Vec<Vec<u64>> = doc["routes"]
@@ -107,7 +150,12 @@ fn vrplib_display_data_is_harmless_and_the_depot_can_be_any_node() {
             .unwrap()
             .iter()
             .map(|r| {
-                let mut r: Vec<u64> = r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).collect();
+                let mut r: Vec<u64> = r
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_u64().unwrap())
+                    .collect();
                 r.sort();
                 r
             })
@@ -120,7 +168,11 @@ fn vrplib_display_data_is_harmless_and_the_depot_can_be_any_node() {
 #[test]
 fn readings_as_gateways_send_them_are_judged_line_by_line() {
     let out = twin(&[
-        "readings", "check", "data/field/readings-field-payloads.jsonl", "--city", "data/pitesti",
+        "readings",
+        "check",
+        "data/field/readings-field-payloads.jsonl",
+        "--city",
+        "data/pitesti",
     ]);
     let text = stdout(&out);
     let rejected: Vec<usize> = text
@@ -128,8 +180,15 @@ fn readings_as_gateways_send_them_are_judged_line_by_line() {
         .filter_map(|l| l.split(':').nth(1)?.parse().ok())
         .collect();
     assert_eq!(rejected, vec![3, 4, 6, 7, 8, 9, 10, 11, 12], "{text}");
-    assert!(stderr(&out).starts_with("4 accepted, 9 rejected"), "{}", stderr(&out));
-    assert!(text.contains(":6: malformed reading: duplicate key `fillingLevel`"), "{text}");
+    assert!(
+        stderr(&out).starts_with("4 accepted, 9 rejected"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        text.contains(":6: malformed reading: duplicate key `fillingLevel`"),
+        "{text}"
+    );
     assert!(text.contains(":12: byte"), "{text}");
 }
 
@@ -137,7 +196,15 @@ fn readings_as_gateways_send_them_are_judged_line_by_line() {
 fn vrplib_distance_limit_service_time_and_fleet_are_honoured() {
     let file = "data/field/vrplib-distance-service-time.vrp";
     let doc = json_of(&[
-        "solve", "routing", "--vrplib", file, "--seconds", "1", "--seed", "1", "--json",
+        "solve",
+        "routing",
+        "--vrplib",
+        file,
+        "--seconds",
+        "1",
+        "--seed",
+        "1",
+        "--json",
     ]);
     // Exhaustive search: 180, one route of the three customers east of the depot and three
     // single-customer routes (without the limit, one route of cost 142 serves all six).
@@ -147,16 +214,35 @@ fn vrplib_distance_limit_service_time_and_fleet_are_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let three = dir.path().join("three.vrp");
     let text = std::fs::read_to_string(root().join(file)).unwrap();
-    std::fs::write(&three, text.replace("DISTANCE : 75", "DISTANCE : 75\nVEHICLES : 3")).unwrap();
-    let out = twin(&["solve", "routing", "--vrplib", three.to_str().unwrap(), "--seconds", "1"]);
+    std::fs::write(
+        &three,
+        text.replace("DISTANCE : 75", "DISTANCE : 75\nVEHICLES : 3"),
+    )
+    .unwrap();
+    let out = twin(&[
+        "solve",
+        "routing",
+        "--vrplib",
+        three.to_str().unwrap(),
+        "--seconds",
+        "1",
+    ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("needs 4 routes and the instance has 3 vehicles"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs 4 routes and the instance has 3 vehicles"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn epanet_ids_with_no_break_spaces_and_crlf() {
     let doc = json_of(&[
-        "solve", "water", "--inp", "data/field/epanet-ids-nbsp-crlf.inp", "--json",
+        "solve",
+        "water",
+        "--inp",
+        "data/field/epanet-ids-nbsp-crlf.inp",
+        "--json",
     ]);
     let step = &doc["timesteps"][0];
     let head = |id: &str| {

@@ -149,10 +149,19 @@ fn an_assignment_stopped_at_its_cap_says_it_did_not_converge() {
     assert!(out.status.success(), "{}", stderr(&out));
     let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(r["converged"], false);
-    assert!(stderr(&out).contains("not an equilibrium"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not an equilibrium"),
+        "{}",
+        stderr(&out)
+    );
     let converged = twin(&[
-        "solve", "traffic", "--net", "data/traffic/SiouxFalls_net.tntp", "--trips",
-        "data/traffic/SiouxFalls_trips.tntp", "--json",
+        "solve",
+        "traffic",
+        "--net",
+        "data/traffic/SiouxFalls_net.tntp",
+        "--trips",
+        "data/traffic/SiouxFalls_trips.tntp",
+        "--json",
     ]);
     let r: serde_json::Value = serde_json::from_str(&stdout(&converged)).unwrap();
     assert_eq!(r["converged"], true);

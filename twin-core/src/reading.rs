@@ -417,9 +417,16 @@ mod tests {
         latin1[at] = 0xE9;
         let err = RawReading::from_jsonl_line(&latin1).unwrap_err();
         assert_eq!(err.reason(), "not_utf8");
-        assert_eq!(err.to_string(), format!("byte {} of the line is not UTF-8", at + 1));
+        assert_eq!(
+            err.to_string(),
+            format!("byte {} of the line is not UTF-8", at + 1)
+        );
         let crlf = format!("{good}\r");
-        assert!(RawReading::from_jsonl_line(crlf.as_bytes()).expect("reads").is_some());
+        assert!(
+            RawReading::from_jsonl_line(crlf.as_bytes())
+                .expect("reads")
+                .is_some()
+        );
         assert_eq!(RawReading::from_jsonl_line(b"  ").expect("blank"), None);
     }
 

@@ -130,10 +130,11 @@ impl Auth {
                 why: e.to_string(),
             })?;
         }
-        let text = twin_core::formats::text::read_utf8_file(path).map_err(|e| TokensFileError::Read {
-            path: shown.clone(),
-            why: e.to_string(),
-        })?;
+        let text =
+            twin_core::formats::text::read_utf8_file(path).map_err(|e| TokensFileError::Read {
+                path: shown.clone(),
+                why: e.to_string(),
+            })?;
         Auth::from_toml(&text, &shown)
     }
 

@@ -131,8 +131,7 @@ pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, 
             model.set_fixed_demand(node, litres_s * 1e-3);
         }
     }
-    let snaps =
-        twin_core::water::simulate_model(&model, Some(0)).map_err(|e| e.to_string())?;
+    let snaps = twin_core::water::simulate_model(&model, Some(0)).map_err(|e| e.to_string())?;
     let Some(s) = snaps.first() else {
         return Err("the hydraulic solver returned no time step".into());
     };

@@ -199,18 +199,37 @@ const REFUSED: [(&str, &str); 2] = [
 /// after the reason).
 pub const OPTION_KEYS: super::FormatKeys = super::FormatKeys {
     modelled: &[
-        "UNITS", "HEADLOSS", "PATTERN", "DEMAND MULTIPLIER", "ACCURACY", "EMITTER EXPONENT",
-        "DEMAND MODEL", "MINIMUM PRESSURE", "REQUIRED PRESSURE", "PRESSURE EXPONENT",
-        "CHECKFREQ", "MAXCHECK",
+        "UNITS",
+        "HEADLOSS",
+        "PATTERN",
+        "DEMAND MULTIPLIER",
+        "ACCURACY",
+        "EMITTER EXPONENT",
+        "DEMAND MODEL",
+        "MINIMUM PRESSURE",
+        "REQUIRED PRESSURE",
+        "PRESSURE EXPONENT",
+        "CHECKFREQ",
+        "MAXCHECK",
     ],
     harmless: &[
         // Solver tuning and reporting: the answer's accuracy is set by ACCURACY.
-        "TRIALS", "UNBALANCED", "DAMPLIMIT", "HEADERROR", "FLOWCHANGE",
-        "MAP", "QUALITY", "DIFFUSIVITY", "TOLERANCE",
+        "TRIALS",
+        "UNBALANCED",
+        "DAMPLIMIT",
+        "HEADERROR",
+        "FLOWCHANGE",
+        "MAP",
+        "QUALITY",
+        "DIFFUSIVITY",
+        "TOLERANCE",
     ],
     not_modelled: &[
         ("VISCOSITY", "a viscosity other than water's at 20 °C (1.0)"),
-        ("SPECIFIC GRAVITY", "a specific gravity other than water's (1.0)"),
+        (
+            "SPECIFIC GRAVITY",
+            "a specific gravity other than water's (1.0)",
+        ),
         ("HYDRAULICS", "using or saving a hydraulics file"),
     ],
 };
@@ -293,7 +312,9 @@ impl EpanetNetwork {
             if let Some((_, why)) = REFUSED.iter().find(|(name, _)| *name == section) {
                 return Err(LineError::new(
                     line_no,
-                    format!("[{section}] is not modelled: {why}; the file is refused rather than solved without it"),
+                    format!(
+                        "[{section}] is not modelled: {why}; the file is refused rather than solved without it"
+                    ),
                 ));
             }
             let f: Vec<&str> = data.split_ascii_whitespace().collect();
@@ -391,11 +412,15 @@ impl EpanetNetwork {
                 "STATUS" => {
                     let value = text_at(1, "a status")?;
                     let upper = value.to_ascii_uppercase();
-                    let numeric = value.parse::<f64>().is_ok_and(|v| v.is_finite() && v >= 0.0);
+                    let numeric = value
+                        .parse::<f64>()
+                        .is_ok_and(|v| v.is_finite() && v >= 0.0);
                     if upper != "OPEN" && upper != "CLOSED" && !numeric {
                         return Err(LineError::new(
                             line_no,
-                            format!("[STATUS] `{value}` is not OPEN, CLOSED or a setting (a number, zero or more)"),
+                            format!(
+                                "[STATUS] `{value}` is not OPEN, CLOSED or a setting (a number, zero or more)"
+                            ),
                         ));
                     }
                     net.status.push((text_at(0, "a link")?, value));
@@ -686,7 +711,10 @@ impl EpanetNetwork {
 /// Refuse an `[OPTIONS]` key the model does not honour, with its line.
 fn check_option(key: &str, value: &str, line: usize) -> Result<(), LineError> {
     use super::KeyUse;
-    let number = value.split_ascii_whitespace().next().and_then(|v| v.parse::<f64>().ok());
+    let number = value
+        .split_ascii_whitespace()
+        .next()
+        .and_then(|v| v.parse::<f64>().ok());
     // `option_pair` joins two words for the keys that have them; `QUALITY CHLORINE` is the
     // one-word key QUALITY with its value.
     let key = match (OPTION_KEYS.classify(key), key.split_once(' ')) {
@@ -790,32 +818,85 @@ mod tests {
     fn options_status_and_sections_are_honoured_or_refused_by_line() {
         // EPANET 2.2 manual, section 3.1 [OPTIONS]: every key is in a list.
         for key in [
-            "UNITS", "HEADLOSS", "HYDRAULICS", "QUALITY", "VISCOSITY", "DIFFUSIVITY",
-            "SPECIFIC GRAVITY", "TRIALS", "ACCURACY", "UNBALANCED", "PATTERN",
-            "DEMAND MULTIPLIER", "DEMAND MODEL", "MINIMUM PRESSURE", "REQUIRED PRESSURE",
-            "PRESSURE EXPONENT", "EMITTER EXPONENT", "TOLERANCE", "MAP", "CHECKFREQ", "MAXCHECK",
-            "DAMPLIMIT", "HEADERROR", "FLOWCHANGE",
+            "UNITS",
+            "HEADLOSS",
+            "HYDRAULICS",
+            "QUALITY",
+            "VISCOSITY",
+            "DIFFUSIVITY",
+            "SPECIFIC GRAVITY",
+            "TRIALS",
+            "ACCURACY",
+            "UNBALANCED",
+            "PATTERN",
+            "DEMAND MULTIPLIER",
+            "DEMAND MODEL",
+            "MINIMUM PRESSURE",
+            "REQUIRED PRESSURE",
+            "PRESSURE EXPONENT",
+            "EMITTER EXPONENT",
+            "TOLERANCE",
+            "MAP",
+            "CHECKFREQ",
+            "MAXCHECK",
+            "DAMPLIMIT",
+            "HEADERROR",
+            "FLOWCHANGE",
         ] {
-            assert_ne!(OPTION_KEYS.classify(key), super::super::KeyUse::Unknown, "{key}");
+            assert_ne!(
+                OPTION_KEYS.classify(key),
+                super::super::KeyUse::Unknown,
+                "{key}"
+            );
         }
-        let with = |extra: &str| SMALL.replace("Demand Multiplier 1.0\n", &format!("Demand Multiplier 1.0\n{extra}\n"));
+        let with = |extra: &str| {
+            SMALL.replace(
+                "Demand Multiplier 1.0\n",
+                &format!("Demand Multiplier 1.0\n{extra}\n"),
+            )
+        };
         let err = EpanetNetwork::parse(&with("Demand Model XYZ")).unwrap_err();
         assert_eq!(err.line, 18);
         assert!(err.message.contains("DEMAND MODEL XYZ"), "{err}");
         assert!(EpanetNetwork::parse(&with("Demand Model DDA")).is_ok());
-        assert!(EpanetNetwork::parse(&with("Demand Model PDA\nMinimum Pressure 5\nRequired Pressure 20\nPressure Exponent 0.5")).is_ok());
+        assert!(
+            EpanetNetwork::parse(&with(
+                "Demand Model PDA\nMinimum Pressure 5\nRequired Pressure 20\nPressure Exponent 0.5"
+            ))
+            .is_ok()
+        );
         assert!(EpanetNetwork::parse(&with("Viscosity 1.0")).is_ok());
-        assert!(EpanetNetwork::parse(&with("Viscosity 1.5")).unwrap_err().message.contains("VISCOSITY"));
+        assert!(
+            EpanetNetwork::parse(&with("Viscosity 1.5"))
+                .unwrap_err()
+                .message
+                .contains("VISCOSITY")
+        );
         assert!(EpanetNetwork::parse(&with("Quality Chlorine mg/L")).is_ok());
-        assert!(EpanetNetwork::parse(&with("Mystery 3")).unwrap_err().message.contains("MYSTERY"));
-        let rules = SMALL.replace("[END]", "[RULES]\nRULE 1\nIF TANK t LEVEL > 3\nTHEN PIPE p1 STATUS IS CLOSED\n[END]");
+        assert!(
+            EpanetNetwork::parse(&with("Mystery 3"))
+                .unwrap_err()
+                .message
+                .contains("MYSTERY")
+        );
+        let rules = SMALL.replace(
+            "[END]",
+            "[RULES]\nRULE 1\nIF TANK t LEVEL > 3\nTHEN PIPE p1 STATUS IS CLOSED\n[END]",
+        );
         let err = EpanetNetwork::parse(&rules).unwrap_err();
         assert!(err.message.contains("[RULES] is not modelled"), "{err}");
         let status = SMALL.replace("[END]", "[STATUS]\np1 Half\n[END]");
         let err = EpanetNetwork::parse(&status).unwrap_err();
-        assert!(err.message.contains("`Half` is not OPEN, CLOSED or a setting"), "{err}");
+        assert!(
+            err.message
+                .contains("`Half` is not OPEN, CLOSED or a setting"),
+            "{err}"
+        );
         let emitters = SMALL.replace("[END]", "[EMITTERS]\nj2 0.5\n[END]");
-        assert_eq!(EpanetNetwork::parse(&emitters).unwrap().emitters, vec![("j2".to_string(), 0.5)]);
+        assert_eq!(
+            EpanetNetwork::parse(&emitters).unwrap().emitters,
+            vec![("j2".to_string(), 0.5)]
+        );
     }
 
     #[test]

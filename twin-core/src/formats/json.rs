@@ -13,8 +13,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// `text` without a leading UTF-8 byte-order mark (U+FEFF).
 pub fn strip_bom(text: &str) -> &str {

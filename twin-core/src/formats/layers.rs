@@ -37,8 +37,17 @@ pub enum Layer {
 
 /// Smart Data Model metadata that names or describes an asset without changing any answer.
 const METADATA: &[&str] = &[
-    "name", "description", "alternateName", "address", "areaServed", "dataProvider", "source",
-    "dateCreated", "dateModified", "seeAlso", "owner",
+    "name",
+    "description",
+    "alternateName",
+    "address",
+    "areaServed",
+    "dataProvider",
+    "source",
+    "dateCreated",
+    "dateModified",
+    "seeAlso",
+    "owner",
 ];
 
 impl Layer {
@@ -50,19 +59,42 @@ impl Layer {
         match self {
             Layer::Streets => FormatKeys {
                 modelled: &[
-                    "id", "type", "roadClass", "totalLaneNumber", "oneway", "length",
-                    "maximumAllowedSpeed", "capacity", "startNode", "endNode",
+                    "id",
+                    "type",
+                    "roadClass",
+                    "totalLaneNumber",
+                    "oneway",
+                    "length",
+                    "maximumAllowedSpeed",
+                    "capacity",
+                    "startNode",
+                    "endNode",
                 ],
                 harmless: METADATA,
                 not_modelled: &[
-                    ("allowedVehicleType", "restrictions by vehicle type are not in the traffic model"),
-                    ("laneUsage", "per-lane use is not in the traffic model (totalLaneNumber is)"),
-                    ("minimumAllowedSpeed", "a minimum speed is not in the traffic model"),
+                    (
+                        "allowedVehicleType",
+                        "restrictions by vehicle type are not in the traffic model",
+                    ),
+                    (
+                        "laneUsage",
+                        "per-lane use is not in the traffic model (totalLaneNumber is)",
+                    ),
+                    (
+                        "minimumAllowedSpeed",
+                        "a minimum speed is not in the traffic model",
+                    ),
                 ],
             },
             Layer::PowerBuses => FormatKeys {
                 modelled: &[
-                    "id", "type", "bus", "ratedPower", "highVoltage", "lowVoltage", "customers",
+                    "id",
+                    "type",
+                    "bus",
+                    "ratedPower",
+                    "highVoltage",
+                    "lowVoltage",
+                    "customers",
                     "population",
                 ],
                 harmless: METADATA,
@@ -70,13 +102,32 @@ impl Layer {
             },
             Layer::Bins => FormatKeys {
                 modelled: &[
-                    "id", "type", "storedWasteKind", "binCapacity", "collectionPoint",
-                    "fillingLevel", "temperature", "status", "dateLastEmptying",
+                    "id",
+                    "type",
+                    "storedWasteKind",
+                    "binCapacity",
+                    "collectionPoint",
+                    "fillingLevel",
+                    "temperature",
+                    "status",
+                    "dateLastEmptying",
                 ],
                 harmless: &[
-                    "name", "description", "alternateName", "address", "areaServed",
-                    "dataProvider", "source", "dateCreated", "dateModified", "seeAlso", "owner",
-                    "refWasteContainerModel", "serialNumber", "color", "category",
+                    "name",
+                    "description",
+                    "alternateName",
+                    "address",
+                    "areaServed",
+                    "dataProvider",
+                    "source",
+                    "dateCreated",
+                    "dateModified",
+                    "seeAlso",
+                    "owner",
+                    "refWasteContainerModel",
+                    "serialNumber",
+                    "color",
+                    "category",
                 ],
                 not_modelled: &[(
                     "cargoWeight",
@@ -85,13 +136,25 @@ impl Layer {
             },
             Layer::Chargers => FormatKeys {
                 modelled: &[
-                    "id", "type", "category", "operator", "socketNumber", "socketType",
-                    "socketMaxPower", "refGridConnection",
+                    "id",
+                    "type",
+                    "category",
+                    "operator",
+                    "socketNumber",
+                    "socketType",
+                    "socketMaxPower",
+                    "refGridConnection",
                 ],
                 harmless: METADATA,
                 not_modelled: &[
-                    ("capacity", "the vehicles a site takes are its sockets: give socketNumber"),
-                    ("allowedVehicleType", "chargers serve every electric vehicle in the model"),
+                    (
+                        "capacity",
+                        "the vehicles a site takes are its sockets: give socketNumber",
+                    ),
+                    (
+                        "allowedVehicleType",
+                        "chargers serve every electric vehicle in the model",
+                    ),
                     ("openingHours", "chargers are modelled as open at all hours"),
                 ],
             },
@@ -657,28 +720,110 @@ mod tests {
         // Smart Data Models: RoadSegment, WasteContainer, EVChargingStation (their
         // schema.json properties that a city would fill in), and the twin's own power bus.
         let documented: [(Layer, &[&str]); 4] = [
-            (Layer::Streets, &["id", "type", "name", "roadClass", "totalLaneNumber", "length",
-                "maximumAllowedSpeed", "minimumAllowedSpeed", "allowedVehicleType", "laneUsage",
-                "startNode", "endNode", "description", "dateCreated", "dateModified", "source",
-                "dataProvider", "address", "alternateName", "areaServed", "seeAlso", "owner"]),
-            (Layer::PowerBuses, &["id", "type", "name", "bus", "ratedPower", "highVoltage",
-                "lowVoltage", "customers", "population"]),
-            (Layer::Bins, &["id", "type", "name", "storedWasteKind", "binCapacity", "fillingLevel",
-                "temperature", "status", "dateLastEmptying", "cargoWeight", "serialNumber",
-                "refWasteContainerModel", "color", "category", "description", "address"]),
-            (Layer::Chargers, &["id", "type", "name", "category", "operator", "socketNumber",
-                "socketType", "capacity", "allowedVehicleType", "openingHours", "description",
-                "address", "dataProvider", "source", "dateCreated", "dateModified"]),
+            (
+                Layer::Streets,
+                &[
+                    "id",
+                    "type",
+                    "name",
+                    "roadClass",
+                    "totalLaneNumber",
+                    "length",
+                    "maximumAllowedSpeed",
+                    "minimumAllowedSpeed",
+                    "allowedVehicleType",
+                    "laneUsage",
+                    "startNode",
+                    "endNode",
+                    "description",
+                    "dateCreated",
+                    "dateModified",
+                    "source",
+                    "dataProvider",
+                    "address",
+                    "alternateName",
+                    "areaServed",
+                    "seeAlso",
+                    "owner",
+                ],
+            ),
+            (
+                Layer::PowerBuses,
+                &[
+                    "id",
+                    "type",
+                    "name",
+                    "bus",
+                    "ratedPower",
+                    "highVoltage",
+                    "lowVoltage",
+                    "customers",
+                    "population",
+                ],
+            ),
+            (
+                Layer::Bins,
+                &[
+                    "id",
+                    "type",
+                    "name",
+                    "storedWasteKind",
+                    "binCapacity",
+                    "fillingLevel",
+                    "temperature",
+                    "status",
+                    "dateLastEmptying",
+                    "cargoWeight",
+                    "serialNumber",
+                    "refWasteContainerModel",
+                    "color",
+                    "category",
+                    "description",
+                    "address",
+                ],
+            ),
+            (
+                Layer::Chargers,
+                &[
+                    "id",
+                    "type",
+                    "name",
+                    "category",
+                    "operator",
+                    "socketNumber",
+                    "socketType",
+                    "capacity",
+                    "allowedVehicleType",
+                    "openingHours",
+                    "description",
+                    "address",
+                    "dataProvider",
+                    "source",
+                    "dateCreated",
+                    "dateModified",
+                ],
+            ),
         ];
         for (layer, keys) in documented {
             for key in keys {
-                assert_ne!(layer.keys().classify(key), super::super::KeyUse::Unknown, "{layer:?} {key}");
+                assert_ne!(
+                    layer.keys().classify(key),
+                    super::super::KeyUse::Unknown,
+                    "{layer:?} {key}"
+                );
             }
         }
         let err = read_layer(&bin_layer(r#","cargoWeight":12"#), Layer::Bins).unwrap_err();
-        assert!(err.to_string().contains("`cargoWeight` is not modelled"), "{err}");
+        assert!(
+            err.to_string().contains("`cargoWeight` is not modelled"),
+            "{err}"
+        );
         let err = read_layer(&bin_layer(r#","fillingLvl":0.5"#), Layer::Bins).unwrap_err();
-        assert!(err.to_string().contains("feature 0 (bin:1): property `fillingLvl`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("feature 0 (bin:1): property `fillingLvl`"),
+            "{err}"
+        );
         assert!(read_layer(&bin_layer(r#","description":"by the school""#), Layer::Bins).is_ok());
     }
 

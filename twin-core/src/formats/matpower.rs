@@ -18,14 +18,37 @@ pub const FIELDS: FormatKeys = FormatKeys {
     modelled: &["version", "baseMVA", "bus", "gen", "branch", "bus_name"],
     harmless: &[
         // Optimal power flow data: costs and user constraints, unused by a load flow.
-        "gencost", "A", "l", "u", "N", "fparm", "H", "Cw", "z0", "zl", "zu",
+        "gencost",
+        "A",
+        "l",
+        "u",
+        "N",
+        "fparm",
+        "H",
+        "Cw",
+        "z0",
+        "zl",
+        "zu",
         // Labels and legacy area data.
-        "areas", "gentype", "genfuel", "branch_name", "gen_name",
+        "areas",
+        "gentype",
+        "genfuel",
+        "branch_name",
+        "gen_name",
     ],
     not_modelled: &[
-        ("dcline", "HVDC lines carry power between buses that this load flow would not move"),
-        ("reserves", "reserve requirements belong to an optimal power flow"),
-        ("if", "interface flow limits belong to an optimal power flow"),
+        (
+            "dcline",
+            "HVDC lines carry power between buses that this load flow would not move",
+        ),
+        (
+            "reserves",
+            "reserve requirements belong to an optimal power flow",
+        ),
+        (
+            "if",
+            "interface flow limits belong to an optimal power flow",
+        ),
     ],
 };
 
@@ -123,7 +146,10 @@ fn scan_cells(line: &str, line_no: usize, cells: &mut Vec<String>) -> Result<boo
                         Some('\'') => break,
                         Some(ch) => text.push(ch),
                         None => {
-                            return Err(LineError::new(line_no, "a quoted cell is not closed on its line"));
+                            return Err(LineError::new(
+                                line_no,
+                                "a quoted cell is not closed on its line",
+                            ));
                         }
                     }
                 }
@@ -163,7 +189,10 @@ enum Statement {
 }
 
 fn classify(statement: &str, continuing: bool) -> Option<Statement> {
-    let compact: String = statement.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = statement
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let opens_index_list = compact.starts_with('[') && compact.ends_with("...");
     if continuing
         || opens_index_list
@@ -712,7 +741,11 @@ mod tests {
             "gentype", "genfuel", "dcline", "A", "l", "u", "N", "fparm", "H", "Cw", "z0", "zl",
             "zu", "reserves", "if",
         ] {
-            assert_ne!(FIELDS.classify(field), super::super::KeyUse::Unknown, "{field}");
+            assert_ne!(
+                FIELDS.classify(field),
+                super::super::KeyUse::Unknown,
+                "{field}"
+            );
         }
     }
 

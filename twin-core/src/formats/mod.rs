@@ -74,11 +74,15 @@ impl FormatKeys {
             KeyUse::Modelled | KeyUse::Harmless => None,
             KeyUse::NotModelled(why) => Some(LineError::new(
                 line,
-                format!("{key} is not modelled: {why}; the file is refused rather than solved without it"),
+                format!(
+                    "{key} is not modelled: {why}; the file is refused rather than solved without it"
+                ),
             )),
             KeyUse::Unknown => Some(LineError::new(
                 line,
-                format!("{key} is not a {format} key this reader knows; refused, since it could change the answer"),
+                format!(
+                    "{key} is not a {format} key this reader knows; refused, since it could change the answer"
+                ),
             )),
         }
     }

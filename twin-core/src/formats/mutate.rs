@@ -76,7 +76,9 @@ pub fn apply(text: &str, edits: &[Edit]) -> String {
                 while let Some(start) = rest.find(|c: char| !c.is_ascii_whitespace()) {
                     out.push_str(&rest[..start]);
                     let after = &rest[start..];
-                    let end = after.find(|c: char| c.is_ascii_whitespace()).unwrap_or(after.len());
+                    let end = after
+                        .find(|c: char| c.is_ascii_whitespace())
+                        .unwrap_or(after.len());
                     out.push_str(if seen == target { t } else { &after[..end] });
                     seen += 1;
                     rest = &after[end..];

@@ -152,10 +152,7 @@ mod tests {
         // "Pite\xBAti" is not UTF-8; 0xBA is º and 0x80 is € in Windows-1252.
         let d = decode_text(b"ok\nPite\xBAti \x80\n");
         assert_eq!(d.text, "ok\nPiteºti €\n");
-        assert_eq!(
-            d.encoding,
-            SourceEncoding::Windows1252 { line: 2, byte: 5 }
-        );
+        assert_eq!(d.encoding, SourceEncoding::Windows1252 { line: 2, byte: 5 });
         assert_eq!(
             d.warning("net.inp").as_deref(),
             Some("net.inp:2: byte 5 of the line is not UTF-8; the file is read as Windows-1252")

@@ -293,7 +293,10 @@ impl TntpTrips {
                     .ok_or_else(|| {
                         LineError::new(
                             line_no,
-                            format!("flow `{}` is not a non-negative number", clip(flow.trim_ascii())),
+                            format!(
+                                "flow `{}` is not a non-negative number",
+                                clip(flow.trim_ascii())
+                            ),
                         )
                     })?;
                 if flow > 0.0 && d != o {
@@ -390,16 +393,34 @@ mod tests {
     fn every_documented_tag_is_in_a_list_and_unknown_tags_are_refused() {
         // The tags of the TransportationNetworks collection and of TAP-B's files.
         for tag in [
-            "NUMBER OF ZONES", "NUMBER OF NODES", "FIRST THRU NODE", "NUMBER OF LINKS",
-            "TOLL FACTOR", "DISTANCE FACTOR", "ORIGINAL HEADER", "END OF METADATA",
+            "NUMBER OF ZONES",
+            "NUMBER OF NODES",
+            "FIRST THRU NODE",
+            "NUMBER OF LINKS",
+            "TOLL FACTOR",
+            "DISTANCE FACTOR",
+            "ORIGINAL HEADER",
+            "END OF METADATA",
         ] {
-            assert_ne!(NETWORK_TAGS.classify(tag), super::super::KeyUse::Unknown, "{tag}");
+            assert_ne!(
+                NETWORK_TAGS.classify(tag),
+                super::super::KeyUse::Unknown,
+                "{tag}"
+            );
         }
         for tag in ["NUMBER OF ZONES", "TOTAL OD FLOW", "END OF METADATA"] {
-            assert_ne!(TRIPS_TAGS.classify(tag), super::super::KeyUse::Unknown, "{tag}");
+            assert_ne!(
+                TRIPS_TAGS.classify(tag),
+                super::super::KeyUse::Unknown,
+                "{tag}"
+            );
         }
-        let err = TntpNetwork::parse(&NET.replacen("<NUMBER OF NODES>", "<TIME FACTOR> 2\n<NUMBER OF NODES>", 1))
-            .unwrap_err();
+        let err = TntpNetwork::parse(&NET.replacen(
+            "<NUMBER OF NODES>",
+            "<TIME FACTOR> 2\n<NUMBER OF NODES>",
+            1,
+        ))
+        .unwrap_err();
         assert_eq!(err.line, 2, "{err}");
         assert!(err.message.contains("TIME FACTOR"), "{err}");
     }
@@ -412,9 +433,19 @@ mod tests {
             1,
         ))
         .unwrap();
-        assert_eq!((net.toll_factor, net.distance_factor), (Some(0.5), Some(0.1)));
+        assert_eq!(
+            (net.toll_factor, net.distance_factor),
+            (Some(0.5), Some(0.1))
+        );
         assert_eq!(TntpNetwork::parse(NET).unwrap().toll_factor, None);
-        assert!(TntpNetwork::parse(&NET.replacen("<NUMBER OF NODES>", "<TOLL FACTOR> -1\n<NUMBER OF NODES>", 1)).is_err());
+        assert!(
+            TntpNetwork::parse(&NET.replacen(
+                "<NUMBER OF NODES>",
+                "<TOLL FACTOR> -1\n<NUMBER OF NODES>",
+                1
+            ))
+            .is_err()
+        );
     }
 
     proptest::proptest! {

@@ -37,10 +37,19 @@ pub const KEYS: FormatKeys = FormatKeys {
         "EOF",
     ],
     not_modelled: &[
-        ("EDGE_DATA_FORMAT", "sparse edge lists (only complete graphs are solved)"),
-        ("EDGE_DATA_SECTION", "sparse edge lists (only complete graphs are solved)"),
+        (
+            "EDGE_DATA_FORMAT",
+            "sparse edge lists (only complete graphs are solved)",
+        ),
+        (
+            "EDGE_DATA_SECTION",
+            "sparse edge lists (only complete graphs are solved)",
+        ),
         ("FIXED_EDGES_SECTION", "edges forced into the solution"),
-        ("TOUR_SECTION", "a tour belongs in a solution file, not an instance"),
+        (
+            "TOUR_SECTION",
+            "a tour belongs in a solution file, not an instance",
+        ),
         ("TIME_WINDOW_SECTION", "time windows (VRPTW)"),
         ("SERVICE_TIME_SECTION", "per-customer service times"),
         ("PICKUP_SECTION", "pickups (VRPPD)"),
@@ -197,7 +206,11 @@ impl VrplibInstance {
                             .ok_or_else(|| {
                                 LineError::new(
                                     line_no,
-                                    format!("{} `{}` is not a number, zero or more", key, clip(&value)),
+                                    format!(
+                                        "{} `{}` is not a number, zero or more",
+                                        key,
+                                        clip(&value)
+                                    ),
                                 )
                             })?;
                         if key == "DISTANCE" {
@@ -536,11 +549,28 @@ mod tests {
     fn every_documented_key_is_in_a_list() {
         // TSPLIB95 (Reinelt 1995) §1.1-1.2 and CVRPLIB's additions.
         for key in [
-            "NAME", "TYPE", "COMMENT", "DIMENSION", "CAPACITY", "EDGE_WEIGHT_TYPE",
-            "EDGE_WEIGHT_FORMAT", "EDGE_DATA_FORMAT", "NODE_COORD_TYPE", "DISPLAY_DATA_TYPE",
-            "EOF", "NODE_COORD_SECTION", "DEPOT_SECTION", "DEMAND_SECTION", "EDGE_DATA_SECTION",
-            "FIXED_EDGES_SECTION", "DISPLAY_DATA_SECTION", "TOUR_SECTION", "EDGE_WEIGHT_SECTION",
-            "DISTANCE", "SERVICE_TIME", "VEHICLES",
+            "NAME",
+            "TYPE",
+            "COMMENT",
+            "DIMENSION",
+            "CAPACITY",
+            "EDGE_WEIGHT_TYPE",
+            "EDGE_WEIGHT_FORMAT",
+            "EDGE_DATA_FORMAT",
+            "NODE_COORD_TYPE",
+            "DISPLAY_DATA_TYPE",
+            "EOF",
+            "NODE_COORD_SECTION",
+            "DEPOT_SECTION",
+            "DEMAND_SECTION",
+            "EDGE_DATA_SECTION",
+            "FIXED_EDGES_SECTION",
+            "DISPLAY_DATA_SECTION",
+            "TOUR_SECTION",
+            "EDGE_WEIGHT_SECTION",
+            "DISTANCE",
+            "SERVICE_TIME",
+            "VEHICLES",
         ] {
             assert_ne!(KEYS.classify(key), super::super::KeyUse::Unknown, "{key}");
         }
@@ -548,19 +578,29 @@ mod tests {
 
     #[test]
     fn what_is_not_modelled_is_refused_by_line_and_drawing_data_is_harmless() {
-        let with = |extra: &str| SMALL.replace("CAPACITY : 10\n", &format!("CAPACITY : 10\n{extra}"));
-        let inst = VrplibInstance::parse(&with("DISTANCE : 200\nSERVICE_TIME : 10\nVEHICLES : 3\n")).unwrap();
-        assert_eq!((inst.distance_limit, inst.service_time, inst.vehicles), (Some(200.0), 10.0, Some(3)));
+        let with =
+            |extra: &str| SMALL.replace("CAPACITY : 10\n", &format!("CAPACITY : 10\n{extra}"));
+        let inst =
+            VrplibInstance::parse(&with("DISTANCE : 200\nSERVICE_TIME : 10\nVEHICLES : 3\n"))
+                .unwrap();
+        assert_eq!(
+            (inst.distance_limit, inst.service_time, inst.vehicles),
+            (Some(200.0), 10.0, Some(3))
+        );
         let err = VrplibInstance::parse(&with("DISTANCE : far\n")).unwrap_err();
         assert_eq!(err.line, 6);
         let err = VrplibInstance::parse(&with("TIME_WINDOW_SECTION\n")).unwrap_err();
         assert!(err.message.contains("time windows"), "{err}");
         let err = VrplibInstance::parse(&with("MYSTERY : 1\n")).unwrap_err();
         assert!(err.message.contains("MYSTERY"), "{err}");
-        let display = with("DISPLAY_DATA_TYPE : TWOD_DISPLAY\n")
-            .replace("DEMAND_SECTION", "DISPLAY_DATA_SECTION\n1 5 5\n2 6 6\n3 7 7\nDEMAND_SECTION");
+        let display = with("DISPLAY_DATA_TYPE : TWOD_DISPLAY\n").replace(
+            "DEMAND_SECTION",
+            "DISPLAY_DATA_SECTION\n1 5 5\n2 6 6\n3 7 7\nDEMAND_SECTION",
+        );
         assert_eq!(
-            VrplibInstance::parse(&display).unwrap().distance_matrix(true),
+            VrplibInstance::parse(&display)
+                .unwrap()
+                .distance_matrix(true),
             VrplibInstance::parse(SMALL).unwrap().distance_matrix(true)
         );
     }

@@ -59,7 +59,10 @@ pub fn parse_overpass_json(bytes: &[u8]) -> Result<OsmData, (usize, String)> {
                 let (Some(lat), Some(lon)) = (e.lat, e.lon) else {
                     return Err((1, format!("element {k}: node {} has no lat/lon", e.id)));
                 };
-                data.nodes.insert(e.id, place(lat, lon, &format!("element {k}: node {}", e.id))?);
+                data.nodes.insert(
+                    e.id,
+                    place(lat, lon, &format!("element {k}: node {}", e.id))?,
+                );
             }
             "way" => {
                 if !e.geometry.is_empty() && e.geometry.len() != e.nodes.len() {
@@ -121,7 +124,10 @@ mod tests {
     fn bad_elements_are_refused_by_index() {
         let (_, message) =
             parse_overpass_json(br#"{"elements": [{"type": "node", "id": 1}]}"#).unwrap_err();
-        assert!(message.contains("element 0: node 1 has no lat/lon"), "{message}");
+        assert!(
+            message.contains("element 0: node 1 has no lat/lon"),
+            "{message}"
+        );
         let (_, message) = parse_overpass_json(
             br#"{"elements": [{"type": "node", "id": 1, "lat": 1, "lat": 2, "lon": 3}]}"#,
         )
@@ -131,6 +137,9 @@ mod tests {
             br#"{"elements": [{"type": "way", "id": 2, "nodes": [1, 2], "geometry": [{"lat": 1, "lon": 1}]}]}"#,
         )
         .unwrap_err();
-        assert!(message.contains("2 node references but 1 geometry points"), "{message}");
+        assert!(
+            message.contains("2 node references but 1 geometry points"),
+            "{message}"
+        );
     }
 }

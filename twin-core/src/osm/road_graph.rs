@@ -352,8 +352,20 @@ mod tests {
     #[test]
     fn roads_closed_to_cars_are_skipped_by_the_most_specific_access_tag() {
         let data = osm(&[
-            way(1, &[1, 2], &[("highway", "residential"), ("motor_vehicle", "no")]),
-            way(2, &[2, 3], &[("highway", "residential"), ("access", "no"), ("motorcar", "yes")]),
+            way(
+                1,
+                &[1, 2],
+                &[("highway", "residential"), ("motor_vehicle", "no")],
+            ),
+            way(
+                2,
+                &[2, 3],
+                &[
+                    ("highway", "residential"),
+                    ("access", "no"),
+                    ("motorcar", "yes"),
+                ],
+            ),
             way(3, &[3, 4], &[("highway", "service"), ("access", "private")]),
         ]
         .concat());

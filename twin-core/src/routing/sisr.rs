@@ -316,7 +316,12 @@ mod tests {
 
     /// The best cost over every assignment of customers to routes and every order (small n).
     fn brute_force(p: &CvrpProblem) -> f64 {
-        fn go(p: &CvrpProblem, left: &mut Vec<usize>, routes: &mut Vec<Vec<usize>>, best: &mut f64) {
+        fn go(
+            p: &CvrpProblem,
+            left: &mut Vec<usize>,
+            routes: &mut Vec<Vec<usize>>,
+            best: &mut f64,
+        ) {
             let Some(c) = left.pop() else {
                 let feasible = routes.iter().all(|r| {
                     r.iter().map(|&c| p.demand[c]).sum::<u32>() <= p.capacity
@@ -351,13 +356,34 @@ mod tests {
     fn a_duration_limit_and_service_times_are_honoured_to_the_optimum() {
         // Six customers on a line and a ring: with no limit one route serves all; with the
         // limit and service times, more (and longer in total) routes are needed.
-        let points = [(60.0, 50.0, 1), (70.0, 50.0, 1), (80.0, 50.0, 1), (50.0, 70.0, 1), (30.0, 50.0, 1), (50.0, 30.0, 1)];
+        let points = [
+            (60.0, 50.0, 1),
+            (70.0, 50.0, 1),
+            (80.0, 50.0, 1),
+            (50.0, 70.0, 1),
+            (30.0, 50.0, 1),
+            (50.0, 30.0, 1),
+        ];
         let mut p = random_problem(&points, 100);
-        let free = solve(&p, &SolveOptions { seed: 1, budget: Budget::Iterations(3000), target_cost: None });
+        let free = solve(
+            &p,
+            &SolveOptions {
+                seed: 1,
+                budget: Budget::Iterations(3000),
+                target_cost: None,
+            },
+        );
         assert_eq!(free.cost, brute_force(&p));
         p.service_time = 5.0;
         p.max_route_duration = Some(75.0);
-        let limited = solve(&p, &SolveOptions { seed: 1, budget: Budget::Iterations(3000), target_cost: None });
+        let limited = solve(
+            &p,
+            &SolveOptions {
+                seed: 1,
+                budget: Budget::Iterations(3000),
+                target_cost: None,
+            },
+        );
         assert!(p.check(&limited).is_ok());
         assert_eq!(limited.cost, brute_force(&p));
         assert!(limited.cost > free.cost && limited.routes.len() > free.routes.len());
@@ -365,7 +391,10 @@ mod tests {
             assert!(p.route_duration(r) <= 75.0, "{r:?}");
         }
         p.vehicles = Some(1);
-        assert!(matches!(p.check(&limited), Err(crate::routing::problem::SolutionError::Fleet { .. })));
+        assert!(matches!(
+            p.check(&limited),
+            Err(crate::routing::problem::SolutionError::Fleet { .. })
+        ));
     }
 
     proptest! {

@@ -311,7 +311,11 @@ impl HydModel {
             .chain(net.pumps.iter().map(|p| p.id.as_str()))
             .chain(net.valves.iter().map(|v| v.id.as_str()))
             .collect();
-        if let Some((id, _)) = net.status.iter().find(|(l, _)| !known_links.contains(l.as_str())) {
+        if let Some((id, _)) = net
+            .status
+            .iter()
+            .find(|(l, _)| !known_links.contains(l.as_str()))
+        {
             return Err(ModelError::Bad(format!("[STATUS] names unknown link {id}")));
         }
         for p in &net.pipes {
@@ -384,9 +388,10 @@ impl HydModel {
                         )));
                     }
                     "POWER" => {
-                        power_kw_or_hp = Some(v.parse::<f64>().ok().filter(|x| *x > 0.0).ok_or_else(
-                            || ModelError::Bad(format!("pump {} power `{v}`", p.id)),
-                        )?)
+                        power_kw_or_hp =
+                            Some(v.parse::<f64>().ok().filter(|x| *x > 0.0).ok_or_else(|| {
+                                ModelError::Bad(format!("pump {} power `{v}`", p.id))
+                            })?)
                     }
                     _ => {}
                 }
@@ -396,8 +401,7 @@ impl HydModel {
                     let pts = curve(&cid).ok_or_else(|| {
                         ModelError::Bad(format!("pump {} names unknown curve {cid}", p.id))
                     })?;
-                    let pts: Vec<(f64, f64)> =
-                        pts.iter().map(|&(x, y)| (x * q, y * len)).collect();
+                    let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x * q, y * len)).collect();
                     match pts.as_slice() {
                         // EPANET's single-point curve: shutoff 1.33334·h1, zero head at 2·q1.
                         [(q1, h1)] => {
@@ -411,7 +415,8 @@ impl HydModel {
                             LinkKind::Pump { h0, r, n, speed }
                         }
                         _ => {
-                            let rising = pts.windows(2).any(|w| w[1].0 <= w[0].0 || w[1].1 > w[0].1);
+                            let rising =
+                                pts.windows(2).any(|w| w[1].0 <= w[0].0 || w[1].1 > w[0].1);
                             if pts.len() < 2 || rising {
                                 return Err(ModelError::Bad(format!(
                                     "pump {} curve {cid}: flows must increase and heads must not (EPANET error 227)",
@@ -508,8 +513,8 @@ impl HydModel {
                 other => return Err(ModelError::Unsupported(format!("{other} valve {}", v.id))),
             };
             let open = !matches!(status, Some(StatusLine::Closed));
-            let fixed_open = matches!(status, Some(StatusLine::Open))
-                && !matches!(valve, LinkKind::Tcv { .. });
+            let fixed_open =
+                matches!(status, Some(StatusLine::Open)) && !matches!(valve, LinkKind::Tcv { .. });
             links.push(LinkModel {
                 fixed_open,
                 id: v.id.clone(),

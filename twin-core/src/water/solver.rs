@@ -374,7 +374,11 @@ fn solve_at(
                     others_in -= s.flow[j];
                 }
             }
-            let delivered = if m.pda.is_some() { s.demand_flow[held] } else { demands[held] };
+            let delivered = if m.pda.is_some() {
+                s.demand_flow[held]
+            } else {
+                demands[held]
+            };
             let drawn = delivered + s.emitter_flow[held];
             s.flow[k] = if prv {
                 drawn - others_in
@@ -454,9 +458,17 @@ fn update_tank_links(m: &HydModel, s: &mut State) -> bool {
             if !s.open[k] || (link.from != tank.node && link.to != tank.node) {
                 continue;
             }
-            let other = if link.from == tank.node { link.to } else { link.from };
+            let other = if link.from == tank.node {
+                link.to
+            } else {
+                link.from
+            };
             // Flow into the tank along this link, and the head that would drive it.
-            let into_tank = if link.to == tank.node { s.flow[k] } else { -s.flow[k] };
+            let into_tank = if link.to == tank.node {
+                s.flow[k]
+            } else {
+                -s.flow[k]
+            };
             let drive_in = s.head[other] - s.head[tank.node];
             let closed = if s.tank_closed[k] {
                 (empty && drive_in <= H_TOL) || (full && drive_in >= -H_TOL)
@@ -477,10 +489,8 @@ fn disconnected_junctions(m: &HydModel, s: &State) -> Vec<usize> {
     let n = m.node_ids.len();
     let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (k, l) in m.links.iter().enumerate() {
-        let passable = s.open[k]
-            && !s.blocked[k]
-            && !s.tank_closed[k]
-            && s.valve[k] != ValveMode::Closed;
+        let passable =
+            s.open[k] && !s.blocked[k] && !s.tank_closed[k] && s.valve[k] != ValveMode::Closed;
         if passable {
             adjacency[l.from].push(l.to);
             adjacency[l.to].push(l.from);
@@ -685,11 +695,21 @@ pub fn simulate_model(
         // Pressure-driven demands start at the full demand; set per time in `solve_at`.
         demand_flow: (0..m.node_ids.len()).map(|i| demand_at(m, i, 0)).collect(),
         // EPANET starts emitters at 1 cfs.
-        emitter_flow: m.emitter.iter().map(|&c| if c > 0.0 { 1.0 } else { 0.0 }).collect(),
+        emitter_flow: m
+            .emitter
+            .iter()
+            .map(|&c| if c > 0.0 { 1.0 } else { 0.0 })
+            .collect(),
         valve: m
             .links
             .iter()
-            .map(|l| if l.fixed_open { ValveMode::Open } else { ValveMode::Active })
+            .map(|l| {
+                if l.fixed_open {
+                    ValveMode::Open
+                } else {
+                    ValveMode::Active
+                }
+            })
             .collect(),
         tank_level: m.tanks.iter().map(|t| t.init_level).collect(),
     };
@@ -791,7 +811,11 @@ fn snapshot(m: &HydModel, s: &State, inflow: &[f64], t: u64, trials: usize) -> S
                 // A junction's demand is what it receives (pressure-driven: the delivered
                 // demand) plus its emitter's outflow, as EPANET reports it.
                 NodeKind::Junction => {
-                    let delivered = if m.pda.is_some() { s.demand_flow[i] } else { demand_at(m, i, t) };
+                    let delivered = if m.pda.is_some() {
+                        s.demand_flow[i]
+                    } else {
+                        demand_at(m, i, t)
+                    };
                     (delivered + s.emitter_flow[i]) * M3S_PER_CFS
                 }
                 _ => inflow[i] * M3S_PER_CFS,
@@ -828,17 +852,27 @@ mod tests {
     use proptest::prelude::*;
 
     fn field(name: &str) -> EpanetNetwork {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/field").join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../data/field")
+            .join(name);
         EpanetNetwork::parse(&std::fs::read_to_string(path).expect("field file")).expect("parses")
     }
 
     fn at(net: &EpanetNetwork, snap: &Snapshot, node: &str) -> f64 {
-        let i = net.node_ids().iter().position(|n| *n == node).expect("node");
+        let i = net
+            .node_ids()
+            .iter()
+            .position(|n| *n == node)
+            .expect("node");
         snap.head_m[i]
     }
 
     fn flow_l_s(net: &EpanetNetwork, snap: &Snapshot, link: &str) -> f64 {
-        let k = net.link_ids().iter().position(|l| *l == link).expect("link");
+        let k = net
+            .link_ids()
+            .iter()
+            .position(|l| *l == link)
+            .expect("link");
         snap.flow_m3s[k] * 1000.0
     }
 
@@ -850,7 +884,11 @@ mod tests {
         let net = field("epanet-status-open-valve-pump-speed.inp");
         let s = simulate(&net, Some(0)).unwrap().remove(0);
         for (node, head) in [("J2", 99.200), ("J3", 98.945), ("J4", 36.633)] {
-            assert!((at(&net, &s, node) - head).abs() < 2e-3, "{node}: {}", at(&net, &s, node));
+            assert!(
+                (at(&net, &s, node) - head).abs() < 2e-3,
+                "{node}: {}",
+                at(&net, &s, node)
+            );
         }
     }
 
@@ -861,10 +899,19 @@ mod tests {
         let net = field("epanet-tank-runs-dry.inp");
         let snaps = simulate(&net, Some(3 * 3600)).unwrap();
         let first = &snaps[0];
-        assert!((at(&net, first, "J1") - 29.998).abs() < 2e-3, "{}", at(&net, first, "J1"));
+        assert!(
+            (at(&net, first, "J1") - 29.998).abs() < 2e-3,
+            "{}",
+            at(&net, first, "J1")
+        );
         assert!((flow_l_s(&net, first, "P2") - 18.954).abs() < 2e-3);
         for s in snaps.iter().filter(|s| s.time_s >= 3600) {
-            assert!((at(&net, s, "J1") - 18.867).abs() < 2e-3, "t {}: {}", s.time_s, at(&net, s, "J1"));
+            assert!(
+                (at(&net, s, "J1") - 18.867).abs() < 2e-3,
+                "t {}: {}",
+                s.time_s,
+                at(&net, s, "J1")
+            );
             assert!(flow_l_s(&net, s, "P2").abs() < 1e-6);
             assert!((flow_l_s(&net, s, "P3") - 10.0).abs() < 1e-3);
         }
@@ -883,7 +930,10 @@ mod tests {
         assert!((at(&net, &s, "J1") - 59.471).abs() < 2e-3);
         assert!((at(&net, &s, "J2") - 58.679).abs() < 2e-3);
         let err = simulate(&field("epanet-unconnected-node.inp"), Some(0)).unwrap_err();
-        assert!(err.to_string().contains("node J9 is connected to no link"), "{err}");
+        assert!(
+            err.to_string().contains("node J9 is connected to no link"),
+            "{err}"
+        );
     }
 
     /// data/field/epanet-emitter-leak-cmh.inp: a leak as an emitter of 4 m³/h at 1 m (CMH):
@@ -892,7 +942,11 @@ mod tests {
     fn an_emitter_leaks_as_epanet() {
         let net = field("epanet-emitter-leak-cmh.inp");
         let s = simulate(&net, Some(0)).unwrap().remove(0);
-        assert!((flow_l_s(&net, &s, "P3") * 3.6 - 23.878).abs() < 0.01, "{}", flow_l_s(&net, &s, "P3") * 3.6);
+        assert!(
+            (flow_l_s(&net, &s, "P3") * 3.6 - 23.878).abs() < 0.01,
+            "{}",
+            flow_l_s(&net, &s, "P3") * 3.6
+        );
         assert!((at(&net, &s, "J2") - 46.490).abs() < 0.01);
         assert!((at(&net, &s, "J3") - 41.635).abs() < 0.01);
     }
@@ -904,10 +958,26 @@ mod tests {
     fn pressure_driven_demand_as_epanet() {
         let net = field("epanet-pressure-driven-demand.inp");
         let s = simulate(&net, Some(0)).unwrap().remove(0);
-        assert!((at(&net, &s, "J1") - 20.0441).abs() < 1e-3, "{}", at(&net, &s, "J1"));
-        assert!((at(&net, &s, "J2") - 15.5020).abs() < 1e-3, "{}", at(&net, &s, "J2"));
-        assert!((s.demand_m3s[0] * 1000.0 - 14.1733).abs() < 1e-3, "{}", s.demand_m3s[0]);
-        assert!((s.demand_m3s[1] * 1000.0 - 1.5843).abs() < 1e-3, "{}", s.demand_m3s[1]);
+        assert!(
+            (at(&net, &s, "J1") - 20.0441).abs() < 1e-3,
+            "{}",
+            at(&net, &s, "J1")
+        );
+        assert!(
+            (at(&net, &s, "J2") - 15.5020).abs() < 1e-3,
+            "{}",
+            at(&net, &s, "J2")
+        );
+        assert!(
+            (s.demand_m3s[0] * 1000.0 - 14.1733).abs() < 1e-3,
+            "{}",
+            s.demand_m3s[0]
+        );
+        assert!(
+            (s.demand_m3s[1] * 1000.0 - 1.5843).abs() < 1e-3,
+            "{}",
+            s.demand_m3s[1]
+        );
         assert!((flow_l_s(&net, &s, "P1") - 15.7576).abs() < 1e-3);
     }
 
@@ -918,7 +988,11 @@ mod tests {
         let net = field("epanet-darcy-transitional.inp");
         let s = simulate(&net, Some(0)).unwrap().remove(0);
         for (node, head) in [("JL", 9.95927), ("JT", 9.87054), ("JF", 4.90524)] {
-            assert!((at(&net, &s, node) - head).abs() < 1e-4, "{node}: {}", at(&net, &s, node));
+            assert!(
+                (at(&net, &s, node) - head).abs() < 1e-4,
+                "{node}: {}",
+                at(&net, &s, node)
+            );
         }
     }
 
@@ -939,7 +1013,9 @@ mod tests {
             .replacen(" 11              \t710         \t150 ", " 11              \t710         \t300 ", 1);
         assert_ne!(edited, text);
         let a = simulate_model(&model, Some(0)).unwrap().remove(0);
-        let b = simulate(&EpanetNetwork::parse(&edited).unwrap(), Some(0)).unwrap().remove(0);
+        let b = simulate(&EpanetNetwork::parse(&edited).unwrap(), Some(0))
+            .unwrap()
+            .remove(0);
         for (x, y) in a.head_m.iter().zip(&b.head_m) {
             assert!((x - y).abs() < 1e-6, "{x} {y}");
         }

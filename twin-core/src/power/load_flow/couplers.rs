@@ -6,9 +6,9 @@
 //! charging, a loop of couplers (the split of flow between them is undetermined), and a group
 //! joining two buses that hold their voltage (their reactive split is undetermined).
 
+use super::LoadFlowError;
 use super::complex::C;
 use super::network::SolverNetwork;
-use super::LoadFlowError;
 use crate::formats::matpower::MatpowerCase;
 
 /// The merged network and how to map its answer back.
@@ -23,7 +23,10 @@ pub(super) struct Merged {
 
 /// Merge the groups of buses joined by closed zero-impedance branches; `None` when there is
 /// no such branch.
-pub(super) fn merge(net: &SolverNetwork, case: &MatpowerCase) -> Result<Option<Merged>, LoadFlowError> {
+pub(super) fn merge(
+    net: &SolverNetwork,
+    case: &MatpowerCase,
+) -> Result<Option<Merged>, LoadFlowError> {
     let couplers: Vec<usize> = (0..net.branches.len())
         .filter(|&k| net.branches[k].is_coupler())
         .collect();
@@ -43,7 +46,8 @@ pub(super) fn merge(net: &SolverNetwork, case: &MatpowerCase) -> Result<Option<M
         if !br.is_plain() {
             return Err(refuse(
                 k,
-                "it has a transformer ratio or line charging, which a zero impedance cannot carry".into(),
+                "it has a transformer ratio or line charging, which a zero impedance cannot carry"
+                    .into(),
             ));
         }
         adjacency[br.from].push(k);
@@ -138,7 +142,12 @@ pub(super) fn merge(net: &SolverNetwork, case: &MatpowerCase) -> Result<Option<M
 /// The couplers' flows (complex power into each at its "from" end, pu) from the bus voltages
 /// `v` and the other branches' flows `s_at` (per bus, the power leaving it through closed
 /// non-coupler branches).
-pub(super) fn coupler_flows(net: &SolverNetwork, merged: &Merged, v: &[C], s_at: &[C]) -> Vec<(usize, C)> {
+pub(super) fn coupler_flows(
+    net: &SolverNetwork,
+    merged: &Merged,
+    v: &[C],
+    s_at: &[C],
+) -> Vec<(usize, C)> {
     let n = net.len();
     // What each bus pushes into the couplers: its scheduled generation less its load, its
     // shunt and what it sends down its other branches.
@@ -153,7 +162,11 @@ pub(super) fn coupler_flows(net: &SolverNetwork, merged: &Merged, v: &[C], s_at:
         // The child's subtree sends `surplus[child]` up to the parent.
         let up = surplus[child];
         surplus[parent] += up;
-        let into_from_end = if net.branches[k].from == child { up } else { -up };
+        let into_from_end = if net.branches[k].from == child {
+            up
+        } else {
+            -up
+        };
         flows.push((k, into_from_end));
     }
     flows

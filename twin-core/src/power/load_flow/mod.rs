@@ -193,14 +193,30 @@ pub(super) fn solve_with(
         }
     };
     // A number that is not finite never leaves the load flow: an answer with one is no answer.
-    let finite = result.vm_pu.iter().chain(&result.va_deg).all(|x| x.is_finite())
-        && [result.p_loss_kw, result.q_loss_kvar, result.slack_p_kw, result.slack_q_kvar]
+    let finite = result
+        .vm_pu
+        .iter()
+        .chain(&result.va_deg)
+        .all(|x| x.is_finite())
+        && [
+            result.p_loss_kw,
+            result.q_loss_kvar,
+            result.slack_p_kw,
+            result.slack_q_kvar,
+        ]
+        .iter()
+        .all(|x| x.is_finite())
+        && result.branches.iter().all(|b| {
+            [
+                b.p_from_kw,
+                b.q_from_kvar,
+                b.p_to_kw,
+                b.q_to_kvar,
+                b.p_loss_kw,
+                b.q_loss_kvar,
+            ]
             .iter()
             .all(|x| x.is_finite())
-        && result.branches.iter().all(|b| {
-            [b.p_from_kw, b.q_from_kvar, b.p_to_kw, b.q_to_kvar, b.p_loss_kw, b.q_loss_kvar]
-                .iter()
-                .all(|x| x.is_finite())
         });
     if !finite {
         return Err(LoadFlowError::NotFinite);
@@ -368,9 +384,9 @@ fn reactive_limits(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::matpower::BusType;
     use crate::formats::matpower::{Branch, Bus, Gen};
     use proptest::prelude::*;
-    use crate::formats::matpower::BusType;
 
     fn bus(id: u32, kind: BusType, pd: f64, qd: f64) -> Bus {
         Bus {
@@ -449,7 +465,11 @@ mod tests {
         });
         let r = solve_load_flow(&case, None, 1.0).unwrap();
         assert_eq!(r.method, LoadFlowMethod::NewtonRaphson);
-        assert!((r.slack_p_kw - 200.0 - r.p_loss_kw).abs() < 1e-6, "{}", r.slack_p_kw);
+        assert!(
+            (r.slack_p_kw - 200.0 - r.p_loss_kw).abs() < 1e-6,
+            "{}",
+            r.slack_p_kw
+        );
     }
 
     #[test]
@@ -521,7 +541,11 @@ mod tests {
         assert_eq!(r.method, LoadFlowMethod::NewtonRaphson);
         let row = case.bus_rows();
         for (bus, vm) in [(5, 1.00228), (7, 1.00942), (12, 1.02000)] {
-            assert!((r.vm_pu[row[&bus]] - vm).abs() < 1e-4, "bus {bus}: {}", r.vm_pu[row[&bus]]);
+            assert!(
+                (r.vm_pu[row[&bus]] - vm).abs() < 1e-4,
+                "bus {bus}: {}",
+                r.vm_pu[row[&bus]]
+            );
         }
         assert!((r.slack_p_kw - 414.7).abs() < 1.0, "{}", r.slack_p_kw);
         assert!((r.generation_kw[row[&12]].0 - 1500.0).abs() < 1e-6);
@@ -549,23 +573,38 @@ mod tests {
 
     #[test]
     fn couplers_that_cannot_be_solved_are_refused_by_row() {
-        let mut case = feeder(&[0, 1], &[(0.1, 0.0), (0.1, 0.0)], &[(0.01, 0.01), (0.0, 0.0)]);
+        let mut case = feeder(
+            &[0, 1],
+            &[(0.1, 0.0), (0.1, 0.0)],
+            &[(0.01, 0.01), (0.0, 0.0)],
+        );
         case.branch.push(case.branch[1].clone());
         let err = solve_load_flow(&case, None, 1.0).unwrap_err();
-        assert!(matches!(err, LoadFlowError::ZeroImpedance { row: 3, .. }), "{err}");
+        assert!(
+            matches!(err, LoadFlowError::ZeroImpedance { row: 3, .. }),
+            "{err}"
+        );
     }
 
     /// Several reference buses, as MATPOWER allows (case16ci, case70da): each holds its
     /// voltage and angle, and together they supply the load and the losses.
     #[test]
     fn several_reference_buses_each_hold_their_voltage() {
-        let mut case = feeder(&[0, 1, 2], &[(0.2, 0.1), (0.3, 0.1), (0.0, 0.0)], &[(0.01, 0.02); 3]);
+        let mut case = feeder(
+            &[0, 1, 2],
+            &[(0.2, 0.1), (0.3, 0.1), (0.0, 0.0)],
+            &[(0.01, 0.02); 3],
+        );
         case.bus[3].bus_type = BusType::Ref;
         case.bus[3].vm_pu = 1.01;
         let r = solve_load_flow(&case, None, 1.0).unwrap();
         assert_eq!(r.method, LoadFlowMethod::NewtonRaphson);
         assert!((r.vm_pu[0] - 1.0).abs() < 1e-12 && (r.vm_pu[3] - 1.01).abs() < 1e-12);
-        assert!((r.slack_p_kw - 500.0 - r.p_loss_kw).abs() < 1e-6, "{}", r.slack_p_kw);
+        assert!(
+            (r.slack_p_kw - 500.0 - r.p_loss_kw).abs() < 1e-6,
+            "{}",
+            r.slack_p_kw
+        );
         // Split into two islands, each with its own reference bus: both energised.
         let r = solve_load_flow(&case, Some(&[true, false, true]), 1.0).unwrap();
         assert!(r.energised.iter().all(|&e| e));

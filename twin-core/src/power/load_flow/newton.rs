@@ -10,9 +10,9 @@
 //! Jacobian's pattern does not change between iterations. Generators' reactive limits are not
 //! enforced: the caller reports generators outside them.
 
+use faer::linalg::solvers::Solve;
 use faer::sparse::linalg::solvers::{Lu, SymbolicLu};
 use faer::sparse::{Pair, SparseColMat, SymbolicSparseColMat};
-use faer::linalg::solvers::Solve;
 
 use super::complex::C;
 use super::network::SolverNetwork;
@@ -97,8 +97,8 @@ pub(super) fn newton_raphson(
         }
     }
     let singular = |iterations| LoadFlowError::SingularJacobian { iterations };
-    let (pattern, order) = SymbolicSparseColMat::try_new_from_indices(m, m, &positions)
-        .map_err(|_| singular(0))?;
+    let (pattern, order) =
+        SymbolicSparseColMat::try_new_from_indices(m, m, &positions).map_err(|_| singular(0))?;
     let symbolic_lu = SymbolicLu::try_new(pattern.as_ref()).map_err(|_| singular(0))?;
 
     let mut iterations = 0;

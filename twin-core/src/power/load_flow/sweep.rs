@@ -261,4 +261,3 @@ fn solve_dense(m: &[C], rhs: &mut [C], n: usize) {
         rhs[col] = if d.abs() == 0.0 { C::default() } else { s / d };
     }
 }
-

@@ -35,8 +35,13 @@ pub enum Layer {
     Chargers,
 }
 
-/// Smart Data Model metadata that names or describes an asset without changing any answer.
+/// Smart Data Model metadata that names or describes an asset without changing any answer
+/// (a layer's modelled keys are looked up first, so `category` stays modelled for chargers).
 const METADATA: &[&str] = &[
+    "refWasteContainerModel",
+    "serialNumber",
+    "color",
+    "category",
     "name",
     "description",
     "alternateName",
@@ -112,23 +117,7 @@ impl Layer {
                     "status",
                     "dateLastEmptying",
                 ],
-                harmless: &[
-                    "name",
-                    "description",
-                    "alternateName",
-                    "address",
-                    "areaServed",
-                    "dataProvider",
-                    "source",
-                    "dateCreated",
-                    "dateModified",
-                    "seeAlso",
-                    "owner",
-                    "refWasteContainerModel",
-                    "serialNumber",
-                    "color",
-                    "category",
-                ],
+                harmless: METADATA,
                 not_modelled: &[(
                     "cargoWeight",
                     "the bins' fill is modelled by volume (fillingLevel), not weight",

@@ -5,9 +5,11 @@
 //!   (feet, cubic feet per second) so that results match EPANET's to rounding.
 //! - [`sparse_ldl`]: the sparse symmetric positive-definite solver: minimum-degree ordering and
 //!   an up-looking LDLᵀ factorisation, symbolic structure computed once per network.
-//! - [`solver`]: Newton iterations on heads and flows; pipes (Hazen–Williams, Darcy–Weisbach),
-//!   pumps (head curves), check valves, PRV/PSV/FCV/TCV valves with EPANET's status rules;
-//!   tanks and patterns over time with simple controls.
+//! - [`solver`]: EPANET 2.2's hydraulics: Newton trials on heads and flows for pipes
+//!   (Hazen–Williams, Darcy–Weisbach, Chezy–Manning), pumps (power-function, multi-point and
+//!   constant-power curves, speeds and speed patterns), check valves and every valve type with
+//!   EPANET's status rules, emitters and pressure-driven demand; tanks (volume curves), patterns
+//!   and simple controls over time.
 
 pub mod isolation;
 pub mod model;

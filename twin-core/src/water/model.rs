@@ -1,5 +1,6 @@
 //! The hydraulic model of an EPANET network in EPANET's internal units: feet, cubic feet per
-//! second, seconds. Results convert to SI at the edge.
+//! second, seconds, with EPANET 2.2's link statuses and settings (`types.h`, `input1.c`,
+//! `input3.c` of the reference source). Results convert to SI at the edge.
 
 use std::collections::HashMap;
 
@@ -9,6 +10,10 @@ pub const M_PER_FT: f64 = 0.3048;
 pub const M3S_PER_CFS: f64 = 0.028_316_846_592;
 /// EPANET's psi per foot of water.
 pub const PSI_PER_FT: f64 = 0.4333;
+/// EPANET's kilowatts per horsepower (`KWperHP`).
+pub const KW_PER_HP: f64 = 0.7457;
+/// EPANET's kinematic viscosity of water at 20 °C (ft²/s, `VISCOS`).
+pub const WATER_VISCOSITY: f64 = 1.1e-5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeKind {
@@ -17,42 +22,135 @@ pub enum NodeKind {
     Tank,
 }
 
+/// A link's status, in EPANET 2.2's order (`StatusType`): everything up to [`LinkStatus::Closed`]
+/// carries no flow. `XHead` is a pump that cannot deliver the head, `TempClosed` a link closed
+/// by a full or empty tank, `XFcv` a flow control valve that cannot hold its flow,
+/// `XPressure` a pressure valve that cannot hold its pressure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LinkStatus {
+    XHead,
+    TempClosed,
+    Closed,
+    Open,
+    Active,
+    XFlow,
+    XFcv,
+    XPressure,
+}
+
+impl LinkStatus {
+    /// Carries no flow (EPANET's `status <= CLOSED`).
+    pub fn is_closed(self) -> bool {
+        self <= LinkStatus::Closed
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TankModel {
     pub node: usize,
-    pub min_level: f64,
-    pub max_level: f64,
-    pub init_level: f64,
+    /// Lowest, highest and initial water surface elevations (ft).
+    pub h_min: f64,
+    pub h_max: f64,
+    pub h_init: f64,
+    /// Volumes (ft³) at those levels.
+    pub v_min: f64,
+    pub v_max: f64,
+    pub v_init: f64,
+    /// Cross-section (ft²); for a volume curve, the nominal one between its end points.
     pub area: f64,
+    /// Volume curve: (depth above the bottom ft, volume ft³), depths increasing.
+    pub volume_curve: Option<Vec<(f64, f64)>>,
+}
+
+impl TankModel {
+    /// Volume (ft³) at water surface elevation `h` (EPANET's `tankvolume`).
+    pub fn volume_at(&self, h: f64, elevation: f64) -> f64 {
+        match &self.volume_curve {
+            None => self.v_min + (h - self.h_min) * self.area,
+            Some(c) => interpolate(c.iter().map(|&(x, y)| (x, y)), h - elevation),
+        }
+    }
+
+    /// Water surface elevation (ft) holding volume `v` (EPANET's `tankgrade`).
+    pub fn head_at(&self, v: f64, elevation: f64) -> f64 {
+        match &self.volume_curve {
+            None => self.h_min + (v - self.v_min) / self.area,
+            Some(c) => elevation + interpolate(c.iter().map(|&(x, y)| (y, x)), v),
+        }
+    }
+}
+
+/// Linear interpolation in a table of increasing x, held constant beyond its ends (EPANET's
+/// `interp`).
+pub fn interpolate(points: impl Iterator<Item = (f64, f64)> + Clone, x: f64) -> f64 {
+    let mut prev: Option<(f64, f64)> = None;
+    for (xk, yk) in points.clone() {
+        match prev {
+            None if x <= xk => return yk,
+            Some((x0, y0)) if xk >= x => {
+                let dx = xk - x0;
+                return if dx.abs() < 1e-6 {
+                    yk
+                } else {
+                    yk - (xk - x) * (yk - y0) / dx
+                };
+            }
+            _ => {}
+        }
+        prev = Some((xk, yk));
+    }
+    prev.map_or(0.0, |p| p.1)
+}
+
+/// A pump's head curve at relative speed 1 (head gain in ft, flow in cfs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PumpCurve {
+    /// h = h0 − r·q^n, fitted to a one- or three-point curve (EPANET's `POWER_FUNC`).
+    PowerFunction { h0: f64, r: f64, n: f64 },
+    /// Linear between points, extended along the end segments (EPANET's `CUSTOM`).
+    Custom { points: Vec<(f64, f64)> },
+    /// Constant water power: head gain c/q, c = 8.814 × horsepower (EPANET's `CONST_HP`).
+    ConstantPower { c: f64 },
+}
+
+/// A valve type (EPANET 2.2 manual §3.1 `[VALVES]`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValveType {
+    /// Pressure reducing: holds the downstream pressure at its setting (ft).
+    Prv,
+    /// Pressure sustaining: holds the upstream pressure at its setting (ft).
+    Psv,
+    /// Pressure breaker: a head loss equal to its setting (ft).
+    Pbv,
+    /// Flow control: limits the flow to its setting (cfs).
+    Fcv,
+    /// Throttle control: a loss coefficient equal to its setting.
+    Tcv,
+    /// General purpose: head loss from a curve (flow cfs, head loss ft).
+    Gpv { curve: Vec<(f64, f64)> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkKind {
-    /// Head loss r·|q|^n (+ minor loss m·q²); Darcy–Weisbach uses n = 2 with r from the
-    /// friction factor at each flow.
+    /// `r` is the resistance of the model's head-loss formula (Darcy–Weisbach: L/(2g·D·A²),
+    /// multiplied by the friction factor at each flow); `km` the minor loss per q²;
+    /// `roughness` the Darcy–Weisbach roughness (ft) or the formula's coefficient.
     Pipe {
         r: f64,
-        m: f64,
+        km: f64,
         check_valve: bool,
-        dw_roughness: Option<f64>,
-        length: f64,
+        roughness: f64,
     },
-    /// Head gain h0 − r·q^n at relative speed 1.
-    Pump { h0: f64, r: f64, n: f64, speed: f64 },
-    /// Head gain from a multi-point curve (flow cfs, head ft, flows increasing), linear between
-    /// points and extended along the end segments, at relative speed 1 (EPANET's custom curve).
-    PumpCurve { points: Vec<(f64, f64)>, speed: f64 },
-    /// A constant-power pump: head gain `c / q` (ft, q in cfs), c = 8.814 × horsepower (the
-    /// water power P = γ·Q·H of EPANET's `POWER` keyword).
-    PumpPower { c: f64 },
-    /// Throttle control valve: minor loss m·q² from its loss coefficient.
-    Tcv { m: f64 },
-    /// Pressure reducing valve: holds the downstream head at `head` when active.
-    Prv { head: f64, m: f64 },
-    /// Pressure sustaining valve: holds the upstream head at `head` when active.
-    Psv { head: f64, m: f64 },
-    /// Flow control valve: holds the flow at `flow` (cfs) when active.
-    Fcv { flow: f64, m: f64 },
+    /// `q0` the initial (design) flow, `h_max` the shutoff head used to shut the pump when it
+    /// cannot deliver the head, `speed_pattern` the pattern of relative speed.
+    Pump {
+        curve: PumpCurve,
+        q0: f64,
+        h_max: f64,
+        speed_pattern: Option<usize>,
+    },
+    /// `km` the minor loss per q² of the fully open valve.
+    Valve { valve: ValveType, km: f64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,10 +160,26 @@ pub struct LinkModel {
     pub to: usize,
     pub diameter: f64,
     pub kind: LinkKind,
-    pub open: bool,
-    /// A control valve fixed open by `[STATUS] OPEN`: it does not regulate (EPANET's
-    /// fixed status), it is an open valve with its minor loss.
-    pub fixed_open: bool,
+    /// Initial status (EPANET's `Link.Status`).
+    pub status: LinkStatus,
+    /// Initial setting: a pump's relative speed, a valve's setting in internal units; `None`
+    /// for a valve whose status is fixed OPEN or CLOSED (EPANET's `MISSING`).
+    pub setting: Option<f64>,
+}
+
+impl LinkModel {
+    pub fn is_pump(&self) -> bool {
+        matches!(self.kind, LinkKind::Pump { .. })
+    }
+    pub fn is_pipe(&self) -> bool {
+        matches!(self.kind, LinkKind::Pipe { .. })
+    }
+    pub fn valve(&self) -> Option<&ValveType> {
+        match &self.kind {
+            LinkKind::Valve { valve, .. } => Some(valve),
+            _ => None,
+        }
+    }
 }
 
 /// EPANET 2.2's pressure-driven demand (Wagner et al. 1988): a junction receives its full
@@ -78,29 +192,61 @@ pub struct PressureDriven {
     pub exponent: f64,
 }
 
-/// A link's `[STATUS]` line, read for its kind of link.
-enum StatusLine {
-    Open,
-    Closed,
-    Setting(f64),
-}
-
+/// When a simple control acts (EPANET 2.2 manual §3.1 `[CONTROLS]`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Condition {
-    /// Node grade (tank: elevation + level; junction: elevation + pressure) above or below.
-    Grade {
-        node: usize,
-        above: bool,
-        grade: f64,
-    },
-    Time(u64),
+pub enum ControlCondition {
+    /// The node's head (tank: water surface; junction: elevation + pressure) at or below `grade`.
+    LowLevel { node: usize, grade: f64 },
+    /// The node's head at or above `grade`.
+    HighLevel { node: usize, grade: f64 },
+    /// `AT TIME`: seconds since the start.
+    Timer(u64),
+    /// `AT CLOCKTIME`: seconds since midnight.
+    TimeOfDay(u64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Control {
     pub link: usize,
-    pub open: bool,
-    pub condition: Condition,
+    pub condition: ControlCondition,
+    /// The status and setting the control gives the link (as `LinkModel::status`/`setting`).
+    pub status: LinkStatus,
+    pub setting: Option<f64>,
+}
+
+/// What to do when a period does not converge in `TRIALS` (`[OPTIONS] UNBALANCED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unbalanced {
+    Stop,
+    /// Continue with this many extra trials, statuses frozen.
+    Continue(usize),
+}
+
+/// Solver options in internal units (EPANET 2.2 manual §3.1 `[OPTIONS]`; defaults from
+/// `input1.c`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolverOptions {
+    pub formula: HeadLossFormula,
+    /// Head-loss flow exponent: 1.852 for Hazen–Williams, 2 otherwise.
+    pub flow_exponent: f64,
+    /// Kinematic viscosity (ft²/s).
+    pub viscosity: f64,
+    pub specific_gravity: f64,
+    /// `TRIALS` (200).
+    pub max_trials: usize,
+    /// `ACCURACY` (0.001): sum of flow changes over sum of flows.
+    pub accuracy: f64,
+    pub unbalanced: Unbalanced,
+    /// `CHECKFREQ` (2) and `MAXCHECK` (10).
+    pub check_freq: usize,
+    pub max_check: usize,
+    /// `DAMPLIMIT` (0: no damping).
+    pub damp_limit: f64,
+    /// `HEADERROR` (ft) and `FLOWCHANGE` (cfs); 0 = not used.
+    pub head_error_limit: f64,
+    pub flow_change_limit: f64,
+    /// Emitter head-loss exponent 1/`EMITTER EXPONENT`.
+    pub emitter_exponent: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,23 +268,17 @@ pub struct HydModel {
     pub pattern_step_s: u64,
     pub pattern_start_s: u64,
     pub report_step_s: u64,
-    pub formula: HeadLossFormula,
-    /// Relative flow change at which Newton iterations stop (`[OPTIONS] ACCURACY`).
-    pub accuracy: f64,
+    /// `START CLOCKTIME`: seconds after midnight at t = 0.
+    pub start_clock_s: u64,
+    pub options: SolverOptions,
     /// Initial head of fixed-head nodes (reservoirs; tanks at their initial level).
     pub fixed_head: Vec<f64>,
-    /// Per node: the emitter coefficient (cfs per ft^`emitter_exponent` of pressure), 0 for
-    /// none: a flow `C·p^γ` out of the junction to the atmosphere (EPANET 2.2 manual §3.1
-    /// `[EMITTERS]`, the way leaks and sprinklers are modelled).
+    /// Per node: the emitter's head-loss coefficient Ke (ft per cfs^`emitter_exponent`), 0
+    /// for none: an outflow C·p^γ to the atmosphere (EPANET 2.2 manual §3.1 `[EMITTERS]`, the
+    /// way leaks and sprinklers are modelled) is the head loss Ke·q^(1/γ).
     pub emitter: Vec<f64>,
-    /// `[OPTIONS] EMITTER EXPONENT` γ (default 0.5).
-    pub emitter_exponent: f64,
     /// `DEMAND MODEL PDA`: pressure-driven demand, else demand-driven.
     pub pda: Option<PressureDriven>,
-    /// `[OPTIONS] CHECKFREQ` (default 2) and `MAXCHECK` (default 10): how often pumps, check
-    /// valves and tank links change status before convergence, and until which trial.
-    pub check_freq: usize,
-    pub max_check: usize,
     /// Per node: a demand held at every time (cfs), replacing the file's categories and
     /// patterns (a measured demand, or none for a junction cut off); see
     /// [`HydModel::set_fixed_demand`].
@@ -187,17 +327,66 @@ pub enum ModelError {
     Bad(String),
 }
 
+/// Unit factors from a file's units to EPANET's internal ones (the inverse of EPANET's `Ucf`).
+struct Units {
+    /// Flow (file units → cfs).
+    flow: f64,
+    /// Lengths and elevations (→ ft).
+    length: f64,
+    /// Diameters (inches or mm → ft).
+    diameter: f64,
+    /// Pressure (psi or m → ft of water at the model's specific gravity).
+    pressure: f64,
+    /// Volume (ft³ or m³ → ft³).
+    volume: f64,
+    us: bool,
+}
+
 impl HydModel {
+    /// Build the model of `net` as EPANET 2.2's input stage does (`input1.c`–`input3.c`),
+    /// refusing what EPANET refuses (with its error number) and what is not modelled yet.
     pub fn from_epanet(net: &EpanetNetwork) -> Result<HydModel, ModelError> {
+        let options = solver_options(net)?;
         let us = net.flow_units.is_us();
-        let q = net.flow_units.to_m3s() / M3S_PER_CFS;
-        let len = if us { 1.0 } else { 1.0 / M_PER_FT };
-        let dia = if us {
-            1.0 / 12.0
-        } else {
-            1.0 / (1000.0 * M_PER_FT)
+        let length = if us { 1.0 } else { 1.0 / M_PER_FT };
+        let u = Units {
+            flow: net.flow_units.to_m3s() / M3S_PER_CFS,
+            length,
+            diameter: if us {
+                1.0 / 12.0
+            } else {
+                1.0 / (1000.0 * M_PER_FT)
+            },
+            pressure: if us { 1.0 / PSI_PER_FT } else { 1.0 / M_PER_FT } / options.specific_gravity,
+            volume: length.powi(3),
+            us,
         };
-        let pressure = if us { 1.0 / PSI_PER_FT } else { 1.0 / M_PER_FT };
+        let pattern_index: HashMap<&str, usize> = net
+            .patterns
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.as_str(), i))
+            .collect();
+        let default_pattern = pattern_index
+            .get(net.options.get("PATTERN").map_or("1", |p| p.as_str()))
+            .copied();
+        let pat = |p: &Option<String>| -> Option<usize> {
+            match p {
+                Some(id) => pattern_index.get(id.as_str()).copied(),
+                None => default_pattern,
+            }
+        };
+        let curve = |id: &str, what: &str| -> Result<Vec<(f64, f64)>, ModelError> {
+            net.curves
+                .iter()
+                .find(|(c, _)| c == id)
+                .map(|(_, pts)| pts.clone())
+                .ok_or_else(|| {
+                    ModelError::Bad(format!(
+                        "{what} names unknown curve {id} (EPANET error 206)"
+                    ))
+                })
+        };
         let mut node_ids = Vec::new();
         let mut kind = Vec::new();
         let mut elevation = Vec::new();
@@ -205,29 +394,12 @@ impl HydModel {
         let mut head_pattern = Vec::new();
         let mut fixed_head = Vec::new();
         let mut tanks = Vec::new();
-        let pattern_index: HashMap<&str, usize> = net
-            .patterns
-            .iter()
-            .enumerate()
-            .map(|(i, (id, _))| (id.as_str(), i))
-            .collect();
-        let default_pattern = net
-            .options
-            .get("PATTERN")
-            .and_then(|p| pattern_index.get(p.as_str()).copied())
-            .or_else(|| pattern_index.get("1").copied());
-        let pat = |p: &Option<String>| -> Option<usize> {
-            match p {
-                Some(id) => pattern_index.get(id.as_str()).copied(),
-                None => default_pattern,
-            }
-        };
         for j in &net.junctions {
             node_ids.push(j.id.clone());
             kind.push(NodeKind::Junction);
-            elevation.push(j.elevation * len);
+            elevation.push(j.elevation * u.length);
             demands.push(if j.base_demand != 0.0 {
-                vec![(j.base_demand * q, pat(&j.pattern))]
+                vec![(j.base_demand * u.flow, pat(&j.pattern))]
             } else {
                 vec![]
             });
@@ -237,37 +409,26 @@ impl HydModel {
         for r in &net.reservoirs {
             node_ids.push(r.id.clone());
             kind.push(NodeKind::Reservoir);
-            elevation.push(r.head * len);
+            elevation.push(r.head * u.length);
             demands.push(vec![]);
             head_pattern.push(
                 r.pattern
                     .as_ref()
                     .and_then(|p| pattern_index.get(p.as_str()).copied()),
             );
-            fixed_head.push(r.head * len);
+            fixed_head.push(r.head * u.length);
         }
         for t in &net.tanks {
-            if t.volume_curve.is_some() {
-                return Err(ModelError::Unsupported(format!(
-                    "tank {} volume curve",
-                    t.id
-                )));
-            }
             let node = node_ids.len();
+            let el = t.elevation * u.length;
+            let tank = tank_model(t, node, el, &u, |id| curve(id, &format!("tank {}", t.id)))?;
             node_ids.push(t.id.clone());
             kind.push(NodeKind::Tank);
-            elevation.push(t.elevation * len);
+            elevation.push(el);
             demands.push(vec![]);
             head_pattern.push(None);
-            fixed_head.push((t.elevation + t.init_level) * len);
-            let d = t.diameter * len;
-            tanks.push(TankModel {
-                node,
-                min_level: t.min_level * len,
-                max_level: t.max_level * len,
-                init_level: t.init_level * len,
-                area: std::f64::consts::PI * d * d / 4.0,
-            });
+            fixed_head.push(tank.h_init);
+            tanks.push(tank);
         }
         let index: HashMap<&str, usize> = node_ids
             .iter()
@@ -283,248 +444,28 @@ impl HydModel {
             if replaced.insert(i) {
                 demands[i].clear();
             }
-            demands[i].push((d * q, pat(p)));
+            demands[i].push((d * u.flow, pat(p)));
         }
-        let curve = |id: &str| {
-            net.curves
-                .iter()
-                .find(|(c, _)| c == id)
-                .map(|(_, pts)| pts.clone())
-        };
         let mut links = Vec::new();
-        let status_of = |id: &str| -> Option<StatusLine> {
-            net.status
-                .iter()
-                .rev()
-                .find(|(l, _)| l == id)
-                .map(|(_, s)| match s.to_ascii_uppercase().as_str() {
-                    "OPEN" => StatusLine::Open,
-                    "CLOSED" => StatusLine::Closed,
-                    // The reader accepts only OPEN, CLOSED and numbers.
-                    _ => StatusLine::Setting(s.parse().unwrap_or(0.0)),
-                })
-        };
-        let known_links: std::collections::HashSet<&str> = net
-            .pipes
-            .iter()
-            .map(|p| p.id.as_str())
-            .chain(net.pumps.iter().map(|p| p.id.as_str()))
-            .chain(net.valves.iter().map(|v| v.id.as_str()))
-            .collect();
-        if let Some((id, _)) = net
-            .status
-            .iter()
-            .find(|(l, _)| !known_links.contains(l.as_str()))
-        {
-            return Err(ModelError::Bad(format!("[STATUS] names unknown link {id}")));
-        }
         for p in &net.pipes {
-            let d = p.diameter * dia;
-            let l = p.length * len;
-            let status = p.status.to_ascii_uppercase();
-            let (r, dw) = match net.headloss {
-                HeadLossFormula::HazenWilliams => {
-                    (4.727 * l / p.roughness.powf(1.852) / d.powf(4.871), None)
-                }
-                HeadLossFormula::DarcyWeisbach => (
-                    0.0,
-                    Some(p.roughness * if us { 0.001 } else { 1.0 / (1000.0 * M_PER_FT) }),
-                ),
-                HeadLossFormula::ChezyManning => {
-                    return Err(ModelError::Unsupported(
-                        "the Chezy-Manning head-loss formula".into(),
-                    ));
-                }
-            };
-            let open = match status_of(&p.id) {
-                None => status != "CLOSED",
-                Some(_) if status == "CV" => {
-                    return Err(ModelError::Bad(format!(
-                        "[STATUS] sets check-valve pipe {}: a check valve's status follows its flow",
-                        p.id
-                    )));
-                }
-                Some(StatusLine::Open) => true,
-                Some(StatusLine::Closed) => false,
-                Some(StatusLine::Setting(v)) => {
-                    return Err(ModelError::Bad(format!(
-                        "[STATUS] gives pipe {} the setting {v}: a pipe is OPEN or CLOSED",
-                        p.id
-                    )));
-                }
-            };
-            links.push(LinkModel {
-                fixed_open: false,
-                id: p.id.clone(),
-                from: index[p.node1.as_str()],
-                to: index[p.node2.as_str()],
-                diameter: d,
-                kind: LinkKind::Pipe {
-                    r,
-                    m: 0.02517 * p.minor_loss / d.powi(4),
-                    check_valve: status == "CV",
-                    dw_roughness: dw,
-                    length: l,
-                },
-                open,
-            });
+            links.push(pipe_model(p, &index, &u, &options)?);
         }
         for p in &net.pumps {
-            let mut head_curve = None;
-            let mut power_kw_or_hp = None;
-            let mut speed: f64 = 1.0;
-            for (k, v) in &p.parameters {
-                match k.as_str() {
-                    "HEAD" => head_curve = Some(v.clone()),
-                    "SPEED" => {
-                        speed = v
-                            .parse()
-                            .map_err(|_| ModelError::Bad(format!("pump {} speed `{v}`", p.id)))?
-                    }
-                    "PATTERN" => {
-                        return Err(ModelError::Unsupported(format!(
-                            "pump {} speed pattern",
-                            p.id
-                        )));
-                    }
-                    "POWER" => {
-                        power_kw_or_hp =
-                            Some(v.parse::<f64>().ok().filter(|x| *x > 0.0).ok_or_else(|| {
-                                ModelError::Bad(format!("pump {} power `{v}`", p.id))
-                            })?)
-                    }
-                    _ => {}
-                }
-            }
-            let mut kind = match (head_curve, power_kw_or_hp) {
-                (Some(cid), _) => {
-                    let pts = curve(&cid).ok_or_else(|| {
-                        ModelError::Bad(format!("pump {} names unknown curve {cid}", p.id))
-                    })?;
-                    let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x * q, y * len)).collect();
-                    match pts.as_slice() {
-                        // EPANET's single-point curve: shutoff 1.33334·h1, zero head at 2·q1.
-                        [(q1, h1)] => {
-                            let (h0, r, n) = power_curve(1.33334 * h1, *h1, 0.0, *q1, 2.0 * q1);
-                            LinkKind::Pump { h0, r, n, speed }
-                        }
-                        [(q0, h0), (q1, h1), (q2, h2)]
-                            if *q0 == 0.0 && h0 > h1 && h1 > h2 && q1 < q2 =>
-                        {
-                            let (h0, r, n) = power_curve(*h0, *h1, *h2, *q1, *q2);
-                            LinkKind::Pump { h0, r, n, speed }
-                        }
-                        _ => {
-                            let rising =
-                                pts.windows(2).any(|w| w[1].0 <= w[0].0 || w[1].1 > w[0].1);
-                            if pts.len() < 2 || rising {
-                                return Err(ModelError::Bad(format!(
-                                    "pump {} curve {cid}: flows must increase and heads must not (EPANET error 227)",
-                                    p.id
-                                )));
-                            }
-                            LinkKind::PumpCurve { points: pts, speed }
-                        }
-                    }
-                }
-                (None, Some(power)) => {
-                    if speed != 1.0 {
-                        return Err(ModelError::Unsupported(format!(
-                            "a speed setting on constant-power pump {}",
-                            p.id
-                        )));
-                    }
-                    // POWER is in kW for SI flow units and hp for US ones (EPANET 2.2 manual).
-                    let hp = if us { power } else { power / 0.745_699_9 };
-                    LinkKind::PumpPower { c: 8.814 * hp }
-                }
-                (None, None) => {
-                    return Err(ModelError::Bad(format!(
-                        "pump {} has neither a HEAD curve nor a POWER",
-                        p.id
-                    )));
-                }
-            };
-            // A number in [STATUS] is the pump's relative speed (0 stops it).
-            let open = match status_of(&p.id) {
-                None | Some(StatusLine::Open) => true,
-                Some(StatusLine::Closed) => false,
-                Some(StatusLine::Setting(v)) => {
-                    match &mut kind {
-                        LinkKind::Pump { speed, .. } | LinkKind::PumpCurve { speed, .. } => {
-                            *speed = v
-                        }
-                        _ if v != 1.0 => {
-                            return Err(ModelError::Unsupported(format!(
-                                "a speed setting on constant-power pump {}",
-                                p.id
-                            )));
-                        }
-                        _ => {}
-                    }
-                    v > 0.0
-                }
-            };
-            links.push(LinkModel {
-                fixed_open: false,
-                id: p.id.clone(),
-                from: index[p.node1.as_str()],
-                to: index[p.node2.as_str()],
-                diameter: 0.0,
-                kind,
-                open,
-            });
+            links.push(pump_model(p, &index, &u, &pattern_index, |id| {
+                curve(id, &format!("pump {}", p.id))
+            })?);
         }
         for v in &net.valves {
-            let d = v.diameter * dia;
-            let status = status_of(&v.id);
-            let setting: f64 = match status {
-                // [STATUS] with a number replaces the valve's setting.
-                Some(StatusLine::Setting(x)) => x,
-                _ => v.setting.parse().map_err(|_| {
-                    ModelError::Bad(format!("valve {} setting `{}`", v.id, v.setting))
-                })?,
+            let gpv_curve = if v.valve_type.eq_ignore_ascii_case("GPV") {
+                Some(curve(&v.setting, &format!("valve {}", v.id))?)
+            } else {
+                None
             };
-            let (from, to) = (index[v.node1.as_str()], index[v.node2.as_str()]);
-            let m = 0.02517 * v.minor_loss / d.powi(4);
-            let valve = match v.valve_type.as_str() {
-                "TCV" => LinkKind::Tcv {
-                    m: 0.02517 * (setting + v.minor_loss) / d.powi(4),
-                },
-                "PRV" | "PSV" => {
-                    let held = if v.valve_type == "PRV" { to } else { from };
-                    if kind[held] != NodeKind::Junction {
-                        return Err(ModelError::Unsupported(format!(
-                            "{} valve {} holding the head of a tank or reservoir",
-                            v.valve_type, v.id
-                        )));
-                    }
-                    let head = elevation[held] + setting * pressure;
-                    if v.valve_type == "PRV" {
-                        LinkKind::Prv { head, m }
-                    } else {
-                        LinkKind::Psv { head, m }
-                    }
-                }
-                "FCV" => LinkKind::Fcv {
-                    flow: setting * q,
-                    m,
-                },
-                other => return Err(ModelError::Unsupported(format!("{other} valve {}", v.id))),
-            };
-            let open = !matches!(status, Some(StatusLine::Closed));
-            let fixed_open =
-                matches!(status, Some(StatusLine::Open)) && !matches!(valve, LinkKind::Tcv { .. });
-            links.push(LinkModel {
-                fixed_open,
-                id: v.id.clone(),
-                from,
-                to,
-                diameter: d,
-                kind: valve,
-                open,
-            });
+            let valve = valve_model(v, &index, &kind, &u, gpv_curve)?;
+            check_valve_connections(&valve, &links)?;
+            links.push(valve);
         }
+        apply_status_section(net, &mut links, &u)?;
         // EPANET error 233: a node that no link touches.
         let mut touched = vec![false; node_ids.len()];
         for l in &links {
@@ -537,33 +478,12 @@ impl HydModel {
                 node_ids[i]
             )));
         }
-        let emitter_exponent = net
-            .options
-            .get("EMITTER EXPONENT")
-            .map(|v| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|e| *e > 0.0 && e.is_finite())
-                    .ok_or_else(|| ModelError::Bad(format!("EMITTER EXPONENT `{v}`")))
-            })
-            .transpose()?
-            .unwrap_or(0.5);
-        let option_number = |key: &str, default: f64| -> Result<f64, ModelError> {
-            match net.options.get(key) {
-                None => Ok(default),
-                Some(v) => v
-                    .split_ascii_whitespace()
-                    .next()
-                    .and_then(|x| x.parse::<f64>().ok())
-                    .filter(|x| x.is_finite())
-                    .ok_or_else(|| ModelError::Bad(format!("[OPTIONS] {key} `{v}`"))),
-            }
-        };
+        let option_number = |key: &str, default: f64| option_value(net, key, default);
         let pda = match net.options.get("DEMAND MODEL") {
             Some(m) if m.eq_ignore_ascii_case("PDA") => {
                 // Defaults as EPANET 2.2: 0 and 0.1 pressure units, exponent 0.5.
                 let minimum = option_number("MINIMUM PRESSURE", 0.0)?;
-                let required = option_number("REQUIRED PRESSURE", 0.1)?;
+                let required = option_number("REQUIRED PRESSURE", minimum + 0.1)?;
                 let exponent = option_number("PRESSURE EXPONENT", 0.5)?;
                 if required - minimum < 0.1 || exponent <= 0.0 || minimum < 0.0 {
                     return Err(ModelError::Bad(format!(
@@ -571,8 +491,8 @@ impl HydModel {
                     )));
                 }
                 Some(PressureDriven {
-                    minimum_ft: minimum * pressure,
-                    required_ft: required * pressure,
+                    minimum_ft: minimum * u.pressure,
+                    required_ft: required * u.pressure,
                     exponent,
                 })
             }
@@ -588,71 +508,44 @@ impl HydModel {
                     "[EMITTERS] names {jid}, which is not a junction"
                 )));
             }
-            // q_user = C·p_user^γ, p_user = p_ft / pressure, q_cfs = q_user · q.
-            emitter[i] = c * q / pressure.powf(emitter_exponent);
+            if *c > 0.0 {
+                // q = C·p^γ in file units is the head loss Ke·q_cfs^(1/γ) with
+                // Ke = pressure / (C·flow)^(1/γ) (EPANET's `convertunits`).
+                emitter[i] = u.pressure / (c * u.flow).powf(options.emitter_exponent);
+            }
         }
         let link_index: HashMap<&str, usize> = links
             .iter()
             .enumerate()
             .map(|(i, l)| (l.id.as_str(), i))
             .collect();
-        let mut controls = Vec::new();
-        for c in &net.controls {
-            let f: Vec<&str> = c.split_ascii_whitespace().collect();
-            let bad = || ModelError::BadControl(c.clone());
-            if f.len() < 5 || !f[0].eq_ignore_ascii_case("LINK") {
-                return Err(bad());
+        let controls = net
+            .controls
+            .iter()
+            .map(|c| parse_control(c, &links, &link_index, &index, &kind, &elevation, &u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let time = |key: &str, default: u64| -> Result<u64, ModelError> {
+            match net.times.get(key) {
+                None => Ok(default),
+                Some(v) => {
+                    parse_time(v).ok_or_else(|| ModelError::Bad(format!("[TIMES] {key} `{v}`")))
+                }
             }
-            let link = *link_index.get(f[1]).ok_or_else(bad)?;
-            let open = match f[2].to_ascii_uppercase().as_str() {
-                "OPEN" => true,
-                "CLOSED" => false,
-                _ => {
-                    return Err(ModelError::Unsupported(format!(
-                        "control setting `{}` in `{c}`",
-                        f[2]
-                    )));
-                }
-            };
-            let condition = match (
-                f[3].to_ascii_uppercase().as_str(),
-                f.get(4).map(|s| s.to_ascii_uppercase()),
-            ) {
-                ("IF", Some(ref n)) if n == "NODE" && f.len() >= 8 => {
-                    let node = *index.get(f[5]).ok_or_else(bad)?;
-                    let above = match f[6].to_ascii_uppercase().as_str() {
-                        "ABOVE" => true,
-                        "BELOW" => false,
-                        _ => return Err(bad()),
-                    };
-                    let v: f64 = f[7].parse().map_err(|_| bad())?;
-                    let grade = match kind[node] {
-                        NodeKind::Tank => elevation[node] + v * len,
-                        NodeKind::Junction => elevation[node] + v * pressure,
-                        NodeKind::Reservoir => return Err(bad()),
-                    };
-                    Condition::Grade { node, above, grade }
-                }
-                ("AT", Some(ref t)) if t == "TIME" => {
-                    Condition::Time(parse_time(&f[5..].join(" ")).ok_or_else(bad)?)
-                }
-                _ => return Err(ModelError::Unsupported(format!("control `{c}`"))),
-            };
-            controls.push(Control {
-                link,
-                open,
-                condition,
-            });
-        }
-        let time = |key: &str, default: u64| {
-            net.times
-                .get(key)
-                .and_then(|v| parse_time(v))
-                .unwrap_or(default)
         };
-        let duration_s = time("DURATION", 0);
+        // Steps as EPANET's `adjustdata`: the hydraulic step no longer than the pattern and
+        // report steps.
+        let pattern_step_s = time("PATTERN TIMESTEP", 3600)?.max(1);
+        let report_step_s = match time("REPORT TIMESTEP", 3600)? {
+            0 => pattern_step_s,
+            r => r,
+        };
+        let hydraulic_step_s = match time("HYDRAULIC TIMESTEP", 3600)? {
+            0 => 3600,
+            h => h,
+        }
+        .min(pattern_step_s)
+        .min(report_step_s);
         let node_count = node_ids.len();
-        let hydraulic_step_s = time("HYDRAULIC TIMESTEP", 3600).max(1);
         Ok(HydModel {
             node_ids,
             kind,
@@ -662,30 +555,18 @@ impl HydModel {
             tanks,
             links,
             patterns: net.patterns.iter().map(|(_, v)| v.clone()).collect(),
-            demand_multiplier: net
-                .options
-                .get("DEMAND MULTIPLIER")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1.0),
+            demand_multiplier: option_number("DEMAND MULTIPLIER", 1.0)?,
             controls,
-            duration_s,
+            duration_s: time("DURATION", 0)?,
             hydraulic_step_s,
-            pattern_step_s: time("PATTERN TIMESTEP", 3600).max(1),
-            pattern_start_s: time("PATTERN START", 0),
-            report_step_s: time("REPORT TIMESTEP", 3600).max(1),
-            formula: net.headloss,
-            accuracy: net
-                .options
-                .get("ACCURACY")
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|a| *a > 0.0)
-                .unwrap_or(1e-3),
+            pattern_step_s,
+            pattern_start_s: time("PATTERN START", 0)?,
+            report_step_s,
+            start_clock_s: time("START CLOCKTIME", 0)? % 86_400,
+            options,
             fixed_demand: vec![None; node_count],
             emitter,
-            emitter_exponent,
             pda,
-            check_freq: (option_number("CHECKFREQ", 2.0)? as usize).max(1),
-            max_check: option_number("MAXCHECK", 10.0)? as usize,
             fixed_head,
         })
     }
@@ -710,7 +591,10 @@ impl HydModel {
     /// Close link `k` for the whole run (a drained segment, a shut isolation valve); the
     /// controls that would reopen it are dropped.
     pub fn close_link(&mut self, k: usize) {
-        self.links[k].open = false;
+        self.links[k].status = LinkStatus::Closed;
+        if self.links[k].valve().is_some() {
+            self.links[k].setting = None;
+        }
         self.controls.retain(|c| c.link != k);
     }
 
@@ -727,6 +611,8 @@ impl HydModel {
         }
     }
 
+    /// The multiplier of `pattern` in the pattern period holding time `t` (s); 1 without a
+    /// pattern (EPANET's `demands`: period (t + start) / step, modulo the pattern's length).
     pub fn pattern_factor(&self, pattern: Option<usize>, t: u64) -> f64 {
         match pattern.and_then(|p| self.patterns.get(p)) {
             Some(v) if !v.is_empty() => {
@@ -737,13 +623,649 @@ impl HydModel {
     }
 }
 
-/// EPANET's three-point power curve h = h0 − r·q^n.
-fn power_curve(h0: f64, h1: f64, h2: f64, q1: f64, q2: f64) -> (f64, f64, f64) {
-    let h4 = h0 - h1;
-    let h5 = h0 - h2;
+/// A numeric `[OPTIONS]` value (the first word), or `default`.
+fn option_value(net: &EpanetNetwork, key: &str, default: f64) -> Result<f64, ModelError> {
+    match net.options.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .split_ascii_whitespace()
+            .next()
+            .and_then(|x| x.parse::<f64>().ok())
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| ModelError::Bad(format!("[OPTIONS] {key} `{v}`"))),
+    }
+}
+
+/// The solver's options with EPANET 2.2's defaults and ranges (`optionvalue`, `adjustdata`).
+fn solver_options(net: &EpanetNetwork) -> Result<SolverOptions, ModelError> {
+    let number = |key: &str, default: f64| option_value(net, key, default);
+    let positive = |key: &str, default: f64| -> Result<f64, ModelError> {
+        let v = number(key, default)?;
+        if v <= 0.0 {
+            return Err(ModelError::Bad(format!(
+                "[OPTIONS] {key} {v} must be positive (EPANET error 213)"
+            )));
+        }
+        Ok(v)
+    };
+    let not_negative = |key: &str| -> Result<f64, ModelError> {
+        let v = number(key, 0.0)?;
+        if v < 0.0 {
+            return Err(ModelError::Bad(format!(
+                "[OPTIONS] {key} {v} must not be negative (EPANET error 213)"
+            )));
+        }
+        Ok(v)
+    };
+    let us = net.flow_units.is_us();
+    // VISCOSITY above 1e-3 is relative to water's; below, the value itself (ft²/s or m²/s).
+    let viscosity = match net.options.get("VISCOSITY") {
+        None => WATER_VISCOSITY,
+        Some(_) => {
+            let v = positive("VISCOSITY", 1.0)?;
+            if v > 1e-3 {
+                v * WATER_VISCOSITY
+            } else if us {
+                v
+            } else {
+                v / (M_PER_FT * M_PER_FT)
+            }
+        }
+    };
+    let unbalanced = match net.options.get("UNBALANCED") {
+        None => Unbalanced::Stop,
+        Some(v) => {
+            let mut words = v.split_ascii_whitespace();
+            match words.next().map(|w| w.to_ascii_uppercase()).as_deref() {
+                Some("STOP") => Unbalanced::Stop,
+                Some("CONTINUE") => Unbalanced::Continue(match words.next() {
+                    None => 0,
+                    Some(n) => n
+                        .parse::<usize>()
+                        .map_err(|_| ModelError::Bad(format!("[OPTIONS] UNBALANCED `{v}`")))?,
+                }),
+                _ => {
+                    return Err(ModelError::Bad(format!(
+                        "[OPTIONS] UNBALANCED `{v}`: STOP or CONTINUE [n]"
+                    )));
+                }
+            }
+        }
+    };
+    let formula = net.headloss;
+    Ok(SolverOptions {
+        formula,
+        flow_exponent: if formula == HeadLossFormula::HazenWilliams {
+            1.852
+        } else {
+            2.0
+        },
+        viscosity,
+        specific_gravity: positive("SPECIFIC GRAVITY", 1.0)?,
+        max_trials: positive("TRIALS", 200.0)? as usize,
+        accuracy: positive("ACCURACY", 1e-3)?.clamp(1e-5, 1e-1),
+        unbalanced,
+        check_freq: (positive("CHECKFREQ", 2.0)? as usize).max(1),
+        max_check: positive("MAXCHECK", 10.0)? as usize,
+        damp_limit: number("DAMPLIMIT", 0.0)?,
+        head_error_limit: not_negative("HEADERROR")? * if us { 1.0 } else { 1.0 / M_PER_FT },
+        flow_change_limit: not_negative("FLOWCHANGE")? * net.flow_units.to_m3s() / M3S_PER_CFS,
+        emitter_exponent: 1.0 / positive("EMITTER EXPONENT", 0.5)?,
+    })
+}
+
+fn tank_model(
+    t: &crate::formats::epanet::TankRow,
+    node: usize,
+    el: f64,
+    u: &Units,
+    curve: impl Fn(&str) -> Result<Vec<(f64, f64)>, ModelError>,
+) -> Result<TankModel, ModelError> {
+    let bad_levels =
+        t.init_level > t.max_level || t.min_level > t.max_level || t.init_level < t.min_level;
+    if bad_levels {
+        return Err(ModelError::Bad(format!(
+            "tank {}: levels must satisfy minimum ≤ initial ≤ maximum (EPANET error 225)",
+            t.id
+        )));
+    }
+    let d = t.diameter * u.length;
+    let area = std::f64::consts::PI * d * d / 4.0;
+    let (h_min, h_max, h_init) = (
+        el + t.min_level * u.length,
+        el + t.max_level * u.length,
+        el + t.init_level * u.length,
+    );
+    let Some(cid) = &t.volume_curve else {
+        let v_min = if t.min_volume > 0.0 {
+            t.min_volume * u.volume
+        } else {
+            area * t.min_level * u.length
+        };
+        return Ok(TankModel {
+            node,
+            h_min,
+            h_max,
+            h_init,
+            v_min,
+            v_max: v_min + area * (h_max - h_min),
+            v_init: v_min + area * (h_init - h_min),
+            area,
+            volume_curve: None,
+        });
+    };
+    let points: Vec<(f64, f64)> = curve(cid)?
+        .iter()
+        .map(|&(x, y)| (x * u.length, y * u.volume))
+        .collect();
+    let (first, last) = (points[0], points[points.len() - 1]);
+    if points.windows(2).any(|w| w[1].0 <= w[0].0) {
+        return Err(ModelError::Bad(format!(
+            "tank {} volume curve {cid}: depths must increase (EPANET error 230)",
+            t.id
+        )));
+    }
+    if h_min - el < first.0 || h_max - el > last.0 {
+        return Err(ModelError::Bad(format!(
+            "tank {}: its levels lie outside volume curve {cid} (EPANET error 225)",
+            t.id
+        )));
+    }
+    let at = |h: f64| interpolate(points.iter().copied(), h - el);
+    Ok(TankModel {
+        node,
+        h_min,
+        h_max,
+        h_init,
+        v_min: at(h_min),
+        v_max: at(h_max),
+        v_init: at(h_init),
+        area: if last.0 > first.0 {
+            (last.1 - first.1) / (last.0 - first.0)
+        } else {
+            area
+        },
+        volume_curve: Some(points),
+    })
+}
+
+fn pipe_model(
+    p: &crate::formats::epanet::PipeRow,
+    index: &HashMap<&str, usize>,
+    u: &Units,
+    o: &SolverOptions,
+) -> Result<LinkModel, ModelError> {
+    let d = p.diameter * u.diameter;
+    let l = p.length * u.length;
+    if d <= 0.0 || l <= 0.0 || p.roughness <= 0.0 {
+        return Err(ModelError::Bad(format!(
+            "pipe {}: length, diameter and roughness must be positive (EPANET error 211)",
+            p.id
+        )));
+    }
+    let pi = std::f64::consts::PI;
+    // Resistance per EPANET's `resistcoeff`.
+    let (r, roughness) = match o.formula {
+        HeadLossFormula::HazenWilliams => (
+            4.727 * l / p.roughness.powf(1.852) / d.powf(4.871),
+            p.roughness,
+        ),
+        HeadLossFormula::DarcyWeisbach => {
+            let area = pi * d * d / 4.0;
+            let e = p.roughness
+                * if u.us {
+                    0.001
+                } else {
+                    1.0 / (1000.0 * M_PER_FT)
+                };
+            (l / 2.0 / 32.2 / d / (area * area), e)
+        }
+        HeadLossFormula::ChezyManning => (
+            (4.0 * p.roughness / (1.49 * pi * d * d)).powi(2) * (d / 4.0).powf(-1.333) * l,
+            p.roughness,
+        ),
+    };
+    let status = p.status.to_ascii_uppercase();
+    Ok(LinkModel {
+        id: p.id.clone(),
+        from: index[p.node1.as_str()],
+        to: index[p.node2.as_str()],
+        diameter: d,
+        kind: LinkKind::Pipe {
+            r,
+            km: 0.02517 * p.minor_loss / d.powi(4),
+            check_valve: status == "CV",
+            roughness,
+        },
+        status: if status == "CLOSED" {
+            LinkStatus::Closed
+        } else {
+            LinkStatus::Open
+        },
+        setting: None,
+    })
+}
+
+fn pump_model(
+    p: &crate::formats::epanet::PumpRow,
+    index: &HashMap<&str, usize>,
+    u: &Units,
+    pattern_index: &HashMap<&str, usize>,
+    curve: impl Fn(&str) -> Result<Vec<(f64, f64)>, ModelError>,
+) -> Result<LinkModel, ModelError> {
+    let mut head_curve = None;
+    let mut power = None;
+    let mut speed: f64 = 1.0;
+    let mut speed_pattern = None;
+    for (k, v) in &p.parameters {
+        let number = || {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| {
+                    ModelError::Bad(format!("pump {} {k} `{v}` (EPANET error 202)", p.id))
+                })
+        };
+        match k.as_str() {
+            "HEAD" => head_curve = Some(v.clone()),
+            "SPEED" => speed = number()?,
+            "POWER" => power = Some(number()?).filter(|x| *x > 0.0),
+            "PATTERN" => {
+                speed_pattern = Some(pattern_index.get(v.as_str()).copied().ok_or_else(|| {
+                    ModelError::Bad(format!(
+                        "pump {} names unknown pattern {v} (EPANET error 205)",
+                        p.id
+                    ))
+                })?)
+            }
+            _ => {}
+        }
+    }
+    let bad_curve = |cid: &str| {
+        ModelError::Bad(format!(
+            "pump {} curve {cid} is not a valid pump curve: flows must increase and heads decrease (EPANET error 227)",
+            p.id
+        ))
+    };
+    let (curve, q0, h_max) = match (head_curve, power) {
+        (Some(cid), _) => {
+            let pts: Vec<(f64, f64)> = curve(&cid)?
+                .iter()
+                .map(|&(x, y)| (x * u.flow, y * u.length))
+                .collect();
+            // EPANET's `updatepumpparams`: one point or three points from zero flow give a
+            // power function; any other curve is used as given.
+            let three = pts.len() == 3 && pts[0].0 == 0.0;
+            if pts.len() == 1 || three {
+                let (h0, h1, h2, q1, q2) = if three {
+                    (pts[0].1, pts[1].1, pts[2].1, pts[1].0, pts[2].0)
+                } else {
+                    (1.33334 * pts[0].1, pts[0].1, 0.0, pts[0].0, 2.0 * pts[0].0)
+                };
+                let (h0, r, n) = power_curve(h0, h1, h2, q1, q2).ok_or_else(|| bad_curve(&cid))?;
+                (PumpCurve::PowerFunction { h0, r, n }, q1, h0)
+            } else {
+                let invalid =
+                    pts.len() < 2 || pts.windows(2).any(|w| w[1].0 <= w[0].0 || w[1].1 >= w[0].1);
+                if invalid {
+                    return Err(bad_curve(&cid));
+                }
+                let q0 = (pts[0].0 + pts[pts.len() - 1].0) / 2.0;
+                let h_max = pts[0].1;
+                (PumpCurve::Custom { points: pts }, q0, h_max)
+            }
+        }
+        (None, Some(power)) => {
+            // POWER is in kW for SI flow units and hp for US ones (EPANET 2.2 manual §3.1).
+            let hp = if u.us { power } else { power / KW_PER_HP };
+            (
+                PumpCurve::ConstantPower { c: 8.814 * hp },
+                1.0,
+                f64::INFINITY,
+            )
+        }
+        (None, None) => {
+            return Err(ModelError::Bad(format!(
+                "pump {} has neither a HEAD curve nor a POWER (EPANET error 226)",
+                p.id
+            )));
+        }
+    };
+    Ok(LinkModel {
+        id: p.id.clone(),
+        from: index[p.node1.as_str()],
+        to: index[p.node2.as_str()],
+        diameter: 0.0,
+        kind: LinkKind::Pump {
+            curve,
+            q0,
+            h_max,
+            speed_pattern,
+        },
+        status: if speed == 0.0 {
+            LinkStatus::Closed
+        } else {
+            LinkStatus::Open
+        },
+        setting: Some(speed),
+    })
+}
+
+/// A valve's setting from the file's units to internal ones.
+fn valve_setting(valve: &ValveType, value: f64, u: &Units) -> f64 {
+    match valve {
+        ValveType::Prv | ValveType::Psv | ValveType::Pbv => value * u.pressure,
+        ValveType::Fcv => value * u.flow,
+        ValveType::Tcv | ValveType::Gpv { .. } => value,
+    }
+}
+
+fn valve_model(
+    v: &crate::formats::epanet::ValveRow,
+    index: &HashMap<&str, usize>,
+    kind: &[NodeKind],
+    u: &Units,
+    gpv_curve: Option<Vec<(f64, f64)>>,
+) -> Result<LinkModel, ModelError> {
+    let d = v.diameter * u.diameter;
+    if d <= 0.0 {
+        return Err(ModelError::Bad(format!(
+            "valve {}: diameter must be positive (EPANET error 211)",
+            v.id
+        )));
+    }
+    let (from, to) = (index[v.node1.as_str()], index[v.node2.as_str()]);
+    let valve = match v.valve_type.to_ascii_uppercase().as_str() {
+        "PRV" => ValveType::Prv,
+        "PSV" => ValveType::Psv,
+        "PBV" => ValveType::Pbv,
+        "FCV" => ValveType::Fcv,
+        "TCV" => ValveType::Tcv,
+        "GPV" => ValveType::Gpv {
+            curve: gpv_curve
+                .unwrap_or_default()
+                .iter()
+                .map(|&(q, h)| (q * u.flow, h * u.length))
+                .collect(),
+        },
+        other => {
+            return Err(ModelError::Bad(format!(
+                "valve {}: unknown type {other} (EPANET error 213)",
+                v.id
+            )));
+        }
+    };
+    if let ValveType::Gpv { curve } = &valve
+        && (curve.len() < 2 || curve.windows(2).any(|w| w[1].0 <= w[0].0))
+    {
+        return Err(ModelError::Bad(format!(
+            "GPV {} head-loss curve {}: two points or more with increasing flows (EPANET error 230)",
+            v.id, v.setting
+        )));
+    }
+    let regulating = matches!(valve, ValveType::Prv | ValveType::Psv | ValveType::Fcv);
+    if regulating && (kind[from] != NodeKind::Junction || kind[to] != NodeKind::Junction) {
+        return Err(ModelError::Bad(format!(
+            "{} {} is connected to a tank or reservoir (EPANET error 219)",
+            v.valve_type, v.id
+        )));
+    }
+    let (status, setting) = if let ValveType::Gpv { .. } = valve {
+        (LinkStatus::Open, Some(0.0))
+    } else {
+        let value: f64 = v.setting.parse().map_err(|_| {
+            ModelError::Bad(format!(
+                "valve {} setting `{}` (EPANET error 202)",
+                v.id, v.setting
+            ))
+        })?;
+        (LinkStatus::Active, Some(valve_setting(&valve, value, u)))
+    };
+    Ok(LinkModel {
+        id: v.id.clone(),
+        from,
+        to,
+        diameter: d,
+        kind: LinkKind::Valve {
+            km: 0.02517 * v.minor_loss / d.powi(4),
+            valve,
+        },
+        status,
+        setting,
+    })
+}
+
+/// EPANET error 220: PRVs, PSVs and FCVs that share the nodes they regulate (`valvecheck`).
+fn check_valve_connections(new: &LinkModel, links: &[LinkModel]) -> Result<(), ModelError> {
+    let Some(t) = new.valve() else { return Ok(()) };
+    let (j1, j2) = (new.from, new.to);
+    for old in links {
+        let Some(v) = old.valve() else { continue };
+        let (v1, v2) = (old.from, old.to);
+        use ValveType::{Fcv, Prv, Psv};
+        let clash = match (v, t) {
+            (Prv, Prv) => v2 == j2 || v2 == j1 || v1 == j2,
+            (Psv, Psv) => v1 == j1 || v1 == j2 || v2 == j1,
+            (Psv, Prv) => v1 == j2,
+            (Prv, Psv) => v2 == j1,
+            (Fcv, Psv) => v2 == j1,
+            (Fcv, Prv) => v1 == j2,
+            (Psv, Fcv) => v1 == j2,
+            (Prv, Fcv) => v2 == j1,
+            _ => false,
+        };
+        if clash {
+            return Err(ModelError::Bad(format!(
+                "valves {} and {} regulate the same node or are in series (EPANET error 220)",
+                old.id, new.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `[STATUS]` lines as EPANET's `changestatus`: a pipe OPEN or CLOSED; a pump OPEN, CLOSED
+/// or a relative speed; a valve fixed OPEN or CLOSED, or a new setting.
+fn apply_status_section(
+    net: &EpanetNetwork,
+    links: &mut [LinkModel],
+    u: &Units,
+) -> Result<(), ModelError> {
+    for (id, value) in &net.status {
+        let link = links.iter_mut().find(|l| l.id == *id).ok_or_else(|| {
+            ModelError::Bad(format!(
+                "[STATUS] names unknown link {id} (EPANET error 204)"
+            ))
+        })?;
+        let word = value.to_ascii_uppercase();
+        let number: Option<f64> = value.parse().ok();
+        match (&link.kind, word.as_str(), number) {
+            (
+                LinkKind::Pipe {
+                    check_valve: true, ..
+                },
+                _,
+                _,
+            ) => {
+                return Err(ModelError::Bad(format!(
+                    "[STATUS] sets check-valve pipe {id}: a check valve's status follows its flow (EPANET error 207)"
+                )));
+            }
+            (LinkKind::Pipe { .. }, "OPEN", _) => link.status = LinkStatus::Open,
+            (LinkKind::Pipe { .. }, "CLOSED", _) => link.status = LinkStatus::Closed,
+            (LinkKind::Pipe { .. }, _, _) => {
+                return Err(ModelError::Bad(format!(
+                    "[STATUS] gives pipe {id} the setting {value}: a pipe is OPEN or CLOSED"
+                )));
+            }
+            (LinkKind::Pump { .. }, "OPEN", _) => {
+                link.status = LinkStatus::Open;
+                link.setting = Some(1.0);
+            }
+            (LinkKind::Pump { .. }, "CLOSED", _) => link.status = LinkStatus::Closed,
+            (LinkKind::Pump { .. }, _, Some(speed)) => {
+                link.setting = Some(speed);
+                link.status = if speed == 0.0 {
+                    LinkStatus::Closed
+                } else {
+                    LinkStatus::Open
+                };
+            }
+            (LinkKind::Valve { .. }, "OPEN", _) => {
+                link.status = LinkStatus::Open;
+                link.setting = None;
+            }
+            (LinkKind::Valve { .. }, "CLOSED", _) => {
+                link.status = LinkStatus::Closed;
+                link.setting = None;
+            }
+            (
+                LinkKind::Valve {
+                    valve: ValveType::Gpv { .. },
+                    ..
+                },
+                _,
+                _,
+            ) => {
+                return Err(ModelError::Bad(format!(
+                    "[STATUS] gives GPV {id} a setting: a GPV is OPEN or CLOSED (EPANET error 207)"
+                )));
+            }
+            (LinkKind::Valve { valve, .. }, _, Some(x)) => {
+                link.setting = Some(valve_setting(valve, x, u));
+                link.status = LinkStatus::Active;
+            }
+            _ => {
+                return Err(ModelError::Bad(format!(
+                    "[STATUS] {id} `{value}` (EPANET error 202)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One `[CONTROLS]` line (EPANET's `controldata`):
+/// `LINK id OPEN|CLOSED|setting (IF NODE id ABOVE|BELOW value | AT TIME t | AT CLOCKTIME t [AM|PM])`.
+fn parse_control(
+    line: &str,
+    links: &[LinkModel],
+    link_index: &HashMap<&str, usize>,
+    node_index: &HashMap<&str, usize>,
+    kind: &[NodeKind],
+    elevation: &[f64],
+    u: &Units,
+) -> Result<Control, ModelError> {
+    let f: Vec<&str> = line.split_ascii_whitespace().collect();
+    let bad = || ModelError::BadControl(line.to_string());
+    if f.len() < 6 || !f[0].eq_ignore_ascii_case("LINK") {
+        return Err(bad());
+    }
+    let k = *link_index.get(f[1]).ok_or_else(bad)?;
+    let link = &links[k];
+    if let LinkKind::Pipe {
+        check_valve: true, ..
+    } = link.kind
+    {
+        return Err(ModelError::Bad(format!(
+            "control `{line}` acts on check valve {} (EPANET error 207)",
+            link.id
+        )));
+    }
+    let word = f[2].to_ascii_uppercase();
+    let (mut status, mut setting) = (LinkStatus::Active, None);
+    match (word.as_str(), &link.kind) {
+        ("OPEN", LinkKind::Pump { .. }) => (status, setting) = (LinkStatus::Open, Some(1.0)),
+        ("CLOSED", LinkKind::Pump { .. }) => (status, setting) = (LinkStatus::Closed, Some(0.0)),
+        ("OPEN", _) => status = LinkStatus::Open,
+        ("CLOSED", _) => status = LinkStatus::Closed,
+        (
+            _,
+            LinkKind::Valve {
+                valve: ValveType::Gpv { .. },
+                ..
+            },
+        ) => {
+            return Err(ModelError::Bad(format!(
+                "control `{line}` gives GPV {} a setting (EPANET error 207)",
+                link.id
+            )));
+        }
+        (_, kind) => {
+            let x: f64 = f[2].parse().map_err(|_| bad())?;
+            if x < 0.0 {
+                return Err(ModelError::Bad(format!(
+                    "control `{line}`: negative setting (EPANET error 211)"
+                )));
+            }
+            match kind {
+                LinkKind::Valve { valve, .. } => setting = Some(valve_setting(valve, x, u)),
+                LinkKind::Pump { .. } => {
+                    setting = Some(x);
+                    status = if x == 0.0 {
+                        LinkStatus::Closed
+                    } else {
+                        LinkStatus::Open
+                    };
+                }
+                LinkKind::Pipe { .. } => {
+                    status = if x == 0.0 {
+                        LinkStatus::Closed
+                    } else {
+                        LinkStatus::Open
+                    };
+                }
+            }
+        }
+    }
+    let when = f[4].to_ascii_uppercase();
+    let condition = match (f[3].to_ascii_uppercase().as_str(), when.as_str()) {
+        ("AT", "TIME") => ControlCondition::Timer(parse_time(&f[5..].join(" ")).ok_or_else(bad)?),
+        ("AT", "CLOCKTIME") => {
+            ControlCondition::TimeOfDay(parse_time(&f[5..].join(" ")).ok_or_else(bad)? % 86_400)
+        }
+        ("IF", "NODE") if f.len() >= 8 => {
+            let node = *node_index.get(f[5]).ok_or_else(bad)?;
+            let v: f64 = f[7].parse().map_err(|_| bad())?;
+            let grade = match kind[node] {
+                NodeKind::Tank => elevation[node] + v * u.length,
+                NodeKind::Junction => elevation[node] + v * u.pressure,
+                NodeKind::Reservoir => {
+                    return Err(ModelError::Unsupported(format!(
+                        "control `{line}` on the level of reservoir {} (a reservoir has no level)",
+                        f[5]
+                    )));
+                }
+            };
+            match f[6].to_ascii_uppercase().as_str() {
+                "ABOVE" => ControlCondition::HighLevel { node, grade },
+                "BELOW" => ControlCondition::LowLevel { node, grade },
+                _ => return Err(bad()),
+            }
+        }
+        _ => return Err(bad()),
+    };
+    Ok(Control {
+        link: k,
+        condition,
+        status,
+        setting,
+    })
+}
+
+/// EPANET's power-function fit h = h0 − r·q^n through (0, h0), (q1, h1), (q2, h2)
+/// (`powercurve`); None when the points do not make a falling curve with 0 < n ≤ 20.
+fn power_curve(h0: f64, h1: f64, h2: f64, q1: f64, q2: f64) -> Option<(f64, f64, f64)> {
+    const TINY: f64 = 1e-6;
+    if h0 < TINY || h0 - h1 < TINY || h1 - h2 < TINY || q1 < TINY || q2 - q1 < TINY {
+        return None;
+    }
+    let (h4, h5) = (h0 - h1, h0 - h2);
     let n = (h5 / h4).ln() / (q2 / q1).ln();
-    let r = h4 / q1.powf(n);
-    (h0, r, n)
+    if n <= 0.0 || n > 20.0 {
+        return None;
+    }
+    Some((h0, h4 / q1.powf(n), n))
 }
 
 #[cfg(test)]
@@ -759,5 +1281,14 @@ mod tests {
         assert_eq!(parse_time("2"), Some(7200));
         assert_eq!(parse_time("30 min"), Some(1800));
         assert_eq!(parse_time("soon"), None);
+    }
+
+    #[test]
+    fn interpolation_holds_the_ends() {
+        let pts = [(0.0, 0.0), (10.0, 100.0), (20.0, 400.0)];
+        assert_eq!(interpolate(pts.iter().copied(), -1.0), 0.0);
+        assert_eq!(interpolate(pts.iter().copied(), 5.0), 50.0);
+        assert_eq!(interpolate(pts.iter().copied(), 15.0), 250.0);
+        assert_eq!(interpolate(pts.iter().copied(), 25.0), 400.0);
     }
 }

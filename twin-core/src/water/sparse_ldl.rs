@@ -146,11 +146,12 @@ impl SparseLdl {
         self.a_val[self.a_start[col] + pos] += v;
     }
 
-    /// Factor and solve for `rhs` (original numbering) in place; returns false if the matrix
-    /// is not positive definite (an isolated or unsupplied part of the network).
-    pub fn solve(&mut self, rhs: &mut [f64]) -> bool {
-        if !self.factor() {
-            return false;
+    /// Factor and solve for `rhs` (original numbering) in place. `Err(row)`: the matrix is
+    /// not positive definite, first seen at `row` (original numbering): an isolated or
+    /// unsupplied part of the network.
+    pub fn solve(&mut self, rhs: &mut [f64]) -> Result<(), usize> {
+        if let Err(k) = self.factor() {
+            return Err(self.perm[k]);
         }
         let n = self.n;
         for k in 0..n {
@@ -175,12 +176,12 @@ impl SparseLdl {
         for k in 0..n {
             rhs[self.perm[k]] = self.x[k];
         }
-        true
+        Ok(())
     }
 
     /// Numeric up-looking LDLᵀ: row k of L from a sparse triangular solve along the
     /// elimination tree.
-    fn factor(&mut self) -> bool {
+    fn factor(&mut self) -> Result<(), usize> {
         let n = self.n;
         for k in 0..n {
             self.y[k] = 0.0;
@@ -220,11 +221,11 @@ impl SparseLdl {
                 self.l_len[i] += 1;
             }
             if dk <= 0.0 || !dk.is_finite() {
-                return false;
+                return Err(k);
             }
             self.d[k] = dk;
         }
-        true
+        Ok(())
     }
 }
 
@@ -317,7 +318,7 @@ mod tests {
                     }
                 }
                 let mut rhs: Vec<f64> = (0..n).map(|i| (0..n).map(|j| dense[i][j] * x_true[j]).sum()).collect();
-                prop_assert!(sys.solve(&mut rhs));
+                prop_assert!(sys.solve(&mut rhs).is_ok());
                 for i in 0..n {
                     prop_assert!((rhs[i] - x_true[i]).abs() < 1e-8);
                 }
@@ -345,7 +346,7 @@ mod tests {
         sys.add(1, 1, 1.0);
         sys.add(0, 1, -1.0);
         let mut rhs = vec![0.0, 0.0];
-        assert!(!sys.solve(&mut rhs));
+        assert!(sys.solve(&mut rhs).is_err());
     }
 
     #[test]

@@ -204,34 +204,29 @@ pub const OPTION_KEYS: super::FormatKeys = super::FormatKeys {
         "PATTERN",
         "DEMAND MULTIPLIER",
         "ACCURACY",
+        "TRIALS",
+        "UNBALANCED",
+        "CHECKFREQ",
+        "MAXCHECK",
+        "DAMPLIMIT",
+        "HEADERROR",
+        "FLOWCHANGE",
+        "VISCOSITY",
+        "SPECIFIC GRAVITY",
         "EMITTER EXPONENT",
         "DEMAND MODEL",
         "MINIMUM PRESSURE",
         "REQUIRED PRESSURE",
         "PRESSURE EXPONENT",
-        "CHECKFREQ",
-        "MAXCHECK",
     ],
     harmless: &[
-        // Solver tuning and reporting: the answer's accuracy is set by ACCURACY.
-        "TRIALS",
-        "UNBALANCED",
-        "DAMPLIMIT",
-        "HEADERROR",
-        "FLOWCHANGE",
+        // Drawing and water-quality options: they do not change the hydraulics.
         "MAP",
         "QUALITY",
         "DIFFUSIVITY",
         "TOLERANCE",
     ],
-    not_modelled: &[
-        ("VISCOSITY", "a viscosity other than water's at 20 °C (1.0)"),
-        (
-            "SPECIFIC GRAVITY",
-            "a specific gravity other than water's (1.0)",
-        ),
-        ("HYDRAULICS", "using or saving a hydraulics file"),
-    ],
+    not_modelled: &[("HYDRAULICS", "using or saving a hydraulics file")],
 };
 
 const KNOWN_OTHER: [&str; 11] = [
@@ -865,12 +860,12 @@ mod tests {
             ))
             .is_ok()
         );
-        assert!(EpanetNetwork::parse(&with("Viscosity 1.0")).is_ok());
+        assert!(EpanetNetwork::parse(&with("Viscosity 1.5")).is_ok());
         assert!(
-            EpanetNetwork::parse(&with("Viscosity 1.5"))
+            EpanetNetwork::parse(&with("Hydraulics USE old.hyd"))
                 .unwrap_err()
                 .message
-                .contains("VISCOSITY")
+                .contains("HYDRAULICS")
         );
         assert!(EpanetNetwork::parse(&with("Quality Chlorine mg/L")).is_ok());
         assert!(

@@ -18,7 +18,13 @@ fn path(name: &str) -> PathBuf {
 fn golden(name: &str) -> (Vec<String>, Vec<(u64, Vec<f64>)>) {
     let text = std::fs::read_to_string(path(name)).expect("golden file");
     let mut lines = text.lines();
-    let ids = lines.next().expect("header").split(',').skip(1).map(String::from).collect();
+    let ids = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .skip(1)
+        .map(String::from)
+        .collect();
     let rows = lines
         .map(|l| {
             let mut f = l.split(',');
@@ -71,8 +77,18 @@ fn compare(network: &str, hours: u64, skip: &[&str]) -> ((f64, String), (f64, St
 
 fn assert_within(network: &str, hours: u64, skip: &[&str]) {
     let (head, flow) = compare(network, hours, skip);
-    assert!(head.0 < 1e-3, "{network}: head differs from EPANET's by {:.4} m ({})", head.0, head.1);
-    assert!(flow.0 < 1e-2, "{network}: flow differs from EPANET's by {:.4} l/s ({})", flow.0, flow.1);
+    assert!(
+        head.0 < 1e-3,
+        "{network}: head differs from EPANET's by {:.4} m ({})",
+        head.0,
+        head.1
+    );
+    assert!(
+        flow.0 < 1e-2,
+        "{network}: flow differs from EPANET's by {:.4} l/s ({})",
+        flow.0,
+        flow.1
+    );
 }
 
 #[test]
@@ -85,6 +101,38 @@ fn net2_over_55_hours_as_epanet() {
 fn net3_over_a_week_as_epanet() {
     // Two pumps on time controls, three tanks, a reservoir with a head pattern.
     assert_within("Net3", 168, &[]);
+}
+
+#[test]
+fn rules_over_a_week_as_epanet() {
+    // Net3 with its controls rewritten as [RULES], plus premises on clock time, elapsed time
+    // (=), tank level, fill time, system demand, link flow, status and junction pressure,
+    // ELSE actions, speed settings and priorities: 51 rule actions in EPANET's run.
+    assert_within("Net3_rules", 168, &[]);
+}
+
+#[test]
+fn rule_errors_name_the_line_as_epanet_does() {
+    let text = std::fs::read_to_string(path("Net3_rules.inp")).expect("inp");
+    let misplaced = text.replacen("THEN PUMP 10 STATUS IS OPEN", "PRIORITY 3", 1);
+    let net = EpanetNetwork::parse(&misplaced).expect("parses");
+    let err = simulate(&net, Some(0)).unwrap_err().to_string();
+    assert!(
+        err.contains("[RULES] line") && err.contains("error 221"),
+        "{err}"
+    );
+    let unknown = text.replacen(
+        "IF TANK 1 LEVEL BELOW 17.1",
+        "IF TANK 99 LEVEL BELOW 17.1",
+        1,
+    );
+    let err = simulate(&EpanetNetwork::parse(&unknown).expect("parses"), Some(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown node 99") && err.contains("error 203"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! the file's own units (see [`FlowUnits`]) and written back in SI (LPS) by the city generator.
 //!
 //! Read: `[TITLE] [JUNCTIONS] [RESERVOIRS] [TANKS] [PIPES] [PUMPS] [VALVES] [DEMANDS] [STATUS]
-//! [PATTERNS] [CURVES] [CONTROLS] [OPTIONS] [TIMES] [COORDINATES] [TAGS]`. Any other section
+//! [PATTERNS] [CURVES] [CONTROLS] [RULES] [OPTIONS] [TIMES] [COORDINATES] [TAGS]`. Any other section
 //! with content is listed in [`EpanetNetwork::unsupported`], never silently skipped.
 
 use std::collections::BTreeMap;
@@ -159,6 +159,9 @@ pub struct EpanetNetwork {
     pub patterns: Vec<(String, Vec<f64>)>,
     pub curves: Vec<(String, Vec<(f64, f64)>)>,
     pub controls: Vec<String>,
+    /// `[RULES]` statements (comments stripped) with their line numbers; parsed by the
+    /// hydraulic model (`water::model::rules`).
+    pub rules: Vec<(usize, String)>,
     pub coordinates: BTreeMap<String, (f64, f64)>,
     /// `[TAGS]`: (NODE or LINK, id, tag).
     pub tags: Vec<(String, String, String)>,
@@ -166,8 +169,9 @@ pub struct EpanetNetwork {
     pub unsupported: Vec<(usize, String)>,
 }
 
-const MODELLED: [&str; 17] = [
+const MODELLED: [&str; 18] = [
     "EMITTERS",
+    "RULES",
     "TITLE",
     "JUNCTIONS",
     "RESERVOIRS",
@@ -186,13 +190,7 @@ const MODELLED: [&str; 17] = [
     "TAGS",
 ];
 /// Sections refused when they hold data: they change the hydraulics and are not modelled.
-const REFUSED: [(&str, &str); 2] = [
-    (
-        "RULES",
-        "rule-based controls change link statuses during the run and are not evaluated",
-    ),
-    ("LEAKAGE", "EPANET 2.3 pipe leakage is not modelled"),
-];
+const REFUSED: [(&str, &str); 1] = [("LEAKAGE", "EPANET 2.3 pipe leakage is not modelled")];
 
 /// `[OPTIONS]` keys (EPANET 2.2 manual, section 3.1) and what the model does with each.
 /// Not-modelled keys are refused only when their value differs from EPANET's default (given
@@ -229,8 +227,7 @@ pub const OPTION_KEYS: super::FormatKeys = super::FormatKeys {
     not_modelled: &[("HYDRAULICS", "using or saving a hydraulics file")],
 };
 
-const KNOWN_OTHER: [&str; 11] = [
-    "RULES",
+const KNOWN_OTHER: [&str; 10] = [
     "ENERGY",
     "QUALITY",
     "SOURCES",
@@ -262,6 +259,7 @@ impl EpanetNetwork {
             patterns: Vec::new(),
             curves: Vec::new(),
             controls: Vec::new(),
+            rules: Vec::new(),
             coordinates: BTreeMap::new(),
             tags: Vec::new(),
             unsupported: Vec::new(),
@@ -450,6 +448,7 @@ impl EpanetNetwork {
                     }
                 }
                 "CONTROLS" => net.controls.push(data.to_string()),
+                "RULES" => net.rules.push((line_no, data.to_string())),
                 "COORDINATES" => {
                     net.coordinates
                         .insert(text_at(0, "a node")?, (num(1, "x")?, num(2, "y")?));
@@ -685,6 +684,12 @@ impl EpanetNetwork {
         for c in &self.controls {
             let _ = writeln!(o, "{c}");
         }
+        if !self.rules.is_empty() {
+            let _ = writeln!(o, "\n[RULES]");
+            for (_, r) in &self.rules {
+                let _ = writeln!(o, "{r}");
+            }
+        }
         let _ = writeln!(o, "\n[TIMES]");
         for (k, v) in &self.times {
             let _ = writeln!(o, "{k}\t{v}");
@@ -878,8 +883,9 @@ mod tests {
             "[END]",
             "[RULES]\nRULE 1\nIF TANK t LEVEL > 3\nTHEN PIPE p1 STATUS IS CLOSED\n[END]",
         );
-        let err = EpanetNetwork::parse(&rules).unwrap_err();
-        assert!(err.message.contains("[RULES] is not modelled"), "{err}");
+        let net = EpanetNetwork::parse(&rules).unwrap();
+        assert_eq!(net.rules.len(), 3);
+        assert_eq!(net.rules[0].1, "RULE 1");
         let status = SMALL.replace("[END]", "[STATUS]\np1 Half\n[END]");
         let err = EpanetNetwork::parse(&status).unwrap_err();
         assert!(

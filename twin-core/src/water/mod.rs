@@ -2,7 +2,8 @@
 //! the Global Gradient Algorithm (Todini & Pilati 1988), as EPANET 2.2 does it.
 //!
 //! - [`model`]: the hydraulic model from an EPANET network, in EPANET's internal units
-//!   (feet, cubic feet per second) so that results match EPANET's to rounding.
+//!   (feet, cubic feet per second) so that results match EPANET's to rounding; its
+//!   [`model::rules`] are the `[RULES]`.
 //! - [`sparse_ldl`]: the sparse symmetric positive-definite solver: minimum-degree ordering and
 //!   an up-looking LDLᵀ factorisation, symbolic structure computed once per network.
 //! - [`solver`]: EPANET 2.2's hydraulics: Newton trials on heads and flows for pipes

@@ -6,9 +6,11 @@
 //! - [`coefficients`]: head-loss coefficients of pipes, pumps, valves, emitters, demands.
 //! - [`status`]: status changes of check valves, pumps, valves and tank links in the trials.
 //! - [`newton`]: the Global Gradient Algorithm's trials of one period.
+//! - [`rules`]: `[RULES]` evaluated at the rule time step within each hydraulic step.
 
 mod coefficients;
 mod newton;
+mod rules;
 mod status;
 
 use super::model::{
@@ -85,6 +87,8 @@ pub(super) struct Hydraulics<'m> {
     tank_volume: Vec<f64>,
     /// Damping of flow changes (0.6 below DAMPLIMIT).
     relax: f64,
+    /// Sum of the positive junction demands of the period (cfs; EPANET's `Dsystem`).
+    system_demand: f64,
 }
 
 impl<'m> Hydraulics<'m> {
@@ -116,6 +120,7 @@ impl<'m> Hydraulics<'m> {
             y: vec![0.0; m.links.len()],
             tank_volume: m.tanks.iter().map(|t| t.v_init).collect(),
             relax: 1.0,
+            system_demand: 0.0,
         };
         for (k, link) in m.links.iter().enumerate() {
             // Control valves with a setting start active.
@@ -158,6 +163,7 @@ impl<'m> Hydraulics<'m> {
     /// `demands`).
     fn apply_patterns(&mut self, t: u64) {
         let m = self.m;
+        self.system_demand = 0.0;
         for i in 0..m.node_ids.len() {
             match m.kind[i] {
                 NodeKind::Junction => {
@@ -173,6 +179,9 @@ impl<'m> Hydraulics<'m> {
                     };
                     self.node_demand[i] = d;
                     self.demand_flow[i] = d;
+                    if d > 0.0 {
+                        self.system_demand += d;
+                    }
                 }
                 NodeKind::Reservoir if m.head_pattern[i].is_some() => {
                     self.head[i] = m.fixed_head[i] * m.pattern_factor(m.head_pattern[i], t);
@@ -181,22 +190,57 @@ impl<'m> Hydraulics<'m> {
             }
         }
         for (k, link) in m.links.iter().enumerate() {
-            let LinkKind::Pump {
+            if let LinkKind::Pump {
                 speed_pattern: Some(p),
                 ..
             } = link.kind
-            else {
-                continue;
-            };
-            let speed = m.pattern_factor(Some(p), t);
-            self.setting[k] = Some(speed);
-            if speed > 0.0 && self.status[k].is_closed() {
+            {
+                self.set_link_setting(k, m.pattern_factor(Some(p), t));
+            }
+        }
+    }
+
+    /// Open or close link `k` (EPANET's `setlinkstatus`): an opened pump runs at speed 1 and a
+    /// closed one at 0; a valve's setting is released.
+    fn set_link_status(&mut self, k: usize, open: bool) {
+        let link = &self.m.links[k];
+        let gpv = matches!(link.valve(), Some(super::model::ValveType::Gpv { .. }));
+        if link.is_pump() {
+            self.setting[k] = Some(if open { 1.0 } else { 0.0 });
+            if open && self.status[k] == LinkStatus::Closed {
+                self.reset_pump_flow(k);
+            }
+        } else if link.valve().is_some() && !gpv {
+            self.setting[k] = None;
+        }
+        self.status[k] = if open {
+            LinkStatus::Open
+        } else {
+            LinkStatus::Closed
+        };
+    }
+
+    /// Give link `k` a new speed or setting (EPANET's `setlinksetting`): a pump at speed 0 is
+    /// closed and opens above it; an FCV becomes active; a valve fixed closed opens.
+    fn set_link_setting(&mut self, k: usize, value: f64) {
+        let link = &self.m.links[k];
+        if link.is_pump() {
+            self.setting[k] = Some(value);
+            if value > 0.0 && self.status[k].is_closed() {
                 self.reset_pump_flow(k);
                 self.status[k] = LinkStatus::Open;
             }
-            if speed == 0.0 && !self.status[k].is_closed() {
+            if value == 0.0 && !self.status[k].is_closed() {
                 self.status[k] = LinkStatus::Closed;
             }
+        } else if matches!(link.valve(), Some(super::model::ValveType::Fcv)) {
+            self.setting[k] = Some(value);
+            self.status[k] = LinkStatus::Active;
+        } else {
+            if self.setting[k].is_none() && self.status[k].is_closed() {
+                self.status[k] = LinkStatus::Open;
+            }
+            self.setting[k] = Some(value);
         }
     }
 
@@ -465,8 +509,12 @@ pub fn simulate_model(
         if t >= duration {
             break;
         }
-        let step = s.next_step(t, duration - t);
-        s.update_tanks(step);
+        let mut step = s.next_step(t, duration - t);
+        if m.rules.is_empty() {
+            s.update_tanks(step);
+        } else {
+            step = s.step_rules(t, step);
+        }
         t += step;
     }
     Ok(out)

@@ -6,6 +6,10 @@ use std::collections::HashMap;
 
 use crate::formats::epanet::{EpanetNetwork, HeadLossFormula};
 
+mod controls;
+mod links;
+pub mod rules;
+
 pub const M_PER_FT: f64 = 0.3048;
 pub const M3S_PER_CFS: f64 = 0.028_316_846_592;
 /// EPANET's psi per foot of water.
@@ -263,6 +267,10 @@ pub struct HydModel {
     pub patterns: Vec<Vec<f64>>,
     pub demand_multiplier: f64,
     pub controls: Vec<Control>,
+    /// `[RULES]`, evaluated every `rule_step_s` within a hydraulic step.
+    pub rules: Vec<rules::Rule>,
+    /// `[TIMES] RULE TIMESTEP` (default: a tenth of the hydraulic step).
+    pub rule_step_s: u64,
     pub duration_s: u64,
     pub hydraulic_step_s: u64,
     pub pattern_step_s: u64,
@@ -421,7 +429,8 @@ impl HydModel {
         for t in &net.tanks {
             let node = node_ids.len();
             let el = t.elevation * u.length;
-            let tank = tank_model(t, node, el, &u, |id| curve(id, &format!("tank {}", t.id)))?;
+            let tank =
+                links::tank_model(t, node, el, &u, |id| curve(id, &format!("tank {}", t.id)))?;
             node_ids.push(t.id.clone());
             kind.push(NodeKind::Tank);
             elevation.push(el);
@@ -448,10 +457,10 @@ impl HydModel {
         }
         let mut links = Vec::new();
         for p in &net.pipes {
-            links.push(pipe_model(p, &index, &u, &options)?);
+            links.push(links::pipe_model(p, &index, &u, &options)?);
         }
         for p in &net.pumps {
-            links.push(pump_model(p, &index, &u, &pattern_index, |id| {
+            links.push(links::pump_model(p, &index, &u, &pattern_index, |id| {
                 curve(id, &format!("pump {}", p.id))
             })?);
         }
@@ -461,11 +470,11 @@ impl HydModel {
             } else {
                 None
             };
-            let valve = valve_model(v, &index, &kind, &u, gpv_curve)?;
-            check_valve_connections(&valve, &links)?;
+            let valve = links::valve_model(v, &index, &kind, &u, gpv_curve)?;
+            links::check_valve_connections(&valve, &links)?;
             links.push(valve);
         }
-        apply_status_section(net, &mut links, &u)?;
+        links::apply_status_section(net, &mut links, &u)?;
         // EPANET error 233: a node that no link touches.
         let mut touched = vec![false; node_ids.len()];
         for l in &links {
@@ -522,8 +531,19 @@ impl HydModel {
         let controls = net
             .controls
             .iter()
-            .map(|c| parse_control(c, &links, &link_index, &index, &kind, &elevation, &u))
+            .map(|c| controls::parse_control(c, &links, &link_index, &index, &kind, &elevation, &u))
             .collect::<Result<Vec<_>, _>>()?;
+        let rules = rules::parse_rules(
+            &net.rules,
+            &index,
+            &kind,
+            &links,
+            &rules::RuleUnits {
+                head: 1.0 / u.length,
+                pressure: 1.0 / u.pressure,
+                flow: 1.0 / u.flow,
+            },
+        )?;
         let time = |key: &str, default: u64| -> Result<u64, ModelError> {
             match net.times.get(key) {
                 None => Ok(default),
@@ -545,6 +565,12 @@ impl HydModel {
         }
         .min(pattern_step_s)
         .min(report_step_s);
+        let rule_step_s = match time("RULE TIMESTEP", 0)? {
+            0 => hydraulic_step_s / 10,
+            r => r,
+        }
+        .min(hydraulic_step_s)
+        .max(1);
         let node_count = node_ids.len();
         Ok(HydModel {
             node_ids,
@@ -557,6 +583,8 @@ impl HydModel {
             patterns: net.patterns.iter().map(|(_, v)| v.clone()).collect(),
             demand_multiplier: option_number("DEMAND MULTIPLIER", 1.0)?,
             controls,
+            rules,
+            rule_step_s,
             duration_s: time("DURATION", 0)?,
             hydraulic_step_s,
             pattern_step_s,
@@ -589,13 +617,17 @@ impl HydModel {
     }
 
     /// Close link `k` for the whole run (a drained segment, a shut isolation valve); the
-    /// controls that would reopen it are dropped.
+    /// controls and rule actions that would reopen it are dropped.
     pub fn close_link(&mut self, k: usize) {
         self.links[k].status = LinkStatus::Closed;
         if self.links[k].valve().is_some() {
             self.links[k].setting = None;
         }
         self.controls.retain(|c| c.link != k);
+        for r in &mut self.rules {
+            r.then_actions.retain(|a| a.link != k);
+            r.else_actions.retain(|a| a.link != k);
+        }
     }
 
     /// Junction `node`'s base demand (m³/s): its fixed demand, or the sum of its categories'
@@ -712,560 +744,6 @@ fn solver_options(net: &EpanetNetwork) -> Result<SolverOptions, ModelError> {
         flow_change_limit: not_negative("FLOWCHANGE")? * net.flow_units.to_m3s() / M3S_PER_CFS,
         emitter_exponent: 1.0 / positive("EMITTER EXPONENT", 0.5)?,
     })
-}
-
-fn tank_model(
-    t: &crate::formats::epanet::TankRow,
-    node: usize,
-    el: f64,
-    u: &Units,
-    curve: impl Fn(&str) -> Result<Vec<(f64, f64)>, ModelError>,
-) -> Result<TankModel, ModelError> {
-    let bad_levels =
-        t.init_level > t.max_level || t.min_level > t.max_level || t.init_level < t.min_level;
-    if bad_levels {
-        return Err(ModelError::Bad(format!(
-            "tank {}: levels must satisfy minimum ≤ initial ≤ maximum (EPANET error 225)",
-            t.id
-        )));
-    }
-    let d = t.diameter * u.length;
-    let area = std::f64::consts::PI * d * d / 4.0;
-    let (h_min, h_max, h_init) = (
-        el + t.min_level * u.length,
-        el + t.max_level * u.length,
-        el + t.init_level * u.length,
-    );
-    let Some(cid) = &t.volume_curve else {
-        let v_min = if t.min_volume > 0.0 {
-            t.min_volume * u.volume
-        } else {
-            area * t.min_level * u.length
-        };
-        return Ok(TankModel {
-            node,
-            h_min,
-            h_max,
-            h_init,
-            v_min,
-            v_max: v_min + area * (h_max - h_min),
-            v_init: v_min + area * (h_init - h_min),
-            area,
-            volume_curve: None,
-        });
-    };
-    let points: Vec<(f64, f64)> = curve(cid)?
-        .iter()
-        .map(|&(x, y)| (x * u.length, y * u.volume))
-        .collect();
-    let (first, last) = (points[0], points[points.len() - 1]);
-    if points.windows(2).any(|w| w[1].0 <= w[0].0) {
-        return Err(ModelError::Bad(format!(
-            "tank {} volume curve {cid}: depths must increase (EPANET error 230)",
-            t.id
-        )));
-    }
-    if h_min - el < first.0 || h_max - el > last.0 {
-        return Err(ModelError::Bad(format!(
-            "tank {}: its levels lie outside volume curve {cid} (EPANET error 225)",
-            t.id
-        )));
-    }
-    let at = |h: f64| interpolate(points.iter().copied(), h - el);
-    Ok(TankModel {
-        node,
-        h_min,
-        h_max,
-        h_init,
-        v_min: at(h_min),
-        v_max: at(h_max),
-        v_init: at(h_init),
-        area: if last.0 > first.0 {
-            (last.1 - first.1) / (last.0 - first.0)
-        } else {
-            area
-        },
-        volume_curve: Some(points),
-    })
-}
-
-fn pipe_model(
-    p: &crate::formats::epanet::PipeRow,
-    index: &HashMap<&str, usize>,
-    u: &Units,
-    o: &SolverOptions,
-) -> Result<LinkModel, ModelError> {
-    let d = p.diameter * u.diameter;
-    let l = p.length * u.length;
-    if d <= 0.0 || l <= 0.0 || p.roughness <= 0.0 {
-        return Err(ModelError::Bad(format!(
-            "pipe {}: length, diameter and roughness must be positive (EPANET error 211)",
-            p.id
-        )));
-    }
-    let pi = std::f64::consts::PI;
-    // Resistance per EPANET's `resistcoeff`.
-    let (r, roughness) = match o.formula {
-        HeadLossFormula::HazenWilliams => (
-            4.727 * l / p.roughness.powf(1.852) / d.powf(4.871),
-            p.roughness,
-        ),
-        HeadLossFormula::DarcyWeisbach => {
-            let area = pi * d * d / 4.0;
-            let e = p.roughness
-                * if u.us {
-                    0.001
-                } else {
-                    1.0 / (1000.0 * M_PER_FT)
-                };
-            (l / 2.0 / 32.2 / d / (area * area), e)
-        }
-        HeadLossFormula::ChezyManning => (
-            (4.0 * p.roughness / (1.49 * pi * d * d)).powi(2) * (d / 4.0).powf(-1.333) * l,
-            p.roughness,
-        ),
-    };
-    let status = p.status.to_ascii_uppercase();
-    Ok(LinkModel {
-        id: p.id.clone(),
-        from: index[p.node1.as_str()],
-        to: index[p.node2.as_str()],
-        diameter: d,
-        kind: LinkKind::Pipe {
-            r,
-            km: 0.02517 * p.minor_loss / d.powi(4),
-            check_valve: status == "CV",
-            roughness,
-        },
-        status: if status == "CLOSED" {
-            LinkStatus::Closed
-        } else {
-            LinkStatus::Open
-        },
-        setting: None,
-    })
-}
-
-fn pump_model(
-    p: &crate::formats::epanet::PumpRow,
-    index: &HashMap<&str, usize>,
-    u: &Units,
-    pattern_index: &HashMap<&str, usize>,
-    curve: impl Fn(&str) -> Result<Vec<(f64, f64)>, ModelError>,
-) -> Result<LinkModel, ModelError> {
-    let mut head_curve = None;
-    let mut power = None;
-    let mut speed: f64 = 1.0;
-    let mut speed_pattern = None;
-    for (k, v) in &p.parameters {
-        let number = || {
-            v.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite() && *x >= 0.0)
-                .ok_or_else(|| {
-                    ModelError::Bad(format!("pump {} {k} `{v}` (EPANET error 202)", p.id))
-                })
-        };
-        match k.as_str() {
-            "HEAD" => head_curve = Some(v.clone()),
-            "SPEED" => speed = number()?,
-            "POWER" => power = Some(number()?).filter(|x| *x > 0.0),
-            "PATTERN" => {
-                speed_pattern = Some(pattern_index.get(v.as_str()).copied().ok_or_else(|| {
-                    ModelError::Bad(format!(
-                        "pump {} names unknown pattern {v} (EPANET error 205)",
-                        p.id
-                    ))
-                })?)
-            }
-            _ => {}
-        }
-    }
-    let bad_curve = |cid: &str| {
-        ModelError::Bad(format!(
-            "pump {} curve {cid} is not a valid pump curve: flows must increase and heads decrease (EPANET error 227)",
-            p.id
-        ))
-    };
-    let (curve, q0, h_max) = match (head_curve, power) {
-        (Some(cid), _) => {
-            let pts: Vec<(f64, f64)> = curve(&cid)?
-                .iter()
-                .map(|&(x, y)| (x * u.flow, y * u.length))
-                .collect();
-            // EPANET's `updatepumpparams`: one point or three points from zero flow give a
-            // power function; any other curve is used as given.
-            let three = pts.len() == 3 && pts[0].0 == 0.0;
-            if pts.len() == 1 || three {
-                let (h0, h1, h2, q1, q2) = if three {
-                    (pts[0].1, pts[1].1, pts[2].1, pts[1].0, pts[2].0)
-                } else {
-                    (1.33334 * pts[0].1, pts[0].1, 0.0, pts[0].0, 2.0 * pts[0].0)
-                };
-                let (h0, r, n) = power_curve(h0, h1, h2, q1, q2).ok_or_else(|| bad_curve(&cid))?;
-                (PumpCurve::PowerFunction { h0, r, n }, q1, h0)
-            } else {
-                let invalid =
-                    pts.len() < 2 || pts.windows(2).any(|w| w[1].0 <= w[0].0 || w[1].1 >= w[0].1);
-                if invalid {
-                    return Err(bad_curve(&cid));
-                }
-                let q0 = (pts[0].0 + pts[pts.len() - 1].0) / 2.0;
-                let h_max = pts[0].1;
-                (PumpCurve::Custom { points: pts }, q0, h_max)
-            }
-        }
-        (None, Some(power)) => {
-            // POWER is in kW for SI flow units and hp for US ones (EPANET 2.2 manual §3.1).
-            let hp = if u.us { power } else { power / KW_PER_HP };
-            (
-                PumpCurve::ConstantPower { c: 8.814 * hp },
-                1.0,
-                f64::INFINITY,
-            )
-        }
-        (None, None) => {
-            return Err(ModelError::Bad(format!(
-                "pump {} has neither a HEAD curve nor a POWER (EPANET error 226)",
-                p.id
-            )));
-        }
-    };
-    Ok(LinkModel {
-        id: p.id.clone(),
-        from: index[p.node1.as_str()],
-        to: index[p.node2.as_str()],
-        diameter: 0.0,
-        kind: LinkKind::Pump {
-            curve,
-            q0,
-            h_max,
-            speed_pattern,
-        },
-        status: if speed == 0.0 {
-            LinkStatus::Closed
-        } else {
-            LinkStatus::Open
-        },
-        setting: Some(speed),
-    })
-}
-
-/// A valve's setting from the file's units to internal ones.
-fn valve_setting(valve: &ValveType, value: f64, u: &Units) -> f64 {
-    match valve {
-        ValveType::Prv | ValveType::Psv | ValveType::Pbv => value * u.pressure,
-        ValveType::Fcv => value * u.flow,
-        ValveType::Tcv | ValveType::Gpv { .. } => value,
-    }
-}
-
-fn valve_model(
-    v: &crate::formats::epanet::ValveRow,
-    index: &HashMap<&str, usize>,
-    kind: &[NodeKind],
-    u: &Units,
-    gpv_curve: Option<Vec<(f64, f64)>>,
-) -> Result<LinkModel, ModelError> {
-    let d = v.diameter * u.diameter;
-    if d <= 0.0 {
-        return Err(ModelError::Bad(format!(
-            "valve {}: diameter must be positive (EPANET error 211)",
-            v.id
-        )));
-    }
-    let (from, to) = (index[v.node1.as_str()], index[v.node2.as_str()]);
-    let valve = match v.valve_type.to_ascii_uppercase().as_str() {
-        "PRV" => ValveType::Prv,
-        "PSV" => ValveType::Psv,
-        "PBV" => ValveType::Pbv,
-        "FCV" => ValveType::Fcv,
-        "TCV" => ValveType::Tcv,
-        "GPV" => ValveType::Gpv {
-            curve: gpv_curve
-                .unwrap_or_default()
-                .iter()
-                .map(|&(q, h)| (q * u.flow, h * u.length))
-                .collect(),
-        },
-        other => {
-            return Err(ModelError::Bad(format!(
-                "valve {}: unknown type {other} (EPANET error 213)",
-                v.id
-            )));
-        }
-    };
-    if let ValveType::Gpv { curve } = &valve
-        && (curve.len() < 2 || curve.windows(2).any(|w| w[1].0 <= w[0].0))
-    {
-        return Err(ModelError::Bad(format!(
-            "GPV {} head-loss curve {}: two points or more with increasing flows (EPANET error 230)",
-            v.id, v.setting
-        )));
-    }
-    let regulating = matches!(valve, ValveType::Prv | ValveType::Psv | ValveType::Fcv);
-    if regulating && (kind[from] != NodeKind::Junction || kind[to] != NodeKind::Junction) {
-        return Err(ModelError::Bad(format!(
-            "{} {} is connected to a tank or reservoir (EPANET error 219)",
-            v.valve_type, v.id
-        )));
-    }
-    let (status, setting) = if let ValveType::Gpv { .. } = valve {
-        (LinkStatus::Open, Some(0.0))
-    } else {
-        let value: f64 = v.setting.parse().map_err(|_| {
-            ModelError::Bad(format!(
-                "valve {} setting `{}` (EPANET error 202)",
-                v.id, v.setting
-            ))
-        })?;
-        (LinkStatus::Active, Some(valve_setting(&valve, value, u)))
-    };
-    Ok(LinkModel {
-        id: v.id.clone(),
-        from,
-        to,
-        diameter: d,
-        kind: LinkKind::Valve {
-            km: 0.02517 * v.minor_loss / d.powi(4),
-            valve,
-        },
-        status,
-        setting,
-    })
-}
-
-/// EPANET error 220: PRVs, PSVs and FCVs that share the nodes they regulate (`valvecheck`).
-fn check_valve_connections(new: &LinkModel, links: &[LinkModel]) -> Result<(), ModelError> {
-    let Some(t) = new.valve() else { return Ok(()) };
-    let (j1, j2) = (new.from, new.to);
-    for old in links {
-        let Some(v) = old.valve() else { continue };
-        let (v1, v2) = (old.from, old.to);
-        use ValveType::{Fcv, Prv, Psv};
-        let clash = match (v, t) {
-            (Prv, Prv) => v2 == j2 || v2 == j1 || v1 == j2,
-            (Psv, Psv) => v1 == j1 || v1 == j2 || v2 == j1,
-            (Psv, Prv) => v1 == j2,
-            (Prv, Psv) => v2 == j1,
-            (Fcv, Psv) => v2 == j1,
-            (Fcv, Prv) => v1 == j2,
-            (Psv, Fcv) => v1 == j2,
-            (Prv, Fcv) => v2 == j1,
-            _ => false,
-        };
-        if clash {
-            return Err(ModelError::Bad(format!(
-                "valves {} and {} regulate the same node or are in series (EPANET error 220)",
-                old.id, new.id
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// `[STATUS]` lines as EPANET's `changestatus`: a pipe OPEN or CLOSED; a pump OPEN, CLOSED
-/// or a relative speed; a valve fixed OPEN or CLOSED, or a new setting.
-fn apply_status_section(
-    net: &EpanetNetwork,
-    links: &mut [LinkModel],
-    u: &Units,
-) -> Result<(), ModelError> {
-    for (id, value) in &net.status {
-        let link = links.iter_mut().find(|l| l.id == *id).ok_or_else(|| {
-            ModelError::Bad(format!(
-                "[STATUS] names unknown link {id} (EPANET error 204)"
-            ))
-        })?;
-        let word = value.to_ascii_uppercase();
-        let number: Option<f64> = value.parse().ok();
-        match (&link.kind, word.as_str(), number) {
-            (
-                LinkKind::Pipe {
-                    check_valve: true, ..
-                },
-                _,
-                _,
-            ) => {
-                return Err(ModelError::Bad(format!(
-                    "[STATUS] sets check-valve pipe {id}: a check valve's status follows its flow (EPANET error 207)"
-                )));
-            }
-            (LinkKind::Pipe { .. }, "OPEN", _) => link.status = LinkStatus::Open,
-            (LinkKind::Pipe { .. }, "CLOSED", _) => link.status = LinkStatus::Closed,
-            (LinkKind::Pipe { .. }, _, _) => {
-                return Err(ModelError::Bad(format!(
-                    "[STATUS] gives pipe {id} the setting {value}: a pipe is OPEN or CLOSED"
-                )));
-            }
-            (LinkKind::Pump { .. }, "OPEN", _) => {
-                link.status = LinkStatus::Open;
-                link.setting = Some(1.0);
-            }
-            (LinkKind::Pump { .. }, "CLOSED", _) => link.status = LinkStatus::Closed,
-            (LinkKind::Pump { .. }, _, Some(speed)) => {
-                link.setting = Some(speed);
-                link.status = if speed == 0.0 {
-                    LinkStatus::Closed
-                } else {
-                    LinkStatus::Open
-                };
-            }
-            (LinkKind::Valve { .. }, "OPEN", _) => {
-                link.status = LinkStatus::Open;
-                link.setting = None;
-            }
-            (LinkKind::Valve { .. }, "CLOSED", _) => {
-                link.status = LinkStatus::Closed;
-                link.setting = None;
-            }
-            (
-                LinkKind::Valve {
-                    valve: ValveType::Gpv { .. },
-                    ..
-                },
-                _,
-                _,
-            ) => {
-                return Err(ModelError::Bad(format!(
-                    "[STATUS] gives GPV {id} a setting: a GPV is OPEN or CLOSED (EPANET error 207)"
-                )));
-            }
-            (LinkKind::Valve { valve, .. }, _, Some(x)) => {
-                link.setting = Some(valve_setting(valve, x, u));
-                link.status = LinkStatus::Active;
-            }
-            _ => {
-                return Err(ModelError::Bad(format!(
-                    "[STATUS] {id} `{value}` (EPANET error 202)"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// One `[CONTROLS]` line (EPANET's `controldata`):
-/// `LINK id OPEN|CLOSED|setting (IF NODE id ABOVE|BELOW value | AT TIME t | AT CLOCKTIME t [AM|PM])`.
-fn parse_control(
-    line: &str,
-    links: &[LinkModel],
-    link_index: &HashMap<&str, usize>,
-    node_index: &HashMap<&str, usize>,
-    kind: &[NodeKind],
-    elevation: &[f64],
-    u: &Units,
-) -> Result<Control, ModelError> {
-    let f: Vec<&str> = line.split_ascii_whitespace().collect();
-    let bad = || ModelError::BadControl(line.to_string());
-    if f.len() < 6 || !f[0].eq_ignore_ascii_case("LINK") {
-        return Err(bad());
-    }
-    let k = *link_index.get(f[1]).ok_or_else(bad)?;
-    let link = &links[k];
-    if let LinkKind::Pipe {
-        check_valve: true, ..
-    } = link.kind
-    {
-        return Err(ModelError::Bad(format!(
-            "control `{line}` acts on check valve {} (EPANET error 207)",
-            link.id
-        )));
-    }
-    let word = f[2].to_ascii_uppercase();
-    let (mut status, mut setting) = (LinkStatus::Active, None);
-    match (word.as_str(), &link.kind) {
-        ("OPEN", LinkKind::Pump { .. }) => (status, setting) = (LinkStatus::Open, Some(1.0)),
-        ("CLOSED", LinkKind::Pump { .. }) => (status, setting) = (LinkStatus::Closed, Some(0.0)),
-        ("OPEN", _) => status = LinkStatus::Open,
-        ("CLOSED", _) => status = LinkStatus::Closed,
-        (
-            _,
-            LinkKind::Valve {
-                valve: ValveType::Gpv { .. },
-                ..
-            },
-        ) => {
-            return Err(ModelError::Bad(format!(
-                "control `{line}` gives GPV {} a setting (EPANET error 207)",
-                link.id
-            )));
-        }
-        (_, kind) => {
-            let x: f64 = f[2].parse().map_err(|_| bad())?;
-            if x < 0.0 {
-                return Err(ModelError::Bad(format!(
-                    "control `{line}`: negative setting (EPANET error 211)"
-                )));
-            }
-            match kind {
-                LinkKind::Valve { valve, .. } => setting = Some(valve_setting(valve, x, u)),
-                LinkKind::Pump { .. } => {
-                    setting = Some(x);
-                    status = if x == 0.0 {
-                        LinkStatus::Closed
-                    } else {
-                        LinkStatus::Open
-                    };
-                }
-                LinkKind::Pipe { .. } => {
-                    status = if x == 0.0 {
-                        LinkStatus::Closed
-                    } else {
-                        LinkStatus::Open
-                    };
-                }
-            }
-        }
-    }
-    let when = f[4].to_ascii_uppercase();
-    let condition = match (f[3].to_ascii_uppercase().as_str(), when.as_str()) {
-        ("AT", "TIME") => ControlCondition::Timer(parse_time(&f[5..].join(" ")).ok_or_else(bad)?),
-        ("AT", "CLOCKTIME") => {
-            ControlCondition::TimeOfDay(parse_time(&f[5..].join(" ")).ok_or_else(bad)? % 86_400)
-        }
-        ("IF", "NODE") if f.len() >= 8 => {
-            let node = *node_index.get(f[5]).ok_or_else(bad)?;
-            let v: f64 = f[7].parse().map_err(|_| bad())?;
-            let grade = match kind[node] {
-                NodeKind::Tank => elevation[node] + v * u.length,
-                NodeKind::Junction => elevation[node] + v * u.pressure,
-                NodeKind::Reservoir => {
-                    return Err(ModelError::Unsupported(format!(
-                        "control `{line}` on the level of reservoir {} (a reservoir has no level)",
-                        f[5]
-                    )));
-                }
-            };
-            match f[6].to_ascii_uppercase().as_str() {
-                "ABOVE" => ControlCondition::HighLevel { node, grade },
-                "BELOW" => ControlCondition::LowLevel { node, grade },
-                _ => return Err(bad()),
-            }
-        }
-        _ => return Err(bad()),
-    };
-    Ok(Control {
-        link: k,
-        condition,
-        status,
-        setting,
-    })
-}
-
-/// EPANET's power-function fit h = h0 − r·q^n through (0, h0), (q1, h1), (q2, h2)
-/// (`powercurve`); None when the points do not make a falling curve with 0 < n ≤ 20.
-fn power_curve(h0: f64, h1: f64, h2: f64, q1: f64, q2: f64) -> Option<(f64, f64, f64)> {
-    const TINY: f64 = 1e-6;
-    if h0 < TINY || h0 - h1 < TINY || h1 - h2 < TINY || q1 < TINY || q2 - q1 < TINY {
-        return None;
-    }
-    let (h4, h5) = (h0 - h1, h0 - h2);
-    let n = (h5 / h4).ln() / (q2 / q1).ln();
-    if n <= 0.0 || n > 20.0 {
-        return None;
-    }
-    Some((h0, h4 / q1.powf(n), n))
 }
 
 #[cfg(test)]

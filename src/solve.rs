@@ -556,14 +556,18 @@ pub fn water(args: WaterArgs) -> Result<()> {
         None => 0,
     };
     let started = std::time::Instant::now();
-    let snaps =
-        twin_core::water::simulate(&net, Some(duration)).map_err(|e| anyhow!("{label}: {e}"))?;
+    let run = twin_core::water::HydModel::from_epanet(&net)
+        .map_err(twin_core::water::HydraulicError::from)
+        .and_then(|m| twin_core::water::run(&m, Some(duration)))
+        .map_err(|e| anyhow!("{label}: {e}"))?;
+    let snaps = &run.snapshots;
+    let energy = &run.energy;
     let seconds = started.elapsed().as_secs_f64();
     let node_ids = net.node_ids();
     let link_ids = net.link_ids();
     // Junctions no source reaches: said once per change, reported at zero pressure.
     let mut last: &[usize] = &[];
-    for s in &snaps {
+    for s in snaps {
         if s.disconnected != last && !s.disconnected.is_empty() {
             let names: Vec<&str> = s
                 .disconnected
@@ -613,7 +617,23 @@ pub fn water(args: WaterArgs) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"seconds": seconds, "timesteps": timesteps}))?
+            serde_json::to_string_pretty(&json!({
+                "seconds": seconds,
+                "timesteps": timesteps,
+                "energy": {
+                    "pumps": energy.pumps.iter().map(|p| json!({
+                        "id": p.id,
+                        "utilization_percent": p.utilization_percent,
+                        "efficiency_percent": p.efficiency_percent,
+                        "kwh_per_m3": p.kwh_per_m3,
+                        "average_kw": p.average_kw,
+                        "peak_kw": p.peak_kw,
+                        "cost_per_day": p.cost_per_day,
+                    })).collect::<Vec<_>>(),
+                    "peak_kw": energy.peak_kw,
+                    "demand_charge": energy.demand_charge,
+                },
+            }))?
         );
         return Ok(());
     }
@@ -625,7 +645,25 @@ pub fn water(args: WaterArgs) -> Result<()> {
         snaps.len(),
         seconds * 1e3
     );
-    for s in &snaps {
+    for p in &energy.pumps {
+        println!(
+            "  pump {}: on {:.1} % of the time, efficiency {:.1} %, {:.3} kWh/m³, {:.1} kW average, {:.1} kW peak, cost {:.2} per day",
+            p.id,
+            p.utilization_percent,
+            p.efficiency_percent,
+            p.kwh_per_m3,
+            p.average_kw,
+            p.peak_kw,
+            p.cost_per_day
+        );
+    }
+    if energy.demand_charge > 0.0 {
+        println!(
+            "  demand charge {:.2} ({:.1} kW peak of all pumps)",
+            energy.demand_charge, energy.peak_kw
+        );
+    }
+    for s in snaps {
         let mut p: Vec<f64> = (0..junctions)
             .filter(|i| !s.disconnected.contains(i))
             .map(|i| s.pressure_m[i])

@@ -2,7 +2,7 @@
 //! the file's own units (see [`FlowUnits`]) and written back in SI (LPS) by the city generator.
 //!
 //! Read: `[TITLE] [JUNCTIONS] [RESERVOIRS] [TANKS] [PIPES] [PUMPS] [VALVES] [DEMANDS] [STATUS]
-//! [PATTERNS] [CURVES] [CONTROLS] [RULES] [OPTIONS] [TIMES] [COORDINATES] [TAGS]`. Any other section
+//! [PATTERNS] [CURVES] [CONTROLS] [RULES] [ENERGY] [OPTIONS] [TIMES] [COORDINATES] [TAGS]`. Any other section
 //! with content is listed in [`EpanetNetwork::unsupported`], never silently skipped.
 
 use std::collections::BTreeMap;
@@ -162,6 +162,9 @@ pub struct EpanetNetwork {
     /// `[RULES]` statements (comments stripped) with their line numbers; parsed by the
     /// hydraulic model (`water::model::rules`).
     pub rules: Vec<(usize, String)>,
+    /// `[ENERGY]` statements (comments stripped) with their line numbers; parsed by the
+    /// hydraulic model (`water::model::energy`).
+    pub energy: Vec<(usize, String)>,
     pub coordinates: BTreeMap<String, (f64, f64)>,
     /// `[TAGS]`: (NODE or LINK, id, tag).
     pub tags: Vec<(String, String, String)>,
@@ -169,9 +172,10 @@ pub struct EpanetNetwork {
     pub unsupported: Vec<(usize, String)>,
 }
 
-const MODELLED: [&str; 18] = [
+const MODELLED: [&str; 19] = [
     "EMITTERS",
     "RULES",
+    "ENERGY",
     "TITLE",
     "JUNCTIONS",
     "RESERVOIRS",
@@ -227,8 +231,7 @@ pub const OPTION_KEYS: super::FormatKeys = super::FormatKeys {
     not_modelled: &[("HYDRAULICS", "using or saving a hydraulics file")],
 };
 
-const KNOWN_OTHER: [&str; 10] = [
-    "ENERGY",
+const KNOWN_OTHER: [&str; 9] = [
     "QUALITY",
     "SOURCES",
     "REACTIONS",
@@ -260,6 +263,7 @@ impl EpanetNetwork {
             curves: Vec::new(),
             controls: Vec::new(),
             rules: Vec::new(),
+            energy: Vec::new(),
             coordinates: BTreeMap::new(),
             tags: Vec::new(),
             unsupported: Vec::new(),
@@ -449,6 +453,7 @@ impl EpanetNetwork {
                 }
                 "CONTROLS" => net.controls.push(data.to_string()),
                 "RULES" => net.rules.push((line_no, data.to_string())),
+                "ENERGY" => net.energy.push((line_no, data.to_string())),
                 "COORDINATES" => {
                     net.coordinates
                         .insert(text_at(0, "a node")?, (num(1, "x")?, num(2, "y")?));
@@ -684,6 +689,12 @@ impl EpanetNetwork {
         for c in &self.controls {
             let _ = writeln!(o, "{c}");
         }
+        if !self.energy.is_empty() {
+            let _ = writeln!(o, "\n[ENERGY]");
+            for (_, e) in &self.energy {
+                let _ = writeln!(o, "{e}");
+            }
+        }
         if !self.rules.is_empty() {
             let _ = writeln!(o, "\n[RULES]");
             for (_, r) in &self.rules {
@@ -787,7 +798,7 @@ fn num(x: f64) -> String {
 mod tests {
     use super::*;
 
-    const SMALL: &str = "[TITLE]\nsmall\n[JUNCTIONS]\nj1 100 1.5 p1 ;c\nj2 90 2\n[RESERVOIRS]\nr1 150\n[PIPES]\np1 r1 j1 100 200 120 0 Open\np2 j1 j2 100 150 120\n[PATTERNS]\np1 1 1.2\np1 0.8\n[OPTIONS]\nUnits LPS\nHeadloss D-W\nDemand Multiplier 1.0\n[ENERGY]\nGlobal Efficiency 75\n[END]\n";
+    const SMALL: &str = "[TITLE]\nsmall\n[JUNCTIONS]\nj1 100 1.5 p1 ;c\nj2 90 2\n[RESERVOIRS]\nr1 150\n[PIPES]\np1 r1 j1 100 200 120 0 Open\np2 j1 j2 100 150 120\n[PATTERNS]\np1 1 1.2\np1 0.8\n[OPTIONS]\nUnits LPS\nHeadloss D-W\nDemand Multiplier 1.0\n[ENERGY]\nGlobal Efficiency 75\n[REPORT]\nStatus Yes\n[END]\n";
 
     #[test]
     fn reads_sections_and_reports_unsupported_ones() {
@@ -802,7 +813,8 @@ mod tests {
             net.options.get("DEMAND MULTIPLIER").map(String::as_str),
             Some("1.0")
         );
-        assert_eq!(net.unsupported, vec![(18, "ENERGY".to_string())]);
+        assert_eq!(net.energy, vec![(19, "Global Efficiency 75".to_string())]);
+        assert_eq!(net.unsupported, vec![(20, "REPORT".to_string())]);
     }
 
     #[test]

@@ -18,4 +18,6 @@ pub mod solver;
 pub mod sparse_ldl;
 
 pub use model::HydModel;
-pub use solver::{HydraulicError, Snapshot, simulate, simulate_model};
+pub use solver::{
+    EnergyReport, HydraulicError, HydraulicRun, PumpEnergy, Snapshot, run, simulate, simulate_model,
+};

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::formats::epanet::{EpanetNetwork, HeadLossFormula};
 
 mod controls;
+pub mod energy;
 mod links;
 pub mod rules;
 
@@ -267,6 +268,8 @@ pub struct HydModel {
     pub patterns: Vec<Vec<f64>>,
     pub demand_multiplier: f64,
     pub controls: Vec<Control>,
+    /// `[ENERGY]`: efficiencies and prices for the pumps' energy and cost.
+    pub energy: energy::EnergySettings,
     /// `[RULES]`, evaluated every `rule_step_s` within a hydraulic step.
     pub rules: Vec<rules::Rule>,
     /// `[TIMES] RULE TIMESTEP` (default: a tenth of the hydraulic step).
@@ -565,6 +568,18 @@ impl HydModel {
         }
         .min(pattern_step_s)
         .min(report_step_s);
+        let energy = energy::parse_energy(
+            &net.energy,
+            &links,
+            &pattern_index,
+            |id| {
+                net.curves
+                    .iter()
+                    .find(|(c, _)| c == id)
+                    .map(|(_, p)| p.clone())
+            },
+            u.flow,
+        )?;
         let rule_step_s = match time("RULE TIMESTEP", 0)? {
             0 => hydraulic_step_s / 10,
             r => r,
@@ -583,6 +598,7 @@ impl HydModel {
             patterns: net.patterns.iter().map(|(_, v)| v.clone()).collect(),
             demand_multiplier: option_number("DEMAND MULTIPLIER", 1.0)?,
             controls,
+            energy,
             rules,
             rule_step_s,
             duration_s: time("DURATION", 0)?,

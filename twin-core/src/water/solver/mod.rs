@@ -6,9 +6,11 @@
 //! - [`coefficients`]: head-loss coefficients of pipes, pumps, valves, emitters, demands.
 //! - [`status`]: status changes of check valves, pumps, valves and tank links in the trials.
 //! - [`newton`]: the Global Gradient Algorithm's trials of one period.
+//! - [`energy`]: pump energy and cost over the run.
 //! - [`rules`]: `[RULES]` evaluated at the rule time step within each hydraulic step.
 
 mod coefficients;
+mod energy;
 mod newton;
 mod rules;
 mod status;
@@ -19,6 +21,7 @@ use super::model::{
 };
 use super::sparse_ldl::SparseLdl;
 use crate::formats::epanet::EpanetNetwork;
+pub use energy::{EnergyReport, PumpEnergy};
 use newton::System;
 
 /// A flow equivalent to zero (cfs, EPANET's `QZERO`).
@@ -463,6 +466,20 @@ pub fn simulate_model(
     m: &HydModel,
     duration_s: Option<u64>,
 ) -> Result<Vec<Snapshot>, HydraulicError> {
+    run(m, duration_s).map(|r| r.snapshots)
+}
+
+/// A run's results: the state at every reporting time and the pumps' energy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HydraulicRun {
+    pub snapshots: Vec<Snapshot>,
+    pub energy: EnergyReport,
+}
+
+/// Run model `m` from t = 0 to `duration_s` (the file's DURATION when `None`) as EPANET 2.2's
+/// `runhyd`/`nexthyd` loop: reporting at every report step, accounting pump energy over every
+/// hydraulic step (one hour of the steady state when the duration is 0).
+pub fn run(m: &HydModel, duration_s: Option<u64>) -> Result<HydraulicRun, HydraulicError> {
     let duration = duration_s.unwrap_or(m.duration_s);
     let mut row = vec![None; m.node_ids.len()];
     let mut node = Vec::new();
@@ -485,6 +502,7 @@ pub fn simulate_model(
     };
     let mut s = Hydraulics::new(m);
     let mut out = Vec::new();
+    let mut account = energy::EnergyAccount::default();
     let mut t = 0u64;
     loop {
         s.apply_patterns(t);
@@ -507,6 +525,9 @@ pub fn simulate_model(
             out.push(s.snapshot(t, solution.trials, converged));
         }
         if t >= duration {
+            if duration == 0 {
+                s.add_energy(&mut account, t, 1.0);
+            }
             break;
         }
         let mut step = s.next_step(t, duration - t);
@@ -515,9 +536,13 @@ pub fn simulate_model(
         } else {
             step = s.step_rules(t, step);
         }
+        s.add_energy(&mut account, t, step as f64 / 3600.0);
         t += step;
     }
-    Ok(out)
+    Ok(HydraulicRun {
+        snapshots: out,
+        energy: account.report(m, duration),
+    })
 }
 
 #[cfg(test)]

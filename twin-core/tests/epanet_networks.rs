@@ -172,6 +172,17 @@ fn pump_energy_and_cost_as_epanet() {
 }
 
 #[test]
+fn every_hydraulic_feature_as_epanet() {
+    // A small network in CMH with D-W, VISCOSITY and SPECIFIC GRAVITY, a zero-diameter tank
+    // (EPANET holds its level), GPV, PBV, TCV, a check valve, a pump speed pattern, an emitter
+    // exponent, tank and clock-time controls with START CLOCKTIME; then the same with a
+    // volume-curve tank, with Chezy–Manning, and with pressure-driven demand.
+    for network in ["features", "features_vcurve", "features_cm", "features_pda"] {
+        assert_within(network, 30, &[]);
+    }
+}
+
+#[test]
 fn ky4_over_24_hours_as_epanet() {
     // Constant-power pumps switched by tank levels, tanks filling and emptying.
     assert_within("ky4", 24, &[]);

@@ -440,7 +440,11 @@ impl HydModel {
             demands.push(vec![]);
             head_pattern.push(None);
             fixed_head.push(tank.h_init);
-            tanks.push(tank);
+            // A tank of zero diameter holds its initial level, volume curve or not: EPANET
+            // takes a zero cross-section for a fixed-head node (its `Tank.A == 0` test).
+            if t.diameter > 0.0 {
+                tanks.push(tank);
+            }
         }
         let index: HashMap<&str, usize> = node_ids
             .iter()

@@ -545,7 +545,7 @@ pub fn water(args: WaterArgs) -> Result<()> {
     };
     for (line, section) in &net.unsupported {
         eprintln!(
-            "note: {label}:{line}: section [{section}] is not used: it does not change the hydraulics reported here (water quality, energy and drawing data are not computed)"
+            "note: {label}:{line}: section [{section}] is not used: it does not change the hydraulics reported here (water quality and drawing data are not computed)"
         );
     }
     let duration = match args.duration_h {

@@ -600,17 +600,24 @@ pub fn water(args: WaterArgs) -> Result<()> {
                     .iter()
                     .enumerate()
                     .map(|(i, id)| {
-                        if cut.contains(&i) {
+                        let mut node = if cut.contains(&i) {
                             json!({"id": id, "head_m": s.head_m[i], "pressure_m": 0.0, "demand_m3s": s.demand_m3s[i], "disconnected": true})
                         } else {
                             json!({"id": id, "head_m": s.head_m[i], "pressure_m": s.pressure_m[i], "demand_m3s": s.demand_m3s[i]})
+                        };
+                        if let Some(q) = s.quality.get(i) {
+                            node["quality"] = json!(q);
                         }
+                        node
                     })
                     .collect();
                 json!({
                     "time_s": s.time_s,
                     "nodes": nodes,
-                    "links": link_ids.iter().enumerate().map(|(k, id)| json!({"id": id, "flow_m3s": s.flow_m3s[k]})).collect::<Vec<_>>(),
+                    "links": link_ids.iter().enumerate().map(|(k, id)| match s.link_quality.get(k) {
+                        Some(q) => json!({"id": id, "flow_m3s": s.flow_m3s[k], "quality": q}),
+                        None => json!({"id": id, "flow_m3s": s.flow_m3s[k]}),
+                    }).collect::<Vec<_>>(),
                     "disconnected": s.disconnected.iter().map(|&i| &node_ids[i]).collect::<Vec<_>>(),
                 })
             })

@@ -6,7 +6,10 @@ EPANET runs from the toolkit bundled with PyPI `wntr` (libepanet 2.2) on the ori
 Output: PREFIX_heads.csv and PREFIX_flows.csv, one row per reporting time: `time_s,value,...`
 after a header row `time_s,id,...`.
 
-Usage: /tmp/cmpvenv/bin/python scripts/compare/epanet_golden.py FILE.inp HOURS PREFIX
+With a fourth argument `quality`, also PREFIX_quality.csv: node quality (the file's units) at
+every reporting time (ENsolveH, then ENopenQ/ENinitQ/ENrunQ/ENnextQ).
+
+Usage: /tmp/cmpvenv/bin/python scripts/compare/epanet_golden.py FILE.inp HOURS PREFIX [quality]
 """
 import sys
 from wntr.epanet.toolkit import ENepanet
@@ -53,11 +56,26 @@ def main():
             flows.append([t] + [en.ENgetlinkvalue(k, 8) * flow_ls for k in index])
         if en.ENnextH() <= 0:
             break
-    for name, ids, rows in (("heads", nodes, heads), ("flows", links, flows)):
+    outputs = [("heads", nodes, heads), ("flows", links, flows)]
+    if len(sys.argv) > 4 and sys.argv[4] == "quality":
+        en.ENcloseH(); en.ENclose()
+        en = ENepanet()
+        en.ENopen(inp, '/tmp/golden.rpt', '')
+        en.ENsettimeparam(0, int(hours * 3600))
+        en.ENsolveH(); en.ENopenQ(); en.ENinitQ(0)
+        quality = []
+        while True:
+            t = en.ENrunQ()
+            if t % report == 0 and (not quality or quality[-1][0] != t):
+                quality.append([t] + [en.ENgetnodevalue(i, 12) for i in range(1, len(nodes) + 1)])
+            if en.ENnextQ() <= 0:
+                break
+        outputs.append(("quality", nodes, quality))
+    for name, ids, rows in outputs:
         with open(f"{prefix}_{name}.csv", "w") as f:
             f.write(",".join(["time_s"] + ids) + "\n")
             for r in rows:
-                f.write(",".join([str(r[0])] + [f"{x:.5f}" for x in r[1:]]) + "\n")
+                f.write(",".join([str(r[0])] + [f"{x:.7g}" for x in r[1:]]) + "\n")
 
 
 if __name__ == "__main__":

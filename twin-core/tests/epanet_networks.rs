@@ -182,6 +182,52 @@ fn every_hydraulic_feature_as_epanet() {
     }
 }
 
+/// The largest difference of node quality against EPANET's over every reporting time, relative
+/// to the largest quality of the run (the acceptance is 1e-3).
+fn quality_difference(network: &str, golden_name: &str) -> (f64, String) {
+    let text = std::fs::read_to_string(path(&format!("{network}.inp"))).expect("inp");
+    let net = EpanetNetwork::parse(&text).expect("parses");
+    let snaps = simulate(&net, Some(168 * 3600)).expect("solves");
+    let nodes = net.node_ids();
+    let (ids, rows) = golden(golden_name);
+    let top = rows
+        .iter()
+        .flat_map(|(_, v)| v.iter())
+        .fold(0.0f64, |a, b| a.max(b.abs()));
+    let mut worst = (0.0, String::new());
+    for (t, values) in &rows {
+        let s = snaps.iter().find(|s| s.time_s == *t).expect("report time");
+        for (id, c) in ids.iter().zip(values) {
+            let i = nodes.iter().position(|n| n == id).expect("node");
+            let d = (s.quality[i] - c).abs() / top;
+            if d > worst.0 {
+                worst = (d, format!("{id} at {t} s"));
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn water_quality_over_a_week_as_epanet() {
+    // Net3: the trace of the Lake's water; water age; chlorine with sources of every type
+    // (SETPOINT, CONCEN, MASS, FLOWPACED), bulk order 1.5 with a limiting potential, first-order
+    // wall reactions, per-pipe and per-tank coefficients, tanks mixing as 2COMP, FIFO and LIFO;
+    // then second-order bulk, zero-order wall and the roughness correlation.
+    for (network, golden_file) in [
+        ("Net3", "Net3_trace_quality.csv"),
+        ("Net3_age", "Net3_age_quality.csv"),
+        ("Net3_chlorine", "Net3_chlorine_quality.csv"),
+        ("Net3_wall0", "Net3_wall0_quality.csv"),
+    ] {
+        let (d, at) = quality_difference(network, golden_file);
+        assert!(
+            d < 1e-3,
+            "{network}: quality differs from EPANET's by {d:.2e} of its largest value ({at})"
+        );
+    }
+}
+
 #[test]
 fn ky4_over_24_hours_as_epanet() {
     // Constant-power pumps switched by tank levels, tanks filling and emptying.

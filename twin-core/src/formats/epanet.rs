@@ -2,7 +2,7 @@
 //! the file's own units (see [`FlowUnits`]) and written back in SI (LPS) by the city generator.
 //!
 //! Read: `[TITLE] [JUNCTIONS] [RESERVOIRS] [TANKS] [PIPES] [PUMPS] [VALVES] [DEMANDS] [STATUS]
-//! [PATTERNS] [CURVES] [CONTROLS] [RULES] [ENERGY] [OPTIONS] [TIMES] [COORDINATES] [TAGS]`. Any other section
+//! [PATTERNS] [CURVES] [CONTROLS] [RULES] [ENERGY] [QUALITY] [SOURCES] [REACTIONS] [MIXING] [OPTIONS] [TIMES] [COORDINATES] [TAGS]`. Any other section
 //! with content is listed in [`EpanetNetwork::unsupported`], never silently skipped.
 
 use std::collections::BTreeMap;
@@ -165,6 +165,12 @@ pub struct EpanetNetwork {
     /// `[ENERGY]` statements (comments stripped) with their line numbers; parsed by the
     /// hydraulic model (`water::model::energy`).
     pub energy: Vec<(usize, String)>,
+    /// Water-quality sections' statements (comments stripped) with their line numbers:
+    /// `[QUALITY]`, `[SOURCES]`, `[REACTIONS]`, `[MIXING]`; parsed by `water::model::quality`.
+    pub quality: Vec<(usize, String)>,
+    pub sources: Vec<(usize, String)>,
+    pub reactions: Vec<(usize, String)>,
+    pub mixing: Vec<(usize, String)>,
     pub coordinates: BTreeMap<String, (f64, f64)>,
     /// `[TAGS]`: (NODE or LINK, id, tag).
     pub tags: Vec<(String, String, String)>,
@@ -172,10 +178,14 @@ pub struct EpanetNetwork {
     pub unsupported: Vec<(usize, String)>,
 }
 
-const MODELLED: [&str; 19] = [
+const MODELLED: [&str; 23] = [
     "EMITTERS",
     "RULES",
     "ENERGY",
+    "QUALITY",
+    "SOURCES",
+    "REACTIONS",
+    "MIXING",
     "TITLE",
     "JUNCTIONS",
     "RESERVOIRS",
@@ -220,28 +230,18 @@ pub const OPTION_KEYS: super::FormatKeys = super::FormatKeys {
         "MINIMUM PRESSURE",
         "REQUIRED PRESSURE",
         "PRESSURE EXPONENT",
-    ],
-    harmless: &[
-        // Drawing and water-quality options: they do not change the hydraulics.
-        "MAP",
         "QUALITY",
         "DIFFUSIVITY",
         "TOLERANCE",
     ],
+    harmless: &[
+        // The backdrop map file: drawing only.
+        "MAP",
+    ],
     not_modelled: &[("HYDRAULICS", "using or saving a hydraulics file")],
 };
 
-const KNOWN_OTHER: [&str; 9] = [
-    "QUALITY",
-    "SOURCES",
-    "REACTIONS",
-    "MIXING",
-    "REPORT",
-    "VERTICES",
-    "LABELS",
-    "BACKDROP",
-    "LEAKAGE",
-];
+const KNOWN_OTHER: [&str; 5] = ["REPORT", "VERTICES", "LABELS", "BACKDROP", "LEAKAGE"];
 
 impl EpanetNetwork {
     pub fn parse(text: &str) -> Result<EpanetNetwork, LineError> {
@@ -264,6 +264,10 @@ impl EpanetNetwork {
             controls: Vec::new(),
             rules: Vec::new(),
             energy: Vec::new(),
+            quality: Vec::new(),
+            sources: Vec::new(),
+            reactions: Vec::new(),
+            mixing: Vec::new(),
             coordinates: BTreeMap::new(),
             tags: Vec::new(),
             unsupported: Vec::new(),
@@ -454,6 +458,10 @@ impl EpanetNetwork {
                 "CONTROLS" => net.controls.push(data.to_string()),
                 "RULES" => net.rules.push((line_no, data.to_string())),
                 "ENERGY" => net.energy.push((line_no, data.to_string())),
+                "QUALITY" => net.quality.push((line_no, data.to_string())),
+                "SOURCES" => net.sources.push((line_no, data.to_string())),
+                "REACTIONS" => net.reactions.push((line_no, data.to_string())),
+                "MIXING" => net.mixing.push((line_no, data.to_string())),
                 "COORDINATES" => {
                     net.coordinates
                         .insert(text_at(0, "a node")?, (num(1, "x")?, num(2, "y")?));
@@ -688,6 +696,19 @@ impl EpanetNetwork {
         let _ = writeln!(o, "\n[CONTROLS]");
         for c in &self.controls {
             let _ = writeln!(o, "{c}");
+        }
+        for (name, lines) in [
+            ("QUALITY", &self.quality),
+            ("SOURCES", &self.sources),
+            ("REACTIONS", &self.reactions),
+            ("MIXING", &self.mixing),
+        ] {
+            if !lines.is_empty() {
+                let _ = writeln!(o, "\n[{name}]");
+                for (_, l) in lines {
+                    let _ = writeln!(o, "{l}");
+                }
+            }
         }
         if !self.energy.is_empty() {
             let _ = writeln!(o, "\n[ENERGY]");

@@ -134,6 +134,7 @@ pub(super) fn pipe_model(
             km: 0.02517 * p.minor_loss / d.powi(4),
             check_valve: status == "CV",
             roughness,
+            length: l,
         },
         status: if status == "CLOSED" {
             LinkStatus::Closed

@@ -9,6 +9,7 @@ use crate::formats::epanet::{EpanetNetwork, HeadLossFormula};
 mod controls;
 pub mod energy;
 mod links;
+pub mod quality;
 pub mod rules;
 
 pub const M_PER_FT: f64 = 0.3048;
@@ -145,6 +146,8 @@ pub enum LinkKind {
         km: f64,
         check_valve: bool,
         roughness: f64,
+        /// Length (ft), for the pipe's volume in water-quality transport.
+        length: f64,
     },
     /// `q0` the initial (design) flow, `h_max` the shutoff head used to shut the pump when it
     /// cannot deliver the head, `speed_pattern` the pattern of relative speed.
@@ -270,6 +273,8 @@ pub struct HydModel {
     pub controls: Vec<Control>,
     /// `[ENERGY]`: efficiencies and prices for the pumps' energy and cost.
     pub energy: energy::EnergySettings,
+    /// Water quality (`[OPTIONS] QUALITY` and the quality sections), if simulated.
+    pub quality: Option<quality::QualityModel>,
     /// `[RULES]`, evaluated every `rule_step_s` within a hydraulic step.
     pub rules: Vec<rules::Rule>,
     /// `[TIMES] RULE TIMESTEP` (default: a tenth of the hydraulic step).
@@ -590,6 +595,25 @@ impl HydModel {
         }
         .min(hydraulic_step_s)
         .max(1);
+        let quality = quality::parse_quality(
+            net,
+            &quality::QualityContext {
+                node_ids: &node_ids,
+                kind: &kind,
+                links: &links,
+                tank_nodes: tanks.iter().map(|t| t.node).collect(),
+                raw_roughness_diameter: net
+                    .pipes
+                    .iter()
+                    .map(|p| (p.roughness, p.diameter))
+                    .chain(std::iter::repeat((0.0, 0.0)))
+                    .take(links.len())
+                    .collect(),
+                patterns: &pattern_index,
+                hydraulic_step_s,
+                us,
+            },
+        )?;
         let node_count = node_ids.len();
         Ok(HydModel {
             node_ids,
@@ -603,6 +627,7 @@ impl HydModel {
             demand_multiplier: option_number("DEMAND MULTIPLIER", 1.0)?,
             controls,
             energy,
+            quality,
             rules,
             rule_step_s,
             duration_s: time("DURATION", 0)?,

@@ -8,10 +8,12 @@
 //! - [`newton`]: the Global Gradient Algorithm's trials of one period.
 //! - [`energy`]: pump energy and cost over the run.
 //! - [`rules`]: `[RULES]` evaluated at the rule time step within each hydraulic step.
+//! - [`quality`]: water age, traces and chemicals carried and reacting along the flows.
 
 mod coefficients;
 mod energy;
 mod newton;
+mod quality;
 mod rules;
 mod status;
 
@@ -61,6 +63,10 @@ pub struct Snapshot {
     pub trials: usize,
     /// False when the period did not converge and the run went on (`UNBALANCED CONTINUE`).
     pub converged: bool,
+    /// Water quality per node and per link in the file's units (mg/L or the chemical's units,
+    /// hours of age, percent of the traced node's water); empty when none is simulated.
+    pub quality: Vec<f64>,
+    pub link_quality: Vec<f64>,
     /// Junctions that no reservoir or tank reaches through open links at this time (EPANET's
     /// "Node … disconnected"): reported at zero pressure (head = elevation), and named by
     /// callers.
@@ -429,6 +435,8 @@ impl<'m> Hydraulics<'m> {
                 .collect(),
             trials,
             converged,
+            quality: Vec::new(),
+            link_quality: Vec::new(),
             disconnected: Vec::new(),
         };
         // A cut-off junction has no head of its own: reported at zero pressure (its elevation),
@@ -503,6 +511,11 @@ pub fn run(m: &HydModel, duration_s: Option<u64>) -> Result<HydraulicRun, Hydrau
     let mut s = Hydraulics::new(m);
     let mut out = Vec::new();
     let mut account = energy::EnergyAccount::default();
+    // EPANET simulates no quality over a single period.
+    let mut quality = match &m.quality {
+        Some(q) if duration > 0 => Some(quality::QualityState::new(m, q)),
+        _ => None,
+    };
     let mut t = 0u64;
     loop {
         s.apply_patterns(t);
@@ -522,7 +535,12 @@ pub fn run(m: &HydModel, duration_s: Option<u64>) -> Result<HydraulicRun, Hydrau
             });
         }
         if t.is_multiple_of(m.report_step_s) {
-            out.push(s.snapshot(t, solution.trials, converged));
+            let mut snap = s.snapshot(t, solution.trials, converged);
+            if let Some(qs) = &quality {
+                snap.quality = qs.node_quality();
+                snap.link_quality = qs.link_quality();
+            }
+            out.push(snap);
         }
         if t >= duration {
             if duration == 0 {
@@ -530,6 +548,23 @@ pub fn run(m: &HydModel, duration_s: Option<u64>) -> Result<HydraulicRun, Hydrau
             }
             break;
         }
+        // Quality moves with this period's flows, as solved (before rules act at its end).
+        let period = quality.as_mut().map(|qs| {
+            let flows = quality::PeriodFlows {
+                flow: (0..m.links.len())
+                    .map(|k| {
+                        if s.status[k].is_closed() {
+                            0.0
+                        } else {
+                            s.flow[k]
+                        }
+                    })
+                    .collect(),
+                demand: s.node_demand.clone(),
+            };
+            qs.begin_period(&flows);
+            flows
+        });
         let mut step = s.next_step(t, duration - t);
         if m.rules.is_empty() {
             s.update_tanks(step);
@@ -537,6 +572,9 @@ pub fn run(m: &HydModel, duration_s: Option<u64>) -> Result<HydraulicRun, Hydrau
             step = s.step_rules(t, step);
         }
         s.add_energy(&mut account, t, step as f64 / 3600.0);
+        if let (Some(qs), Some(flows)) = (quality.as_mut(), &period) {
+            qs.advance(flows, t, step);
+        }
         t += step;
     }
     Ok(HydraulicRun {

@@ -294,6 +294,41 @@ async fn the_viewer_shows_the_live_city_and_an_asset_panel() {
     let hidden = page.eval("document.getElementById('panel').hidden").await;
     assert_eq!(hidden, false);
 
+    // Water age and chlorine arrive from the quality run; the water network can be coloured by
+    // free chlorine (red below 0.2 mg/L, amber below 0.5, blue above).
+    let junction = page
+        .wait_for(
+            "citytwin.state.features.water.find(f => typeof f.state.freeChlorine === 'number' \
+             && typeof f.state.waterAge === 'number')?.id ?? false",
+            Duration::from_secs(60),
+        )
+        .await;
+    let junction = junction
+        .as_str()
+        .expect("a junction with quality")
+        .to_string();
+    let chlorine = page
+        .eval(&format!(
+            "citytwin.state.byId.get('{junction}').state.freeChlorine"
+        ))
+        .await
+        .as_f64()
+        .expect("chlorine");
+    page.eval(
+        "(() => { const s = document.getElementById('water-colour'); s.value = 'freeChlorine'; \
+         s.dispatchEvent(new Event('change')); return true; })()",
+    )
+    .await;
+    let colour = page.eval(&format!("citytwin.colourOf('{junction}')")).await;
+    let expected = if chlorine < 0.2 {
+        "#d62828"
+    } else if chlorine < 0.5 {
+        "#f0a020"
+    } else {
+        "#1f6fb2"
+    };
+    assert_eq!(colour, expected, "{junction} at {chlorine} mg/L");
+
     // A screenshot that is not blank: many colours, and much of the map is not background.
     page.eval("citytwin.centreOn && document.getElementById('zoom-fit').click()")
         .await;

@@ -31,6 +31,10 @@ pub enum Quantity {
     Flow,
     TankLevel,
     LinkStatus,
+    /// Free chlorine residual (mg/L), simulated or measured.
+    FreeChlorine,
+    /// Water age (hours since the water left its source).
+    WaterAge,
     // Waste
     FillingLevel,
     Temperature,
@@ -104,7 +108,7 @@ impl fmt::Display for Value {
 }
 
 // The position in this table is the storage code of `Quantity::code`: append only, never reorder.
-const SIMPLE: [(Quantity, &str); 24] = [
+const SIMPLE: [(Quantity, &str); 26] = [
     (Quantity::Intensity, "intensity"),
     (Quantity::AverageVehicleSpeed, "averageVehicleSpeed"),
     (Quantity::Occupancy, "occupancy"),
@@ -129,6 +133,8 @@ const SIMPLE: [(Quantity, &str); 24] = [
     (Quantity::ChargerStatus, "status"),
     (Quantity::AvailableCapacity, "availableCapacity"),
     (Quantity::SessionEnergy, "sessionEnergy"),
+    (Quantity::FreeChlorine, "freeChlorine"),
+    (Quantity::WaterAge, "waterAge"),
 ];
 
 /// Sockets a station may declare; socket-numbered quantities above this are rejected early.
@@ -210,6 +216,7 @@ impl Quantity {
             Q::Pressure | Q::Demand => kind == K::Junction,
             Q::Flow => matches!(kind, K::Pipe | K::Pump | K::Valve),
             Q::TankLevel => kind == K::Tank,
+            Q::FreeChlorine | Q::WaterAge => matches!(kind, K::Junction | K::Tank),
             Q::LinkStatus => matches!(kind, K::Pipe | K::Pump | K::Valve),
             Q::FillingLevel | Q::Temperature | Q::BinStatus | Q::DateLastEmptying => {
                 kind == K::WasteBin
@@ -285,6 +292,16 @@ impl Quantity {
                 unit: "m",
             },
             Q::LinkStatus => Text(&["OPEN", "CLOSED"]),
+            Q::FreeChlorine => Number {
+                min: 0.0,
+                max: 10.0,
+                unit: "mg/L",
+            },
+            Q::WaterAge => Number {
+                min: 0.0,
+                max: 10_000.0,
+                unit: "h",
+            },
             Q::Temperature => Number {
                 min: -50.0,
                 max: 1_000.0,

@@ -15,6 +15,7 @@ const state = {
   stats: { snapshots: 0, deltas: 0, changes: 0, kpis: 0, alerts: 0, gaps: 0, errors: [] },
   dirty: true,
   kpis: null,
+  waterColour: "pressure", // what colours the water network: pressure, freeChlorine, waterAge
 };
 
 const $ = (id) => document.getElementById(id);
@@ -64,6 +65,17 @@ function colour(f) {
       return "#7b3fa0";
     }
     case "water": {
+      // Chlorine: red below the 0.2 mg/L residual (WHO), amber below 0.5; age: green to red
+      // over two days; pressure: red below 15 m, amber below 25 m.
+      if (state.waterColour === "freeChlorine") {
+        const c = num(s, "freeChlorine");
+        if (c === null) return "#7fb3d5";
+        return c < 0.2 ? "#d62828" : c < 0.5 ? "#f0a020" : "#1f6fb2";
+      }
+      if (state.waterColour === "waterAge") {
+        const a = num(s, "waterAge");
+        return a === null ? "#7fb3d5" : ramp(a / 48, GREEN_RED);
+      }
       const p = num(s, "pressure");
       if (p === null) return "#7fb3d5";
       return p < 15 ? "#d62828" : p < 25 ? "#f0a020" : "#1f6fb2";
@@ -255,6 +267,10 @@ function zoomCentre(factor) {
 $("zoom-in").onclick = () => zoomCentre(1.5);
 $("zoom-out").onclick = () => zoomCentre(1 / 1.5);
 $("zoom-fit").onclick = fit;
+$("water-colour").addEventListener("change", (e) => {
+  state.waterColour = e.target.value;
+  state.dirty = true;
+});
 document.querySelectorAll("[data-layer]").forEach((box) => {
   box.addEventListener("change", () => {
     if (box.checked) state.visible.add(box.dataset.layer); else state.visible.delete(box.dataset.layer);
@@ -488,6 +504,7 @@ window.citytwin = {
     return { x: x + r.left, y: y + r.top };
   },
   centreOn(id) { const f = state.byId.get(id); if (f) { centreOn(f); draw(); } },
+  colourOf(id) { const f = state.byId.get(id); return f ? colour(f) : null; },
 };
 
 // The canvas changes size with the window and when the asset panel opens or closes.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context};
 
-use super::estimate::{estimate_road, solve_power, solve_water, watch_bins};
+use super::estimate::{Solved, estimate_road, solve_power, solve_water, watch_bins, water_quality};
 use super::published::{Estimates, NetworkKind};
 use crate::shared::{FeedEvent, Shared};
 
@@ -31,7 +31,13 @@ pub struct NetworkActor {
     shared: Arc<Shared>,
     policy: SolvePolicy,
     last_solve: Option<Instant>,
+    /// Water age and chlorine (an extended-period run): recomputed at most every
+    /// [`QUALITY_REFRESH`], kept between hydraulic solves.
+    quality: Option<(Instant, Solved)>,
 }
+
+/// The least time between two water-quality runs.
+const QUALITY_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl NetworkActor {
     pub fn new(kind: NetworkKind, shared: Arc<Shared>, policy: SolvePolicy) -> NetworkActor {
@@ -40,6 +46,7 @@ impl NetworkActor {
             shared,
             policy,
             last_solve: None,
+            quality: None,
         }
     }
 
@@ -61,7 +68,25 @@ impl NetworkActor {
         let started = Instant::now();
         let result = match self.kind {
             NetworkKind::Power => solve_power(city, inj),
-            NetworkKind::Water => solve_water(city, inj),
+            NetworkKind::Water => solve_water(city, inj).map(|(mut values, mut alerts)| {
+                let stale = self
+                    .quality
+                    .as_ref()
+                    .is_none_or(|(at, _)| at.elapsed() >= QUALITY_REFRESH);
+                if stale {
+                    match water_quality(city, inj) {
+                        Ok(q) => self.quality = Some((Instant::now(), q)),
+                        Err(e) => tracing::warn!(error = %e, "water quality run failed"),
+                    }
+                }
+                if let Some((_, (v, a))) = &self.quality {
+                    values.extend(v.iter().cloned());
+                    alerts.extend(a.iter().cloned());
+                    // An entity's values stay together (the feed applies them as one change).
+                    values.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                (values, alerts)
+            }),
             NetworkKind::Road => Ok(estimate_road(city, inj)),
             NetworkKind::Waste => Ok(watch_bins(city, inj)),
         };

@@ -113,11 +113,14 @@ pub(super) fn solve_power(city: &CityModel, inj: &Injections) -> Result<Solved, 
     Ok((values, alerts))
 }
 
-pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, String> {
+/// The water network's model with the measured demands held (the network file stays as it is).
+fn water_model_with_readings(
+    city: &CityModel,
+    inj: &Injections,
+) -> Result<Option<twin_core::water::HydModel>, String> {
     let Some(net) = city.water_network.as_ref() else {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(None);
     };
-    // Measured demands are held on the model; the network file stays as it is.
     let mut model = twin_core::water::HydModel::from_epanet(net).map_err(|e| e.to_string())?;
     let row: HashMap<&str, usize> = net
         .junctions
@@ -131,6 +134,81 @@ pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, 
             model.set_fixed_demand(node, litres_s * 1e-3);
         }
     }
+    Ok(Some(model))
+}
+
+/// Free chlorine below which a junction is alerted (mg/L; WHO, Guidelines for Drinking-water
+/// Quality, 4th ed.: a residual of at least 0.2 mg/L at the point of delivery).
+pub const LOW_CHLORINE_MG_L: f64 = 0.2;
+/// Hours of operation simulated for water age and chlorine: long enough for the water of the
+/// far ends of a town's network to arrive (EPANET's quality needs an extended period).
+pub const QUALITY_HORIZON_H: u64 = 48;
+
+/// Water age and free chlorine per junction and tank after [`QUALITY_HORIZON_H`] hours with the
+/// measured demands held: `waterAge` always, `freeChlorine` when the network simulates a
+/// chemical (the Pitești bundle: chlorine from the plant); alerts below [`LOW_CHLORINE_MG_L`].
+pub(super) fn water_quality(city: &CityModel, inj: &Injections) -> Result<Solved, String> {
+    let Some(mut model) = water_model_with_readings(city, inj)? else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let horizon = Some(QUALITY_HORIZON_H * 3600);
+    let ids = model.node_ids.clone();
+    let quality_nodes: Vec<usize> = (0..ids.len())
+        .filter(|&i| model.kind[i] != twin_core::water::model::NodeKind::Reservoir)
+        .collect();
+    let mut values = Vec::new();
+    let mut alerts = Vec::new();
+    let chemical = model.quality.clone();
+    if let Some(q) = &chemical
+        && matches!(
+            q.kind,
+            twin_core::water::model::quality::QualityKind::Chemical { .. }
+        )
+    {
+        let run = twin_core::water::run(&model, horizon).map_err(|e| e.to_string())?;
+        let last = run.snapshots.last().ok_or("no quality result")?;
+        let mut low = Vec::new();
+        for &i in &quality_nodes {
+            let eid = format!("water:{}", ids[i]);
+            let c = last.quality[i];
+            values.push((eid.clone(), "freeChlorine", c));
+            if model.kind[i] == twin_core::water::model::NodeKind::Junction
+                && c < LOW_CHLORINE_MG_L
+                && !last.disconnected.contains(&i)
+            {
+                low.push(eid);
+            }
+        }
+        if !low.is_empty() {
+            alerts.push(Alert {
+                code: "low_chlorine",
+                message: format!(
+                    "{} junctions below {LOW_CHLORINE_MG_L} mg/L of free chlorine after {QUALITY_HORIZON_H} h",
+                    low.len()
+                ),
+                entities: low,
+            });
+        }
+    }
+    model.quality = Some(twin_core::water::model::quality::QualityModel::water_age(
+        &model,
+        chemical.as_ref(),
+    ));
+    let run = twin_core::water::run(&model, horizon).map_err(|e| e.to_string())?;
+    let last = run.snapshots.last().ok_or("no quality result")?;
+    for &i in &quality_nodes {
+        values.push((format!("water:{}", ids[i]), "waterAge", last.quality[i]));
+    }
+    Ok((values, alerts))
+}
+
+pub(super) fn solve_water(city: &CityModel, inj: &Injections) -> Result<Solved, String> {
+    let Some(model) = water_model_with_readings(city, inj)? else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let Some(net) = city.water_network.as_ref() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
     let snaps = twin_core::water::simulate_model(&model, Some(0)).map_err(|e| e.to_string())?;
     let Some(s) = snaps.first() else {
         return Err("the hydraulic solver returned no time step".into());
@@ -309,4 +387,66 @@ pub(super) fn watch_bins(city: &CityModel, inj: &Injections) -> Solved {
     }
     alerts.extend(lock(&inj.reports).iter().cloned());
     (values, alerts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pitesti() -> CityModel {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pitesti");
+        twin_core::load_city(&dir).expect("Pitești bundle")
+    }
+
+    /// Water age and chlorine reach every junction of Pitești, decaying from the plant's dose;
+    /// the far ends carry old water with less chlorine, and those below 0.2 mg/L are alerted.
+    #[test]
+    fn water_age_and_chlorine_for_every_junction() {
+        let city = pitesti();
+        let (values, alerts) = water_quality(&city, &Injections::default()).expect("quality run");
+        let net = city.water_network.as_ref().expect("water");
+        let junction: HashSet<String> = net
+            .junctions
+            .iter()
+            .map(|j| format!("water:{}", j.id))
+            .collect();
+        let of = |name: &str| -> Vec<f64> {
+            values
+                .iter()
+                .filter(|(id, q, _)| *q == name && junction.contains(id))
+                .map(|(_, _, v)| *v)
+                .collect()
+        };
+        let (chlorine, age) = (of("freeChlorine"), of("waterAge"));
+        let junctions = net.junctions.len();
+        assert_eq!(chlorine.len(), junctions);
+        assert_eq!(age.len(), junctions);
+        assert!(
+            chlorine.iter().all(|c| (0.0..=0.8 + 1e-9).contains(c)),
+            "chlorine within the plant's dose"
+        );
+        assert!(
+            age.iter()
+                .all(|a| (0.0..=QUALITY_HORIZON_H as f64 + 1e-9).contains(a))
+        );
+        let mean = chlorine.iter().sum::<f64>() / chlorine.len() as f64;
+        assert!(mean > 0.2 && mean < 0.8, "mean chlorine {mean}");
+        // Older water has less chlorine: the oldest tenth carries less than the youngest tenth.
+        let mut pairs: Vec<(f64, f64)> =
+            age.iter().copied().zip(chlorine.iter().copied()).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let tenth = pairs.len() / 10;
+        let young: f64 = pairs[..tenth].iter().map(|p| p.1).sum::<f64>() / tenth as f64;
+        let old: f64 = pairs[pairs.len() - tenth..]
+            .iter()
+            .map(|p| p.1)
+            .sum::<f64>()
+            / tenth as f64;
+        assert!(old < young, "old water {old} mg/L, young {young} mg/L");
+        let low = chlorine.iter().filter(|c| **c < LOW_CHLORINE_MG_L).count();
+        match alerts.iter().find(|a| a.code == "low_chlorine") {
+            Some(a) => assert!(a.entities.len() <= low && !a.entities.is_empty()),
+            None => assert_eq!(low, 0),
+        }
+    }
 }

@@ -19,6 +19,15 @@ use crate::formats::epanet::{
 };
 
 /// Litres per resident per day billed, plus 20 % non-revenue water.
+/// Free chlorine leaving the treatment plant (mg/L): a usual dose for a residual of 0.2–0.5 mg/L
+/// at the far ends of a town's network (WHO, Guidelines for Drinking-water Quality, 4th ed.,
+/// chlorine: 0.2 mg/L residual at the point of delivery).
+const PLANT_CHLORINE_MG_L: f64 = 0.8;
+/// First-order bulk decay of free chlorine (1/day) and wall decay (m/day): mid-range values of
+/// treated surface water and cement-lined/PVC mains (EPANET 2.2 manual §3.4, reaction
+/// coefficients, and the ranges it cites).
+const CHLORINE_BULK_PER_DAY: f64 = -0.5;
+const CHLORINE_WALL_M_PER_DAY: f64 = -0.05;
 const LITRES_PER_PERSON_DAY: f64 = 150.0 * 1.2;
 const SOURCE_HEAD_M: f64 = 312.0;
 /// Ground above this is the Trivale high zone, served from its own tank.
@@ -148,6 +157,8 @@ pub fn plan_water(
         ("TRIALS", "100"),
         ("ACCURACY", "0.001"),
         ("DEMAND MULTIPLIER", "1.0"),
+        // Free chlorine leaving the plant, decaying in the bulk water and at pipe walls.
+        ("QUALITY CHLORINE", "mg/L"),
     ] {
         net.options.insert(k.into(), v.into());
     }
@@ -156,6 +167,7 @@ pub fn plan_water(
         ("HYDRAULIC TIMESTEP", "1:00"),
         ("PATTERN TIMESTEP", "1:00"),
         ("REPORT TIMESTEP", "1:00"),
+        ("QUALITY TIMESTEP", "0:05"),
     ] {
         net.times.insert(k.into(), v.into());
     }
@@ -181,6 +193,12 @@ pub fn plan_water(
         head: SOURCE_HEAD_M,
         pattern: None,
     });
+    net.sources
+        .push((0, format!("r-plant\tCONCEN\t{PLANT_CHLORINE_MG_L}")));
+    net.reactions.extend([
+        (0, format!("GLOBAL BULK\t{CHLORINE_BULK_PER_DAY}")),
+        (0, format!("GLOBAL WALL\t{CHLORINE_WALL_M_PER_DAY}")),
+    ]);
     net.coordinates
         .insert("r-plant".into(), (plant_pos.lon, plant_pos.lat));
     net.pipes.push(pipe(

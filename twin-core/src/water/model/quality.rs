@@ -82,6 +82,30 @@ pub struct QualityModel {
     pub ft_per_length_unit: f64,
 }
 
+impl QualityModel {
+    /// Water age on model `m` with the settings of `base` (its time step), or EPANET's defaults:
+    /// a tenth of the hydraulic step, tolerance 0.01 h.
+    pub fn water_age(m: &super::HydModel, base: Option<&QualityModel>) -> QualityModel {
+        QualityModel {
+            kind: QualityKind::Age,
+            step_s: base.map_or((m.hydraulic_step_s / 10).max(1), |b| b.step_s),
+            tolerance: 0.01,
+            diffusivity: CHLORINE_DIFFUSIVITY,
+            initial: vec![0.0; m.node_ids.len()],
+            sources: vec![None; m.node_ids.len()],
+            bulk_order: 1.0,
+            wall_order: 1.0,
+            tank_order: 1.0,
+            limit: 0.0,
+            bulk: vec![0.0; m.links.len()],
+            wall: vec![0.0; m.links.len()],
+            tank_bulk: vec![0.0; m.tanks.len()],
+            mixing: base.map_or_else(|| vec![Mixing::Mixed; m.tanks.len()], |b| b.mixing.clone()),
+            ft_per_length_unit: base.map_or(1.0, |b| b.ft_per_length_unit),
+        }
+    }
+}
+
 /// EPANET's quality unit factor (`Ucf[QUALITY]`): internal to file units, 1/LperFT3 for a
 /// chemical (mg/L from mg/ft³), 1 for age and trace.
 pub fn quality_units(kind: &QualityKind) -> f64 {

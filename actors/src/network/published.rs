@@ -33,6 +33,7 @@ pub struct Estimates {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     /// A stable code: `overloaded`, `voltage_out_of_band`, `de_energised`, `low_pressure`,
+    /// `low_chlorine`, `disconnected`,
     /// `congested_corridor`, `bin_overflowing`, `bin_full_soon`, `citizen_report`.
     pub code: &'static str,
     pub entities: Vec<String>,

@@ -52,6 +52,18 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for arg in sys.argv[1:]:
         inp, _, hours = arg.partition(':')
+        if hours:
+            # EPANET decides at input whether quality is simulated (none over a zero
+            # duration): the duration is written into a copy of the file, not set afterwards.
+            import re
+            text = open(inp, encoding="latin-1").read()
+            text, n = re.subn(r"(?im)^\s*DURATION\s+\S+.*$", f" DURATION {hours}:00", text)
+            if n == 0:
+                text = re.sub(r"(?im)^\[TIMES\]", f"[TIMES]\n DURATION {hours}:00", text, count=1)
+            copy = f"/tmp/epq_{inp.rsplit('/', 1)[-1]}"
+            with open(copy, "w", encoding="latin-1") as f:
+                f.write(text)
+            inp = copy
         en = ENepanet(); en.ENopen(inp, '/tmp/epq.rpt', '')
         duration = float(hours) * 3600 if hours else en.ENgettimeparam(EN_DURATION)
         en.ENclose()

@@ -161,6 +161,14 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
                 "pressure_deficient": r.pressure_deficient.iter().map(|(j, p)| json!({"id": j, "pressure_m": p})).collect::<Vec<_>>(),
                 "service_pressure_m": args.service_pressure_m,
                 "min_pressure_m": r.min_pressure_m,
+                "quality_degraded": r.quality_degraded.iter().map(|q| json!({
+                    "id": q.junction,
+                    "age_before_h": q.age_before_h,
+                    "age_after_h": q.age_after_h,
+                    "chlorine_before_mg_l": q.chlorine_before,
+                    "chlorine_after_mg_l": q.chlorine_after,
+                })).collect::<Vec<_>>(),
+                "quality_not_assessed": r.quality_not_assessed,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
@@ -176,6 +184,36 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
                 r.min_pressure_m
                     .map_or("-".to_string(), |p| format!("{p:.1} m"))
             );
+            use twin_core::water::isolation::{AGE_RISE_H, LOW_CHLORINE_MG_L, QUALITY_HORIZON_H};
+            if let Some(why) = &r.quality_not_assessed {
+                println!("  water quality not assessed: {why}");
+                continue;
+            }
+            println!(
+                "  water quality after {QUALITY_HORIZON_H} h: {} supplied junctions degrade (water older by more than {AGE_RISE_H} h, or free chlorine falling below {LOW_CHLORINE_MG_L} mg/L){}",
+                r.quality_degraded.len(),
+                if r.quality_degraded.is_empty() {
+                    String::new()
+                } else {
+                    ":".to_string()
+                }
+            );
+            for q in r.quality_degraded.iter().take(10) {
+                let chlorine = match (q.chlorine_before, q.chlorine_after) {
+                    (Some(a), Some(b)) => format!(", chlorine {a:.2} → {b:.2} mg/L"),
+                    _ => String::new(),
+                };
+                println!(
+                    "    {}: age {:.1} → {:.1} h{chlorine}",
+                    q.junction, q.age_before_h, q.age_after_h
+                );
+            }
+            if r.quality_degraded.len() > 10 {
+                println!(
+                    "    … {} more (--json lists all)",
+                    r.quality_degraded.len() - 10
+                );
+            }
         }
     }
     Ok(())

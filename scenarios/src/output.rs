@@ -34,6 +34,9 @@ pub fn kpi_label(name: &str) -> &str {
         "junction_hours_without_water" => "junction-hours without water",
         "pressure_deficient_junctions_max" => "junctions below 15 m (most at once)",
         "pressure_deficient_junction_hours" => "junction-hours below 15 m",
+        "water_quality_degraded_junctions_max" => {
+            "junctions whose water degrades (older by 6 h or chlorine < 0.2 mg/L; most at once)"
+        }
         "bin_overflows" => "bin overflow events",
         "bin_hours_full" => "bin-hours full",
         "bins_emptied" => "bins emptied",
@@ -47,7 +50,7 @@ pub fn kpi_label(name: &str) -> &str {
 }
 
 /// KPI names in the order reports show them: by model, then anything else by name.
-pub const KPI_ORDER: [&str; 28] = [
+pub const KPI_ORDER: [&str; 29] = [
     "travel_time_veh_h",
     "delay_veh_h",
     "customers_interrupted",
@@ -68,6 +71,7 @@ pub const KPI_ORDER: [&str; 28] = [
     "junction_hours_without_water",
     "pressure_deficient_junctions_max",
     "pressure_deficient_junction_hours",
+    "water_quality_degraded_junctions_max",
     "bin_overflows",
     "bin_hours_full",
     "bins_emptied",

@@ -1,6 +1,7 @@
 //! The water model in a run: a broken pipe is isolated by its valves when it breaks (junctions
 //! without water, junctions below service pressure after the re-solve), counted in
-//! junction-hours while it lasts; the city's demand follows its daily curve.
+//! junction-hours while it lasts, and the junctions whose water degrades with it (older water,
+//! chlorine below the residual); the city's demand follows its daily curve.
 
 use twin_core::CityModel;
 use twin_core::entity::Asset;
@@ -17,6 +18,8 @@ struct WaterEvent {
     to_h: f64,
     without_supply: usize,
     deficient: usize,
+    /// Supplied junctions whose water degrades (older, or chlorine below the residual).
+    degraded: usize,
     demand_lost_m3s: f64,
 }
 
@@ -31,6 +34,7 @@ pub(super) struct WaterStep<'a> {
     deficit_h: f64,
     max_dry: usize,
     max_deficient: usize,
+    max_degraded: usize,
 }
 
 impl<'a> WaterStep<'a> {
@@ -68,6 +72,7 @@ impl<'a> WaterStep<'a> {
                     to_h: window.to_h,
                     without_supply: b.without_supply.len(),
                     deficient: b.pressure_deficient.len(),
+                    degraded: b.quality_degraded.len(),
                     demand_lost_m3s: b.demand_lost_m3s,
                 });
             }
@@ -88,6 +93,7 @@ impl<'a> WaterStep<'a> {
             deficit_h: 0.0,
             max_dry: 0,
             max_deficient: 0,
+            max_degraded: 0,
         })
     }
 }
@@ -105,14 +111,16 @@ impl ModelStep for WaterStep<'_> {
         });
         let curve = water_curve(at.hour);
         self.demand_m3 += self.base_m3s * curve * factor * dt * 3600.0;
-        let (mut dry, mut deficient) = (0, 0);
+        let (mut dry, mut deficient, mut degraded) = (0, 0, 0);
         for w in self.events.iter().filter(|w| h >= w.from_h && h < w.to_h) {
             dry += w.without_supply;
             deficient += w.deficient;
+            degraded += w.degraded;
             self.lost_m3 += w.demand_lost_m3s * curve * factor * dt * 3600.0;
         }
         self.max_dry = self.max_dry.max(dry);
         self.max_deficient = self.max_deficient.max(deficient);
+        self.max_degraded = self.max_degraded.max(degraded);
         self.dry_h += dry as f64 * dt;
         self.deficit_h += deficient as f64 * dt;
         set_series(out, "junctions_without_water", at.k, dry as f64);
@@ -132,5 +140,9 @@ impl ModelStep for WaterStep<'_> {
             self.max_deficient as f64,
         );
         kpi("pressure_deficient_junction_hours", self.deficit_h);
+        kpi(
+            "water_quality_degraded_junctions_max",
+            self.max_degraded as f64,
+        );
     }
 }

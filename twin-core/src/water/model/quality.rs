@@ -86,22 +86,42 @@ impl QualityModel {
     /// Water age on model `m` with the settings of `base` (its time step), or EPANET's defaults:
     /// a tenth of the hydraulic step, tolerance 0.01 h.
     pub fn water_age(m: &super::HydModel, base: Option<&QualityModel>) -> QualityModel {
+        let mut q = QualityModel::inert(
+            QualityKind::Age,
+            base.map_or((m.hydraulic_step_s / 10).max(1), |b| b.step_s),
+            (m.node_ids.len(), m.links.len(), m.tanks.len()),
+        );
+        q.tolerance = 0.01;
+        if let Some(b) = base {
+            q.mixing = b.mixing.clone();
+            q.ft_per_length_unit = b.ft_per_length_unit;
+        }
+        q
+    }
+
+    /// A model of `kind` with no sources, no reactions, completely mixed tanks and EPANET's
+    /// default settings, for (nodes, links, tanks) elements.
+    fn inert(
+        kind: QualityKind,
+        step_s: u64,
+        (nodes, links, tanks): (usize, usize, usize),
+    ) -> QualityModel {
         QualityModel {
-            kind: QualityKind::Age,
-            step_s: base.map_or((m.hydraulic_step_s / 10).max(1), |b| b.step_s),
-            tolerance: 0.01,
+            kind,
+            step_s,
+            tolerance: 0.0,
             diffusivity: CHLORINE_DIFFUSIVITY,
-            initial: vec![0.0; m.node_ids.len()],
-            sources: vec![None; m.node_ids.len()],
+            initial: vec![0.0; nodes],
+            sources: vec![None; nodes],
             bulk_order: 1.0,
             wall_order: 1.0,
             tank_order: 1.0,
             limit: 0.0,
-            bulk: vec![0.0; m.links.len()],
-            wall: vec![0.0; m.links.len()],
-            tank_bulk: vec![0.0; m.tanks.len()],
-            mixing: base.map_or_else(|| vec![Mixing::Mixed; m.tanks.len()], |b| b.mixing.clone()),
-            ft_per_length_unit: base.map_or(1.0, |b| b.ft_per_length_unit),
+            bulk: vec![0.0; links],
+            wall: vec![0.0; links],
+            tank_bulk: vec![0.0; tanks],
+            mixing: vec![Mixing::Mixed; tanks],
+            ft_per_length_unit: 1.0,
         }
     }
 }
@@ -233,23 +253,14 @@ pub(super) fn parse_quality(
     }
     .min(cx.hydraulic_step_s)
     .max(1);
-    let mut q = QualityModel {
+    let mut q = QualityModel::inert(
         kind,
         step_s,
-        tolerance,
-        diffusivity,
-        initial: vec![0.0; cx.node_ids.len()],
-        sources: vec![None; cx.node_ids.len()],
-        bulk_order: 1.0,
-        wall_order: 1.0,
-        tank_order: 1.0,
-        limit: 0.0,
-        bulk: vec![0.0; cx.links.len()],
-        wall: vec![0.0; cx.links.len()],
-        tank_bulk: vec![0.0; cx.tank_nodes.len()],
-        mixing: vec![Mixing::Mixed; cx.tank_nodes.len()],
-        ft_per_length_unit: if cx.us { 1.0 } else { 1.0 / super::M_PER_FT },
-    };
+        (cx.node_ids.len(), cx.links.len(), cx.tank_nodes.len()),
+    );
+    q.tolerance = tolerance;
+    q.diffusivity = diffusivity;
+    q.ft_per_length_unit = if cx.us { 1.0 } else { 1.0 / super::M_PER_FT };
     for (line, text) in &net.quality {
         let tok: Vec<&str> = text.split_ascii_whitespace().collect();
         let value = |s: &str| {

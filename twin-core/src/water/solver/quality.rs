@@ -656,6 +656,38 @@ impl<'m> QualityState<'m> {
         self.tank[t] = mix.c;
     }
 
+    /// Take `v` ft³ out of tank segments `k` from the oldest end (`oldest`) or the newest, as
+    /// EPANET's `tankmix3` and `tankmix4` do: the last segment gives whatever is still asked
+    /// and is never removed. Returns (volume, mass) taken.
+    fn withdraw(&mut self, k: usize, mut v: f64, oldest: bool) -> (f64, f64) {
+        let (mut vsum, mut wsum) = (0.0, 0.0);
+        while v > 0.0 {
+            let only = self.segments[k].len() == 1;
+            let seg = if oldest {
+                self.segments[k].front_mut()
+            } else {
+                self.segments[k].back_mut()
+            };
+            let Some(seg) = seg else { break };
+            let vseg = if only { v } else { seg.v.min(v) };
+            vsum += vseg;
+            wsum += seg.c * vseg;
+            v -= vseg;
+            if v >= 0.0 && vseg >= seg.v {
+                if !only {
+                    if oldest {
+                        self.segments[k].pop_front();
+                    } else {
+                        self.segments[k].pop_back();
+                    }
+                }
+            } else {
+                seg.v -= vseg;
+            }
+        }
+        (vsum, wsum)
+    }
+
     /// EPANET's `tankmix3`: first in, first out.
     fn mix_fifo(&mut self, t: usize, k: usize, vin: f64, win: f64, vnet: f64) {
         if self.segments[k].is_empty() {
@@ -669,25 +701,7 @@ impl<'m> QualityState<'m> {
                 _ => self.segments[k].push_back(Segment { v: vin, c: cin }),
             }
         }
-        let (mut vsum, mut wsum) = (0.0, 0.0);
-        let mut vout = vin - vnet;
-        while vout > 0.0 {
-            let only = self.segments[k].len() == 1;
-            let Some(seg) = self.segments[k].front_mut() else {
-                break;
-            };
-            let vseg = if only { vout } else { seg.v.min(vout) };
-            vsum += vseg;
-            wsum += seg.c * vseg;
-            vout -= vseg;
-            if vout >= 0.0 && vseg >= seg.v {
-                if !only {
-                    self.segments[k].pop_front();
-                }
-            } else {
-                seg.v -= vseg;
-            }
-        }
+        let (vsum, wsum) = self.withdraw(k, vin - vnet, true);
         self.tank[t] = if vsum > 0.0 {
             wsum / vsum
         } else {
@@ -710,26 +724,8 @@ impl<'m> QualityState<'m> {
             }
             self.tank[t] = self.segments[k].back().map_or(0.0, |s| s.c);
         } else if vnet < 0.0 {
-            let (mut vsum, mut wsum) = (0.0, 0.0);
-            let mut vnet = -vnet;
             // Water leaves from the newest end.
-            while vnet > 0.0 {
-                let only = self.segments[k].len() == 1;
-                let Some(seg) = self.segments[k].back_mut() else {
-                    break;
-                };
-                let vseg = if only { vnet } else { seg.v.min(vnet) };
-                vsum += vseg;
-                wsum += seg.c * vseg;
-                vnet -= vseg;
-                if vnet >= 0.0 && vseg >= seg.v {
-                    if !only {
-                        self.segments[k].pop_back();
-                    }
-                } else {
-                    seg.v -= vseg;
-                }
-            }
+            let (vsum, wsum) = self.withdraw(k, -vnet, false);
             self.tank[t] = (wsum + win) / (vsum + vin);
         }
     }

@@ -53,11 +53,12 @@ fn start_node(dir: &Path, id: &str, nats: u16, snapshot_every_s: u64) -> Node {
     let data = dir.join(id);
     std::fs::create_dir_all(&data).expect("data folder");
     let tokens = data.join("tokens.toml");
-    std::fs::write(
+    common::write_tokens(
         &tokens,
-        format!("open_reads = true\n\n[[token]]\nname = \"test\"\nrole = \"operator\"\ntoken = \"{TOKEN}\"\n"),
-    )
-    .expect("tokens file");
+        &format!(
+            "open_reads = true\n\n[[token]]\nname = \"test\"\nrole = \"operator\"\ntoken = \"{TOKEN}\"\n"
+        ),
+    );
     let http = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_twin"))
         .args([

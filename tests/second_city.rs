@@ -16,11 +16,12 @@ const TOKEN: &str = "testville-operator-token";
 fn serve(city: Option<&str>, data: &Path, cwd: &Path, port: u16) -> Killed {
     std::fs::create_dir_all(data).expect("data folder");
     let tokens = data.join("tokens.toml");
-    std::fs::write(
+    common::write_tokens(
         &tokens,
-        format!("open_reads = true\n\n[[token]]\nname = \"test\"\nrole = \"operator\"\ntoken = \"{TOKEN}\"\n"),
-    )
-    .expect("tokens file");
+        &format!(
+            "open_reads = true\n\n[[token]]\nname = \"test\"\nrole = \"operator\"\ntoken = \"{TOKEN}\"\n"
+        ),
+    );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_twin"));
     cmd.args([
         "serve",

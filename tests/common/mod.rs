@@ -153,3 +153,14 @@ pub fn http(
     let end = body.rfind(['}', ']']).map_or(body.len(), |e| e + 1);
     (code, body[start..end.max(start)].to_string())
 }
+
+/// Write a tokens file readable by its owner only (the twin refuses one others can read).
+#[allow(dead_code)]
+pub fn write_tokens(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("tokens file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    }
+}

@@ -51,14 +51,12 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-/// The bearer token of a request, if any.
+/// The bearer token of a request, if any. The scheme is matched without regard to case
+/// (RFC 9110 §11.1: `bearer`, `Bearer`, `BEARER`).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Check that the request may use a path needing `role`; the caller's role (None: anonymous
@@ -433,4 +431,23 @@ pub async fn not_found(request: Request<Body>) -> Response {
         format!("no route {} {}", request.method(), request.uri().path()),
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().expect("header"));
+            bearer(&h).map(str::to_string)
+        };
+        for v in ["Bearer abc123", "bearer abc123", "BEARER  abc123 "] {
+            assert_eq!(with(v).as_deref(), Some("abc123"), "{v}");
+        }
+        assert_eq!(with("Basic abc123"), None);
+        assert_eq!(with("Bearerabc123"), None);
+    }
 }

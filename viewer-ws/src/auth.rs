@@ -100,11 +100,24 @@ impl Auth {
             path: path.to_string(),
             why: e.to_string(),
         })?;
-        for t in &file.token {
+        for (i, t) in file.token.iter().enumerate() {
             if t.token.len() < 16 {
                 return Err(TokensFileError::Invalid {
                     path: path.to_string(),
                     why: format!("token `{}` is shorter than 16 characters", t.name),
+                });
+            }
+            // One token, one role: a token listed twice would take whichever role came last.
+            if let Some(other) = file.token[..i].iter().find(|o| o.token == t.token) {
+                return Err(TokensFileError::Invalid {
+                    path: path.to_string(),
+                    why: format!(
+                        "tokens `{}` ({}) and `{}` ({}) have the same value: give each role its own token",
+                        other.name,
+                        other.role.name(),
+                        t.name,
+                        t.role.name()
+                    ),
                 });
             }
         }
@@ -130,6 +143,7 @@ impl Auth {
                 why: e.to_string(),
             })?;
         }
+        refuse_open_permissions(path, &shown)?;
         let text =
             twin_core::formats::text::read_utf8_file(path).map_err(|e| TokensFileError::Read {
                 path: shown.clone(),
@@ -163,6 +177,33 @@ impl Auth {
         }
         Ok(Some(t.role))
     }
+}
+
+/// A tokens file others can read gives its tokens away: refused, as ssh refuses an open key,
+/// with the command that fixes it.
+fn refuse_open_permissions(path: &Path, shown: &str) -> Result<(), TokensFileError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| TokensFileError::Read {
+                path: shown.to_string(),
+                why: e.to_string(),
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(TokensFileError::Invalid {
+                path: shown.to_string(),
+                why: format!(
+                    "readable by other users (mode {:o}): the tokens are secrets; run `chmod 600 {shown}`",
+                    mode & 0o777
+                ),
+            });
+        }
+    }
+    let _ = (path, shown);
+    Ok(())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -253,6 +294,24 @@ token = "viewer-token-000000"
         let role = "[[token]]\nname = \"x\"\nrole = \"root\"\ntoken = \"0123456789abcdef\"\n";
         let e = Auth::from_toml(role, "t.toml").expect_err("bad role");
         assert!(e.to_string().contains("root"), "{e}");
+        let twice = "[[token]]\nname = \"screen\"\nrole = \"viewer\"\ntoken = \"0123456789abcdef\"\n\
+                     [[token]]\nname = \"boss\"\nrole = \"admin\"\ntoken = \"0123456789abcdef\"\n";
+        let e = Auth::from_toml(twice, "t.toml").expect_err("one token, two roles");
+        assert!(e.to_string().contains("same value"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_tokens_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tokens.toml");
+        Auth::load_or_create(&path).expect("created private");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = Auth::load_or_create(&path).expect_err("open file");
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(Auth::load_or_create(&path).is_ok());
     }
 
     #[test]

@@ -21,8 +21,11 @@ pub struct WsLimits {
     pub max_message_bytes: usize,
     pub max_subscriptions: usize,
     pub max_clients: usize,
-    /// Highest update rate a subscription may ask for, and the rate when it asks none.
+    /// Highest and lowest update rates a subscription may ask for, and the rate when it asks
+    /// none. The lowest (one update every 100 s) keeps the interval a duration the feed can
+    /// wait (a rate of 1e-300 Hz is an interval no clock holds).
     pub max_rate_hz: f64,
+    pub min_rate_hz: f64,
     pub default_rate_hz: f64,
 }
 
@@ -34,6 +37,7 @@ impl Default for WsLimits {
             max_subscriptions: 8,
             max_clients: 2000,
             max_rate_hz: 20.0,
+            min_rate_hz: 0.01,
             default_rate_hz: 5.0,
         }
     }
@@ -214,11 +218,13 @@ fn subscription(w: SubscribeWire, limits: &WsLimits) -> Result<Subscription, Pro
         });
     }
     let rate_hz = w.rate.unwrap_or(limits.default_rate_hz);
-    if !(rate_hz.is_finite() && rate_hz > 0.0 && rate_hz <= limits.max_rate_hz) {
+    if !(rate_hz.is_finite() && rate_hz >= limits.min_rate_hz && rate_hz <= limits.max_rate_hz) {
         return Err(bad(
             "bad_rate",
             format!(
-                "subscribe: `rate` is the maximum update rate in Hz, above 0 and at most {}",
+                "subscribe: `rate` is the maximum update rate in Hz, from {} (one update every {} s; above 0) to at most {}",
+                limits.min_rate_hz,
+                1.0 / limits.min_rate_hz,
                 limits.max_rate_hz
             ),
         ));
@@ -382,6 +388,11 @@ mod tests {
                 r#"{"type":"subscribe","layers":["bin"],"rate":-1}"#,
                 "bad_rate",
                 "above 0",
+            ),
+            (
+                r#"{"type":"subscribe","layers":["kpi"],"rate":1e-300}"#,
+                "bad_rate",
+                "every 100 s",
             ),
             (
                 r#"{"type":"subscribe","layers":["bin"],"bbox":[5,5,1,1]}"#,

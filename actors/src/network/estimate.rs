@@ -354,14 +354,14 @@ pub(super) fn estimate_road(city: &CityModel, inj: &Injections) -> Solved {
 }
 
 /// Bins: overflowing now (level ≥ 0.95) or predicted to within 12 hours; and the open citizen
-/// reports.
+/// reports. The watch publishes no values: a bin's level is its sensor's reading, already in
+/// its state (republished as an estimate it came back rounded over the reading).
 pub(super) fn watch_bins(city: &CityModel, inj: &Injections) -> Solved {
     let bins = lock(&inj.waste).values.clone();
-    let mut values = Vec::new();
+    let values = Vec::new();
     let (mut full, mut soon) = (Vec::<EntityId>::new(), Vec::<EntityId>::new());
     for (&i, &(level, to_full)) in &bins {
         let id = &city.entities()[i].id;
-        values.push((id.to_string(), "fillingLevel", level));
         if level >= twin_core::live::BIN_FULL_LEVEL {
             full.push(id.clone());
         } else if to_full.is_some_and(|h| h <= 12.0) {
@@ -400,6 +400,26 @@ mod tests {
 
     /// Water age and chlorine reach every junction of Pitești, decaying from the plant's dose;
     /// the far ends carry old water with less chlorine, and those below 0.2 mg/L are alerted.
+    /// The watch over bins alerts from the levels but never republishes a sensor's level
+    /// (it came back rounded to 1e-4 over the reading: 0.07601 published as 0.076).
+    #[test]
+    fn the_bin_watch_does_not_republish_readings() {
+        let city = pitesti();
+        let inj = Injections::default();
+        let bin = city
+            .entities()
+            .iter()
+            .position(|e| matches!(e.asset, Asset::WasteBin(_)))
+            .expect("a bin");
+        lock(&inj.waste).values.insert(bin, (0.97601, Some(0.0)));
+        let (values, alerts) = watch_bins(&city, &inj);
+        assert!(values.is_empty(), "{values:?}");
+        assert!(
+            alerts.iter().any(|a| a.code == "bin_overflowing"),
+            "{alerts:?}"
+        );
+    }
+
     #[test]
     fn water_age_and_chlorine_for_every_junction() {
         let city = pitesti();

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{LinkModel, ModelError};
+use super::{LinkModel, ModelError, keyword_is as is};
 
 /// A pump's own energy settings; `None` takes the global one.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,11 +27,6 @@ pub struct EnergySettings {
     pub demand_charge: f64,
     /// Per link (pumps only).
     pub pumps: Vec<PumpEnergySettings>,
-}
-
-/// EPANET's keyword test: `word` starts with `key`, ignoring case.
-fn is(word: &str, key: &str) -> bool {
-    word.len() >= key.len() && word[..key.len()].eq_ignore_ascii_case(key)
 }
 
 /// Parse `[ENERGY]` statements (line, text) with the model's links, patterns and curves;

@@ -301,6 +301,14 @@ pub struct HydModel {
     pub fixed_demand: Vec<Option<f64>>,
 }
 
+/// EPANET's keyword test (`match` in its input reader): `word` starts with `key`, ignoring
+/// ASCII case. Safe on any text: a word whose bytes do not split at `key`'s length (a
+/// multi-byte character there) does not match.
+pub(super) fn keyword_is(word: &str, key: &str) -> bool {
+    word.get(..key.len())
+        .is_some_and(|w| w.eq_ignore_ascii_case(key))
+}
+
 /// EPANET time values: `h:mm[:ss]`, a number of hours, or a number with a unit; clock times
 /// with `am`/`pm`.
 pub fn parse_time(text: &str) -> Option<u64> {
@@ -804,6 +812,15 @@ mod tests {
         assert_eq!(parse_time("2"), Some(7200));
         assert_eq!(parse_time("30 min"), Some(1800));
         assert_eq!(parse_time("soon"), None);
+    }
+
+    #[test]
+    fn keywords_match_as_epanet_and_never_split_a_character() {
+        assert!(keyword_is("EFFICIENCY", "EFFIC"));
+        assert!(keyword_is("effic", "EFFIC"));
+        assert!(!keyword_is("EFF", "EFFIC"));
+        assert!(!keyword_is("éfficience", "EFFIC"));
+        assert!(!keyword_is("PRIXé", "PRICE"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{LinkKind, LinkModel, ModelError, NodeKind};
+use super::{LinkKind, LinkModel, ModelError, NodeKind, keyword_is as is};
 use crate::formats::epanet::{EpanetNetwork, HeadLossFormula};
 
 /// Litres per cubic foot (EPANET's `LperFT3`): concentrations in mg/L are held in mg/ft³.
@@ -134,11 +134,6 @@ pub fn quality_units(kind: &QualityKind) -> f64 {
     } else {
         1.0
     }
-}
-
-/// EPANET's keyword test: `word` starts with `key`, ignoring case.
-fn is(word: &str, key: &str) -> bool {
-    word.len() >= key.len() && word[..key.len()].eq_ignore_ascii_case(key)
 }
 
 /// Items an id range names (EPANET accepts `id1 id2` ranges: numeric when both parse,

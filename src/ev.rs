@@ -11,8 +11,12 @@ use clap::Args;
 use serde_json::json;
 use twin_core::ev::calibration::DemandFit;
 use twin_core::ev::charging::Sharing;
+use twin_core::ev::network::AddedSockets;
+use twin_core::ev::stepper::SmartCharging;
 use twin_core::ev::study::{EvStudyConfig, EvStudyResult, run_ev_study};
-use twin_scenarios::report::ev::{SweepRow, ev_study_json, ev_study_report, ev_sweep_report};
+use twin_scenarios::report::ev::{
+    SweepRow, ev_study_json, ev_study_report, ev_sweep_report, smart_charging_summary,
+};
 use twin_scenarios::report::round;
 
 #[derive(Args, Clone)]
@@ -26,7 +30,9 @@ pub struct StudyArgs {
     /// Public charging stations to add (a 22 kW AC and a 50 kW DC socket each).
     #[arg(long, default_value_t = 0)]
     pub add_chargers: usize,
-    /// Smart charging: cap each post's charging at its rating's headroom (on|off).
+    /// Smart charging: `on` caps each post's charging at its rating's headroom; `valley` also
+    /// holds it under a daily level that fills the valleys of the post's load (peak shaving);
+    /// `off`.
     #[arg(long, default_value = "off")]
     pub smart: String,
     /// How a cap is shared: edf (earliest departure first) or fair.
@@ -36,6 +42,10 @@ pub struct StudyArgs {
     /// for more sites.
     #[arg(long = "site-cap")]
     pub site_caps: Vec<String>,
+    /// Sockets to add at a charger or a transformer post: `charger:11=4x22` (4 sockets of
+    /// 22 kW; above 22 kW they are DC) or `power:pt-12=2x50`; repeat for more places.
+    #[arg(long = "add-sockets")]
+    pub add_sockets: Vec<String>,
     #[arg(long, default_value_t = 7)]
     pub days: u32,
     /// First day (YYYY-MM-DD).
@@ -79,11 +89,8 @@ pub struct BenchArgs {
 }
 
 fn config_of(args: &StudyArgs, ev_share: f64) -> Result<EvStudyConfig> {
-    let smart = match args.smart.as_str() {
-        "on" => true,
-        "off" => false,
-        s => return Err(anyhow!("--smart `{s}` is not on or off")),
-    };
+    let smart = SmartCharging::from_name(&args.smart)
+        .ok_or_else(|| anyhow!("--smart `{}` is not on, valley or off", args.smart))?;
     let sharing = Sharing::from_name(&args.sharing)
         .ok_or_else(|| anyhow!("--sharing `{}` is not edf or fair", args.sharing))?;
     if args.days == 0 {
@@ -109,7 +116,34 @@ fn config_of(args: &StudyArgs, ev_share: f64) -> Result<EvStudyConfig> {
             .ok_or_else(|| anyhow!("--site-cap `{cap}` is not SITE=KW, like charger:11=50"))?;
         c.site_caps.push((site, kw));
     }
+    for added in &args.add_sockets {
+        c.add_sockets.push(parse_added_sockets(added)?);
+    }
     Ok(c)
+}
+
+/// `AT=NxKW` (`charger:11=4x22`) as sockets to add.
+fn parse_added_sockets(text: &str) -> Result<AddedSockets> {
+    let bad = || {
+        anyhow!("--add-sockets `{text}` is not AT=NxKW, like charger:11=4x22 or power:pt-12=2x50")
+    };
+    let (at, spec) = text.split_once('=').ok_or_else(bad)?;
+    let (count, kw) = spec.split_once(['x', 'X']).ok_or_else(bad)?;
+    let count: usize = count.trim().parse().map_err(|_| bad())?;
+    let kw: f64 = kw
+        .trim()
+        .trim_end_matches("kW")
+        .trim()
+        .parse()
+        .map_err(|_| bad())?;
+    if count == 0 || !(kw.is_finite() && kw > 0.0) {
+        return Err(bad());
+    }
+    Ok(AddedSockets {
+        at: at.trim().to_string(),
+        count,
+        kw,
+    })
 }
 
 fn run(
@@ -199,9 +233,16 @@ pub fn study(args: StudyArgs) -> Result<()> {
         r.base_min_voltage_pu
     );
     println!(
+        "grid peak (every load and the charging, with losses): {:.0} kW, {:.0} kW without charging ({:+.1} %)",
+        r.grid_peak_kw,
+        r.base_grid_peak_kw,
+        100.0 * (r.grid_peak_kw - r.base_grid_peak_kw) / r.base_grid_peak_kw.max(f64::EPSILON)
+    );
+    println!(
         "public chargers: {:.1} % of socket-hours occupied",
         100.0 * r.charger_utilisation
     );
+    println!("{}", smart_charging_sentence(&config, &r));
     for p in r.posts.iter().take(10) {
         println!(
             "  {:<14} {:>5.0} kVA  {:>6.1} h overloaded (without EVs {:.1} h), peak {:.0} %, EV peak {:.0} kW",
@@ -223,7 +264,13 @@ pub fn study(args: StudyArgs) -> Result<()> {
     Ok(())
 }
 
-/// `twin ev sweep`: the study at several shares, without and with smart charging.
+/// What smart charging did in this study, or would do, in one sentence for the report.
+fn smart_charging_sentence(c: &EvStudyConfig, r: &EvStudyResult) -> String {
+    smart_charging_summary(c.smart, r)
+}
+
+/// `twin ev sweep`: the study at several shares, without smart charging, with post caps and
+/// with valley filling.
 pub fn sweep(args: SweepArgs) -> Result<()> {
     let shares: Vec<f64> = args
         .shares
@@ -241,23 +288,30 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut results = Vec::new();
     for &share in &shares {
-        for smart in ["off", "on"] {
+        for smart in [
+            SmartCharging::Off,
+            SmartCharging::PostCaps,
+            SmartCharging::ValleyFilling,
+        ] {
             let mut a = args.study.clone();
-            a.smart = smart.into();
+            a.smart = smart.name().into();
             let c = config_of(&a, share)?;
             let r = run(&city, &fit, &c, args.study.json)?;
             rows.push(SweepRow {
                 share,
-                smart: smart == "on",
+                smart,
                 overload_hours: r.overload_hours,
                 peak_load_kw: r.peak_load_kw,
+                grid_peak_kw: r.grid_peak_kw,
                 unmet_energy_kwh: r.unmet_energy_kwh(),
                 min_voltage_pu: r.min_voltage_pu,
                 capped_kwh: r.charging.unmet.capped_kwh,
             });
-            results.push(json!({"ev_share": share, "smart": smart == "on",
+            results.push(json!({"ev_share": share, "smart": smart.name(),
                 "ev_count": r.ev_count, "overload_hours": round(r.overload_hours, 2),
                 "posts_overloaded": r.posts_overloaded, "peak_load_kw": round(r.peak_load_kw, 1),
+                "grid_peak_kw": round(r.grid_peak_kw, 1),
+                "grid_peak_kw_without_evs": round(r.base_grid_peak_kw, 1),
                 "unmet_energy_kwh": round(r.unmet_energy_kwh(), 1),
                 "unmet_smart_cap_kwh": round(r.charging.unmet.capped_kwh, 1),
                 "min_voltage_pu": round(r.min_voltage_pu, 4),
@@ -283,16 +337,23 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:>9} {:>6} {:>14} {:>10} {:>12} {:>10}",
-        "EV share", "smart", "overload h", "peak kW", "unmet kWh", "min V pu"
+        "{:>9} {:>7} {:>14} {:>16} {:>14} {:>12} {:>10}",
+        "EV share",
+        "smart",
+        "overload h",
+        "charging pk kW",
+        "grid peak kW",
+        "unmet kWh",
+        "min V pu"
     );
     for r in &rows {
         println!(
-            "{:>8.0}% {:>6} {:>14.1} {:>10.0} {:>12.0} {:>10.3}",
+            "{:>8.0}% {:>7} {:>14.1} {:>16.0} {:>14.0} {:>12.0} {:>10.3}",
             100.0 * r.share,
-            if r.smart { "on" } else { "off" },
+            r.smart.name(),
             r.overload_hours,
             r.peak_load_kw,
+            r.grid_peak_kw,
             r.unmet_energy_kwh,
             r.min_voltage_pu
         );
@@ -309,7 +370,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     c.fleet_override = Some(args.evs);
     let mut best = f64::INFINITY;
     let mut last = None;
-    for smart in [false, true] {
+    for smart in [SmartCharging::Off, SmartCharging::PostCaps] {
         c.smart = smart;
         for _ in 0..3 {
             let started = Instant::now();
@@ -319,7 +380,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                 "{} EVs, {} days, smart {}: {s:.2} s ({} steps, {} sessions, {} load flows)",
                 args.evs,
                 args.days,
-                if smart { "on" } else { "off" },
+                smart.name(),
                 r.steps,
                 r.charging.sessions,
                 r.steps

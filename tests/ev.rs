@@ -65,6 +65,7 @@ fn a_study_reports_its_load_curve_grid_and_chargers() {
 
 #[test]
 fn overload_grows_with_the_ev_share_and_smart_charging_removes_it() {
+    // Each share without smart charging, with post caps and with valley filling.
     let dir = tempfile::tempdir().expect("tempdir");
     let j = run_json(&[
         "ev",
@@ -78,27 +79,41 @@ fn overload_grows_with_the_ev_share_and_smart_charging_removes_it() {
         "--json",
     ]);
     let runs = j["runs"].as_array().expect("runs");
-    assert_eq!(runs.len(), 6);
-    let get = |share: f64, smart: bool, key: &str| -> f64 {
+    assert_eq!(runs.len(), 9);
+    let get = |share: f64, smart: &str, key: &str| -> f64 {
         runs.iter()
             .find(|r| r["ev_share"].as_f64() == Some(share) && r["smart"] == smart)
             .and_then(|r| r[key].as_f64())
             .expect("run")
     };
     let (o0, o15, o30) = (
-        get(0.0, false, "overload_hours"),
-        get(0.15, false, "overload_hours"),
-        get(0.3, false, "overload_hours"),
+        get(0.0, "off", "overload_hours"),
+        get(0.15, "off", "overload_hours"),
+        get(0.3, "off", "overload_hours"),
     );
     assert!(o0 < o15 && o15 < o30, "overload hours {o0} {o15} {o30}");
-    assert!(get(0.15, false, "peak_load_kw") < get(0.3, false, "peak_load_kw"));
+    assert!(get(0.15, "off", "peak_load_kw") < get(0.3, "off", "peak_load_kw"));
     for share in [0.0, 0.15, 0.3] {
         // Posts never exceed their rating for charging when it is capped at their headroom.
-        assert_eq!(get(share, true, "overload_hours"), 0.0, "share {share}");
-        assert!(
-            get(share, true, "unmet_energy_kwh") >= get(share, false, "unmet_energy_kwh") - 1.0
-        );
+        for smart in ["on", "valley"] {
+            assert_eq!(get(share, smart, "overload_hours"), 0.0, "share {share}");
+            assert!(
+                get(share, smart, "unmet_energy_kwh")
+                    >= get(share, "off", "unmet_energy_kwh") - 1.0
+            );
+        }
+        // The grid's peak counts every load: never below the peak without charging.
+        assert!(get(share, "off", "grid_peak_kw") >= get(share, "off", "grid_peak_kw_without_evs"));
     }
+    // Valley filling moves charging off the evening peak: the grid's peak comes down.
+    let (off, valley) = (
+        get(0.3, "off", "grid_peak_kw"),
+        get(0.3, "valley", "grid_peak_kw"),
+    );
+    assert!(
+        valley < off,
+        "grid peak {valley} with valley filling, {off} without"
+    );
     assert!(dir.path().join("sweep.html").exists());
 }
 

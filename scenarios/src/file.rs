@@ -25,6 +25,8 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use toml::Spanned;
 use twin_core::entity::{Asset, WasteKind};
+use twin_core::ev::network::AddedSockets;
+use twin_core::ev::stepper::SmartCharging;
 use twin_core::{CityModel, EntityId};
 
 /// A scenario file that cannot run, with where.
@@ -136,6 +138,14 @@ enum RawIntervention {
     RemoveChargers {
         chargers: Vec<String>,
     },
+    AddSockets {
+        at: String,
+        count: usize,
+        kw: f64,
+    },
+    SmartCharging {
+        mode: String,
+    },
     AddBins {
         stream: String,
         count: usize,
@@ -190,6 +200,10 @@ pub enum Change {
     EvShare(f64),
     AddChargers(usize),
     RemoveChargers(Vec<usize>),
+    /// Sockets added at a charger or a transformer post.
+    AddSockets(AddedSockets),
+    /// How charging answers the grid.
+    SmartCharging(SmartCharging),
     AddBins {
         stream: WasteKind,
         count: usize,
@@ -336,7 +350,7 @@ pub const TOP_LEVEL_KEYS: [&str; 11] = [
 ];
 
 /// Intervention kinds.
-pub const INTERVENTION_KINDS: [&str; 11] = [
+pub const INTERVENTION_KINDS: [&str; 13] = [
     "close_street",
     "street_capacity",
     "street_lanes",
@@ -345,6 +359,8 @@ pub const INTERVENTION_KINDS: [&str; 11] = [
     "ev_share",
     "add_chargers",
     "remove_chargers",
+    "add_sockets",
+    "smart_charging",
     "add_bins",
     "remove_bins",
     "collection_days",
@@ -635,6 +651,21 @@ impl Scenario {
                     &|a| matches!(a, Asset::EvCharger(_)),
                     "an EV charger",
                 )?),
+                RawIntervention::AddSockets { at, count, kw } => {
+                    let place = |a: &Asset| matches!(a, Asset::EvCharger(_) | Asset::TransformerPost(_));
+                    let at_id = ids(std::slice::from_ref(&at), "at", &place, "an EV charger or a transformer post")?;
+                    if count == 0 || !(kw > 0.0 && kw.is_finite()) {
+                        return Err(err(format!("`count` = {count}, `kw` = {kw}: give at least one socket of a positive power")));
+                    }
+                    Change::AddSockets(AddedSockets {
+                        at: city.entities()[at_id[0]].id.to_string(),
+                        count,
+                        kw,
+                    })
+                }
+                RawIntervention::SmartCharging { mode } => Change::SmartCharging(
+                    SmartCharging::from_name(&mode).ok_or_else(|| err(format!("`mode` = \"{mode}\" is not off, on (post caps) or valley")))?,
+                ),
                 RawIntervention::AddBins { stream, count } => Change::AddBins {
                     stream: WasteKind::from_name(&stream).ok_or_else(|| err(format!("`stream` = \"{stream}\" is not paper, plastic-metal, glass, bio or residual")))?,
                     count,

@@ -21,10 +21,9 @@ use serde_json::json;
 use twin_core::CityModel;
 use twin_core::entity::{Asset, RoadClass};
 use twin_core::ev::calibration::DemandFit;
-use twin_core::ev::charging::{ChargingSim, Sharing};
-use twin_core::ev::demand::{DemandModel, DemandSettings};
-use twin_core::ev::study::ChargingNetwork;
-use twin_core::ev::vehicles::{BusDuty, city_fleet};
+use twin_core::ev::charging::Sharing;
+use twin_core::ev::demand::DemandSettings;
+use twin_core::ev::stepper::{ChargingSetup, EvStepper, SmartCharging};
 use twin_core::profiles::{post_load, traffic_curve, water_curve};
 use twin_core::reading::RawReading;
 use twin_core::waste::fill::prior_rate_per_hour;
@@ -51,16 +50,13 @@ pub struct EvFeedConfig {
     pub ev_share: f64,
 }
 
-/// The city's charging, stepped on the twin clock.
+/// The city's charging, stepped on the twin clock by the one EV model the study and the
+/// scenarios use.
 struct EvFeed {
-    network: ChargingNetwork,
-    demand: DemandModel,
-    sim: ChargingSim,
+    stepper: EvStepper,
     /// Midnight (UTC) of the first day; steps count from it.
     origin: DateTime<Utc>,
     next_step: usize,
-    days_loaded: u32,
-    rng: ChaCha8Rng,
 }
 
 /// Minutes per step of the EV simulation.
@@ -73,36 +69,33 @@ impl EvFeed {
         start: DateTime<Utc>,
         seed: u64,
     ) -> Option<EvFeed> {
-        let network = match ChargingNetwork::for_city(city, 0, &[]) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "no EV sessions in the simulated feed");
-                return None;
-            }
-        };
-        let fleet = match city_fleet(city, config.ev_share) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "no EV sessions in the simulated feed");
-                return None;
-            }
-        };
-        let demand = DemandModel::new(
-            config.fit,
-            DemandSettings::default(),
-            fleet,
-            BusDuty::of_city(&city.meta.ev),
-        );
-        let sim = network.simulation(EV_STEP_MIN as f64 / 60.0, Sharing::EarliestDeadline);
         let origin = start.date_naive().and_hms_opt(0, 0, 0)?.and_utc();
+        let setup = ChargingSetup {
+            ev_share: config.ev_share,
+            fleet_override: None,
+            buses: None,
+            demand: DemandSettings::default(),
+            add_chargers: 0,
+            add_sockets: Vec::new(),
+            remove_chargers: Vec::new(),
+            site_caps: Vec::new(),
+            smart: SmartCharging::Off,
+            sharing: Sharing::EarliestDeadline,
+            seed: seed ^ 0xe5,
+            start: origin.naive_utc(),
+            step_h: EV_STEP_MIN as f64 / 60.0,
+        };
+        let stepper = match EvStepper::new(city, &config.fit, &setup) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "no EV sessions in the simulated feed");
+                return None;
+            }
+        };
         let mut feed = EvFeed {
-            network,
-            demand,
-            sim,
+            stepper,
             origin,
             next_step: 0,
-            days_loaded: 0,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0xe5),
         };
         // Run the day so far silently, so the chargers start with the cars already there.
         let now_step = ((start - origin).num_minutes() / EV_STEP_MIN) as usize;
@@ -116,20 +109,9 @@ impl EvFeed {
         self.origin + Duration::minutes(k as i64 * EV_STEP_MIN)
     }
 
-    /// Load the day of the next step if needed, and simulate that step.
+    /// Simulate the next step (smart charging off: the feed needs no grid).
     fn advance(&mut self) {
-        let per_day = (1440 / EV_STEP_MIN) as usize;
-        let day = (self.next_step / per_day) as u32;
-        while self.days_loaded <= day {
-            let date = self.origin + Duration::days(i64::from(self.days_loaded));
-            let weekday = date.weekday().num_days_from_monday();
-            let requests =
-                self.network
-                    .day_requests(&self.demand, self.days_loaded, weekday, &mut self.rng);
-            self.sim.add(requests);
-            self.days_loaded += 1;
-        }
-        self.sim.step(self.next_step, None);
+        self.stepper.step(self.next_step, &[], &[]);
         self.next_step += 1;
     }
 }
@@ -207,7 +189,10 @@ impl SimulatedFeed {
             + self.posts.len()
             + self.junctions.len()
             + self.bins.len()
-            + self.ev.as_ref().map_or(0, |e| e.network.chargers.len())
+            + self
+                .ev
+                .as_ref()
+                .map_or(0, |e| e.stepper.network().chargers.len())
     }
 
     /// The readings due up to twin time `now`.
@@ -300,8 +285,8 @@ impl SimulatedFeed {
             while ev.step_time(ev.next_step) <= now {
                 let t = ev.step_time(ev.next_step);
                 ev.advance();
-                for &(entity, site) in &ev.network.chargers {
-                    let sockets = ev.sim.socket_powers(site);
+                for &(entity, site) in &ev.stepper.network().chargers {
+                    let sockets = ev.stepper.sim().socket_powers(site);
                     let mut values = serde_json::Map::new();
                     for (k, power) in sockets.iter().enumerate() {
                         let n = k + 1;

@@ -2,6 +2,7 @@
 //! sweep's HTML report of `twin ev sweep`.
 
 use serde_json::{Value as Json, json};
+use twin_core::ev::stepper::SmartCharging;
 use twin_core::ev::study::{EvStudyConfig, EvStudyResult};
 
 use super::{BarChart, HtmlReport, LineChart, Series, Table, format_number, round};
@@ -15,7 +16,7 @@ pub fn ev_study_json(r: &EvStudyResult, c: &EvStudyConfig) -> Json {
         "ev_count": r.ev_count,
         "buses": r.buses,
         "days": c.days,
-        "smart": c.smart,
+        "smart": c.smart.name(),
         "add_chargers": c.add_chargers,
         "step_minutes": c.step_minutes,
         "peak_load_kw": round(r.peak_load_kw, 1),
@@ -25,6 +26,9 @@ pub fn ev_study_json(r: &EvStudyResult, c: &EvStudyConfig) -> Json {
         "posts_overloaded": r.posts_overloaded,
         "min_voltage_pu": round(r.min_voltage_pu, 4),
         "min_voltage_pu_without_evs": round(r.base_min_voltage_pu, 4),
+        "grid_peak_kw": round(r.grid_peak_kw, 1),
+        "grid_peak_kw_without_evs": round(r.base_grid_peak_kw, 1),
+        "smart_charging": smart_charging_summary(c.smart, r),
         "energy_requested_kwh": round(t.requested_kwh, 1),
         "energy_delivered_kwh": round(t.delivered_kwh, 1),
         "unmet_energy_kwh": round(r.unmet_energy_kwh(), 1),
@@ -70,7 +74,11 @@ pub fn ev_study_report(city: &str, c: &EvStudyConfig, r: &EvStudyResult) -> Html
             c.days,
             c.start,
             c.step_minutes,
-            if c.smart { "on" } else { "off" },
+            match c.smart {
+                SmartCharging::Off => "off",
+                SmartCharging::PostCaps => "on (post caps)",
+                SmartCharging::ValleyFilling => "on (valley filling)",
+            },
             if c.add_chargers > 0 {
                 format!(", {} public stations added", c.add_chargers)
             } else {
@@ -100,6 +108,8 @@ pub fn ev_study_report(city: &str, c: &EvStudyConfig, r: &EvStudyResult) -> Html
                 "… without EVs".into(),
                 vec![format!("{:.1}", r.base_overload_hours)],
             ),
+            ("grid peak, every load (kW)".into(), vec![n(r.grid_peak_kw)]),
+            ("… without charging".into(), vec![n(r.base_grid_peak_kw)]),
             (
                 "lowest voltage (pu)".into(),
                 vec![format!("{:.3}", r.min_voltage_pu)],
@@ -110,6 +120,8 @@ pub fn ev_study_report(city: &str, c: &EvStudyConfig, r: &EvStudyResult) -> Html
             ),
         ],
     });
+    rep.section("Smart charging")
+        .paragraph(smart_charging_summary(c.smart, r));
     // The mean day of the load curve, by step of the day.
     let per_day = (24.0 / r.step_h).round() as usize;
     let days = (r.load_curve_kw.len() / per_day.max(1)).max(1);
@@ -189,10 +201,13 @@ pub fn ev_study_report(city: &str, c: &EvStudyConfig, r: &EvStudyResult) -> Html
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepRow {
     pub share: f64,
-    pub smart: bool,
+    pub smart: SmartCharging,
     /// Post-hours above rating.
     pub overload_hours: f64,
+    /// The charging load's peak, kW.
     pub peak_load_kw: f64,
+    /// The grid's peak (every load and the charging, with losses), kW.
+    pub grid_peak_kw: f64,
     pub unmet_energy_kwh: f64,
     pub min_voltage_pu: f64,
     /// Energy held back by smart charging's caps, kWh.
@@ -211,7 +226,7 @@ pub fn ev_sweep_report(
     let mut rep = HtmlReport::new(
         format!("{city}: overload hours as the EV share grows"),
         format!(
-            "{} days from {}; each share without and with smart charging.",
+            "{} days from {}; each share without smart charging, with post caps and with valley filling.",
             days, start
         ),
     );
@@ -221,7 +236,8 @@ pub fn ev_sweep_report(
                 "EV share",
                 "smart",
                 "post-hours overloaded",
-                "peak kW",
+                "charging peak kW",
+                "grid peak kW",
                 "unmet kWh",
                 "held back by cap (kWh)",
                 "lowest V (pu)",
@@ -234,9 +250,10 @@ pub fn ev_sweep_report(
                     (
                         format!("{:.0} %", 100.0 * r.share),
                         vec![
-                            if r.smart { "on" } else { "off" }.to_string(),
+                            r.smart.name().to_string(),
                             format!("{:.1}", r.overload_hours),
                             format_number(r.peak_load_kw.round()),
+                            format_number(r.grid_peak_kw.round()),
                             format_number(r.unmet_energy_kwh.round()),
                             format_number(r.capped_kwh.round()),
                             format!("{:.3}", r.min_voltage_pu),
@@ -252,18 +269,59 @@ pub fn ev_sweep_report(
                 .iter()
                 .map(|s| format!("{:.0} %", 100.0 * s))
                 .collect(),
-            series: [false, true]
-                .iter()
-                .map(|&smart| {
-                    Series::new(
-                        format!("smart {}", if smart { "on" } else { "off" }),
-                        rows.iter()
-                            .filter(|r| r.smart == smart)
-                            .map(|r| r.overload_hours)
-                            .collect(),
-                    )
-                })
-                .collect(),
+            series: [
+                SmartCharging::Off,
+                SmartCharging::PostCaps,
+                SmartCharging::ValleyFilling,
+            ]
+            .iter()
+            .map(|&smart| {
+                Series::new(
+                    format!("smart {}", smart.name()),
+                    rows.iter()
+                        .filter(|r| r.smart == smart)
+                        .map(|r| r.overload_hours)
+                        .collect(),
+                )
+            })
+            .collect(),
         });
     rep
+}
+
+/// One sentence on what smart charging does in this study (or, off, what it would do).
+pub fn smart_charging_summary(smart: SmartCharging, r: &EvStudyResult) -> String {
+    let t = &r.charging;
+    let held = t.unmet.capped_kwh;
+    let share = 100.0 * held / t.requested_kwh.max(f64::EPSILON);
+    let grid = format!(
+        "the grid's peak is {} kW against {} kW without charging ({:+.1} %)",
+        format_number(r.grid_peak_kw.round()),
+        format_number(r.base_grid_peak_kw.round()),
+        100.0 * (r.grid_peak_kw - r.base_grid_peak_kw) / r.base_grid_peak_kw.max(f64::EPSILON)
+    );
+    match smart {
+        SmartCharging::Off => format!(
+            "Smart charging is off: cars charge as fast as socket and car allow, and {grid}. \
+             With --smart on each post's charging is capped at what its rating leaves beside \
+             its other load; with --smart valley charging is also moved into the night's \
+             valleys, lowering the peak at the cost of energy held back."
+        ),
+        SmartCharging::PostCaps => format!(
+            "Smart charging capped each post's charging at what its rating leaves beside its \
+             other load: it held back {} kWh ({share:.1} % of the energy asked); the {:.1} \
+             post-hours still overloaded are posts whose other load alone exceeds the rating \
+             ({:.1} without any charging); {grid}.",
+            format_number(held.round()),
+            r.overload_hours,
+            r.base_overload_hours
+        ),
+        SmartCharging::ValleyFilling => format!(
+            "Valley filling held each post's charging under a daily level that fills the valleys \
+             of its own load, moving charging from the evening peak into the night: {grid}; it \
+             held back {} kWh ({share:.1} % of the energy asked) from cars that left before \
+             their turn.",
+            format_number(held.round())
+        ),
+    }
 }

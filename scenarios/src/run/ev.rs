@@ -1,117 +1,123 @@
-//! The EV model in a run: the fleet's sessions on the city's chargers and homes
-//! (`twin_core::ev`), day by day, and the charging per post that the power model adds.
+//! The EV model in a run: the fleet's sessions on the city's chargers and homes, stepped by the
+//! one EV model every command uses (`twin_core::ev::stepper`), and the charging per post that
+//! the power model adds. With the same seed, share, chargers and start, a scenario charges the
+//! same cars as `twin ev study`.
 
-use chrono::{Datelike, Duration, Timelike};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use twin_core::CityModel;
+use twin_core::entity::Asset;
 use twin_core::ev::calibration::DemandFit;
-use twin_core::ev::charging::{ChargingSim, Sharing};
-use twin_core::ev::demand::{DemandModel, DemandSettings};
-use twin_core::ev::study::ChargingNetwork;
-use twin_core::ev::vehicles::{BusDuty, city_fleet};
+use twin_core::ev::charging::Sharing;
+use twin_core::ev::demand::DemandSettings;
+use twin_core::ev::stepper::{ChargingSetup, EvStepper, SmartCharging};
+use twin_core::profiles::post_load;
 
-use super::step::{Coupling, ModelStep, StepClock, add_series, set_series};
+use super::step::{Coupling, ModelStep, StepClock, add_series, demand_factor, set_series};
 use super::{RunError, RunOutput};
 use crate::file::{Change, Scenario};
 
-pub(super) struct EvStep {
-    network: ChargingNetwork,
-    demand: DemandModel,
-    sim: ChargingSim,
-    fleet: usize,
-    rng: ChaCha8Rng,
-    start: chrono::NaiveDateTime,
-    days_loaded: u32,
+pub(super) struct EvStep<'a> {
+    city: &'a CityModel,
+    changes: &'a [Change],
+    stepper: EvStepper,
+    /// Each post's load without charging this step (kW, kvar), and its rating (kVA).
+    base: Vec<(f64, f64)>,
+    rated: Vec<f64>,
 }
 
-impl EvStep {
+/// The charging setup a scenario's settings and changes give (the last `ev_share` and
+/// `smart_charging` win; added stations and sockets add up).
+pub(super) fn charging_setup(
+    city: &CityModel,
+    scenario: &Scenario,
+    changes: &[Change],
+) -> ChargingSetup {
+    let mut setup = ChargingSetup {
+        ev_share: scenario.ev_share.or(city.meta.ev.share).unwrap_or(0.0),
+        fleet_override: None,
+        buses: None,
+        demand: DemandSettings::default(),
+        add_chargers: 0,
+        add_sockets: Vec::new(),
+        remove_chargers: Vec::new(),
+        site_caps: Vec::new(),
+        smart: SmartCharging::Off,
+        sharing: Sharing::EarliestDeadline,
+        seed: scenario.seed,
+        start: scenario.start,
+        step_h: scenario.step_h,
+    };
+    for c in changes {
+        match c {
+            Change::EvShare(s) => setup.ev_share = *s,
+            Change::AddChargers(n) => setup.add_chargers += n,
+            Change::AddSockets(a) => setup.add_sockets.push(a.clone()),
+            Change::RemoveChargers(list) => setup.remove_chargers.extend(list),
+            Change::SmartCharging(mode) => setup.smart = *mode,
+            _ => {}
+        }
+    }
+    setup
+}
+
+impl<'a> EvStep<'a> {
     pub fn new(
-        city: &CityModel,
+        city: &'a CityModel,
         scenario: &Scenario,
-        changes: &[Change],
+        changes: &'a [Change],
         fit: Option<&DemandFit>,
         out: &mut RunOutput,
-    ) -> Result<EvStep, RunError> {
-        let ev_share = changes
-            .iter()
-            .rev()
-            .find_map(|c| match c {
-                Change::EvShare(s) => Some(*s),
-                _ => None,
-            })
-            .unwrap_or_else(|| scenario.ev_share.or(city.meta.ev.share).unwrap_or(0.0));
-        let added: usize = changes
-            .iter()
-            .map(|c| match c {
-                Change::AddChargers(n) => *n,
-                _ => 0,
-            })
-            .sum();
+    ) -> Result<EvStep<'a>, RunError> {
         let fit = fit.ok_or_else(|| RunError::Ev("no sessions file".into()))?;
-        let mut network =
-            ChargingNetwork::for_city(city, added, &[]).map_err(|e| RunError::Ev(e.to_string()))?;
-        for c in changes {
-            if let Change::RemoveChargers(list) = c {
-                network.remove_chargers(list);
-            }
-        }
-        let fleet = city_fleet(city, ev_share).map_err(|e| RunError::Ev(e.to_string()))?;
-        let demand = DemandModel::new(
-            fit.clone(),
-            DemandSettings::default(),
-            fleet,
-            BusDuty::of_city(&city.meta.ev),
-        );
-        let sim = network.simulation(scenario.step_h, Sharing::EarliestDeadline);
+        let setup = charging_setup(city, scenario, changes);
+        let stepper = EvStepper::new(city, fit, &setup).map_err(|e| RunError::Ev(e.to_string()))?;
+        let rated = stepper
+            .network()
+            .post_entities()
+            .map(|e| match &city.entities()[e].asset {
+                Asset::TransformerPost(t) => t.rated_kva,
+                _ => 0.0,
+            })
+            .collect::<Vec<_>>();
         add_series(out, "ev_charging_kw", scenario.steps());
         Ok(EvStep {
-            network,
-            demand,
-            sim,
-            fleet,
-            rng: ChaCha8Rng::seed_from_u64(scenario.seed ^ 0xe7),
-            start: scenario.start,
-            days_loaded: 0,
+            city,
+            changes,
+            stepper,
+            base: vec![(0.0, 0.0); rated.len()],
+            rated,
         })
     }
 }
 
-impl ModelStep for EvStep {
+impl ModelStep for EvStep<'_> {
     fn step(
         &mut self,
         at: &StepClock,
         coupling: &mut Coupling,
         out: &mut RunOutput,
     ) -> Result<(), RunError> {
-        let day = (at.h / 24.0).floor() as u32;
-        while self.days_loaded <= day {
-            let date = self.start + Duration::days(i64::from(self.days_loaded));
-            let wd = date.weekday().num_days_from_monday();
-            // Requests are in hours from the start's midnight; the run starts at `start`.
-            let offset = f64::from(self.start.hour()) + f64::from(self.start.minute()) / 60.0;
-            let mut requests =
-                self.network
-                    .day_requests(&self.demand, self.days_loaded, wd, &mut self.rng);
-            for (_, r) in &mut requests {
-                r.arrival_h -= offset;
+        let factor = demand_factor(self.changes, at.h, &|c| {
+            matches!(c, Change::Demand { power: true, .. })
+        });
+        let entities = self.city.entities();
+        for (slot, e) in self
+            .base
+            .iter_mut()
+            .zip(self.stepper.network().post_entities())
+        {
+            if let Asset::TransformerPost(t) = &entities[e].asset {
+                let (kw, kvar) = post_load(t, at.hour);
+                *slot = (kw * factor, kvar * factor);
             }
-            self.sim.add(requests);
-            self.days_loaded += 1;
         }
-        coupling.ev_post_kw = self.sim.step(at.k, None).to_vec();
+        coupling.ev_post_kw = self.stepper.step(at.k, &self.base, &self.rated).to_vec();
         let total: f64 = coupling.ev_post_kw.iter().sum();
         set_series(out, "ev_charging_kw", at.k, total);
         Ok(())
     }
 
     fn finish(self: Box<Self>, out: &mut RunOutput) {
-        let t = self.sim.totals();
-        let (mut occ, mut avail) = (0.0, 0.0);
-        for &s in &self.network.public {
-            occ += t.occupied_h[s];
-            avail += t.available_h[s];
-        }
+        let t = self.stepper.totals();
         let peak = out
             .series
             .get("ev_charging_kw")
@@ -119,10 +125,11 @@ impl ModelStep for EvStep {
         let mut kpi = |name: &str, v: f64| {
             out.kpis.insert(name.to_string(), v);
         };
-        kpi("evs", self.fleet as f64);
+        kpi("evs", self.stepper.fleet() as f64);
         kpi("ev_energy_kwh", t.delivered_kwh);
         kpi("ev_unmet_energy_kwh", t.unmet.total());
+        kpi("ev_unmet_capped_kwh", t.unmet.capped_kwh);
         kpi("ev_peak_load_kw", peak);
-        kpi("charger_utilisation", occ / avail.max(f64::EPSILON));
+        kpi("charger_utilisation", self.stepper.public_utilisation());
     }
 }

@@ -7,8 +7,8 @@
 use std::collections::HashSet;
 
 use twin_core::entity::Asset;
-use twin_core::power::GridState;
 use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customers_served};
+use twin_core::power::{GridState, post_overloaded};
 use twin_core::profiles::post_load;
 use twin_core::{CityModel, EntityId};
 
@@ -42,6 +42,8 @@ pub(super) struct PowerStep<'a> {
     customers_interrupted: f64,
     overloaded: HashSet<usize>,
     overload_h: f64,
+    /// Hours of transformer posts over their rating (the EV study's `overload_hours`).
+    post_overload_h: f64,
     peak_kw: f64,
     /// Lowest voltage of an energised bus so far; none before the first solve.
     min_v: Option<f64>,
@@ -122,6 +124,7 @@ impl<'a> PowerStep<'a> {
             customers_interrupted: 0.0,
             overloaded: HashSet::new(),
             overload_h: 0.0,
+            post_overload_h: 0.0,
             peak_kw: 0.0,
             min_v: None,
             energy_kwh: 0.0,
@@ -220,9 +223,10 @@ impl ModelStep for PowerStep<'_> {
                 continue;
             };
             let s = self.grid.apparent_kva(row);
-            if r.energised[row] && s > t.rated_kva + 1e-9 {
+            if r.energised[row] && post_overloaded(s, t.rated_kva) {
                 self.overloaded.insert(self.grid.case().branch.len() + p);
                 over_now += 1;
+                self.post_overload_h += dt;
             }
         }
         self.overload_h += f64::from(over_now) * dt;
@@ -252,6 +256,7 @@ impl ModelStep for PowerStep<'_> {
         kpi("ens_kwh", self.ens_kwh);
         kpi("overloaded_elements", self.overloaded.len() as f64);
         kpi("overload_hours", self.overload_h);
+        kpi("post_overload_hours", self.post_overload_h);
         kpi("peak_load_kw", self.peak_kw);
         kpi("energy_supplied_kwh", self.energy_kwh);
         // Kept as before: 0 when no bus was ever energised (a run of no steps, or a dark grid).

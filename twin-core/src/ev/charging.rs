@@ -145,6 +145,15 @@ struct SiteState {
     free: Vec<bool>,
 }
 
+/// How posts cap charging in a step.
+#[derive(Clone, Copy)]
+enum PostCaps<'a> {
+    /// kW per post, whatever the cars need.
+    Hard(&'a [f64]),
+    /// Under `soft` unless the cars' deadlines need more, never above `hard` (kW per post).
+    Flexible { hard: &'a [f64], soft: &'a [f64] },
+}
+
 /// The simulation of every site over equal steps.
 pub struct ChargingSim {
     sites: Vec<SiteSpec>,
@@ -248,6 +257,18 @@ impl ChargingSim {
     /// Advance one step `[k·dt, (k+1)·dt)`; `post_caps` (kW per post) limit the charging load
     /// on each post. Returns the charging load per post, kW.
     pub fn step(&mut self, k: usize, post_caps: Option<&[f64]>) -> &[f64] {
+        self.step_capped(k, post_caps.map(PostCaps::Hard))
+    }
+
+    /// Advance one step under flexible caps: each post's charging is held under `soft` (kW per
+    /// post) but never below what its plugged cars need to finish by their departure at an
+    /// even rate (least laxity), and never above `hard` (the post's rating headroom). Returns
+    /// the charging load per post, kW.
+    pub fn step_flexible(&mut self, k: usize, hard: &[f64], soft: &[f64]) -> &[f64] {
+        self.step_capped(k, Some(PostCaps::Flexible { hard, soft }))
+    }
+
+    fn step_capped(&mut self, k: usize, post_caps: Option<PostCaps<'_>>) -> &[f64] {
         let t = k as f64 * self.dt_h;
         let t1 = t + self.dt_h;
         for s in 0..self.sites.len() {
@@ -286,11 +307,31 @@ impl ChargingSim {
                 );
             }
         }
-        if let Some(caps) = post_caps {
+        if let Some(rule) = post_caps {
             let mut sums = vec![0.0; self.posts];
             for (s, st) in self.state.iter().enumerate() {
                 sums[self.sites[s].post] += st.plugged.iter().map(|a| a.power_kw).sum::<f64>();
             }
+            let caps: Vec<f64> = match rule {
+                PostCaps::Hard(caps) => caps.to_vec(),
+                PostCaps::Flexible { hard, soft } => {
+                    // What each post's cars need this step to finish by departure.
+                    let mut need = vec![0.0; self.posts];
+                    for (s, st) in self.state.iter().enumerate() {
+                        for a in &st.plugged {
+                            let left_h = (a.depart_h - t).max(dt);
+                            need[self.sites[s].post] += a.power_kw.min(a.remaining_kwh / left_h);
+                        }
+                    }
+                    (0..self.posts)
+                        .map(|p| {
+                            let soft = soft.get(p).copied().unwrap_or(f64::INFINITY);
+                            let hard = hard.get(p).copied().unwrap_or(f64::INFINITY);
+                            soft.max(need[p]).min(hard)
+                        })
+                        .collect()
+                }
+            };
             let over: Vec<usize> = (0..self.posts)
                 .filter(|&p| caps.get(p).is_some_and(|&c| sums[p] > c + 1e-9))
                 .collect();

@@ -10,13 +10,19 @@
 //! - [`demand`]: charging sessions by site type and time of day, seeded;
 //! - [`charging`]: sockets, queues, vehicle limits and smart charging under power caps, step by
 //!   step;
+//! - [`network`]: where the city's cars and buses charge (homes, workplaces, public chargers,
+//!   depot, added stations and sockets);
+//! - [`stepper`]: one step of charging on the grid, with smart charging (post caps, valley
+//!   filling), shared by the study, the scenario runner and the live feed;
 //! - [`study`]: the city study: the fleet's sessions on Pitești's chargers and homes, coupled to
 //!   the 20 kV grid through the load flow.
 
 pub mod calibration;
 pub mod charging;
 pub mod demand;
+pub mod network;
 pub mod sessions;
+pub mod stepper;
 pub mod study;
 pub mod vehicles;
 

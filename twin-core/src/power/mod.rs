@@ -21,3 +21,10 @@ pub use grid::GridState;
 pub use load_flow::{
     BranchFlow, LoadFlowError, LoadFlowMethod, LoadFlowResult, ReactiveLimit, solve_load_flow,
 };
+
+/// Whether a transformer post carrying `s_kva` of apparent power is over its rating: above it
+/// by more than a part in 10⁹ (round-off of a load exactly at the rating is not an overload).
+/// The one rule the EV study, the scenario runner and the live twin count overloads by.
+pub fn post_overloaded(s_kva: f64, rated_kva: f64) -> bool {
+    s_kva > rated_kva * (1.0 + 1e-9)
+}

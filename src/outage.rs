@@ -36,6 +36,10 @@ pub struct OutageArgs {
     /// Pressure below which a supplied junction counts as deficient after a pipe break (m).
     #[arg(long, default_value_t = 15.0)]
     service_pressure_m: f64,
+    /// Time of day of a pipe break, HH:MM: pressures are solved with that hour's demands
+    /// (default: the hour of the day's highest demand).
+    #[arg(long)]
+    at: Option<String>,
     /// Print JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -148,17 +152,36 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
         .water_network
         .as_ref()
         .ok_or_else(|| anyhow!("{}: the city has no water layer", city.meta.name))?;
+    let at_s = match &args.at {
+        Some(text) => {
+            let t = chrono::NaiveTime::parse_from_str(text, "%H:%M")
+                .with_context(|| format!("--at `{text}` is not a time of day like 08:00"))?;
+            u64::from(chrono::Timelike::num_seconds_from_midnight(&t))
+        }
+        None => twin_core::water::model::HydModel::from_epanet(net)
+            .map_err(|e| anyhow!("{}: the water network: {e}", city.meta.name))?
+            .peak_demand_time_s(),
+    };
     for id in pipes {
-        let r = isolate_pipe_break(net, &city.water_valves, id.local(), args.service_pressure_m)
-            .map_err(|e| anyhow!("--fail {id}: {e}"))?;
+        let r = isolate_pipe_break(
+            net,
+            &city.water_valves,
+            id.local(),
+            args.service_pressure_m,
+            at_s,
+        )
+        .map_err(|e| anyhow!("--fail {id}: {e}"))?;
         if args.json {
             let out = json!({
                 "broken": id.to_string(),
                 "segment_links": r.segment_links,
                 "valves_closed": r.valves_closed,
+                "at": format!("{:02}:{:02}", r.at_s / 3600 % 24, r.at_s / 60 % 60),
                 "junctions_without_supply": r.without_supply,
+                "junctions_without_supply_before": r.without_supply_before,
                 "demand_lost_m3s": r.demand_lost_m3s,
                 "pressure_deficient": r.pressure_deficient.iter().map(|(j, p)| json!({"id": j, "pressure_m": p})).collect::<Vec<_>>(),
+                "pressure_deficient_before": r.pressure_deficient_before.iter().map(|(j, b, a)| json!({"id": j, "pressure_before_m": b, "pressure_m": a})).collect::<Vec<_>>(),
                 "service_pressure_m": args.service_pressure_m,
                 "min_pressure_m": r.min_pressure_m,
                 "quality_degraded": r.quality_degraded.iter().map(|q| json!({
@@ -173,7 +196,9 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
             println!(
-                "{id} broken: close {} valves ({}); {} pipes drained; {} junctions without water ({:.2} l/s of demand); {} junctions below {} m after re-solving (lowest {})",
+                "{id} broken at {:02}:{:02}: close {} valves ({}); {} pipes drained; {} junctions without water ({:.2} l/s of demand); {} junctions newly below {} m after re-solving (lowest pressure {})",
+                r.at_s / 3600 % 24,
+                r.at_s / 60 % 60,
                 r.valves_closed.len(),
                 r.valves_closed.join(", "),
                 r.segment_links.len(),
@@ -184,6 +209,26 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
                 r.min_pressure_m
                     .map_or("-".to_string(), |p| format!("{p:.1} m"))
             );
+            if !r.pressure_deficient_before.is_empty() || !r.without_supply_before.is_empty() {
+                println!(
+                    "  not the break's doing: {} junctions already below {} m in the intact network ({}){}",
+                    r.pressure_deficient_before.len(),
+                    args.service_pressure_m,
+                    r.pressure_deficient_before
+                        .iter()
+                        .map(|(j, b, a)| format!("{j}: {b:.1} → {a:.1} m"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if r.without_supply_before.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} junctions no source reaches even intact",
+                            r.without_supply_before.len()
+                        )
+                    }
+                );
+            }
             use twin_core::water::isolation::{AGE_RISE_H, LOW_CHLORINE_MG_L, QUALITY_HORIZON_H};
             if let Some(why) = &r.quality_not_assessed {
                 println!("  water quality not assessed: {why}");

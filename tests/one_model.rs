@@ -108,3 +108,51 @@ fn the_ev_study_and_the_ev_scenario_give_the_same_answer() {
         assert!(f(s, "ev_energy_kwh") > 1_000.0, "{smart}: cars charged");
     }
 }
+
+#[test]
+fn the_scenario_draws_the_hydraulic_models_water() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario_file(dir.path(), "horizon = \"24h\"\nmodels = [\"water\"]\n");
+    let out = dir.path().join("scenario");
+    let scenario = run_json(&[
+        "scenario",
+        "run",
+        &file,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let in_scenario = scenario["baseline"]["water_demand_m3"]
+        .as_f64()
+        .expect("water_demand_m3");
+    // The hydraulic solver's junction demands over the same day, hour by hour.
+    let city = common::root().join("data/pitesti");
+    let solved = run_json(&[
+        "solve",
+        "water",
+        "--city",
+        city.to_str().expect("utf-8"),
+        "--duration-h",
+        "23",
+        "--json",
+    ]);
+    let steps = solved["timesteps"].as_array().expect("timesteps");
+    assert_eq!(steps.len(), 24, "hourly steps 0 h … 23 h");
+    let mut solver_m3 = 0.0;
+    for s in steps {
+        let nodes = s["nodes"].as_array().expect("nodes");
+        let d: f64 = nodes
+            .iter()
+            .filter(|n| n["id"].as_str().is_some_and(|id| id.starts_with('j')))
+            .map(|n| n["demand_m3s"].as_f64().expect("demand").max(0.0))
+            .sum();
+        solver_m3 += d * 3600.0;
+    }
+    close(in_scenario, solver_m3, 1e-6, "a day's water demand");
+    // 141,275 residents at 180 l a day, times the daily pattern's mean (0.973).
+    let per_resident_l = in_scenario * 1000.0 / 141_275.0;
+    assert!(
+        (170.0..180.0).contains(&per_resident_l),
+        "{per_resident_l} l per resident"
+    );
+}

@@ -25,6 +25,7 @@ pub fn kpi_label(name: &str) -> &str {
         "ens_kwh" => "energy not supplied (kWh)",
         "overloaded_elements" => "overloaded lines and posts",
         "overload_hours" => "element-hours overloaded",
+        "post_overload_hours" => "post-hours overloaded (as the EV study counts)",
         "peak_load_kw" => "peak grid load (kW)",
         "energy_supplied_kwh" => "energy supplied (kWh)",
         "min_voltage_pu" => "lowest voltage (pu)",
@@ -32,8 +33,13 @@ pub fn kpi_label(name: &str) -> &str {
         "water_not_supplied_m3" => "water not supplied (m³)",
         "junctions_without_water_max" => "junctions without water (most at once)",
         "junction_hours_without_water" => "junction-hours without water",
-        "pressure_deficient_junctions_max" => "junctions below 15 m (most at once)",
-        "pressure_deficient_junction_hours" => "junction-hours below 15 m",
+        "pressure_deficient_junctions_max" => {
+            "junctions a break takes below 15 m (most at once)"
+        }
+        "pressure_deficient_junction_hours" => "junction-hours below 15 m caused by breaks",
+        "junctions_below_service_pressure_intact" => {
+            "junctions below 15 m with nothing broken (peak hour; not any change's doing)"
+        }
         "water_quality_degraded_junctions_max" => {
             "junctions whose water degrades (older by 6 h or chlorine < 0.2 mg/L; most at once)"
         }
@@ -43,6 +49,7 @@ pub fn kpi_label(name: &str) -> &str {
         "evs" => "electric cars",
         "ev_energy_kwh" => "EV charging energy (kWh)",
         "ev_unmet_energy_kwh" => "EV energy not delivered (kWh)",
+        "ev_unmet_capped_kwh" => "… of it held back by smart charging (kWh)",
         "ev_peak_load_kw" => "EV charging peak (kW)",
         "charger_utilisation" => "public charger occupancy",
         other => other,
@@ -50,7 +57,7 @@ pub fn kpi_label(name: &str) -> &str {
 }
 
 /// KPI names in the order reports show them: by model, then anything else by name.
-pub const KPI_ORDER: [&str; 29] = [
+pub const KPI_ORDER: [&str; 32] = [
     "travel_time_veh_h",
     "delay_veh_h",
     "customers_interrupted",
@@ -62,6 +69,7 @@ pub const KPI_ORDER: [&str; 29] = [
     "ens_kwh",
     "overloaded_elements",
     "overload_hours",
+    "post_overload_hours",
     "peak_load_kw",
     "energy_supplied_kwh",
     "min_voltage_pu",
@@ -71,6 +79,7 @@ pub const KPI_ORDER: [&str; 29] = [
     "junction_hours_without_water",
     "pressure_deficient_junctions_max",
     "pressure_deficient_junction_hours",
+    "junctions_below_service_pressure_intact",
     "water_quality_degraded_junctions_max",
     "bin_overflows",
     "bin_hours_full",
@@ -78,6 +87,7 @@ pub const KPI_ORDER: [&str; 29] = [
     "evs",
     "ev_energy_kwh",
     "ev_unmet_energy_kwh",
+    "ev_unmet_capped_kwh",
     "ev_peak_load_kw",
     "charger_utilisation",
 ];

@@ -224,7 +224,9 @@ fn run_once(
         models.push(Box::new(PowerStep::new(city, changes, steps, &mut out)?));
     }
     if scenario.runs(Model::Water) {
-        models.push(Box::new(WaterStep::new(city, changes, steps, &mut out)?));
+        models.push(Box::new(WaterStep::new(
+            city, scenario, changes, steps, &mut out,
+        )?));
     }
     if scenario.runs(Model::Waste) {
         models.push(Box::new(WasteStep::new(city, scenario, changes, &mut out)));

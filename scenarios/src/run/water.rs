@@ -1,33 +1,42 @@
-//! The water model in a run: a broken pipe is isolated by its valves when it breaks (junctions
-//! without water, junctions below service pressure after the re-solve), counted in
-//! junction-hours while it lasts, and the junctions whose water degrades with it (older water,
-//! chlorine below the residual); the city's demand follows its daily curve.
+//! The water model in a run: the city's demand is the hydraulic model's (the bundle's EPANET
+//! file: each junction's demand categories, patterns and multiplier, as `twin solve water`
+//! computes it). A broken pipe is isolated by its valves when it breaks and the network
+//! re-solved with the demands of that hour beside the intact network, so that only what the
+//! break changes is booked to it: junctions it leaves without water, junctions it takes below
+//! service pressure (those already below it intact are reported apart, in the baseline too),
+//! counted in junction-hours while it lasts, and the junctions whose water degrades with it
+//! (older water, chlorine below the residual).
 
+use chrono::Timelike;
 use twin_core::CityModel;
 use twin_core::entity::Asset;
-use twin_core::profiles::water_curve;
+use twin_core::kpi::LOW_PRESSURE_M;
+use twin_core::water::HydModel;
+use twin_core::water::solver::simulate_model;
 
 use super::step::{Coupling, ModelStep, StepClock, add_series, demand_factor, set_series};
-use twin_core::kpi::LOW_PRESSURE_M;
-
 use super::{RunError, RunOutput};
-use crate::file::Change;
+use crate::file::{Change, Scenario};
 
 struct WaterEvent {
     from_h: f64,
     to_h: f64,
-    without_supply: usize,
+    /// Model nodes of the junctions the break leaves without water.
+    without_supply: Vec<usize>,
+    /// Junctions the break takes below service pressure.
     deficient: usize,
     /// Supplied junctions whose water degrades (older, or chlorine below the residual).
     degraded: usize,
-    demand_lost_m3s: f64,
 }
 
 pub(super) struct WaterStep<'a> {
     changes: &'a [Change],
+    /// The bundle's hydraulic model (its demands).
+    model: Option<HydModel>,
+    /// Seconds from the start date's midnight to the scenario's start (model time 0 is a
+    /// midnight).
+    start_s: f64,
     events: Vec<WaterEvent>,
-    /// The city's base demand, m³/s.
-    base_m3s: f64,
     demand_m3: f64,
     lost_m3: f64,
     dry_h: f64,
@@ -35,15 +44,23 @@ pub(super) struct WaterStep<'a> {
     max_dry: usize,
     max_deficient: usize,
     max_degraded: usize,
+    /// Junctions below service pressure in the intact network at the day's peak demand.
+    low_intact: usize,
 }
 
 impl<'a> WaterStep<'a> {
     pub fn new(
         city: &CityModel,
+        scenario: &Scenario,
         changes: &'a [Change],
         steps: usize,
         out: &mut RunOutput,
     ) -> Result<WaterStep<'a>, RunError> {
+        let start_s = f64::from(scenario.start.num_seconds_from_midnight());
+        let model = match &city.water_network {
+            Some(net) => Some(HydModel::from_epanet(net).map_err(|e| RunError::Water(e.to_string()))?),
+            None => None,
+        };
         let mut events = Vec::new();
         for c in changes {
             let Change::Fail {
@@ -56,37 +73,41 @@ impl<'a> WaterStep<'a> {
                 .iter()
                 .filter(|&&e| matches!(city.entities()[e].asset, Asset::Pipe(_)))
             {
-                let net = city
-                    .water_network
-                    .as_ref()
-                    .ok_or_else(|| RunError::Water("the city has no water network".into()))?;
+                let (Some(net), Some(m)) = (city.water_network.as_ref(), model.as_ref()) else {
+                    return Err(RunError::Water("the city has no water network".into()));
+                };
+                let at_s = (start_s + window.from_h * 3600.0).round() as u64;
                 let b = twin_core::water::isolation::isolate_pipe_break(
                     net,
                     &city.water_valves,
                     city.entities()[p].id.local(),
                     LOW_PRESSURE_M,
+                    at_s,
                 )
                 .map_err(|e| RunError::Water(e.to_string()))?;
                 events.push(WaterEvent {
                     from_h: window.from_h,
                     to_h: window.to_h,
-                    without_supply: b.without_supply.len(),
+                    without_supply: b
+                        .without_supply
+                        .iter()
+                        .filter_map(|j| m.node_index(j))
+                        .collect(),
                     deficient: b.pressure_deficient.len(),
                     degraded: b.quality_degraded.len(),
-                    demand_lost_m3s: b.demand_lost_m3s,
                 });
             }
         }
-        let base_m3s = city
-            .water_network
-            .as_ref()
-            .map(|n| n.junctions.iter().map(|j| j.base_demand).sum::<f64>() * n.flow_units.to_m3s())
-            .unwrap_or(0.0);
+        let low_intact = match &model {
+            Some(m) => junctions_below_service_at_peak(m)?,
+            None => 0,
+        };
         add_series(out, "junctions_without_water", steps);
         Ok(WaterStep {
             changes,
+            model,
+            start_s,
             events,
-            base_m3s,
             demand_m3: 0.0,
             lost_m3: 0.0,
             dry_h: 0.0,
@@ -94,8 +115,23 @@ impl<'a> WaterStep<'a> {
             max_dry: 0,
             max_deficient: 0,
             max_degraded: 0,
+            low_intact,
         })
     }
+}
+
+/// Junctions below the service pressure in the intact network with the demands of the day's
+/// peak hour.
+fn junctions_below_service_at_peak(m: &HydModel) -> Result<usize, RunError> {
+    let mut peak = m.clone();
+    peak.start_patterns_at(m.peak_demand_time_s());
+    let snapshot = simulate_model(&peak, Some(0))
+        .map_err(|e| RunError::Water(e.to_string()))?
+        .remove(0);
+    Ok((0..m.node_ids.len())
+        .filter(|&i| m.kind[i] == twin_core::water::model::NodeKind::Junction)
+        .filter(|&i| snapshot.pressure_m[i] < LOW_PRESSURE_M)
+        .count())
 }
 
 impl ModelStep for WaterStep<'_> {
@@ -106,17 +142,23 @@ impl ModelStep for WaterStep<'_> {
         out: &mut RunOutput,
     ) -> Result<(), RunError> {
         let (h, dt) = (at.h, at.dt);
+        let Some(m) = &self.model else {
+            return Ok(());
+        };
         let factor = demand_factor(self.changes, h, &|c| {
             matches!(c, Change::Demand { water: true, .. })
         });
-        let curve = water_curve(at.hour);
-        self.demand_m3 += self.base_m3s * curve * factor * dt * 3600.0;
+        // The model's demands in the pattern period holding the step's middle.
+        let t = (self.start_s + (h + dt / 2.0) * 3600.0) as u64;
+        let seconds = dt * 3600.0;
+        self.demand_m3 += m.system_demand_m3s_at(t) * factor * seconds;
         let (mut dry, mut deficient, mut degraded) = (0, 0, 0);
         for w in self.events.iter().filter(|w| h >= w.from_h && h < w.to_h) {
-            dry += w.without_supply;
+            dry += w.without_supply.len();
             deficient += w.deficient;
             degraded += w.degraded;
-            self.lost_m3 += w.demand_lost_m3s * curve * factor * dt * 3600.0;
+            let lost: f64 = w.without_supply.iter().map(|&j| m.demand_m3s_at(j, t)).sum();
+            self.lost_m3 += lost * factor * seconds;
         }
         self.max_dry = self.max_dry.max(dry);
         self.max_deficient = self.max_deficient.max(deficient);
@@ -140,6 +182,10 @@ impl ModelStep for WaterStep<'_> {
             self.max_deficient as f64,
         );
         kpi("pressure_deficient_junction_hours", self.deficit_h);
+        kpi(
+            "junctions_below_service_pressure_intact",
+            self.low_intact as f64,
+        );
         kpi(
             "water_quality_degraded_junctions_max",
             self.max_degraded as f64,

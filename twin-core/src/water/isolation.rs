@@ -29,12 +29,23 @@ pub struct PipeBreak {
     pub segment_links: Vec<String>,
     /// Valves closed: `link@node` for valve-layer valves, the link id for valve links.
     pub valves_closed: Vec<String>,
-    /// Junctions without water: those in the segment and those cut off from every source.
+    /// Junctions the break leaves without water: those in the segment and those it cuts off
+    /// from every source (junctions no source reaches in the intact network are in
+    /// `without_supply_before`, not here).
     pub without_supply: Vec<String>,
-    /// Demand no longer served, m³/s (base demand of the junctions without supply).
+    /// Junctions no source reaches even in the intact network.
+    pub without_supply_before: Vec<String>,
+    /// Demand no longer served at the time of the break, m³/s (the demand of `without_supply`
+    /// at `at_s`, patterns applied).
     pub demand_lost_m3s: f64,
-    /// Supplied junctions below the service pressure after the re-solve, with their pressure.
+    /// The time of the patterns the pressures are solved at, s from the model's start.
+    pub at_s: u64,
+    /// Supplied junctions the break takes below the service pressure (at or above it in the
+    /// intact network at the same time), with their pressure after, m; lowest first.
     pub pressure_deficient: Vec<(String, f64)>,
+    /// Supplied junctions already below the service pressure in the intact network, with
+    /// their pressure before and after the break, m: not the break's doing, shown apart.
+    pub pressure_deficient_before: Vec<(String, f64, f64)>,
     /// Lowest pressure of a supplied junction (None when no junction keeps any demand).
     pub min_pressure_m: Option<f64>,
     /// Supplied junctions whose water quality degrades with the break (water older by more
@@ -89,12 +100,15 @@ fn quality_after_horizon(m: &HydModel) -> Result<(Vec<f64>, Option<Vec<f64>>), H
     Ok((age, chemical))
 }
 
-/// Isolate a broken pipe and re-solve the network at t = 0.
+/// Isolate a broken pipe and re-solve the network with the demands of time `at_s` (s from the
+/// model's start, patterns applied: a steady state, tanks at their initial levels), beside the
+/// intact network at the same time, so that only what the break changes is booked to it.
 pub fn isolate_pipe_break(
     net: &EpanetNetwork,
     valves: &[(String, String)],
     broken: &str,
     service_pressure_m: f64,
+    at_s: u64,
 ) -> Result<PipeBreak, IsolationError> {
     if !net.pipes.iter().any(|p| p.id == broken) {
         return Err(IsolationError::NotAPipe(broken.to_string()));
@@ -173,7 +187,8 @@ pub fn isolate_pipe_break(
 
     // The network after isolation, as a model: segment links and closed valve links shut,
     // junctions without supply at zero demand. The network file stays as it is.
-    let mut after = HydModel::from_epanet(net).map_err(HydraulicError::from)?;
+    let intact = HydModel::from_epanet(net).map_err(HydraulicError::from)?;
+    let mut after = intact.clone();
     let mut shut: HashSet<&str> = links
         .iter()
         .enumerate()
@@ -202,69 +217,82 @@ pub fn isolate_pipe_break(
                 .map(|(l, _)| l.as_str()),
         )
         .collect();
-    // Junctions still connected to a reservoir or tank through open links.
-    let mut supplied: HashSet<&str> = net
-        .reservoirs
-        .iter()
-        .map(|r| r.id.as_str())
-        .chain(net.tanks.iter().map(|t| t.id.as_str()))
-        .collect();
-    let mut frontier: VecDeque<&str> = supplied.iter().copied().collect();
-    while let Some(n) = frontier.pop_front() {
-        for &k in incident.get(n).map(Vec::as_slice).unwrap_or(&[]) {
-            let (id, a, b) = links[k];
-            if shut.contains(id) || initially_closed.contains(id) {
-                continue;
-            }
-            let other = if a == n { b } else { a };
-            if supplied.insert(other) {
-                frontier.push_back(other);
+    // Nodes connected to a reservoir or tank through open links, with `shut` links closed.
+    let supplied_with = |shut: &HashSet<&str>| -> HashSet<String> {
+        let mut supplied: HashSet<&str> = net
+            .reservoirs
+            .iter()
+            .map(|r| r.id.as_str())
+            .chain(net.tanks.iter().map(|t| t.id.as_str()))
+            .collect();
+        let mut frontier: VecDeque<&str> = supplied.iter().copied().collect();
+        while let Some(n) = frontier.pop_front() {
+            for &k in incident.get(n).map(Vec::as_slice).unwrap_or(&[]) {
+                let (id, a, b) = links[k];
+                if shut.contains(id) || initially_closed.contains(id) {
+                    continue;
+                }
+                let other = if a == n { b } else { a };
+                if supplied.insert(other) {
+                    frontier.push_back(other);
+                }
             }
         }
-    }
+        supplied.into_iter().map(str::to_string).collect()
+    };
+    let supplied = supplied_with(&shut);
+    let supplied_before = supplied_with(&HashSet::new());
     // Junctions are the model's first nodes, in the file's order.
     let mut without_supply = Vec::new();
+    let mut without_supply_before = Vec::new();
     let mut demand_lost = 0.0;
     for (node, j) in net.junctions.iter().enumerate() {
-        if !supplied.contains(j.id.as_str()) || node_in_segment.contains(j.id.as_str()) {
+        if !supplied_before.contains(&j.id) {
+            without_supply_before.push(j.id.clone());
+            after.set_fixed_demand(node, 0.0);
+        } else if !supplied.contains(&j.id) || node_in_segment.contains(j.id.as_str()) {
             without_supply.push(j.id.clone());
-            demand_lost += after.base_demand_m3s(node);
+            demand_lost += intact.demand_m3s_at(node, at_s);
             after.set_fixed_demand(node, 0.0);
         }
     }
-    let lost: HashSet<&String> = without_supply.iter().collect();
+    let lost: HashSet<&String> = without_supply.iter().chain(&without_supply_before).collect();
     // With no demand left the answer is static heads; solving would only chase round-off
     // through links held at EPANET's tiny-resistance floor.
     let served = (0..net.junctions.len()).any(|node| after.base_demand_m3s(node) != 0.0);
-    let (pressure_deficient, min_pressure_m) = if served {
-        let snapshot = simulate_model(&after, Some(0))?.remove(0);
-        let supplied_pressures: Vec<(String, f64)> = net
-            .junctions
-            .iter()
-            .enumerate()
-            .filter(|(_, j)| !lost.contains(&j.id))
-            .map(|(i, j)| (j.id.clone(), snapshot.pressure_m[i]))
-            .collect();
-        let min = supplied_pressures
-            .iter()
-            .map(|p| p.1)
-            .fold(f64::INFINITY, f64::min);
-        let mut deficient: Vec<(String, f64)> = supplied_pressures
-            .into_iter()
-            .filter(|(_, p)| *p < service_pressure_m)
-            .collect();
-        deficient.sort_by(|a, b| a.1.total_cmp(&b.1));
-        (deficient, min.is_finite().then_some(min))
-    } else {
-        (Vec::new(), None)
-    };
+    let mut pressure_deficient = Vec::new();
+    let mut pressure_deficient_before = Vec::new();
+    let mut min_pressure_m = None;
+    if served {
+        let at_time = |m: &HydModel| -> Result<Vec<f64>, HydraulicError> {
+            let mut m = m.clone();
+            m.start_patterns_at(at_s);
+            Ok(simulate_model(&m, Some(0))?.remove(0).pressure_m)
+        };
+        let before = at_time(&intact)?;
+        let after_p = at_time(&after)?;
+        let mut min = f64::INFINITY;
+        for (i, j) in net.junctions.iter().enumerate() {
+            if lost.contains(&j.id) {
+                continue;
+            }
+            min = min.min(after_p[i]);
+            if before[i] < service_pressure_m {
+                pressure_deficient_before.push((j.id.clone(), before[i], after_p[i]));
+            } else if after_p[i] < service_pressure_m {
+                pressure_deficient.push((j.id.clone(), after_p[i]));
+            }
+        }
+        pressure_deficient.sort_by(|a, b| a.1.total_cmp(&b.1));
+        pressure_deficient_before.sort_by(|a, b| a.2.total_cmp(&b.2));
+        min_pressure_m = min.is_finite().then_some(min);
+    }
     // Water quality with and without the break, at the junctions still supplied. A run that
     // fails (a network that cannot be balanced over two days with the break) is said, not
     // allowed to hide the isolation's answer.
     let mut quality_degraded = Vec::new();
     let mut quality_not_assessed = None;
     if served {
-        let intact = HydModel::from_epanet(net).map_err(HydraulicError::from)?;
         match quality_after_horizon(&intact).and_then(|q0| Ok((q0, quality_after_horizon(&after)?)))
         {
             Err(e) => quality_not_assessed = Some(e.to_string()),
@@ -304,8 +332,11 @@ pub fn isolate_pipe_break(
         segment_links,
         valves_closed: closed_valves,
         without_supply,
+        without_supply_before,
         demand_lost_m3s: demand_lost,
+        at_s,
         pressure_deficient,
+        pressure_deficient_before,
         min_pressure_m,
         quality_degraded,
         quality_not_assessed,
@@ -326,7 +357,7 @@ mod tests {
             ("p2".to_string(), "b".to_string()),
             ("p3".to_string(), "d".to_string()),
         ];
-        let r = isolate_pipe_break(&net, &valves, "p2", 10.0).unwrap();
+        let r = isolate_pipe_break(&net, &valves, "p2", 10.0, 0).unwrap();
         assert_eq!(r.segment_links, vec!["p2", "p3"]);
         assert_eq!(r.valves_closed, vec!["p2@b", "p3@d"]);
         assert_eq!(
@@ -336,6 +367,29 @@ mod tests {
         );
         assert!((r.demand_lost_m3s - 0.001).abs() < 1e-12);
         assert!(r.pressure_deficient.is_empty());
+    }
+
+    /// What is wrong before the break is not booked to it: e sits high (pressure about 5 m
+    /// under a 10 m service level in the intact network) and f hangs behind a closed pipe.
+    #[test]
+    fn junctions_low_or_dry_before_the_break_are_shown_apart() {
+        let text = NET
+            .replace("e 50 1", "e 95 1\nf 50 1")
+            .replace("[OPTIONS]", "p6 a f 100 100 120 0 Closed\n[OPTIONS]");
+        let net = EpanetNetwork::parse(&text).unwrap();
+        let valves = vec![
+            ("p2".to_string(), "b".to_string()),
+            ("p3".to_string(), "d".to_string()),
+        ];
+        let r = isolate_pipe_break(&net, &valves, "p2", 10.0, 0).unwrap();
+        assert_eq!(r.without_supply, vec!["c"]);
+        assert_eq!(r.without_supply_before, vec!["f"]);
+        assert!((r.demand_lost_m3s - 0.001).abs() < 1e-12, "f's demand is not the break's");
+        assert!(r.pressure_deficient.is_empty(), "{r:?}");
+        assert_eq!(r.pressure_deficient_before.len(), 1, "{r:?}");
+        let (id, before, after) = &r.pressure_deficient_before[0];
+        assert_eq!(id, "e");
+        assert!(*before < 10.0 && *after < 10.0, "{before} {after}");
     }
 
     /// c is fed mostly by a short pipe from b, a little the long way round through d (two 5 km
@@ -348,7 +402,7 @@ mod tests {
             ("p2".to_string(), "b".to_string()),
             ("p2".to_string(), "c".to_string()),
         ];
-        let r = isolate_pipe_break(&net, &valves, "p2", 10.0).unwrap();
+        let r = isolate_pipe_break(&net, &valves, "p2", 10.0, 0).unwrap();
         assert!(r.without_supply.is_empty());
         let c = r
             .quality_degraded
@@ -359,7 +413,7 @@ mod tests {
         assert!(c.age_after_h > 47.0, "{c:?}");
         assert!(c.chlorine_before.is_none(), "no chemical in this network");
         // The intact loop keeps everything fresh where the break changes nothing.
-        let r = isolate_pipe_break(&net, &valves, "p3", 10.0).unwrap();
+        let r = isolate_pipe_break(&net, &valves, "p3", 10.0, 0).unwrap();
         assert!(
             r.quality_degraded.iter().all(|q| q.junction != "c"),
             "{r:?}"
@@ -370,8 +424,8 @@ mod tests {
     fn without_valves_the_break_drains_everything_behind_it() {
         let net = EpanetNetwork::parse(NET).unwrap();
         let r =
-            isolate_pipe_break(&net, &[("p1".to_string(), "a".to_string())], "p2", 10.0).unwrap();
+            isolate_pipe_break(&net, &[("p1".to_string(), "a".to_string())], "p2", 10.0, 0).unwrap();
         assert_eq!(r.without_supply, vec!["b", "c", "d", "e"]);
-        assert!(isolate_pipe_break(&net, &[], "zz", 10.0).is_err());
+        assert!(isolate_pipe_break(&net, &[], "zz", 10.0, 0).is_err());
     }
 }

@@ -696,6 +696,58 @@ impl HydModel {
         }
     }
 
+    /// Start the run at time `t` (s) of the patterns: demands, reservoir heads and pump speeds
+    /// at t = 0 are those of `t` (a steady state at a time of day, tanks at their initial
+    /// levels; EPANET's PATTERN START moved on by `t`).
+    pub fn start_patterns_at(&mut self, t: u64) {
+        self.pattern_start_s += t;
+    }
+
+    /// Junction `node`'s demand at time `t` (s from the start), in the model's internal units
+    /// (cfs): its demand categories times their patterns times the demand multiplier, or its
+    /// fixed demand (EPANET 2.2 `demands`, hydraul.c). The one demand every command uses.
+    pub fn demand_at(&self, node: usize, t: u64) -> f64 {
+        match self.fixed_demand[node] {
+            Some(q) => q,
+            None => {
+                self.demands[node]
+                    .iter()
+                    .map(|&(base, p)| base * self.pattern_factor(p, t))
+                    .sum::<f64>()
+                    * self.demand_multiplier
+            }
+        }
+    }
+
+    /// The start of the pattern period of the first day with the highest system demand, s
+    /// (the time a break hurts most; 0 for a network without patterns).
+    pub fn peak_demand_time_s(&self) -> u64 {
+        let step = self.pattern_step_s.max(1);
+        (0..86_400 / step)
+            .map(|k| k * step)
+            .fold((0, f64::NEG_INFINITY), |best, t| {
+                let d = self.system_demand_m3s_at(t);
+                if d > best.1 + 1e-12 { (t, d) } else { best }
+            })
+            .0
+    }
+
+    /// Junction `node`'s demand at time `t` (s from the start), m³/s (see [`Self::demand_at`]).
+    pub fn demand_m3s_at(&self, node: usize, t: u64) -> f64 {
+        self.demand_at(node, t) * M3S_PER_CFS
+    }
+
+    /// The network's demand at time `t` (s from the start), m³/s: every junction's demand
+    /// at that time, those drawing water (negative demands are inflows and left out, as
+    /// EPANET's system demand does).
+    pub fn system_demand_m3s_at(&self, t: u64) -> f64 {
+        (0..self.node_ids.len())
+            .filter(|&i| self.kind[i] == NodeKind::Junction)
+            .map(|i| self.demand_m3s_at(i, t))
+            .filter(|&d| d > 0.0)
+            .sum()
+    }
+
     /// The multiplier of `pattern` in the pattern period holding time `t` (s); 1 without a
     /// pattern (EPANET's `demands`: period (t + start) / step, modulo the pattern's length).
     pub fn pattern_factor(&self, pattern: Option<usize>, t: u64) -> f64 {

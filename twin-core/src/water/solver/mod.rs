@@ -176,16 +176,7 @@ impl<'m> Hydraulics<'m> {
         for i in 0..m.node_ids.len() {
             match m.kind[i] {
                 NodeKind::Junction => {
-                    let d = match m.fixed_demand[i] {
-                        Some(q) => q,
-                        None => {
-                            m.demands[i]
-                                .iter()
-                                .map(|&(base, p)| base * m.pattern_factor(p, t))
-                                .sum::<f64>()
-                                * m.demand_multiplier
-                        }
-                    };
+                    let d = m.demand_at(i, t);
                     self.node_demand[i] = d;
                     self.demand_flow[i] = d;
                     if d > 0.0 {

@@ -156,3 +156,53 @@ fn the_scenario_draws_the_hydraulic_models_water() {
         "{per_resident_l} l per resident"
     );
 }
+
+#[test]
+fn the_waste_scenario_baseline_is_waste_compares_fixed_calendar() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario_file(dir.path(), "horizon = \"2d\"\nmodels = [\"waste\"]\n");
+    let out = dir.path().join("scenario");
+    let scenario = run_json(&[
+        "scenario",
+        "run",
+        &file,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let s = &scenario["baseline"];
+    let out = dir.path().join("compare");
+    let compare = run_json(&[
+        "waste",
+        "compare",
+        "--days",
+        "2",
+        "--start",
+        "2026-03-02",
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let fixed = &compare["fixed"];
+    let f = |j: &Value, k: &str| j[k].as_f64().unwrap_or_else(|| panic!("{k} in {j}"));
+    assert!(
+        f(fixed, "bins_emptied") > 100.0,
+        "a Monday round empties bins"
+    );
+    close(
+        f(s, "bins_emptied"),
+        f(fixed, "bins_emptied"),
+        0.0,
+        "bins emptied",
+    );
+    close(
+        f(s, "bin_overflows"),
+        f(fixed, "overflow_events"),
+        0.0,
+        "overflows",
+    );
+    close(f(s, "collection_km"), f(fixed, "km"), 1e-3, "km");
+    close(f(s, "collection_co2_kg"), f(fixed, "co2_kg"), 1e-3, "CO2");
+}

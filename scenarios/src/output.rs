@@ -33,9 +33,7 @@ pub fn kpi_label(name: &str) -> &str {
         "water_not_supplied_m3" => "water not supplied (m³)",
         "junctions_without_water_max" => "junctions without water (most at once)",
         "junction_hours_without_water" => "junction-hours without water",
-        "pressure_deficient_junctions_max" => {
-            "junctions a break takes below 15 m (most at once)"
-        }
+        "pressure_deficient_junctions_max" => "junctions a break takes below 15 m (most at once)",
         "pressure_deficient_junction_hours" => "junction-hours below 15 m caused by breaks",
         "junctions_below_service_pressure_intact" => {
             "junctions below 15 m with nothing broken (peak hour; not any change's doing)"
@@ -46,6 +44,10 @@ pub fn kpi_label(name: &str) -> &str {
         "bin_overflows" => "bin overflow events",
         "bin_hours_full" => "bin-hours full",
         "bins_emptied" => "bins emptied",
+        "collection_km" => "collection rounds driven (km)",
+        "collection_fuel_l" => "collection fuel (litres of diesel)",
+        "collection_co2_kg" => "collection CO2 (kg)",
+        "collection_rounds_failed" => "stream-days left uncollected (no route plan)",
         "evs" => "electric cars",
         "ev_energy_kwh" => "EV charging energy (kWh)",
         "ev_unmet_energy_kwh" => "EV energy not delivered (kWh)",
@@ -57,7 +59,7 @@ pub fn kpi_label(name: &str) -> &str {
 }
 
 /// KPI names in the order reports show them: by model, then anything else by name.
-pub const KPI_ORDER: [&str; 32] = [
+pub const KPI_ORDER: [&str; 36] = [
     "travel_time_veh_h",
     "delay_veh_h",
     "customers_interrupted",
@@ -84,6 +86,10 @@ pub const KPI_ORDER: [&str; 32] = [
     "bin_overflows",
     "bin_hours_full",
     "bins_emptied",
+    "collection_km",
+    "collection_fuel_l",
+    "collection_co2_kg",
+    "collection_rounds_failed",
     "evs",
     "ev_energy_kwh",
     "ev_unmet_energy_kwh",

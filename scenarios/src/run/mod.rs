@@ -50,6 +50,8 @@ pub enum RunError {
     Power(String),
     #[error("water: {0}")]
     Water(String),
+    #[error("waste: {0}")]
+    Waste(String),
     #[error("the EV model needs the charging sessions it is calibrated on: {0}")]
     Ev(String),
 }
@@ -229,7 +231,7 @@ fn run_once(
         )?));
     }
     if scenario.runs(Model::Waste) {
-        models.push(Box::new(WasteStep::new(city, scenario, changes, &mut out)));
+        models.push(Box::new(WasteStep::new(city, scenario, changes, &mut out)?));
     }
     if scenario.runs(Model::Traffic) {
         models.push(Box::new(TrafficStep::new(

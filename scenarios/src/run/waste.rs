@@ -1,35 +1,37 @@
-//! The waste model in a run: bins fill at their stream's rate, the calendar (or the
-//! scenario's collection days) empties them at 06:00, and a bin that reaches full is an
-//! overflow event.
+//! The waste model in a run: the one `twin waste compare` runs (`twin_core::waste::simulate`).
+//! The city's bins with their seeded fill factors (stream, weekday, season, neighbourhood, the
+//! bin's own) fill step by step; at 06:00 on collection days the fixed calendar (or the
+//! scenario's collection days) makes bins due, the day's routes are planned for every stream
+//! and the bins the trucks reach are emptied; km, fuel and CO2 are the routes'. A bin that
+//! reaches full is an overflow event. With the same seed and start, a scenario with no waste
+//! change gives `twin waste compare`'s fixed-calendar figures.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, Timelike};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use twin_core::CityModel;
-use twin_core::entity::{Asset, WasteKind};
-use twin_core::waste::fill::prior_rate_per_hour;
-use twin_core::waste::policy::fixed_calendar_due;
+use twin_core::entity::WasteKind;
+use twin_core::waste::collection::{CO2_KG_PER_L_DIESEL, CollectionNetwork};
+use twin_core::waste::policy::{collection_day, fixed_calendar_due};
+use twin_core::waste::simulate::{
+    BinLevels, COLLECTION_HOUR, SimBin, WasteStudy, city_bins, collect_round, initial_levels,
+};
 
 use super::step::{Coupling, ModelStep, StepClock, add_series, set_series};
 use super::{RunError, RunOutput};
 use crate::file::{Change, Scenario};
 
-struct Bins {
-    kind: Vec<WasteKind>,
-    rate_factor: Vec<f64>,
-    neighbourhood: Vec<usize>,
-    level: Vec<f64>,
-    full: Vec<bool>,
-}
-
 pub(super) struct WasteStep {
-    bins: Bins,
+    bins: Vec<SimBin>,
+    levels: BinLevels,
+    networks: Vec<(WasteKind, CollectionNetwork)>,
+    /// The study's settings (fleet, routing effort, seed) the rounds run with.
+    study: WasteStudy,
     collection_days: HashMap<WasteKind, Vec<u32>>,
-    overflows: u64,
-    bin_hours_full: f64,
     emptied: u64,
+    km: f64,
+    /// Stream-days no route plan was found for (nothing of the stream collected that day).
+    uncollected_rounds: usize,
 }
 
 impl WasteStep {
@@ -38,7 +40,7 @@ impl WasteStep {
         scenario: &Scenario,
         changes: &[Change],
         out: &mut RunOutput,
-    ) -> WasteStep {
+    ) -> Result<WasteStep, RunError> {
         let collection_days = changes
             .iter()
             .filter_map(|c| match c {
@@ -46,14 +48,23 @@ impl WasteStep {
                 _ => None,
             })
             .collect();
+        let networks = twin_core::waste::simulate::stream_networks(city)
+            .map_err(|e| RunError::Waste(e.to_string()))?;
+        let mut study = WasteStudy::new(scenario.start.date(), 1);
+        study.seed = scenario.seed;
+        let (bins, levels) =
+            scenario_bins(city, changes, scenario.seed, &scenario.initial_bin_levels);
         add_series(out, "bins_full", scenario.steps());
-        WasteStep {
-            bins: waste_bins(city, changes, scenario.seed, &scenario.initial_bin_levels),
+        Ok(WasteStep {
+            bins,
+            levels: BinLevels::new(levels),
+            networks,
+            study,
             collection_days,
-            overflows: 0,
-            bin_hours_full: 0.0,
             emptied: 0,
-        }
+            km: 0.0,
+            uncollected_rounds: 0,
+        })
     }
 }
 
@@ -65,58 +76,67 @@ impl ModelStep for WasteStep {
         out: &mut RunOutput,
     ) -> Result<(), RunError> {
         let (clock, dt, weekday) = (at.clock, at.dt, at.weekday);
-        let b = &mut self.bins;
-        let week = clock.iso_week().week();
-        let collect_now =
-            clock.hour() == 6 && clock.minute() < (dt * 60.0).round() as u32 && weekday != 6;
-        for i in 0..b.level.len() {
-            if collect_now {
-                let due = match self.collection_days.get(&b.kind[i]) {
+        let round_now = clock.hour() == COLLECTION_HOUR
+            && clock.minute() < (dt * 60.0).round() as u32
+            && collection_day(weekday);
+        if round_now {
+            let week = clock.iso_week().week();
+            let due: Vec<bool> = self
+                .bins
+                .iter()
+                .map(|b| match self.collection_days.get(&b.kind) {
                     Some(days) => days.contains(&weekday),
-                    None => fixed_calendar_due(b.kind[i], weekday, week, b.neighbourhood[i]),
-                };
-                if due {
-                    b.level[i] = 0.0;
-                    b.full[i] = false;
-                    self.emptied += 1;
-                }
-            }
-            let rate =
-                prior_rate_per_hour(b.kind[i], weekday, clock.month(), 1.0) * b.rate_factor[i];
-            b.level[i] += rate * dt;
-            if b.level[i] >= 1.0 {
-                if !b.full[i] {
-                    self.overflows += 1;
-                    b.full[i] = true;
-                }
-                self.bin_hours_full += dt;
-            }
+                    None => fixed_calendar_due(b.kind, weekday, week, b.neighbourhood),
+                })
+                .collect();
+            let day = (clock.date() - self.study.start).num_days().max(0) as u32;
+            let round = collect_round(
+                &self.networks,
+                &self.bins,
+                &mut self.levels,
+                &due,
+                &self.study.fleet,
+                self.study.seed,
+                day,
+                self.study.iterations_per_bin,
+                &clock.date().to_string(),
+            );
+            self.km += round.km;
+            self.emptied += round.bins_emptied;
+            self.uncollected_rounds += round.failed.len();
         }
-        let full = b.full.iter().filter(|f| **f).count() as f64;
-        set_series(out, "bins_full", at.k, full);
+        self.levels.fill(&self.bins, weekday, clock.month(), dt);
+        set_series(out, "bins_full", at.k, self.levels.full_count() as f64);
         Ok(())
     }
 
     fn finish(self: Box<Self>, out: &mut RunOutput) {
+        let fuel_l = self.km * self.study.fleet.fuel_l_per_km;
         let mut kpi = |name: &str, v: f64| {
             out.kpis.insert(name.to_string(), v);
         };
-        kpi("bin_overflows", self.overflows as f64);
-        kpi("bin_hours_full", self.bin_hours_full);
+        kpi("bin_overflows", self.levels.overflow_events as f64);
+        kpi("bin_hours_full", self.levels.bin_hours_full);
         kpi("bins_emptied", self.emptied as f64);
+        kpi("collection_km", self.km);
+        kpi("collection_fuel_l", fuel_l);
+        kpi("collection_co2_kg", fuel_l * CO2_KG_PER_L_DIESEL);
+        kpi("collection_rounds_failed", self.uncollected_rounds as f64);
     }
 }
 
-/// The city's bins in the waste model, with the scenario's added and removed bins: a removed
-/// bin's waste goes to the nearest bin of its stream; added bins share their stream's waste
-/// with the bins that fill fastest.
-fn waste_bins(
+/// The city's bins in the waste model with the scenario's added and removed bins, and their
+/// starting levels (seeded; a snapshot's where it gives one). A removed bin's waste goes to the
+/// nearest bin of its stream; added bins share their stream's waste with the bins that fill
+/// fastest.
+fn scenario_bins(
     city: &CityModel,
     changes: &[Change],
     seed: u64,
     initial: &HashMap<usize, f64>,
-) -> Bins {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xb1);
+) -> (Vec<SimBin>, Vec<f64>) {
+    let all = city_bins(city, seed);
+    let seeded = initial_levels(all.len(), seed);
     let removed: HashSet<usize> = changes
         .iter()
         .flat_map(|c| match c {
@@ -124,67 +144,41 @@ fn waste_bins(
             _ => Vec::new(),
         })
         .collect();
-    let mut entity = Vec::new();
-    let mut b = Bins {
-        kind: Vec::new(),
-        rate_factor: Vec::new(),
-        neighbourhood: Vec::new(),
-        level: Vec::new(),
-        full: Vec::new(),
-    };
-    let mut all = Vec::new();
-    for (i, e) in city.entities().iter().enumerate() {
-        if let Asset::WasteBin(w) = &e.asset {
-            // Drawn for every bin, kept or not, so both runs see the same bins alike.
-            let factor = (0.45 * twin_core::sampling::standard_normal(&mut rng) - 0.1).exp();
-            let level = rng.random_range(0.0..0.6);
-            all.push((i, w.stored_waste_kind, factor, level));
-        }
-    }
-    for &(i, kind, factor, level) in &all {
-        if removed.contains(&i) {
+    let mut bins: Vec<SimBin> = Vec::new();
+    let mut levels: Vec<f64> = Vec::new();
+    for (b, &level) in all.iter().zip(&seeded) {
+        if removed.contains(&b.entity) {
             continue;
         }
-        entity.push(i);
-        b.kind.push(kind);
-        b.rate_factor.push(factor);
-        b.neighbourhood.push(
-            city.nearest_neighbourhood(city.entities()[i].location)
-                .unwrap_or(0),
-        );
-        b.level.push(initial.get(&i).copied().unwrap_or(level));
-        b.full.push(false);
+        levels.push(initial.get(&b.entity).copied().unwrap_or(level));
+        bins.push(b.clone());
     }
-    for &(i, kind, factor, _) in all.iter().filter(|a| removed.contains(&a.0)) {
-        let at = city.entities()[i].location;
-        let nearest = (0..entity.len())
-            .filter(|&k| b.kind[k] == kind)
+    for gone in all.iter().filter(|b| removed.contains(&b.entity)) {
+        let at = city.entities()[gone.entity].location;
+        let nearest = (0..bins.len())
+            .filter(|&k| bins[k].kind == gone.kind)
             .min_by(|&x, &y| {
-                let dx = city.entities()[entity[x]].location.distance_m(at);
-                let dy = city.entities()[entity[y]].location.distance_m(at);
+                let dx = city.entities()[bins[x].entity].location.distance_m(at);
+                let dy = city.entities()[bins[y].entity].location.distance_m(at);
                 dx.total_cmp(&dy)
             });
         if let Some(k) = nearest {
-            b.rate_factor[k] += factor;
+            bins[k].factor += gone.factor;
         }
     }
     for c in changes {
         if let Change::AddBins { stream, count } = c {
             // Each added bin halves the load of one of the fastest-filling bins of the stream.
-            let mut members: Vec<usize> = (0..entity.len())
-                .filter(|&k| b.kind[k] == *stream)
+            let mut members: Vec<usize> = (0..bins.len())
+                .filter(|&k| bins[k].kind == *stream)
                 .collect();
-            members.sort_by(|&x, &y| b.rate_factor[y].total_cmp(&b.rate_factor[x]));
+            members.sort_by(|&x, &y| bins[y].factor.total_cmp(&bins[x].factor));
             for &k in members.iter().take(*count) {
-                b.rate_factor[k] /= 2.0;
-                b.kind.push(*stream);
-                b.rate_factor.push(b.rate_factor[k]);
-                b.neighbourhood.push(b.neighbourhood[k]);
-                b.level.push(0.0);
-                b.full.push(false);
-                entity.push(entity[k]);
+                bins[k].factor /= 2.0;
+                bins.push(bins[k].clone());
+                levels.push(0.0);
             }
         }
     }
-    b
+    (bins, levels)
 }

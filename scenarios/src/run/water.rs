@@ -58,7 +58,9 @@ impl<'a> WaterStep<'a> {
     ) -> Result<WaterStep<'a>, RunError> {
         let start_s = f64::from(scenario.start.num_seconds_from_midnight());
         let model = match &city.water_network {
-            Some(net) => Some(HydModel::from_epanet(net).map_err(|e| RunError::Water(e.to_string()))?),
+            Some(net) => {
+                Some(HydModel::from_epanet(net).map_err(|e| RunError::Water(e.to_string()))?)
+            }
             None => None,
         };
         let mut events = Vec::new();
@@ -157,7 +159,11 @@ impl ModelStep for WaterStep<'_> {
             dry += w.without_supply.len();
             deficient += w.deficient;
             degraded += w.degraded;
-            let lost: f64 = w.without_supply.iter().map(|&j| m.demand_m3s_at(j, t)).sum();
+            let lost: f64 = w
+                .without_supply
+                .iter()
+                .map(|&j| m.demand_m3s_at(j, t))
+                .sum();
             self.lost_m3 += lost * factor * seconds;
         }
         self.max_dry = self.max_dry.max(dry);

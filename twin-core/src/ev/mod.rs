@@ -10,6 +10,7 @@
 //! - [`demand`]: charging sessions by site type and time of day, seeded;
 //! - [`charging`]: sockets, queues, vehicle limits and smart charging under power caps, step by
 //!   step;
+//! - [`error`]: why the EV model cannot run;
 //! - [`network`]: where the city's cars and buses charge (homes, workplaces, public chargers,
 //!   depot, added stations and sockets);
 //! - [`stepper`]: one step of charging on the grid, with smart charging (post caps, valley
@@ -20,6 +21,7 @@
 pub mod calibration;
 pub mod charging;
 pub mod demand;
+pub mod error;
 pub mod network;
 pub mod sessions;
 pub mod stepper;

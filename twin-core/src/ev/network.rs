@@ -9,7 +9,7 @@ use rand::Rng;
 
 use super::charging::{ChargingSim, Sharing, SiteSpec, SocketSpec, Sockets};
 use super::demand::{ChargeRequest, DemandModel, SiteType};
-use super::study::EvStudyError;
+use super::error::EvStudyError;
 use crate::CityModel;
 use crate::entity::{Asset, ChargerSite};
 use crate::profiles::is_commercial;

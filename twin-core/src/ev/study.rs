@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 use super::calibration::DemandFit;
 use super::charging::{ChargingTotals, Sharing, Sockets};
 use super::demand::DemandSettings;
+pub use super::error::EvStudyError;
 use super::network::{AddedSockets, Post};
 use super::stepper::{ChargingSetup, EvStepper, SmartCharging};
 use super::vehicles::BusDuty;
@@ -89,26 +90,6 @@ impl EvStudyConfig {
             step_h: f64::from(self.step_minutes) / 60.0,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum EvStudyError {
-    #[error("{0}")]
-    MissingFact(String),
-    #[error("the city has no power grid (no MATPOWER case)")]
-    NoGrid,
-    #[error("the city has no transformer posts")]
-    NoPosts,
-    #[error("--ev-share {0} is not between 0 and 1")]
-    BadShare(f64),
-    #[error("a step of {0} minutes does not divide a day")]
-    BadStep(u32),
-    #[error("`{0}` is not a charger or transformer post of this city")]
-    UnknownSite(String),
-    #[error("added sockets: {0} (give at least one socket of a positive power)")]
-    BadSockets(String),
-    #[error("the load flow failed at step {step}: {why}")]
-    LoadFlow { step: usize, why: String },
 }
 
 /// A post's overload over the study.

@@ -100,17 +100,23 @@ pub struct PolicyOutcome {
 /// factor of two or three between the 10th and the 90th percentile.
 pub const BIN_SPREAD: f64 = 0.45;
 
-struct SimBin {
-    entity: usize,
-    kind: WasteKind,
-    volume_l: f64,
-    neighbourhood: usize,
-    /// The bin's own factor times its neighbourhood's.
-    factor: f64,
+/// A bin as the waste model fills it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimBin {
+    /// The bin's entity (an added bin shares the entity it stands beside).
+    pub entity: usize,
+    pub kind: WasteKind,
+    pub volume_l: f64,
+    /// Index of its neighbourhood in the city's `neighbourhoods`.
+    pub neighbourhood: usize,
+    /// The bin's own factor times its neighbourhood's, on its stream's prior rate.
+    pub factor: f64,
 }
 
-/// The bins of a city with their neighbourhoods and seeded factors.
-fn sim_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
+/// The bins of a city with their neighbourhoods and seeded factors: a log-normal own factor
+/// (σ [`BIN_SPREAD`], mean 1) times a neighbourhood factor 0.8–1.2 by population. The one fill
+/// model `twin waste`, the scenario runner and the benchmarks use.
+pub fn city_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_b175);
     let nbhs = &city.meta.neighbourhoods;
     let max_pop = nbhs.iter().map(|n| n.population).max().unwrap_or(1).max(1) as f64;
@@ -138,6 +144,166 @@ fn sim_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
         .collect()
 }
 
+/// Seeded starting levels of `n` bins, spread over 0–60 % of the bin (half-way through a
+/// collection cycle).
+pub fn initial_levels(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1e7e_1b17);
+    (0..n).map(|_| rng.random::<f64>() * 0.6).collect()
+}
+
+/// The bins' levels (fraction of the bin) as they fill and are emptied, with what filling
+/// them has cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinLevels {
+    pub level: Vec<f64>,
+    /// Full since it reached 1 and until it is emptied.
+    pub full: Vec<bool>,
+    /// Bins reaching full, counted once until emptied.
+    pub overflow_events: u64,
+    /// Hours bins spent full, summed over bins.
+    pub bin_hours_full: f64,
+    /// Waste that found no room, beyond what can be left beside a bin (litres).
+    pub uncollected_l: f64,
+}
+
+impl BinLevels {
+    pub fn new(level: Vec<f64>) -> BinLevels {
+        BinLevels {
+            full: vec![false; level.len()],
+            level,
+            overflow_events: 0,
+            bin_hours_full: 0.0,
+            uncollected_l: 0.0,
+        }
+    }
+
+    /// Fill every bin for `hours` at its stream's rate on `weekday` (Monday 0) of `month`
+    /// (1–12) times its factor; levels grow linearly, so the hours spent full are exact.
+    pub fn fill(&mut self, bins: &[SimBin], weekday: u32, month: u32, hours: f64) {
+        for (k, b) in bins.iter().enumerate() {
+            let rate = prior_rate_per_hour(b.kind, weekday, month, 1.0) * b.factor;
+            let before = self.level[k];
+            let after = before + rate * hours;
+            self.level[k] = after;
+            if after > SIDE_WASTE_LIMIT {
+                self.uncollected_l += (after - before.max(SIDE_WASTE_LIMIT)) * b.volume_l;
+            }
+            if after >= 1.0 {
+                self.bin_hours_full += if before >= 1.0 {
+                    hours
+                } else {
+                    hours * (after - 1.0) / (after - before)
+                };
+                if !self.full[k] {
+                    self.full[k] = true;
+                    self.overflow_events += 1;
+                }
+            }
+        }
+    }
+
+    pub fn full_count(&self) -> usize {
+        self.full.iter().filter(|&&f| f).count()
+    }
+}
+
+/// What one collection round did.
+#[derive(Debug, Clone, Default)]
+pub struct Round {
+    pub km: f64,
+    pub trips: u64,
+    pub truck_shifts: u64,
+    pub bins_emptied: u64,
+    /// Levels of the bins emptied, summed (capped at 1).
+    pub fill_at_pickup_sum: f64,
+    /// Tonnes collected by stream.
+    pub tonnes: Vec<(WasteKind, f64)>,
+    /// Streams left uncollected because no plan was found, with why.
+    pub failed: Vec<String>,
+    /// The plans, per stream collected.
+    pub plans: Vec<(WasteKind, DayPlan)>,
+}
+
+/// One round: plan the routes for the `due` bins of every stream (in parallel, each stream on
+/// its network, seeded by `seed` and `day`) and empty the bins the plans visit. A stream whose
+/// plan fails is not collected and is named in `failed` with `label` (the date).
+#[allow(clippy::too_many_arguments)]
+pub fn collect_round(
+    networks: &[(WasteKind, CollectionNetwork)],
+    bins: &[SimBin],
+    levels: &mut BinLevels,
+    due: &[bool],
+    fleet: &Fleet,
+    seed: u64,
+    day: u32,
+    iterations_per_bin: u64,
+    label: &str,
+) -> Round {
+    let level = &levels.level;
+    let plans: Vec<(
+        WasteKind,
+        Vec<(usize, BinPickup)>,
+        Result<DayPlan, PlanError>,
+    )> = networks
+        .par_iter()
+        .map(|(kind, net)| {
+            let slots: Vec<(usize, BinPickup)> = bins
+                .iter()
+                .enumerate()
+                .filter(|(k, b)| b.kind == *kind && due[*k])
+                .map(|(k, b)| {
+                    (
+                        k,
+                        BinPickup {
+                            entity: b.entity,
+                            load_l: b.volume_l * level[k].min(SIDE_WASTE_LIMIT),
+                        },
+                    )
+                })
+                .collect();
+            let pickups: Vec<BinPickup> = slots.iter().map(|s| s.1).collect();
+            let iterations = iterations_per_bin * pickups.len() as u64;
+            let seed = seed ^ (u64::from(day) << 8) ^ (*kind as u64);
+            let plan = net.plan(&pickups, fleet, seed, iterations);
+            (*kind, slots, plan)
+        })
+        .collect();
+    let mut round = Round::default();
+    for (kind, slots, plan) in plans {
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                round.failed.push(format!("{label} {}: {e}", kind.name()));
+                continue;
+            }
+        };
+        round.km += plan.km;
+        round.trips += plan.trips() as u64;
+        round.truck_shifts += plan.trucks.len() as u64;
+        let emptied: std::collections::HashSet<usize> = plan
+            .trucks
+            .iter()
+            .flat_map(|t| t.trips.iter().flat_map(|tr| tr.bins.iter().copied()))
+            .collect();
+        let mut tonnes = 0.0;
+        for (k, p) in &slots {
+            if !emptied.contains(&p.entity) {
+                continue;
+            }
+            round.fill_at_pickup_sum += levels.level[*k].min(1.0);
+            round.bins_emptied += 1;
+            tonnes += p.load_l * density_kg_per_l(kind) / 1000.0;
+            levels.level[*k] = 0.0;
+            levels.full[*k] = false;
+        }
+        round.tonnes.push((kind, tonnes));
+        if plan.bins > 0 {
+            round.plans.push((kind, plan));
+        }
+    }
+    round
+}
+
 /// The collection networks of every stream (road distances; built once, used by every day and
 /// both policies), each from the depot and disposal site the city's bundle gives that stream.
 /// A stream without bins needs no site.
@@ -158,7 +324,17 @@ pub fn stream_networks(
         .collect()
 }
 
-/// Run one policy over the study. `progress` is told each day done.
+/// Hour of the day collection rounds start.
+pub const COLLECTION_HOUR: u32 = 6;
+
+/// The estimated level and rate of bin `k`, when its estimator has one.
+fn estimators_estimate(estimators: &[FillEstimator], k: usize) -> Option<(f64, f64)> {
+    estimators[k].estimate().map(|e| (e.level, e.rate_per_h))
+}
+
+/// Run one policy over the study, from the first day's midnight to the last day's end: bins
+/// fill to 06:00, the day's round collects, bins fill to midnight (the scenario runner's day).
+/// `progress` is told each day done.
 pub fn run_policy(
     city: &CityModel,
     networks: &[(WasteKind, CollectionNetwork)],
@@ -166,11 +342,10 @@ pub fn run_policy(
     policy: Policy,
     progress: &(dyn Fn(u32) + Sync),
 ) -> PolicyOutcome {
-    let bins = sim_bins(city, study.seed);
+    let bins = city_bins(city, study.seed);
+    let mut levels = BinLevels::new(initial_levels(bins.len(), study.seed));
+    // Sensor noise.
     let mut rng = ChaCha8Rng::seed_from_u64(study.seed);
-    // Start half-way through a cycle: levels spread over 0–60 %.
-    let mut level: Vec<f64> = bins.iter().map(|_| rng.random::<f64>() * 0.6).collect();
-    let mut full = vec![false; bins.len()];
     let mut estimators: Vec<FillEstimator> = bins
         .iter()
         .map(|b| {
@@ -178,11 +353,21 @@ pub fn run_policy(
             FillEstimator::new(prior, 0.5, study.sensor_noise_sd)
         })
         .collect();
-    let noise = |rng: &mut ChaCha8Rng| standard_normal(rng) * study.sensor_noise_sd;
-    for (k, est) in estimators.iter_mut().enumerate() {
-        let obs = (level[k] + noise(&mut rng)).clamp(0.0, 1.0);
-        est.apply_reading(0.0, obs);
-    }
+    let mut last_reading_h = vec![0.0f64; bins.len()];
+    // Every bin reports a noisy level at `t` (hours from the start).
+    let sd = study.sensor_noise_sd;
+    let read = |levels: &BinLevels,
+                rng: &mut ChaCha8Rng,
+                estimators: &mut [FillEstimator],
+                last: &mut [f64],
+                t: f64| {
+        for (k, est) in estimators.iter_mut().enumerate() {
+            let obs = (levels.level[k].min(1.0) + standard_normal(rng) * sd).clamp(0.0, 1.0);
+            est.apply_reading(t, obs);
+            last[k] = t;
+        }
+    };
+    read(&levels, &mut rng, &mut estimators, &mut last_reading_h, 0.0);
     let mut out = PolicyOutcome {
         policy,
         km: 0.0,
@@ -203,19 +388,22 @@ pub fn run_policy(
         last_plans: Vec::new(),
         failed_plans: Vec::new(),
     };
-    let slot_of: std::collections::HashMap<usize, usize> = bins
-        .iter()
-        .enumerate()
-        .map(|(k, b)| (b.entity, k))
-        .collect();
     let mut fill_at_pickup_sum = 0.0;
-    let mut last_reading_h = vec![0.0f64; bins.len()];
     for day in 0..study.days {
         let date = study.start + chrono::Duration::days(i64::from(day));
         let weekday = date.weekday().num_days_from_monday();
         let week = date.iso_week().week();
         let month = date.month();
-        let t_collect = f64::from(day) * 24.0 + 6.0;
+        let t_collect = f64::from(day) * 24.0 + f64::from(COLLECTION_HOUR);
+        // Midnight to the round, then a reading.
+        levels.fill(&bins, weekday, month, f64::from(COLLECTION_HOUR));
+        read(
+            &levels,
+            &mut rng,
+            &mut estimators,
+            &mut last_reading_h,
+            t_collect,
+        );
         let mut day_km = 0.0;
         out.last_plans.clear();
         if collection_day(weekday) {
@@ -227,10 +415,10 @@ pub fn run_policy(
                 Policy::Dynamic => {
                     // Each bin's estimated level now and its rate.
                     let outlook_now: Vec<(f64, f64)> = (0..bins.len())
-                        .map(|k| match estimators[k].estimate() {
-                            Some(e) => (
-                                e.level + e.rate_per_h * (t_collect - last_reading_h[k]),
-                                e.rate_per_h.max(0.0),
+                        .map(|k| match estimators_estimate(&estimators, k) {
+                            Some((level, rate)) => (
+                                level + rate * (t_collect - last_reading_h[k]),
+                                rate.max(0.0),
                             ),
                             None => (f64::INFINITY, 0.0),
                         })
@@ -251,7 +439,7 @@ pub fn run_policy(
                             .collect();
                         let l: Vec<f64> = members
                             .iter()
-                            .map(|&k| bins[k].volume_l * level[k].min(SIDE_WASTE_LIMIT))
+                            .map(|&k| bins[k].volume_l * levels.level[k].min(SIDE_WASTE_LIMIT))
                             .collect();
                         let at: Vec<crate::geometry::LonLat> = members
                             .iter()
@@ -266,88 +454,45 @@ pub fn run_policy(
                     due
                 }
             };
-            let plans: Vec<(WasteKind, Vec<BinPickup>, Result<DayPlan, PlanError>)> = networks
-                .par_iter()
-                .map(|(kind, net)| {
-                    let pickups: Vec<BinPickup> = bins
-                        .iter()
-                        .enumerate()
-                        .filter(|(k, b)| b.kind == *kind && due[*k])
-                        .map(|(k, b)| BinPickup {
-                            entity: b.entity,
-                            load_l: b.volume_l * level[k].min(SIDE_WASTE_LIMIT),
-                        })
-                        .collect();
-                    let iterations = study.iterations_per_bin * pickups.len() as u64;
-                    let seed = study.seed ^ (u64::from(day) << 8) ^ (*kind as u64);
-                    let plan = net.plan(&pickups, &study.fleet, seed, iterations);
-                    (*kind, pickups, plan)
-                })
-                .collect();
-            for (kind, pickups, plan) in plans {
-                let plan = match plan {
-                    Ok(p) => p,
-                    Err(e) => {
-                        // No plan: nothing of this stream is collected today.
-                        out.failed_plans
-                            .push(format!("{date} {}: {e}", kind.name()));
-                        continue;
-                    }
-                };
-                day_km += plan.km;
-                out.trips += plan.trips() as u64;
-                out.truck_shifts += plan.trucks.len() as u64;
-                let emptied: std::collections::HashSet<usize> = plan
-                    .trucks
-                    .iter()
-                    .flat_map(|t| t.trips.iter().flat_map(|tr| tr.bins.iter().copied()))
-                    .collect();
-                for p in &pickups {
-                    if !emptied.contains(&p.entity) {
-                        continue;
-                    }
-                    let k = slot_of[&p.entity];
-                    fill_at_pickup_sum += level[k].min(1.0);
-                    out.bins_emptied += 1;
-                    let tonnes = p.load_l * density_kg_per_l(kind) / 1000.0;
-                    if let Some(t) = out.tonnes_by_stream.iter_mut().find(|t| t.0 == kind) {
-                        t.1 += tonnes;
-                    }
-                    level[k] = 0.0;
-                    full[k] = false;
-                }
-                if plan.bins > 0 {
-                    out.last_plans.push((kind, plan));
+            let round = collect_round(
+                networks,
+                &bins,
+                &mut levels,
+                &due,
+                &study.fleet,
+                study.seed,
+                day,
+                study.iterations_per_bin,
+                &date.to_string(),
+            );
+            day_km += round.km;
+            out.trips += round.trips;
+            out.truck_shifts += round.truck_shifts;
+            out.bins_emptied += round.bins_emptied;
+            fill_at_pickup_sum += round.fill_at_pickup_sum;
+            for (kind, t) in round.tonnes {
+                if let Some(x) = out.tonnes_by_stream.iter_mut().find(|x| x.0 == kind) {
+                    x.1 += t;
                 }
             }
+            out.failed_plans.extend(round.failed);
+            out.last_plans = round.plans;
         }
-        // The day's filling in four 6-hour steps, each ending with a reading.
-        for step in 1..=4 {
+        // The rest of the day in three 6-hour steps, each ending with a reading.
+        for step in 1..=3 {
+            levels.fill(&bins, weekday, month, 6.0);
             let t = t_collect + 6.0 * f64::from(step);
-            let hour_of_week_day = (weekday + u32::from(step == 4)) % 7;
-            for (k, b) in bins.iter().enumerate() {
-                let rate = prior_rate_per_hour(b.kind, hour_of_week_day, month, 1.0) * b.factor;
-                let before = level[k];
-                level[k] += rate * 6.0;
-                if level[k] > SIDE_WASTE_LIMIT {
-                    out.uncollected_l += (level[k] - before.max(SIDE_WASTE_LIMIT)) * b.volume_l;
-                }
-                if level[k] >= 1.0 && !full[k] {
-                    full[k] = true;
-                    out.overflow_events += 1;
-                }
-                let obs = (level[k].min(1.0) + noise(&mut rng)).clamp(0.0, 1.0);
-                estimators[k].apply_reading(t, obs);
-                last_reading_h[k] = t;
-            }
+            read(&levels, &mut rng, &mut estimators, &mut last_reading_h, t);
         }
-        let full_now = full.iter().filter(|&&f| f).count() as u64;
+        let full_now = levels.full_count() as u64;
         out.bin_days_full += full_now;
         out.daily_full.push(full_now);
         out.daily_km.push(day_km);
         out.km += day_km;
         progress(day + 1);
     }
+    out.overflow_events = levels.overflow_events;
+    out.uncollected_l = levels.uncollected_l;
     out.fuel_l = out.km * study.fleet.fuel_l_per_km;
     out.co2_kg = out.fuel_l * CO2_KG_PER_L_DIESEL;
     if out.bins_emptied > 0 {

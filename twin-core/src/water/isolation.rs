@@ -256,7 +256,10 @@ pub fn isolate_pipe_break(
             after.set_fixed_demand(node, 0.0);
         }
     }
-    let lost: HashSet<&String> = without_supply.iter().chain(&without_supply_before).collect();
+    let lost: HashSet<&String> = without_supply
+        .iter()
+        .chain(&without_supply_before)
+        .collect();
     // With no demand left the answer is static heads; solving would only chase round-off
     // through links held at EPANET's tiny-resistance floor.
     let served = (0..net.junctions.len()).any(|node| after.base_demand_m3s(node) != 0.0);
@@ -384,7 +387,10 @@ mod tests {
         let r = isolate_pipe_break(&net, &valves, "p2", 10.0, 0).unwrap();
         assert_eq!(r.without_supply, vec!["c"]);
         assert_eq!(r.without_supply_before, vec!["f"]);
-        assert!((r.demand_lost_m3s - 0.001).abs() < 1e-12, "f's demand is not the break's");
+        assert!(
+            (r.demand_lost_m3s - 0.001).abs() < 1e-12,
+            "f's demand is not the break's"
+        );
         assert!(r.pressure_deficient.is_empty(), "{r:?}");
         assert_eq!(r.pressure_deficient_before.len(), 1, "{r:?}");
         let (id, before, after) = &r.pressure_deficient_before[0];
@@ -423,8 +429,8 @@ mod tests {
     #[test]
     fn without_valves_the_break_drains_everything_behind_it() {
         let net = EpanetNetwork::parse(NET).unwrap();
-        let r =
-            isolate_pipe_break(&net, &[("p1".to_string(), "a".to_string())], "p2", 10.0, 0).unwrap();
+        let r = isolate_pipe_break(&net, &[("p1".to_string(), "a".to_string())], "p2", 10.0, 0)
+            .unwrap();
         assert_eq!(r.without_supply, vec!["b", "c", "d", "e"]);
         assert!(isolate_pipe_break(&net, &[], "zz", 10.0, 0).is_err());
     }

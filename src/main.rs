@@ -5,6 +5,7 @@
 mod bench;
 mod default_city;
 mod ev;
+mod find;
 mod outage;
 mod scenario;
 mod serve;
@@ -63,6 +64,8 @@ enum Command {
     },
     /// What a failure does: customers cut off, restoration by switching, SAIFI/SAIDI/ENS.
     Outage(outage::OutageArgs),
+    /// Look up streets, lines, pipes, posts, chargers and bins by id, name or place.
+    Find(find::FindArgs),
     /// Run a network model: traffic assignment, vehicle routing, power load flow.
     Solve {
         #[command(subcommand)]
@@ -336,6 +339,7 @@ fn run(command: Command) -> Result<()> {
             command: SolveCommand::Water(args),
         } => solve::water(args),
         Command::Outage(args) => outage::outage(args),
+        Command::Find(args) => find::find(args),
     }
 }
 

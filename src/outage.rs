@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde_json::json;
-use twin_core::id::{EntityId, EntityKind};
+use twin_core::id::{AssetKind, EntityId, EntityKind};
 use twin_core::power::events::{read_outage_events, study_outage_events};
 use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customers_served};
 use twin_core::power::reliability::{SUSTAINED_THRESHOLD_MIN, reliability_indices};
@@ -20,8 +20,10 @@ pub struct OutageArgs {
     /// substations, water pipes.
     #[arg(long, value_delimiter = ',')]
     fail: Vec<String>,
-    /// A year of power events as CSV `fail,repair_h,switching_min` (the failed ids separated by
-    /// spaces): prints each event and SAIFI, SAIDI, CAIDI and ENS over all of them.
+    /// A year of power events as CSV whose first line is the header
+    /// `fail,repair_h,switching_min` (the failed ids separated by spaces; `#` comments): prints
+    /// each event and SAIFI, SAIDI, CAIDI, ENS and MAIFI over all of them. A file without the
+    /// header is refused at its first line. Sample: data/pitesti/outage_events.csv.
     #[arg(long, conflicts_with = "fail")]
     events: Option<PathBuf>,
     /// Hours until the failed elements are repaired.
@@ -54,17 +56,18 @@ pub fn outage(args: OutageArgs) -> Result<()> {
         .fail
         .iter()
         .map(|s| {
-            s.trim()
-                .parse::<EntityId>()
-                .with_context(|| format!("--fail {s}"))
+            let found = city
+                .lookup(s, &FAILABLE, "a power element or water pipe")
+                .with_context(|| format!("--fail {s}"))?;
+            Ok(found
+                .into_iter()
+                .map(|i| city.entities()[i].id.clone())
+                .collect::<Vec<_>>())
         })
-        .collect::<Result<_>>()?;
-    if let Some(other) = failed
-        .iter()
-        .find(|id| !matches!(id.kind(), EntityKind::Power | EntityKind::Water))
-    {
-        bail!("--fail {other}: only power elements and water pipes can fail");
-    }
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     let (water, power): (Vec<EntityId>, Vec<EntityId>) = failed
         .into_iter()
         .partition(|id| id.kind() == EntityKind::Water);
@@ -89,14 +92,25 @@ pub fn outage(args: OutageArgs) -> Result<()> {
     let events = o.interruptions(args.switching_min, args.repair_h * 60.0);
     let r = reliability_indices(&events, served, SUSTAINED_THRESHOLD_MIN);
     let ids = |v: &[EntityId]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    let post_json = |id: &EntityId, why: Option<String>| {
+        let (customers, load_kw) = post_load(&city, id, args.load_factor);
+        let mut v = place_json(&city, id);
+        v["customers"] = json!(customers);
+        v["load_kw"] = json!(load_kw);
+        if let Some(why) = why {
+            v["why_not_restored"] = json!(why);
+        }
+        v
+    };
     if args.json {
         let out = json!({
             "failed": ids(&o.failed),
-            "posts_interrupted": ids(&o.posts_interrupted),
+            "posts_interrupted": o.posts_interrupted.iter().map(|p| post_json(p, None)).collect::<Vec<_>>(),
             "customers_interrupted": o.customers_interrupted,
             "load_interrupted_kw": o.load_interrupted_kw,
             "switching": o.switching.iter().map(|s| json!({"close": s.switch.to_string(), "posts_restored": s.posts_restored, "customers_restored": s.customers_restored, "load_restored_kw": s.load_restored_kw})).collect::<Vec<_>>(),
-            "posts_not_restored": ids(&o.posts_not_restored),
+            "posts_not_restored": o.posts_not_restored.iter().map(|p| post_json(p, Some(o.why_not_restored(p)))).collect::<Vec<_>>(),
+            "ties_rejected": o.ties_rejected.iter().map(|t| json!({"switch": t.switch.to_string(), "posts": ids(&t.posts), "why": t.why.to_string()})).collect::<Vec<_>>(),
             "customers_not_restored": o.customers_not_restored,
             "customer_minutes": events.iter().map(|e| f64::from(e.customers) * e.duration_min).sum::<f64>(),
             "ens_kwh": r.ens_kwh,
@@ -123,13 +137,28 @@ pub fn outage(args: OutageArgs) -> Result<()> {
         );
     }
     println!(
-        "until repair ({} h): {} posts, {} customers without supply; after switching: lowest voltage {:.4} pu, highest loading {:.1} %",
+        "until repair ({} h): {} posts, {} customers, {:.0} kW without supply; after switching: lowest voltage {:.4} pu, highest loading {:.1} %",
         args.repair_h,
         o.posts_not_restored.len(),
         o.customers_not_restored,
+        o.load_not_restored_kw,
         o.min_voltage_pu,
         o.max_loading_pct
     );
+    for post in o.posts_not_restored.iter().take(LISTED) {
+        let (customers, load_kw) = post_load(&city, post, args.load_factor);
+        println!(
+            "  {}: {customers} customers, {load_kw:.0} kW; {}",
+            city.label_of(post),
+            o.why_not_restored(post)
+        );
+    }
+    if o.posts_not_restored.len() > LISTED {
+        println!(
+            "  … {} more (--json lists all)",
+            o.posts_not_restored.len() - LISTED
+        );
+    }
     println!(
         "this event: {:.0} customer-minutes, ENS {:.0} kWh; as a year's only event over {} customers: SAIFI {:.4}, SAIDI {:.2} min, CAIDI {:.1} min (interruptions over {} min)",
         events
@@ -146,21 +175,75 @@ pub fn outage(args: OutageArgs) -> Result<()> {
     Ok(())
 }
 
+/// Elements `--fail` accepts, by id or name.
+const FAILABLE: [AssetKind; 5] = [
+    AssetKind::PowerLine,
+    AssetKind::PowerSwitch,
+    AssetKind::TransformerPost,
+    AssetKind::Substation,
+    AssetKind::Pipe,
+];
+
+/// How many posts or junctions a text answer lists before pointing to `--json`.
+const LISTED: usize = 15;
+
+/// An entity's id, name, neighbourhood and street as JSON ([`twin_core::places::Place`]).
+fn place_json(city: &twin_core::CityModel, id: &EntityId) -> serde_json::Value {
+    city.place_of_id(id)
+        .and_then(|p| serde_json::to_value(p).ok())
+        .unwrap_or_else(|| json!({ "id": id.to_string() }))
+}
+
+/// Customers of a transformer post and its load at `load_factor` × peak, kW.
+fn post_load(city: &twin_core::CityModel, id: &EntityId, load_factor: f64) -> (u32, f64) {
+    match city.entity(id).map(|e| &e.asset) {
+        Some(twin_core::Asset::TransformerPost(t)) => (t.customers, t.peak_kw * load_factor),
+        _ => (0, 0.0),
+    }
+}
+
+/// A water junction's EPANET id as the city's entity id.
+fn junction_id(junction: &str) -> Option<EntityId> {
+    EntityId::new(EntityKind::Water, junction).ok()
+}
+
+/// A junction's place ([`place_json`]) with its demand at the break's hour, l/s.
+fn junction_json(
+    city: &twin_core::CityModel,
+    junction: &str,
+    demand_l_s: &dyn Fn(&str) -> f64,
+) -> serde_json::Value {
+    let mut v =
+        junction_id(junction).map_or_else(|| json!({ "id": junction }), |id| place_json(city, &id));
+    v["demand_l_s"] = json!(demand_l_s(junction));
+    v
+}
+
+/// A junction's label ([`twin_core::places::Place::label`]).
+fn junction_label(city: &twin_core::CityModel, junction: &str) -> String {
+    junction_id(junction).map_or_else(|| junction.to_string(), |id| city.label_of(&id))
+}
+
 fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageArgs) -> Result<()> {
     use twin_core::water::isolation::isolate_pipe_break;
     let net = city
         .water_network
         .as_ref()
         .ok_or_else(|| anyhow!("{}: the city has no water layer", city.meta.name))?;
+    let model = twin_core::water::model::HydModel::from_epanet(net)
+        .map_err(|e| anyhow!("{}: the water network: {e}", city.meta.name))?;
     let at_s = match &args.at {
         Some(text) => {
             let t = chrono::NaiveTime::parse_from_str(text, "%H:%M")
                 .with_context(|| format!("--at `{text}` is not a time of day like 08:00"))?;
             u64::from(chrono::Timelike::num_seconds_from_midnight(&t))
         }
-        None => twin_core::water::model::HydModel::from_epanet(net)
-            .map_err(|e| anyhow!("{}: the water network: {e}", city.meta.name))?
-            .peak_demand_time_s(),
+        None => model.peak_demand_time_s(),
+    };
+    let demand_l_s = |junction: &str| {
+        model
+            .node_index(junction)
+            .map_or(0.0, |n| model.demand_m3s_at(n, at_s) * 1000.0)
     };
     for id in pipes {
         let r = isolate_pipe_break(
@@ -177,10 +260,14 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
                 "segment_links": r.segment_links,
                 "valves_closed": r.valves_closed,
                 "at": format!("{:02}:{:02}", r.at_s / 3600 % 24, r.at_s / 60 % 60),
-                "junctions_without_supply": r.without_supply,
+                "junctions_without_supply": r.without_supply.iter().map(|j| junction_json(city, j, &demand_l_s)).collect::<Vec<_>>(),
                 "junctions_without_supply_before": r.without_supply_before,
                 "demand_lost_m3s": r.demand_lost_m3s,
-                "pressure_deficient": r.pressure_deficient.iter().map(|(j, p)| json!({"id": j, "pressure_m": p})).collect::<Vec<_>>(),
+                "pressure_deficient": r.pressure_deficient.iter().map(|(j, p)| {
+                    let mut v = junction_json(city, j, &demand_l_s);
+                    v["pressure_m"] = json!(p);
+                    v
+                }).collect::<Vec<_>>(),
                 "pressure_deficient_before": r.pressure_deficient_before.iter().map(|(j, b, a)| json!({"id": j, "pressure_before_m": b, "pressure_m": a})).collect::<Vec<_>>(),
                 "service_pressure_m": args.service_pressure_m,
                 "min_pressure_m": r.min_pressure_m,
@@ -209,6 +296,25 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
                 r.min_pressure_m
                     .map_or("-".to_string(), |p| format!("{p:.1} m"))
             );
+            for j in r.without_supply.iter().take(LISTED) {
+                println!(
+                    "  without water: {}, {:.2} l/s of demand",
+                    junction_label(city, j),
+                    demand_l_s(j)
+                );
+            }
+            for (j, p) in r.pressure_deficient.iter().take(LISTED) {
+                println!(
+                    "  newly below {} m: {}, {p:.1} m, {:.2} l/s of demand",
+                    args.service_pressure_m,
+                    junction_label(city, j),
+                    demand_l_s(j)
+                );
+            }
+            let listed = r.without_supply.len().max(r.pressure_deficient.len());
+            if listed > LISTED {
+                println!("  … more junctions (--json lists all)");
+            }
             if !r.pressure_deficient_before.is_empty() || !r.without_supply_before.is_empty() {
                 println!(
                     "  not the break's doing: {} junctions already below {} m in the intact network ({}){}",
@@ -279,6 +385,8 @@ fn events_study(
             json!({
                 "failed": e.failed.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
                 "customers_interrupted": e.customers_interrupted,
+                "customers_sustained": e.customers_sustained,
+                "customers_momentary": e.customers_momentary,
                 "customers_not_restored": e.customers_not_restored,
                 "customer_minutes": e.customer_minutes,
                 "ens_kwh": e.ens_kwh,
@@ -289,37 +397,37 @@ fn events_study(
         let out = json!({
             "events": rows,
             "saifi": r.saifi, "saidi_min": r.saidi_min, "caidi_min": r.caidi_min, "ens_kwh": r.ens_kwh,
+            "maifi": r.maifi,
             "customers_served": served, "sustained_threshold_min": r.threshold_min,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    for row in &rows {
+    for e in &study.events {
+        let failed: Vec<String> = e.failed.iter().map(|i| i.to_string()).collect();
         println!(
-            "{}: {} customers interrupted, {} until repair, {:.0} customer-minutes, ENS {:.0} kWh",
-            row["failed"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "))
-                .unwrap_or_default(),
-            row["customers_interrupted"],
-            row["customers_not_restored"],
-            row["customer_minutes"].as_f64().unwrap_or(0.0),
-            row["ens_kwh"].as_f64().unwrap_or(0.0)
+            "{}: {} customers interrupted ({} sustained, {} momentary of at most {} min), {} until repair, {:.0} customer-minutes, ENS {:.0} kWh",
+            failed.join(" "),
+            e.customers_interrupted,
+            e.customers_sustained,
+            e.customers_momentary,
+            r.threshold_min,
+            e.customers_not_restored,
+            e.customer_minutes,
+            e.ens_kwh
         );
     }
     println!(
-        "{} events over {} customers: SAIFI {:.4}, SAIDI {:.2} min, CAIDI {:.1} min, ENS {:.0} kWh (interruptions over {} min)",
+        "{} events over {} customers: SAIFI {:.4} ({:.0} sustained customer interruptions), SAIDI {:.2} min, CAIDI {:.1} min, ENS {:.0} kWh; MAIFI {:.4} ({:.0} momentary, in no other index)",
         events.len(),
         served,
         r.saifi,
+        r.customers_sustained,
         r.saidi_min,
         r.caidi_min,
         r.ens_kwh,
-        r.threshold_min
+        r.maifi,
+        r.customers_momentary
     );
     Ok(())
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use twin_scenarios::batch::{
     BatchWorker, SeedResult, decode_results, fit_for, run_batch, seed_jobs, summarise,
 };
-use twin_scenarios::output::{kpi_label, ordered, report_json, write_outputs};
+use twin_scenarios::output::{kpi_label, ordered, report_json, show_pct, write_outputs};
 use twin_scenarios::{load_scenario, run_scenario};
 
 #[derive(Args)]
@@ -73,13 +73,31 @@ pub fn run(args: RunArgs) -> Result<()> {
         c.seconds
     );
     println!(
-        "{:<46} {:>14} {:>14} {:>14}",
-        "", "baseline", "scenario", "difference"
+        "{:<46} {:>14} {:>14} {:>14} {:>8}",
+        "", "baseline", "scenario", "difference", "change"
     );
     for (k, b) in ordered(&c.baseline.kpis) {
         let s = c.scenario.kpis.get(k).copied().unwrap_or(f64::NAN);
         let d = c.difference.get(k).copied().unwrap_or(f64::NAN);
-        println!("{:<46} {b:>14.2} {s:>14.2} {d:>+14.2}", kpi_label(k));
+        println!(
+            "{:<46} {b:>14.2} {s:>14.2} {d:>+14.2} {:>8}",
+            kpi_label(k),
+            show_pct(b, s)
+        );
+    }
+    if !c.affected_places.is_empty() {
+        println!("who loses supply (hours without, baseline → scenario):");
+        for a in c.affected_places.iter().take(5) {
+            println!(
+                "  {} [{}{}] {:.1} → {:.1} h",
+                a.place.label(),
+                a.network,
+                a.customers
+                    .map_or(String::new(), |n| format!(", {n} customers")),
+                a.baseline_h,
+                a.scenario_h
+            );
+        }
     }
     if !c.most_affected_streets.is_empty() {
         println!("most affected streets (vehicle-hours, baseline → scenario):");

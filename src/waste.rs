@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use chrono::{Datelike, NaiveDate};
 use clap::Args;
 use serde_json::json;
@@ -171,8 +171,70 @@ pub struct CompareArgs {
     /// Folder for report.html and report.json.
     #[arg(long, default_value = "waste-report")]
     pub out: PathBuf,
+    /// A stream's own collection days for the fixed calendar, STREAM=DAY,DAY (repeatable):
+    /// `--calendar residual=mon,thu --calendar glass=wed`. Other streams keep the default
+    /// calendar (docs/waste.md).
+    #[arg(long)]
+    pub calendar: Vec<String>,
+    /// The sensor-driven policy empties a bin when its estimated level at the stream's next
+    /// round reaches this share of the bin (1 = full; lower empties earlier).
+    #[arg(long, default_value_t = twin_core::waste::policy::DYNAMIC_THRESHOLD)]
+    pub threshold: f64,
+    /// Only these streams, comma-separated: paper, plastic-metal, glass, bio, residual.
+    #[arg(long, value_delimiter = ',')]
+    pub streams: Vec<String>,
+    /// Body volume of a truck, m³ (compacting 3:1).
+    #[arg(long, default_value_t = 16.0)]
+    pub truck_m3: f64,
+    /// Hours of a truck's shift.
+    #[arg(long, default_value_t = 8.0)]
+    pub shift_h: f64,
+    /// Diesel a truck burns, litres per 100 km.
+    #[arg(long, default_value_t = 45.0)]
+    pub fuel_l_per_100km: f64,
     #[arg(long)]
     pub json: bool,
+}
+
+/// The study `waste compare`'s options describe.
+fn compare_study(args: &CompareArgs, start: chrono::NaiveDate) -> Result<WasteStudy> {
+    let mut study = WasteStudy::new(start, args.days);
+    study.seed = args.seed;
+    for text in &args.calendar {
+        study
+            .calendar
+            .set_from_text(text)
+            .map_err(|e| anyhow!("--calendar {text}: {e}"))?;
+    }
+    if !(args.threshold > 0.0 && args.threshold <= 1.5) {
+        bail!(
+            "--threshold {}: a share of the bin above 0 and at most 1.5",
+            args.threshold
+        );
+    }
+    study.dynamic_threshold = args.threshold;
+    if !args.streams.is_empty() {
+        study.streams = args
+            .streams
+            .iter()
+            .map(|s| {
+                WasteKind::from_name(s.trim()).ok_or_else(|| {
+                    anyhow!("--streams {s}: not paper, plastic-metal, glass, bio or residual")
+                })
+            })
+            .collect::<Result<_>>()?;
+    }
+    let positive = |v: f64, name: &str| {
+        if v > 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(anyhow!("--{name} {v}: must be a positive number"))
+        }
+    };
+    study.fleet.body_l = positive(args.truck_m3, "truck-m3")? * 1000.0;
+    study.fleet.shift_h = positive(args.shift_h, "shift-h")?;
+    study.fleet.fuel_l_per_km = positive(args.fuel_l_per_100km, "fuel-l-per-100km")? / 100.0;
+    Ok(study)
 }
 
 /// `twin waste compare`: both policies over the same simulated days.
@@ -181,9 +243,8 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     if args.days == 0 {
         return Err(anyhow!("--days must be at least 1"));
     }
+    let study = compare_study(&args, start)?;
     let (city, _) = crate::default_city::load(args.city.as_deref())?;
-    let mut study = WasteStudy::new(start, args.days);
-    study.seed = args.seed;
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -205,6 +266,13 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     let (fixed, dynamic) = (&outcomes[0], &outcomes[1]);
     let result = json!({"city": city.meta.name, "start": start.to_string(), "days": args.days,
         "seed": args.seed, "seconds": round(started.elapsed().as_secs_f64(), 2),
+        "options": {
+            "calendar": study.calendar.days.iter().map(|(k, d)| (k.name().to_string(), d.iter().map(|&w| twin_core::waste::policy::WEEKDAYS[w as usize]).collect::<Vec<_>>())).collect::<std::collections::BTreeMap<_, _>>(),
+            "threshold": study.dynamic_threshold,
+            "streams": study.streams.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            "truck_m3": study.fleet.body_l / 1000.0, "shift_h": study.fleet.shift_h,
+            "fuel_l_per_100km": study.fleet.fuel_l_per_km * 100.0,
+        },
         "fixed": waste_outcome_json(fixed), "dynamic": waste_outcome_json(dynamic)});
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating the report folder {}", args.out.display()))?;

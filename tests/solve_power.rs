@@ -72,7 +72,10 @@ fn broken_case_files_give_one_line_errors_with_file_and_line() {
     let out = twin(&["outage", "--city", "data/pitesti", "--fail", "power:nope-1"]);
     assert_one_line_error(
         &out,
-        &["power:nope-1 is not an element of the power network"],
+        &[
+            "`power:nope-1` is neither the id nor the name of a power element or water pipe",
+            "twin find",
+        ],
     );
 }
 
@@ -100,7 +103,63 @@ fn a_pitesti_pipe_break_is_isolated_by_its_valves() {
     assert!(r["junctions_without_supply"].as_array().unwrap().len() < 20);
     assert!(r["min_pressure_m"].as_f64().is_some());
     let out = twin(&["outage", "--city", "data/pitesti", "--fail", "water:j-1"]);
-    assert_one_line_error(&out, &["water:j-1", "not a pipe"]);
+    assert_one_line_error(&out, &["water:j-1", "not a power element or water pipe"]);
+}
+
+#[test]
+fn who_loses_power_is_named_with_place_customers_load_and_why() {
+    // A substation by its name, as a person writes it (case and diacritics aside).
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--fail",
+        "statia 110/20 kv est",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["failed"][0], "power:ss-2");
+    let dark = r["posts_not_restored"].as_array().unwrap();
+    assert!(!dark.is_empty(), "{r}");
+    let customers: u64 = dark.iter().map(|p| p["customers"].as_u64().unwrap()).sum();
+    assert_eq!(customers, r["customers_not_restored"].as_u64().unwrap());
+    for post in dark {
+        assert!(
+            post["id"].as_str().unwrap().starts_with("power:pt-"),
+            "{post}"
+        );
+        assert!(post["neighbourhood"].is_string(), "{post}");
+        assert!(post["street"].is_string(), "{post}");
+        assert!(post["load_kw"].as_f64().unwrap() > 0.0, "{post}");
+        let why = post["why_not_restored"].as_str().unwrap();
+        assert!(
+            why.contains("no tie switch reaches") || why.contains("would break a limit"),
+            "{why}"
+        );
+    }
+    // Every refused tie says which limit it would break.
+    for tie in r["ties_rejected"].as_array().unwrap() {
+        let why = tie["why"].as_str().unwrap();
+        assert!(
+            why.contains(" pu") || why.contains(" %") || why.contains("did not solve"),
+            "{why}"
+        );
+    }
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--fail",
+        "statia 110/20 kv est",
+    ]);
+    let text = stdout(&out);
+    let first = &dark[0];
+    assert!(
+        text.contains(first["neighbourhood"].as_str().unwrap()),
+        "{text}"
+    );
+    assert!(text.contains("customers"), "{text}");
 }
 
 #[test]
@@ -146,6 +205,59 @@ fn a_year_of_events_adds_up_to_saifi_and_saidi() {
         file.to_str().unwrap(),
     ]);
     assert_one_line_error(&out, &["events.csv:2:", "repair_h `four`"]);
+
+    // Without its header the file is refused at its first line, not read without its first event.
+    std::fs::write(&file, "power:line-5,4,30\npower:ss-2,6,45\n").unwrap();
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--events",
+        file.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &out,
+        &["events.csv:1:", "header `fail,repair_h,switching_min`"],
+    );
+}
+
+#[test]
+fn the_sample_events_split_each_events_customers_into_sustained_and_momentary() {
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--events",
+        "data/pitesti/outage_events.csv",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let served = r["customers_served"].as_f64().unwrap();
+    let events = r["events"].as_array().unwrap();
+    let sum = |key: &str| -> f64 { events.iter().map(|e| e[key].as_f64().unwrap()).sum() };
+    for e in events {
+        let split =
+            e["customers_sustained"].as_u64().unwrap() + e["customers_momentary"].as_u64().unwrap();
+        assert_eq!(split, e["customers_interrupted"].as_u64().unwrap(), "{e}");
+    }
+    // The 2-minute switching event restores customers within EN 50160's 3 minutes: momentary.
+    assert!(sum("customers_momentary") > 0.0);
+    assert!((r["saifi"].as_f64().unwrap() - sum("customers_sustained") / served).abs() < 1e-9);
+    assert!((r["maifi"].as_f64().unwrap() - sum("customers_momentary") / served).abs() < 1e-9);
+    assert!(sum("customers_interrupted") / served > r["saifi"].as_f64().unwrap());
+
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--events",
+        "data/pitesti/outage_events.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("momentary of at most 3 min"), "{text}");
+    assert!(text.contains("MAIFI"), "{text}");
 }
 
 #[test]

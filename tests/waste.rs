@@ -136,3 +136,66 @@ fn compare_writes_the_json_and_an_offline_html_report() {
     );
     assert!(!html.contains("<script") && !html.contains("src="));
 }
+
+/// Run `waste compare` for a week of glass only with `extra` options; the printed JSON.
+fn glass_week(extra: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("report");
+    let mut args = vec![
+        "waste",
+        "compare",
+        "--days",
+        "7",
+        "--streams",
+        "glass",
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = common::twin(&args);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    serde_json::from_str(&common::stdout(&out)).expect("JSON")
+}
+
+#[test]
+fn compare_takes_the_calendar_threshold_fleet_and_streams_as_options() {
+    let weekly = glass_week(&[]);
+    // Only glass is simulated: nothing else is collected.
+    for policy in ["fixed", "dynamic"] {
+        let tonnes = &weekly[policy]["tonnes_by_stream"];
+        assert!(tonnes["glass"].as_f64().unwrap() > 0.0, "{weekly}");
+        for other in ["paper", "plastic-metal", "bio", "residual"] {
+            assert_eq!(tonnes[other].as_f64(), Some(0.0), "{other}: {weekly}");
+        }
+    }
+    assert_eq!(weekly["options"]["streams"], serde_json::json!(["glass"]));
+    // Glass twice a week instead of weekly: the calendar empties more bins.
+    let twice = glass_week(&["--calendar", "glass=mon,thu"]);
+    assert_eq!(
+        twice["options"]["calendar"]["glass"],
+        serde_json::json!(["mon", "thu"])
+    );
+    assert!(
+        twice["fixed"]["bins_emptied"].as_u64() > weekly["fixed"]["bins_emptied"].as_u64(),
+        "{twice} against {weekly}"
+    );
+    // A lower threshold empties bins earlier: at least as many, less full.
+    let early = glass_week(&["--threshold", "0.6"]);
+    assert!(
+        early["dynamic"]["bins_emptied"].as_u64() >= weekly["dynamic"]["bins_emptied"].as_u64()
+    );
+    // Fuel follows the fleet's consumption: the same km at 30 instead of 45 l/100 km.
+    let frugal = glass_week(&["--fuel-l-per-100km", "30"]);
+    let ratio =
+        frugal["fixed"]["fuel_l"].as_f64().unwrap() / frugal["fixed"]["km"].as_f64().unwrap();
+    assert!((ratio - 0.30).abs() < 0.01, "{frugal}");
+
+    let out = common::twin(&["waste", "compare", "--calendar", "glass=someday"]);
+    common::assert_one_line_error(
+        &out,
+        &["--calendar glass=someday", "`someday` is not a weekday"],
+    );
+    let out = common::twin(&["waste", "compare", "--streams", "tin"]);
+    common::assert_one_line_error(&out, &["--streams tin"]);
+}

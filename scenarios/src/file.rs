@@ -27,7 +27,7 @@ use toml::Spanned;
 use twin_core::entity::{Asset, WasteKind};
 use twin_core::ev::network::AddedSockets;
 use twin_core::ev::stepper::SmartCharging;
-use twin_core::{CityModel, EntityId};
+use twin_core::{AssetKind, CityModel, EntityId};
 
 /// A scenario file that cannot run, with where.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -529,35 +529,29 @@ impl Scenario {
                     to_h: from_h + len,
                 })
             };
+            // Ids or names (a street's name is all its segments): `CityModel::lookup`.
             let ids = |list: &[String],
                        key: &str,
-                       ok: &dyn Fn(&Asset) -> bool,
+                       kinds: &[AssetKind],
                        what: &str|
              -> Result<Vec<usize>, ScenarioError> {
                 if list.is_empty() {
                     return Err(err(format!("`{key}` is empty")));
                 }
-                list.iter()
-                    .map(|s| {
-                        let i = s
-                            .parse::<EntityId>()
-                            .ok()
-                            .and_then(|id| city.entity_index(&id))
-                            .ok_or_else(|| {
-                                err(format!(
-                                    "`{key}`: `{s}` is not an entity of {}",
-                                    city.meta.name
-                                ))
-                            })?;
-                        if ok(&city.entities()[i].asset) {
-                            Ok(i)
-                        } else {
-                            Err(err(format!("`{key}`: `{s}` is not {what}")))
-                        }
-                    })
-                    .collect()
+                let mut found = Vec::new();
+                for s in list {
+                    let more = city
+                        .lookup(s, kinds, what)
+                        .map_err(|e| err(format!("`{key}`: {e}")))?;
+                    found.extend(
+                        more.into_iter()
+                            .filter(|i| !found.contains(i))
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                Ok(found)
             };
-            let street = |a: &Asset| matches!(a, Asset::StreetSegment(_));
+            let street = [AssetKind::StreetSegment];
             let change = match raw {
                 RawIntervention::CloseStreet { segments, from, duration } => Change::Streets {
                     segments: ids(&segments, "segments", &street, "a street segment")?,
@@ -607,12 +601,13 @@ impl Scenario {
                         Some("none") => None,
                         Some(r) => return Err(err(format!("`restoration` = \"{r}\" is not switching or none"))),
                     };
-                    let failable = |a: &Asset| {
-                        matches!(
-                            a,
-                            Asset::PowerLine(_) | Asset::PowerSwitch(_) | Asset::TransformerPost(_) | Asset::Substation(_) | Asset::Pipe(_)
-                        )
-                    };
+                    let failable = [
+                        AssetKind::PowerLine,
+                        AssetKind::PowerSwitch,
+                        AssetKind::TransformerPost,
+                        AssetKind::Substation,
+                        AssetKind::Pipe,
+                    ];
                     Change::Fail {
                         elements: ids(&elements, "elements", &failable, "a power line, switch, post, substation or water pipe")?,
                         window: Window { from_h, to_h: from_h + len },
@@ -648,11 +643,11 @@ impl Scenario {
                 RawIntervention::RemoveChargers { chargers } => Change::RemoveChargers(ids(
                     &chargers,
                     "chargers",
-                    &|a| matches!(a, Asset::EvCharger(_)),
+                    &[AssetKind::EvCharger],
                     "an EV charger",
                 )?),
                 RawIntervention::AddSockets { at, count, kw } => {
-                    let place = |a: &Asset| matches!(a, Asset::EvCharger(_) | Asset::TransformerPost(_));
+                    let place = [AssetKind::EvCharger, AssetKind::TransformerPost];
                     let at_id = ids(std::slice::from_ref(&at), "at", &place, "an EV charger or a transformer post")?;
                     if count == 0 || !(kw > 0.0 && kw.is_finite()) {
                         return Err(err(format!("`count` = {count}, `kw` = {kw}: give at least one socket of a positive power")));
@@ -670,17 +665,13 @@ impl Scenario {
                     stream: WasteKind::from_name(&stream).ok_or_else(|| err(format!("`stream` = \"{stream}\" is not paper, plastic-metal, glass, bio or residual")))?,
                     count,
                 },
-                RawIntervention::RemoveBins { bins } => Change::RemoveBins(ids(&bins, "bins", &|a| matches!(a, Asset::WasteBin(_)), "a waste bin")?),
+                RawIntervention::RemoveBins { bins } => Change::RemoveBins(ids(&bins, "bins", &[AssetKind::WasteBin], "a waste bin")?),
                 RawIntervention::CollectionDays { stream, days } => {
                     let stream = WasteKind::from_name(&stream).ok_or_else(|| err(format!("`stream` = \"{stream}\" is not paper, plastic-metal, glass, bio or residual")))?;
-                    let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
                     let days = days
                         .iter()
                         .map(|d| {
-                            names
-                                .iter()
-                                .position(|n| d.to_ascii_lowercase().starts_with(n))
-                                .map(|p| p as u32)
+                            twin_core::waste::policy::parse_weekday(d)
                                 .ok_or_else(|| err(format!("`days`: `{d}` is not a weekday (mon … sun)")))
                         })
                         .collect::<Result<Vec<u32>, _>>()?;

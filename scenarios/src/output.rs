@@ -123,6 +123,23 @@ fn title_of(series: &str) -> (&str, &str) {
     }
 }
 
+/// The scenario's change as a percentage of the baseline; none when the baseline is zero
+/// (a change from nothing has no percentage).
+pub fn change_pct(baseline: f64, scenario: f64) -> Option<f64> {
+    (baseline != 0.0 && baseline.is_finite() && scenario.is_finite())
+        .then(|| (scenario - baseline) / baseline.abs() * 100.0)
+}
+
+/// A percentage change for a person: `+3.4 %`, `−12 %`, or `new` from a zero baseline.
+pub fn show_pct(baseline: f64, scenario: f64) -> String {
+    match change_pct(baseline, scenario) {
+        Some(p) if p.abs() >= 10.0 => format!("{p:+.0} %"),
+        Some(p) => format!("{p:+.1} %"),
+        None if scenario == baseline => "0 %".to_string(),
+        None => "new".to_string(),
+    }
+}
+
 /// report.json.
 pub fn report_json(scenario: &Scenario, c: &Comparison) -> Json {
     json!({
@@ -138,6 +155,15 @@ pub fn report_json(scenario: &Scenario, c: &Comparison) -> Json {
         "baseline": c.baseline.kpis,
         "scenario": c.scenario.kpis,
         "difference": c.difference,
+        "difference_pct": c.baseline.kpis.iter().map(|(k, b)| {
+            let s = c.scenario.kpis.get(k).copied().unwrap_or(f64::NAN);
+            (k.clone(), change_pct(*b, s))
+        }).collect::<std::collections::BTreeMap<_, _>>(),
+        "affected_places": c.affected_places.iter().map(|a| json!({
+            "id": a.place.id.to_string(), "name": a.place.name, "neighbourhood": a.place.neighbourhood,
+            "street": a.place.street, "network": a.network, "customers": a.customers,
+            "baseline_hours_without_supply": a.baseline_h, "scenario_hours_without_supply": a.scenario_h,
+        })).collect::<Vec<_>>(),
         "most_affected_streets": c.most_affected_streets.iter().map(|a| json!({
             "id": a.id, "name": a.name, "baseline_vehicle_h": a.baseline_vehicle_h,
             "scenario_vehicle_h": a.scenario_vehicle_h,
@@ -205,16 +231,51 @@ pub fn report_html(scenario: &Scenario, c: &Comparison) -> HtmlReport {
             let sign = if d > 0.0 { "+" } else { "" };
             (
                 kpi_label(k).to_string(),
-                vec![show(b), show(s), format!("{sign}{}", show(d))],
+                vec![
+                    show(b),
+                    show(s),
+                    format!("{sign}{}", show(d)),
+                    show_pct(b, s),
+                ],
             )
         })
         .collect();
     r.section("Key figures").table(Table {
-        columns: ["", "baseline", "scenario", "difference"]
+        columns: ["", "baseline", "scenario", "difference", "change"]
             .map(String::from)
             .to_vec(),
         rows,
     });
+    if !c.affected_places.is_empty() {
+        r.section("Who loses supply").table(Table {
+            columns: [
+                "post or junction",
+                "network",
+                "customers",
+                "baseline (hours without)",
+                "scenario",
+                "change",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: c
+                .affected_places
+                .iter()
+                .map(|a| {
+                    (
+                        a.place.label(),
+                        vec![
+                            a.network.to_string(),
+                            a.customers.map_or("-".to_string(), |n| n.to_string()),
+                            format!("{:.1}", a.baseline_h),
+                            format!("{:.1}", a.scenario_h),
+                            format!("{:+.1} h", a.scenario_h - a.baseline_h),
+                        ],
+                    )
+                })
+                .collect(),
+        });
+    }
     let hours: Vec<f64> = (0..c.times.len())
         .map(|k| k as f64 * scenario.step_h)
         .collect();
@@ -237,9 +298,15 @@ pub fn report_html(scenario: &Scenario, c: &Comparison) -> HtmlReport {
     }
     if !c.most_affected_streets.is_empty() {
         r.section("Most affected streets").table(Table {
-            columns: ["street", "baseline (vehicle-hours)", "scenario", "change"]
-                .map(String::from)
-                .to_vec(),
+            columns: [
+                "street",
+                "baseline (vehicle-hours)",
+                "scenario",
+                "change",
+                "change %",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: c
                 .most_affected_streets
                 .iter()
@@ -255,6 +322,7 @@ pub fn report_html(scenario: &Scenario, c: &Comparison) -> HtmlReport {
                             format!("{:.0}", a.baseline_vehicle_h),
                             format!("{:.0}", a.scenario_vehicle_h),
                             format!("{d:+.0}"),
+                            show_pct(a.baseline_vehicle_h, a.scenario_vehicle_h),
                         ],
                     )
                 })

@@ -522,31 +522,24 @@ fn read_valve_layer(text: &str, net: &EpanetNetwork) -> Result<Vec<(String, Stri
         .map(|p| (p.id.as_str(), (p.node1.as_str(), p.node2.as_str())))
         .collect();
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if i == 0 || line.is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 3 {
-            return Err(LineError::new(i + 1, "a valve row needs valve,link,node"));
-        }
-        let (a, b) = ends.get(f[1]).ok_or_else(|| {
+    for row in crate::formats::table::read_table(text, &["valve", "link", "node"])? {
+        let f = &row.fields;
+        let (a, b) = ends.get(f[1].as_str()).ok_or_else(|| {
             LineError::new(
-                i + 1,
+                row.line,
                 format!("valve {} is on `{}`, which is not a pipe", f[0], f[1]),
             )
         })?;
         if f[2] != *a && f[2] != *b {
             return Err(LineError::new(
-                i + 1,
+                row.line,
                 format!(
                     "valve {} is next to `{}`, which is not an end of pipe {}",
                     f[0], f[2], f[1]
                 ),
             ));
         }
-        out.push((f[1].to_string(), f[2].to_string()));
+        out.push((f[1].clone(), f[2].clone()));
     }
     Ok(out)
 }

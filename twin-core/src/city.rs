@@ -212,6 +212,17 @@ impl CityModel {
             .find(|(e, _)| e.kind() == kind)
     }
 
+    /// Every entity's index with its ground distance from `p` in metres, nearest first.
+    pub fn nearest_all(&self, p: LonLat) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.spatial.nearest(p)
+    }
+
+    /// The entity at `index`, to change in a test.
+    #[cfg(test)]
+    pub(crate) fn entity_mut(&mut self, index: usize) -> &mut Entity {
+        &mut self.entities[index]
+    }
+
     /// Entities located inside `bbox`, optionally of one family.
     pub fn within(&self, bbox: &BBox, family: Option<EntityKind>) -> Vec<&Entity> {
         self.spatial

@@ -182,6 +182,13 @@ impl fmt::Display for EntityId {
     }
 }
 
+/// An id serializes as its text, `kind:local`.
+impl serde::Serialize for EntityId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl FromStr for EntityId {
     type Err = IdError;
 

@@ -23,6 +23,7 @@ pub mod kpi;
 pub mod live;
 pub mod network;
 pub mod osm;
+pub mod places;
 pub mod power;
 pub mod profiles;
 pub mod quantity;

@@ -64,6 +64,21 @@ pub struct RunOutput {
     pub series: BTreeMap<String, Vec<f64>>,
     /// Vehicle-minutes spent on each street segment (entity index) over the run.
     pub street_vehicle_minutes: HashMap<usize, f64>,
+    /// Hours each transformer post was without power and each water junction without water
+    /// (entity index), over the run.
+    pub supply_lost_h: HashMap<usize, f64>,
+}
+
+/// A post or junction whose hours without supply the scenario changed, with its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AffectedPlace {
+    pub place: twin_core::places::Place,
+    /// `power` (a transformer post) or `water` (a junction).
+    pub network: &'static str,
+    /// Customers of a post; none for a junction.
+    pub customers: Option<u32>,
+    pub baseline_h: f64,
+    pub scenario_h: f64,
 }
 
 /// A street whose traffic changed most.
@@ -83,6 +98,9 @@ pub struct Comparison {
     /// scenario − baseline, by KPI name.
     pub difference: BTreeMap<String, f64>,
     pub most_affected_streets: Vec<AffectedStreet>,
+    /// Posts and junctions whose hours without supply changed most (at most
+    /// [`AFFECTED_PLACES`]), largest change first.
+    pub affected_places: Vec<AffectedPlace>,
     /// Step start times.
     pub times: Vec<NaiveDateTime>,
     pub seconds: f64,
@@ -188,6 +206,7 @@ pub fn run_against(
     streets.sort_by(|a, b| change(b).total_cmp(&change(a)).then(a.id.cmp(&b.id)));
     streets.truncate(10);
     streets.retain(|a| change(a) > 1e-6);
+    let affected_places = affected_places(city, &baseline, &changed);
     let times = (0..steps)
         .map(|k| {
             scenario.start + Duration::seconds((k as f64 * scenario.step_h * 3600.0).round() as i64)
@@ -198,9 +217,52 @@ pub fn run_against(
         scenario: changed,
         difference,
         most_affected_streets: streets,
+        affected_places,
         times,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// How many posts and junctions a comparison lists.
+pub const AFFECTED_PLACES: usize = 20;
+
+/// The posts and junctions whose hours without supply differ between the runs.
+fn affected_places(
+    city: &CityModel,
+    baseline: &RunOutput,
+    changed: &RunOutput,
+) -> Vec<AffectedPlace> {
+    let hours = |run: &RunOutput, e: usize| run.supply_lost_h.get(&e).copied().unwrap_or(0.0);
+    let mut places: Vec<AffectedPlace> = baseline
+        .supply_lost_h
+        .keys()
+        .chain(changed.supply_lost_h.keys())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .filter(|&&e| (hours(changed, e) - hours(baseline, e)).abs() > 1e-9)
+        .map(|&e| {
+            let (network, customers) = match &city.entities()[e].asset {
+                twin_core::Asset::TransformerPost(t) => ("power", Some(t.customers)),
+                _ => ("water", None),
+            };
+            AffectedPlace {
+                place: city.place_of(e),
+                network,
+                customers,
+                baseline_h: hours(baseline, e),
+                scenario_h: hours(changed, e),
+            }
+        })
+        .collect();
+    let change = |a: &AffectedPlace| (a.scenario_h - a.baseline_h).abs();
+    places.sort_by(|a, b| {
+        change(b)
+            .total_cmp(&change(a))
+            .then(b.customers.cmp(&a.customers))
+            .then(a.place.id.cmp(&b.place.id))
+    });
+    places.truncate(AFFECTED_PLACES);
+    places
 }
 
 /// One run of the models over the scenario's steps with `changes` applied (none for the

@@ -192,6 +192,11 @@ impl ModelStep for PowerStep<'_> {
                 dark_kw += self.grid.load_kw(row).0;
             }
         }
+        for &(e, row) in &self.posts {
+            if !r.energised[row] {
+                *out.supply_lost_h.entry(e).or_default() += dt;
+            }
+        }
         // Customers interrupted: counted once per event, at its first step.
         for ev in self.events.iter_mut() {
             if !ev.counted && h >= ev.from_h && h < ev.to_h {

@@ -12,7 +12,7 @@ use chrono::{Datelike, Timelike};
 use twin_core::CityModel;
 use twin_core::entity::WasteKind;
 use twin_core::waste::collection::{CO2_KG_PER_L_DIESEL, CollectionNetwork};
-use twin_core::waste::policy::{collection_day, fixed_calendar_due};
+use twin_core::waste::policy::collection_day;
 use twin_core::waste::simulate::{
     BinLevels, COLLECTION_HOUR, SimBin, WasteStudy, city_bins, collect_round, initial_levels,
 };
@@ -27,7 +27,6 @@ pub(super) struct WasteStep {
     networks: Vec<(WasteKind, CollectionNetwork)>,
     /// The study's settings (fleet, routing effort, seed) the rounds run with.
     study: WasteStudy,
-    collection_days: HashMap<WasteKind, Vec<u32>>,
     emptied: u64,
     km: f64,
     /// Stream-days no route plan was found for (nothing of the stream collected that day).
@@ -41,17 +40,15 @@ impl WasteStep {
         changes: &[Change],
         out: &mut RunOutput,
     ) -> Result<WasteStep, RunError> {
-        let collection_days = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::CollectionDays { stream, days } => Some((*stream, days.clone())),
-                _ => None,
-            })
-            .collect();
         let networks = twin_core::waste::simulate::stream_networks(city)
             .map_err(|e| RunError::Waste(e.to_string()))?;
         let mut study = WasteStudy::new(scenario.start.date(), 1);
         study.seed = scenario.seed;
+        for c in changes {
+            if let Change::CollectionDays { stream, days } = c {
+                study.calendar.days.insert(*stream, days.clone());
+            }
+        }
         let (bins, levels) =
             scenario_bins(city, changes, scenario.seed, &scenario.initial_bin_levels);
         add_series(out, "bins_full", scenario.steps());
@@ -60,7 +57,6 @@ impl WasteStep {
             levels: BinLevels::new(levels),
             networks,
             study,
-            collection_days,
             emptied: 0,
             km: 0.0,
             uncollected_rounds: 0,
@@ -84,9 +80,10 @@ impl ModelStep for WasteStep {
             let due: Vec<bool> = self
                 .bins
                 .iter()
-                .map(|b| match self.collection_days.get(&b.kind) {
-                    Some(days) => days.contains(&weekday),
-                    None => fixed_calendar_due(b.kind, weekday, week, b.neighbourhood),
+                .map(|b| {
+                    self.study
+                        .calendar
+                        .due(b.kind, weekday, week, b.neighbourhood)
                 })
                 .collect();
             let day = (clock.date() - self.study.start).num_days().max(0) as u32;

@@ -8,11 +8,11 @@
 //! (older water, chlorine below the residual).
 
 use chrono::Timelike;
-use twin_core::CityModel;
 use twin_core::entity::Asset;
 use twin_core::kpi::LOW_PRESSURE_M;
 use twin_core::water::HydModel;
 use twin_core::water::solver::simulate_model;
+use twin_core::{CityModel, EntityId, EntityKind};
 
 use super::step::{Coupling, ModelStep, StepClock, add_series, demand_factor, set_series};
 use super::{RunError, RunOutput};
@@ -23,6 +23,8 @@ struct WaterEvent {
     to_h: f64,
     /// Model nodes of the junctions the break leaves without water.
     without_supply: Vec<usize>,
+    /// The same junctions as entity indices of the city.
+    junction_entities: Vec<usize>,
     /// Junctions the break takes below service pressure.
     deficient: usize,
     /// Supplied junctions whose water degrades (older, or chlorine below the residual).
@@ -95,6 +97,12 @@ impl<'a> WaterStep<'a> {
                         .iter()
                         .filter_map(|j| m.node_index(j))
                         .collect(),
+                    junction_entities: b
+                        .without_supply
+                        .iter()
+                        .filter_map(|j| EntityId::new(EntityKind::Water, j.as_str()).ok())
+                        .filter_map(|id| city.entity_index(&id))
+                        .collect(),
                     deficient: b.pressure_deficient.len(),
                     degraded: b.quality_degraded.len(),
                 });
@@ -157,6 +165,9 @@ impl ModelStep for WaterStep<'_> {
         let (mut dry, mut deficient, mut degraded) = (0, 0, 0);
         for w in self.events.iter().filter(|w| h >= w.from_h && h < w.to_h) {
             dry += w.without_supply.len();
+            for &e in &w.junction_entities {
+                *out.supply_lost_h.entry(e).or_default() += dt;
+            }
             deficient += w.deficient;
             degraded += w.degraded;
             let lost: f64 = w

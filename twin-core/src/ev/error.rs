@@ -15,7 +15,7 @@ pub enum EvStudyError {
     BadShare(f64),
     #[error("a step of {0} minutes does not divide a day")]
     BadStep(u32),
-    #[error("`{0}` is not a charger or transformer post of this city")]
+    #[error("{0}")]
     UnknownSite(String),
     #[error("added sockets: {0} (give at least one socket of a positive power)")]
     BadSockets(String),

@@ -12,6 +12,7 @@ use super::demand::{ChargeRequest, DemandModel, SiteType};
 use super::error::EvStudyError;
 use crate::CityModel;
 use crate::entity::{Asset, ChargerSite};
+use crate::id::AssetKind;
 use crate::profiles::is_commercial;
 
 /// A transformer post as the charging network sees it.
@@ -28,7 +29,7 @@ pub(crate) struct Post {
 /// intervention).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddedSockets {
-    /// A charger's id (`charger:11`) or a transformer post's id (`power:post-12`).
+    /// A charger's id (`charger:11`) or name, or a transformer post's id (`power:pt-12`).
     pub at: String,
     pub count: usize,
     /// Power of each socket, kW.
@@ -221,10 +222,11 @@ impl ChargingNetwork {
             }
         }
         for (name, cap) in site_caps {
-            let site = sites
-                .iter_mut()
-                .find(|s| &s.name == name)
-                .ok_or_else(|| EvStudyError::UnknownSite(name.clone()))?;
+            let site = sites.iter_mut().find(|s| &s.name == name).ok_or_else(|| {
+                EvStudyError::UnknownSite(format!(
+                    "a cap for `{name}`, which is not a charger of the city"
+                ))
+            })?;
             site.cap_kw = Some(*cap);
         }
         let public: Vec<usize> = (first_public..sites.len())
@@ -286,32 +288,42 @@ impl ChargingNetwork {
             kw: added.kw,
             dc: added.kw > 22.0,
         };
+        let found = city
+            .lookup(
+                &added.at,
+                &[AssetKind::EvCharger, AssetKind::TransformerPost],
+                "an EV charger or a transformer post",
+            )
+            .map_err(|e| EvStudyError::UnknownSite(format!("added sockets: {e}")))?;
+        let at = city.entities()[found[0]].id.to_string();
         let at_charger = self
             .chargers
             .iter()
             .map(|&(_, site)| site)
-            .find(|&site| self.sites[site].name == added.at);
+            .find(|&site| self.sites[site].name == at);
         if let Some(site) = at_charger {
             if let Sockets::Shared(v) = &mut self.sites[site].sockets {
                 v.extend(std::iter::repeat_n(socket, added.count));
             }
         } else {
-            let post = added
-                .at
-                .parse()
-                .ok()
-                .and_then(|id| city.entity_index(&id))
-                .and_then(|e| self.posts.iter().position(|p| p.entity == e))
-                .ok_or_else(|| EvStudyError::UnknownSite(added.at.clone()))?;
+            let post = self
+                .posts
+                .iter()
+                .position(|p| p.entity == found[0])
+                .ok_or_else(|| {
+                    EvStudyError::UnknownSite(format!(
+                        "added sockets: {at} is not on the grid's case"
+                    ))
+                })?;
             self.public.push(self.sites.len());
             self.sites.push(SiteSpec {
-                name: format!("{} sockets of {} kW at {}", added.count, added.kw, added.at),
+                name: format!("{} sockets of {} kW at {at}", added.count, added.kw),
                 post,
                 sockets: Sockets::Shared(vec![socket; added.count]),
                 patience_h: if socket.dc { 0.25 } else { 0.5 },
                 cap_kw: None,
             });
-            self.added_at.push(added.at.clone());
+            self.added_at.push(at);
         }
         self.weigh_public_sites();
         Ok(())

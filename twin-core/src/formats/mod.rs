@@ -10,6 +10,7 @@ pub mod layers;
 pub mod matpower;
 #[cfg(test)]
 pub(crate) mod mutate;
+pub mod table;
 pub mod text;
 pub mod tntp;
 pub mod vrplib;

@@ -1,10 +1,12 @@
 //! A year of power outage events: the events file (`fail,repair_h,switching_min`) and the
 //! study that sums them into SAIFI, SAIDI, CAIDI and ENS (IEEE 1366-2012).
 //!
-//! The file is CSV with a header line: the failed power elements of an event separated by
-//! spaces, the hours to repair them and the minutes to find the fault and switch the restorable
-//! part back. Blank lines and lines starting with `#` are skipped. Every error names the file
-//! and line.
+//! The file is CSV whose first line (after blank lines and `#` comments) is the header
+//! `fail,repair_h,switching_min` (columns in any order; [`crate::formats::table`]'s header
+//! rule): the failed power elements of an event separated by spaces, the hours to repair them
+//! and the minutes to find the fault and switch the restorable part back. A file without the
+//! header is refused at its first line rather than read without its first event. Every error
+//! names the file and line. `data/pitesti/outage_events.csv` is a sample.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,9 @@ use crate::power::outage::{
 use crate::power::reliability::{
     Interruption, ReliabilityIndices, SUSTAINED_THRESHOLD_MIN, reliability_indices,
 };
+
+/// The columns of an events file, named by its header line.
+pub const EVENT_COLUMNS: [&str; 3] = ["fail", "repair_h", "switching_min"];
 
 /// One line of an events file.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,21 +69,21 @@ pub fn read_outage_events(path: &Path) -> Result<Vec<OutageEvent>, OutageEventsE
 
 /// Parse the text of an events file; `path` only names it in errors.
 pub fn parse_outage_events(text: &str, path: &Path) -> Result<Vec<OutageEvent>, OutageEventsError> {
-    let mut events = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if i == 0 || line.is_empty() || line.starts_with('#') {
-            continue;
+    let rows = crate::formats::table::read_table(text, &EVENT_COLUMNS).map_err(|e| {
+        OutageEventsError::Line {
+            path: path.to_path_buf(),
+            line: e.line,
+            why: e.message,
         }
+    })?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
         let at = |why: String| OutageEventsError::Line {
             path: path.to_path_buf(),
-            line: i + 1,
+            line: row.line,
             why,
         };
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 3 {
-            return Err(at("expected `fail,repair_h,switching_min`".into()));
-        }
+        let f = &row.fields;
         let failed = f[0]
             .split_ascii_whitespace()
             .map(|s| s.parse::<EntityId>().map_err(|e| at(e.to_string())))
@@ -93,10 +98,10 @@ pub fn parse_outage_events(text: &str, path: &Path) -> Result<Vec<OutageEvent>, 
                 .ok_or_else(|| at(format!("{what} `{s}` is not a non-negative number")))
         };
         events.push(OutageEvent {
-            line: i + 1,
+            line: row.line,
             failed,
-            repair_min: number(f[1], "repair_h")? * 60.0,
-            switching_min: number(f[2], "switching_min")?,
+            repair_min: number(&f[1], "repair_h")? * 60.0,
+            switching_min: number(&f[2], "switching_min")?,
         });
     }
     if events.is_empty() {
@@ -111,10 +116,17 @@ pub fn parse_outage_events(text: &str, path: &Path) -> Result<Vec<OutageEvent>, 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventOutcome {
     pub failed: Vec<EntityId>,
+    /// Customers who lost supply at all, however briefly.
     pub customers_interrupted: u32,
+    /// Of them, those out longer than the sustained threshold: this event's part of SAIFI's
+    /// numerator.
+    pub customers_sustained: u32,
+    /// Of them, those switched back within the threshold: momentary, counted in MAIFI only.
+    pub customers_momentary: u32,
     /// Customers still without supply after switching, until the repair.
     pub customers_not_restored: u32,
-    /// Customer-minutes of interruption of this event (sustained and momentary).
+    /// Customer-minutes of this event's sustained interruptions (its part of SAIDI's
+    /// numerator).
     pub customer_minutes: f64,
     /// Energy not supplied by this event, kWh.
     pub ens_kwh: f64,
@@ -154,6 +166,8 @@ pub fn study_outage_events(
         outcomes.push(EventOutcome {
             failed: e.failed.clone(),
             customers_interrupted: o.customers_interrupted,
+            customers_sustained: one.customers_sustained as u32,
+            customers_momentary: one.customers_momentary as u32,
             customers_not_restored: o.customers_not_restored,
             customer_minutes: one.saidi_min * f64::from(served),
             ens_kwh: one.ens_kwh,
@@ -190,20 +204,29 @@ mod tests {
 
     #[test]
     fn bad_lines_are_refused_with_file_and_line() {
-        let e = parse("h\npower:line-1,2\n").unwrap_err();
+        let e = parse("fail,repair_h,switching_min\npower:line-1,2\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "events.csv:2: expected `fail,repair_h,switching_min`"
+            "events.csv:2: 2 fields where the header `fail,repair_h,switching_min` has 3"
         );
-        let e = parse("h\nwater:pipe-1,2,3\n").unwrap_err();
+        let e = parse("power:line-1,2,30\npower:line-2,1,0\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("events.csv:1: the first line must be the header"),
+            "{e}"
+        );
+        let e = parse("fail,repair_h,switching_min\nwater:pipe-1,2,3\n").unwrap_err();
         assert!(
             e.to_string().starts_with("events.csv:2: an event fails"),
             "{e}"
         );
-        let e = parse("h\npower:line-1,-2,3\n").unwrap_err();
+        let e = parse("fail,repair_h,switching_min\npower:line-1,-2,3\n").unwrap_err();
         assert!(e.to_string().contains("repair_h `-2`"), "{e}");
-        let e = parse("h\npower:line-1,NaN,3\n").unwrap_err();
+        let e = parse("fail,repair_h,switching_min\npower:line-1,NaN,3\n").unwrap_err();
         assert!(e.to_string().contains("repair_h `NaN`"), "{e}");
-        assert!(matches!(parse("h\n"), Err(OutageEventsError::Empty { .. })));
+        assert!(matches!(
+            parse("fail,repair_h,switching_min\n"),
+            Err(OutageEventsError::Empty { .. })
+        ));
     }
 }

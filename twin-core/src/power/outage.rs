@@ -11,7 +11,12 @@ use super::load_flow::{LoadFlowError, solve_load_flow};
 use super::reliability::Interruption;
 use crate::city::CityModel;
 use crate::entity::Asset;
-use crate::id::EntityId;
+use crate::id::{EntityId, EntityKind};
+
+/// The id of the switch on case row `k` (0-based) when the city has no entity for it.
+fn sw_id(k: usize) -> EntityId {
+    EntityId::new(EntityKind::Power, format!("sw-{}", k + 1)).expect("`sw-N` is a valid id")
+}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OutageError {
@@ -48,6 +53,68 @@ pub struct SwitchingStep {
     pub load_restored_kw: f64,
 }
 
+/// Why closing a tie switch was refused in the restoration's last round.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TieRejection {
+    /// A bus would fall below the minimum voltage: the lowest one (its post when it has one).
+    Voltage {
+        bus: u32,
+        post: Option<EntityId>,
+        vm_pu: f64,
+        min_pu: f64,
+    },
+    /// A line or transformer would be loaded over its rating: the most loaded one.
+    Loading {
+        branch: EntityId,
+        loading_pct: f64,
+        max_pct: f64,
+    },
+    /// The load flow with the switch closed did not solve.
+    NotSolved(String),
+}
+
+impl std::fmt::Display for TieRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TieRejection::Voltage {
+                bus,
+                post,
+                vm_pu,
+                min_pu,
+            } => {
+                let at = post
+                    .as_ref()
+                    .map_or_else(|| format!("bus {bus}"), |p| p.to_string());
+                write!(
+                    f,
+                    "the voltage at {at} would be {vm_pu:.3} pu, under the {min_pu:.2} pu minimum"
+                )
+            }
+            TieRejection::Loading {
+                branch,
+                loading_pct,
+                max_pct,
+            } => {
+                write!(
+                    f,
+                    "{branch} would be loaded {loading_pct:.0} %, over its {max_pct:.0} % limit"
+                )
+            }
+            TieRejection::NotSolved(why) => {
+                write!(f, "the load flow with it closed did not solve ({why})")
+            }
+        }
+    }
+}
+
+/// A tie switch the restoration would not close, the posts it would have brought back and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedTie {
+    pub switch: EntityId,
+    pub posts: Vec<EntityId>,
+    pub why: TieRejection,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PowerOutage {
     pub failed: Vec<EntityId>,
@@ -60,6 +127,10 @@ pub struct PowerOutage {
     pub posts_not_restored: Vec<EntityId>,
     pub customers_not_restored: u32,
     pub load_not_restored_kw: f64,
+    /// The tie switches between a dark post and the energised grid that the last round of the
+    /// restoration refused, with the limit each would break. A post not restored and in none
+    /// of their `posts` has no tie switch reaching it.
+    pub ties_rejected: Vec<RejectedTie>,
     /// Lowest voltage and highest branch loading on the grid after restoration.
     pub min_voltage_pu: f64,
     pub max_loading_pct: f64,
@@ -69,6 +140,16 @@ pub struct PowerOutage {
 }
 
 impl PowerOutage {
+    /// Why `post` (one of [`PowerOutage::posts_not_restored`]) stays without supply until the
+    /// repair: the tie switch that would reach it and the limit it would break, or that none
+    /// reaches it.
+    pub fn why_not_restored(&self, post: &EntityId) -> String {
+        match self.ties_rejected.iter().find(|t| t.posts.contains(post)) {
+            Some(t) => format!("closing {} would break a limit: {}", t.switch, t.why),
+            None => "no tie switch reaches it from the energised grid".to_string(),
+        }
+    }
+
     /// The interruptions this outage causes: restored customers wait for the switching,
     /// the others for the repair.
     pub fn interruptions(&self, switching_min: f64, repair_min: f64) -> [Interruption; 2] {
@@ -194,8 +275,16 @@ pub fn analyse_power_outage(
             .collect()
     };
     let index = case.bus_rows();
+    let branch_id = |k: usize| {
+        ["line", "sw"]
+            .iter()
+            .filter_map(|kind| EntityId::new(EntityKind::Power, format!("{kind}-{}", k + 1)).ok())
+            .find(|id| city.entity(id).is_some())
+    };
     let mut switching = Vec::new();
+    let mut ties_rejected: Vec<RejectedTie>;
     loop {
+        ties_rejected = Vec::new();
         let mut best: Option<(u32, f64, usize, super::LoadFlowResult)> = None;
         for (k, b) in case.branch.iter().enumerate() {
             if status[k] || failed_branch[k] || b.in_service {
@@ -207,20 +296,54 @@ pub fn analyse_power_outage(
             }
             let mut trial = status.clone();
             trial[k] = true;
-            let Ok(r) = solve_load_flow(case, Some(&trial), load_factor) else {
-                continue;
+            let switch = branch_id(k).unwrap_or_else(|| sw_id(k));
+            let dark_end = [if current.energised[f] { t } else { f }];
+            let r = match solve_load_flow(case, Some(&trial), load_factor) {
+                Ok(r) => r,
+                Err(e) => {
+                    ties_rejected.push(RejectedTie {
+                        switch,
+                        posts: posts(&dark_end),
+                        why: TieRejection::NotSolved(e.to_string()),
+                    });
+                    continue;
+                }
             };
-            let ok = (0..case.bus.len())
-                .all(|i| !r.energised[i] || r.vm_pu[i] >= limits.min_voltage_pu)
-                && r.branches
-                    .iter()
-                    .all(|br| br.loading_pct.is_none_or(|l| l <= limits.max_loading_pct));
-            if !ok {
-                continue;
-            }
             let gained: Vec<usize> = (0..case.bus.len())
                 .filter(|&i| r.energised[i] && !current.energised[i])
                 .collect();
+            let low = (0..case.bus.len())
+                .filter(|&i| r.energised[i] && r.vm_pu[i] < limits.min_voltage_pu)
+                .min_by(|&a, &b| r.vm_pu[a].total_cmp(&r.vm_pu[b]));
+            let over = r
+                .branches
+                .iter()
+                .enumerate()
+                .filter_map(|(k, br)| br.loading_pct.map(|l| (k, l)))
+                .filter(|(_, l)| *l > limits.max_loading_pct)
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            let why = if let Some(i) = low {
+                Some(TieRejection::Voltage {
+                    bus: case.bus[i].id,
+                    post: customers[i].0.clone(),
+                    vm_pu: r.vm_pu[i],
+                    min_pu: limits.min_voltage_pu,
+                })
+            } else {
+                over.map(|(k, l)| TieRejection::Loading {
+                    branch: branch_id(k).unwrap_or_else(|| sw_id(k)),
+                    loading_pct: l,
+                    max_pct: limits.max_loading_pct,
+                })
+            };
+            if let Some(why) = why {
+                ties_rejected.push(RejectedTie {
+                    switch,
+                    posts: posts(&gained),
+                    why,
+                });
+                continue;
+            }
             let (c, l) = sum(&gained);
             if best
                 .as_ref()
@@ -235,11 +358,8 @@ pub fn analyse_power_outage(
             .count();
         status[k] = true;
         current = r;
-        let switch =
-            crate::id::EntityId::new(crate::id::EntityKind::Power, format!("sw-{}", k + 1))
-                .expect("valid id");
         switching.push(SwitchingStep {
-            switch,
+            switch: branch_id(k).unwrap_or_else(|| sw_id(k)),
             posts_restored: gained,
             customers_restored: c,
             load_restored_kw: l,
@@ -269,6 +389,7 @@ pub fn analyse_power_outage(
         posts_not_restored: posts(&still),
         customers_not_restored,
         load_not_restored_kw,
+        ties_rejected,
         min_voltage_pu,
         max_loading_pct,
         status_failed,

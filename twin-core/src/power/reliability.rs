@@ -21,6 +21,13 @@ pub struct ReliabilityIndices {
     pub caidi_min: f64,
     /// Energy not supplied, kWh.
     pub ens_kwh: f64,
+    /// Momentary interruptions (at most `threshold_min` long, more than none) per customer
+    /// served: IEEE 1366-2012's MAIFI. They count in no other index.
+    pub maifi: f64,
+    /// Customer interruptions longer than `threshold_min` (the numerator of SAIFI).
+    pub customers_sustained: f64,
+    /// Customer interruptions of at most `threshold_min` (the numerator of MAIFI).
+    pub customers_momentary: f64,
     pub customers_served: u32,
     /// Interruptions this long or shorter were not counted.
     pub threshold_min: f64,
@@ -34,14 +41,15 @@ pub fn reliability_indices(
     customers_served: u32,
     threshold_min: f64,
 ) -> ReliabilityIndices {
-    let sustained = interruptions
-        .iter()
-        .filter(|i| i.duration_min > threshold_min && i.customers > 0);
-    let (mut ci, mut cmi, mut ens) = (0.0, 0.0, 0.0);
-    for i in sustained {
-        ci += f64::from(i.customers);
-        cmi += f64::from(i.customers) * i.duration_min;
-        ens += i.load_kw * i.duration_min / 60.0;
+    let (mut ci, mut cmi, mut ens, mut momentary) = (0.0, 0.0, 0.0, 0.0);
+    for i in interruptions.iter().filter(|i| i.customers > 0) {
+        if i.duration_min > threshold_min {
+            ci += f64::from(i.customers);
+            cmi += f64::from(i.customers) * i.duration_min;
+            ens += i.load_kw * i.duration_min / 60.0;
+        } else if i.duration_min > 0.0 {
+            momentary += f64::from(i.customers);
+        }
     }
     let n = f64::from(customers_served.max(1));
     let saifi = ci / n;
@@ -51,6 +59,9 @@ pub fn reliability_indices(
         saidi_min: saidi,
         caidi_min: if saifi > 0.0 { saidi / saifi } else { 0.0 },
         ens_kwh: ens,
+        maifi: momentary / n,
+        customers_sustained: ci,
+        customers_momentary: momentary,
         customers_served,
         threshold_min,
     }
@@ -85,5 +96,10 @@ mod tests {
         assert!((r.saidi_min - 12.0).abs() < 1e-12);
         assert!((r.caidi_min - 40.0).abs() < 1e-12);
         assert!((r.ens_kwh - (120.0 + 120.0)).abs() < 1e-9);
+        assert!((r.maifi - 0.05).abs() < 1e-12);
+        assert_eq!(
+            (r.customers_sustained, r.customers_momentary),
+            (300.0, 50.0)
+        );
     }
 }

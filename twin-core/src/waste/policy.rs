@@ -63,6 +63,62 @@ pub fn fixed_calendar_due(
     }
 }
 
+/// The weekday names a calendar is written with (Monday = 0).
+pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// A weekday written as `mon` … `sun` or in full (`Monday`, any case), Monday = 0.
+pub fn parse_weekday(text: &str) -> Option<u32> {
+    const FULL: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    let t = text.trim().to_ascii_lowercase();
+    (0..7)
+        .find(|&d| t == WEEKDAYS[d] || t == FULL[d])
+        .map(|d| d as u32)
+}
+
+/// A fixed collection calendar: [`fixed_calendar_due`] for every stream, except the streams
+/// given their own weekdays (the `collection_days` intervention, `waste compare --calendar`),
+/// which are collected on those days in every neighbourhood.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Calendar {
+    /// Streams with their own weekdays (Monday = 0).
+    pub days: std::collections::BTreeMap<WasteKind, Vec<u32>>,
+}
+
+impl Calendar {
+    /// Whether a bin of `stream` in `neighbourhood` is due on `weekday` of `week`.
+    pub fn due(&self, stream: WasteKind, weekday: u32, week: u32, neighbourhood: usize) -> bool {
+        match self.days.get(&stream) {
+            Some(days) => days.contains(&(weekday % 7)),
+            None => fixed_calendar_due(stream, weekday, week, neighbourhood),
+        }
+    }
+
+    /// Read `STREAM=DAY,DAY,…` (`residual=mon,wed,fri`) into the calendar. Errors name the
+    /// part that is not a stream or a weekday.
+    pub fn set_from_text(&mut self, text: &str) -> Result<(), String> {
+        let (stream, days) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`{text}`: expected STREAM=DAY,DAY (residual=mon,wed,fri)"))?;
+        let kind = WasteKind::from_name(stream.trim()).ok_or_else(|| {
+            format!("`{stream}` is not paper, plastic-metal, glass, bio or residual")
+        })?;
+        let days = days
+            .split(',')
+            .map(|d| parse_weekday(d).ok_or_else(|| format!("`{d}` is not a weekday (mon … sun)")))
+            .collect::<Result<Vec<u32>, String>>()?;
+        self.days.insert(kind, days);
+        Ok(())
+    }
+}
+
 /// The days the sensor-driven policy runs a stream's trucks, over the whole city: residual and
 /// bio waste every collection day (a round takes only the bins that need it, so a daily round
 /// is cheap), paper and plastic-metal on Tuesday and Friday, glass on Thursday. Monday = 0.
@@ -263,6 +319,26 @@ mod tests {
         // Nothing due and nothing reported: no round at all.
         let quiet = [bin(12, 0.1, 0.001, 0.0)];
         assert_eq!(choose_from_state(&quiet, &none, 24.0, 20_000.0), [None]);
+    }
+
+    #[test]
+    fn a_calendar_gives_streams_their_own_days() {
+        let mut c = Calendar::default();
+        c.set_from_text("glass=tue,Friday").unwrap();
+        assert!(c.due(WasteKind::Glass, 1, 0, 0) && c.due(WasteKind::Glass, 4, 0, 3));
+        assert!(!c.due(WasteKind::Glass, 0, 0, 0));
+        assert_eq!(
+            c.due(WasteKind::Residual, 2, 0, 0),
+            fixed_calendar_due(WasteKind::Residual, 2, 0, 0)
+        );
+        assert!(c.set_from_text("glas=mon").unwrap_err().contains("`glas`"));
+        assert!(
+            c.set_from_text("glass=moon")
+                .unwrap_err()
+                .contains("`moon`")
+        );
+        assert!(c.set_from_text("glass=xyz").unwrap_err().contains("`xyz`"));
+        assert!(c.set_from_text("glass").is_err());
     }
 
     #[test]

@@ -19,8 +19,7 @@ use super::collection::{
 };
 use super::fill::{FillEstimator, SIDE_WASTE_LIMIT, prior_rate_per_hour};
 use super::policy::{
-    Policy, collection_day, dynamic_round, dynamic_selection, fixed_calendar_due,
-    hours_to_next_round,
+    Calendar, Policy, collection_day, dynamic_round, dynamic_selection, hours_to_next_round,
 };
 use crate::city::{CityModel, MissingCityFact};
 use crate::entity::{Asset, WasteKind};
@@ -38,6 +37,10 @@ pub struct WasteStudy {
     pub iterations_per_bin: u64,
     /// Level the dynamic policy keeps bins under until the next possible visit.
     pub dynamic_threshold: f64,
+    /// The fixed policy's calendar.
+    pub calendar: Calendar,
+    /// The streams simulated (all by default); bins of other streams are left out.
+    pub streams: Vec<WasteKind>,
 }
 
 impl WasteStudy {
@@ -50,6 +53,8 @@ impl WasteStudy {
             sensor_noise_sd: 0.03,
             iterations_per_bin: 10,
             dynamic_threshold: super::policy::DYNAMIC_THRESHOLD,
+            calendar: Calendar::default(),
+            streams: WasteKind::ALL.to_vec(),
         }
     }
 }
@@ -342,8 +347,15 @@ pub fn run_policy(
     policy: Policy,
     progress: &(dyn Fn(u32) + Sync),
 ) -> PolicyOutcome {
-    let bins = city_bins(city, study.seed);
-    let mut levels = BinLevels::new(initial_levels(bins.len(), study.seed));
+    let (bins, initial): (Vec<SimBin>, Vec<f64>) = {
+        let all = city_bins(city, study.seed);
+        let levels = initial_levels(all.len(), study.seed);
+        all.into_iter()
+            .zip(levels)
+            .filter(|(b, _)| study.streams.contains(&b.kind))
+            .unzip()
+    };
+    let mut levels = BinLevels::new(initial);
     // Sensor noise.
     let mut rng = ChaCha8Rng::seed_from_u64(study.seed);
     let mut estimators: Vec<FillEstimator> = bins
@@ -410,7 +422,7 @@ pub fn run_policy(
             let due: Vec<bool> = match policy {
                 Policy::Fixed => bins
                     .iter()
-                    .map(|b| fixed_calendar_due(b.kind, weekday, week, b.neighbourhood))
+                    .map(|b| study.calendar.due(b.kind, weekday, week, b.neighbourhood))
                     .collect(),
                 Policy::Dynamic => {
                     // Each bin's estimated level now and its rate.
@@ -424,7 +436,7 @@ pub fn run_policy(
                         })
                         .collect();
                     let mut due = vec![false; bins.len()];
-                    for kind in WasteKind::ALL {
+                    for &kind in &study.streams {
                         if !dynamic_round(kind, weekday) {
                             continue;
                         }

@@ -13,51 +13,11 @@ use twin_core::bundle::{BundleSource, load_city_from};
 use twin_core::ev::calibration::DemandFit;
 use twin_core::ev::demand_fit_for;
 
-/// The files of Pitești's bundle, by their names relative to the bundle's folder (the sessions
-/// file is named as city.toml names it).
-static PITESTI: &[(&str, &str)] = &[
-    ("city.toml", include_str!("../data/pitesti/city.toml")),
-    (
-        "boundary.geojson",
-        include_str!("../data/pitesti/boundary.geojson"),
-    ),
-    (
-        "streets.geojson",
-        include_str!("../data/pitesti/streets.geojson"),
-    ),
-    (
-        "intersections.geojson",
-        include_str!("../data/pitesti/intersections.geojson"),
-    ),
-    ("power.m", include_str!("../data/pitesti/power.m")),
-    (
-        "power_buses.geojson",
-        include_str!("../data/pitesti/power_buses.geojson"),
-    ),
-    ("water.inp", include_str!("../data/pitesti/water.inp")),
-    (
-        "water_valves.csv",
-        include_str!("../data/pitesti/water_valves.csv"),
-    ),
-    ("bins.geojson", include_str!("../data/pitesti/bins.geojson")),
-    (
-        "chargers.geojson",
-        include_str!("../data/pitesti/chargers.geojson"),
-    ),
-    (
-        "../ev/cp-data-mar-may-2018.csv",
-        include_str!("../data/ev/cp-data-mar-may-2018.csv"),
-    ),
-];
-
 /// Where the city of `--city` is read from: that bundle, or the built-in Pitești.
 pub fn source(city: Option<&Path>) -> BundleSource {
     match city {
         Some(dir) => BundleSource::dir(dir),
-        None => BundleSource::Embedded {
-            label: "pitesti (built in)",
-            files: PITESTI,
-        },
+        None => twin_core::builtin::pitesti(),
     }
 }
 

@@ -168,6 +168,7 @@ pub fn script(args: ScriptArgs) -> Result<()> {
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let b = bar.clone();
     let ctx = ScriptContext {
+        base_dir: script_dir.clone(),
         read_roots: vec![
             script_dir,
             PathBuf::from("data"),

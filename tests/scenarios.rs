@@ -136,8 +136,7 @@ fn broken_scenarios_get_errors_with_line_and_key() {
         std::fs::write(&p, text).expect("write");
         p.to_str().expect("utf-8").to_string()
     };
-    let head =
-        "name = \"x\"\ncity = \"data/pitesti\"\nstart = \"2026-03-02T00:00\"\nhorizon = \"24h\"\n";
+    let head = "name = \"x\"\nseed = 1\nstart = \"2026-03-02T00:00\"\nhorizon = \"24h\"\n";
     let f = write("a.toml", &format!("{head}colour = \"red\"\n"));
     common::assert_one_line_error(
         &common::twin(&["scenario", "run", &f]),
@@ -175,20 +174,33 @@ fn broken_scenarios_get_errors_with_line_and_key() {
         &common::twin(&["scenario", "run", "nowhere.toml"]),
         &["nowhere.toml"],
     );
+    // A relative city is the scenario file's folder's, and said so when it is not there.
+    let f = write(
+        "e.toml",
+        &head.replace("seed = 1", "city = \"data/pitesti\""),
+    );
+    common::assert_one_line_error(
+        &common::twin(&["scenario", "run", &f]),
+        &[
+            "e.toml:2",
+            "no city bundle at",
+            "relative to the scenario file's folder",
+        ],
+    );
 }
 
 #[test]
 fn the_n1_sweep_script_ranks_every_post_by_customer_minutes() {
+    // Run from another folder: the script's paths are its folder's, its city the built-in one.
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = common::twin(&[
-        "script",
-        "scenarios/examples/n1-posts.rhai",
-        "--out",
-        dir.path().to_str().expect("utf-8"),
-    ]);
+    let script = common::root().join("scenarios/examples/n1-posts.rhai");
+    let out = common::twin_in(
+        dir.path(),
+        &["script", script.to_str().expect("utf-8"), "--out", "sweep"],
+    );
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert!(common::stdout(&out).contains("worst single post"));
-    let csv = std::fs::read_to_string(dir.path().join("n1-posts.csv")).expect("csv");
+    let csv = std::fs::read_to_string(dir.path().join("sweep/n1-posts.csv")).expect("csv");
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).expect("column");

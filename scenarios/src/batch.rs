@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use twin_core::CityModel;
-use twin_core::bundle::BundleSource;
 use twin_core::ev::calibration::DemandFit;
 use twin_core::stable_hash::fnv1a64;
 
@@ -81,7 +80,7 @@ pub fn fit_for(
     if !scenario.runs(Model::Ev) {
         return Ok(None);
     }
-    twin_core::ev::demand_fit_for(&BundleSource::dir(&scenario.city_dir), city, sessions)
+    twin_core::ev::demand_fit_for(&scenario.city_source(), city, sessions)
         .map(Some)
         .map_err(|e| BatchError(e.to_string()))
 }

@@ -74,7 +74,9 @@ struct RawScenario {
     name: String,
     #[serde(default)]
     description: String,
-    city: Spanned<String>,
+    /// The city bundle's folder, relative to the scenario file's folder; none: the built-in
+    /// Pitești.
+    city: Option<Spanned<String>>,
     /// Live state to start from: a saved `GET /api/entities` answer of the running twin.
     snapshot: Option<Spanned<String>>,
     start: Spanned<String>,
@@ -228,7 +230,9 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     pub file: PathBuf,
-    pub city_dir: PathBuf,
+    /// The city bundle's folder (a relative `city` joined to the scenario file's folder);
+    /// none: the built-in Pitești ([`twin_core::builtin::pitesti`]).
+    pub city_dir: Option<PathBuf>,
     pub start: NaiveDateTime,
     pub horizon_h: f64,
     pub step_h: f64,
@@ -261,10 +265,12 @@ pub enum LoadError {
 /// Read a scenario file, load its city and check the interventions against it.
 pub fn load_scenario(path: &Path) -> Result<(Scenario, CityModel), LoadError> {
     let (mut scenario, interventions, text) = Scenario::read(path)?;
-    let city = twin_core::load_city(&scenario.city_dir).map_err(|source| LoadError::City {
-        file: path.display().to_string(),
-        dir: scenario.city_dir.display().to_string(),
-        source,
+    let city = twin_core::bundle::load_city_from(&scenario.city_source()).map_err(|source| {
+        LoadError::City {
+            file: path.display().to_string(),
+            dir: scenario.city_label(),
+            source,
+        }
     })?;
     scenario.resolve(interventions, &text, &city)?;
     if let Some((snapshot, line)) = scenario.snapshot.clone() {
@@ -450,13 +456,24 @@ impl Scenario {
                 ));
             }
         };
-        let city_dir = {
-            let c = PathBuf::from(raw.city.get_ref());
-            // Relative to the working folder, else to the scenario file's folder.
-            if c.is_absolute() || c.exists() {
-                c
-            } else {
-                path.parent().map_or(c.clone(), |p| p.join(&c))
+        let city_dir = match &raw.city {
+            None => None,
+            Some(c) => {
+                let dir = path
+                    .parent()
+                    .map_or(PathBuf::from(c.get_ref()), |p| p.join(c.get_ref()));
+                if !dir.exists() {
+                    return Err(err(
+                        Some(c.span()),
+                        format!(
+                            "`city` = \"{}\": no city bundle at {} (a relative `city` is relative to \
+                             the scenario file's folder; leave `city` out for the built-in Pitești)",
+                            c.get_ref(),
+                            dir.display()
+                        ),
+                    ));
+                }
+                Some(dir)
             }
         };
         let interventions = raw
@@ -701,6 +718,22 @@ impl Scenario {
     pub fn runs(&self, model: Model) -> bool {
         self.models.contains(&model)
     }
+
+    /// Where the scenario's city is read from: its `city` folder, or the built-in Pitești.
+    pub fn city_source(&self) -> twin_core::bundle::BundleSource {
+        match &self.city_dir {
+            Some(dir) => twin_core::bundle::BundleSource::dir(dir),
+            None => twin_core::builtin::pitesti(),
+        }
+    }
+
+    /// The city's folder for messages, or `pitesti (built in)`.
+    pub fn city_label(&self) -> String {
+        match &self.city_dir {
+            Some(dir) => dir.display().to_string(),
+            None => "pitesti (built in)".to_string(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -709,7 +742,6 @@ mod tests {
 
     const GOOD: &str = r#"
 name = "test"
-city = "data/pitesti"
 start = "2026-03-02T00:00"
 horizon = "24h"
 step = "15min"
@@ -747,12 +779,12 @@ duration = "2h"
         };
         check(
             &GOOD.replace("horizon = \"24h\"", "horizon = \"a day\""),
-            5,
+            4,
             "horizon",
         );
         check(
             &GOOD.replace("step = \"15min\"", "step = \"7min\""),
-            6,
+            5,
             "step",
         );
         check(
@@ -760,7 +792,7 @@ duration = "2h"
                 "models = [\"power\", \"traffic\"]",
                 "models = [\"power\", \"trams\"]",
             ),
-            7,
+            6,
             "trams",
         );
         check(
@@ -770,9 +802,27 @@ duration = "2h"
         );
         check(
             &GOOD.replace("start = \"2026-03-02T00:00\"", "start = \"yesterday\""),
-            4,
+            3,
             "start",
         );
         check("name = \"x\"\ncity = 3\n", 2, "string");
+        check(
+            &GOOD.replace("name = \"test\"", "name = \"test\"\ncity = \"nowhere\""),
+            3,
+            "no city bundle at nowhere",
+        );
+    }
+
+    #[test]
+    fn a_relative_city_is_in_the_scenario_files_folder_and_no_city_is_pitesti() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("mycity")).expect("mkdir");
+        let file = dir.path().join("s.toml");
+        let text = GOOD.replace("name = \"test\"", "name = \"test\"\ncity = \"mycity\"");
+        let (s, _, _) = Scenario::parse(&text, &file).expect("parses");
+        assert_eq!(s.city_dir, Some(dir.path().join("mycity")));
+        let (s, _, _) = Scenario::parse(GOOD, &file).expect("parses");
+        assert_eq!(s.city_dir, None);
+        assert_eq!(s.city_label(), "pitesti (built in)");
     }
 }

@@ -3,6 +3,7 @@
 //! resolves, links followed, under one of the folders; a scenario counts as inside when every
 //! file it would read does: the scenario file, its city's manifest and every file the manifest
 //! names (layers, boundary, and the EV sessions when it runs the EV model), and its snapshot.
+//! The built-in Pitești is in the binary: a scenario on it reads no city file.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,13 @@ pub fn within(path: &Path, roots: &[PathBuf]) -> Option<PathBuf> {
 pub fn files_of_scenario(file: &Path) -> Result<Vec<PathBuf>, String> {
     let (scenario, _, _) = Scenario::read(file).map_err(|e| e.to_string())?;
     let mut files = vec![file.to_path_buf()];
-    let source = BundleSource::dir(&scenario.city_dir);
+    if let Some((snapshot, _)) = &scenario.snapshot {
+        files.push(snapshot.clone());
+    }
+    let Some(city_dir) = &scenario.city_dir else {
+        return Ok(files);
+    };
+    let source = BundleSource::dir(city_dir);
     let manifest_path = source.path_of(source.manifest());
     files.push(manifest_path.clone());
     // Unreadable here means outside or missing: the caller's check says which it cares for.
@@ -48,9 +55,6 @@ pub fn files_of_scenario(file: &Path) -> Result<Vec<PathBuf>, String> {
         {
             files.push(source.path_of(s));
         }
-    }
-    if let Some((snapshot, _)) = &scenario.snapshot {
-        files.push(snapshot.clone());
     }
     Ok(files)
 }

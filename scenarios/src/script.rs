@@ -5,27 +5,36 @@
 //! - an operation budget (`max_operations`), so a script that loops forever is stopped;
 //! - size limits on strings, arrays and maps, and a limit on the process's memory growth checked
 //!   as the script runs, so a script that allocates without bound is stopped;
-//! - no `import` and no `eval`; files only through this API: scenario files and city bundles
-//!   are read under the allowed folders (the script's folder and the working folder's `data/`
-//!   and `scenarios/`), and CSV is written only into the output folder, by plain file name.
+//! - no `import` and no `eval`; files only through this API: scenario files, city bundles and
+//!   CSV tables are read under the allowed folders (the script's folder and the working
+//!   folder's `data/` and `scenarios/`), and CSV is written only into the output folder, by
+//!   plain file name. A relative path in a script is relative to the script's folder, so a
+//!   script runs the same from any working folder.
+//! - random draws come from one generator seeded 1 (ChaCha8), so a Monte Carlo study gives
+//!   the same numbers on every run until `seed_random(n)` says otherwise.
 //!
 //! The API (docs/scenarios.md has examples):
-//! `load_scenario(path)`, `posts(s)`, `substations(s)`, `streets(s, name)`, `s.copy()`,
-//! `s.clear_interventions()`, `s.fail(ids, at, duration, restoration)`,
+//! `load_scenario(path)`, `posts(s)`, `substations(s)`, `lines(s)`, `switches(s)`,
+//! `pipes(s)`, `valves(s)`, `chargers(s)`, `bins(s)`, `streets(s, name)`, `lookup(s, text)`,
+//! `s.copy()`, `s.clear_interventions()`, `s.fail(ids, at, duration, restoration)`,
 //! `s.close_street(ids, from, duration)`, `s.set_ev_share(x)`, `s.add_chargers(n)`,
 //! `s.set_seed(n)`, `s.set_horizon(d)`, `s.set_start(t)`, `s.set_name(text)`, `run(s)`,
-//! `run_all(array)` (in parallel on all cores), `write_csv(name, rows)`.
+//! `run_all(array)` (in parallel on all cores), `read_csv(path)`, `write_csv(name, rows)`,
+//! `write_csv(name, rows, columns)`, `seed_random(n)`, `random()`, `random_int(lo, hi)`,
+//! `random_normal(mean, sd)`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 use twin_core::CityModel;
-use twin_core::entity::Asset;
 use twin_core::ev::calibration::DemandFit;
+use twin_core::id::AssetKind;
 
 use crate::file::{Scenario, parse_duration_h};
 use crate::run::{Comparison, RunOutput, baseline_key, run_against, run_baseline};
@@ -59,7 +68,9 @@ impl Default for Limits {
 
 /// What a script may touch and how it reports.
 pub struct ScriptContext {
-    /// Folders scenario files and cities may be read from.
+    /// The folder relative paths in the script are relative to: the script's own.
+    pub base_dir: PathBuf,
+    /// Folders scenario files, cities and CSV tables may be read from.
     pub read_roots: Vec<PathBuf>,
     /// The only folder CSV goes to.
     pub out_dir: PathBuf,
@@ -82,8 +93,11 @@ pub struct ScriptScenario {
 /// Shared state of one script run: cities and baselines already loaded or run.
 struct Shared {
     ctx: ScriptContext,
-    cities: Mutex<HashMap<PathBuf, Arc<CityModel>>>,
+    /// Cities by folder (none: the built-in Pitești).
+    cities: Mutex<HashMap<Option<PathBuf>, Arc<CityModel>>>,
     baselines: Mutex<HashMap<String, RunOutput>>,
+    /// The script's random draws (seeded 1 until `seed_random`).
+    rng: Mutex<ChaCha8Rng>,
 }
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
@@ -124,27 +138,34 @@ impl Shared {
         }
     }
 
+    /// A path written in the script: relative to the script's folder.
+    fn script_path(&self, path: &str) -> PathBuf {
+        self.ctx.base_dir.join(path)
+    }
+
     fn load_scenario(&self, path: &str) -> Fallible<ScriptScenario> {
-        self.allowed_read(Path::new(path))?;
+        let path = self.script_path(path);
+        self.allowed_read(&path)?;
         let (mut scenario, interventions, text) =
-            Scenario::read(Path::new(path)).or_else(|e| fail(e.to_string()))?;
-        self.allowed_read(&scenario.city_dir)?;
+            Scenario::read(&path).or_else(|e| fail(e.to_string()))?;
         // Every file the scenario reads (its city's layers too) must be inside.
         if let Some(outside) =
-            crate::sandbox::outside_of(Path::new(path), &self.ctx.read_roots).or_else(fail)?
+            crate::sandbox::outside_of(&path, &self.ctx.read_roots).or_else(fail)?
         {
             self.allowed_read(&outside)?;
         }
         let city = {
-            let key =
-                std::fs::canonicalize(&scenario.city_dir).unwrap_or(scenario.city_dir.clone());
+            let key = scenario
+                .city_dir
+                .as_ref()
+                .map(|dir| std::fs::canonicalize(dir).unwrap_or(dir.clone()));
             let mut cities = self.cities.lock().unwrap_or_else(|p| p.into_inner());
             match cities.get(&key) {
                 Some(c) => c.clone(),
                 None => {
                     let c = Arc::new(
-                        twin_core::load_city(&scenario.city_dir)
-                            .or_else(|e| fail(format!("{path}: {e}")))?,
+                        twin_core::bundle::load_city_from(&scenario.city_source())
+                            .or_else(|e| fail(format!("{}: {e}", path.display())))?,
                     );
                     cities.insert(key, c.clone());
                     c
@@ -192,7 +213,9 @@ impl Shared {
         .or_else(|e| fail(e.to_string()))
     }
 
-    fn write_csv(&self, name: &str, rows: Array) -> Fallible<()> {
+    /// Write `rows` (object maps) to `name` in the output folder, with `columns` in that
+    /// order, or else every key of the rows in the order first seen (a map's keys are sorted).
+    fn write_csv(&self, name: &str, rows: Array, columns: Option<Array>) -> Fallible<()> {
         let plain = !name.is_empty()
             && name.ends_with(".csv")
             && name
@@ -209,32 +232,80 @@ impl Shared {
             .map(|r| r.try_cast::<Map>())
             .collect::<Option<_>>()
             .map_or_else(|| fail("write_csv: rows must be object maps (#{...})"), Ok)?;
-        let mut columns: Vec<String> = Vec::new();
-        for m in &maps {
-            for k in m.keys() {
-                if !columns.iter().any(|c| c == k.as_str()) {
-                    columns.push(k.to_string());
+        let columns: Vec<String> = match columns {
+            Some(list) => list
+                .into_iter()
+                .map(|c| c.try_cast::<ImmutableString>().map(|c| c.to_string()))
+                .collect::<Option<_>>()
+                .map_or_else(|| fail("write_csv: columns must be strings"), Ok)?,
+            None => {
+                let mut columns: Vec<String> = Vec::new();
+                for m in &maps {
+                    for k in m.keys() {
+                        if !columns.iter().any(|c| c == k.as_str()) {
+                            columns.push(k.to_string());
+                        }
+                    }
                 }
-            }
-        }
-        let cell = |v: Option<&Dynamic>| -> String {
-            let text = v.map_or(String::new(), |v| v.to_string());
-            if text.contains([',', '"', '\n']) {
-                format!("\"{}\"", text.replace('"', "\"\""))
-            } else {
-                text
+                columns
             }
         };
-        let mut out = columns.join(",");
-        out.push('\n');
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let csv_error = |e: csv::Error| fail::<()>(format!("write_csv {name}: {e}"));
+        writer.write_record(&columns).or_else(csv_error)?;
         for m in &maps {
-            let line: Vec<String> = columns.iter().map(|c| cell(m.get(c.as_str()))).collect();
-            out.push_str(&line.join(","));
-            out.push('\n');
+            let record = columns
+                .iter()
+                .map(|c| m.get(c.as_str()).map_or(String::new(), |v| v.to_string()));
+            writer.write_record(record).or_else(csv_error)?;
         }
+        let out = writer
+            .into_inner()
+            .or_else(|e| fail(format!("write_csv {name}: {e}")))?;
         std::fs::create_dir_all(&self.ctx.out_dir).or_else(|e| fail(format!("write_csv: {e}")))?;
         std::fs::write(self.ctx.out_dir.join(name), out)
             .or_else(|e| fail(format!("write_csv {name}: {e}")))
+    }
+
+    /// Read a CSV table with a header row into an array of object maps, one per row: a field
+    /// that is an integer becomes an integer, one that is a number a float, the rest strings.
+    fn read_csv(&self, path: &str) -> Fallible<Array> {
+        let full = self.script_path(path);
+        let full = self.allowed_read(&full)?;
+        let text = twin_core::formats::text::read_utf8_file(&full)
+            .or_else(|e| fail(format!("read_csv: {e}")))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .or_else(|e| fail(format!("read_csv {path}: {e}")))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let mut rows = Array::new();
+        for record in reader.records() {
+            let record = record.or_else(|e| fail(format!("read_csv {path}: {e}")))?;
+            let row: Map = header
+                .iter()
+                .zip(record.iter())
+                .map(|(column, field)| (column.as_str().into(), csv_value(field)))
+                .collect();
+            rows.push(row.into());
+        }
+        Ok(rows)
+    }
+}
+
+/// A CSV field as a script sees it: an integer, a float, or the text.
+fn csv_value(field: &str) -> Dynamic {
+    if let Ok(i) = field.parse::<i64>() {
+        Dynamic::from_int(i)
+    } else if let Some(x) = field.parse::<f64>().ok().filter(|x| x.is_finite()) {
+        Dynamic::from_float(x)
+    } else {
+        Dynamic::from(field.to_string())
     }
 }
 
@@ -291,6 +362,7 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
         ctx,
         cities: Mutex::new(HashMap::new()),
         baselines: Mutex::new(HashMap::new()),
+        rng: Mutex::new(ChaCha8Rng::seed_from_u64(1)),
     });
     let mut engine = Engine::new();
     engine.set_max_operations(limits.max_operations);
@@ -331,30 +403,39 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
 
     let sh = shared.clone();
     engine.register_fn("load_scenario", move |path: &str| sh.load_scenario(path));
-    let kind_ids = |s: &ScriptScenario, pick: &dyn Fn(&Asset) -> bool| -> Array {
+    fn ids_of_kind(s: &ScriptScenario, kinds: &[AssetKind]) -> Array {
         s.city
             .entities()
             .iter()
-            .filter(|e| pick(&e.asset))
+            .filter(|e| kinds.contains(&e.kind()))
             .map(|e| Dynamic::from(e.id.to_string()))
             .collect()
-    };
-    engine.register_fn("posts", move |s: &mut ScriptScenario| {
-        kind_ids(s, &|a| matches!(a, Asset::TransformerPost(_)))
-    });
-    engine.register_fn("substations", move |s: &mut ScriptScenario| {
-        kind_ids(s, &|a| matches!(a, Asset::Substation(_)))
-    });
-    engine.register_fn("streets", |s: &mut ScriptScenario, name: &str| -> Array {
-        s.city
-            .entities()
-            .iter()
-            .filter(|e| {
-                matches!(e.asset, Asset::StreetSegment(_)) && e.name.as_deref() == Some(name)
-            })
-            .map(|e| Dynamic::from(e.id.to_string()))
-            .collect()
-    });
+    }
+    let by_kind: [(&str, &[AssetKind]); 8] = [
+        ("posts", &[AssetKind::TransformerPost]),
+        ("substations", &[AssetKind::Substation]),
+        ("lines", &[AssetKind::PowerLine]),
+        ("switches", &[AssetKind::PowerSwitch]),
+        ("pipes", &[AssetKind::Pipe]),
+        ("valves", &[AssetKind::Valve]),
+        ("chargers", &[AssetKind::EvCharger]),
+        ("bins", &[AssetKind::WasteBin]),
+    ];
+    for (name, kinds) in by_kind {
+        engine.register_fn(name, move |s: &mut ScriptScenario| ids_of_kind(s, kinds));
+    }
+    engine.register_fn(
+        "streets",
+        |s: &mut ScriptScenario, name: &str| -> Fallible<Array> {
+            lookup_ids(s, name, &[AssetKind::StreetSegment], "street")
+        },
+    );
+    engine.register_fn(
+        "lookup",
+        |s: &mut ScriptScenario, text: &str| -> Fallible<Array> {
+            lookup_ids(s, text, &[], "entity")
+        },
+    );
     engine.register_fn("copy", |s: &mut ScriptScenario| s.clone());
     engine.register_fn("clear_interventions", |s: &mut ScriptScenario| {
         s.scenario.changes.clear()
@@ -470,8 +551,16 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
     });
     let sh = shared.clone();
     engine.register_fn("write_csv", move |name: &str, rows: Array| {
-        sh.write_csv(name, rows)
+        sh.write_csv(name, rows, None)
     });
+    let sh = shared.clone();
+    engine.register_fn(
+        "write_csv",
+        move |name: &str, rows: Array, columns: Array| sh.write_csv(name, rows, Some(columns)),
+    );
+    let sh = shared.clone();
+    engine.register_fn("read_csv", move |path: &str| sh.read_csv(path));
+    register_random(&mut engine, &shared);
 
     engine
         .eval::<Dynamic>(source)
@@ -483,6 +572,64 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
             }
         })
         .map_err(|e| describe_error(name, &e))
+}
+
+/// Ids of the entities `text` names (an id, a street's name: all its segments, or one
+/// entity's name), as [`CityModel::lookup`] reads it.
+fn lookup_ids(s: &ScriptScenario, text: &str, kinds: &[AssetKind], what: &str) -> Fallible<Array> {
+    let found = s
+        .city
+        .lookup(text, kinds, what)
+        .or_else(|e| fail(e.to_string()))?;
+    Ok(found
+        .into_iter()
+        .map(|i| Dynamic::from(s.city.entities()[i].id.to_string()))
+        .collect())
+}
+
+/// `seed_random(n)`, `random()` (uniform in [0, 1)), `random_int(lo, hi)` (lo to hi, both
+/// included) and `random_normal(mean, sd)` (Box–Muller, [`twin_core::sampling`]), all from the
+/// script's one seeded generator.
+fn register_random(engine: &mut Engine, shared: &Arc<Shared>) {
+    let sh = shared.clone();
+    engine.register_fn("seed_random", move |seed: i64| -> Fallible<()> {
+        let seed =
+            u64::try_from(seed).or_else(|_| fail(format!("seed_random({seed}): not a seed")))?;
+        *sh.rng.lock().unwrap_or_else(|p| p.into_inner()) = ChaCha8Rng::seed_from_u64(seed);
+        Ok(())
+    });
+    let sh = shared.clone();
+    engine.register_fn("random", move || -> f64 {
+        sh.rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .random::<f64>()
+    });
+    let sh = shared.clone();
+    engine.register_fn("random_int", move |lo: i64, hi: i64| -> Fallible<i64> {
+        if lo > hi {
+            return fail(format!(
+                "random_int({lo}, {hi}): the low end is above the high end"
+            ));
+        }
+        Ok(sh
+            .rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .random_range(lo..=hi))
+    });
+    let sh = shared.clone();
+    engine.register_fn("random_normal", move |mean: f64, sd: f64| -> Fallible<f64> {
+        if !(sd >= 0.0 && sd.is_finite() && mean.is_finite()) {
+            return fail(format!(
+                "random_normal({mean}, {sd}): the mean must be a number and the standard deviation a number ≥ 0"
+            ));
+        }
+        let z = twin_core::sampling::standard_normal(
+            &mut *sh.rng.lock().unwrap_or_else(|p| p.into_inner()),
+        );
+        Ok(mean + sd * z)
+    });
 }
 
 /// One line naming the script, the place and what went wrong, with the sandbox's reasons said
@@ -522,6 +669,7 @@ mod tests {
     fn ctx(out: &Path, limits: Limits) -> ScriptContext {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         ScriptContext {
+            base_dir: root.clone(),
             read_roots: vec![root.join("data"), root.join("scenarios")],
             out_dir: out.to_path_buf(),
             fit: None,
@@ -601,5 +749,91 @@ mod tests {
         .expect("written");
         let text = std::fs::read_to_string(dir.path().join("ok.csv")).expect("csv");
         assert_eq!(text, "a,b\n1,\"x,y\"\n");
+    }
+
+    #[test]
+    fn tables_in_and_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = || ctx(dir.path(), Limits::default());
+        // Relative to the script's folder; integers, floats and text as such.
+        let got = run_script(
+            "let rows = read_csv(\"data/pitesti/outage_events.csv\");\n\
+             `${rows.len()} ${rows[0].fail} ${rows[0].repair_h + 1} ${type_of(rows[0].repair_h)}`",
+            "s.rhai",
+            c(),
+        )
+        .expect("read");
+        assert_eq!(got, "4 power:line-5 5 i64");
+        let e = run_script("read_csv(\"/etc/hostname\")", "s.rhai", c()).expect_err("refused");
+        assert!(e.contains("outside the folders"), "{e}");
+        // Columns in the order given, not the map's sorted keys.
+        run_script(
+            "write_csv(\"c.csv\", [#{b: 1, a: 2.5}, #{a: \"x\"}], [\"b\", \"a\"])",
+            "s.rhai",
+            c(),
+        )
+        .expect("written");
+        let text = std::fs::read_to_string(dir.path().join("c.csv")).expect("csv");
+        assert_eq!(text, "b,a\n1,2.5\n,x\n");
+    }
+
+    #[test]
+    fn random_draws_repeat_with_their_seed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = || ctx(dir.path(), Limits::default());
+        let draws = "let a = []; for i in 0..5 { a.push(random()); a.push(random_int(1, 6)); \
+                     a.push(random_normal(10.0, 2.0)); } a";
+        let first = run_script(draws, "s.rhai", c()).expect("draws");
+        assert_eq!(first, run_script(draws, "s.rhai", c()).expect("draws"));
+        let reseeded = format!("seed_random(7); {draws}");
+        assert_ne!(first, run_script(&reseeded, "s.rhai", c()).expect("draws"));
+        let inside = run_script(
+            "seed_random(3); let ok = true; for i in 0..2000 { let x = random(); let k = random_int(1, 6); \
+             ok = ok && x >= 0.0 && x < 1.0 && k >= 1 && k <= 6; } ok",
+            "s.rhai",
+            c(),
+        )
+        .expect("draws");
+        assert_eq!(inside, "true");
+        // The normal draws' mean and spread are what was asked (4,000 draws: 5 standard errors).
+        let stats = run_script(
+            "let n = 4000; let s = 0.0; let q = 0.0; for i in 0..n { let x = random_normal(10.0, 2.0); \
+             s += x; q += x * x; } let m = s / n; [m, (q / n - m * m).sqrt()]",
+            "s.rhai",
+            c(),
+        )
+        .expect("draws");
+        let v: Vec<f64> = stats
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(|x| x.trim().parse().expect("number"))
+            .collect();
+        assert!((v[0] - 10.0).abs() < 5.0 * 2.0 / 4000f64.sqrt(), "{v:?}");
+        assert!((v[1] - 2.0).abs() < 0.15, "{v:?}");
+        let e = run_script("random_int(6, 1)", "s.rhai", c()).expect_err("refused");
+        assert!(e.contains("low end"), "{e}");
+    }
+
+    #[test]
+    fn elements_by_kind_and_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let got = run_script(
+            "let s = load_scenario(\"scenarios/examples/substation-failure-switching.toml\");\n\
+             [lines(s).len() > 0, switches(s).len() > 0, pipes(s).len() > 0, valves(s).len() > 0, \
+              chargers(s).len() > 0, bins(s).len() > 0, lines(s)[0].starts_with(\"power:\"), \
+              lookup(s, \"power:ss-2\") == [\"power:ss-2\"]]",
+            "s.rhai",
+            ctx(dir.path(), Limits::default()),
+        )
+        .expect("runs");
+        assert_eq!(got, "[true, true, true, true, true, true, true, true]");
+        let e = run_script(
+            "let s = load_scenario(\"scenarios/examples/substation-failure-switching.toml\");\n\
+             lookup(s, \"Strada Care Nu Exista\")",
+            "s.rhai",
+            ctx(dir.path(), Limits::default()),
+        )
+        .expect_err("not found");
+        assert!(e.contains("twin find"), "{e}");
     }
 }

@@ -13,6 +13,15 @@ pub fn twin(args: &[&str]) -> Output {
         .expect("the twin binary runs")
 }
 
+/// Run `twin` in `dir` instead of the project's root: what a user outside a clone does.
+pub fn twin_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_twin"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the twin binary runs")
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -11,6 +11,7 @@
 //! here is reading and writing files in the formats above. Every other crate depends on this one;
 //! this one depends on none of them.
 
+pub mod builtin;
 pub mod bundle;
 pub mod city;
 pub mod entity;

@@ -141,7 +141,7 @@ pub fn run_baseline(
 pub fn baseline_key(s: &Scenario) -> String {
     format!(
         "{}|{}|{}|{}|{}|{:?}|{:?}|{}|{}",
-        s.city_dir.display(),
+        s.city_label(),
         s.start,
         s.horizon_h,
         s.step_h,

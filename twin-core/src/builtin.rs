@@ -51,3 +51,9 @@ pub fn pitesti() -> BundleSource {
         files: PITESTI_FILES,
     }
 }
+
+/// Load the built-in Pitești. Errors: none on a sound build (the bundle is checked by the tests
+/// that load it), a [`crate::BundleError`] otherwise.
+pub fn load_pitesti() -> Result<crate::CityModel, crate::BundleError> {
+    crate::bundle::load_city_from(&pitesti())
+}

@@ -283,8 +283,7 @@ mod tests {
     use super::*;
 
     fn pitesti() -> CityModel {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pitesti");
-        crate::load_city(&dir).expect("Pitești bundle")
+        crate::builtin::load_pitesti().expect("Pitești bundle")
     }
 
     #[test]

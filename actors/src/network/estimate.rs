@@ -394,8 +394,7 @@ mod tests {
     use super::*;
 
     fn pitesti() -> CityModel {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pitesti");
-        twin_core::load_city(&dir).expect("Pitești bundle")
+        twin_core::builtin::load_pitesti().expect("Pitești bundle")
     }
 
     /// Water age and chlorine reach every junction of Pitești, decaying from the plant's dose;

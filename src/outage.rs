@@ -71,10 +71,20 @@ pub fn outage(args: OutageArgs) -> Result<()> {
     let (water, power): (Vec<EntityId>, Vec<EntityId>) = failed
         .into_iter()
         .partition(|id| id.kind() == EntityKind::Water);
-    if !water.is_empty() {
-        water_breaks(&city, &water, &args)?;
-    }
+    // With --json, one document: the power event's fields (when power elements failed) and
+    // `water_breaks`, one entry per broken pipe (empty when none).
+    let breaks = if water.is_empty() {
+        Vec::new()
+    } else {
+        water_breaks(&city, &water, &args)?
+    };
     if power.is_empty() {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "water_breaks": breaks }))?
+            );
+        }
         return Ok(());
     }
     let failed = power;
@@ -119,6 +129,7 @@ pub fn outage(args: OutageArgs) -> Result<()> {
             "sustained_threshold_min": r.threshold_min,
             "min_voltage_pu_after": o.min_voltage_pu,
             "max_loading_pct_after": o.max_loading_pct,
+            "water_breaks": breaks,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -224,7 +235,13 @@ fn junction_label(city: &twin_core::CityModel, junction: &str) -> String {
     junction_id(junction).map_or_else(|| junction.to_string(), |id| city.label_of(&id))
 }
 
-fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageArgs) -> Result<()> {
+/// Each broken pipe isolated and re-solved: printed as text, or, with `--json`, returned as one
+/// JSON object per pipe for the command's one document.
+fn water_breaks(
+    city: &twin_core::CityModel,
+    pipes: &[EntityId],
+    args: &OutageArgs,
+) -> Result<Vec<serde_json::Value>> {
     use twin_core::water::isolation::isolate_pipe_break;
     let net = city
         .water_network
@@ -245,6 +262,7 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
             .node_index(junction)
             .map_or(0.0, |n| model.demand_m3s_at(n, at_s) * 1000.0)
     };
+    let mut docs = Vec::new();
     for id in pipes {
         let r = isolate_pipe_break(
             net,
@@ -280,7 +298,7 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
                 })).collect::<Vec<_>>(),
                 "quality_not_assessed": r.quality_not_assessed,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            docs.push(out);
         } else {
             println!(
                 "{id} broken at {:02}:{:02}: close {} valves ({}); {} pipes drained; {} junctions without water ({:.2} l/s of demand); {} junctions newly below {} m after re-solving (lowest pressure {})",
@@ -367,7 +385,7 @@ fn water_breaks(city: &twin_core::CityModel, pipes: &[EntityId], args: &OutageAr
             }
         }
     }
-    Ok(())
+    Ok(docs)
 }
 
 fn events_study(

@@ -9,7 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use twin_core::formats::tntp::{TntpNetwork, TntpTrips};
 use twin_core::id::EntityId;
-use twin_core::traffic::city::{RoadChanges, build_city_traffic, segment_loads};
+use twin_core::traffic::city::{
+    RoadChanges, build_city_traffic, excess_travel_time_ratio, segment_loads,
+};
 use twin_core::traffic::{Algorithm, AssignmentOptions, CostWeights, Progress, assign};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -221,6 +223,11 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
         .filter(|(_, s)| s.is_some())
         .map(|((l, x), _)| l.length * x)
         .sum();
+    // Congestion as the Romanian Traffic Index measures it: on the main axes, and on all streets.
+    let ettr_main = excess_travel_time_ratio(&city, &traffic, &r.flows, &r.costs, |s| {
+        s.road_class.is_main_axis()
+    });
+    let ettr_all = excess_travel_time_ratio(&city, &traffic, &r.flows, &r.costs, |_| true);
     let mut congested: Vec<_> = loads.iter().collect();
     congested.sort_by(|a, b| {
         b.volume_capacity
@@ -239,6 +246,7 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
             "relative_gap": r.relative_gap, "converged": r.converged, "iterations": r.iterations, "objective": r.objective,
             "tstt": r.tstt, "tstt_unit": "vehicle-minutes", "seconds": r.seconds,
             "zones": traffic.zone_names, "demand_veh_h": traffic.demand.total(), "vehicle_km": vehicle_km,
+            "excess_travel_time_ratio": {"main_axes": ettr_main, "all_streets": ettr_all},
             "most_congested": congested.iter().take(10).map(|l| describe(l)).collect::<Vec<_>>(),
             "segments": loads.iter().filter(|l| l.flow_veh_h > 0.0).map(describe).collect::<Vec<_>>(),
         });
@@ -258,6 +266,11 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
             r.tstt / 60.0,
             vehicle_km,
             r.tstt / traffic.demand.total()
+        );
+        println!(
+            "trips take {:.0} % longer than in free flow on the main axes (motorway to secondary), {:.0} % on all streets",
+            100.0 * ettr_main,
+            100.0 * ettr_all
         );
         println!("most congested segments (volume/capacity of the busier direction):");
         for l in congested.iter().take(10) {

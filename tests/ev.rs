@@ -130,3 +130,87 @@ fn bad_arguments_are_one_line_errors() {
     let out = common::twin(&["ev", "sweep", "--shares", "0,lots"]);
     common::assert_one_line_error(&out, &["lots"]);
 }
+
+#[test]
+fn the_ev_docs_quote_the_sweep_as_it_runs() {
+    // docs/ev.md's results: a week at 0, 5, 15 and 30 %, each smart charging mode.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let j = run_json(&[
+        "ev",
+        "sweep",
+        "--days",
+        "7",
+        "--out",
+        dir.path().to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let runs = j["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 12);
+    let n = |r: &Value, key: &str| r[key].as_f64().unwrap_or_else(|| panic!("{key} in {r}"));
+    let num = common::people_number;
+    let mut table = String::from(
+        "\n| EV share | cars | smart charging | post-hours overloaded | posts overloaded | charging peak kW | grid peak kW (without EVs → with) | unmet kWh | of which held back | public occupancy |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in runs {
+        let share = n(r, "ev_share");
+        let overload = n(r, "overload_hours");
+        table.push_str(&format!(
+            "| {} % | {} | {} | {} | {} | {} | {} → {} | {} | {} | {} |\n",
+            num(100.0 * share, 0),
+            num(n(r, "ev_count"), 0),
+            r["smart"].as_str().expect("mode"),
+            if r["smart"] == "off" {
+                num(overload, 1)
+            } else {
+                format!("**{}**", num(overload, 1))
+            },
+            num(n(r, "posts_overloaded"), 0),
+            num(n(r, "peak_load_kw"), 0),
+            num(n(r, "grid_peak_kw_without_evs"), 0),
+            num(n(r, "grid_peak_kw"), 0),
+            num(n(r, "unmet_energy_kwh"), 0),
+            num(n(r, "unmet_smart_cap_kwh"), 0),
+            if share == 0.0 {
+                "–".to_string()
+            } else {
+                format!("{} %", num(100.0 * n(r, "charger_utilisation"), 0))
+            },
+        ));
+    }
+    common::check_doc_numbers("docs/ev.md", "sweep-table", &table);
+    let get = |share: f64, smart: &str| {
+        runs.iter()
+            .find(|r| r["ev_share"].as_f64() == Some(share) && r["smart"] == smart)
+            .expect("run")
+    };
+    let overloads: Vec<String> = [0.0, 0.05, 0.15, 0.3]
+        .iter()
+        .map(|&s| num(n(get(s, "off"), "overload_hours"), 0))
+        .collect();
+    common::check_doc_numbers(
+        "docs/ev.md",
+        "sweep-growth",
+        &format!(
+            "Without smart charging, overload grows faster than the fleet: {} post-hours at 0, 5, 15 and 30 %.",
+            overloads.join(" → ")
+        ),
+    );
+    let held: Vec<f64> = runs
+        .iter()
+        .filter(|r| r["smart"] != "off")
+        .map(|r| n(r, "unmet_smart_cap_kwh"))
+        .collect();
+    let (off30, valley30) = (get(0.3, "off"), get(0.3, "valley"));
+    assert!(n(valley30, "grid_peak_kw") < n(off30, "grid_peak_kw"));
+    common::check_doc_numbers(
+        "docs/ev.md",
+        "sweep-smart",
+        &format!(
+            "Capping each post's charging at its headroom removes every overload and holds back {}–{} kWh in the week; at 30 %, valley filling takes the grid's peak from {} to {} kW.",
+            num(held.iter().copied().fold(f64::INFINITY, f64::min), 0),
+            num(held.iter().copied().fold(0.0, f64::max), 0),
+            num(n(off30, "grid_peak_kw"), 0),
+            num(n(valley30, "grid_peak_kw"), 0),
+        ),
+    );
+}

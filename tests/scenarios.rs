@@ -58,9 +58,57 @@ fn roadworks_on_bd_republicii_add_travel_time_and_move_traffic() {
         .expect("the closed segment is among the most affected");
     assert_eq!(closed["scenario_vehicle_h"], 0.0);
     // Traffic moved somewhere: some street carries more.
-    assert!(streets.iter().any(|s| {
-        s["scenario_vehicle_h"].as_f64().expect("h") > s["baseline_vehicle_h"].as_f64().expect("h")
-    }));
+    let gained = |s: &&Value| {
+        s["scenario_vehicle_h"].as_f64().expect("h") - s["baseline_vehicle_h"].as_f64().expect("h")
+    };
+    let busier = streets
+        .iter()
+        .filter(|s| gained(s) > 0.0)
+        .max_by(|a, b| gained(a).total_cmp(&gained(b)))
+        .expect("a street carries more");
+    let name = busier["name"].as_str().unwrap_or("an unnamed street");
+    common::check_doc_numbers(
+        "docs/scenarios.md",
+        "roadworks-republicii",
+        &format!(
+            "a central segment of Bd. Republicii closed for two weeks: {} vehicle-hours ({}), {} hours of delay; the closed segment's traffic moves mostly to {name} (+{} vehicle-hours)",
+            signed(more, 0),
+            pct(&j, "travel_time_veh_h"),
+            signed(num(&j, "difference", "delay_veh_h"), 0),
+            common::people_number(gained(&busier), 0),
+        ),
+    );
+}
+
+/// `+1,234` or `−1,234`.
+fn signed(x: f64, decimals: usize) -> String {
+    let n = common::people_number(x, decimals);
+    if n.starts_with('−') {
+        n
+    } else {
+        format!("+{n}")
+    }
+}
+
+/// The report's change of a KPI in per cent, as the report shows it (`+0.36 %`).
+fn pct(j: &Value, kpi: &str) -> String {
+    let p = j["difference_pct"][kpi].as_f64().expect("a percentage");
+    let n = common::people_number(p, 2);
+    if n.starts_with('−') {
+        format!("{n} %")
+    } else {
+        format!("+{n} %")
+    }
+}
+
+/// SAIDI, CAIDI and ENS of a power scenario, as docs/scenarios.md quotes them.
+fn outage_figures(j: &Value) -> String {
+    format!(
+        "SAIDI {} min, CAIDI {} min, ENS {} kWh",
+        common::people_number(num(j, "scenario", "saidi_min"), 1),
+        common::people_number(num(j, "scenario", "caidi_min"), 0),
+        common::people_number(num(j, "scenario", "ens_kwh"), 0),
+    )
 }
 
 #[test]
@@ -87,6 +135,20 @@ fn tie_switches_cut_the_substation_outage_short() {
         num(&with, "scenario", "saifi"),
         num(&without, "scenario", "saifi")
     );
+    common::check_doc_numbers(
+        "docs/scenarios.md",
+        "substation-failure-switching",
+        &format!(
+            "Stația Est out 08:00–10:00: {} customers; with tie switches {}",
+            common::people_number(num(&with, "scenario", "customers_interrupted"), 0),
+            outage_figures(&with)
+        ),
+    );
+    common::check_doc_numbers(
+        "docs/scenarios.md",
+        "substation-failure-no-switching",
+        &format!("the same with no switching: {}", outage_figures(&without)),
+    );
 }
 
 #[test]
@@ -97,6 +159,33 @@ fn a_water_main_break_leaves_junctions_dry_for_its_repair() {
     // Dry for the whole 8-hour repair.
     assert!((num(&j, "scenario", "junction_hours_without_water") - 8.0 * dry).abs() < 1e-6);
     assert!(num(&j, "difference", "water_not_supplied_m3") > 0.0);
+    let plural = |n: f64, one: &str, many: &str| {
+        format!(
+            "{} {}",
+            common::people_number(n, 0),
+            if n == 1.0 { one } else { many }
+        )
+    };
+    common::check_doc_numbers(
+        "docs/scenarios.md",
+        "water-main-break",
+        &format!(
+            "a 600 mm main in the centre isolated for 8 h: {} dry, {} below 15 m because of the break ({} below 15 m with nothing broken are shown apart), {} m³ not supplied (the looped grid carries around it)",
+            plural(dry, "junction", "junctions"),
+            common::people_number(num(&j, "scenario", "pressure_deficient_junctions_max"), 0),
+            common::people_number(
+                num(&j, "baseline", "junctions_below_service_pressure_intact"),
+                0
+            ),
+            common::people_number(num(&j, "difference", "water_not_supplied_m3"), 2),
+        ),
+    );
+    // The day's demand the docs quote is the hydraulic model's, as this baseline runs it.
+    common::check_doc_numbers(
+        "docs/scenarios.md",
+        "water-demand",
+        &common::people_number(num(&j, "baseline", "water_demand_m3"), 0),
+    );
 }
 
 #[test]
@@ -110,6 +199,22 @@ fn ev_2030_adds_charging_energy_and_grid_load() {
     assert!(num(&j, "difference", "ev_peak_load_kw") > 0.0);
     assert!(num(&j, "difference", "peak_load_kw") > 0.0);
     assert!(num(&j, "difference", "charger_utilisation") > 0.0);
+    let mw = |part: &str, kpi: &str| common::people_number(num(&j, part, kpi) / 1000.0, 1);
+    common::check_doc_numbers(
+        "docs/scenarios.md",
+        "ev-2030",
+        &format!(
+            "15 % electric cars ({}) and 40 more stations, one week: {} MWh of charging, charging peak {} MW, the grid's peak {} → {} MW ({}), post-hours overloaded {} → {}",
+            common::people_number(num(&j, "scenario", "evs"), 0),
+            signed(energy / 1000.0, 0),
+            signed(num(&j, "difference", "ev_peak_load_kw") / 1000.0, 1),
+            mw("baseline", "peak_load_kw"),
+            mw("scenario", "peak_load_kw"),
+            pct(&j, "peak_load_kw"),
+            common::people_number(num(&j, "baseline", "post_overload_hours"), 1),
+            common::people_number(num(&j, "scenario", "post_overload_hours"), 1),
+        ),
+    );
 }
 
 #[test]
@@ -218,6 +323,20 @@ fn the_n1_sweep_script_ranks_every_post_by_customer_minutes() {
     // A post failing for two hours cuts at least its own customers for two hours.
     assert!(minutes[0] >= 120.0 && minutes.iter().all(|m| *m >= 0.0));
     assert!(rows.iter().all(|r| r[post].starts_with("power:pt-")));
+    let customers: f64 = rows[0][col("customers_interrupted")]
+        .parse()
+        .expect("number");
+    common::check_doc_numbers(
+        "docs/scenarios.md",
+        "n1-posts",
+        &format!(
+            "{} post failures ranked; the worst ({}) costs {} customer-minutes ({} customers)",
+            rows.len(),
+            rows[0][post],
+            common::people_number(minutes[0], 0),
+            common::people_number(customers, 0),
+        ),
+    );
 }
 
 #[test]
@@ -353,4 +472,94 @@ fn a_snapshot_of_the_live_twin_sets_where_the_bins_start() {
         &scenario(Some(state.to_str().expect("utf-8"))),
     ]);
     common::assert_one_line_error(&out, &["waste.toml:3", "snapshot", "bin:nowhere"]);
+}
+
+/// A week of the baseline's traffic, Monday 2 March 2026 on, at 15-minute steps: (step start,
+/// vehicle-hours per hour).
+fn a_week_of_traffic() -> Vec<(chrono::NaiveDateTime, f64)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("week.toml");
+    std::fs::write(
+        &file,
+        "name = \"a week of traffic\"\nstart = \"2026-03-02T00:00\"\nhorizon = \"7d\"\n\
+         step = \"15min\"\nmodels = [\"traffic\"]\n",
+    )
+    .expect("write");
+    let out = common::twin(&[
+        "scenario",
+        "run",
+        file.to_str().expect("utf-8"),
+        "--out",
+        dir.path().join("out").to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let csv = std::fs::read_to_string(dir.path().join("out/timeseries.csv")).expect("csv");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = header
+        .iter()
+        .position(|c| *c == "travel_time_veh_h_per_h_baseline")
+        .expect("travel time column");
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let t =
+                chrono::NaiveDateTime::parse_from_str(cells[0], "%Y-%m-%dT%H:%M").expect("time");
+            (t, cells[col].parse::<f64>().expect("number"))
+        })
+        .collect()
+}
+
+#[test]
+fn traffic_follows_the_day_smoothly_and_weekends_drive_less() {
+    use chrono::{Datelike, Timelike};
+    use twin_core::profiles::{DayType, traffic_curve};
+    let week = a_week_of_traffic();
+    assert_eq!(week.len(), 7 * 96);
+    let curve = |t: &chrono::NaiveDateTime| {
+        let hour = f64::from(t.hour()) + f64::from(t.minute()) / 60.0 + 0.125;
+        traffic_curve(
+            DayType::from_weekday(t.weekday().num_days_from_monday()),
+            hour,
+        )
+    };
+    // Smooth: whenever the day's demand moves between two steps, travel time moves the same
+    // way (no plateaus and jumps from rounding the demand to a few levels, such as the dip
+    // between 09:45 and 10:15 there was).
+    for pair in week.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let dc = curve(&b.0) - curve(&a.0);
+        let dt = b.1 - a.1;
+        if dc.abs() > 1e-3 {
+            assert!(
+                dt * dc > 0.0,
+                "{} → {}: demand {:+.4}, travel time {:+.3} veh·h/h",
+                a.0,
+                b.0,
+                dc,
+                dt
+            );
+        }
+    }
+    // Weekends drive less, and later: daily vehicle-hours by day type.
+    let day_total = |d: u32| -> f64 {
+        week.iter()
+            .filter(|(t, _)| t.day() == d)
+            .map(|(_, v)| v / 4.0)
+            .sum()
+    };
+    let (monday, saturday, sunday) = (day_total(2), day_total(7), day_total(8));
+    assert!(
+        saturday < 0.9 * monday && sunday < saturday,
+        "{monday} {saturday} {sunday}"
+    );
+    let at = |d: u32, h: u32| {
+        week.iter()
+            .find(|(t, _)| t.day() == d && t.hour() == h && t.minute() == 0)
+            .map(|x| x.1)
+            .expect("step")
+    };
+    assert!(at(7, 8) < 0.5 * at(2, 8), "Saturday 08:00 against Monday's");
+    // Every working day is the same day.
+    assert!((at(3, 8) - at(2, 8)).abs() < 1e-6 && (at(6, 17) - at(2, 17)).abs() < 1e-6);
 }

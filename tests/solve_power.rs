@@ -90,7 +90,8 @@ fn a_pitesti_pipe_break_is_isolated_by_its_valves() {
         "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let r = &doc["water_breaks"][0];
     assert!(!r["valves_closed"].as_array().unwrap().is_empty());
     assert!(
         r["segment_links"]
@@ -278,4 +279,23 @@ fn an_isolated_bus_is_named_with_its_unserved_load() {
     let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(r["de_energised_buses"], serde_json::json!([18]));
     assert!((r["load_unserved_kw"].as_f64().unwrap() - 90.0).abs() < 1e-9);
+}
+
+#[test]
+fn outage_json_is_one_document_for_pipes_and_power_together() {
+    // Two pipes and a post: one JSON document a script can parse, the power event's fields and
+    // one entry per broken pipe.
+    let out = twin(&[
+        "outage",
+        "--fail",
+        "water:p-100,water:p-101,power:pt-1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    assert_eq!(doc["failed"][0], "power:pt-1");
+    let breaks = doc["water_breaks"].as_array().expect("water_breaks");
+    assert_eq!(breaks.len(), 2);
+    assert_eq!(breaks[0]["broken"], "water:p-100");
+    assert_eq!(breaks[1]["broken"], "water:p-101");
 }

@@ -166,3 +166,24 @@ fn an_assignment_stopped_at_its_cap_says_it_did_not_converge() {
     let r: serde_json::Value = serde_json::from_str(&stdout(&converged)).unwrap();
     assert_eq!(r["converged"], true);
 }
+
+#[test]
+fn the_morning_peak_congests_the_main_axes_as_in_romanian_county_capitals() {
+    // Calibration (data/pitesti/README.md): on working days, trips in Romanian county capitals
+    // of Pitești's size take 15–30 % longer than in free flow on their main routes between
+    // 07:00 and 20:00 (Traffic Index 2025 of the Institute for Visionary Cities); the morning
+    // peak hour is the day's worst, so more than that, but not gridlock.
+    let base = pitesti(&[]);
+    let ettr = &base["excess_travel_time_ratio"];
+    let main = ettr["main_axes"].as_f64().unwrap();
+    let all = ettr["all_streets"].as_f64().unwrap();
+    assert!((0.3..0.6).contains(&main), "main axes at the peak: {main}");
+    assert!(
+        all > 0.0 && all < main,
+        "all streets {all}, main axes {main}"
+    );
+    // The gateways draw the commuters leaving the city (Mioveni's Dacia plant in the east):
+    // their outbound vehicles are trips of the demand, not a rounding error of the jobs.
+    let demand = base["demand_veh_h"].as_f64().unwrap();
+    assert!(demand > 14_128.0 + 3_700.0 - 1.0, "{demand}");
+}

@@ -339,7 +339,7 @@ async fn the_viewer_shows_the_live_city_and_an_asset_panel() {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(shot["data"].as_str().expect("png data"))
         .expect("base64");
-    let out = common::root().join("target/viewer-screenshot.png");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer-screenshot.png");
     std::fs::write(&out, &bytes).expect("save the screenshot");
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     let mut reader = decoder.read_info().expect("a PNG");
@@ -449,7 +449,7 @@ async fn a_scenario_report_opens_offline_with_readable_charts() {
         .decode(shot["data"].as_str().expect("png data"))
         .expect("base64");
     std::fs::write(
-        common::root().join("target/scenario-report-screenshot.png"),
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scenario-report-screenshot.png"),
         &bytes,
     )
     .expect("save the screenshot");

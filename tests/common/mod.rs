@@ -173,3 +173,72 @@ pub fn write_tokens(path: &Path, text: &str) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
     }
 }
+
+/// Check a passage of a document that quotes what the code produces: the text between
+/// `<!-- generated:KEY -->` and `<!-- /generated:KEY -->` in `doc` (a path from the project's
+/// root) must be `produced`, or the test fails with both. With `UPDATE_DOCS=1` in the
+/// environment the passage is rewritten instead (the document is locked while it is, so tests
+/// running in parallel can update the same file).
+pub fn check_doc_numbers(doc: &str, key: &str, produced: &str) {
+    use std::io::{Read, Seek, Write};
+    let path = root().join(doc);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{doc}: {e}"));
+    file.lock().expect("lock the document");
+    let mut text = String::new();
+    file.read_to_string(&mut text).expect("read the document");
+    let (open, close) = (
+        format!("<!-- generated:{key} -->"),
+        format!("<!-- /generated:{key} -->"),
+    );
+    let start = text
+        .find(&open)
+        .unwrap_or_else(|| panic!("{doc} has no {open}"))
+        + open.len();
+    let end = start
+        + text[start..]
+            .find(&close)
+            .unwrap_or_else(|| panic!("{doc} has no {close}"));
+    if text[start..end] == *produced {
+        return;
+    }
+    if std::env::var("UPDATE_DOCS").as_deref() == Ok("1") {
+        text.replace_range(start..end, produced);
+        file.set_len(0).expect("truncate");
+        file.rewind().expect("rewind");
+        file.write_all(text.as_bytes()).expect("write the document");
+        eprintln!("{doc}: rewrote {key}");
+        return;
+    }
+    panic!(
+        "{doc} quotes for {key}:\n{}\nbut the code produces today:\n{produced}\n(rewrite it with UPDATE_DOCS=1 and the same test)",
+        &text[start..end]
+    );
+}
+
+/// A number for people: thousands separated by commas, `decimals` after the point
+/// (`11498.0, 0` → `11,498`; `-1234.56, 1` → `−1,234.6`, with a true minus sign).
+pub fn people_number(x: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, x.abs());
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), ""), |(i, f)| (i, f));
+    let mut grouped = String::new();
+    for (k, c) in int.chars().enumerate() {
+        if k > 0 && (int.len() - k) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if x < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        "−"
+    } else {
+        ""
+    };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}

@@ -1,11 +1,13 @@
 //! The simulated feed: plausible Pitești sensor traffic so the twin is alive with no hardware.
 //!
 //! A twin clock runs at `speed` × real time from the start. Every tick it emits the readings due:
-//! - street counters on main roads (every 5 min): volume from a two-peak daily curve (7–9 h and
-//!   16–18 h), speed from the BPR volume-delay function;
+//! - street counters on main roads (every 5 min): volume from the daily traffic curve of the
+//!   day's type (working day, Saturday, Sunday: `twin_core::profiles`), speed from the BPR
+//!   volume-delay function;
 //! - transformer posts (every 15 min): active and reactive load from a household/commercial mix
 //!   of daily load curves around each post's peak;
-//! - water demand meters on one junction in twenty (every 15 min): base demand × a daily curve;
+//! - water demand meters on one junction in twenty (every 15 min): the hydraulic model's demand
+//!   at that time of day (its demand categories and patterns, as `twin solve water` uses them);
 //! - bins (every hour): filling at the stream's rate with neighbourhood noise, emptied on the
 //!   morning round when above 70 %;
 //! - EV chargers (every 15 min): the sessions of `twin_core::ev` (the same demand model, sites
@@ -24,9 +26,10 @@ use twin_core::ev::calibration::DemandFit;
 use twin_core::ev::charging::Sharing;
 use twin_core::ev::demand::DemandSettings;
 use twin_core::ev::stepper::{ChargingSetup, EvStepper, SmartCharging};
-use twin_core::profiles::{post_load, traffic_curve, water_curve};
+use twin_core::profiles::{DayType, post_load, traffic_curve};
 use twin_core::reading::RawReading;
 use twin_core::waste::fill::prior_rate_per_hour;
+use twin_core::water::model::HydModel;
 
 struct Sensor {
     entity: usize,
@@ -37,7 +40,10 @@ pub struct SimulatedFeed {
     rng: ChaCha8Rng,
     streets: Vec<Sensor>,
     posts: Vec<Sensor>,
-    junctions: Vec<(Sensor, f64)>,
+    /// Metered junctions and their node in `water`.
+    junctions: Vec<(Sensor, usize)>,
+    /// The hydraulic model whose demands the meters read (the one every command uses).
+    water: Option<HydModel>,
     bins: Vec<(Sensor, f64, f64)>,
     ev: Option<EvFeed>,
 }
@@ -136,22 +142,17 @@ impl SimulatedFeed {
             entity,
             next: start + Duration::seconds(rng.random_range(0..period)),
         };
-        let demand_lps: std::collections::HashMap<&str, f64> = city
+        // A network the hydraulic model refuses has no meters to simulate.
+        let water = city
             .water_network
             .as_ref()
-            .map(|n| {
-                let to_lps = n.flow_units.to_m3s() * 1000.0;
-                n.junctions
-                    .iter()
-                    .map(|j| (j.id.as_str(), j.base_demand * to_lps))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .and_then(|n| HydModel::from_epanet(n).ok());
         let mut feed = SimulatedFeed {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
             streets: Vec::new(),
             posts: Vec::new(),
             junctions: Vec::new(),
+            water: None,
             bins: Vec::new(),
             ev: ev.and_then(|config| EvFeed::new(city, config, start, seed)),
         };
@@ -167,8 +168,9 @@ impl SimulatedFeed {
                 }
                 Asset::TransformerPost(_) => feed.posts.push(sensor(i, POST_PERIOD, &mut rng)),
                 Asset::Junction(_) if i % 20 == 0 => {
-                    if let Some(&d) = demand_lps.get(e.id.local()) {
-                        feed.junctions.push((sensor(i, WATER_PERIOD, &mut rng), d));
+                    if let Some(node) = water.as_ref().and_then(|m| m.node_index(e.id.local())) {
+                        feed.junctions
+                            .push((sensor(i, WATER_PERIOD, &mut rng), node));
                     }
                 }
                 Asset::WasteBin(_) => {
@@ -180,6 +182,7 @@ impl SimulatedFeed {
                 _ => {}
             }
         }
+        feed.water = water;
         feed
     }
 
@@ -216,7 +219,8 @@ impl SimulatedFeed {
                 };
                 let directions = if seg.oneway { 1.0 } else { 2.0 };
                 let capacity = seg.capacity_veh_h * directions;
-                let v_c = 0.85 * traffic_curve(hour_of(t)) * rng.random_range(0.85..1.15);
+                let day = DayType::from_weekday(t.weekday().num_days_from_monday());
+                let v_c = 0.85 * traffic_curve(day, hour_of(t)) * rng.random_range(0.85..1.15);
                 let intensity = (capacity * v_c).round();
                 let speed = seg.free_speed_kmh / (1.0 + 0.15 * v_c.powi(4));
                 out.push(reading(
@@ -243,11 +247,14 @@ impl SimulatedFeed {
                 ));
             }
         }
-        for (s, base) in &mut self.junctions {
+        for (s, node) in &mut self.junctions {
+            let Some(model) = &self.water else { break };
             while s.next <= now {
                 let t = s.next;
                 s.next += Duration::seconds(WATER_PERIOD);
-                let d = *base * water_curve(hour_of(t)) * rng.random_range(0.9..1.1);
+                // The model's own demand at this time of day (its patterns), in l/s.
+                let day_s = (hour_of(t) * 3600.0) as u64;
+                let d = model.demand_m3s_at(*node, day_s) * 1000.0 * rng.random_range(0.9..1.1);
                 out.push(reading(
                     s.entity,
                     t,

@@ -1,12 +1,14 @@
-//! The traffic model in a run: the street network's equilibrium at the hour's demand level
-//! (the daily curve rounded to one of five levels of the morning peak) with the closures and
-//! capacity changes active then. Within a run, assignments are cached by (network state,
-//! level), so a day costs a handful.
+//! The traffic model in a run: the street network's equilibrium at the hour's demand (the
+//! daily curve of the step's day type: working day, Saturday or Sunday) with the closures and
+//! capacity changes active then. Equilibria are solved at a few demand levels and an hour
+//! between two levels blends their results linearly, so the run follows the smooth daily curve
+//! without steps. Within a run, assignments are cached by (network state, level), so a day
+//! costs a handful.
 
 use std::collections::HashMap;
 
 use twin_core::CityModel;
-use twin_core::profiles::traffic_curve;
+use twin_core::profiles::{DayType, traffic_curve};
 use twin_core::traffic::assignment::{AssignmentOptions, assign};
 use twin_core::traffic::city::{RoadChanges, build_city_traffic};
 
@@ -14,8 +16,23 @@ use super::step::{Coupling, ModelStep, StepClock, add_series, demand_factor, set
 use super::{RunError, RunOutput};
 use crate::file::Change;
 
-/// Demand levels of the traffic cache, as fractions of the morning peak hour.
-const TRAFFIC_LEVELS: [f64; 5] = [0.125, 0.25, 0.5, 0.75, 1.0];
+/// Demand levels of the traffic cache, as fractions of a working day's morning peak hour. No
+/// demand (level 0) needs no assignment: nobody drives.
+const TRAFFIC_LEVELS: [f64; 6] = [0.0, 0.125, 0.25, 0.5, 0.75, 1.0];
+
+/// The two cached levels around the curve's value `curve` (0–1) and the weight of the upper
+/// one: the step's results are `(1 − w)·lower + w·upper`.
+fn bracketing_levels(curve: f64) -> (usize, usize, f64) {
+    let c = curve.clamp(0.0, 1.0);
+    let upper = TRAFFIC_LEVELS
+        .iter()
+        .position(|&l| l >= c)
+        .unwrap_or(TRAFFIC_LEVELS.len() - 1)
+        .max(1);
+    let lower = upper - 1;
+    let w = (c - TRAFFIC_LEVELS[lower]) / (TRAFFIC_LEVELS[upper] - TRAFFIC_LEVELS[lower]);
+    (lower, upper, w)
+}
 
 /// Traffic results per (network state, level), for one run.
 #[derive(Default)]
@@ -23,6 +40,7 @@ pub(super) struct TrafficCache {
     results: HashMap<(String, usize), TrafficAt>,
 }
 
+#[derive(Default)]
 struct TrafficAt {
     /// Vehicle-minutes and free-flow vehicle-minutes per hour of this level.
     vehicle_min: f64,
@@ -84,6 +102,25 @@ impl<'a> TrafficStep<'a> {
         road
     }
 
+    /// The network's equilibrium at hour `h` (its closures) and demand level `level` (an index
+    /// of [`TRAFFIC_LEVELS`]) scaled by `factor`, from the cache or solved and cached.
+    fn at_level(&mut self, h: f64, level: usize, factor: f64) -> Result<&TrafficAt, RunError> {
+        let road = self.road_changes(h, TRAFFIC_LEVELS[level] * factor);
+        let key = (
+            format!("{:?}|{:?}|{}", road.closed, road.capacity_factors, factor),
+            level,
+        );
+        if !self.cache.results.contains_key(&key) {
+            let solved = if TRAFFIC_LEVELS[level] == 0.0 {
+                TrafficAt::default()
+            } else {
+                self.solve(&road)?
+            };
+            self.cache.results.insert(key.clone(), solved);
+        }
+        Ok(&self.cache.results[&key])
+    }
+
     /// The equilibrium of `road`, solved once.
     fn solve(&self, road: &RoadChanges) -> Result<TrafficAt, RunError> {
         let t =
@@ -134,30 +171,25 @@ impl ModelStep for TrafficStep<'_> {
         let factor = demand_factor(self.changes, at.h, &|c| {
             matches!(c, Change::Demand { traffic: true, .. })
         });
-        let curve = traffic_curve(at.hour);
-        let level = TRAFFIC_LEVELS
-            .iter()
-            .enumerate()
-            .min_by(|a, b| (a.1 - curve).abs().total_cmp(&(b.1 - curve).abs()))
-            .map_or(TRAFFIC_LEVELS.len() - 1, |(i, _)| i);
-        let road = self.road_changes(at.h, TRAFFIC_LEVELS[level] * factor);
-        let key = (
-            format!("{:?}|{:?}|{}", road.closed, road.capacity_factors, factor),
-            level,
-        );
-        if !self.cache.results.contains_key(&key) {
-            let solved = self.solve(&road)?;
-            self.cache.results.insert(key.clone(), solved);
-        }
-        let r = &self.cache.results[&key];
+        let curve = traffic_curve(DayType::from_weekday(at.weekday), at.hour);
+        let (lower, upper, w) = bracketing_levels(curve);
         let dt = at.dt;
-        // The level's flows last the step: vehicle-minutes per hour × hours.
-        self.vehicle_h += r.vehicle_min / 60.0 * dt;
-        self.delay_h += (r.vehicle_min - r.free_flow_min).max(0.0) / 60.0 * dt;
-        for &(s, vm) in &r.by_segment {
-            *out.street_vehicle_minutes.entry(s).or_default() += vm * dt;
+        let mut vehicle_min = 0.0;
+        for (level, weight) in [(lower, 1.0 - w), (upper, w)] {
+            if weight == 0.0 {
+                continue;
+            }
+            let r = self.at_level(at.h, level, factor)?;
+            // The blended flows last the step: vehicle-minutes per hour × hours.
+            for &(s, vm) in &r.by_segment {
+                *out.street_vehicle_minutes.entry(s).or_default() += weight * vm * dt;
+            }
+            let (level_min, free_flow_min) = (r.vehicle_min, r.free_flow_min);
+            vehicle_min += weight * level_min;
+            self.vehicle_h += weight * level_min / 60.0 * dt;
+            self.delay_h += weight * (level_min - free_flow_min).max(0.0) / 60.0 * dt;
         }
-        set_series(out, "travel_time_veh_h_per_h", at.k, r.vehicle_min / 60.0);
+        set_series(out, "travel_time_veh_h_per_h", at.k, vehicle_min / 60.0);
         Ok(())
     }
 

@@ -37,6 +37,15 @@ impl RoadClass {
         RoadClass::ALL.into_iter().find(|c| c.osm_name() == base)
     }
 
+    /// Whether the class is one of a city's main axes (motorway, trunk, primary, secondary): the
+    /// roads congestion indices measure.
+    pub fn is_main_axis(self) -> bool {
+        matches!(
+            self,
+            RoadClass::Motorway | RoadClass::Trunk | RoadClass::Primary | RoadClass::Secondary
+        )
+    }
+
     pub fn osm_name(self) -> &'static str {
         match self {
             RoadClass::Motorway => "motorway",

@@ -42,11 +42,6 @@ impl WasteKind {
     pub fn from_name(s: &str) -> Option<WasteKind> {
         WasteKind::ALL.into_iter().find(|k| k.name() == s)
     }
-
-    /// Whether the stream counts towards the recycling share.
-    pub fn is_recyclable(self) -> bool {
-        !matches!(self, WasteKind::Residual)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

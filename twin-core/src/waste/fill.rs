@@ -6,22 +6,27 @@
 //! freshly emptied one still has a sensible rate), and predicts when the bin reaches full with a
 //! 90 % interval from the rate's posterior uncertainty.
 
+use super::sorting::capture_rate;
 use crate::entity::WasteKind;
 
 /// The level a bin's load reaches at most, as a fraction of its volume. Waste does not vanish when a bin is full: it is left beside the bin and the crew collects it,
 /// up to half a bin more (beyond that it counts as uncollected: blown away, fly-tipped).
 pub const SIDE_WASTE_LIMIT: f64 = 1.5;
 
-/// Typical fill rate of a container in a residential street, as a fraction per day
-/// (synthetic planning values: residual about every 3 days, recyclables a week, glass two).
+/// Typical fill rate of a container in a residential street, as a fraction per day: what the
+/// households it serves would put in it if they sorted perfectly (synthetic planning values:
+/// residual about every 3 days, recyclables a week, glass two), times how much of its material
+/// they actually put in it ([`capture_rate`], Romanian sorting). The residual bin's rate already
+/// holds what is not sorted.
 pub fn base_rate_per_day(kind: WasteKind) -> f64 {
-    match kind {
+    let perfect_sorting = match kind {
         WasteKind::Residual => 0.33,
         WasteKind::Bio => 0.30,
         WasteKind::PlasticMetal => 0.16,
         WasteKind::Paper => 0.14,
         WasteKind::Glass => 0.07,
-    }
+    };
+    perfect_sorting * capture_rate(kind)
 }
 
 /// Weekday factor (Monday = 0): weekends fill faster in residential streets.

@@ -7,6 +7,8 @@
 //!   capacity and shifts);
 //! - [`policy`]: which bins a fixed calendar or the sensor-driven policy empties on a day;
 //! - [`report`]: citizen reports (validation, rate limit per reporter, resolution, KPIs);
+//! - [`sorting`]: how people sort (capture rates) and what the sorting plant keeps, calibrated
+//!   to Romania's published recycling rate;
 //! - [`simulate`]: a month of filling and collection under both policies, with the KPIs.
 
 pub mod collection;
@@ -14,3 +16,4 @@ pub mod fill;
 pub mod policy;
 pub mod report;
 pub mod simulate;
+pub mod sorting;

@@ -513,16 +513,7 @@ pub fn run_policy(
     if out.trips > 0 {
         out.bins_per_trip = out.bins_emptied as f64 / out.trips as f64;
     }
-    let total: f64 = out.tonnes_by_stream.iter().map(|t| t.1).sum();
-    let recycled: f64 = out
-        .tonnes_by_stream
-        .iter()
-        .filter(|t| t.0.is_recyclable())
-        .map(|t| t.1)
-        .sum();
-    if total > 0.0 {
-        out.recycling_share = recycled / total;
-    }
+    out.recycling_share = super::sorting::recycling_share(&out.tonnes_by_stream);
     out
 }
 

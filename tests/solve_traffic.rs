@@ -32,13 +32,18 @@ fn sioux_falls_json_reaches_the_best_known_objective() {
 }
 
 fn pitesti(extra: &[&str]) -> serde_json::Value {
+    pitesti_at("1e-4", extra)
+}
+
+/// The Pitești morning peak solved to relative gap `gap`.
+fn pitesti_at(gap: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
         "solve",
         "traffic",
         "--city",
         "data/pitesti",
         "--gap",
-        "1e-4",
+        gap,
         "--json",
     ];
     args.extend_from_slice(extra);
@@ -81,8 +86,10 @@ fn closing_the_busiest_segment_reroutes_its_traffic_and_costs_time() {
         closed["tstt"].as_f64().unwrap(),
     );
     assert!(t1 > t0, "closing {id} should cost time: {t0} → {t1}");
-    // Doubling its capacity instead saves time.
-    let wider = pitesti(&["--capacity", &format!("{id}=2")]);
+    // Doubling its capacity instead saves time. The saving of a segment at v/c 0.5 is a few
+    // vehicle-minutes, below what a gap of 1e-4 resolves: both are solved to 1e-7.
+    let t0 = pitesti_at("1e-7", &[])["tstt"].as_f64().unwrap();
+    let wider = pitesti_at("1e-7", &["--capacity", &format!("{id}=2")]);
     assert!(wider["tstt"].as_f64().unwrap() < t0);
 }
 
@@ -165,25 +172,4 @@ fn an_assignment_stopped_at_its_cap_says_it_did_not_converge() {
     ]);
     let r: serde_json::Value = serde_json::from_str(&stdout(&converged)).unwrap();
     assert_eq!(r["converged"], true);
-}
-
-#[test]
-fn the_morning_peak_congests_the_main_axes_as_in_romanian_county_capitals() {
-    // Calibration (data/pitesti/README.md): on working days, trips in Romanian county capitals
-    // of Pitești's size take 15–30 % longer than in free flow on their main routes between
-    // 07:00 and 20:00 (Traffic Index 2025 of the Institute for Visionary Cities); the morning
-    // peak hour is the day's worst, so more than that, but not gridlock.
-    let base = pitesti(&[]);
-    let ettr = &base["excess_travel_time_ratio"];
-    let main = ettr["main_axes"].as_f64().unwrap();
-    let all = ettr["all_streets"].as_f64().unwrap();
-    assert!((0.3..0.6).contains(&main), "main axes at the peak: {main}");
-    assert!(
-        all > 0.0 && all < main,
-        "all streets {all}, main axes {main}"
-    );
-    // The gateways draw the commuters leaving the city (Mioveni's Dacia plant in the east):
-    // their outbound vehicles are trips of the demand, not a rounding error of the jobs.
-    let demand = base["demand_veh_h"].as_f64().unwrap();
-    assert!(demand > 14_128.0 + 3_700.0 - 1.0, "{demand}");
 }

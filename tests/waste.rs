@@ -107,11 +107,13 @@ fn compare_writes_the_json_and_an_offline_html_report() {
             printed[policy]["daily_km"].as_array().map(Vec::len),
             Some(4)
         );
-        // Sorting as Romanians sort (calibrated to the national 12 % of 2022), not perfect
-        // sorting, which would count every separate tonne (about half of them).
-        let share = printed[policy]["recycling_share"].as_f64().expect("share");
-        assert!((0.08..0.16).contains(&share), "{policy}: {share}");
     }
+    // Sorting as Romanians sort (calibrated to the national 12 % of 2022), not perfect sorting,
+    // which would count every separate tonne (about half of them). The fixed calendar collects
+    // every stream on its days; in 4 days the sensor-driven policy has emptied only bins that
+    // reached full, residual ones, so its share over so short a window says nothing.
+    let share = printed["fixed"]["recycling_share"].as_f64().expect("share");
+    assert!((0.08..0.16).contains(&share), "fixed: {share}");
     let saved: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("report.json")).expect("report.json"),
     )
@@ -141,8 +143,10 @@ fn compare_writes_the_json_and_an_offline_html_report() {
     assert!(!html.contains("<script") && !html.contains("src="));
 }
 
-/// Run `waste compare` for a week of glass only with `extra` options; the printed JSON.
-fn glass_week(extra: &[&str]) -> serde_json::Value {
+/// Run `waste compare` for a week of residual waste only with `extra` options; the printed
+/// JSON. (Residual bins fill in days: a week empties many under both policies, where the
+/// recycling bins, which Romanians fill slowly, may not reach full in a week.)
+fn residual_week(extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().join("report");
     let mut args = vec![
@@ -151,7 +155,7 @@ fn glass_week(extra: &[&str]) -> serde_json::Value {
         "--days",
         "7",
         "--streams",
-        "glass",
+        "residual",
         "--out",
         out_dir.to_str().expect("utf-8"),
         "--json",
@@ -164,33 +168,37 @@ fn glass_week(extra: &[&str]) -> serde_json::Value {
 
 #[test]
 fn compare_takes_the_calendar_threshold_fleet_and_streams_as_options() {
-    let weekly = glass_week(&[]);
-    // Only glass is simulated: nothing else is collected.
+    let weekly = residual_week(&[]);
+    // Only residual waste is simulated: nothing else is collected.
     for policy in ["fixed", "dynamic"] {
         let tonnes = &weekly[policy]["tonnes_by_stream"];
-        assert!(tonnes["glass"].as_f64().unwrap() > 0.0, "{weekly}");
-        for other in ["paper", "plastic-metal", "bio", "residual"] {
+        assert!(tonnes["residual"].as_f64().unwrap() > 0.0, "{weekly}");
+        for other in ["paper", "plastic-metal", "bio", "glass"] {
             assert_eq!(tonnes[other].as_f64(), Some(0.0), "{other}: {weekly}");
         }
     }
-    assert_eq!(weekly["options"]["streams"], serde_json::json!(["glass"]));
-    // Glass twice a week instead of weekly: the calendar empties more bins.
-    let twice = glass_week(&["--calendar", "glass=mon,thu"]);
     assert_eq!(
-        twice["options"]["calendar"]["glass"],
-        serde_json::json!(["mon", "thu"])
+        weekly["options"]["streams"],
+        serde_json::json!(["residual"])
+    );
+    // Residual waste every working day and Saturday instead of three times a week: the
+    // calendar empties more bins.
+    let daily = residual_week(&["--calendar", "residual=mon,tue,wed,thu,fri,sat"]);
+    assert_eq!(
+        daily["options"]["calendar"]["residual"],
+        serde_json::json!(["mon", "tue", "wed", "thu", "fri", "sat"])
     );
     assert!(
-        twice["fixed"]["bins_emptied"].as_u64() > weekly["fixed"]["bins_emptied"].as_u64(),
-        "{twice} against {weekly}"
+        daily["fixed"]["bins_emptied"].as_u64() > weekly["fixed"]["bins_emptied"].as_u64(),
+        "{daily} against {weekly}"
     );
     // A lower threshold empties bins earlier: at least as many, less full.
-    let early = glass_week(&["--threshold", "0.6"]);
+    let early = residual_week(&["--threshold", "0.6"]);
     assert!(
         early["dynamic"]["bins_emptied"].as_u64() >= weekly["dynamic"]["bins_emptied"].as_u64()
     );
     // Fuel follows the fleet's consumption: the same km at 30 instead of 45 l/100 km.
-    let frugal = glass_week(&["--fuel-l-per-100km", "30"]);
+    let frugal = residual_week(&["--fuel-l-per-100km", "30"]);
     let ratio =
         frugal["fixed"]["fuel_l"].as_f64().unwrap() / frugal["fixed"]["km"].as_f64().unwrap();
     assert!((ratio - 0.30).abs() < 0.01, "{frugal}");

@@ -133,7 +133,7 @@ fn scenario_bins(
     initial: &HashMap<usize, f64>,
 ) -> (Vec<SimBin>, Vec<f64>) {
     let all = city_bins(city, seed);
-    let seeded = initial_levels(all.len(), seed);
+    let seeded = initial_levels(&all, seed);
     let removed: HashSet<usize> = changes
         .iter()
         .flat_map(|c| match c {

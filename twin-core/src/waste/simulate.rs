@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use super::collection::{
     BinPickup, CO2_KG_PER_L_DIESEL, CollectionNetwork, DayPlan, Fleet, PlanError,
 };
-use super::fill::{FillEstimator, SIDE_WASTE_LIMIT, prior_rate_per_hour};
+use super::fill::{FillEstimator, SIDE_WASTE_LIMIT, base_rate_per_day, prior_rate_per_hour};
 use super::policy::{
     Calendar, Policy, collection_day, dynamic_round, dynamic_selection, hours_to_next_round,
 };
@@ -149,11 +149,22 @@ pub fn city_bins(city: &CityModel, seed: u64) -> Vec<SimBin> {
         .collect()
 }
 
-/// Seeded starting levels of `n` bins, spread over 0–60 % of the bin (half-way through a
-/// collection cycle).
-pub fn initial_levels(n: usize, seed: u64) -> Vec<f64> {
+/// Days of filling the starting levels spread over: half a week, the calendar's longest gap
+/// between two rounds of the recyclable streams.
+const START_SPREAD_DAYS: f64 = 3.5;
+
+/// Seeded starting levels of `bins`: each somewhere in a collection cycle, uniform over what
+/// its own fill rate puts in it over [`START_SPREAD_DAYS`], at most 60 % of the bin. A bin's
+/// start is then consistent with how fast it fills (a rarely used bin does not start with days
+/// of waste a short study would collect as if it were its own).
+pub fn initial_levels(bins: &[SimBin], seed: u64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1e7e_1b17);
-    (0..n).map(|_| rng.random::<f64>() * 0.6).collect()
+    bins.iter()
+        .map(|b| {
+            let cycle = base_rate_per_day(b.kind) * b.factor * START_SPREAD_DAYS;
+            rng.random::<f64>() * cycle.min(0.6)
+        })
+        .collect()
 }
 
 /// The bins' levels (fraction of the bin) as they fill and are emptied, with what filling
@@ -349,7 +360,7 @@ pub fn run_policy(
 ) -> PolicyOutcome {
     let (bins, initial): (Vec<SimBin>, Vec<f64>) = {
         let all = city_bins(city, study.seed);
-        let levels = initial_levels(all.len(), study.seed);
+        let levels = initial_levels(&all, study.seed);
         all.into_iter()
             .zip(levels)
             .filter(|(b, _)| study.streams.contains(&b.kind))

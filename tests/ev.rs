@@ -12,6 +12,13 @@ fn run_json(args: &[&str]) -> Value {
     serde_json::from_str(&common::stdout(&out)).expect("JSON")
 }
 
+/// The run of a sweep's JSON `runs` at `share` with smart charging `smart`.
+fn sweep_run<'a>(runs: &'a [Value], share: f64, smart: &str) -> &'a Value {
+    runs.iter()
+        .find(|r| r["ev_share"].as_f64() == Some(share) && r["smart"] == smart)
+        .unwrap_or_else(|| panic!("no run at {share} with smart {smart}"))
+}
+
 #[test]
 fn a_study_reports_its_load_curve_grid_and_chargers() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -81,10 +88,9 @@ fn overload_grows_with_the_ev_share_and_smart_charging_removes_it() {
     let runs = j["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 9);
     let get = |share: f64, smart: &str, key: &str| -> f64 {
-        runs.iter()
-            .find(|r| r["ev_share"].as_f64() == Some(share) && r["smart"] == smart)
-            .and_then(|r| r[key].as_f64())
-            .expect("run")
+        sweep_run(runs, share, smart)[key]
+            .as_f64()
+            .expect("a number")
     };
     let (o0, o15, o30) = (
         get(0.0, "off", "overload_hours"),
@@ -178,11 +184,7 @@ fn the_ev_docs_quote_the_sweep_as_it_runs() {
         ));
     }
     common::check_doc_numbers("docs/ev.md", "sweep-table", &table);
-    let get = |share: f64, smart: &str| {
-        runs.iter()
-            .find(|r| r["ev_share"].as_f64() == Some(share) && r["smart"] == smart)
-            .expect("run")
-    };
+    let get = |share: f64, smart: &str| sweep_run(runs, share, smart);
     let overloads: Vec<String> = [0.0, 0.05, 0.15, 0.3]
         .iter()
         .map(|&s| num(n(get(s, "off"), "overload_hours"), 0))

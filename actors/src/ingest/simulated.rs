@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use twin_core::CityModel;
-use twin_core::entity::{Asset, RoadClass};
+use twin_core::entity::Asset;
 use twin_core::ev::calibration::DemandFit;
 use twin_core::ev::charging::Sharing;
 use twin_core::ev::demand::DemandSettings;
@@ -158,12 +158,7 @@ impl SimulatedFeed {
         };
         for (i, e) in city.entities().iter().enumerate() {
             match &e.asset {
-                Asset::StreetSegment(s)
-                    if matches!(
-                        s.road_class,
-                        RoadClass::Trunk | RoadClass::Primary | RoadClass::Secondary
-                    ) =>
-                {
+                Asset::StreetSegment(s) if s.road_class.is_main_axis() => {
                     feed.streets.push(sensor(i, STREET_PERIOD, &mut rng));
                 }
                 Asset::TransformerPost(_) => feed.posts.push(sensor(i, POST_PERIOD, &mut rng)),

@@ -75,7 +75,7 @@ impl<'a> TrafficStep<'a> {
         }
     }
 
-    /// The closures and capacity changes active at hour `h`, at the demand `level`.
+    /// The closures and capacity changes active at hour `h`, with the demand scaled by `demand`.
     fn road_changes(&self, h: f64, demand: f64) -> RoadChanges {
         let mut road = RoadChanges {
             demand_factor: demand,
@@ -102,19 +102,24 @@ impl<'a> TrafficStep<'a> {
         road
     }
 
-    /// The network's equilibrium at hour `h` (its closures) and demand level `level` (an index
-    /// of [`TRAFFIC_LEVELS`]) scaled by `factor`, from the cache or solved and cached.
-    fn at_level(&mut self, h: f64, level: usize, factor: f64) -> Result<&TrafficAt, RunError> {
-        let road = self.road_changes(h, TRAFFIC_LEVELS[level] * factor);
-        let key = (
-            format!("{:?}|{:?}|{}", road.closed, road.capacity_factors, factor),
-            level,
-        );
+    /// The equilibrium of the network state `road` (closures and capacities; `state` is its
+    /// cache key) at demand level `level` (an index of [`TRAFFIC_LEVELS`]) times `road`'s demand
+    /// factor, from the cache or solved and cached.
+    fn at_level(
+        &mut self,
+        road: &RoadChanges,
+        state: &str,
+        level: usize,
+    ) -> Result<&TrafficAt, RunError> {
+        let key = (state.to_string(), level);
         if !self.cache.results.contains_key(&key) {
             let solved = if TRAFFIC_LEVELS[level] == 0.0 {
                 TrafficAt::default()
             } else {
-                self.solve(&road)?
+                self.solve(&RoadChanges {
+                    demand_factor: TRAFFIC_LEVELS[level] * road.demand_factor,
+                    ..road.clone()
+                })?
             };
             self.cache.results.insert(key.clone(), solved);
         }
@@ -173,13 +178,16 @@ impl ModelStep for TrafficStep<'_> {
         });
         let curve = traffic_curve(DayType::from_weekday(at.weekday), at.hour);
         let (lower, upper, w) = bracketing_levels(curve);
+        // The network state is the same for both levels: its changes and key, once a step.
+        let road = self.road_changes(at.h, factor);
+        let state = format!("{:?}|{:?}|{}", road.closed, road.capacity_factors, factor);
         let dt = at.dt;
         let mut vehicle_min = 0.0;
         for (level, weight) in [(lower, 1.0 - w), (upper, w)] {
             if weight == 0.0 {
                 continue;
             }
-            let r = self.at_level(at.h, level, factor)?;
+            let r = self.at_level(&road, &state, level)?;
             // The blended flows last the step: vehicle-minutes per hour × hours.
             for &(s, vm) in &r.by_segment {
                 *out.street_vehicle_minutes.entry(s).or_default() += weight * vm * dt;

@@ -57,8 +57,23 @@ fn closing_the_busiest_segment_reroutes_its_traffic_and_costs_time() {
     let base = pitesti(&[]);
     assert!(base["relative_gap"].as_f64().unwrap() <= 1e-4);
     let demand = base["demand_veh_h"].as_f64().unwrap();
-    // A plausible morning peak for 141,275 residents: 0.1 car trips each plus gateway commuters.
+    // A plausible morning peak for 141,275 residents: 0.12 car trips each plus gateway commuters.
     assert!((14_000.0..25_000.0).contains(&demand), "{demand}");
+    // data/pitesti/README.md quotes the calibration's figures as the command gives them.
+    let ettr = &base["excess_travel_time_ratio"];
+    let percent = |x: &serde_json::Value| people_number(100.0 * x.as_f64().unwrap(), 0);
+    check_doc_numbers(
+        "data/pitesti/README.md",
+        "traffic-calibration",
+        &format!(
+            "{} vehicle trips in the peak hour, a mean trip of {} min; trips take {} % longer than \
+             in free flow on the main axes, {} % on all streets",
+            people_number(demand, 0),
+            people_number(base["tstt"].as_f64().unwrap() / demand, 1),
+            percent(&ettr["main_axes"]),
+            percent(&ettr["all_streets"]),
+        ),
+    );
     let busiest = base["segments"]
         .as_array()
         .unwrap()
@@ -86,11 +101,14 @@ fn closing_the_busiest_segment_reroutes_its_traffic_and_costs_time() {
         closed["tstt"].as_f64().unwrap(),
     );
     assert!(t1 > t0, "closing {id} should cost time: {t0} → {t1}");
-    // Doubling its capacity instead saves time. The saving of a segment at v/c 0.5 is a few
-    // vehicle-minutes, below what a gap of 1e-4 resolves: both are solved to 1e-7.
-    let t0 = pitesti_at("1e-7", &[])["tstt"].as_f64().unwrap();
+    // Doubling its capacity instead lowers the equilibrium's objective (Beckmann's integral:
+    // every link's time is at most what it was, so its minimum can only fall). Total travel
+    // time need not fall, by Braess's paradox, so it is not what is asserted. The change is a
+    // few vehicle-minutes, below what a gap of 1e-4 resolves: both are solved to 1e-7.
+    let z0 = pitesti_at("1e-7", &[])["objective"].as_f64().unwrap();
     let wider = pitesti_at("1e-7", &["--capacity", &format!("{id}=2")]);
-    assert!(wider["tstt"].as_f64().unwrap() < t0);
+    let z1 = wider["objective"].as_f64().unwrap();
+    assert!(z1 < z0, "widening {id}: objective {z0} → {z1}");
 }
 
 #[test]

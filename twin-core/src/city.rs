@@ -616,7 +616,7 @@ pub(crate) mod tests {
             geometry: vec![a, b],
             length_m: a.distance_m(b),
             lanes: 2,
-            free_speed_kmh: 50.0,
+            speed_limit_kmh: 50.0,
             capacity_veh_h: 500.0,
             oneway: false,
             from_node: 1,

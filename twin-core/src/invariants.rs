@@ -177,7 +177,7 @@ fn out_of_range(e: &Entity) -> Option<String> {
     };
     match &e.asset {
         Asset::StreetSegment(s) => positive("length_m", s.length_m)
-            .or_else(|| positive("free_speed_kmh", s.free_speed_kmh))
+            .or_else(|| positive("speed_limit_kmh", s.speed_limit_kmh))
             .or_else(|| positive("capacity_veh_h", s.capacity_veh_h))
             .or_else(|| (s.lanes == 0).then(|| "lanes 0".to_string())),
         Asset::Substation(s) => positive("rated_kva", s.rated_kva),

@@ -193,7 +193,9 @@ impl EntityLive {
                 let intensity = self.latest(Quantity::Intensity).and_then(Value::as_f64);
                 // Prefer speed (what drivers feel); else volume over capacity of both directions.
                 let level = match (speed, intensity) {
-                    (Some(v), _) => (1.0 - v / street.free_speed_kmh.max(1.0)).clamp(0.0, 1.0),
+                    (Some(v), _) => {
+                        (1.0 - v / street.free_flow_speed_kmh().max(1.0)).clamp(0.0, 1.0)
+                    }
                     (None, Some(q)) => {
                         let directions = if street.oneway { 1.0 } else { 2.0 };
                         (q / (street.capacity_veh_h * directions).max(1.0)).clamp(0.0, 1.0)
@@ -577,7 +579,7 @@ mod tests {
                 geometry: vec![],
                 length_m: 100.0,
                 lanes: 2,
-                free_speed_kmh: 50.0,
+                speed_limit_kmh: 50.0,
                 capacity_veh_h: 1800.0,
                 oneway: false,
                 from_node: 1,

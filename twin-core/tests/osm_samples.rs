@@ -73,7 +73,7 @@ fn check(case: &str, file: &str) {
             "{case}: a segment leaves the boundary"
         );
         assert!((polyline_length_m(&seg.geometry) - seg.length_m).abs() < 1e-9);
-        assert!(seg.capacity_veh_h > 0.0 && seg.free_speed_kmh > 0.0 && seg.lanes >= 1);
+        assert!(seg.capacity_veh_h > 0.0 && seg.speed_limit_kmh > 0.0 && seg.lanes >= 1);
     }
 }
 

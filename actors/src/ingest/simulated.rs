@@ -217,7 +217,7 @@ impl SimulatedFeed {
                 let day = DayType::from_weekday(t.weekday().num_days_from_monday());
                 let v_c = 0.85 * traffic_curve(day, hour_of(t)) * rng.random_range(0.85..1.15);
                 let intensity = (capacity * v_c).round();
-                let speed = seg.free_speed_kmh / (1.0 + 0.15 * v_c.powi(4));
+                let speed = seg.congested_speed_kmh(v_c);
                 out.push(reading(
                     s.entity,
                     t,

@@ -86,6 +86,36 @@ impl RoadClass {
         }
     }
 
+    /// The speed drivers keep in town on an empty street of this class, where it is below the
+    /// limit (km/h): parked cars, priority-to-the-right junctions and driveways hold residential
+    /// and unclassified streets to about 30, tertiary streets to about 40, living streets and
+    /// service roads to 20; the main axes run at their limit. An assumption of this model,
+    /// calibrated with the demand (data/pitesti/README.md, "How the city behaves"): it is what
+    /// makes traffic keep to the main axes, as drivers in a town do.
+    pub fn town_free_flow_speed_kmh(self) -> Option<f64> {
+        match self {
+            RoadClass::Residential | RoadClass::Unclassified => Some(30.0),
+            RoadClass::Tertiary => Some(40.0),
+            RoadClass::LivingStreet | RoadClass::Service => Some(20.0),
+            RoadClass::Motorway | RoadClass::Trunk | RoadClass::Primary | RoadClass::Secondary => {
+                None
+            }
+        }
+    }
+
+    /// The BPR volume-delay coefficient α of this class: travel time = free-flow time ×
+    /// (1 + α (v/c)⁴). With capacity taken as the ultimate capacity, α = S₀/S_c − 1 (free speed
+    /// over the speed at capacity; Horowitz, *Delay-volume relations for travel forecasting*,
+    /// FHWA 1991, ch. 4): town streets, with junctions, reach capacity at about half their free
+    /// speed (α = 1, Spiess's "twice the free time at capacity"); motorways and trunk roads keep
+    /// the Bureau of Public Roads' 0.15 (1964), fitted on uninterrupted flow.
+    pub fn bpr_alpha(self) -> f64 {
+        match self {
+            RoadClass::Motorway | RoadClass::Trunk => 0.15,
+            _ => 1.0,
+        }
+    }
+
     /// Capacity of one lane in vehicles per hour (HCM-style planning values for urban roads).
     pub fn capacity_per_lane_veh_h(self) -> f64 {
         match self {
@@ -111,7 +141,8 @@ pub struct StreetSegment {
     pub length_m: f64,
     /// Lanes over both directions (or in the one direction of a oneway).
     pub lanes: u8,
-    pub free_speed_kmh: f64,
+    /// The posted limit (`maximumAllowedSpeed`), km/h.
+    pub speed_limit_kmh: f64,
     /// Capacity in vehicles per hour per direction.
     pub capacity_veh_h: f64,
     /// Traffic goes only from `from_node` to `to_node`.
@@ -122,9 +153,23 @@ pub struct StreetSegment {
 }
 
 impl StreetSegment {
+    /// The speed on the empty street, km/h: the limit, or less on minor streets
+    /// ([`RoadClass::town_free_flow_speed_kmh`]).
+    pub fn free_flow_speed_kmh(&self) -> f64 {
+        let town = self.road_class.town_free_flow_speed_kmh();
+        town.map_or(self.speed_limit_kmh, |v| v.min(self.speed_limit_kmh))
+    }
+
     /// Free-flow travel time in seconds.
     pub fn free_flow_time_s(&self) -> f64 {
-        self.length_m / (self.free_speed_kmh / 3.6)
+        self.length_m / (self.free_flow_speed_kmh() / 3.6)
+    }
+
+    /// The speed at a volume-to-capacity ratio `v_c` (km/h), by the class's BPR function with
+    /// power 4 ([`RoadClass::bpr_alpha`]): the traffic model's and the simulated sensors' one
+    /// speed-flow relation.
+    pub fn congested_speed_kmh(&self, v_c: f64) -> f64 {
+        self.free_flow_speed_kmh() / (1.0 + self.road_class.bpr_alpha() * v_c.max(0.0).powi(4))
     }
 
     /// Lanes available to one direction of travel.

@@ -200,7 +200,7 @@ pub fn entity_feature(e: &Entity) -> Option<String> {
             p.insert("totalLaneNumber".into(), json!(s.lanes));
             p.insert(
                 "maximumAllowedSpeed".into(),
-                json!(round_to(s.free_speed_kmh, 1)),
+                json!(round_to(s.speed_limit_kmh, 1)),
             );
             p.insert("capacity".into(), json!(round_to(s.capacity_veh_h, 0)));
             p.insert("oneway".into(), json!(s.oneway));
@@ -545,7 +545,7 @@ impl<'a> FeatureReader<'a> {
             road_class,
             length_m: self.positive("length")?,
             lanes: lanes as u8,
-            free_speed_kmh: self.positive("maximumAllowedSpeed")?,
+            speed_limit_kmh: self.positive("maximumAllowedSpeed")?,
             capacity_veh_h: self.positive("capacity")?,
             oneway,
             from_node: self.number("startNode")? as i64,

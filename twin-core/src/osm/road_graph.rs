@@ -228,7 +228,7 @@ pub fn build_street_segments(osm: &OsmData, boundary: Option<&Boundary>) -> Road
                 road_class: r.class,
                 length_m,
                 lanes,
-                free_speed_kmh: speed,
+                speed_limit_kmh: speed,
                 capacity_veh_h: 0.0,
                 oneway,
                 from_node: ids[0],
@@ -331,8 +331,8 @@ mod tests {
             (2, 1),
             "oneway=-1 reverses the segment"
         );
-        assert_eq!(segs[0].free_speed_kmh, 50.0);
-        assert_eq!(segs[1].free_speed_kmh, 30.0);
+        assert_eq!(segs[0].speed_limit_kmh, 50.0);
+        assert_eq!(segs[1].speed_limit_kmh, 30.0);
         assert!(segs[1].oneway, "roundabouts are oneway");
         assert_eq!(
             segs[1].capacity_veh_h,

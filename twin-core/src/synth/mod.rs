@@ -319,7 +319,7 @@ fn plan_street_entities(
                 geometry,
                 length_m,
                 lanes: e.lanes,
-                free_speed_kmh: e.speed_kmh,
+                speed_limit_kmh: e.speed_kmh,
                 capacity_veh_h: 0.0,
                 oneway: e.oneway,
                 from_node: e.a as i64 + 1,

@@ -308,7 +308,7 @@ pub fn plan_from_segments(frame: &LocalFrame, segments: &[crate::entity::Entity]
             name: e.name.clone(),
             oneway: s.oneway,
             lanes: s.lanes,
-            speed_kmh: s.free_speed_kmh,
+            speed_kmh: s.speed_limit_kmh,
             kind: if s.road_class == RoadClass::Service {
                 EdgeKind::Spur
             } else {

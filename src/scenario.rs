@@ -72,15 +72,16 @@ pub fn run(args: RunArgs) -> Result<()> {
         scenario.start.format("%Y-%m-%d %H:%M"),
         c.seconds
     );
+    let width = label_width(c.baseline.kpis.keys());
     println!(
-        "{:<46} {:>14} {:>14} {:>14} {:>8}",
+        "{:<width$} {:>14} {:>14} {:>14} {:>8}",
         "", "baseline", "scenario", "difference", "change"
     );
     for (k, b) in ordered(&c.baseline.kpis) {
         let s = c.scenario.kpis.get(k).copied().unwrap_or(f64::NAN);
         let d = c.difference.get(k).copied().unwrap_or(f64::NAN);
         println!(
-            "{:<46} {b:>14.2} {s:>14.2} {d:>+14.2} {:>8}",
+            "{:<width$} {b:>14.2} {s:>14.2} {d:>+14.2} {:>8}",
             kpi_label(k),
             show_pct(b, s)
         );
@@ -270,10 +271,11 @@ pub fn batch(args: BatchArgs) -> Result<()> {
         args.runs,
         started.elapsed().as_secs_f64()
     );
-    println!("{:<46} {:>12} {:>12} {:>12}", "", "p5", "mean", "p95");
+    let width = label_width(summary.iter().map(|(name, _)| name));
+    println!("{:<width$} {:>12} {:>12} {:>12}", "", "p5", "mean", "p95");
     for (name, s) in &summary {
         println!(
-            "{:<46} {:>12.2} {:>12.2} {:>12.2}",
+            "{:<width$} {:>12.2} {:>12.2} {:>12.2}",
             kpi_label(name),
             s.p5,
             s.mean,
@@ -364,4 +366,13 @@ pub fn worker(args: WorkerArgs) -> Result<()> {
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
+}
+
+/// The width of the label column: the longest label of `names`, at least 46 characters.
+fn label_width<'a>(names: impl Iterator<Item = &'a String>) -> usize {
+    names
+        .map(|n| kpi_label(n).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(46)
 }

@@ -308,6 +308,17 @@ fn the_n1_sweep_script_ranks_every_post_by_customer_minutes() {
     let csv = std::fs::read_to_string(dir.path().join("sweep/n1-posts.csv")).expect("csv");
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    // The columns in the order the script names them.
+    assert_eq!(
+        header,
+        [
+            "post",
+            "customer_minutes",
+            "customers_interrupted",
+            "ens_kwh",
+            "saidi_min"
+        ]
+    );
     let col = |name: &str| header.iter().position(|h| *h == name).expect("column");
     let (cm, post) = (col("customer_minutes"), col("post"));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();

@@ -91,6 +91,10 @@ pub struct PolicyOutcome {
     pub bins_per_trip: f64,
     /// Tonnes collected per stream, in `WasteKind::ALL` order.
     pub tonnes_by_stream: Vec<(WasteKind, f64)>,
+    /// Recycled tonnes over all tonnes the bins took in during the period (collected, plus
+    /// what they hold at the end, less what they held at the start), with the sorting and plant
+    /// rates of [`super::sorting`]: how households sort does not change with the collection
+    /// policy, so neither does this, but for overflowing waste never collected.
     pub recycling_share: f64,
     /// Per day: km driven and bins full at the end of the day.
     pub daily_km: Vec<f64>,
@@ -367,6 +371,7 @@ pub fn run_policy(
             .unzip()
     };
     let mut levels = BinLevels::new(initial);
+    let held_at_start = held_tonnes(&bins, &levels.level);
     // Sensor noise.
     let mut rng = ChaCha8Rng::seed_from_u64(study.seed);
     let mut estimators: Vec<FillEstimator> = bins
@@ -524,8 +529,36 @@ pub fn run_policy(
     if out.trips > 0 {
         out.bins_per_trip = out.bins_emptied as f64 / out.trips as f64;
     }
-    out.recycling_share = super::sorting::recycling_share(&out.tonnes_by_stream);
+    // The share of what the bins took in over the period: collected, plus what they hold at
+    // the end, less what they held at the start. Collected tonnes alone would blame a policy
+    // that leaves slowly filling recycling bins for the next period.
+    let held_at_end = held_tonnes(&bins, &levels.level);
+    let taken_in: Vec<(WasteKind, f64)> = out
+        .tonnes_by_stream
+        .iter()
+        .zip(held_at_end.iter().zip(&held_at_start))
+        .map(|(&(kind, collected), (end, start))| (kind, (collected + end.1 - start.1).max(0.0)))
+        .collect();
+    out.recycling_share = super::sorting::recycling_share(&taken_in);
     out
+}
+
+/// Tonnes the bins hold at `level` (fractions of each bin; side waste up to
+/// [`SIDE_WASTE_LIMIT`]), per stream in `WasteKind::ALL` order.
+fn held_tonnes(bins: &[SimBin], level: &[f64]) -> Vec<(WasteKind, f64)> {
+    WasteKind::ALL
+        .iter()
+        .map(|&kind| {
+            let t = bins
+                .iter()
+                .zip(level)
+                .filter(|(b, _)| b.kind == kind)
+                .map(|(b, l)| b.volume_l * l.clamp(0.0, SIDE_WASTE_LIMIT) * density_kg_per_l(kind))
+                .sum::<f64>()
+                / 1000.0;
+            (kind, t)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -228,15 +228,24 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             args.http_threads,
         )?;
         let restored = status.restored.as_ref();
+        let snapshot = match restored.and_then(|r| r.snapshot_seq) {
+            Some(seq) => format!("the snapshot after reading {seq}"),
+            None => "no snapshot yet".to_string(),
+        };
         println!(
-            "citytwin: {} is live: {} entities, store {} (restored {} readings after snapshot {:?} in {:.0} ms)",
+            "citytwin: {} is live: {} entities, store {} (restored from {snapshot} and {} logged readings in {:.0} ms)",
             status.city,
             status.entities,
             args.data_dir.display(),
             restored.map_or(0, |r| r.replayed),
-            restored.and_then(|r| r.snapshot_seq),
             restored.map_or(0.0, |r| r.millis),
         );
+        if let Some(r) = restored.filter(|r| r.quarantined > 0) {
+            println!(
+                "warning: {} logged readings panicked when replayed and were set aside (their sequence numbers are in the log above)",
+                r.quarantined
+            );
+        }
         if let (Some((_, node)), Some(url)) = (&cluster, &args.nats) {
             println!("cluster: node {node} on {url} ({} shards)", args.shards);
         }
@@ -363,6 +372,12 @@ pub fn status(args: StatusArgs) -> Result<()> {
         println!(
             "live counters:   {} applied, {} deltas, {} network solves, {} handler panics, {} mailbox waits",
             c.applied, c.deltas, c.network_solves, c.panics, c.mailbox_full
+        );
+    }
+    if let Some(r) = &s.restored {
+        println!(
+            "restored:        {} readings replayed after the snapshot, {} set aside (panicked when replayed)",
+            r.replayed, r.quarantined
         );
     }
     println!("alerts:          {}", s.alerts);

@@ -184,7 +184,9 @@ fn malformed_payloads_are_rejected_with_reasons_and_the_twin_keeps_running() {
                 "citytwin/bin/99999999".into(),
                 reading(0.2, "2026-11-27T08:00:00Z"),
             ),
-            ("citytwin/bin/17".into(), vec![b'{'; 10 * 1024 * 1024]),
+            // Over 16 MB, which used to be the twin's client limit: the connection dropped and
+            // the broker redelivered it forever, stopping MQTT ingest for good.
+            ("citytwin/bin/17".into(), vec![b'{'; 20 * 1024 * 1024]),
             (
                 "citytwin/bin/18".into(),
                 reading(0.5, "2026-11-27T08:00:00Z"),

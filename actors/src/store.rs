@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,6 +56,16 @@ pub struct SnapshotInfo {
     pub entities: usize,
 }
 
+impl SnapshotInfo {
+    fn of(s: &Snapshot) -> SnapshotInfo {
+        SnapshotInfo {
+            seq: s.seq,
+            taken_at: twin_core::live::rfc3339(s.taken_ms),
+            entities: s.entities.len(),
+        }
+    }
+}
+
 /// Counts for `twin status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoreStatus {
@@ -73,6 +85,12 @@ pub struct Store {
     /// Citizen reports as JSON, keyed by their id (big-endian).
     reports: sled::Tree,
     next_seq: u64,
+    /// Batches in the log, counted once at open and kept up to date: sled's `len` walks every
+    /// entry, and the status is read every second.
+    log_batches: AtomicUsize,
+    /// The newest snapshot's summary, read once at open and set by each snapshot written, so
+    /// the status never re-reads a snapshot.
+    snapshot_info: Mutex<Option<SnapshotInfo>>,
 }
 
 impl Store {
@@ -111,12 +129,17 @@ impl Store {
             meta,
             reports,
             next_seq: 1,
+            log_batches: AtomicUsize::new(0),
+            snapshot_info: Mutex::new(None),
         };
         if let Some((key, value)) = store.log.last().map_err(backend)? {
             let first = seq_of(&key);
             let count = batch_len(&value).ok_or_else(|| store.corrupt("log batch", "header"))?;
             store.next_seq = first + count as u64;
         }
+        store.log_batches = AtomicUsize::new(store.log.len());
+        let info = store.latest_snapshot()?.as_ref().map(SnapshotInfo::of);
+        store.snapshot_info = Mutex::new(info);
         Ok(store)
     }
 
@@ -178,6 +201,7 @@ impl Store {
         self.log
             .insert(first.to_be_bytes(), buf)
             .map_err(|e| self.backend(e))?;
+        self.log_batches.fetch_add(1, Ordering::Relaxed);
         self.next_seq += readings.len() as u64;
         Ok(Some(self.next_seq - 1))
     }
@@ -260,7 +284,12 @@ impl Store {
         for k in keys.iter().rev().skip(2) {
             self.snapshots.remove(k).map_err(|e| self.backend(e))?;
         }
-        self.flush()
+        self.flush()?;
+        if keys.last().map(|k| seq_of(k)) == Some(snapshot.seq) {
+            *self.snapshot_info.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(SnapshotInfo::of(snapshot));
+        }
+        Ok(())
     }
 
     /// The newest snapshot, if any.
@@ -304,20 +333,23 @@ impl Store {
                 break;
             }
             self.log.remove(&key).map_err(|e| self.backend(e))?;
+            self.log_batches.fetch_sub(1, Ordering::Relaxed);
             removed += 1;
         }
         Ok(removed)
     }
 
+    /// Counts for `twin status`, in time independent of the store's age (no walk of the log,
+    /// no snapshot read).
     pub fn status(&self) -> Result<StoreStatus, StoreError> {
-        let last_snapshot = self.latest_snapshot()?.map(|s| SnapshotInfo {
-            seq: s.seq,
-            taken_at: twin_core::live::rfc3339(s.taken_ms),
-            entities: s.entities.len(),
-        });
+        let last_snapshot = self
+            .snapshot_info
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         Ok(StoreStatus {
             readings_logged: self.next_seq - 1,
-            log_batches: self.log.len(),
+            log_batches: self.log_batches.load(Ordering::Relaxed),
             last_snapshot,
             rejected: self.rejected()?,
             size_bytes: self.db.size_on_disk().unwrap_or(0),
@@ -548,6 +580,31 @@ mod tests {
         let status = store.status().expect("status");
         assert_eq!(status.readings_logged, 50);
         assert_eq!(status.log_batches, 2);
+        assert_eq!(status.last_snapshot.as_ref().map(|s| s.seq), Some(30));
+        // An older snapshot written late is kept but is not the newest.
+        store
+            .write_snapshot(&Snapshot {
+                seq: 25,
+                taken_ms: 0,
+                entities: vec![],
+            })
+            .expect("snapshot");
+        assert_eq!(
+            store.status().expect("status").last_snapshot,
+            status.last_snapshot
+        );
+        // The counts the status keeps without walking the store are the ones a reopen finds.
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        let reopened = store.status().expect("status");
+        assert_eq!(
+            (
+                reopened.readings_logged,
+                reopened.log_batches,
+                reopened.last_snapshot
+            ),
+            (50, 2, status.last_snapshot)
+        );
     }
 
     #[test]

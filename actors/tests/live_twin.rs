@@ -196,6 +196,47 @@ async fn a_panicking_handler_keeps_its_actor_and_its_last_state() {
 }
 
 #[actix_rt::test]
+async fn a_poison_reading_in_the_log_is_set_aside_at_restart_not_a_crash_loop() {
+    let city = pitesti();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = city
+        .entity_index(&"bin:5".parse().expect("id"))
+        .expect("bin:5 exists");
+    {
+        // Logged by a twin whose rules accepted it (an older version, say); no snapshot after.
+        let twin = LiveTwin::start(city.clone(), config(dir.path())).expect("start");
+        for (at, level) in [
+            ("2026-11-27T08:00:00Z", 0.3),
+            ("2026-11-27T09:00:00Z", 0.666),
+            ("2026-11-27T10:00:00Z", 0.5),
+        ] {
+            twin.ingest_durable(
+                vec![raw("bin:5", at, serde_json::json!({"fillingLevel": level}))],
+                None,
+            )
+            .await
+            .expect("ingest");
+        }
+        settle(&twin, index, |s| s.readings == 3).await;
+        twin.abandon().await;
+    }
+    // The restart replays the log with rules that panic on it: it starts, skips that reading
+    // and says so.
+    let mut cfg = config(dir.path());
+    cfg.apply = panics_on_0_666;
+    let twin = LiveTwin::start(city.clone(), cfg).expect("restart despite the poison reading");
+    let restored = twin.status().restored.expect("restore report");
+    assert_eq!((restored.replayed, restored.quarantined), (3, 1));
+    let state = twin.state(index).await.expect("state");
+    assert_eq!(state.readings, 2);
+    assert_eq!(
+        state.latest(Quantity::FillingLevel),
+        Some(&Value::Number(0.5))
+    );
+    twin.shutdown().await;
+}
+
+#[actix_rt::test]
 async fn a_restart_restores_state_from_snapshot_and_log() {
     let city = pitesti();
     let dir = tempfile::tempdir().expect("tempdir");

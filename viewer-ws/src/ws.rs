@@ -207,14 +207,20 @@ fn handle(
             }
             let layers = layer_names(&sub);
             replies.push(protocol::subscribed_message(&sub, &layers));
-            let seq = existing.map_or(0, |k| streams[k].seq);
+            // A resubscription keeps the stream's sequence and its rate limit's bucket: asking
+            // again never buys a snapshot sooner than the subscription's rate allows.
+            let now = Instant::now();
+            let (seq, next_at, tokens, refilled_at) = existing.map_or((0, now, BURST, now), |k| {
+                let s = &streams[k];
+                (s.seq, s.next_at, s.tokens, s.refilled_at)
+            });
             let stream = Stream {
                 sub,
                 cursor: 0,
                 seq,
-                next_at: Instant::now(),
-                tokens: BURST,
-                refilled_at: Instant::now(),
+                next_at,
+                tokens,
+                refilled_at,
                 needs_snapshot: true,
                 kpi_pending: false,
                 alert_pending: false,

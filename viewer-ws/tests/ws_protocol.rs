@@ -990,3 +990,37 @@ restoration = "none"
     let (s, e) = api(addr, "GET", "/api/scenarios/77", None, "").await;
     assert_eq!((s, e["error"].as_str()), (404, Some("unknown_scenario")));
 }
+
+#[actix_rt::test]
+async fn subscribing_again_never_beats_the_subscriptions_rate() {
+    let run = start(Limits::default(), HubConfig::default());
+    let mut ws = connect(run.server.addr).await;
+    // 50 identical subscriptions at 1 Hz on one socket: each is acknowledged, but snapshots
+    // come no faster than the rate allows (a burst of 2, then 1 a second), not 50 of them.
+    let sub = json!({"type": "subscribe", "id": "a", "layers": ["charger"], "rate": 1});
+    for _ in 0..50 {
+        send(&mut ws, sub.clone()).await;
+    }
+    let window = Duration::from_secs(3);
+    let started = tokio::time::Instant::now();
+    let (mut acks, mut snapshots) = (0, 0);
+    while let Some(left) = window.checked_sub(started.elapsed()) {
+        let t = match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(Message::Text(t)))) => t,
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => panic!("the connection ended: {other:?}"),
+        };
+        let m: Json = serde_json::from_str(t.as_str()).expect("JSON");
+        match m["type"].as_str() {
+            Some("subscribed") => acks += 1,
+            Some("snapshot") if m["part"] == 0 => snapshots += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(acks, 50);
+    assert!(
+        (1..=6).contains(&snapshots),
+        "{snapshots} snapshots in 3 s at 1 Hz"
+    );
+}

@@ -82,10 +82,7 @@ pub fn parse_message(topic: &str, payload: &[u8]) -> Result<Inbound, Rejection> 
     if payload.len() > MAX_PAYLOAD {
         return Err(reject(
             "payload_too_large",
-            format!(
-                "topic {topic}: payload of {} bytes exceeds the limit of {MAX_PAYLOAD}",
-                payload.len()
-            ),
+            format!("topic {topic}: payload over the limit of {MAX_PAYLOAD} bytes"),
         ));
     }
     if topic == REPORT_TOPIC {
@@ -123,6 +120,10 @@ pub fn parse_message(topic: &str, payload: &[u8]) -> Result<Inbound, Rejection> 
     }))
 }
 
+/// The largest MQTT packet: a remaining length of 268,435,455 bytes (MQTT 3.1.1 §2.2.3) plus
+/// the fixed header.
+const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
+
 /// Capacity of the MQTT client's request queue (our PUBACKs) and of the queue of received
 /// publishes waiting for the batcher: when the latter is full, the client stops reading the
 /// socket (backpressure onto the broker).
@@ -136,9 +137,10 @@ pub async fn run_mqtt(twin: LiveTwin, config: MqttConfig) {
         .set_manual_acks(true)
         .set_keep_alive(Duration::from_secs(15))
         .set_inflight(config.inflight)
-        // Big enough to receive (and then reject with a reason) oversized payloads instead of
-        // dropping the connection over them, which would make the broker redeliver forever.
-        .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
+        // MQTT's own largest packet, so that every message a broker can deliver is read (and an
+        // oversized one rejected with a reason): a smaller limit drops the connection over it,
+        // and the broker redelivers it to the persistent session forever.
+        .set_max_packet_size(MQTT_MAX_PACKET, MQTT_MAX_PACKET);
     let (client, mut eventloop) = AsyncClient::new(options, MQTT_QUEUE);
     let (tx, rx) = mpsc::channel::<Publish>(MQTT_QUEUE);
     tokio::spawn(batcher(twin, client.clone(), rx));
@@ -152,7 +154,13 @@ pub async fn run_mqtt(twin: LiveTwin, config: MqttConfig) {
                     tracing::error!(error = %e, "MQTT subscribe failed");
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
+            Ok(Event::Incoming(Packet::Publish(mut p))) => {
+                if p.payload.len() > MAX_PAYLOAD {
+                    // Keep only what shows it is too big: a queue of huge payloads would
+                    // hold their memory until the batcher rejects them.
+                    tracing::warn!(topic = %p.topic, bytes = p.payload.len(), "MQTT payload over the limit");
+                    p.payload = bytes::Bytes::copy_from_slice(&p.payload[..=MAX_PAYLOAD]);
+                }
                 if tx.send(p).await.is_err() {
                     return;
                 }

@@ -1,5 +1,6 @@
 //! The state of every entity at start-up: the newest snapshot, and the log replayed after it.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -12,10 +13,15 @@ use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 /// How the state was restored: the snapshot's sequence number, the readings replayed after
-/// it and the time it took.
+/// it, those the replay set aside because applying them panicked, and the time it took.
 pub struct RestoreReport {
     pub snapshot_seq: Option<u64>,
     pub replayed: usize,
+    /// Logged readings whose application panicked during the replay: skipped (the entity keeps
+    /// its state before them), logged with their sequence number, counted here. A poison
+    /// reading in the log never stops the twin from starting.
+    #[serde(default)]
+    pub quarantined: usize,
     pub millis: f64,
 }
 
@@ -45,15 +51,30 @@ pub fn restore(
     }
     let log = store.log_after(seq)?;
     let replayed = log.len();
+    let mut quarantined = 0;
     for (s, reading) in log {
         if let Some(i) = city.entity_index(&reading.entity) {
-            apply(&mut states[i], &city.entities()[i], &reading);
+            // As the entity actors do: apply to a copy, keep it only if nothing panicked.
+            let mut next = states[i].clone();
+            let entity = &city.entities()[i];
+            match catch_unwind(AssertUnwindSafe(|| apply(&mut next, entity, &reading))) {
+                Ok(_) => states[i] = next,
+                Err(_) => {
+                    quarantined += 1;
+                    tracing::error!(
+                        seq = s,
+                        entity = %reading.entity,
+                        "applying this logged reading panicked during the replay; it is skipped"
+                    );
+                }
+            }
         }
         seq = s;
     }
     let report = RestoreReport {
         snapshot_seq,
         replayed,
+        quarantined,
         millis: started.elapsed().as_secs_f64() * 1e3,
     };
     Ok((states, seq, report))

@@ -206,16 +206,18 @@ pub fn study(args: StudyArgs) -> Result<()> {
     );
     let day = r.peak_step as f64 * r.step_h;
     println!(
-        "charging load: peak {:.0} kW on day {} at {:02}:{:02}; {:.0} kWh delivered of {:.0} asked",
+        "charging load: peak {:.0} kW on day {} at {:02}:{:02}; {:.0} kWh asked: {:.0} delivered, {:.0} unmet, {:.0} still due when the study stops (cars plugged in or waiting)",
         r.peak_load_kw,
         (day / 24.0).floor() as u32 + 1,
         (day % 24.0).floor() as u32,
         ((day % 1.0) * 60.0).round() as u32,
+        t.requested_kwh,
         t.delivered_kwh,
-        t.requested_kwh
+        r.unmet_energy_kwh(),
+        r.still_due_kwh()
     );
     println!(
-        "unmet energy: {:.0} kWh (no free socket {:.0}, held back by power caps {:.0}, stay too short {:.0}); {} of {} cars left without a socket, {} found one at another site",
+        "unmet energy: {:.0} kWh (no free socket {:.0}, held back by power caps {:.0}, stay too short {:.0}); {} of {} charging sessions found no free socket, {} found one at another site",
         r.unmet_energy_kwh(),
         t.unmet.no_socket_kwh,
         t.unmet.capped_kwh,
@@ -243,15 +245,32 @@ pub fn study(args: StudyArgs) -> Result<()> {
         100.0 * r.charger_utilisation
     );
     println!("{}", smart_charging_sentence(&config, &r));
-    for p in r.posts.iter().take(10) {
+    const LISTED: usize = 10;
+    if !r.posts.is_empty() {
         println!(
-            "  {:<14} {:>5.0} kVA  {:>6.1} h overloaded (without EVs {:.1} h), peak {:.0} %, EV peak {:.0} kW",
-            p.id,
+            "posts by hours overloaded (\"without EVs\": the same days with no charging at all, buses included):"
+        );
+    }
+    for p in r.posts.iter().take(LISTED) {
+        // The post with its place (name, neighbourhood, street), or its id alone.
+        let label =
+            p.id.parse()
+                .ok()
+                .and_then(|id| city.entity_index(&id))
+                .map_or_else(|| p.id.to_string(), |i| city.place_of(i).label());
+        println!(
+            "  {:>5.0} kVA {:>5.1} h overloaded (without EVs {:.1} h), peak {:>3.0} %, EV peak {:>4.0} kW  {label}",
             p.rated_kva,
             p.overload_hours,
             p.base_overload_hours,
             100.0 * p.peak_loading,
             p.peak_ev_kw
+        );
+    }
+    if r.posts.len() > LISTED {
+        println!(
+            "  … {} more (report.json lists all)",
+            r.posts.len() - LISTED
         );
     }
     for f in r.feeders.iter().filter(|f| f.overload_hours > 0.0) {

@@ -81,12 +81,26 @@ pub fn find(args: FindArgs) -> Result<()> {
             args.query
         );
     }
+    // How each matched, in the order the list gives them: "12 by name, 123 by part of the name".
+    let mut how: Vec<(&str, usize)> = Vec::new();
+    for f in &found {
+        let m = matched(f.matched);
+        match how.iter_mut().find(|(k, _)| *k == m) {
+            Some((_, n)) => *n += 1,
+            None => how.push((m, 1)),
+        }
+    }
+    let how = if how.len() == 1 {
+        format!("by {}", how[0].0)
+    } else {
+        let parts: Vec<String> = how.iter().map(|(m, n)| format!("{n} by {m}")).collect();
+        parts.join(", ")
+    };
     println!(
-        "{} entities of {} match `{}` by {}:",
+        "{} entities of {} match `{}` {how}:",
         found.len(),
         city.meta.name,
         args.query,
-        matched(found[0].matched)
     );
     for f in found.iter().take(args.limit) {
         println!(

@@ -21,7 +21,8 @@ pub struct OutageArgs {
     #[arg(long, value_delimiter = ',')]
     fail: Vec<String>,
     /// A year of power events as CSV whose first line is the header
-    /// `fail,repair_h,switching_min` (the failed ids separated by spaces; `#` comments): prints
+    /// `fail,repair_h,switching_min` (the failed elements by id or name, several separated by
+    /// `;`; `#` comments): prints
     /// each event and SAIFI, SAIDI, CAIDI, ENS and MAIFI over all of them. A file without the
     /// header is refused at its first line. Sample: data/pitesti/outage_events.csv.
     #[arg(long, conflicts_with = "fail")]

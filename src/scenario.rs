@@ -100,15 +100,32 @@ pub fn run(args: RunArgs) -> Result<()> {
             );
         }
     }
-    if !c.most_affected_streets.is_empty() {
-        println!("most affected streets (vehicle-hours, baseline → scenario):");
-        for a in c.most_affected_streets.iter().take(5) {
+    for (title, losing) in [
+        (
+            "streets with less traffic (vehicle-hours, baseline → scenario):",
+            true,
+        ),
+        (
+            "streets with more traffic, where it went (vehicle-hours, baseline → scenario):",
+            false,
+        ),
+    ] {
+        let listed: Vec<_> = c
+            .most_affected_streets
+            .iter()
+            .filter(|a| (a.scenario_vehicle_h < a.baseline_vehicle_h) == losing)
+            .collect();
+        if !listed.is_empty() {
+            println!("{title}");
+        }
+        for a in listed {
             println!(
-                "  {:<14} {:<32} {:>8.0} → {:.0}",
+                "  {:<14} {:<32} {:>8.0} → {:.0} ({})",
                 a.id,
                 a.name.as_deref().unwrap_or("-"),
                 a.baseline_vehicle_h,
-                a.scenario_vehicle_h
+                a.scenario_vehicle_h,
+                show_pct(a.baseline_vehicle_h, a.scenario_vehicle_h).trim()
             );
         }
     }

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+use twin_core::entity::AssetKind;
 use twin_core::formats::tntp::{TntpNetwork, TntpTrips};
 use twin_core::id::EntityId;
 use twin_core::traffic::city::{
@@ -30,7 +31,8 @@ pub struct TrafficArgs {
     /// TNTP trips file.
     #[arg(long)]
     trips: Option<PathBuf>,
-    /// A city bundle: assign its morning peak hour on its road graph.
+    /// A city bundle: assign its morning peak hour on its road graph (default, without
+    /// --net: the built-in Pitești).
     #[arg(long)]
     city: Option<PathBuf>,
     /// Stop at this relative gap.
@@ -49,10 +51,12 @@ pub struct TrafficArgs {
     distance_weight: Option<f64>,
     #[arg(long, value_enum, default_value_t = AlgorithmArg::Gp)]
     algorithm: AlgorithmArg,
-    /// Close a street segment (city only; repeatable), e.g. `--close street:1042`.
+    /// Close a street segment, by id or name (a street's name is all its segments; city only;
+    /// repeatable), e.g. `--close street:1042` or `--close "Bulevardul Republicii"`.
     #[arg(long)]
     close: Vec<String>,
-    /// Scale a segment's capacity (city only; repeatable), e.g. `--capacity street:7=0.5`.
+    /// Scale a segment's capacity, by id or name (city only; repeatable), e.g.
+    /// `--capacity street:7=0.5`.
     #[arg(long)]
     capacity: Vec<String>,
     /// Scale the whole demand (city only), e.g. 1.1 for 10 % more trips.
@@ -182,19 +186,23 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let Some(dir) = &args.city else {
-        bail!("give either --net and --trips (TNTP files) or --city DIR");
+    let (city, _) = crate::default_city::load(args.city.as_deref())?;
+    // Segments by id or name: a street's name is all its segments.
+    let streets = |text: &str, option: &str| -> Result<Vec<EntityId>> {
+        let found = city
+            .lookup(text, &[AssetKind::StreetSegment], "a street segment")
+            .with_context(|| format!("{option} {text}"))?;
+        Ok(found
+            .into_iter()
+            .map(|i| city.entities()[i].id.clone())
+            .collect())
     };
-    let city = twin_core::load_city(dir)?;
     let mut changes = RoadChanges {
         demand_factor: args.demand_factor,
         ..RoadChanges::default()
     };
-    for id in &args.close {
-        changes.closed.push(
-            id.parse::<EntityId>()
-                .with_context(|| format!("--close {id}"))?,
-        );
+    for text in &args.close {
+        changes.closed.extend(streets(text, "--close")?);
     }
     for spec in &args.capacity {
         let (id, f) = spec
@@ -203,11 +211,9 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
         let f: f64 = f
             .parse()
             .map_err(|_| anyhow!("--capacity {spec}: `{f}` is not a number"))?;
-        changes.capacity_factors.push((
-            id.parse::<EntityId>()
-                .with_context(|| format!("--capacity {spec}"))?,
-            f,
-        ));
+        for id in streets(id, "--capacity")? {
+            changes.capacity_factors.push((id, f));
+        }
     }
     let traffic = build_city_traffic(&city, &changes)?;
     let r = assign(&traffic.network, &traffic.demand, &options, &mut report)?;
@@ -401,15 +407,15 @@ pub fn power(args: PowerArgs) -> Result<()> {
             }
             (case, path.display().to_string())
         }
-        (None, Some(dir)) => {
-            let city = twin_core::load_city(dir)?;
+        (None, dir) => {
+            // The city's own case: `--city DIR`, else the built-in Pitești.
+            let (city, _) = crate::default_city::load(dir.as_deref())?;
             let case = city
                 .power_case
                 .clone()
-                .ok_or_else(|| anyhow!("{}: the city has no power layer", dir.display()))?;
+                .ok_or_else(|| anyhow!("{}: the city has no power layer", city.meta.name))?;
             (case, city.meta.name.clone())
         }
-        (None, None) => bail!("give --case FILE.m or --city DIR"),
     };
     if !(args.load_factor >= 0.0 && args.load_factor.is_finite()) {
         bail!(
@@ -545,16 +551,16 @@ pub fn water(args: WaterArgs) -> Result<()> {
                 .map_err(|e| anyhow!("{}:{}: {}", path.display(), e.line, e.message))?,
             path.display().to_string(),
         ),
-        (None, Some(dir)) => {
-            let city = twin_core::load_city(dir)?;
+        (None, dir) => {
+            // The city's own network: `--city DIR`, else the built-in Pitești.
+            let (city, _) = crate::default_city::load(dir.as_deref())?;
             (
                 city.water_network
                     .clone()
-                    .ok_or_else(|| anyhow!("{}: the city has no water layer", dir.display()))?,
+                    .ok_or_else(|| anyhow!("{}: the city has no water layer", city.meta.name))?,
                 city.meta.name.clone(),
             )
         }
-        (None, None) => bail!("give --inp FILE.inp or --city DIR"),
     };
     for (line, section) in &net.unsupported {
         eprintln!(

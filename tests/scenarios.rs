@@ -275,9 +275,48 @@ fn broken_scenarios_get_errors_with_line_and_key() {
         &common::twin(&["scenario", "run", &f]),
         &["d.toml:6", "teleport"],
     );
+    let out = common::twin(&["scenario", "run", "nowhere.toml"]);
+    common::assert_one_line_error(&out, &["nowhere.toml: No such file"]);
+    assert!(
+        !common::stderr(&out).contains(":0:"),
+        "{}",
+        common::stderr(&out)
+    );
+    // An intervention that would change nothing is refused, not run to a zero difference:
+    // one starting after the horizon, one on a model the scenario does not run.
+    let f = write(
+        "late.toml",
+        &format!(
+            "{head}
+[[intervention]]
+kind = \"close_street\"
+segments = [\"Bulevardul Republicii\"]
+from = \"30h\"
+"
+        ),
+    );
     common::assert_one_line_error(
-        &common::twin(&["scenario", "run", "nowhere.toml"]),
-        &["nowhere.toml"],
+        &common::twin(&["scenario", "run", &f]),
+        &[
+            "late.toml:6",
+            "`from` = \"30h\"",
+            "after the end of the 24 h horizon",
+        ],
+    );
+    let f = write(
+        "unseen.toml",
+        &format!(
+            "{head}models = [\"power\"]
+
+[[intervention]]
+kind = \"close_street\"
+segments = [\"Bulevardul Republicii\"]
+"
+        ),
+    );
+    common::assert_one_line_error(
+        &common::twin(&["scenario", "run", &f]),
+        &["unseen.toml:7", "traffic model", "`models` = [power]"],
     );
     // A relative city is the scenario file's folder's, and said so when it is not there.
     let f = write(

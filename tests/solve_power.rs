@@ -299,3 +299,27 @@ fn outage_json_is_one_document_for_pipes_and_power_together() {
     assert_eq!(breaks[0]["broken"], "water:p-100");
     assert_eq!(breaks[1]["broken"], "water:p-101");
 }
+
+#[test]
+fn the_failed_post_itself_waits_for_its_repair() {
+    let out = twin(&[
+        "outage",
+        "--city",
+        "data/pitesti",
+        "--fail",
+        "power:pt-322",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let own = r["posts_not_restored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "power:pt-322")
+        .expect("the failed post is without supply until its repair");
+    assert_eq!(
+        own["why_not_restored"],
+        "it is the failed element: back at the repair"
+    );
+}

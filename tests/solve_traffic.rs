@@ -153,7 +153,10 @@ fn broken_tntp_files_give_one_line_errors_with_file_and_line() {
         "--close",
         "bin:1",
     ]);
-    assert_one_line_error(&out, &["bin:1 is not a street segment"]);
+    assert_one_line_error(
+        &out,
+        &["--close bin:1", "is a waste bin, not a street segment"],
+    );
 }
 
 #[test]
@@ -190,4 +193,33 @@ fn an_assignment_stopped_at_its_cap_says_it_did_not_converge() {
     ]);
     let r: serde_json::Value = serde_json::from_str(&stdout(&converged)).unwrap();
     assert_eq!(r["converged"], true);
+}
+
+#[test]
+fn streets_are_closed_by_name_on_the_built_in_city() {
+    // No --city: the built-in Pitești. A street's name closes all its segments.
+    let out = twin(&[
+        "solve",
+        "traffic",
+        "--close",
+        "bulevardul republicii",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let segments = r["segments"].as_array().unwrap();
+    assert!(!segments.is_empty());
+    assert!(
+        segments
+            .iter()
+            .all(|s| s["name"] != "Bulevardul Republicii"),
+        "a closed segment still carries traffic"
+    );
+    let out = twin(&["solve", "traffic", "--close", "Strada Nicăieri"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--close Strada Nicăieri"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -29,13 +29,31 @@ use twin_core::ev::network::AddedSockets;
 use twin_core::ev::stepper::SmartCharging;
 use twin_core::{AssetKind, CityModel, EntityId};
 
-/// A scenario file that cannot run, with where.
+/// A scenario file that cannot run, with where: `file:line: message`, or `file: message` when
+/// no line is at fault (`line` 0: the file cannot be read at all).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{}{}: {}", .file, at_line(*.line), .message)]
 pub struct ScenarioError {
     pub file: String,
     pub line: usize,
     pub message: String,
+}
+
+/// Why an intervention starting at `key` = `value`, at or after the end of the horizon, is
+/// refused: it would change nothing the run reports.
+fn after_the_horizon(key: &str, value: &Option<String>, horizon_h: f64) -> String {
+    format!(
+        "`{key}` = \"{}\" is at or after the end of the {horizon_h} h horizon: the intervention would change nothing",
+        value.as_deref().unwrap_or("0h")
+    )
+}
+
+fn at_line(line: usize) -> String {
+    if line > 0 {
+        format!(":{line}")
+    } else {
+        String::new()
+    }
 }
 
 /// The models a scenario can run.
@@ -216,6 +234,59 @@ pub enum Change {
         stream: WasteKind,
         days: Vec<u32>,
     },
+}
+
+impl Change {
+    /// The models whose results the change can move (a failure of power elements the power
+    /// and EV models, of pipes the water model).
+    pub fn models(&self, city: &CityModel) -> Vec<Model> {
+        match self {
+            Change::Streets { .. } => vec![Model::Traffic],
+            Change::Fail { elements, .. } => {
+                let mut m = Vec::new();
+                for &i in elements {
+                    let pipe = city.entities()[i].kind() == AssetKind::Pipe;
+                    let seen: &[Model] = if pipe {
+                        &[Model::Water]
+                    } else {
+                        &[Model::Power, Model::Ev]
+                    };
+                    for x in seen {
+                        if !m.contains(x) {
+                            m.push(*x);
+                        }
+                    }
+                }
+                m
+            }
+            Change::Demand {
+                traffic,
+                power,
+                water,
+                ..
+            } => {
+                let mut m = Vec::new();
+                if *traffic {
+                    m.push(Model::Traffic);
+                }
+                if *power {
+                    m.extend([Model::Power, Model::Ev]);
+                }
+                if *water {
+                    m.push(Model::Water);
+                }
+                m
+            }
+            Change::EvShare(_)
+            | Change::AddChargers(_)
+            | Change::RemoveChargers(_)
+            | Change::AddSockets(_)
+            | Change::SmartCharging(_) => vec![Model::Ev],
+            Change::AddBins { .. } | Change::RemoveBins(_) | Change::CollectionDays { .. } => {
+                vec![Model::Waste]
+            }
+        }
+    }
 }
 
 /// The interventions of a file as written, with where each starts, for [`Scenario::resolve`].
@@ -539,6 +610,9 @@ impl Scenario {
                     None => 0.0,
                     Some(f) => self.time_h(f).ok_or_else(|| err(format!("`from` = \"{f}\" is not an offset like 8h or a time like 2026-03-02T08:00")))?,
                 };
+                if from_h >= self.horizon_h {
+                    return Err(err(after_the_horizon("from", from, self.horizon_h)));
+                }
                 let len = match duration {
                     None => f64::INFINITY,
                     Some(d) => parse_duration_h(d).ok_or_else(|| {
@@ -596,6 +670,9 @@ impl Scenario {
                     if lanes == 0 {
                         return Err(err("`lanes` = 0: use close_street to close".into()));
                     }
+                    if !self.runs(Model::Traffic) {
+                        return Err(err("it changes what the traffic model computes, and `models` does not run it: add it to `models` or drop the intervention".into()));
+                    }
                     // Per segment: new lanes over its lanes now (the capacity scales with lanes).
                     let window = window(&from, &duration)?;
                     for &s in &segs {
@@ -612,6 +689,9 @@ impl Scenario {
                 }
                 RawIntervention::Fail { elements, at, duration, restoration, switching_min } => {
                     let from_h = self.time_h(&at).ok_or_else(|| err(format!("`at` = \"{at}\" is not an offset like 8h or a time like 2026-03-02T08:00")))?;
+                    if from_h >= self.horizon_h {
+                        return Err(err(after_the_horizon("at", &Some(at.clone()), self.horizon_h)));
+                    }
                     let len = parse_duration_h(&duration)
                         .filter(|d| *d > 0.0)
                         .ok_or_else(|| err(format!("`duration` = \"{duration}\" is not a duration like 2h")))?;
@@ -701,6 +781,16 @@ impl Scenario {
                     Change::CollectionDays { stream, days }
                 }
             };
+            let seen_by = change.models(city);
+            if !seen_by.iter().any(|&m| self.runs(m)) {
+                let names: Vec<&str> = seen_by.iter().map(|m| m.name()).collect();
+                let running: Vec<&str> = self.models.iter().map(|m| m.name()).collect();
+                return Err(err(format!(
+                    "it changes what the {} model computes, and `models` = [{}] does not run it: add it to `models` or drop the intervention",
+                    names.join(" or "),
+                    running.join(", ")
+                )));
+            }
             self.changes.push(change);
         }
         Ok(())

@@ -297,37 +297,38 @@ pub fn report_html(scenario: &Scenario, c: &Comparison) -> HtmlReport {
         });
     }
     if !c.most_affected_streets.is_empty() {
-        r.section("Most affected streets").table(Table {
-            columns: [
-                "street",
-                "baseline (vehicle-hours)",
-                "scenario",
-                "change",
-                "change %",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: c
-                .most_affected_streets
-                .iter()
-                .map(|a| {
-                    let label = match &a.name {
-                        Some(n) => format!("{n} ({})", a.id),
-                        None => a.id.clone(),
-                    };
-                    let d = a.scenario_vehicle_h - a.baseline_vehicle_h;
-                    (
-                        label,
-                        vec![
-                            format!("{:.0}", a.baseline_vehicle_h),
-                            format!("{:.0}", a.scenario_vehicle_h),
-                            format!("{d:+.0}"),
-                            show_pct(a.baseline_vehicle_h, a.scenario_vehicle_h),
-                        ],
-                    )
-                })
-                .collect(),
-        });
+        r.section("Streets that lose the most traffic, then those that take it")
+            .table(Table {
+                columns: [
+                    "street",
+                    "baseline (vehicle-hours)",
+                    "scenario",
+                    "change",
+                    "change %",
+                ]
+                .map(String::from)
+                .to_vec(),
+                rows: c
+                    .most_affected_streets
+                    .iter()
+                    .map(|a| {
+                        let label = match &a.name {
+                            Some(n) => format!("{n} ({})", a.id),
+                            None => a.id.clone(),
+                        };
+                        let d = a.scenario_vehicle_h - a.baseline_vehicle_h;
+                        (
+                            label,
+                            vec![
+                                format!("{:.0}", a.baseline_vehicle_h),
+                                format!("{:.0}", a.scenario_vehicle_h),
+                                format!("{d:+.0}"),
+                                show_pct(a.baseline_vehicle_h, a.scenario_vehicle_h),
+                            ],
+                        )
+                    })
+                    .collect(),
+            });
     }
     r
 }

@@ -64,12 +64,14 @@ impl Place {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LookupError {
     #[error(
-        "`{text}` is neither the id nor the name of {what} of {city} (`twin find {text}` searches ids, names and places)"
+        "`{text}` is neither the id nor the name of {what} of {city}{partial} (`twin find \"{text}\"` searches ids, names and places)"
     )]
     NotFound {
         text: String,
         what: String,
         city: String,
+        /// Empty, or `; names that contain it: …` (the first five, of the kinds asked for).
+        partial: String,
     },
     #[error("`{text}` is a {kind}, not {what}")]
     WrongKind {
@@ -175,10 +177,12 @@ impl CityModel {
         what: &str,
     ) -> Result<Vec<usize>, LookupError> {
         let of_kind = |e: &Entity| kinds.is_empty() || kinds.contains(&e.kind());
+        let wanted = fold_name(text);
         let not_found = || LookupError::NotFound {
             text: text.trim().to_string(),
             what: what.to_string(),
             city: self.meta.name.clone(),
+            partial: self.names_containing(&wanted, &of_kind),
         };
         if let Ok(id) = text.trim().parse::<EntityId>()
             && let Some(i) = self.entity_index(&id)
@@ -194,7 +198,6 @@ impl CityModel {
                 })
             };
         }
-        let wanted = fold_name(text);
         if wanted.is_empty() {
             return Err(not_found());
         }
@@ -223,6 +226,32 @@ impl CityModel {
                     .collect::<Vec<_>>()
                     .join("; "),
             }),
+        }
+    }
+
+    /// `; names that contain it: A; B; …` for the distinct names of entities `keep` accepts
+    /// that contain `folded` (the first five, and how many more), or an empty string.
+    fn names_containing(&self, folded: &str, keep: &dyn Fn(&Entity) -> bool) -> String {
+        if folded.is_empty() {
+            return String::new();
+        }
+        let mut names: Vec<&str> = self
+            .entities()
+            .iter()
+            .filter(|e| keep(e))
+            .filter_map(|e| e.name.as_deref())
+            .filter(|n| fold_name(n).contains(folded))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        match names.len() {
+            0 => String::new(),
+            n if n <= 5 => format!("; names that contain it: {}", names.join("; ")),
+            n => format!(
+                "; names that contain it: {} and {} more",
+                names[..5].join("; "),
+                n - 5
+            ),
         }
     }
 

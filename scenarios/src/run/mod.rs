@@ -97,6 +97,8 @@ pub struct Comparison {
     pub scenario: RunOutput,
     /// scenario − baseline, by KPI name.
     pub difference: BTreeMap<String, f64>,
+    /// Up to [`AFFECTED_STREETS`] streets that lose the most vehicle-hours (most first), then
+    /// up to as many that gain the most (most first).
     pub most_affected_streets: Vec<AffectedStreet>,
     /// Posts and junctions whose hours without supply changed most (at most
     /// [`AFFECTED_PLACES`]), largest change first.
@@ -202,10 +204,21 @@ pub fn run_against(
             }
         })
         .collect();
-    let change = |a: &AffectedStreet| (a.scenario_vehicle_h - a.baseline_vehicle_h).abs();
-    streets.sort_by(|a, b| change(b).total_cmp(&change(a)).then(a.id.cmp(&b.id)));
-    streets.truncate(10);
-    streets.retain(|a| change(a) > 1e-6);
+    // The five streets that lose the most vehicle-hours, then the five that gain the most (where
+    // the traffic goes): a closure's detours are as much its effect as the closed street.
+    let change = |a: &AffectedStreet| a.scenario_vehicle_h - a.baseline_vehicle_h;
+    streets.retain(|a| change(a).abs() > 1e-6);
+    streets.sort_by(|a, b| change(a).total_cmp(&change(b)).then(a.id.cmp(&b.id)));
+    let losses = streets
+        .iter()
+        .take_while(|a| change(a) < 0.0)
+        .take(AFFECTED_STREETS);
+    let gains = streets
+        .iter()
+        .rev()
+        .take_while(|a| change(a) > 0.0)
+        .take(AFFECTED_STREETS);
+    let streets: Vec<AffectedStreet> = losses.chain(gains).cloned().collect();
     let affected_places = affected_places(city, &baseline, &changed);
     let times = (0..steps)
         .map(|k| {
@@ -222,6 +235,9 @@ pub fn run_against(
         seconds: started.elapsed().as_secs_f64(),
     })
 }
+
+/// How many streets losing traffic, and how many gaining it, a comparison lists.
+pub const AFFECTED_STREETS: usize = 5;
 
 /// How many posts and junctions a comparison lists.
 pub const AFFECTED_PLACES: usize = 20;

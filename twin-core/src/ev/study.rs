@@ -156,6 +156,13 @@ impl EvStudyResult {
     pub fn unmet_energy_kwh(&self) -> f64 {
         self.charging.unmet.total()
     }
+
+    /// Energy asked for but neither delivered nor unmet when the study stops, kWh: cars still
+    /// plugged in or waiting at its last step (requested = delivered + unmet + this).
+    pub fn still_due_kwh(&self) -> f64 {
+        let t = &self.charging;
+        (t.requested_kwh - t.delivered_kwh - t.unmet.total()).max(0.0)
+    }
 }
 
 /// Run the study. `progress` is told each day done.

@@ -100,7 +100,7 @@ pub fn decode_utf8(bytes: &[u8]) -> Result<String, LineError> {
 /// Why a UTF-8 text file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TextFileError {
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("line {}: {}", .0.line, .0.message)]
     Encoding(LineError),

@@ -3,7 +3,8 @@
 //!
 //! The file is CSV whose first line (after blank lines and `#` comments) is the header
 //! `fail,repair_h,switching_min` (columns in any order; [`crate::formats::table`]'s header
-//! rule): the failed power elements of an event separated by spaces, the hours to repair them
+//! rule): the failed power elements of an event (ids or names, as `twin find` shows them;
+//! several separated by `;`, or ids by spaces), the hours to repair them
 //! and the minutes to find the fault and switch the restorable part back. A file without the
 //! header is refused at its first line rather than read without its first event. Every error
 //! names the file and line. `data/pitesti/outage_events.csv` is a sample.
@@ -13,7 +14,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::CityModel;
-use crate::id::{EntityId, EntityKind};
+use crate::entity::AssetKind;
+use crate::id::EntityId;
 use crate::power::outage::{
     OutageError, RestorationLimits, analyse_power_outage, customers_served,
 };
@@ -29,8 +31,9 @@ pub const EVENT_COLUMNS: [&str; 3] = ["fail", "repair_h", "switching_min"];
 pub struct OutageEvent {
     /// The line of the file it came from (1-based).
     pub line: usize,
-    /// The power elements that fail together.
-    pub failed: Vec<EntityId>,
+    /// The power elements that fail together, as written: ids or names (resolved on the
+    /// city by [`study_outage_events`]).
+    pub failed: Vec<String>,
     /// Minutes until the failed elements are repaired.
     pub repair_min: f64,
     /// Minutes to find the fault and switch the restorable part back.
@@ -84,11 +87,13 @@ pub fn parse_outage_events(text: &str, path: &Path) -> Result<Vec<OutageEvent>, 
             why,
         };
         let f = &row.fields;
-        let failed = f[0]
-            .split_ascii_whitespace()
-            .map(|s| s.parse::<EntityId>().map_err(|e| at(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        if failed.is_empty() || failed.iter().any(|id| id.kind() != EntityKind::Power) {
+        let failed: Vec<String> = f[0]
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if failed.is_empty() {
             return Err(at("an event fails one or more power elements".into()));
         }
         let number = |s: &str, what: &str| {
@@ -110,6 +115,38 @@ pub fn parse_outage_events(text: &str, path: &Path) -> Result<Vec<OutageEvent>, 
         });
     }
     Ok(events)
+}
+
+/// The power elements that can fail in an event.
+const FAILABLE: [AssetKind; 4] = [
+    AssetKind::PowerLine,
+    AssetKind::PowerSwitch,
+    AssetKind::TransformerPost,
+    AssetKind::Substation,
+];
+
+/// The ids of an event's failed elements, each written as an id or a name; an entry that is
+/// neither but holds spaces is read as ids separated by spaces (the file's first form).
+fn resolve_failed(city: &CityModel, written: &[String]) -> Result<Vec<EntityId>, String> {
+    let what = "a power element";
+    let ids = |found: Vec<usize>| found.into_iter().map(|i| city.entities()[i].id.clone());
+    let mut out = Vec::new();
+    for text in written {
+        match city.lookup(text, &FAILABLE, what) {
+            Ok(found) => out.extend(ids(found)),
+            Err(whole) => {
+                let parts: Result<Vec<_>, _> = text
+                    .split_ascii_whitespace()
+                    .map(|p| city.lookup(p, &FAILABLE, what))
+                    .collect();
+                match parts {
+                    Ok(found) if text.contains(' ') => out.extend(found.into_iter().flat_map(ids)),
+                    _ => return Err(whole.to_string()),
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What one event of a study did.
@@ -155,16 +192,21 @@ pub fn study_outage_events(
     let mut all: Vec<Interruption> = Vec::new();
     let mut outcomes = Vec::with_capacity(events.len());
     for e in events {
-        let o = analyse_power_outage(city, &e.failed, &RestorationLimits::default(), load_factor)
-            .map_err(|source| OutageEventsError::Outage {
+        let failed = resolve_failed(city, &e.failed).map_err(|why| OutageEventsError::Line {
             path: path.to_path_buf(),
             line: e.line,
-            source,
+            why,
         })?;
+        let o = analyse_power_outage(city, &failed, &RestorationLimits::default(), load_factor)
+            .map_err(|source| OutageEventsError::Outage {
+                path: path.to_path_buf(),
+                line: e.line,
+                source,
+            })?;
         let interruptions = o.interruptions(e.switching_min, e.repair_min);
         let one = reliability_indices(&interruptions, served, SUSTAINED_THRESHOLD_MIN);
         outcomes.push(EventOutcome {
-            failed: e.failed.clone(),
+            failed,
             customers_interrupted: o.customers_interrupted,
             customers_sustained: one.customers_sustained as u32,
             customers_momentary: one.customers_momentary as u32,
@@ -197,7 +239,7 @@ mod tests {
         .unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].line, 4);
-        assert_eq!(events[0].failed.len(), 2);
+        assert_eq!(events[0].failed, ["power:line-1 power:line-2"]);
         assert_eq!(events[0].repair_min, 120.0);
         assert_eq!(events[1].switching_min, 0.0);
     }
@@ -215,7 +257,7 @@ mod tests {
                 .starts_with("events.csv:1: the first line must be the header"),
             "{e}"
         );
-        let e = parse("fail,repair_h,switching_min\nwater:pipe-1,2,3\n").unwrap_err();
+        let e = parse("fail,repair_h,switching_min\n ; ,2,3\n").unwrap_err();
         assert!(
             e.to_string().starts_with("events.csv:2: an event fails"),
             "{e}"
@@ -228,5 +270,38 @@ mod tests {
             parse("fail,repair_h,switching_min\n"),
             Err(OutageEventsError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn failed_elements_are_ids_or_names_and_others_are_refused_by_line() {
+        let city = crate::builtin::load_pitesti().expect("Pitești");
+        let events = parse(
+            "fail,repair_h,switching_min\nStația 110/20 kV Est,4,30\npower:line-5 power:line-6,1,0\nStația 110/20 kV Est; power:line-5,2,10\n",
+        )
+        .unwrap();
+        let study = study_outage_events(&city, &events, 1.0, Path::new("events.csv")).unwrap();
+        let failed: Vec<Vec<String>> = study
+            .events
+            .iter()
+            .map(|e| e.failed.iter().map(|id| id.to_string()).collect())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                vec!["power:ss-2"],
+                vec!["power:line-5", "power:line-6"],
+                vec!["power:ss-2", "power:line-5"]
+            ]
+        );
+        // A water pipe is not a power element; an unknown name says where and what.
+        for (line, why) in [
+            ("water:p-1,2,3", "is a pipe"),
+            ("Stația Vest,2,3", "neither the id nor the name"),
+        ] {
+            let events = parse(&format!("fail,repair_h,switching_min\n{line}\n")).unwrap();
+            let e = study_outage_events(&city, &events, 1.0, Path::new("events.csv")).unwrap_err();
+            assert!(e.to_string().starts_with("events.csv:2: "), "{e}");
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 }

@@ -144,6 +144,9 @@ impl PowerOutage {
     /// repair: the tie switch that would reach it and the limit it would break, or that none
     /// reaches it.
     pub fn why_not_restored(&self, post: &EntityId) -> String {
+        if self.failed.contains(post) {
+            return "it is the failed element: back at the repair".to_string();
+        }
         match self.ties_rejected.iter().find(|t| t.posts.contains(post)) {
             Some(t) => format!("closing {} would break a limit: {}", t.switch, t.why),
             None => "no tie switch reaches it from the energised grid".to_string(),

@@ -116,6 +116,32 @@ fn the_simulated_twin_comes_alive_reports_status_and_restores_after_a_restart() 
 }
 
 #[test]
+fn status_after_a_crash_before_the_first_snapshot_still_knows_the_city() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("twin");
+    let mut child = serve(&data);
+    let started = Instant::now();
+    loop {
+        let s = common::twin_status(&data);
+        if s["running"] == true && s["readings_logged"].as_u64().unwrap_or(0) > 0 {
+            assert!(s["last_snapshot"].is_null(), "too late: {s}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the twin did not come alive: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let s = common::twin_status(&data);
+    assert_eq!(s["running"], false, "{s}");
+    assert_eq!(s["city"], "Pitești", "{s}");
+    assert_eq!(s["entities"], 18_620, "{s}");
+}
+
+#[test]
 fn status_of_a_folder_without_a_store_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = common::twin(&["status", "--data-dir", dir.path().to_str().expect("utf-8")]);

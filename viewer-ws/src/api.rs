@@ -308,20 +308,41 @@ pub async fn alerts(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     Ok(axum::Json(json!({"count": alerts.len(), "alerts": *alerts})).into_response())
 }
 
+/// The request's body, at most `limit` bytes, else 413 with `reason` and `message`: a
+/// `Content-Length` over the limit is refused from the headers alone, before any of the body
+/// is read (RFC 9110 §15.5.14); a body that runs past the limit while read is refused too.
+pub async fn read_body(
+    request: Request,
+    limit: usize,
+    reason: &'static str,
+    message: String,
+) -> Result<axum::body::Bytes, ApiError> {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, reason, message.clone());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| too_large())
+}
+
 /// `POST /api/readings`: a JSON array of readings, validated like MQTT ones; answers once the
 /// accepted readings are durable.
 pub async fn post_readings(State(state): State<AppState>, request: Request) -> ApiResult {
     authorize(&state, bearer(request.headers()), Role::Operator)?;
     let limit = state.limits.max_body_bytes;
-    let bytes = axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body exceeds {limit} bytes; send smaller batches"),
-            )
-        })?;
+    let bytes = read_body(
+        request,
+        limit,
+        "body_too_large",
+        format!("the body exceeds {limit} bytes; send smaller batches"),
+    )
+    .await?;
     // Each reading kept as its own text, so a key repeated inside one is refused for that
     // reading alone (a parsed `Value` would have kept the last one silently).
     let body = std::str::from_utf8(&bytes)

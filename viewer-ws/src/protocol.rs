@@ -27,6 +27,13 @@ pub struct WsLimits {
     pub max_rate_hz: f64,
     pub min_rate_hz: f64,
     pub default_rate_hz: f64,
+    /// A client that has not subscribed this long after connecting is closed: a socket that
+    /// upgrades and then says nothing must not hold a `max_clients` slot.
+    pub first_subscribe_within: std::time::Duration,
+    /// The server pings every `ping_every`; a client from which nothing (not even a pong) has
+    /// come for `dead_after` is closed (a dead peer or a half-open connection).
+    pub ping_every: std::time::Duration,
+    pub dead_after: std::time::Duration,
 }
 
 impl Default for WsLimits {
@@ -39,6 +46,9 @@ impl Default for WsLimits {
             max_rate_hz: 20.0,
             min_rate_hz: 0.01,
             default_rate_hz: 5.0,
+            first_subscribe_within: std::time::Duration::from_secs(30),
+            ping_every: std::time::Duration::from_secs(20),
+            dead_after: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -75,15 +75,13 @@ fn refusal(rej: Rejection) -> ApiError {
 }
 
 async fn body_bytes(request: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body exceeds {limit} bytes"),
-            )
-        })
+    crate::api::read_body(
+        request,
+        limit,
+        "payload_too_large",
+        format!("the body exceeds {limit} bytes"),
+    )
+    .await
 }
 
 /// `POST /api/reports`: one report; 201 with the numbered report once it is durable.

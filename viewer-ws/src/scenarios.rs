@@ -135,15 +135,13 @@ pub async fn post_scenario(
     request: Request,
 ) -> Result<Response, ApiError> {
     authorize(&state, bearer(request.headers()), Role::Operator)?;
-    let bytes = axum::body::to_bytes(request.into_body(), MAX_SCENARIO_BYTES)
-        .await
-        .map_err(|_| {
-            api_err(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("a scenario file is at most {MAX_SCENARIO_BYTES} bytes"),
-            )
-        })?;
+    let bytes = crate::api::read_body(
+        request,
+        MAX_SCENARIO_BYTES,
+        "body_too_large",
+        format!("a scenario file is at most {MAX_SCENARIO_BYTES} bytes"),
+    )
+    .await?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         api_err(
             StatusCode::BAD_REQUEST,

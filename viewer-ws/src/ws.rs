@@ -98,7 +98,42 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
     alerts_rx.mark_unchanged();
     scenarios_rx.mark_unchanged();
     let mut streams: Vec<Stream> = Vec::new();
+    let connected = Instant::now();
+    let mut subscribed_once = false;
+    let mut last_heard = connected;
+    let mut next_ping = connected + limits.ping_every;
     loop {
+        // The connection's own deadlines: its first subscription, its liveness, the next ping.
+        let give_up_at = if subscribed_once {
+            last_heard + limits.dead_after
+        } else {
+            (connected + limits.first_subscribe_within).min(last_heard + limits.dead_after)
+        };
+        let now = Instant::now();
+        if now >= give_up_at {
+            let why = if subscribed_once {
+                format!(
+                    "nothing heard from the client for {:?}; the connection is closed",
+                    limits.dead_after
+                )
+            } else {
+                format!(
+                    "no subscription within {:?} of connecting; the connection is closed",
+                    limits.first_subscribe_within
+                )
+            };
+            let _ = sink
+                .send(Message::Text(protocol::error_message("idle", &why).into()))
+                .await;
+            let _ = sink.send(Message::Close(None)).await;
+            break;
+        }
+        if now >= next_ping {
+            if sink.send(Message::Ping(Default::default())).await.is_err() {
+                break;
+            }
+            next_ping = now + limits.ping_every;
+        }
         let version = *version_rx.borrow_and_update();
         let due = streams
             .iter()
@@ -111,11 +146,16 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
             .iter()
             .any(|s| s.sub.wants_entities() && !s.needs_snapshot && s.cursor >= version);
         let mut replies: Vec<String> = Vec::new();
+        let wake_for_connection = give_up_at.min(next_ping);
         tokio::select! {
             msg = incoming.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
+                    last_heard = Instant::now();
                     match protocol::parse_client_message(text.as_str(), &limits) {
-                        Ok(m) => handle(m, &mut streams, &limits, &mut replies),
+                        Ok(m) => {
+                            subscribed_once |= matches!(m, ClientMessage::Subscribe(_));
+                            handle(m, &mut streams, &limits, &mut replies)
+                        }
                         Err(e) => replies.push(protocol::error_message(e.reason, &e.message)),
                     }
                 }
@@ -124,7 +164,8 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
                     "messages are JSON text frames; binary frames are not part of the protocol",
                 )),
                 Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {}
+                // Pongs and pings: the client is alive.
+                Some(Ok(_)) => last_heard = Instant::now(),
                 Some(Err(e)) => {
                     // Oversized frames and protocol violations end here: tell the client why.
                     tracing::debug!(error = %e, "websocket client error");
@@ -159,6 +200,7 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
                 streams.iter_mut().filter(|s| s.sub.scenario).for_each(|s| s.scenario_pending = true);
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
+            _ = tokio::time::sleep_until(wake_for_connection) => {}
         }
         for r in replies {
             if sink.send(Message::Text(r.into())).await.is_err() {

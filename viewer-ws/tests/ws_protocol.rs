@@ -1024,3 +1024,60 @@ async fn subscribing_again_never_beats_the_subscriptions_rate() {
         "{snapshots} snapshots in 3 s at 1 Hz"
     );
 }
+
+#[actix_rt::test]
+async fn a_body_announced_over_the_limit_is_refused_from_its_headers() {
+    let run = start(Limits::default(), HubConfig::default());
+    let addr = run.server.addr;
+    // 100 MB announced, nothing sent after the headers: the answer cannot wait for the body.
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            s,
+            "POST /api/reports HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+        )
+        .expect("write");
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).expect("an answer before any body is sent");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .expect("client");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+}
+
+#[actix_rt::test]
+async fn silent_clients_lose_their_slot_and_dead_ones_are_dropped() {
+    let mut limits = Limits::default();
+    limits.ws.max_clients = 2;
+    limits.ws.first_subscribe_within = Duration::from_secs(1);
+    let run = start(limits, HubConfig::default());
+    let addr = run.server.addr;
+    // Two sockets that upgrade and say nothing hold both slots, but only for a second.
+    let mut silent = [connect(addr).await, connect(addr).await];
+    let refused = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await;
+    assert!(refused.is_err(), "both slots are taken");
+    for ws in &mut silent {
+        let m = next(ws, Duration::from_secs(10)).await;
+        assert_eq!(
+            (m["type"].as_str(), m["reason"].as_str()),
+            (Some("error"), Some("idle")),
+            "{m}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ws = connect(addr).await;
+    send(&mut ws, json!({"type": "subscribe", "layers": ["kpi"]})).await;
+    assert_eq!(
+        next(&mut ws, Duration::from_secs(10)).await["type"],
+        "subscribed"
+    );
+    // Subscribed, it stays past the first deadline: tungstenite answers the server's pings.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send(&mut ws, json!({"type": "ping", "id": 7})).await;
+    let pong = until(&mut ws, Duration::from_secs(10), |m| m["type"] == "pong").await;
+    assert_eq!(pong.last().expect("pong")["id"], 7);
+}

@@ -102,13 +102,20 @@ pub fn read_status(data_dir: &Path, city: Option<&CityModel>) -> Result<TwinStat
     match Store::open(&data_dir.join("store")) {
         Ok(store) => {
             let st = store.status().map_err(|e| e.to_string())?;
+            // The city: the one given, else the one the twin last said it ran (a twin killed
+            // before its first snapshot has no other trace of it).
+            let last = read_status_file(data_dir);
             let mut s = TwinStatus {
-                city: city.map(|c| c.meta.name.clone()).unwrap_or_default(),
+                city: city
+                    .map(|c| c.meta.name.clone())
+                    .or_else(|| last.as_ref().map(|l| l.city.clone()))
+                    .unwrap_or_default(),
                 entities: st
                     .last_snapshot
                     .as_ref()
                     .map(|l| l.entities)
                     .or(city.map(|c| c.entities().len()))
+                    .or(last.as_ref().map(|l| l.entities))
                     .unwrap_or(0),
                 running: false,
                 ..TwinStatus::default()

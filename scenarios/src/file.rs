@@ -39,6 +39,10 @@ pub struct ScenarioError {
     pub message: String,
 }
 
+/// The longest horizon a scenario may have, hours (a year, leap day included): files, scripts
+/// and the live twin's scenario API alike.
+pub const MAX_HORIZON_H: f64 = 366.0 * 24.0;
+
 /// Why an intervention starting at `key` = `value`, at or after the end of the horizon, is
 /// refused: it would change nothing the run reports.
 fn after_the_horizon(key: &str, value: &Option<String>, horizon_h: f64) -> String {
@@ -497,7 +501,7 @@ impl Scenario {
             .or_else(|_| NaiveDateTime::parse_from_str(raw.start.get_ref(), "%Y-%m-%dT%H:%M:%S"))
             .map_err(|_| at(&raw.start, "start", "not a time like 2026-03-02T00:00"))?;
         let horizon_h = parse_duration_h(raw.horizon.get_ref())
-            .filter(|h| *h > 0.0 && *h <= 366.0 * 24.0)
+            .filter(|h| *h > 0.0 && *h <= MAX_HORIZON_H)
             .ok_or_else(|| {
                 at(
                     &raw.horizon,

@@ -455,10 +455,16 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
     engine.register_fn(
         "set_horizon",
         |s: &mut ScriptScenario, d: &str| -> Fallible<()> {
-            s.scenario.horizon_h = parse_duration_h(d).filter(|h| *h > 0.0).map_or_else(
-                || fail(format!("set_horizon(\"{d}\"): not a duration like 24h")),
-                Ok,
-            )?;
+            s.scenario.horizon_h = parse_duration_h(d)
+                .filter(|h| *h > 0.0 && *h <= crate::file::MAX_HORIZON_H)
+                .map_or_else(
+                    || {
+                        fail(format!(
+                            "set_horizon(\"{d}\"): not a duration like 24h, up to a year"
+                        ))
+                    },
+                    Ok,
+                )?;
             Ok(())
         },
     );
@@ -729,6 +735,19 @@ mod tests {
         )
         .expect_err("stopped");
         assert!(e.contains("stopped by the sandbox: memory limit"), "{e}");
+    }
+
+    #[test]
+    fn a_script_cannot_ask_for_a_run_longer_than_a_file_may() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = run_script(
+            "let s = load_scenario(\"scenarios/examples/substation-failure-switching.toml\");\ns.set_horizon(\"100000d\");",
+            "long.rhai",
+            ctx(dir.path(), Limits::default()),
+        )
+        .expect_err("refused");
+        assert!(e.starts_with("long.rhai:2"), "{e}");
+        assert!(e.contains("up to a year"), "{e}");
     }
 
     #[test]

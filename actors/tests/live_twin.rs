@@ -131,6 +131,22 @@ async fn readings_reach_actors_and_rejections_are_counted_by_reason() {
     assert_eq!(status.entities, city.entities().len());
 }
 
+/// bin:5 at 0.3, 0.666 (the level [`panics_on_0_666`] panics on) and 0.5, one batch each.
+async fn ingest_levels_with_a_poison(twin: &LiveTwin) {
+    for (at, level) in [
+        ("2026-11-27T08:00:00Z", 0.3),
+        ("2026-11-27T09:00:00Z", 0.666),
+        ("2026-11-27T10:00:00Z", 0.5),
+    ] {
+        twin.ingest_durable(
+            vec![raw("bin:5", at, serde_json::json!({"fillingLevel": level}))],
+            None,
+        )
+        .await
+        .expect("ingest");
+    }
+}
+
 fn panics_on_0_666(live: &mut EntityLive, entity: &Entity, reading: &Reading) -> Option<Delta> {
     let bad = reading
         .values
@@ -155,18 +171,7 @@ async fn a_panicking_handler_keeps_its_actor_and_its_last_state() {
     let index = city
         .entity_index(&"bin:5".parse().expect("id"))
         .expect("bin:5 exists");
-    for (at, level) in [
-        ("2026-11-27T08:00:00Z", 0.3),
-        ("2026-11-27T09:00:00Z", 0.666),
-        ("2026-11-27T10:00:00Z", 0.5),
-    ] {
-        twin.ingest_durable(
-            vec![raw("bin:5", at, serde_json::json!({"fillingLevel": level}))],
-            None,
-        )
-        .await
-        .expect("ingest");
-    }
+    ingest_levels_with_a_poison(&twin).await;
     let state = settle(&twin, index, |s| s.readings == 2).await;
     assert_eq!(
         state.readings, 2,
@@ -205,18 +210,7 @@ async fn a_poison_reading_in_the_log_is_set_aside_at_restart_not_a_crash_loop() 
     {
         // Logged by a twin whose rules accepted it (an older version, say); no snapshot after.
         let twin = LiveTwin::start(city.clone(), config(dir.path())).expect("start");
-        for (at, level) in [
-            ("2026-11-27T08:00:00Z", 0.3),
-            ("2026-11-27T09:00:00Z", 0.666),
-            ("2026-11-27T10:00:00Z", 0.5),
-        ] {
-            twin.ingest_durable(
-                vec![raw("bin:5", at, serde_json::json!({"fillingLevel": level}))],
-                None,
-            )
-            .await
-            .expect("ingest");
-        }
+        ingest_levels_with_a_poison(&twin).await;
         settle(&twin, index, |s| s.readings == 3).await;
         twin.abandon().await;
     }

@@ -245,6 +245,25 @@ pub fn study(args: StudyArgs) -> Result<()> {
         100.0 * r.charger_utilisation
     );
     println!("{}", smart_charging_sentence(&config, &r));
+    if !r.added_at.is_empty() {
+        let shown: Vec<String> = r
+            .added_at
+            .iter()
+            .take(5)
+            .map(|id| place_label(&city, id))
+            .collect();
+        let more = r.added_at.len().saturating_sub(shown.len());
+        println!(
+            "added stations: {} at {}{}",
+            r.added_at.len(),
+            shown.join("; "),
+            if more > 0 {
+                format!(" and {more} more (report.json lists all)")
+            } else {
+                String::new()
+            }
+        );
+    }
     const LISTED: usize = 10;
     if !r.posts.is_empty() {
         println!(
@@ -252,12 +271,7 @@ pub fn study(args: StudyArgs) -> Result<()> {
         );
     }
     for p in r.posts.iter().take(LISTED) {
-        // The post with its place (name, neighbourhood, street), or its id alone.
-        let label =
-            p.id.parse()
-                .ok()
-                .and_then(|id| city.entity_index(&id))
-                .map_or_else(|| p.id.to_string(), |i| city.place_of(i).label());
+        let label = place_label(&city, &p.id);
         println!(
             "  {:>5.0} kVA {:>5.1} h overloaded (without EVs {:.1} h), peak {:>3.0} %, EV peak {:>4.0} kW  {label}",
             p.rated_kva,
@@ -415,4 +429,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// An entity by its id text, with its place (name, neighbourhood, street), or the id alone.
+fn place_label(city: &twin_core::CityModel, id: &str) -> String {
+    id.parse()
+        .ok()
+        .and_then(|id| city.entity_index(&id))
+        .map_or_else(|| id.to_string(), |i| city.place_of(i).label())
 }

@@ -52,6 +52,18 @@ fn after_the_horizon(key: &str, value: &Option<String>, horizon_h: f64) -> Strin
     )
 }
 
+/// The key of a `key = value` line whose value starts at byte `at`, if that is what is there.
+fn key_of_value_at(text: &str, at: usize) -> Option<&str> {
+    let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text.get(line_start..at)?.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then_some(key)
+}
+
 fn at_line(line: usize) -> String {
     if line > 0 {
         format!(":{line}")
@@ -488,7 +500,13 @@ impl Scenario {
             message,
         };
         let raw: RawScenario = toml::from_str(text).map_err(|e| {
-            let message = e.message().replace('\n', " ");
+            let mut message = e.message().replace('\n', " ");
+            // A value of the wrong type: name its key, as the other errors do.
+            if let Some(key) = e.span().and_then(|span| key_of_value_at(text, span.start))
+                && !message.contains(&format!("`{key}`"))
+            {
+                message = format!("`{key}`: {message}");
+            }
             err(e.span(), message)
         })?;
         let at = |s: &Spanned<String>, key: &str, why: &str| {
@@ -899,6 +917,12 @@ duration = "2h"
             &GOOD.replace("name = \"test\"", "name = \"test\"\nspeed = 3"),
             3,
             "speed",
+        );
+        // A value of the wrong type names its key.
+        check(
+            &GOOD.replace("horizon = \"24h\"", "horizon = 24"),
+            4,
+            "`horizon`: invalid type",
         );
         check(
             &GOOD.replace("start = \"2026-03-02T00:00\"", "start = \"yesterday\""),

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde_json::json;
-use twin_core::id::{AssetKind, EntityId, EntityKind};
+use twin_core::id::{EntityId, EntityKind};
 use twin_core::power::events::{read_outage_events, study_outage_events};
-use twin_core::power::outage::{RestorationLimits, analyse_power_outage, customers_served};
+use twin_core::power::outage::{
+    FAILABLE, RestorationLimits, analyse_power_outage, customers_served,
+};
 use twin_core::power::reliability::{SUSTAINED_THRESHOLD_MIN, reliability_indices};
 
 #[derive(Args)]
@@ -57,13 +59,8 @@ pub fn outage(args: OutageArgs) -> Result<()> {
         .fail
         .iter()
         .map(|s| {
-            let found = city
-                .lookup(s, &FAILABLE, "a power element or water pipe")
-                .with_context(|| format!("--fail {s}"))?;
-            Ok(found
-                .into_iter()
-                .map(|i| city.entities()[i].id.clone())
-                .collect::<Vec<_>>())
+            city.lookup_ids(s, &FAILABLE, "a power element or water pipe")
+                .with_context(|| format!("--fail {s}"))
         })
         .collect::<Result<Vec<_>>>()?
         .into_iter()
@@ -188,13 +185,6 @@ pub fn outage(args: OutageArgs) -> Result<()> {
 }
 
 /// Elements `--fail` accepts, by id or name.
-const FAILABLE: [AssetKind; 5] = [
-    AssetKind::PowerLine,
-    AssetKind::PowerSwitch,
-    AssetKind::TransformerPost,
-    AssetKind::Substation,
-    AssetKind::Pipe,
-];
 
 /// How many posts or junctions a text answer lists before pointing to `--json`.
 const LISTED: usize = 15;

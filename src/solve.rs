@@ -189,13 +189,8 @@ pub fn traffic(args: TrafficArgs) -> Result<()> {
     let (city, _) = crate::default_city::load(args.city.as_deref())?;
     // Segments by id or name: a street's name is all its segments.
     let streets = |text: &str, option: &str| -> Result<Vec<EntityId>> {
-        let found = city
-            .lookup(text, &[AssetKind::StreetSegment], "a street segment")
-            .with_context(|| format!("{option} {text}"))?;
-        Ok(found
-            .into_iter()
-            .map(|i| city.entities()[i].id.clone())
-            .collect())
+        city.lookup_ids(text, &[AssetKind::StreetSegment], "a street segment")
+            .with_context(|| format!("{option} {text}"))
     };
     let mut changes = RoadChanges {
         demand_factor: args.demand_factor,

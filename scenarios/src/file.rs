@@ -726,15 +726,8 @@ impl Scenario {
                         Some("none") => None,
                         Some(r) => return Err(err(format!("`restoration` = \"{r}\" is not switching or none"))),
                     };
-                    let failable = [
-                        AssetKind::PowerLine,
-                        AssetKind::PowerSwitch,
-                        AssetKind::TransformerPost,
-                        AssetKind::Substation,
-                        AssetKind::Pipe,
-                    ];
                     Change::Fail {
-                        elements: ids(&elements, "elements", &failable, "a power line, switch, post, substation or water pipe")?,
+                        elements: ids(&elements, "elements", &twin_core::power::outage::FAILABLE, "a power line, switch, post, substation or water pipe")?,
                         window: Window { from_h, to_h: from_h + len },
                         switching_min,
                     }

@@ -229,6 +229,20 @@ impl CityModel {
         }
     }
 
+    /// [`CityModel::lookup`], as entity ids.
+    pub fn lookup_ids(
+        &self,
+        text: &str,
+        kinds: &[AssetKind],
+        what: &str,
+    ) -> Result<Vec<EntityId>, LookupError> {
+        let found = self.lookup(text, kinds, what)?;
+        Ok(found
+            .into_iter()
+            .map(|i| self.entities()[i].id.clone())
+            .collect())
+    }
+
     /// `; names that contain it: A; B; …` for the distinct names of entities `keep` accepts
     /// that contain `folded` (the first five, and how many more), or an empty string.
     fn names_containing(&self, folded: &str, keep: &dyn Fn(&Entity) -> bool) -> String {

@@ -93,18 +93,18 @@ pub(super) fn write_status_file(data_dir: &Path, s: &TwinStatus) -> std::io::Res
 /// process holds it, else from the status the running twin publishes.
 pub fn read_status(data_dir: &Path, city: Option<&CityModel>) -> Result<TwinStatus, String> {
     // A running twin holds the store: read what it publishes, without touching the store.
-    if let Some(s) = read_status_file(data_dir)
+    let last = read_status_file(data_dir);
+    if let Some(s) = &last
         && s.running
         && process_alive(s.pid)
     {
-        return Ok(s);
+        return Ok(s.clone());
     }
     match Store::open(&data_dir.join("store")) {
         Ok(store) => {
             let st = store.status().map_err(|e| e.to_string())?;
             // The city: the one given, else the one the twin last said it ran (a twin killed
             // before its first snapshot has no other trace of it).
-            let last = read_status_file(data_dir);
             let mut s = TwinStatus {
                 city: city
                     .map(|c| c.meta.name.clone())
@@ -123,7 +123,7 @@ pub fn read_status(data_dir: &Path, city: Option<&CityModel>) -> Result<TwinStat
             apply_store_status(&mut s, st);
             Ok(s)
         }
-        Err(StoreError::Locked(_)) => read_status_file(data_dir).ok_or_else(|| {
+        Err(StoreError::Locked(_)) => last.ok_or_else(|| {
             format!(
                 "{}: the store is in use by another process, and no status file can be read",
                 data_dir.display()

@@ -14,10 +14,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::CityModel;
-use crate::entity::AssetKind;
 use crate::id::EntityId;
 use crate::power::outage::{
-    OutageError, RestorationLimits, analyse_power_outage, customers_served,
+    FAILABLE_POWER, OutageError, RestorationLimits, analyse_power_outage, customers_served,
 };
 use crate::power::reliability::{
     Interruption, ReliabilityIndices, SUSTAINED_THRESHOLD_MIN, reliability_indices,
@@ -117,30 +116,21 @@ pub fn parse_outage_events(text: &str, path: &Path) -> Result<Vec<OutageEvent>, 
     Ok(events)
 }
 
-/// The power elements that can fail in an event.
-const FAILABLE: [AssetKind; 4] = [
-    AssetKind::PowerLine,
-    AssetKind::PowerSwitch,
-    AssetKind::TransformerPost,
-    AssetKind::Substation,
-];
-
 /// The ids of an event's failed elements, each written as an id or a name; an entry that is
 /// neither but holds spaces is read as ids separated by spaces (the file's first form).
 fn resolve_failed(city: &CityModel, written: &[String]) -> Result<Vec<EntityId>, String> {
     let what = "a power element";
-    let ids = |found: Vec<usize>| found.into_iter().map(|i| city.entities()[i].id.clone());
     let mut out = Vec::new();
     for text in written {
-        match city.lookup(text, &FAILABLE, what) {
-            Ok(found) => out.extend(ids(found)),
+        match city.lookup_ids(text, &FAILABLE_POWER, what) {
+            Ok(found) => out.extend(found),
             Err(whole) => {
                 let parts: Result<Vec<_>, _> = text
                     .split_ascii_whitespace()
-                    .map(|p| city.lookup(p, &FAILABLE, what))
+                    .map(|p| city.lookup_ids(p, &FAILABLE_POWER, what))
                     .collect();
                 match parts {
-                    Ok(found) if text.contains(' ') => out.extend(found.into_iter().flat_map(ids)),
+                    Ok(found) if text.contains(' ') => out.extend(found.into_iter().flatten()),
                     _ => return Err(whole.to_string()),
                 }
             }

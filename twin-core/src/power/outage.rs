@@ -10,7 +10,7 @@
 use super::load_flow::{LoadFlowError, solve_load_flow};
 use super::reliability::Interruption;
 use crate::city::CityModel;
-use crate::entity::Asset;
+use crate::entity::{Asset, AssetKind};
 use crate::id::{EntityId, EntityKind};
 
 /// The id of the switch on case row `k` (0-based) when the city has no entity for it.
@@ -171,6 +171,23 @@ impl PowerOutage {
         ]
     }
 }
+
+/// The power elements an outage can fail: lines, switches, transformer posts, substations.
+pub const FAILABLE_POWER: [AssetKind; 4] = [
+    AssetKind::PowerLine,
+    AssetKind::PowerSwitch,
+    AssetKind::TransformerPost,
+    AssetKind::Substation,
+];
+
+/// What an outage or a scenario can fail: the power elements and water pipes.
+pub const FAILABLE: [AssetKind; 5] = [
+    AssetKind::PowerLine,
+    AssetKind::PowerSwitch,
+    AssetKind::TransformerPost,
+    AssetKind::Substation,
+    AssetKind::Pipe,
+];
 
 /// Customers served by the city's transformer posts: the denominator of SAIFI and SAIDI.
 pub fn customers_served(city: &CityModel) -> u32 {

@@ -1,4 +1,4 @@
-//! `twin bench ingest|ws|cluster`: the harnesses of the live twin's hot paths (twin-actors'
+//! `twin bench ingest|ws|soak|cluster`: the harnesses of the live twin's hot paths (twin-actors'
 //! and twin-viewer-ws' `bench` modules), with their arguments. Built with the `bench` feature
 //! (on by default).
 
@@ -224,6 +224,141 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
             "{} stalled clients while {} readings passed: RSS {:.0} MB → {:.0} MB",
             s.stalled_clients, s.readings, s.rss_before_mb, s.rss_after_mb
         );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchSoakArgs {
+    /// The city bundle (default: Pitești, built into the binary).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
+    /// Simulated days to run.
+    #[arg(long, default_value_t = 60)]
+    pub days: u32,
+    /// WebSocket clients subscribed to every layer all along.
+    #[arg(long, default_value_t = 20)]
+    pub clients: usize,
+    /// Write the per-day figures here (CSV).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Draw every series against its median here (SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// `twin bench soak`: see `twin_viewer_ws::soak`. The twin snapshots every 5 s and keeps the
+/// log 30 s (wall clock) past a snapshot: at about five seconds a simulated day, some six
+/// simulated days, the scale of the default seven-day retention.
+pub fn bench_soak(args: BenchSoakArgs) -> Result<()> {
+    use twin_viewer_ws::soak;
+    if args.days < 2 {
+        return Err(anyhow!("--days must be at least 2, got {}", args.days));
+    }
+    let (city, source) = crate::default_city::load(args.city.as_deref())?;
+    let city = Arc::new(city);
+    let fit = crate::default_city::demand_fit(&source, &city, None).ok();
+    let tmp = tempfile_dir()?;
+    let work = tmp.clone();
+    let days = actix_rt::System::new().block_on(async move {
+        let mut config = TwinConfig::new(work.join("soak"));
+        config.snapshot_every = Duration::from_secs(5);
+        config.log_retention = Duration::from_secs(30);
+        let twin = LiveTwin::start(city.clone(), config)?;
+        let token = format!("soak-operator-{}", std::process::id());
+        let auth = twin_viewer_ws::auth::Auth::from_toml(
+            &format!("open_reads = true\n[[token]]\nname = \"soak\"\nrole = \"operator\"\ntoken = \"{token}\"\n"),
+            "soak",
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+        let mut limits = twin_viewer_ws::Limits::default();
+        limits.ws.max_clients = args.clients + 10;
+        let server = twin_viewer_ws::spawn_server(
+            twin.clone(),
+            twin_viewer_ws::ServerConfig {
+                listen: "127.0.0.1:0".parse()?,
+                auth,
+                limits,
+                hub: Default::default(),
+                ev_fit: Default::default(),
+            },
+            2,
+        )?;
+        let start = chrono::Utc::now();
+        let ev = fit.map(|fit| twin_actors::ingest::simulated::EvFeedConfig {
+            fit,
+            ev_share: city.meta.ev.share.unwrap_or(0.02),
+        });
+        let feed = SimulatedFeed::new(&city, 1, start, ev);
+        println!(
+            "twin bench soak: {} ({} entities, {} sensors), {} simulated days, {} WebSocket clients, a scenario forked every simulated hour",
+            city.meta.name,
+            city.entities().len(),
+            feed.sensors(),
+            args.days,
+            args.clients
+        );
+        let bar = indicatif::ProgressBar::new(u64::from(args.days));
+        let days = soak::soak(
+            twin.clone(),
+            server.addr,
+            feed,
+            soak::SoakConfig {
+                days: args.days,
+                clients: args.clients,
+                operator_token: token,
+                start,
+            },
+            |d| {
+                bar.set_message(format!("RSS {:.0} MB, store {:.0} MB", d.rss_mb, d.store_mb));
+                bar.inc(1);
+            },
+        )
+        .await;
+        bar.finish_and_clear();
+        server.stop();
+        twin.abandon().await;
+        Ok::<_, anyhow::Error>(days)
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    let days = days?;
+    println!(
+        "| day | wall s | readings | ingest µs/reading | batch ms p99 | solves | solve ms | scenarios (skipped) | scenario s | RSS MB | store MB | WS messages |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for d in &days {
+        println!(
+            "| {} | {:.1} | {} | {:.2} | {:.1} | {} | {:.0} | {} ({}) | {:.2} | {:.0} | {:.1} | {} |",
+            d.day,
+            d.wall_s,
+            d.readings,
+            d.ingest_us_per_reading,
+            d.batch_ms_p99,
+            d.solves,
+            d.solve_ms_mean,
+            d.scenarios,
+            d.scenarios_refused,
+            d.scenario_s_mean,
+            d.rss_mb,
+            d.store_mb,
+            d.ws_messages
+        );
+    }
+    println!("last ten days over days 11–20 (1.00 is flat):");
+    for (name, ratio) in soak::flatness(&days) {
+        println!("  {name:<20} {ratio:.2}");
+    }
+    if let Some(path) = &args.csv {
+        let mut w =
+            csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+        for d in &days {
+            w.serialize(d)?;
+        }
+        w.flush()?;
+    }
+    if let Some(path) = &args.plot {
+        std::fs::write(path, soak::plot_svg(&days))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

@@ -126,6 +126,10 @@ enum BenchCommand {
     /// server CPU and memory, and the memory of stalled clients.
     #[cfg(feature = "bench")]
     Ws(bench::BenchWsArgs),
+    /// Months of uptime in minutes: simulated days through the whole twin (feed, WebSocket
+    /// clients, a scenario every simulated hour); memory, store, ingest and solve times per day.
+    #[cfg(feature = "bench")]
+    Soak(bench::BenchSoakArgs),
     /// The EV study: 30 days with 10,000 EVs and the grid at 15-minute steps.
     Ev(ev::BenchArgs),
     /// The cluster on NATS JetStream: publish and apply rates, a hand-over, a crash takeover.
@@ -258,6 +262,10 @@ fn run(command: Command) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Ws(args),
         } => bench::bench_ws(args),
+        #[cfg(feature = "bench")]
+        Command::Bench {
+            command: BenchCommand::Soak(args),
+        } => bench::bench_soak(args),
         Command::City {
             command: CityCommand::Info { dir, json },
         } => city_info(&dir, json),

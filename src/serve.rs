@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// Hours to keep log batches already covered by a snapshot.
     #[arg(long, default_value_t = 168)]
     pub log_retention_h: u64,
+    /// Free space (MiB) to keep on the data folder's disk: below it, readings and snapshots
+    /// are refused (never acknowledged), `/health` says degraded, and writes resume by
+    /// themselves when space returns.
+    #[arg(long, default_value_t = twin_actors::twin::DEFAULT_MIN_FREE_BYTES >> 20)]
+    pub min_free_mb: u64,
     /// Entity arbiters (threads); default one per core.
     #[arg(long)]
     pub arbiters: Option<usize>,
@@ -108,6 +113,9 @@ impl Default for ServeArgs {
     }
 }
 
+/// How long `twin serve` waits for its final snapshot once asked to stop.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(60);
+
 pub fn serve(args: ServeArgs) -> Result<()> {
     let (city, source) = crate::default_city::load(args.city.as_deref())?;
     let city = Arc::new(city);
@@ -155,6 +163,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let mut config = TwinConfig::new(&args.data_dir);
     config.snapshot_every = Duration::from_secs(args.snapshot_every_s.max(1));
     config.log_retention = Duration::from_secs(args.log_retention_h * 3600);
+    config.min_free_bytes = args.min_free_mb.saturating_mul(1 << 20);
     if let Some(n) = args.arbiters {
         config.arbiters = n.max(1);
     }
@@ -258,7 +267,18 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         if let Some((handle, _)) = cluster {
             handle.leave().await;
         }
-        twin.shutdown().await;
+        // A store stuck on a failing disk must not keep the twin from stopping: everything
+        // acknowledged is in the log already, so giving up the final snapshot loses nothing.
+        tokio::select! {
+            _ = twin.shutdown() => {}
+            _ = tokio::time::sleep(SHUTDOWN_LIMIT) => eprintln!(
+                "warning: the final snapshot did not finish in {} s; stopping without it (every acknowledged reading is in the log)",
+                SHUTDOWN_LIMIT.as_secs()
+            ),
+            _ = stop_requested() => eprintln!(
+                "warning: stopped again; stopping without the final snapshot (every acknowledged reading is in the log)"
+            ),
+        }
         actix_rt::System::current().stop();
         Ok::<(), anyhow::Error>(())
     })?;
@@ -370,8 +390,8 @@ pub fn status(args: StatusArgs) -> Result<()> {
     }
     if let Some(c) = s.counters {
         println!(
-            "live counters:   {} applied, {} deltas, {} network solves, {} handler panics, {} mailbox waits",
-            c.applied, c.deltas, c.network_solves, c.panics, c.mailbox_full
+            "live counters:   {} applied, {} deltas, {} network solves, {} handler panics, {} network model panics, {} mailbox waits",
+            c.applied, c.deltas, c.network_solves, c.panics, c.network_panics, c.mailbox_full
         );
     }
     if let Some(r) = &s.restored {
@@ -383,6 +403,11 @@ pub fn status(args: StatusArgs) -> Result<()> {
     println!("alerts:          {}", s.alerts);
     println!("citizen reports: {} ({} open)", s.reports, s.reports_open);
     println!("store size:      {:.1} MB", s.store_bytes as f64 / 1e6);
+    if s.degraded.is_empty() {
+        println!("health:          ok");
+    } else {
+        println!("health:          degraded: {}", s.degraded.join("; "));
+    }
     if let Some(c) = &s.cluster {
         let owned: Vec<String> = c.owned.iter().map(u32::to_string).collect();
         println!(

@@ -285,3 +285,160 @@ fn every_acknowledged_reading_survives_sigkill_during_ingest() {
     common::assert_every_reading_applied(&data, &ids, PER_BIN);
     let _ = rt;
 }
+
+/// A tmpfs of `mib` MiB mounted at `path` (a small disk to fill), unmounted when dropped.
+/// Mounting needs root (CAP_SYS_ADMIN), as `scripts/test.sh` runs.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &Path, mib: u64) -> SmallDisk {
+        std::fs::create_dir_all(path).expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(path)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "mounting a {mib} MiB tmpfs needs root (run the tests as scripts/test.sh does): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(path.to_path_buf())
+    }
+
+    /// Bytes free for an unprivileged writer (`df`'s available column).
+    fn free_bytes(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.0)
+            .output()
+            .expect("df runs");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df's available bytes")
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_writes_says_degraded_and_recovers_by_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = start_mosquitto(dir.path());
+    let disk = SmallDisk::mount(&dir.path().join("disk"), 96);
+    let data = disk.0.join("twin");
+    std::fs::create_dir_all(&data).expect("data folder");
+    const TOKEN: &str = "operator-token-on-a-small-disk";
+    common::write_tokens(
+        &data.join("tokens.toml"),
+        &format!(
+            "open_reads = true\n\n[[token]]\nname = \"test\"\nrole = \"operator\"\ntoken = \"{TOKEN}\"\n"
+        ),
+    );
+    let http = free_port();
+    let mut twin = Killed(
+        Command::new(env!("CARGO_BIN_EXE_twin"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{http}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .args(["--mqtt", &format!("mqtt://127.0.0.1:{port}")])
+            .args(["--mqtt-client-id", "twin-on-a-small-disk"])
+            .args(["--min-free-mb", "24", "--snapshot-every-s", "2"])
+            .current_dir(common::root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the twin binary runs"),
+    );
+    wait_subscribed(&data, port);
+    let token = TOKEN.to_string();
+    let level = |twin_port: u16| {
+        let (code, body) = common::http(twin_port, "GET", "/api/entities/bin:17", None, None);
+        assert_eq!(code, 200, "reads keep serving: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        v["state"]["fillingLevel"].as_f64()
+    };
+    let health = || {
+        let (code, body) = common::http(http, "GET", "/health", None, None);
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")
+    };
+    assert_eq!(health()["status"], "ok");
+
+    // Fill the disk to 12 MiB free, under the 24 MiB the twin keeps.
+    let filler = disk.0.join("filler");
+    let fill = disk.free_bytes().saturating_sub(12 << 20);
+    std::fs::write(&filler, vec![0u8; fill as usize]).expect("fill the disk");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(publish_all(
+        port,
+        vec![(
+            "citytwin/bin/17".into(),
+            reading(0.73, "2026-11-27T09:00:00Z"),
+        )],
+    ));
+    let started = Instant::now();
+    let degraded = loop {
+        let h = health();
+        if h["status"] == "degraded" {
+            break h;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "/health never said degraded: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let reason = degraded["degraded"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.starts_with("store: disk nearly full") && reason.contains("24 MiB"),
+        "{degraded}"
+    );
+    let status = wait_status(&data, "twin status to say degraded", |s| {
+        s["degraded"][0].as_str() == Some(reason.as_str())
+    });
+    assert_eq!(status["running"], true);
+    // Not acknowledged, so not in the state; an HTTP write is refused with the reason.
+    assert_ne!(level(http), Some(0.73));
+    let posted = serde_json::json!([{"entity": "bin:18", "observedAt": "2026-11-27T09:00:00Z",
+        "values": {"fillingLevel": 0.42}}]);
+    let (code, body) = common::http(http, "POST", "/api/readings", Some(&token), Some(&posted));
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("store_error") && body.contains("disk nearly full"),
+        "{body}"
+    );
+
+    // Space returns: the held MQTT reading becomes durable, HTTP writes work, health is ok.
+    std::fs::remove_file(&filler).expect("free the disk");
+    let started = Instant::now();
+    while level(http) != Some(0.73) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the MQTT reading held during the full disk never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, body) = common::http(http, "POST", "/api/readings", Some(&token), Some(&posted));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(health()["status"], "ok");
+    Command::new("kill")
+        .args(["-TERM", &twin.0.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    let stopped = twin.0.wait().expect("the twin stops on SIGTERM");
+    assert!(stopped.success(), "{stopped}");
+}

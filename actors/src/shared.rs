@@ -49,16 +49,24 @@ pub struct Counters {
     /// Times a dispatch found a mailbox full and waited (backpressure at work).
     pub mailbox_full: AtomicU64,
     pub solves: AtomicU64,
+    /// Network model runs that panicked (caught; the last good estimates stayed).
+    pub network_panics: AtomicU64,
+    /// Time spent in network solves, µs (with `solves`: the mean solve time).
+    pub solve_micros: AtomicU64,
 }
 
 /// A copy of the counters for status output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterValues {
     pub applied: u64,
     pub deltas: u64,
     pub panics: u64,
     pub mailbox_full: u64,
     pub network_solves: u64,
+    #[serde(default)]
+    pub network_panics: u64,
+    #[serde(default)]
+    pub network_solve_us: u64,
 }
 
 impl Counters {
@@ -69,6 +77,8 @@ impl Counters {
             panics: self.panics.load(Ordering::Relaxed),
             mailbox_full: self.mailbox_full.load(Ordering::Relaxed),
             network_solves: self.solves.load(Ordering::Relaxed),
+            network_panics: self.network_panics.load(Ordering::Relaxed),
+            network_solve_us: self.solve_micros.load(Ordering::Relaxed),
         }
     }
 }
@@ -82,6 +92,42 @@ pub struct Shared {
     /// Citizen reports. Written only by the ingest pipeline (which persists them first); read
     /// by anyone.
     reports: Mutex<ReportBook>,
+    /// What is wrong right now: `/health` and `twin status` say `degraded` with these reasons.
+    pub degraded: Degradations,
+}
+
+/// The twin's degradations: one reason per part (`store`, `network:water`, …), set while the
+/// part is impaired and cleared when it recovers. Read by `/health` and written into
+/// `status.json` for `twin status`.
+#[derive(Debug, Default)]
+pub struct Degradations(Mutex<std::collections::BTreeMap<String, String>>);
+
+impl Degradations {
+    /// Mark `part` impaired for `reason` (replacing an earlier reason); logged when it starts.
+    pub fn set(&self, part: &str, reason: impl Into<String>) {
+        let reason = reason.into();
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(part) != Some(&reason) {
+            tracing::warn!(part, reason = %reason, "degraded");
+            map.insert(part.to_string(), reason);
+        }
+    }
+
+    /// `part` works again.
+    pub fn clear(&self, part: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.remove(part).is_some() {
+            tracing::info!(part, "recovered");
+        }
+    }
+
+    /// The reasons, as `part: reason`, in the order of the parts' names; empty when all is well.
+    pub fn reasons(&self) -> Vec<String> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .map(|(part, why)| format!("{part}: {why}"))
+            .collect()
+    }
 }
 
 impl Shared {
@@ -94,6 +140,7 @@ impl Shared {
             counters: Counters::default(),
             feed,
             reports: Mutex::new(ReportBook::default()),
+            degraded: Degradations::default(),
         })
     }
 

@@ -26,6 +26,11 @@ use twin_core::{EntityId, Quantity, Reading, Value};
 /// Format version of log batches and snapshots.
 const FORMAT: u8 = 1;
 
+/// sled's page cache. The store is written all day and read only at start, so a small cache
+/// costs nothing; sled's default (1 GiB) let a twin's memory grow with its store for weeks
+/// (`twin bench soak`, docs/reliability.md).
+const CACHE_BYTES: u64 = 64 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store {0} is locked by another process (a running `twin serve`?)")]
@@ -100,6 +105,7 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|e| match &e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
@@ -204,6 +210,18 @@ impl Store {
         self.log_batches.fetch_add(1, Ordering::Relaxed);
         self.next_seq += readings.len() as u64;
         Ok(Some(self.next_seq - 1))
+    }
+
+    /// Bytes free for this process on the file system holding the store (`statvfs`:
+    /// available blocks × fragment size), so writes can be refused before the disk is full.
+    /// Errors: the file system cannot be asked (the folder is gone).
+    pub fn free_bytes(&self) -> Result<u64, StoreError> {
+        let fs = rustix::fs::statvfs(&self.path).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            what: "file system".into(),
+            why: format!("cannot read its free space: {e}"),
+        })?;
+        Ok(fs.f_bavail.saturating_mul(fs.f_frsize))
     }
 
     /// Make everything appended so far durable (fsync).

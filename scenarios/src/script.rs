@@ -98,6 +98,50 @@ struct Shared {
     baselines: Mutex<HashMap<String, RunOutput>>,
     /// The script's random draws (seeded 1 until `seed_random`).
     rng: Mutex<ChaCha8Rng>,
+    budget: Budget,
+}
+
+/// The script's wall-clock and memory allowance, checked between Rhai operations and before
+/// every scenario run a native call makes (`run`, each scenario of `run_all`, a baseline), so a
+/// runaway `run_all` stops at the next scenario instead of running on outside the engine.
+struct Budget {
+    started: Instant,
+    max_time: Duration,
+    base_memory: u64,
+    max_memory: u64,
+}
+
+impl Budget {
+    fn new(limits: &Limits) -> Budget {
+        Budget {
+            started: Instant::now(),
+            max_time: Duration::from_secs_f64(limits.max_seconds.clamp(0.0, 1e9)),
+            base_memory: resident_bytes(),
+            max_memory: limits.max_memory_bytes,
+        }
+    }
+
+    /// Why the script must stop now, if it must.
+    fn exceeded(&self) -> Option<String> {
+        let grown = resident_bytes().saturating_sub(self.base_memory);
+        if grown > self.max_memory {
+            return Some(format!(
+                "memory limit: the script grew the process by {} MB (limit {} MB)",
+                grown >> 20,
+                self.max_memory >> 20
+            ));
+        }
+        (self.started.elapsed() > self.max_time)
+            .then(|| format!("time limit of {:.0} s reached", self.max_time.as_secs_f64()))
+    }
+
+    /// [`Budget::exceeded`] as a script error, before `what` starts.
+    fn check(&self, what: &str) -> Fallible<()> {
+        match self.exceeded() {
+            Some(why) => fail(format!("{why} (before {what})")),
+            None => Ok(()),
+        }
+    }
 }
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
@@ -191,6 +235,7 @@ impl Shared {
         if let Some(b) = cached {
             return Ok(b);
         }
+        self.budget.check("a baseline run")?;
         let b = run_baseline(&s.city, &s.scenario, self.ctx.fit.as_deref(), &|_| {})
             .or_else(|e| fail(e.to_string()))?;
         self.baselines
@@ -203,6 +248,8 @@ impl Shared {
     /// Run one scenario against its shared baseline.
     fn run(&self, s: &ScriptScenario) -> Fallible<Comparison> {
         let baseline = self.baseline(s)?;
+        self.budget
+            .check(&format!("scenario `{}`", s.scenario.name))?;
         run_against(
             &s.city,
             &s.scenario,
@@ -363,6 +410,7 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
         cities: Mutex::new(HashMap::new()),
         baselines: Mutex::new(HashMap::new()),
         rng: Mutex::new(ChaCha8Rng::seed_from_u64(1)),
+        budget: Budget::new(&limits),
     });
     let mut engine = Engine::new();
     engine.set_max_operations(limits.max_operations);
@@ -373,29 +421,12 @@ pub fn run_script(source: &str, name: &str, ctx: ScriptContext) -> Result<String
     engine.set_max_expr_depths(64, 64);
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
-    let started = Instant::now();
-    let base_memory = resident_bytes();
-    let max_memory = limits.max_memory_bytes;
-    let max_time = Duration::from_secs_f64(limits.max_seconds);
+    let sh = shared.clone();
     engine.on_progress(move |ops| {
         if ops % 10_000 != 0 {
             return None;
         }
-        let grown = resident_bytes().saturating_sub(base_memory);
-        if grown > max_memory {
-            return Some(Dynamic::from(format!(
-                "memory limit: the script grew the process by {} MB (limit {} MB)",
-                grown >> 20,
-                max_memory >> 20
-            )));
-        }
-        if started.elapsed() > max_time {
-            return Some(Dynamic::from(format!(
-                "time limit of {:.0} s reached",
-                max_time.as_secs_f64()
-            )));
-        }
-        None
+        sh.budget.exceeded().map(Dynamic::from)
     });
     let print = shared.ctx.print.clone();
     engine.on_print(move |s| print(s));
@@ -831,6 +862,41 @@ mod tests {
         assert!((v[1] - 2.0).abs() < 0.15, "{v:?}");
         let e = run_script("random_int(6, 1)", "s.rhai", c()).expect_err("refused");
         assert!(e.contains("low end"), "{e}");
+    }
+
+    #[test]
+    fn the_time_limit_covers_the_runs_native_calls_make() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A script of a few operations whose time is all in `run_all`: the engine alone would
+        // never look at the clock (it checks every 10,000 operations).
+        let limits = Limits {
+            max_seconds: 0.0,
+            ..Limits::default()
+        };
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut c = ctx(dir.path(), limits);
+        let seen = done.clone();
+        c.progress = Arc::new(move |d, _| {
+            seen.fetch_max(d, std::sync::atomic::Ordering::Relaxed);
+        });
+        let e = run_script(
+            "let s = load_scenario(\"scenarios/examples/substation-failure-switching.toml\");\n\
+             let list = [];\n\
+             for k in 0..20 { list.push(s.copy()); }\n\
+             run_all(list)",
+            "runaway.rhai",
+            c,
+        )
+        .expect_err("stopped");
+        assert!(
+            e.contains("time limit of 0 s reached (before a baseline run)"),
+            "{e}"
+        );
+        assert_eq!(
+            done.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "no scenario ran"
+        );
     }
 
     #[test]

@@ -167,22 +167,41 @@ fn entity_summary(state: &AppState, i: usize, live: serde_json::Map<String, Json
     })
 }
 
+/// `GET /health`: `ok`, or `degraded` with its reasons (`part: reason`: a full disk, a store
+/// error, a network model that panicked). Always 200 while the process answers: a degraded
+/// twin still serves its state; monitors read `status`.
 pub async fn health(State(state): State<AppState>) -> Response {
     let status = state.hub.twin.status();
+    let ok = status.degraded.is_empty();
     axum::Json(json!({
-        "status": "ok",
+        "status": if ok { "ok" } else { "degraded" },
+        "degraded": status.degraded,
         "city": status.city,
         "entities": status.entities,
         "version": state.hub.current_version(),
         "clients": state.hub.clients.load(std::sync::atomic::Ordering::Relaxed),
+        "connections": state.connections.counts(),
         "readings_logged": status.readings_logged,
     }))
     .into_response()
 }
 
+/// Full dumps (`GET /api/entities` answers of more than [`DUMP_CHUNK`] entities) sent at once
+/// in all, and from one address: each costs megabytes of JSON, so a few loops of them must not
+/// starve `/health` or the feed. Over either: 429 `busy`.
+pub const DUMPS_IN_FLIGHT: usize = 4;
+pub const DUMPS_PER_ADDRESS: usize = 1;
+/// Entities serialised per chunk of a streamed answer: the hub's lock is let go, and other
+/// requests and the feed get their turn, between two chunks.
+const DUMP_CHUNK: usize = 500;
+
+/// `GET /api/entities?layer=…&bbox=…&limit=N`: `{"count", "entities": [...]}`, every entity
+/// passing the filter (at most `limit`), in city order. A large answer is streamed in chunks
+/// and counts as a full dump ([`DUMPS_IN_FLIGHT`], [`DUMPS_PER_ADDRESS`]).
 pub async fn entities(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult {
     authorize(&state, bearer(&headers), Role::Viewer)?;
@@ -192,18 +211,91 @@ pub async fn entities(
         bbox: parse_bbox(params.get("bbox"))?,
     };
     let limit = match params.get("limit") {
-        None => 100_000,
+        None => usize::MAX,
         Some(t) => t.parse::<usize>().map_err(|_| {
             ApiError::bad_request("bad_parameter", format!("limit `{t}` is not a count"))
         })?,
     };
-    let list: Vec<Json> = state
-        .hub
-        .entity_states(&filter, limit)
-        .into_iter()
-        .map(|(i, s)| entity_summary(&state, i, s))
-        .collect();
-    Ok(axum::Json(json!({"count": list.len(), "entities": list})).into_response())
+    let indices = state.hub.matching(&filter, limit);
+    let summaries = |chunk: &[usize]| -> Vec<Json> {
+        state
+            .hub
+            .states_of(chunk)
+            .into_iter()
+            .zip(chunk)
+            .map(|(s, &i)| entity_summary(&state, i, s))
+            .collect()
+    };
+    if indices.len() <= DUMP_CHUNK {
+        let list = summaries(&indices);
+        return Ok(axum::Json(json!({"count": list.len(), "entities": list})).into_response());
+    }
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+    let Some(permit) = state.dumps.admit(peer) else {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            format!(
+                "a full dump is already being sent to this address, or {DUMPS_IN_FLIGHT} are in all; \
+                 try again in a moment, or ask for less (layer, bbox, limit)"
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Ok(response);
+    };
+    let head = format!("{{\"count\":{},\"entities\":[", indices.len());
+    let chunks: Vec<Vec<usize>> = indices.chunks(DUMP_CHUNK).map(<[usize]>::to_vec).collect();
+    let state = state.clone();
+    // The permit travels with the stream: released when the last chunk is sent or the client
+    // goes away.
+    let parts = futures_util::stream::unfold(
+        (chunks.into_iter(), 0usize, Some(head), permit),
+        move |(mut chunks, sent, head, permit)| {
+            let state = state.clone();
+            async move {
+                if let Some(head) = head {
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(head.into_bytes()),
+                        (chunks, sent, None, permit),
+                    ));
+                }
+                let Some(chunk) = chunks.next() else {
+                    drop(permit);
+                    return None;
+                };
+                tokio::task::yield_now().await;
+                let mut out = Vec::with_capacity(chunk.len() * 200);
+                for (k, (live, &i)) in state
+                    .hub
+                    .states_of(&chunk)
+                    .into_iter()
+                    .zip(&chunk)
+                    .enumerate()
+                {
+                    if sent + k > 0 {
+                        out.push(b',');
+                    }
+                    // Serialising a `Value` into a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut out, &entity_summary(&state, i, live));
+                }
+                if chunks.len() == 0 {
+                    out.extend_from_slice(b"]}");
+                }
+                Some((Ok(out), (chunks, sent + chunk.len(), None, permit)))
+            }
+        },
+    );
+    let mut response = Body::from_stream(parts).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
 pub async fn entity(
@@ -311,9 +403,12 @@ pub async fn alerts(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
 /// The request's body, at most `limit` bytes, else 413 with `reason` and `message`: a
 /// `Content-Length` over the limit is refused from the headers alone, before any of the body
 /// is read (RFC 9110 §15.5.14); a body that runs past the limit while read is refused too.
+/// A body that has not all arrived `within` its deadline gets 408 `body_timeout` (a client
+/// that sends half a body must not hold the connection).
 pub async fn read_body(
     request: Request,
     limit: usize,
+    within: std::time::Duration,
     reason: &'static str,
     message: String,
 ) -> Result<axum::body::Bytes, ApiError> {
@@ -326,9 +421,14 @@ pub async fn read_body(
     if announced.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| too_large())
+    match tokio::time::timeout(within, axum::body::to_bytes(request.into_body(), limit)).await {
+        Ok(body) => body.map_err(|_| too_large()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the body did not arrive within {} s", within.as_secs_f64()),
+        )),
+    }
 }
 
 /// `POST /api/readings`: a JSON array of readings, validated like MQTT ones; answers once the
@@ -339,6 +439,7 @@ pub async fn post_readings(State(state): State<AppState>, request: Request) -> A
     let bytes = read_body(
         request,
         limit,
+        state.limits.connections.body_timeout,
         "body_too_large",
         format!("the body exceeds {limit} bytes; send smaller batches"),
     )

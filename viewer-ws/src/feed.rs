@@ -572,23 +572,27 @@ impl FeedHub {
             .collect()
     }
 
-    /// The states of every entity passing the filter, in city order.
-    pub fn entity_states(
-        &self,
-        filter: &Filter,
-        limit: usize,
-    ) -> Vec<(usize, serde_json::Map<String, Json>)> {
-        let st = self.read();
-        (0..st.views.len())
+    /// The indices of the entities passing the filter, in city order, at most `limit`.
+    pub fn matching(&self, filter: &Filter, limit: usize) -> Vec<usize> {
+        (0..self.city.entities().len())
             .filter(|&i| self.passes(filter, i))
             .take(limit)
-            .map(|i| {
-                let m = st.views[i]
-                    .fields
-                    .iter()
-                    .map(|f| (f.name.to_string(), f.value.clone()))
-                    .collect();
-                (i, m)
+            .collect()
+    }
+
+    /// The published states of some entities (field name → value), in the order given; an
+    /// index out of range gives an empty state.
+    pub fn states_of(&self, indices: &[usize]) -> Vec<serde_json::Map<String, Json>> {
+        let st = self.read();
+        indices
+            .iter()
+            .map(|&i| {
+                st.views.get(i).map_or_else(Default::default, |v| {
+                    v.fields
+                        .iter()
+                        .map(|f| (f.name.to_string(), f.value.clone()))
+                        .collect()
+                })
             })
             .collect()
     }

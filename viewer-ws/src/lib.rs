@@ -9,7 +9,10 @@
 //! - [`api`]: the JSON API; [`auth`]: bearer tokens and roles; [`geo`]: layers as GeoJSON;
 //! - [`reports`]: citizen reports; [`waste_plan`]: a collection round from the live bins;
 //!   [`scenarios`]: scenarios forked from the twin's state;
-//! - [`assets`]: the web viewer's files; [`bench`]: the WebSocket load benchmark.
+//! - [`connections`]: accepting connections, with caps in all and per address, and header and
+//!   idle deadlines;
+//! - [`assets`]: the web viewer's files; [`bench`]: the WebSocket load benchmark; [`soak`]:
+//!   weeks of simulated days through the whole twin.
 //!
 //! Depends on `twin-actors` (the live twin it serves), `twin-scenarios` (its public runner, for
 //! forks) and `twin-core` (the model). This is an edge crate: wire types with `Serialize` live
@@ -21,11 +24,14 @@ pub mod assets;
 pub mod auth;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod connections;
 pub mod feed;
 pub mod geo;
 pub mod protocol;
 pub mod reports;
 pub mod scenarios;
+#[cfg(feature = "bench")]
+pub mod soak;
 pub mod waste_plan;
 pub mod ws;
 
@@ -52,6 +58,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most readings in one POST.
     pub max_batch: usize,
+    /// Connections: caps in all and per address, header, idle and body deadlines.
+    pub connections: connections::ConnectionLimits,
 }
 
 impl Default for Limits {
@@ -60,6 +68,7 @@ impl Default for Limits {
             ws: WsLimits::default(),
             max_body_bytes: 4 * 1024 * 1024,
             max_batch: 10_000,
+            connections: connections::ConnectionLimits::default(),
         }
     }
 }
@@ -89,6 +98,10 @@ pub struct AppState {
     pub scenarios: Arc<scenarios::ScenarioJobs>,
     /// Citizen reports per sending address (a second limit beside the per-reporter one).
     pub report_senders: Arc<reports::AddressLimiter>,
+    /// Open connections, in all and per address.
+    pub connections: Arc<connections::AddressGate>,
+    /// Full dumps (`GET /api/entities` of many entities) being sent, in all and per address.
+    pub dumps: Arc<connections::AddressGate>,
 }
 
 /// Errors starting the server.
@@ -247,6 +260,7 @@ pub fn spawn_server(
                         .map(|&k| geo::layer_geometry(&hub.city, k))
                         .collect(),
                 );
+                let gate = connections::AddressGate::for_connections(&config.limits.connections);
                 let state = AppState {
                     hub: hub.clone(),
                     auth: Arc::new(config.auth),
@@ -255,23 +269,23 @@ pub fn spawn_server(
                     waste: Arc::default(),
                     scenarios: Arc::new(scenarios::ScenarioJobs::new(config.ev_fit.clone())),
                     report_senders: Arc::default(),
+                    connections: gate.clone(),
+                    dumps: connections::AddressGate::new(
+                        api::DUMPS_IN_FLIGHT,
+                        api::DUMPS_PER_ADDRESS,
+                    ),
                 };
                 let _ = ready_tx.send(Ok((addr, hub)));
-                // Deltas are small writes that must leave at once: no Nagle delay.
-                use axum::serve::ListenerExt;
-                let listener = listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                });
-                // Peer addresses feed the per-address limit on citizen reports.
-                let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-                let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                    let _ = rx.await;
-                });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "HTTP server stopped");
-                }
+                connections::serve(
+                    listener,
+                    router(state),
+                    gate,
+                    config.limits.connections,
+                    async {
+                        let _ = rx.await;
+                    },
+                )
+                .await;
             });
             // Open WebSocket tasks end with the runtime.
             rt.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -74,10 +74,15 @@ fn refusal(rej: Rejection) -> ApiError {
     ApiError::new(status, reason, rej.message)
 }
 
-async fn body_bytes(request: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+async fn body_bytes(
+    state: &AppState,
+    request: Request,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
     crate::api::read_body(
         request,
         limit,
+        state.limits.connections.body_timeout,
         "payload_too_large",
         format!("the body exceeds {limit} bytes"),
     )
@@ -92,7 +97,7 @@ pub async fn post_report(State(state): State<AppState>, request: Request) -> Api
     let peer = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| crate::connections::address_key(c.0.ip()));
     if let (false, Some(ip)) = (trusted, peer)
         && let Err(wait) = state.report_senders.admit(ip)
     {
@@ -104,7 +109,7 @@ pub async fn post_report(State(state): State<AppState>, request: Request) -> Api
             ),
         ));
     }
-    let bytes = body_bytes(request, MAX_REPORT_BYTES).await?;
+    let bytes = body_bytes(&state, request, MAX_REPORT_BYTES).await?;
     let report = state
         .hub
         .twin
@@ -176,7 +181,7 @@ pub async fn resolve_report(
             format!("`{id}` is not a report number"),
         )
     })?;
-    let bytes = body_bytes(request, 4096).await?;
+    let bytes = body_bytes(&state, request, 4096).await?;
     let resolution = if bytes.iter().all(u8::is_ascii_whitespace) {
         "resolved by an operator".to_string()
     } else {

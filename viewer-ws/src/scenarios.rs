@@ -138,6 +138,7 @@ pub async fn post_scenario(
     let bytes = crate::api::read_body(
         request,
         MAX_SCENARIO_BYTES,
+        state.limits.connections.body_timeout,
         "body_too_large",
         format!("a scenario file is at most {MAX_SCENARIO_BYTES} bytes"),
     )

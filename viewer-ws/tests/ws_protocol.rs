@@ -432,7 +432,38 @@ fn http(
     token: Option<&str>,
     body: &str,
 ) -> (u16, Json) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let s = std::net::TcpStream::connect(addr).expect("connect");
+    http_on(s, method, path, token, body)
+}
+
+/// A connection to `addr` from the local address `from` (any of 127.0.0.0/8 on Linux), with a
+/// receive buffer of `recv_buffer` bytes when given (a slow reader).
+async fn connect_from(
+    from: &str,
+    addr: SocketAddr,
+    recv_buffer: Option<u32>,
+) -> std::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    if let Some(n) = recv_buffer {
+        socket.set_recv_buffer_size(n).expect("SO_RCVBUF");
+    }
+    socket
+        .bind(format!("{from}:0").parse().expect("addr"))
+        .expect("bind");
+    let s = socket.connect(addr).await.expect("connect");
+    let s = s.into_std().expect("std");
+    s.set_nonblocking(false).expect("blocking");
+    s
+}
+
+/// One request on an open connection (`Connection: close`), its status and JSON body.
+fn http_on(
+    mut s: std::net::TcpStream,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, Json) {
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
@@ -1080,4 +1111,158 @@ async fn silent_clients_lose_their_slot_and_dead_ones_are_dropped() {
     send(&mut ws, json!({"type": "ping", "id": 7})).await;
     let pong = until(&mut ws, Duration::from_secs(10), |m| m["type"] == "pong").await;
     assert_eq!(pong.last().expect("pong")["id"], 7);
+}
+
+/// Read from `s` until the server closes it; the bytes, or an error when it did not close
+/// within the socket's read timeout.
+fn read_until_closed(s: &mut std::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(all),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(all),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn connections_over_the_per_address_cap_are_closed_and_other_addresses_still_served() {
+    let mut limits = Limits::default();
+    limits.connections.max_per_address = 5;
+    let run = start(limits, HubConfig::default());
+    let addr = run.server.addr;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(connect_from("127.0.0.1", addr, None).await);
+    }
+    // Let the server admit the five before the sixth comes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut sixth = connect_from("127.0.0.1", addr, None).await;
+    let other = connect_from("127.0.0.2", addr, None).await;
+    let (closed, health) = tokio::task::spawn_blocking(move || {
+        sixth
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let closed = read_until_closed(&mut sixth);
+        (closed, http_on(other, "GET", "/health", None, ""))
+    })
+    .await
+    .expect("client");
+    assert_eq!(
+        closed.expect("the sixth connection is closed at once, not held"),
+        Vec::<u8>::new()
+    );
+    assert_eq!(health.0, 200, "another address is served: {}", health.1);
+    assert!(
+        health.1["connections"]["refused"].as_u64() >= Some(1),
+        "{}",
+        health.1
+    );
+    drop(held);
+}
+
+#[actix_rt::test]
+async fn half_sent_headers_idle_keep_alive_and_half_sent_bodies_are_closed() {
+    let mut limits = Limits::default();
+    limits.connections.header_timeout = Duration::from_secs(1);
+    limits.connections.body_timeout = Duration::from_secs(1);
+    let run = start(limits, HubConfig::default());
+    let addr = run.server.addr;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let open = || {
+            let s = std::net::TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            s
+        };
+        // Headers that never end.
+        let mut half = open();
+        write!(half, "GET /health HTTP/1.1\r\nHost: test\r\n").expect("write");
+        let half_headers = read_until_closed(&mut half);
+        // A whole request, then silence on a keep-alive connection.
+        let mut idle = open();
+        write!(idle, "GET /health HTTP/1.1\r\nHost: test\r\n\r\n").expect("write");
+        let idle_answer = read_until_closed(&mut idle);
+        // Headers announcing 100 bytes of body, and 10 of them.
+        let mut body = open();
+        write!(
+            body,
+            "POST /api/readings HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {OPERATOR}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{{\"entity\""
+        )
+        .expect("write");
+        let body_answer = read_until_closed(&mut body);
+        (half_headers, idle_answer, body_answer)
+    })
+    .await
+    .expect("client");
+    let text = |r: std::io::Result<Vec<u8>>, what: &str| {
+        String::from_utf8_lossy(&r.unwrap_or_else(|e| panic!("{what}: held open ({e})")))
+            .into_owned()
+    };
+    let half = text(outcome.0, "half-sent headers");
+    assert!(
+        half.is_empty() || half.starts_with("HTTP/1.1 408"),
+        "half-sent headers are dropped: {half}"
+    );
+    let idle = text(outcome.1, "an idle keep-alive connection");
+    assert!(
+        idle.starts_with("HTTP/1.1 200"),
+        "answered, then closed: {idle}"
+    );
+    let body = text(outcome.2, "a half-sent body");
+    assert!(body.starts_with("HTTP/1.1 408"), "{body}");
+    assert!(body.contains("body_timeout"), "{body}");
+}
+
+#[actix_rt::test]
+async fn a_full_dump_is_streamed_in_chunks_and_arrives_whole() {
+    let run = start(Limits::default(), HubConfig::default());
+    let addr = run.server.addr;
+    let entities = run.twin.shared.city.entities().len();
+    let raw = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        write!(
+            s,
+            "GET /api/entities HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        read_until_closed(&mut s).expect("the whole answer")
+    })
+    .await
+    .expect("client");
+    let text = String::from_utf8(raw).expect("UTF-8");
+    let (head, mut rest) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "streamed, not built whole in memory: {head}"
+    );
+    // Undo the chunked transfer coding (RFC 9112 §7.1).
+    let mut body = String::new();
+    let mut chunks = 0;
+    loop {
+        let (size, after) = rest.split_once("\r\n").expect("a chunk size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex size");
+        if size == 0 {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+        chunks += 1;
+    }
+    assert!(chunks > 2, "several chunks, not one: {chunks}");
+    let dump: Json = serde_json::from_str(&body).expect("the chunks make one JSON document");
+    assert_eq!(dump["count"], entities as u64);
+    let list = dump["entities"].as_array().expect("entities");
+    assert_eq!(list.len(), entities);
+    assert_eq!(
+        list.last().expect("last")["id"],
+        run.twin.shared.city.entities()[entities - 1].id.to_string()
+    );
 }

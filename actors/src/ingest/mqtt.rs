@@ -176,6 +176,9 @@ pub async fn run_mqtt(twin: LiveTwin, config: MqttConfig) {
 }
 
 /// Collect messages into batches, make each durable through the twin, then acknowledge it.
+/// A batch the store cannot take (a full disk) is kept and tried again, waiting longer each
+/// time, and acknowledged only once durable: the broker holds back what follows (its
+/// in-flight window is full) and redelivers it all if the twin stops meanwhile.
 async fn batcher(twin: LiveTwin, client: AsyncClient, mut rx: mpsc::Receiver<Publish>) {
     let mut publishes = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -186,48 +189,76 @@ async fn batcher(twin: LiveTwin, client: AsyncClient, mut rx: mpsc::Receiver<Pub
                 Err(_) => break,
             }
         }
-        let mut readings = Vec::with_capacity(publishes.len());
-        let mut reports = Vec::new();
-        for p in &publishes {
-            match parse_message(&p.topic, &p.payload) {
-                Ok(Inbound::Reading(r)) => readings.push(Ok(r)),
-                Ok(Inbound::Report(body)) => reports.push(body),
-                Err(rej) => readings.push(Err(rej)),
-            }
-        }
-        let mut reports_durable = true;
-        for body in reports {
-            // A refused report is counted by the twin and acknowledged; only a store failure
-            // leaves the batch unacknowledged.
-            if let Err(rej) = twin.submit_report(body).await {
-                tracing::debug!(reason = %rej.reason, "MQTT report refused: {}", rej.message);
-                reports_durable &= rej.reason != "store_error";
-                if rej.reason == "stopped" {
-                    return;
+        let mut wait = Duration::from_millis(500);
+        let mut reports_done = vec![false; publishes.len()];
+        loop {
+            match make_durable(&twin, &publishes, &mut reports_done).await {
+                Durable::Yes => break,
+                Durable::Stopped => return,
+                Durable::NotYet(why) => {
+                    tracing::error!(error = %why, retry_in_ms = wait.as_millis() as u64, "MQTT batch not durable; not acknowledged, trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
                 }
             }
         }
-        match twin.ingest_durable(readings, None).await {
-            Ok(_) if !reports_durable => {
-                tracing::error!("MQTT reports not durable; batch not acknowledged");
-                publishes.clear();
+        for p in publishes.drain(..) {
+            if let Err(e) = client.ack(&p).await {
+                tracing::warn!(error = %e, "MQTT ack failed; the broker will redeliver");
             }
-            Ok(outcome) if outcome.store_error.is_none() => {
-                for p in publishes.drain(..) {
-                    if let Err(e) = client.ack(&p).await {
-                        tracing::warn!(error = %e, "MQTT ack failed; the broker will redeliver");
-                    }
-                }
+        }
+    }
+}
+
+/// What became of one try at making a batch of messages durable.
+enum Durable {
+    Yes,
+    /// The store did not take it (why); nothing may be acknowledged yet.
+    NotYet(String),
+    Stopped,
+}
+
+/// Send a batch's citizen reports and readings through the twin. Reports made durable (or
+/// refused) are marked in `reports_done`, so a retry does not send them twice; they are
+/// acknowledged with the rest of the batch.
+async fn make_durable(
+    twin: &LiveTwin,
+    publishes: &[Publish],
+    reports_done: &mut [bool],
+) -> Durable {
+    let mut readings = Vec::with_capacity(publishes.len());
+    let mut reports = Vec::new();
+    for (k, p) in publishes.iter().enumerate() {
+        if reports_done[k] {
+            continue;
+        }
+        match parse_message(&p.topic, &p.payload) {
+            Ok(Inbound::Reading(r)) => readings.push(Ok(r)),
+            Ok(Inbound::Report(body)) => reports.push((k, body)),
+            Err(rej) => readings.push(Err(rej)),
+        }
+    }
+    for (k, body) in reports {
+        // A refused report is counted by the twin and acknowledged; only a store failure
+        // leaves the batch unacknowledged.
+        match twin.submit_report(body).await {
+            Ok(_) => {}
+            Err(rej) if rej.reason == "stopped" => return Durable::Stopped,
+            Err(rej) if rej.reason == "store_error" => return Durable::NotYet(rej.message),
+            Err(rej) => {
+                tracing::debug!(reason = %rej.reason, "MQTT report refused: {}", rej.message)
             }
-            Ok(outcome) => {
-                // Not durable: no acknowledgement; the broker redelivers after reconnect.
-                tracing::error!(error = ?outcome.store_error, "MQTT batch not durable; not acknowledged");
-                publishes.clear();
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "twin stopped; MQTT ingest ends");
-                return;
-            }
+        }
+        reports_done[k] = true;
+    }
+    match twin.ingest_durable(readings, None).await {
+        Ok(outcome) => match outcome.store_error {
+            None => Durable::Yes,
+            Some(why) => Durable::NotYet(why),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "twin stopped; MQTT ingest ends");
+            Durable::Stopped
         }
     }
 }

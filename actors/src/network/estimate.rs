@@ -12,7 +12,8 @@ use twin_core::{CityModel, EntityId};
 use super::injections::{Injections, lock};
 use super::published::Alert;
 
-pub(super) type Solved = (Vec<(String, &'static str, f64)>, Vec<Alert>);
+/// A network model's answer: estimates (entity id, field, value) and alerts.
+pub type Solved = (Vec<(String, &'static str, f64)>, Vec<Alert>);
 
 /// Voltage band for alerts (EN 50160: ±10 % at LV; ±5 % kept as a planning band at MV).
 const V_LOW: f64 = 0.95;

@@ -117,6 +117,50 @@ impl Injections {
         }
     }
 
+    /// The inputs a network model solves from, in a line for a log: how many elements hold a
+    /// measured value and the changes not yet solved.
+    pub fn describe(&self, network: NetworkKind) -> String {
+        match network {
+            NetworkKind::Power => {
+                let p = lock(&self.power);
+                let chargers = lock(&self.chargers);
+                let kw: f64 = p.values.values().filter_map(|v| v.0).sum();
+                format!(
+                    "{} measured posts ({kw:.0} kW in all), {} chargers ({:.0} kW), {} changes",
+                    p.values.len(),
+                    chargers.len(),
+                    chargers.values().sum::<f64>(),
+                    p.changes
+                )
+            }
+            NetworkKind::Water => {
+                let w = lock(&self.water);
+                format!(
+                    "{} measured junction demands ({:.1} l/s in all), {} changes",
+                    w.values.len(),
+                    w.values.values().sum::<f64>(),
+                    w.changes
+                )
+            }
+            NetworkKind::Road => {
+                let r = lock(&self.road);
+                format!(
+                    "{} streets with a congestion level, {} changes",
+                    r.values.len(),
+                    r.changes
+                )
+            }
+            NetworkKind::Waste => {
+                let w = lock(&self.waste);
+                format!(
+                    "{} bins with a level, {} changes",
+                    w.values.len(),
+                    w.changes
+                )
+            }
+        }
+    }
+
     /// Keep a network's newest estimates and alerts for [`Injections::latest`].
     pub(super) fn set_latest(
         &self,

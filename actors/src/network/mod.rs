@@ -15,6 +15,7 @@ pub mod estimate;
 pub mod injections;
 pub mod published;
 
-pub use actor::{NetworkActor, SolvePolicy};
+pub use actor::{NetworkActor, SolveFn, SolvePolicy, solve_network};
+pub use estimate::Solved;
 pub use injections::Injections;
 pub use published::{Alert, Estimates, NetworkKind};

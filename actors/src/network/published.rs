@@ -19,6 +19,16 @@ impl NetworkKind {
         NetworkKind::Road,
         NetworkKind::Waste,
     ];
+
+    /// The lowercase name (`power`, `water`, `road`, `waste`), as serialised.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkKind::Power => "power",
+            NetworkKind::Water => "water",
+            NetworkKind::Road => "road",
+            NetworkKind::Waste => "waste",
+        }
+    }
 }
 
 /// Model estimates for the elements of one network.

@@ -59,7 +59,16 @@ pub struct TwinConfig {
     pub apply: ApplyFn,
     /// Write `status.json` into the data folder this often.
     pub status_every: Duration,
+    /// Free bytes the twin keeps on the store's disk: under this, readings, reports and
+    /// snapshots are refused (never acknowledged) and the twin says `degraded` until space
+    /// returns. Default [`DEFAULT_MIN_FREE_BYTES`].
+    pub min_free_bytes: u64,
 }
+
+/// The free space a twin keeps on its store's disk by default: 256 MiB, room for several
+/// snapshots of a city the size of Pitești and for sled's own segment writes, so the store
+/// never meets a full disk (sled does not recover from a failed write in the same process).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 
 impl TwinConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> TwinConfig {
@@ -71,6 +80,7 @@ impl TwinConfig {
             solve_policy: SolvePolicy::default(),
             apply: EntityLive::apply_reading,
             status_every: Duration::from_secs(1),
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
         }
     }
 }
@@ -159,6 +169,13 @@ impl LiveTwin {
         shared
             .networks
             .set_report_alerts(report_alerts(&shared.reports()));
+        // The network models' inputs as they stood: estimates and alerts after a restart
+        // equal those before it, not waiting for every sensor to report again.
+        for (i, (live, entity)) in states.iter().zip(city.entities()).enumerate() {
+            if live.readings > 0 {
+                shared.networks.inject(i, entity, &live.full_delta());
+            }
+        }
         let arbiters: Vec<Arbiter> = (0..config.arbiters.max(1))
             .map(|_| Arbiter::new())
             .collect();
@@ -173,14 +190,20 @@ impl LiveTwin {
                 })
             })
             .collect();
-        let network_arbiter = Arbiter::new();
-        for kind in NetworkKind::ALL {
-            let shared = shared.clone();
-            let policy = config.solve_policy;
-            NetworkActor::start_in_arbiter(&network_arbiter.handle(), move |_| {
-                NetworkActor::new(kind, shared, policy)
-            });
-        }
+        // One thread per network model: a long water solve never holds up the power flow,
+        // and a panic stays with its model (see `network::actor`).
+        let network_arbiters: Vec<Arbiter> = NetworkKind::ALL
+            .iter()
+            .map(|&kind| {
+                let arbiter = Arbiter::new();
+                let shared = shared.clone();
+                let policy = config.solve_policy;
+                NetworkActor::start_in_arbiter(&arbiter.handle(), move |_| {
+                    NetworkActor::new(kind, shared, policy)
+                });
+                arbiter
+            })
+            .collect();
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let status = Arc::new(std::sync::Mutex::new(TwinStatus {
             city: city.meta.name.clone(),
@@ -207,7 +230,7 @@ impl LiveTwin {
             .name("ingest".into())
             .spawn(move || {
                 // Keep the arbiters alive as long as the pipeline runs.
-                let _arbiters = (arbiters, network_arbiter);
+                let _arbiters = (arbiters, network_arbiters);
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();
@@ -410,6 +433,7 @@ impl LiveTwin {
         s.alerts = self.shared.networks.alerts().len();
         let reports = self.shared.reports().kpis();
         (s.reports, s.reports_open) = (reports.open + reports.resolved, reports.open);
+        s.degraded = self.shared.degraded.reasons();
         s
     }
 }

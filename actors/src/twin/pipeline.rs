@@ -21,6 +21,9 @@ use crate::entity::{Apply, EntityActor, GetState, SetState};
 use crate::shared::Shared;
 use crate::store::{Snapshot, Store};
 
+/// The part named in the twin's degradations when the store cannot take writes.
+const STORE: &str = "store";
+
 /// Commands waiting for the pipeline; senders wait beyond it (backpressure on every source).
 pub(super) const PIPELINE_CAPACITY: usize = 64;
 
@@ -170,6 +173,13 @@ impl Pipeline {
                 }
             }
         }
+        if let Some(why) = self.disk_too_full() {
+            outcome.store_error = Some(why);
+            if let Some(done) = batch.done {
+                let _ = done.send(outcome);
+            }
+            return;
+        }
         let durable = self
             .store
             .append(&accepted)
@@ -179,9 +189,13 @@ impl Pipeline {
             Ok(()) => {
                 self.rejected_pending.clear();
                 outcome.accepted = accepted.len();
+                self.shared.degraded.clear(STORE);
             }
             Err(e) => {
                 tracing::error!(error = %e, "store write failed; batch not acknowledged");
+                self.shared
+                    .degraded
+                    .set(STORE, format!("the last write failed: {e}"));
                 outcome.store_error = Some(e.to_string());
                 if let Some(done) = batch.done {
                     let _ = done.send(outcome);
@@ -227,7 +241,36 @@ impl Pipeline {
         }
     }
 
+    /// Why nothing may be written now (the disk holds less than the free space the twin
+    /// keeps), marking the store degraded; `None` when there is room, clearing the mark.
+    pub(super) fn disk_too_full(&self) -> Option<String> {
+        let free = match self.store.free_bytes() {
+            Ok(free) => free,
+            Err(e) => {
+                // Not knowing the free space is no reason to stop: the write itself will tell.
+                tracing::warn!(error = %e, "cannot read the store's free space");
+                return None;
+            }
+        };
+        if free >= self.config.min_free_bytes {
+            return None;
+        }
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let why = format!(
+            "disk nearly full: {:.1} MiB free under {}, below the {:.0} MiB the twin keeps \
+             free; writes are refused until space returns",
+            mib(free),
+            self.config.data_dir.display(),
+            mib(self.config.min_free_bytes)
+        );
+        self.shared.degraded.set(STORE, why.clone());
+        Some(why)
+    }
+
     async fn snapshot(&mut self) -> Result<u64, String> {
+        if let Some(why) = self.disk_too_full() {
+            return Err(format!("no snapshot: {why}"));
+        }
         let started = Instant::now();
         // Every reading up to last_seq was sent before these requests, and mailboxes are FIFO.
         let entities = collect_states(&self.addrs)
@@ -273,6 +316,7 @@ impl Pipeline {
         s.alerts = self.shared.networks.alerts().len();
         let reports = self.shared.reports().kpis();
         (s.reports, s.reports_open) = (reports.open + reports.resolved, reports.open);
+        s.degraded = self.shared.degraded.reasons();
         if let Err(e) = write_status_file(&self.config.data_dir, &s) {
             tracing::warn!(error = %e, "cannot write status.json");
         }

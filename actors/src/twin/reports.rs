@@ -18,6 +18,14 @@ fn report_rejection(e: &ReportError) -> Rejection {
     }
 }
 
+/// A report that could not be made durable: the store's part of the reason.
+fn store_rejection(message: String) -> Rejection {
+    Rejection {
+        reason: "store_error".into(),
+        message,
+    }
+}
+
 impl Pipeline {
     /// Validate, number and persist a citizen report. Refusals are counted as `report_<reason>`.
     pub(super) fn report(&mut self, body: &[u8]) -> Result<CitizenReport, Rejection> {
@@ -58,6 +66,10 @@ impl Pipeline {
         id: u64,
         resolution: &str,
     ) -> Result<CitizenReport, Rejection> {
+        // Checked before the book changes: a resolution that cannot be stored is not made.
+        if let Some(why) = self.disk_too_full() {
+            return Err(store_rejection(why));
+        }
         let report = self
             .shared
             .reports()
@@ -69,16 +81,16 @@ impl Pipeline {
 
     /// Make new or changed reports durable and refresh their alerts.
     pub(super) fn persist_reports(&mut self, reports: &[CitizenReport]) -> Result<(), Rejection> {
+        if let Some(why) = self.disk_too_full() {
+            return Err(store_rejection(why));
+        }
         let written = reports
             .iter()
             .try_for_each(|r| self.store.put_report(r))
             .and_then(|_| self.store.flush());
         if let Err(e) = written {
             tracing::error!(error = %e, "cannot store citizen reports");
-            return Err(Rejection {
-                reason: "store_error".into(),
-                message: e.to_string(),
-            });
+            return Err(store_rejection(e.to_string()));
         }
         self.shared
             .networks

@@ -33,6 +33,10 @@ pub struct TwinStatus {
     #[serde(default)]
     pub reports_open: usize,
     pub store_bytes: u64,
+    /// Why the twin is degraded (`part: reason`), empty when all is well: a full disk,
+    /// a store error, a network model that panicked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
     /// The node's part in a cluster (absent for a twin on its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterStatus>,

@@ -36,6 +36,10 @@ pub struct BenchIngestArgs {
     /// MQTT publishers (sensor gateways) sending the messages between them.
     #[arg(long, default_value_t = 4)]
     pub mqtt_publishers: usize,
+    /// The broker's process id, to compare its CPU time with the twin's (default: the one
+    /// running process named `mosquitto`, if there is exactly one).
+    #[arg(long)]
+    pub mqtt_broker_pid: Option<u32>,
 }
 
 /// `twin bench ingest`: the live twin's hot paths (see `twin_actors::bench`).
@@ -79,8 +83,22 @@ pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
                         Ok(r) => println!("MQTT QoS 1, broker to a plain subscriber ({m}):  {r:>12.0} messages/s"),
                         Err(e) => println!("MQTT plain subscriber failed: {e}"),
                     }
-                    match bench::mqtt_twin_rate(city.clone(), &tmp.join("mqtt"), &cfg.host, cfg.port, m, args.mqtt_publishers).await {
-                        Ok(r) => println!("MQTT QoS 1 into the twin, durable ({m}):      {r:>12.0} readings/s"),
+                    let broker = args.mqtt_broker_pid.or_else(|| bench::only_process_named("mosquitto"));
+                    match bench::mqtt_twin_rate(city.clone(), &tmp.join("mqtt"), &cfg.host, cfg.port, m, args.mqtt_publishers, broker).await {
+                        Ok(r) => {
+                            println!("MQTT QoS 1 into the twin, durable ({m}):      {:>12.0} readings/s", r.readings_per_s);
+                            let per = |s: f64| s * 1e6 / r.readings as f64;
+                            match (r.broker_cpu_s, r.cpu_ratio()) {
+                                (Some(b), Some(ratio)) => println!(
+                                    "CPU per reading: twin {:.1} µs, broker {:.1} µs per message: ratio {ratio:.2} (below 1: the twin costs less)",
+                                    per(r.twin_cpu_s), per(b)
+                                ),
+                                _ => println!(
+                                    "CPU per reading: twin {:.1} µs (broker's pid unknown: give --mqtt-broker-pid)",
+                                    per(r.twin_cpu_s)
+                                ),
+                            }
+                        }
                         Err(e) => println!("MQTT into the twin failed: {e}"),
                     }
                 }

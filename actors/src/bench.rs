@@ -325,35 +325,45 @@ fn spawn_publishers(
     let (h, c) = (host.to_string(), city.clone());
     let label = format!("{label}-{}", std::process::id());
     let k = publishers.max(1) as u64;
-    std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
-                return;
-            }
-        };
-        let result = rt.block_on(async move {
-            let tasks: Vec<_> = (0..k)
-                .map(|p| {
-                    let share = n / k + u64::from(p < n % k);
-                    let (h, c) = (h.clone(), c.clone());
-                    let id = format!("bench-pub-{label}-{p}");
-                    tokio::spawn(async move { publish_readings(&c, &h, port, share, &id).await })
-                })
-                .collect();
-            for t in tasks {
-                t.await.map_err(|e| e.to_string())??;
-            }
-            Ok(())
+    let spawned = std::thread::Builder::new()
+        .name(PUBLISHER_THREAD.into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let result = rt.block_on(async move {
+                let tasks: Vec<_> = (0..k)
+                    .map(|p| {
+                        let share = n / k + u64::from(p < n % k);
+                        let (h, c) = (h.clone(), c.clone());
+                        let id = format!("bench-pub-{label}-{p}");
+                        tokio::spawn(
+                            async move { publish_readings(&c, &h, port, share, &id).await },
+                        )
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.map_err(|e| e.to_string())??;
+                }
+                Ok(())
+            });
+            let _ = tx.send(result);
         });
-        let _ = tx.send(result);
-    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the publishers' thread");
+    }
     rx
 }
+
+/// The name of the publishers' thread, so their CPU time is told apart from the twin's.
+const PUBLISHER_THREAD: &str = "mqtt-pub";
 
 /// Messages per second from a QoS 1 publisher through the broker to a plain QoS 1 subscriber
 /// (mosquitto's own rate for the load).
@@ -394,8 +404,82 @@ pub async fn mqtt_plain_rate(
     Ok(rate)
 }
 
+/// One run of MQTT QoS 1 readings into the twin: the rate, and the CPU time the twin and the
+/// broker spent on it.
+#[derive(Debug, Clone, Copy)]
+pub struct MqttTwinRun {
+    pub readings: u64,
+    pub readings_per_s: f64,
+    /// CPU seconds of this process's threads but the publishers' (the twin: MQTT client,
+    /// batcher, pipeline, store, actors).
+    pub twin_cpu_s: f64,
+    /// CPU seconds of the broker's process over the same time, when its pid is known.
+    pub broker_cpu_s: Option<f64>,
+}
+
+impl MqttTwinRun {
+    /// The twin's CPU time per reading over the broker's per message (below 1: the twin costs
+    /// less than the broker carrying the same load).
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        self.broker_cpu_s
+            .filter(|b| *b > 0.0)
+            .map(|b| self.twin_cpu_s / b)
+    }
+}
+
+/// CPU seconds (user + system) of this process's threads, split into those whose name starts
+/// with `prefix` and the rest (Linux: /proc/self/task/*/stat, in USER_HZ ticks of 1/100 s).
+pub fn thread_cpu_seconds(prefix: &str) -> (f64, f64) {
+    let (mut named, mut rest) = (0.0, 0.0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0.0, 0.0);
+    };
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, c)| c.rsplit_once(')'))
+            .map_or("", |(c, _)| c);
+        let cpu = stat_cpu_seconds(&stat).unwrap_or(0.0);
+        if comm.starts_with(prefix) {
+            named += cpu;
+        } else {
+            rest += cpu;
+        }
+    }
+    (named, rest)
+}
+
+/// utime + stime of a `/proc/…/stat` line, seconds (fields 14 and 15, after the command's
+/// closing parenthesis).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    let (_, tail) = stat.rsplit_once(')')?;
+    let f: Vec<&str> = tail.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds (user + system) of process `pid` so far.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    stat_cpu_seconds(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The pid of the one running process whose command is `name` (`mosquitto`), if exactly one.
+pub fn only_process_named(name: &str) -> Option<u32> {
+    let mut found = std::fs::read_dir("/proc").ok()?.flatten().filter_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == name).then_some(pid)
+    });
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
 /// Readings per second from a QoS 1 publisher through the broker into the twin: validated,
-/// logged and flushed, acknowledged, applied by the entity actors.
+/// logged and flushed, acknowledged, applied by the entity actors; with the CPU time the twin
+/// and the broker (`broker_pid`) spent on them.
 pub async fn mqtt_twin_rate(
     city: Arc<CityModel>,
     dir: &std::path::Path,
@@ -403,13 +487,16 @@ pub async fn mqtt_twin_rate(
     port: u16,
     n: u64,
     publishers: usize,
-) -> Result<f64, String> {
+    broker_pid: Option<u32>,
+) -> Result<MqttTwinRun, String> {
     let config = bench_config(dir);
     let twin = LiveTwin::start(city.clone(), config).map_err(|e| e.to_string())?;
     let mut mqtt = crate::ingest::mqtt::MqttConfig::from_url(&format!("mqtt://{host}:{port}"), "")?;
     mqtt.client_id = format!("bench-twin-{}", std::process::id());
     tokio::spawn(crate::ingest::mqtt::run_mqtt(twin.clone(), mqtt));
     tokio::time::sleep(Duration::from_secs(1)).await; // connected and subscribed
+    let (_, twin_cpu0) = thread_cpu_seconds(PUBLISHER_THREAD);
+    let broker_cpu0 = broker_pid.and_then(process_cpu_seconds);
     let started = Instant::now();
     let publisher = spawn_publishers(&city, host, port, n, publishers, "twin");
     let (mut seen, mut progress_at) = (0, Instant::now());
@@ -429,7 +516,14 @@ pub async fn mqtt_twin_rate(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
+    let (_, twin_cpu1) = thread_cpu_seconds(PUBLISHER_THREAD);
+    let broker_cpu1 = broker_pid.and_then(process_cpu_seconds);
     publisher.await.map_err(|e| e.to_string())??;
     twin.abandon().await;
-    Ok(rate)
+    Ok(MqttTwinRun {
+        readings: n,
+        readings_per_s: rate,
+        twin_cpu_s: twin_cpu1 - twin_cpu0,
+        broker_cpu_s: broker_cpu0.zip(broker_cpu1).map(|(a, b)| b - a),
+    })
 }

@@ -45,3 +45,6 @@ pub use geometry::{BBox, LonLat};
 pub use id::{EntityId, EntityKind, IdError};
 pub use quantity::{Quantity, Value};
 pub use reading::{Reading, ReadingError};
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -572,4 +572,31 @@ mod tests {
         assert_eq!(with("Basic abc123"), None);
         assert_eq!(with("Bearerabc123"), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(twin_core::formats::mutate::config(256))]
+
+        /// Query parameters: mutated real values give a value or a 400 naming the parameter,
+        /// never a panic; a bounding box accepted is finite.
+        #[test]
+        fn fuzz_query_parameters(edits in twin_core::formats::mutate::edits()) {
+            use twin_core::formats::mutate::apply;
+            let layers = apply("street,bin,power", &edits);
+            if let Err(e) = parse_layers(Some(&layers)) {
+                proptest::prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            }
+            let bbox = apply("24.80 44.82 24.90 44.88", &edits).replace(' ', ",");
+            match parse_bbox(Some(&bbox)) {
+                Ok(Some(b)) => proptest::prop_assert!(
+                    [b.min_lon, b.min_lat, b.max_lon, b.max_lat].iter().all(|x| x.is_finite())
+                ),
+                Ok(None) => {}
+                Err(e) => proptest::prop_assert_eq!(e.status, StatusCode::BAD_REQUEST),
+            }
+            let time = apply("2026-11-27T08:00:00Z", &edits);
+            if let Err(e) = parse_time("from", Some(&time)) {
+                proptest::prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            }
+        }
+    }
 }

@@ -54,30 +54,7 @@ fn rss_mb() -> f64 {
 
 /// CPU seconds of this process's threads, split into (load clients, everything else).
 fn cpu_seconds() -> (f64, f64) {
-    let tick = 100.0; // USER_HZ on Linux
-    let (mut load, mut rest) = (0.0, 0.0);
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return (0.0, 0.0);
-    };
-    for t in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ... utime stime are fields 14 and 15 (1-based).
-        let Some((head, tail)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let comm = head.split_once('(').map_or("", |(_, c)| c);
-        let f: Vec<&str> = tail.split_whitespace().collect();
-        let cpu = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-        if comm.starts_with("ws-load") {
-            load += cpu / tick;
-        } else {
-            rest += cpu / tick;
-        }
-    }
-    (load, rest)
+    twin_actors::bench::thread_cpu_seconds("ws-load")
 }
 
 fn reading(entity: &str, ms: i64, field: &str, value: f64) -> Result<RawReading, Rejection> {

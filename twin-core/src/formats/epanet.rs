@@ -945,7 +945,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #![proptest_config(crate::formats::mutate::config(300))]
         /// Mutated real networks give a clean error or a network (the hydraulics of what
         /// parses are the water issue's; here the reader never panics).
         #[test]

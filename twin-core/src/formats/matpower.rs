@@ -786,7 +786,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #![proptest_config(crate::formats::mutate::config(300))]
         /// Mutated real cases give a clean error or a load flow whose every number is finite.
         #[test]
         fn mutated_real_cases_give_an_error_or_finite_numbers(

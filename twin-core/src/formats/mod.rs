@@ -8,8 +8,8 @@ pub mod epanet;
 pub mod json;
 pub mod layers;
 pub mod matpower;
-#[cfg(test)]
-pub(crate) mod mutate;
+#[cfg(any(test, feature = "fuzz"))]
+pub mod mutate;
 pub mod table;
 pub mod text;
 pub mod tntp;

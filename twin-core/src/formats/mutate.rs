@@ -1,7 +1,8 @@
 //! Mutated real files for the parsers' property tests: a real file with a few edits of the
 //! kinds that break files in the field (a line lost or doubled, a number replaced by text, NaN,
 //! a huge or negative value, stray bytes), so each parser is shown to give a clean error or a
-//! valid result, never a panic or a NaN.
+//! valid result, never a panic or a NaN. Public under the `fuzz` feature, for the fuzz
+//! harnesses of every crate's tests (`tests/fuzz.rs`).
 
 use proptest::prelude::*;
 
@@ -45,6 +46,20 @@ fn edit() -> impl Strategy<Value = Edit> {
         (any::<usize>(), token()).prop_map(|(k, t)| Edit::Insert(k, t)),
         any::<usize>().prop_map(Edit::Truncate),
     ]
+}
+
+/// The proptest settings of a fuzz harness: `default` cases, or `FUZZ_CASES` from the
+/// environment (the million-input runs recorded in docs/reliability.md).
+pub fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 /// One to four edits.

@@ -449,7 +449,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #![proptest_config(crate::formats::mutate::config(300))]
         /// Mutated real networks give a clean error or an assignment with finite flows.
         #[test]
         fn mutated_real_files_give_an_error_or_finite_flows(

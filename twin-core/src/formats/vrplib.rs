@@ -632,7 +632,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #![proptest_config(crate::formats::mutate::config(300))]
         /// Mutated real instances give a clean error or finite distances and valid demands.
         #[test]
         fn mutated_real_instances_give_an_error_or_finite_distances(

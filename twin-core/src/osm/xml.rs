@@ -279,7 +279,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(100))]
+        #![proptest_config(crate::formats::mutate::config(100))]
         /// Mutated real extracts (the first 400 lines of data/osm-samples/neukolln) give a
         /// clean error or data, never a panic.
         #[test]

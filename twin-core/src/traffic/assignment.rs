@@ -197,6 +197,18 @@ pub fn assign(
             frank_wolfe(net, demand, options, &mut state, &mut sp, started, progress)?
         }
     };
+    let bad =
+        (0..net.links.len()).find(|&k| !(state.flow[k].is_finite() && state.cost[k].is_finite()));
+    if let Some(k) = bad {
+        let link = &net.links[k];
+        return Err(NetworkError::NotFinite {
+            link: k,
+            from: link.from,
+            to: link.to,
+            flow: state.flow[k],
+            capacity: link.capacity,
+        });
+    }
     let relative_gap = *gap_history.last().unwrap_or(&0.0);
     Ok(AssignmentResult {
         relative_gap,

@@ -70,6 +70,18 @@ pub enum NetworkError {
     UnknownZone { zone: u32, zones: u32 },
     #[error("zone {origin} cannot reach zone {destination}")]
     Unreachable { origin: u32, destination: u32 },
+    /// A link's travel time overflowed (a capacity near zero, a huge power): no equilibrium
+    /// is reported with an infinite or NaN number in it.
+    #[error(
+        "link index {link} (node index {from} → {to}): its travel time is not a finite number at flow {flow} (capacity {capacity}); check the link's capacity and BPR parameters"
+    )]
+    NotFinite {
+        link: usize,
+        from: u32,
+        to: u32,
+        flow: f64,
+        capacity: f64,
+    },
 }
 
 #[derive(Debug, Clone)]

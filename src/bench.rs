@@ -1,4 +1,4 @@
-//! `twin bench ingest|ws|soak|cluster`: the harnesses of the live twin's hot paths (twin-actors'
+//! `twin bench ingest|ws|soak|hostile|cluster`: the harnesses of the live twin's hot paths (twin-actors'
 //! and twin-viewer-ws' `bench` modules), with their arguments. Built with the `bench` feature
 //! (on by default).
 
@@ -377,6 +377,105 @@ pub fn bench_soak(args: BenchSoakArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         std::fs::write(path, soak::plot_svg(&days))
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchHostileArgs {
+    /// Hostile clients per attack, each from its own loopback address (127.0.0.2 and up).
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// Seconds each attack is measured.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `twin bench hostile`: see `twin_viewer_ws::hostile`. Pitești with the simulated feed at
+/// 60 times real time in the background.
+pub fn bench_hostile(args: BenchHostileArgs) -> Result<()> {
+    use twin_viewer_ws::hostile::{Attack, run_attack};
+    let city = Arc::new(crate::default_city::load(None)?.0);
+    let tmp = tempfile_dir()?;
+    let work = tmp.clone();
+    let reports = actix_rt::System::new().block_on(async move {
+        let mut config = TwinConfig::new(work.join("hostile"));
+        config.snapshot_every = Duration::from_secs(3600);
+        let twin = LiveTwin::start(city.clone(), config)?;
+        let server = twin_viewer_ws::spawn_server(
+            twin.clone(),
+            twin_viewer_ws::ServerConfig {
+                listen: "127.0.0.1:0".parse()?,
+                auth: twin_viewer_ws::auth::Auth::open_reads_only(),
+                limits: twin_viewer_ws::Limits::default(),
+                hub: Default::default(),
+                ev_fit: Default::default(),
+            },
+            2,
+        )?;
+        let start = chrono::Utc::now();
+        tokio::spawn(twin_actors::ingest::run_simulated(
+            twin.clone(),
+            city.clone(),
+            SimulatedFeed::new(&city, 1, start, None),
+            start,
+            60.0,
+            Duration::from_millis(250),
+        ));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut reports = Vec::new();
+        for attack in Attack::ALL {
+            if !args.json {
+                eprintln!(
+                    "attack: {} ({} clients, {} s)",
+                    attack.name(),
+                    args.clients,
+                    args.seconds
+                );
+            }
+            reports.push(
+                run_attack(
+                    &twin,
+                    server.addr,
+                    attack,
+                    args.clients,
+                    Duration::from_secs(args.seconds),
+                )
+                .await,
+            );
+            // Let the server shed what the attack left before the next one.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        server.stop();
+        twin.abandon().await;
+        Ok::<_, anyhow::Error>(reports)
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    let reports = reports?;
+    if args.json {
+        println!("{}", serde_json::to_string(&reports)?);
+        return Ok(());
+    }
+    println!(
+        "| attack ({} clients) | /health p50 ms | p99 ms | max ms | failed of | feed delay p50 ms | p99 ms | attacker operations |",
+        args.clients
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &reports {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {} of {} | {:.1} | {:.1} | {} |",
+            r.attack,
+            r.health_ms_p50,
+            r.health_ms_p99,
+            r.health_ms_max,
+            r.health_failed,
+            r.health_requests,
+            r.feed_ms_p50,
+            r.feed_ms_p99,
+            r.attacker_operations
+        );
     }
     Ok(())
 }

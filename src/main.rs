@@ -130,6 +130,10 @@ enum BenchCommand {
     /// clients, a scenario every simulated hour); memory, store, ingest and solve times per day.
     #[cfg(feature = "bench")]
     Soak(bench::BenchSoakArgs),
+    /// The server under attack: `/health` latency and feed delay while hostile clients run
+    /// each attack (idle sockets, slow headers and bodies, silent WebSockets, full dumps, …).
+    #[cfg(feature = "bench")]
+    Hostile(bench::BenchHostileArgs),
     /// The EV study: 30 days with 10,000 EVs and the grid at 15-minute steps.
     Ev(ev::BenchArgs),
     /// The cluster on NATS JetStream: publish and apply rates, a hand-over, a crash takeover.
@@ -266,6 +270,10 @@ fn run(command: Command) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Soak(args),
         } => bench::bench_soak(args),
+        #[cfg(feature = "bench")]
+        Command::Bench {
+            command: BenchCommand::Hostile(args),
+        } => bench::bench_hostile(args),
         Command::City {
             command: CityCommand::Info { dir, json },
         } => city_info(&dir, json),

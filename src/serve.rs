@@ -255,6 +255,12 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 r.quarantined
             );
         }
+        if let Some(r) = restored.filter(|r| r.unreadable_snapshots > 0) {
+            println!(
+                "warning: the newest {} snapshot(s) could not be read (corrupt; see the log above); the state came from the one before and the log after it",
+                r.unreadable_snapshots
+            );
+        }
         if let (Some((_, node)), Some(url)) = (&cluster, &args.nats) {
             println!("cluster: node {node} on {url} ({} shards)", args.shards);
         }
@@ -396,8 +402,8 @@ pub fn status(args: StatusArgs) -> Result<()> {
     }
     if let Some(r) = &s.restored {
         println!(
-            "restored:        {} readings replayed after the snapshot, {} set aside (panicked when replayed)",
-            r.replayed, r.quarantined
+            "restored:        {} readings replayed after the snapshot, {} set aside (panicked when replayed), {} unreadable snapshots passed over",
+            r.replayed, r.quarantined, r.unreadable_snapshots
         );
     }
     println!("alerts:          {}", s.alerts);

@@ -149,6 +149,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The store's folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn backend(&self, e: sled::Error) -> StoreError {
         StoreError::Backend {
             path: self.path.clone(),
@@ -312,16 +317,37 @@ impl Store {
 
     /// The newest snapshot, if any.
     pub fn latest_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        let Some((key, value)) = self.snapshots.last().map_err(|e| self.backend(e))? else {
-            return Ok(None);
-        };
-        let what = format!("snapshot {}", seq_of(&key));
-        match value.split_first() {
-            Some((&FORMAT, json)) => serde_json::from_slice(json)
-                .map(Some)
-                .map_err(|e| self.corrupt(&what, &e.to_string())),
-            _ => Err(self.corrupt(&what, "unknown format version")),
+        Ok(self.latest_good_snapshot()?.0)
+    }
+
+    /// The newest snapshot that can be read, and why each newer one could not (a damaged
+    /// disk, a copy taken while the twin ran): the recovery path of a corrupt snapshot is the
+    /// one before it plus the log after it (the store keeps two).
+    pub fn latest_good_snapshot(&self) -> Result<(Option<Snapshot>, Vec<StoreError>), StoreError> {
+        let mut unreadable = Vec::new();
+        for item in self.snapshots.iter().rev() {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            let what = format!("snapshot {}", seq_of(&key));
+            let decoded = match value.split_first() {
+                Some((&FORMAT, json)) => serde_json::from_slice::<Snapshot>(json)
+                    .map_err(|e| self.corrupt(&what, &e.to_string())),
+                _ => Err(self.corrupt(&what, "unknown format version")),
+            };
+            match decoded {
+                Ok(snapshot) => return Ok((Some(snapshot), unreadable)),
+                Err(e) => unreadable.push(e),
+            }
         }
+        Ok((None, unreadable))
+    }
+
+    /// The sequence number of the first reading the log holds, if any (older ones were pruned).
+    pub fn first_logged_seq(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .log
+            .first()
+            .map_err(|e| self.backend(e))?
+            .map(|(key, _)| seq_of(&key)))
     }
 
     /// Delete log batches covered by the newest snapshot and appended more than `keep_ms` ago;

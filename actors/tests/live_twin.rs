@@ -273,3 +273,84 @@ async fn a_restart_restores_state_from_snapshot_and_log() {
     );
     twin.shutdown().await;
 }
+
+/// Six readings of bin:9 at hours 0–5, snapshots after the second and the fourth; then a crash.
+async fn six_readings_two_snapshots(city: &Arc<CityModel>, cfg: TwinConfig, index: usize) {
+    let twin = LiveTwin::start(city.clone(), cfg).expect("start");
+    for h in 0..6 {
+        let at = format!("2026-11-27T0{h}:00:00Z");
+        twin.ingest_durable(
+            vec![raw(
+                "bin:9",
+                &at,
+                serde_json::json!({"fillingLevel": 0.1 + 0.05 * h as f64}),
+            )],
+            None,
+        )
+        .await
+        .expect("ingest");
+        if h == 1 || h == 3 {
+            settle(&twin, index, |s| s.readings == h + 1).await;
+            twin.snapshot().await.expect("snapshot");
+        }
+    }
+    settle(&twin, index, |s| s.readings == 6).await;
+    twin.abandon().await;
+}
+
+/// Damage the newest snapshot in the store's sled database, as a bad disk would.
+fn corrupt_newest_snapshot(dir: &Path) {
+    let db = sled::open(dir.join("store")).expect("the store, closed by its twin");
+    let snapshots = db.open_tree("snapshots").expect("snapshots");
+    let (key, _) = snapshots.last().expect("read").expect("a snapshot");
+    snapshots
+        .insert(key, &b"\x01{\"seq\": 4, \"entit"[..])
+        .expect("write");
+    db.flush().expect("flush");
+}
+
+#[actix_rt::test]
+async fn a_corrupt_newest_snapshot_restores_from_the_one_before_or_says_what_is_lost() {
+    let city = pitesti();
+    let index = city
+        .entity_index(&"bin:9".parse().expect("id"))
+        .expect("bin:9 exists");
+    // The log still holds every reading after the older snapshot: recovered, and said so.
+    let dir = tempfile::tempdir().expect("tempdir");
+    six_readings_two_snapshots(&city, config(dir.path()), index).await;
+    corrupt_newest_snapshot(dir.path());
+    let twin = LiveTwin::start(city.clone(), config(dir.path())).expect("restart");
+    let restored = twin.status().restored.expect("restore report");
+    assert_eq!(
+        (
+            restored.snapshot_seq,
+            restored.unreadable_snapshots,
+            restored.replayed
+        ),
+        (Some(2), 1, 4)
+    );
+    let state = twin.state(index).await.expect("state");
+    assert_eq!(state.readings, 6);
+    assert_eq!(
+        state.latest(Quantity::FillingLevel),
+        Some(&Value::Number(0.35))
+    );
+    twin.shutdown().await;
+
+    // The log was pruned past the older snapshot: a clear error naming what is lost.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pruning = config(dir.path());
+    pruning.log_retention = Duration::ZERO;
+    six_readings_two_snapshots(&city, pruning, index).await;
+    corrupt_newest_snapshot(dir.path());
+    let e = LiveTwin::start(city.clone(), config(dir.path()))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("corrupt snapshots")
+            && e.contains("readings 3..3 are lost")
+            && e.contains("Move the store folder aside"),
+        "{e}"
+    );
+}

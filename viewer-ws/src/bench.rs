@@ -57,7 +57,12 @@ fn cpu_seconds() -> (f64, f64) {
     twin_actors::bench::thread_cpu_seconds("ws-load")
 }
 
-fn reading(entity: &str, ms: i64, field: &str, value: f64) -> Result<RawReading, Rejection> {
+pub(crate) fn reading(
+    entity: &str,
+    ms: i64,
+    field: &str,
+    value: f64,
+) -> Result<RawReading, Rejection> {
     let mut values = std::collections::BTreeMap::new();
     values.insert(field.to_string(), serde_json::json!(value));
     Ok(RawReading {
@@ -88,18 +93,53 @@ fn probe_in(text: &str) -> Option<u64> {
     Some(((t - 10.0) * 1000.0).round() as u64)
 }
 
-struct Probes {
+pub(crate) struct Probes {
     /// Nanoseconds after `epoch` when probe k was accepted (0 = not yet).
-    accepted_ns: Vec<AtomicU64>,
-    epoch: Instant,
-    samples: Mutex<Vec<f64>>,
-    snapshot_bytes: AtomicU64,
+    pub(crate) accepted_ns: Vec<AtomicU64>,
+    pub(crate) epoch: Instant,
+    pub(crate) samples: Mutex<Vec<f64>>,
+    pub(crate) snapshot_bytes: AtomicU64,
 }
 
-async fn client(url: String, rate: f64, probes: Arc<Probes>, ready: Arc<tokio::sync::Barrier>) {
-    let Ok((mut ws, _)) =
-        tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await
-    else {
+/// The loopback address of load client `k`: 127.1.x.y, spread as hosts on a network would be
+/// (the server limits WebSockets per address).
+pub(crate) fn loopback_of(k: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 1, (k / 250) as u8, (1 + k % 250) as u8)
+}
+
+/// A TCP connection to `addr` from the loopback address `from`, without Nagle's delay.
+pub(crate) async fn connect_from(
+    from: std::net::Ipv4Addr,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((from, 0).into())?;
+    let tcp = socket.connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+/// A WebSocket to the feed of the server at `addr`, from the loopback address `from`.
+pub(crate) async fn ws_from(
+    from: std::net::Ipv4Addr,
+    addr: std::net::SocketAddr,
+) -> Option<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
+    let tcp = connect_from(from, addr).await.ok()?;
+    tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tcp)
+        .await
+        .ok()
+        .map(|(ws, _)| ws)
+}
+
+/// A viewer subscribed to every entity layer at `rate` Hz, timing the probes it receives.
+pub(crate) async fn client(
+    from: std::net::Ipv4Addr,
+    addr: std::net::SocketAddr,
+    rate: f64,
+    probes: Arc<Probes>,
+    ready: Arc<tokio::sync::Barrier>,
+) {
+    let Some(mut ws) = ws_from(from, addr).await else {
         ready.wait().await;
         return;
     };
@@ -144,7 +184,7 @@ async fn client(url: String, rate: f64, probes: Arc<Probes>, ready: Arc<tokio::s
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -178,10 +218,15 @@ pub async fn ws_latency(
         .build()
         .expect("a runtime for the load clients");
     let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
-    let url = format!("ws://{addr}/ws");
     let connect_started = Instant::now();
-    for _ in 0..clients {
-        load.spawn(client(url.clone(), rate, probes.clone(), ready.clone()));
+    for k in 0..clients {
+        load.spawn(client(
+            loopback_of(k),
+            addr,
+            rate,
+            probes.clone(),
+            ready.clone(),
+        ));
     }
     ready.wait().await;
     let connect_s = connect_started.elapsed().as_secs_f64();
@@ -278,8 +323,8 @@ pub async fn ws_stalled(
     readings: u64,
 ) -> StalledReport {
     let mut sockets = Vec::new();
-    for _ in 0..stalled {
-        if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await {
+    for k in 0..stalled {
+        if let Some(mut ws) = ws_from(loopback_of(k), addr).await {
             let sub = serde_json::json!({"type": "subscribe", "layers":
                 ["street", "power", "water", "bin", "charger", "kpi"], "rate": 20});
             let _ = ws.send(Message::Text(sub.to_string().into())).await;

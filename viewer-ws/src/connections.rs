@@ -17,11 +17,16 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 
+/// Connections an address may always open while the server is over `max_connections` in all
+/// (up to the file-descriptor limit): a newcomer gets in while many hosts hold their share.
+pub const CONNECTIONS_FLOOR: usize = 4;
+
 /// Limits on the connections of the HTTP server.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// Most open connections in all; lowered at start to stay 64 below the process's
-    /// file-descriptor limit (`RLIMIT_NOFILE`), so sockets never exhaust it.
+    /// Open connections in all past which only addresses holding fewer than
+    /// [`CONNECTIONS_FLOOR`] get in; nothing passes 64 below the process's file-descriptor
+    /// limit (`RLIMIT_NOFILE`), so sockets never exhaust it.
     pub max_connections: usize,
     /// Most open connections from one address (an IPv6 /64 counts as one address).
     pub max_per_address: usize,
@@ -55,12 +60,35 @@ pub struct ConnectionCounts {
 /// and refuses what would go over either limit.
 #[derive(Debug)]
 pub struct AddressGate {
+    /// Over this many in all, only addresses holding fewer than `floor` are let in…
     max_total: usize,
+    floor: usize,
+    /// …and never more than this many in all.
+    hard_total: usize,
     max_per_address: usize,
+    /// New admissions an address may make per second, in bursts (none: no rate limit).
+    rate: Option<(f64, f64)>,
     open: AtomicUsize,
     refused: AtomicU64,
-    per_address: Mutex<HashMap<IpAddr, usize>>,
+    per_address: Mutex<HashMap<IpAddr, Peer>>,
 }
+
+/// One address's part: what it holds now, and its admission allowance (a token bucket).
+#[derive(Debug)]
+struct Peer {
+    open: usize,
+    allowance: f64,
+    refilled: std::time::Instant,
+}
+
+/// WebSocket upgrades an address may make per second on average, and in a burst: a viewer
+/// connects once and reconnects after a drop (a NAT'd office's viewers reconnecting after a restart
+/// get in within seconds, retrying); a
+/// reconnect loop (each connection a handshake and a burst of subscriptions) is held to this.
+pub const UPGRADES_PER_S: (f64, f64) = (2.0, 10.0);
+
+/// WebSockets one address may hold at once.
+pub const UPGRADES_PER_ADDRESS: usize = 64;
 
 /// A connection or request let in: counted until dropped.
 #[derive(Debug)]
@@ -73,9 +101,10 @@ impl Drop for Admitted {
     fn drop(&mut self) {
         self.gate.open.fetch_sub(1, Ordering::Relaxed);
         let mut map = self.gate.lock();
-        if let Some(n) = map.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(p) = map.get_mut(&self.key) {
+            p.open -= 1;
+            // An address with a rate keeps its allowance a while (see `admit`).
+            if p.open == 0 && self.gate.rate.is_none() {
                 map.remove(&self.key);
             }
         }
@@ -99,38 +128,94 @@ impl AddressGate {
     pub fn new(max_total: usize, max_per_address: usize) -> Arc<AddressGate> {
         Arc::new(AddressGate {
             max_total,
+            floor: 0,
+            hard_total: max_total,
             max_per_address: max_per_address.max(1),
+            rate: None,
             open: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
             per_address: Mutex::default(),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Peer>> {
         // Counts change by single increments: a poisoned lock is still consistent.
         self.per_address.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The gate of the server's connections: `limits`, with the cap in all lowered to stay 64
-    /// below the file-descriptor limit.
+    /// The gate of the server's connections: at most `max_per_address` from one address;
+    /// over `max_connections` in all, only addresses holding fewer than
+    /// [`CONNECTIONS_FLOOR`] are let in (so many hosts each holding their share cannot lock
+    /// out a newcomer, an operator checking `/health` say), up to 64 below the
+    /// file-descriptor limit, which nothing passes.
     pub fn for_connections(limits: &ConnectionLimits) -> Arc<AddressGate> {
         let fd_room = rustix::process::getrlimit(rustix::process::Resource::Nofile)
             .current
             .map_or(usize::MAX, |n| (n as usize).saturating_sub(64).max(16));
-        AddressGate::new(limits.max_connections.min(fd_room), limits.max_per_address)
+        Arc::new(AddressGate {
+            max_total: limits.max_connections.min(fd_room),
+            floor: CONNECTIONS_FLOOR,
+            hard_total: fd_room,
+            max_per_address: limits.max_per_address.max(1),
+            rate: None,
+            open: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
+            per_address: Mutex::default(),
+        })
+    }
+
+    /// The gate of WebSocket upgrades: [`UPGRADES_PER_ADDRESS`] held at once and
+    /// [`UPGRADES_PER_S`] new ones per address (the server's `max_clients` bounds them all).
+    pub fn for_upgrades() -> Arc<AddressGate> {
+        Arc::new(AddressGate {
+            max_total: usize::MAX,
+            floor: 0,
+            hard_total: usize::MAX,
+            max_per_address: UPGRADES_PER_ADDRESS,
+            rate: Some(UPGRADES_PER_S),
+            open: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
+            per_address: Mutex::default(),
+        })
     }
 
     /// Let one in from `peer`, or `None` (counted) when it would go over a limit.
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Admitted> {
         let key = address_key(peer);
+        let now = std::time::Instant::now();
         let mut map = self.lock();
-        let from_peer = map.get(&key).copied().unwrap_or(0);
-        if from_peer >= self.max_per_address || self.open.load(Ordering::Relaxed) >= self.max_total
+        if map.len() > 10_000 {
+            // Forget addresses that hold nothing and whose allowance has refilled.
+            let rate = self.rate;
+            map.retain(|_, p| {
+                p.open > 0
+                    || rate.is_some_and(|(per_s, burst)| {
+                        p.allowance + now.duration_since(p.refilled).as_secs_f64() * per_s < burst
+                    })
+            });
+        }
+        let burst = self.rate.map_or(f64::INFINITY, |(_, b)| b);
+        let p = map.entry(key).or_insert(Peer {
+            open: 0,
+            allowance: burst,
+            refilled: now,
+        });
+        if let Some((per_s, burst)) = self.rate {
+            p.allowance =
+                (p.allowance + now.duration_since(p.refilled).as_secs_f64() * per_s).min(burst);
+            p.refilled = now;
+        }
+        let open = self.open.load(Ordering::Relaxed);
+        if p.open >= self.max_per_address
+            || (open >= self.max_total && p.open >= self.floor)
+            || open >= self.hard_total
+            || p.allowance < 1.0
         {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        map.insert(key, from_peer + 1);
+        p.open += 1;
+        p.allowance -= 1.0;
         self.open.fetch_add(1, Ordering::Relaxed);
         Some(Admitted {
             gate: self.clone(),
@@ -246,5 +331,46 @@ mod tests {
         drop(a);
         assert!(gate.admit(one).is_some(), "room again once one closed");
         assert_eq!(gate.counts().refused, 1);
+    }
+
+    #[test]
+    fn a_reconnect_loop_is_held_to_the_addresss_rate() {
+        let gate = AddressGate::for_upgrades();
+        let looper: IpAddr = "192.0.2.5".parse().expect("ip");
+        // Open and close at once, again and again: the burst passes, then the rate holds.
+        let admitted = (0..200).filter(|_| gate.admit(looper).is_some()).count();
+        let (_, burst) = UPGRADES_PER_S;
+        assert!(
+            (burst as usize..burst as usize + 5).contains(&admitted),
+            "{admitted} of 200 at once"
+        );
+        let other: IpAddr = "192.0.2.6".parse().expect("ip");
+        assert!(
+            gate.admit(other).is_some(),
+            "another address has its own allowance"
+        );
+    }
+
+    #[test]
+    fn over_the_total_a_newcomer_still_gets_its_floor_but_a_holder_does_not() {
+        let gate = AddressGate::for_connections(&ConnectionLimits {
+            max_connections: 6,
+            max_per_address: 100,
+            ..ConnectionLimits::default()
+        });
+        let holder: IpAddr = "192.0.2.1".parse().expect("ip");
+        let held: Vec<_> = (0..6)
+            .map(|_| gate.admit(holder).expect("under the total"))
+            .collect();
+        assert!(
+            gate.admit(holder).is_none(),
+            "over the total, a holder of 6 waits"
+        );
+        let newcomer: IpAddr = "192.0.2.9".parse().expect("ip");
+        let theirs: Vec<_> = (0..CONNECTIONS_FLOOR)
+            .map(|_| gate.admit(newcomer).expect("within the floor"))
+            .collect();
+        assert!(gate.admit(newcomer).is_none(), "past the floor");
+        drop((held, theirs));
     }
 }

@@ -12,7 +12,7 @@
 //! - [`connections`]: accepting connections, with caps in all and per address, and header and
 //!   idle deadlines;
 //! - [`assets`]: the web viewer's files; [`bench`]: the WebSocket load benchmark; [`soak`]:
-//!   weeks of simulated days through the whole twin.
+//!   weeks of simulated days through the whole twin; [`hostile`]: the server under attack.
 //!
 //! Depends on `twin-actors` (the live twin it serves), `twin-scenarios` (its public runner, for
 //! forks) and `twin-core` (the model). This is an edge crate: wire types with `Serialize` live
@@ -27,6 +27,8 @@ pub mod bench;
 pub mod connections;
 pub mod feed;
 pub mod geo;
+#[cfg(feature = "bench")]
+pub mod hostile;
 pub mod protocol;
 pub mod reports;
 pub mod scenarios;
@@ -102,6 +104,8 @@ pub struct AppState {
     pub connections: Arc<connections::AddressGate>,
     /// Full dumps (`GET /api/entities` of many entities) being sent, in all and per address.
     pub dumps: Arc<connections::AddressGate>,
+    /// WebSocket upgrades per address: held at once and new ones per second.
+    pub upgrades: Arc<connections::AddressGate>,
 }
 
 /// Errors starting the server.
@@ -151,6 +155,7 @@ pub fn router(state: AppState) -> Router {
 async fn websocket(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Query(params): Query<std::collections::HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -160,6 +165,21 @@ async fn websocket(
         return e.into_response();
     }
     let limits = state.limits.ws;
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+    let Some(upgrade_permit) = state.upgrades.admit(peer) else {
+        let (per_s, burst) = connections::UPGRADES_PER_S;
+        return api::ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_upgrades",
+            format!(
+                "an address may hold {} WebSockets and open {per_s} a second (bursts of {burst}); try later",
+                connections::UPGRADES_PER_ADDRESS
+            ),
+        )
+        .into_response();
+    };
     let Some(slot) = ws::reserve_client(&state.hub, &limits) else {
         return api::ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -172,7 +192,11 @@ async fn websocket(
     upgrade
         .max_frame_size(limits.max_frame_bytes)
         .max_message_size(limits.max_message_bytes)
-        .on_upgrade(move |socket| ws::run_client(socket, hub, limits, slot))
+        .on_upgrade(move |socket| async move {
+            // The address's WebSocket is counted as long as it lives.
+            let _permit = upgrade_permit;
+            ws::run_client(socket, hub, limits, slot).await
+        })
 }
 
 /// A running server.
@@ -274,6 +298,7 @@ pub fn spawn_server(
                         api::DUMPS_IN_FLIGHT,
                         api::DUMPS_PER_ADDRESS,
                     ),
+                    upgrades: connections::AddressGate::for_upgrades(),
                 };
                 let _ = ready_tx.send(Ok((addr, hub)));
                 connections::serve(

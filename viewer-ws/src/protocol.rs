@@ -34,6 +34,11 @@ pub struct WsLimits {
     /// come for `dead_after` is closed (a dead peer or a half-open connection).
     pub ping_every: std::time::Duration,
     pub dead_after: std::time::Duration,
+    /// Messages a client may send per second on average, in bursts of
+    /// [`WsLimits::message_burst`]: a client over it is told `too_fast` and closed (a flood of
+    /// subscriptions would otherwise hold the server's threads).
+    pub max_messages_per_s: f64,
+    pub message_burst: f64,
 }
 
 impl Default for WsLimits {
@@ -49,6 +54,8 @@ impl Default for WsLimits {
             first_subscribe_within: std::time::Duration::from_secs(30),
             ping_every: std::time::Duration::from_secs(20),
             dead_after: std::time::Duration::from_secs(60),
+            max_messages_per_s: 10.0,
+            message_burst: 20.0,
         }
     }
 }

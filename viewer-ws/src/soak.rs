@@ -22,6 +22,8 @@ use tokio_tungstenite::tungstenite::Message;
 use twin_actors::LiveTwin;
 use twin_actors::ingest::simulated::SimulatedFeed;
 
+use crate::bench::percentile;
+
 /// What a soak run does.
 #[derive(Debug, Clone)]
 pub struct SoakConfig {
@@ -177,13 +179,6 @@ pub async fn soak(
     }
     load.shutdown_background();
     days
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// A viewer subscribed to every layer, counting what it receives; it reconnects if dropped.

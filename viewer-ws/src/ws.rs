@@ -87,6 +87,20 @@ pub fn reserve_client(hub: &Arc<FeedHub>, limits: &WsLimits) -> Option<ClientSlo
 }
 
 /// Serve one connected client until it leaves.
+/// Refill the client's message allowance for the time passed and take one message from it;
+/// false when none is left.
+fn take_allowance(allowance: &mut f64, refilled: &mut Instant, limits: &WsLimits) -> bool {
+    let now = Instant::now();
+    let earned = now.duration_since(*refilled).as_secs_f64() * limits.max_messages_per_s;
+    *allowance = (*allowance + earned).min(limits.message_burst);
+    *refilled = now;
+    if *allowance < 1.0 {
+        return false;
+    }
+    *allowance -= 1.0;
+    true
+}
+
 pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, slot: ClientSlot) {
     let _slot = slot;
     let (mut sink, mut incoming) = socket.split();
@@ -102,6 +116,8 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
     let mut subscribed_once = false;
     let mut last_heard = connected;
     let mut next_ping = connected + limits.ping_every;
+    // The client's own messages, as a token bucket.
+    let (mut allowance, mut refilled) = (limits.message_burst, connected);
     loop {
         // The connection's own deadlines: its first subscription, its liveness, the next ping.
         let give_up_at = if subscribed_once {
@@ -149,6 +165,19 @@ pub async fn run_client(socket: WebSocket, hub: Arc<FeedHub>, limits: WsLimits, 
         let wake_for_connection = give_up_at.min(next_ping);
         tokio::select! {
             msg = incoming.next() => match msg {
+                Some(Ok(Message::Text(_) | Message::Binary(_)))
+                    if !take_allowance(&mut allowance, &mut refilled, &limits) =>
+                {
+                    let why = format!(
+                        "a client may send {} messages a second (bursts of {}); the connection is closed",
+                        limits.max_messages_per_s, limits.message_burst
+                    );
+                    let _ = sink
+                        .send(Message::Text(protocol::error_message("too_fast", &why).into()))
+                        .await;
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
                 Some(Ok(Message::Text(text))) => {
                     last_heard = Instant::now();
                     match protocol::parse_client_message(text.as_str(), &limits) {

@@ -1026,10 +1026,11 @@ restoration = "none"
 async fn subscribing_again_never_beats_the_subscriptions_rate() {
     let run = start(Limits::default(), HubConfig::default());
     let mut ws = connect(run.server.addr).await;
-    // 50 identical subscriptions at 1 Hz on one socket: each is acknowledged, but snapshots
-    // come no faster than the rate allows (a burst of 2, then 1 a second), not 50 of them.
+    // 20 identical subscriptions at 1 Hz on one socket (the burst a client may send at
+    // once): each is acknowledged, but snapshots come no faster than the rate allows (a burst
+    // of 2, then 1 a second), not 20 of them.
     let sub = json!({"type": "subscribe", "id": "a", "layers": ["charger"], "rate": 1});
-    for _ in 0..50 {
+    for _ in 0..20 {
         send(&mut ws, sub.clone()).await;
     }
     let window = Duration::from_secs(3);
@@ -1049,11 +1050,57 @@ async fn subscribing_again_never_beats_the_subscriptions_rate() {
             _ => {}
         }
     }
-    assert_eq!(acks, 50);
+    assert_eq!(acks, 20);
     assert!(
         (1..=6).contains(&snapshots),
         "{snapshots} snapshots in 3 s at 1 Hz"
     );
+}
+
+#[actix_rt::test]
+async fn a_client_sending_faster_than_its_allowance_is_told_and_closed() {
+    let run = start(Limits::default(), HubConfig::default());
+    let mut ws = connect(run.server.addr).await;
+    // A flood: 100 pings at once, past the burst of 20.
+    for k in 0..100 {
+        if ws
+            .send(Message::Text(
+                json!({"type": "ping", "id": k}).to_string().into(),
+            ))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut pongs = 0;
+    let told = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let m: Json = serde_json::from_str(t.as_str()).expect("JSON");
+                match m["type"].as_str() {
+                    Some("pong") => pongs += 1,
+                    Some("error") => break m,
+                    _ => {}
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no error before the end: {other:?}"),
+        }
+    };
+    assert_eq!(told["reason"], "too_fast", "{told}");
+    assert!((20..100).contains(&pongs), "{pongs} pongs before the limit");
+    // Then the server closes the connection.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true));
 }
 
 #[actix_rt::test]

@@ -22,11 +22,17 @@ pub struct RestoreReport {
     /// reading in the log never stops the twin from starting.
     #[serde(default)]
     pub quarantined: usize,
+    /// Newer snapshots that could not be read (corrupt): the state came from an older one and
+    /// the log after it.
+    #[serde(default)]
+    pub unreadable_snapshots: usize,
     pub millis: f64,
 }
 
-/// Load the newest snapshot and replay the log after it: the state of every entity (in city
-/// order) and the sequence number it includes.
+/// Load the newest readable snapshot and replay the log after it: the state of every entity
+/// (in city order) and the sequence number it includes. A corrupt newest snapshot is passed
+/// over for the one before it, as long as the log still holds every reading after that one;
+/// otherwise the error says what is lost and how to start again (docs/reliability.md).
 pub fn restore(
     city: &CityModel,
     store: &Store,
@@ -35,8 +41,27 @@ pub fn restore(
     let started = Instant::now();
     let mut states = vec![EntityLive::default(); city.entities().len()];
     let mut seq = 0;
-    let snapshot = store.latest_snapshot()?;
+    let (snapshot, unreadable) = store.latest_good_snapshot()?;
+    for e in &unreadable {
+        tracing::error!(error = %e, "a snapshot cannot be read; restoring from an older one and the log");
+    }
     let snapshot_seq = snapshot.as_ref().map(|s| s.seq);
+    if let Some(newest_bad) = unreadable.first() {
+        let from = snapshot_seq.unwrap_or(0);
+        if let Some(first) = store.first_logged_seq()?
+            && first > from + 1
+        {
+            return Err(StoreError::Corrupt {
+                path: store.path().to_path_buf(),
+                what: "snapshots".into(),
+                why: format!(
+                    "{newest_bad}; the readable one before it covers readings up to {from}, but the log starts at {first}: readings {}..{} are lost. Move the store folder aside to start empty (docs/reliability.md, \"Store errors and recovery\")",
+                    from + 1,
+                    first - 1
+                ),
+            });
+        }
+    }
     if let Some(snap) = snapshot {
         seq = snap.seq;
         for (id, live) in snap.entities {
@@ -75,6 +100,7 @@ pub fn restore(
         snapshot_seq,
         replayed,
         quarantined,
+        unreadable_snapshots: unreadable.len(),
         millis: started.elapsed().as_secs_f64() * 1e3,
     };
     Ok((states, seq, report))

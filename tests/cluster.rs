@@ -52,13 +52,7 @@ struct Node {
 fn start_node(dir: &Path, id: &str, nats: u16, snapshot_every_s: u64) -> Node {
     let data = dir.join(id);
     std::fs::create_dir_all(&data).expect("data folder");
-    let tokens = data.join("tokens.toml");
-    common::write_tokens(
-        &tokens,
-        &format!(
-            "open_reads = true\n\n[[token]]\nname = \"test\"\nrole = \"operator\"\ntoken = \"{TOKEN}\"\n"
-        ),
-    );
+    common::write_operator_tokens(&data, TOKEN);
     let http = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_twin"))
         .args([
@@ -69,7 +63,7 @@ fn start_node(dir: &Path, id: &str, nats: u16, snapshot_every_s: u64) -> Node {
         ])
         .arg(&data)
         .arg("--tokens")
-        .arg(&tokens)
+        .arg(data.join("tokens.toml"))
         .args([
             "--nats",
             &format!("nats://127.0.0.1:{nats}"),

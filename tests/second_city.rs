@@ -15,13 +15,7 @@ const TOKEN: &str = "testville-operator-token";
 /// `twin serve` on `city` (none: the built-in one), from the folder `cwd`.
 fn serve(city: Option<&str>, data: &Path, cwd: &Path, port: u16) -> Killed {
     std::fs::create_dir_all(data).expect("data folder");
-    let tokens = data.join("tokens.toml");
-    common::write_tokens(
-        &tokens,
-        &format!(
-            "open_reads = true\n\n[[token]]\nname = \"test\"\nrole = \"operator\"\ntoken = \"{TOKEN}\"\n"
-        ),
-    );
+    common::write_operator_tokens(&data, TOKEN);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_twin"));
     cmd.args([
         "serve",
@@ -33,7 +27,7 @@ fn serve(city: Option<&str>, data: &Path, cwd: &Path, port: u16) -> Killed {
     .arg("--data-dir")
     .arg(data)
     .arg("--tokens")
-    .arg(&tokens)
+    .arg(data.join("tokens.toml"))
     .current_dir(cwd)
     .stdout(Stdio::null())
     .stderr(Stdio::null());

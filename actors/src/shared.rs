@@ -103,13 +103,23 @@ pub struct Shared {
 pub struct Degradations(Mutex<std::collections::BTreeMap<String, String>>);
 
 impl Degradations {
-    /// Mark `part` impaired for `reason` (replacing an earlier reason); logged when it starts.
+    /// Mark `part` impaired for `reason` (replacing an earlier reason, which may carry
+    /// changing figures); logged when it starts.
     pub fn set(&self, part: &str, reason: impl Into<String>) {
         let reason = reason.into();
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.get(part) != Some(&reason) {
+        if !map.contains_key(part) {
             tracing::warn!(part, reason = %reason, "degraded");
-            map.insert(part.to_string(), reason);
+        }
+        map.insert(part.to_string(), reason);
+    }
+
+    /// `part` works again, if its reason begins with `prefix` (another cause stays).
+    pub fn clear_if(&self, part: &str, prefix: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(part).is_some_and(|r| r.starts_with(prefix)) {
+            map.remove(part);
+            tracing::info!(part, "recovered");
         }
     }
 

@@ -163,6 +163,18 @@ pub fn http(
     (code, body[start..end.max(start)].to_string())
 }
 
+/// A tokens file for a twin under test: open reads and one operator token.
+#[allow(dead_code)]
+pub fn write_operator_tokens(data: &Path, token: &str) {
+    std::fs::create_dir_all(data).expect("data folder");
+    write_tokens(
+        &data.join("tokens.toml"),
+        &format!(
+            "open_reads = true\n\n[[token]]\nname = \"test\"\nrole = \"operator\"\ntoken = \"{token}\"\n"
+        ),
+    );
+}
+
 /// Write a tokens file readable by its owner only (the twin refuses one others can read).
 #[allow(dead_code)]
 pub fn write_tokens(path: &Path, text: &str) {

@@ -3,6 +3,7 @@
 //! `{"error": <reason>, "message": <what and where>}` with the matching status code.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -181,6 +182,14 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "version": state.hub.current_version(),
         "clients": state.hub.clients.load(std::sync::atomic::Ordering::Relaxed),
         "connections": state.connections.counts(),
+        // When each network model last published (absent: not yet solved since the start).
+        "models": twin_actors::network::NetworkKind::ALL
+            .iter()
+            .filter_map(|&k| {
+                let (estimates, _) = state.hub.twin.shared.networks.latest(k)?;
+                Some((k.name().to_string(), Json::String(estimates.solved_at.clone())))
+            })
+            .collect::<serde_json::Map<String, Json>>(),
         "readings_logged": status.readings_logged,
     }))
     .into_response()
@@ -191,6 +200,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
 /// starve `/health` or the feed. Over either: 429 `busy`.
 pub const DUMPS_IN_FLIGHT: usize = 4;
 pub const DUMPS_PER_ADDRESS: usize = 1;
+/// How long a full dump counts against [`DUMPS_IN_FLIGHT`] at most, however slowly its client
+/// reads.
+const DUMP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Entities serialised per chunk of a streamed answer: the hub's lock is let go, and other
 /// requests and the feed get their turn, between two chunks.
 const DUMP_CHUNK: usize = 500;
@@ -248,6 +260,14 @@ pub async fn entities(
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return Ok(response);
     };
+    // A client that stops reading would hold the permit for good (the stream is not polled
+    // while the socket is full): the permit goes back after DUMP_DEADLINE whatever happens.
+    let permit = Arc::new(std::sync::Mutex::new(Some(permit)));
+    let expiring = permit.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(DUMP_DEADLINE).await;
+        expiring.lock().unwrap_or_else(|p| p.into_inner()).take();
+    });
     let head = format!("{{\"count\":{},\"entities\":[", indices.len());
     let chunks: Vec<Vec<usize>> = indices.chunks(DUMP_CHUNK).map(<[usize]>::to_vec).collect();
     let state = state.clone();
@@ -265,7 +285,7 @@ pub async fn entities(
                     ));
                 }
                 let Some(chunk) = chunks.next() else {
-                    drop(permit);
+                    permit.lock().unwrap_or_else(|p| p.into_inner()).take();
                     return None;
                 };
                 tokio::task::yield_now().await;

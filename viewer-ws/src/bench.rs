@@ -131,6 +131,18 @@ pub(crate) async fn ws_from(
         .map(|(ws, _)| ws)
 }
 
+/// Send probe `k` (observed at `ms`) through the durable path and note when it was accepted,
+/// for the viewers that time it.
+pub(crate) async fn send_probe(twin: &LiveTwin, probes: &Probes, k: usize, ms: i64) {
+    let value = 10.0 + k as f64 / 1000.0;
+    let out = twin
+        .ingest_durable(vec![reading(PROBE_ENTITY, ms, "temperature", value)], None)
+        .await;
+    if out.is_ok_and(|o| o.accepted == 1) {
+        probes.accepted_ns[k].store(probes.epoch.elapsed().as_nanos() as u64, Ordering::Release);
+    }
+}
+
 /// A viewer subscribed to every entity layer at `rate` Hz, timing the probes it receives.
 pub(crate) async fn client(
     from: std::net::Ipv4Addr,
@@ -272,15 +284,7 @@ pub async fn ws_latency(
         }
         if Instant::now() >= next_probe && probe < probes_n {
             next_probe += probe_every;
-            let ms = base_ms + (elapsed * 1000.0) as i64;
-            let value = 10.0 + probe as f64 / 1000.0;
-            let out = twin
-                .ingest_durable(vec![reading(PROBE_ENTITY, ms, "temperature", value)], None)
-                .await;
-            if out.is_ok_and(|o| o.accepted == 1) {
-                probes.accepted_ns[probe]
-                    .store(probes.epoch.elapsed().as_nanos() as u64, Ordering::Release);
-            }
+            send_probe(&twin, &probes, probe, base_ms + (elapsed * 1000.0) as i64).await;
             probe += 1;
         }
     }

@@ -90,6 +90,11 @@ pub const UPGRADES_PER_S: (f64, f64) = (2.0, 10.0);
 /// WebSockets one address may hold at once.
 pub const UPGRADES_PER_ADDRESS: usize = 64;
 
+/// A connection's admission, in each of its requests' extensions (a WebSocket handler keeps it
+/// for the socket's life).
+#[derive(Debug, Clone)]
+pub struct ConnectionPermit(pub Arc<Admitted>);
+
 /// A connection or request let in: counted until dropped.
 #[derive(Debug)]
 pub struct Admitted {
@@ -269,9 +274,12 @@ pub async fn serve(
         let router = router.clone();
         let mut closing = closing.subscribe();
         tokio::spawn(async move {
-            let _admitted = admitted;
+            // Each request carries the connection's admission: a WebSocket keeps it after the
+            // upgrade ends the HTTP connection, so upgraded sockets stay within the caps.
+            let admitted = ConnectionPermit(Arc::new(admitted));
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(admitted.clone());
                 let mut router = router.clone();
                 async move { tower_service::Service::call(&mut router, req).await }
             });

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use twin_actors::LiveTwin;
 
-use crate::bench::{PROBE_ENTITY, Probes, client, connect_from, percentile, reading, ws_from};
+use crate::bench::{Probes, client, connect_from, percentile, send_probe, ws_from};
 
 /// The attacks, each run by every hostile client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,15 +138,13 @@ pub async fn run_attack(
     while started.elapsed() < duration {
         if Instant::now() >= next_probe && probe < probes_n {
             next_probe += Duration::from_millis(200);
-            let ms = base_ms + started.elapsed().as_millis() as i64;
-            let value = 10.0 + probe as f64 / 1000.0;
-            let out = twin
-                .ingest_durable(vec![reading(PROBE_ENTITY, ms, "temperature", value)], None)
-                .await;
-            if out.is_ok_and(|o| o.accepted == 1) {
-                probes.accepted_ns[probe]
-                    .store(probes.epoch.elapsed().as_nanos() as u64, Ordering::Release);
-            }
+            send_probe(
+                twin,
+                &probes,
+                probe,
+                base_ms + started.elapsed().as_millis() as i64,
+            )
+            .await;
             probe += 1;
         }
         let asked = Instant::now();

@@ -168,6 +168,7 @@ async fn websocket(
     let peer = extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+    let connection = extensions.get::<connections::ConnectionPermit>().cloned();
     let Some(upgrade_permit) = state.upgrades.admit(peer) else {
         let (per_s, burst) = connections::UPGRADES_PER_S;
         return api::ApiError::new(
@@ -193,8 +194,8 @@ async fn websocket(
         .max_frame_size(limits.max_frame_bytes)
         .max_message_size(limits.max_message_bytes)
         .on_upgrade(move |socket| async move {
-            // The address's WebSocket is counted as long as it lives.
-            let _permit = upgrade_permit;
+            // The address's WebSocket, and its connection, are counted as long as it lives.
+            let _permits = (upgrade_permit, connection);
             ws::run_client(socket, hub, limits, slot).await
         })
 }

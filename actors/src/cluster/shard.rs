@@ -46,11 +46,21 @@ pub fn delta_subject(shard: u32) -> String {
     format!("{DELTAS_PREFIX}.{shard}")
 }
 
+/// Where the owner of a shard answers for the shard's whole published state (a node that saw a
+/// gap in the shard's deltas asks it).
+pub const STATE_PREFIX: &str = "citytwin.state";
+
+/// The subject on which a shard's owner answers for its state.
+pub fn state_subject(shard: u32) -> String {
+    format!("{STATE_PREFIX}.{shard}")
+}
+
 /// The shard named by a readings or deltas subject.
 pub fn shard_of_subject(subject: &str) -> Option<u32> {
     let rest = subject
         .strip_prefix(READINGS_PREFIX)
-        .or_else(|| subject.strip_prefix(DELTAS_PREFIX))?;
+        .or_else(|| subject.strip_prefix(DELTAS_PREFIX))
+        .or_else(|| subject.strip_prefix(STATE_PREFIX))?;
     rest.strip_prefix('.')?.split('.').next()?.parse().ok()
 }
 

@@ -177,8 +177,10 @@ pub async fn run_mqtt(twin: LiveTwin, config: MqttConfig) {
 
 /// Collect messages into batches, make each durable through the twin, then acknowledge it.
 /// A batch the store cannot take (a full disk) is kept and tried again, waiting longer each
-/// time, and acknowledged only once durable: the broker holds back what follows (its
-/// in-flight window is full) and redelivers it all if the twin stops meanwhile.
+/// time, and acknowledged only once durable. Meanwhile the broker stops sending once its
+/// in-flight window for this session is full and queues the rest within its own limits
+/// (mosquitto: `max_inflight_messages`, `max_queued_messages`); if the twin stops, the
+/// broker redelivers what was not acknowledged (reports then stored twice: at least once).
 async fn batcher(twin: LiveTwin, client: AsyncClient, mut rx: mpsc::Receiver<Publish>) {
     let mut publishes = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {

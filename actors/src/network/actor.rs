@@ -91,6 +91,10 @@ pub struct NetworkActor {
     quality: Option<(Instant, Solved)>,
 }
 
+/// The part a water-quality panic marks degraded (apart from the hydraulics, which clear
+/// their own mark on each good solve).
+const QUALITY_PART: &str = "network:water-quality";
+
 /// The least time between two water-quality runs.
 const QUALITY_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -172,7 +176,10 @@ impl NetworkActor {
             Err(Failure::Error(e)) => {
                 tracing::warn!(network = ?self.kind, error = %e, "network solve failed")
             }
-            Err(Failure::Panic(what)) => self.panicked("solve", &what),
+            Err(Failure::Panic(what)) => {
+                let part = format!("network:{}", self.kind.name());
+                self.panicked(&part, "solve", &what)
+            }
         }
     }
 
@@ -187,15 +194,18 @@ impl NetworkActor {
             return;
         }
         match supervised(|| water_quality(city, inj)) {
-            Ok(q) => self.quality = Some((Instant::now(), q)),
+            Ok(q) => {
+                self.quality = Some((Instant::now(), q));
+                self.shared.degraded.clear(QUALITY_PART);
+            }
             Err(Failure::Error(e)) => tracing::warn!(error = %e, "water quality run failed"),
-            Err(Failure::Panic(what)) => self.panicked("water quality run", &what),
+            Err(Failure::Panic(what)) => self.panicked(QUALITY_PART, "water quality run", &what),
         }
     }
 
     /// A model panicked: log it with its inputs, count it, say so on `/health`. The last good
     /// estimates stay published; the next change solves again.
-    fn panicked(&self, step: &str, what: &str) {
+    fn panicked(&self, part: &str, step: &str, what: &str) {
         let n = self
             .shared
             .counters
@@ -205,7 +215,7 @@ impl NetworkActor {
         let inputs = self.shared.networks.describe(self.kind);
         tracing::error!(network = ?self.kind, step, panic = %what, inputs = %inputs, "network model panicked; keeping its last good estimates");
         self.shared.degraded.set(
-            &format!("network:{}", self.kind.name()),
+            part,
             format!(
                 "the {step} panicked ({what}) on {inputs}; the last good estimates are shown ({n} network panics since start)"
             ),

@@ -23,6 +23,8 @@ use crate::store::{Snapshot, Store};
 
 /// The part named in the twin's degradations when the store cannot take writes.
 const STORE: &str = "store";
+/// How the store's degradation for a full disk begins.
+const DISK_FULL: &str = "disk nearly full";
 
 /// Commands waiting for the pipeline; senders wait beyond it (backpressure on every source).
 pub(super) const PIPELINE_CAPACITY: usize = 64;
@@ -167,10 +169,7 @@ impl Pipeline {
             });
             match result {
                 Ok(r) => accepted.push(r),
-                Err(rej) => {
-                    *self.rejected_pending.entry(rej.reason.clone()).or_default() += 1;
-                    outcome.rejected.push((i, rej));
-                }
+                Err(rej) => outcome.rejected.push((i, rej)),
             }
         }
         if let Some(why) = self.disk_too_full() {
@@ -180,10 +179,16 @@ impl Pipeline {
             }
             return;
         }
+        // Rejections are counted with the batch, so a batch refused and sent again (an MQTT
+        // retry) counts them once.
+        let mut counts = self.rejected_pending.clone();
+        for (_, rej) in &outcome.rejected {
+            *counts.entry(rej.reason.clone()).or_default() += 1;
+        }
         let durable = self
             .store
             .append(&accepted)
-            .and_then(|_| self.store.count_rejections(&self.rejected_pending))
+            .and_then(|_| self.store.count_rejections(&counts))
             .and_then(|_| self.store.flush());
         match durable {
             Ok(()) => {
@@ -253,11 +258,12 @@ impl Pipeline {
             }
         };
         if free >= self.config.min_free_bytes {
+            self.shared.degraded.clear_if(STORE, DISK_FULL);
             return None;
         }
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         let why = format!(
-            "disk nearly full: {:.1} MiB free under {}, below the {:.0} MiB the twin keeps \
+            "{DISK_FULL}: {:.1} MiB free under {}, below the {:.0} MiB the twin keeps \
              free; writes are refused until space returns",
             mib(free),
             self.config.data_dir.display(),
@@ -301,6 +307,8 @@ impl Pipeline {
     }
 
     fn write_status(&self, running: bool) {
+        // An idle twin says so too when its disk fills or frees up.
+        let _ = self.disk_too_full();
         let store = match self.store.status() {
             Ok(s) => s,
             Err(e) => {

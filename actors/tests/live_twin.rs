@@ -239,29 +239,8 @@ async fn a_restart_restores_state_from_snapshot_and_log() {
     let index = city
         .entity_index(&"bin:9".parse().expect("id"))
         .expect("bin:9 exists");
-    {
-        let twin = LiveTwin::start(city.clone(), config(dir.path())).expect("start");
-        for h in 0..6 {
-            let at = format!("2026-11-27T0{h}:00:00Z");
-            twin.ingest_durable(
-                vec![raw(
-                    "bin:9",
-                    &at,
-                    serde_json::json!({"fillingLevel": 0.1 + 0.05 * h as f64}),
-                )],
-                None,
-            )
-            .await
-            .expect("ingest");
-            if h == 2 {
-                settle(&twin, index, |s| s.readings == 3).await;
-                assert_eq!(twin.snapshot().await.expect("snapshot"), 3);
-            }
-        }
-        settle(&twin, index, |s| s.readings == 6).await;
-        // No shutdown snapshot: stop as a crash would, leaving readings 4-6 only in the log.
-        twin.abandon().await;
-    }
+    // A snapshot after the third reading; readings 4-6 only in the log.
+    six_readings_then_a_crash(&city, config(dir.path()), index, &[2]).await;
     let twin = LiveTwin::start(city.clone(), config(dir.path())).expect("restart");
     let status = twin.status();
     let restored = status.restored.expect("restore report");
@@ -276,8 +255,14 @@ async fn a_restart_restores_state_from_snapshot_and_log() {
     twin.shutdown().await;
 }
 
-/// Six readings of bin:9 at hours 0–5, snapshots after the second and the fourth; then a crash.
-async fn six_readings_two_snapshots(city: &Arc<CityModel>, cfg: TwinConfig, index: usize) {
+/// Six readings of bin:9 at hours 0–5, a snapshot after those of the hours in `snapshot_after`;
+/// then a crash (no final snapshot).
+async fn six_readings_then_a_crash(
+    city: &Arc<CityModel>,
+    cfg: TwinConfig,
+    index: usize,
+    snapshot_after: &[u64],
+) {
     let twin = LiveTwin::start(city.clone(), cfg).expect("start");
     for h in 0..6 {
         let at = format!("2026-11-27T0{h}:00:00Z");
@@ -291,7 +276,7 @@ async fn six_readings_two_snapshots(city: &Arc<CityModel>, cfg: TwinConfig, inde
         )
         .await
         .expect("ingest");
-        if h == 1 || h == 3 {
+        if snapshot_after.contains(&h) {
             settle(&twin, index, |s| s.readings == h + 1).await;
             twin.snapshot().await.expect("snapshot");
         }
@@ -319,7 +304,7 @@ async fn a_corrupt_newest_snapshot_restores_from_the_one_before_or_says_what_is_
         .expect("bin:9 exists");
     // The log still holds every reading after the older snapshot: recovered, and said so.
     let dir = tempfile::tempdir().expect("tempdir");
-    six_readings_two_snapshots(&city, config(dir.path()), index).await;
+    six_readings_then_a_crash(&city, config(dir.path()), index, &[1, 3]).await;
     corrupt_newest_snapshot(dir.path());
     let twin = LiveTwin::start(city.clone(), config(dir.path())).expect("restart");
     let restored = twin.status().restored.expect("restore report");
@@ -343,7 +328,7 @@ async fn a_corrupt_newest_snapshot_restores_from_the_one_before_or_says_what_is_
     let dir = tempfile::tempdir().expect("tempdir");
     let mut pruning = config(dir.path());
     pruning.log_retention = Duration::ZERO;
-    six_readings_two_snapshots(&city, pruning, index).await;
+    six_readings_then_a_crash(&city, pruning, index, &[1, 3]).await;
     corrupt_newest_snapshot(dir.path());
     let e = LiveTwin::start(city.clone(), config(dir.path()))
         .err()

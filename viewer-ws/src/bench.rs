@@ -131,6 +131,19 @@ pub(crate) async fn ws_from(
         .map(|(ws, _)| ws)
 }
 
+impl Probes {
+    /// The latencies measured so far, ms, in ascending order.
+    pub(crate) fn sorted_samples(&self) -> Vec<f64> {
+        let mut samples = self
+            .samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        samples.sort_by(f64::total_cmp);
+        samples
+    }
+}
+
 /// Send probe `k` (observed at `ms`) through the durable path and note when it was accepted,
 /// for the viewers that time it.
 pub(crate) async fn send_probe(twin: &LiveTwin, probes: &Probes, k: usize, ms: i64) {
@@ -294,12 +307,7 @@ pub async fn ws_latency(
     let (_, all_cpu1) = cpu_seconds();
     let rss_end_mb = rss_mb();
     load.shutdown_background();
-    let mut samples = probes
-        .samples
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    samples.sort_by(f64::total_cmp);
+    let samples = probes.sorted_samples();
     WsBenchReport {
         clients,
         rate_hz: rate,

@@ -162,12 +162,7 @@ pub async fn run_attack(
     viewer.abort();
     load.shutdown_background();
     health.sort_by(f64::total_cmp);
-    let mut feed = probes
-        .samples
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    feed.sort_by(f64::total_cmp);
+    let feed = probes.sorted_samples();
     AttackReport {
         attack: attack.name(),
         clients,

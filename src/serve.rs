@@ -430,8 +430,8 @@ pub fn status(args: StatusArgs) -> Result<()> {
             c.adopted, c.adopted_from_snapshot, c.handed_over, c.lost, c.snapshots
         );
         println!(
-            "deltas:          {} published, {} received from other nodes",
-            c.deltas_out, c.deltas_in
+            "deltas:          {} published, {} received from other nodes; {} shard views taken afresh from their owners",
+            c.deltas_out, c.deltas_in, c.resyncs
         );
     }
     Ok(())

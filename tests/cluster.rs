@@ -235,6 +235,73 @@ fn shards_are_shared_and_a_killed_nodes_shards_move_without_losing_a_reading() {
     common::assert_every_reading_applied(&b_data, &bins, PER_BIN);
 }
 
+/// Send `signal` (STOP, CONT) to a node's process.
+fn signal(node: &Node, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &node.process.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal}");
+}
+
+/// Every bin 1..=`bins` shows level `k`/100 on `node`'s API.
+fn shows_round(node: &Node, bins: usize, k: usize) -> bool {
+    (1..=bins).all(|b| {
+        let (_, body) = http(node.http, "GET", &format!("/api/entities/bin:{b}"), None);
+        serde_json::from_str::<Json>(&body)
+            .is_ok_and(|e| e["state"]["fillingLevel"] == k as f64 / 100.0)
+    })
+}
+
+#[test]
+fn a_paused_node_comes_back_and_every_nodes_view_converges_to_the_owners() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nats, nats) = start_nats(dir.path());
+    const BINS: usize = 40;
+    let a = start_node(dir.path(), "a", nats, 1);
+    wait_until(
+        "node a to hold every shard",
+        Duration::from_secs(60),
+        || owned(&a) == SHARDS as usize,
+    );
+    let b = start_node(dir.path(), "b", nats, 1);
+    wait_until("the shards to be shared", Duration::from_secs(60), || {
+        owned(&a) == SHARDS as usize / 2 && owned(&b) == SHARDS as usize / 2
+    });
+    post_round(&a, BINS, 0..2);
+    wait_until(
+        "both views to show round 1",
+        Duration::from_secs(30),
+        || shows_round(&a, BINS, 1) && shows_round(&b, BINS, 1),
+    );
+
+    // Pause b past its leases (4 s): a takes b's shards and goes on applying readings, while
+    // b, frozen, sees none of it.
+    signal(&b, "STOP");
+    wait_until("a to take every shard", Duration::from_secs(60), || {
+        owned(&a) == SHARDS as usize
+    });
+    post_round(&a, BINS, 2..4);
+    signal(&b, "CONT");
+    // b finds its leases gone, comes back as a node, and takes its share again from a's
+    // hand-over snapshots; readings go on meanwhile.
+    post_round(&a, BINS, 4..6);
+    wait_until(
+        "the shards to be shared again",
+        Duration::from_secs(60),
+        || owned(&a) == SHARDS as usize / 2 && owned(&b) == SHARDS as usize / 2,
+    );
+    wait_until(
+        "every node's view to be the owners'",
+        Duration::from_secs(60),
+        || shows_round(&a, BINS, 5) && shows_round(&b, BINS, 5),
+    );
+    // b saw a new owner for the shards it had lost: it took their state from the owner.
+    let status_b = cluster_status(&b);
+    assert!(status_b["resyncs"].as_u64() >= Some(1), "{status_b}");
+    assert!(status_b["lost"].as_u64() >= Some(1), "{status_b}");
+}
+
 #[test]
 fn a_node_that_cannot_join_says_why() {
     let dir = tempfile::tempdir().expect("tempdir");

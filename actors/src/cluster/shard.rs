@@ -79,6 +79,23 @@ pub fn snapshot_name(shard: u32) -> String {
     format!("shard-{shard}")
 }
 
+/// The object holding a shard's snapshot written under the lease created at `epoch` (that
+/// lease's first revision): a node that lost its lease writes under an older epoch, so its
+/// late snapshot never shadows the holder's.
+pub fn snapshot_object(shard: u32, epoch: u64) -> String {
+    format!("{}@{epoch:020}", snapshot_name(shard))
+}
+
+/// The epoch of a shard's snapshot object named `name` (0 for the unnumbered name of earlier
+/// versions), or `None` when the object is not one of the shard's snapshots.
+pub fn snapshot_epoch(name: &str, shard: u32) -> Option<u64> {
+    let rest = name.strip_prefix(&snapshot_name(shard))?;
+    if rest.is_empty() {
+        return Some(0);
+    }
+    rest.strip_prefix('@')?.parse().ok()
+}
+
 /// A node id must be usable as a KV key token: 1 to 64 of `[A-Za-z0-9_-]`.
 pub fn check_node_id(node: &str) -> Result<(), String> {
     if node.is_empty()
@@ -143,6 +160,25 @@ impl ShardMap {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn snapshot_objects_carry_their_epoch_and_their_shard_only() {
+        assert_eq!(snapshot_epoch(&snapshot_object(1, 42), 1), Some(42));
+        assert_eq!(
+            snapshot_epoch(&snapshot_object(10, 42), 1),
+            None,
+            "shard 10 is not 1"
+        );
+        assert_eq!(
+            snapshot_epoch("shard-1", 1),
+            Some(0),
+            "an earlier version's name"
+        );
+        assert!(
+            snapshot_object(3, 9) < snapshot_object(3, 10),
+            "names sort by epoch"
+        );
+    }
 
     #[test]
     fn the_hash_is_fnv_1a() {

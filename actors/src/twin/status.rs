@@ -68,6 +68,9 @@ pub struct ClusterStatus {
     /// Deltas published for owned entities, and received for the others.
     pub deltas_out: u64,
     pub deltas_in: u64,
+    /// Times a shard's view was taken afresh from its owner after a gap in its deltas.
+    #[serde(default)]
+    pub resyncs: u64,
 }
 
 pub(super) fn apply_store_status(s: &mut TwinStatus, store: StoreStatus) {

@@ -151,9 +151,12 @@ impl Node {
             snapshotted: AtomicU64::new(seq),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
+        // The lease's first revision names this holding's snapshots (the epoch).
+        let epoch = revision.load(Ordering::SeqCst);
         let worker = tokio::spawn(run_shard(
             ctx.clone(),
             shard,
+            epoch,
             revision.clone(),
             progress.clone(),
             stop_rx,

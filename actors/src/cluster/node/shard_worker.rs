@@ -24,6 +24,7 @@ const BATCH: usize = 512;
 pub(super) async fn run_shard(
     ctx: Arc<Ctx>,
     shard: u32,
+    epoch: u64,
     revision: Arc<AtomicU64>,
     progress: Arc<Progress>,
     mut stop: oneshot::Receiver<oneshot::Sender<()>>,
@@ -59,7 +60,7 @@ pub(super) async fn run_shard(
         let first = tokio::select! {
             request = &mut stop => {
                 let seq = applied.load(Ordering::SeqCst);
-                if let Err(e) = write_snapshot(&ctx, shard, revision.load(Ordering::SeqCst), seq).await {
+                if let Err(e) = write_snapshot(&ctx, shard, epoch, revision.load(Ordering::SeqCst), seq).await {
                     tracing::warn!(shard, error = %e, "no snapshot at hand-over; the next owner replays more");
                 }
                 if let Ok(done) = request {
@@ -70,7 +71,7 @@ pub(super) async fn run_shard(
             _ = snapshot_tick.tick() => {
                 let seq = applied.load(Ordering::SeqCst);
                 if seq != progress.snapshotted.load(Ordering::SeqCst) {
-                    match write_snapshot(&ctx, shard, revision.load(Ordering::SeqCst), seq).await {
+                    match write_snapshot(&ctx, shard, epoch, revision.load(Ordering::SeqCst), seq).await {
                         Ok(()) => progress.snapshotted.store(seq, Ordering::SeqCst),
                         Err(e) => tracing::warn!(shard, error = %e, "shard snapshot failed"),
                     }

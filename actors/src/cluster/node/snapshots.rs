@@ -1,6 +1,9 @@
 //! Shard snapshots in the JetStream object store: every entity state of a shard and the stream
-//! sequence they include. Written only while the writer's lease revision is current (the lease
-//! fences it), read when a node adopts the shard.
+//! sequence they include, read when a node adopts the shard. Each is written under its
+//! writer's lease epoch (the revision that created the lease, [`snapshot_object`]) after a
+//! check that the lease is still the writer's; an adopter reads the newest epoch's. A node
+//! paused between the check and the write (its lease lost meanwhile) writes under its old
+//! epoch, which never shadows the new holder's.
 
 use async_nats::jetstream::{kv, object_store};
 use chrono::{DateTime, Utc};
@@ -8,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use twin_core::live::EntityLive;
 
-use super::super::shard::{lease_key, snapshot_name};
+use futures_util::StreamExt;
+
+use super::super::shard::{lease_key, snapshot_epoch, snapshot_object};
 use super::Ctx;
 
 /// A shard's snapshot in the object store.
@@ -22,8 +27,30 @@ pub(super) struct ShardSnapshot {
     pub entities: Vec<(String, EntityLive)>,
 }
 
+/// The names and epochs of a shard's snapshot objects.
+async fn snapshot_objects(ctx: &Ctx, shard: u32) -> Result<Vec<(u64, String)>, String> {
+    let mut list = ctx
+        .snapshots
+        .list()
+        .await
+        .map_err(|e| format!("cannot list snapshots: {e}"))?;
+    let mut out = Vec::new();
+    while let Some(info) = list.next().await {
+        let info = info.map_err(|e| format!("cannot list snapshots: {e}"))?;
+        if !info.deleted
+            && let Some(epoch) = snapshot_epoch(&info.name, shard)
+        {
+            out.push((epoch, info.name));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 pub(super) async fn read_snapshot(ctx: &Ctx, shard: u32) -> Result<Option<ShardSnapshot>, String> {
-    let name = snapshot_name(shard);
+    let Some((_, name)) = snapshot_objects(ctx, shard).await?.pop() else {
+        return Ok(None);
+    };
     let mut object = match ctx.snapshots.get(&name).await {
         Ok(o) => o,
         Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
@@ -42,10 +69,12 @@ pub(super) async fn read_snapshot(ctx: &Ctx, shard: u32) -> Result<Option<ShardS
     Ok(Some(snap))
 }
 
-/// Write a shard's snapshot, if this node still holds the lease at `revision`.
+/// Write a shard's snapshot under the lease `epoch`, if this node still holds the lease at
+/// `revision`; then remove the shard's snapshots of older epochs.
 pub(super) async fn write_snapshot(
     ctx: &Ctx,
     shard: u32,
+    epoch: u64,
     revision: u64,
     seq: u64,
 ) -> Result<(), String> {
@@ -74,10 +103,18 @@ pub(super) async fn write_snapshot(
         Ok(_) => return Err("the lease is no longer this node's".into()),
         Err(e) => return Err(format!("cannot check the lease: {e}")),
     }
+    let name = snapshot_object(shard, epoch);
     ctx.snapshots
-        .put(snapshot_name(shard).as_str(), &mut bytes.as_slice())
+        .put(name.as_str(), &mut bytes.as_slice())
         .await
         .map_err(|e| format!("cannot write the snapshot: {e}"))?;
+    for (older, old_name) in snapshot_objects(ctx, shard).await? {
+        if older < epoch
+            && let Err(e) = ctx.snapshots.delete(&old_name).await
+        {
+            tracing::debug!(shard, error = %e, object = %old_name, "cannot remove an older snapshot");
+        }
+    }
     ctx.status().snapshots += 1;
     tracing::debug!(shard, seq, bytes = bytes.len(), "shard snapshot written");
     Ok(())

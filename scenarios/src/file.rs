@@ -378,8 +378,16 @@ pub fn read_snapshot(
     city: &CityModel,
 ) -> Result<std::collections::HashMap<usize, f64>, String> {
     let text = twin_core::formats::text::read_utf8_file(path).map_err(|e| e.to_string())?;
+    parse_snapshot(&text, city)
+}
+
+/// [`read_snapshot`] of a file's text.
+pub fn parse_snapshot(
+    text: &str,
+    city: &CityModel,
+) -> Result<std::collections::HashMap<usize, f64>, String> {
     let json: serde_json::Value =
-        twin_core::formats::json::from_str_strict(&text).map_err(|e| format!("not JSON: {e}"))?;
+        twin_core::formats::json::from_str_strict(text).map_err(|e| format!("not JSON: {e}"))?;
     let entities = json["entities"]
         .as_array()
         .ok_or("no `entities` array (save the answer of GET /api/entities)")?;

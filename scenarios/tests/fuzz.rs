@@ -1,4 +1,4 @@
-//! Fuzz harness of the scenario file: real scenario files with field-style edits
+//! Fuzz harnesses of the scenario files and their saved live state: real scenario files with field-style edits
 //! (`twin_core::formats::mutate`) are read and resolved against Pitești, giving a scenario or
 //! an error naming the file and line, never a panic. `FUZZ_CASES=1000000` runs it for a
 //! million inputs (docs/reliability.md).
@@ -43,6 +43,22 @@ proptest! {
             if scenario.city_dir.is_none() {
                 let _ = scenario.resolve(interventions, &text, pitesti());
             }
+        }
+    }
+
+    /// A saved `GET /api/entities` answer, the live state a scenario starts from: levels
+    /// accepted are levels (0 to 1.5, an overfull bin).
+    #[test]
+    fn fuzz_scenario_snapshots(edits in edits()) {
+        let text = apply(
+            "{\"count\": 2, \"entities\": [\n\
+             {\"id\": \"bin:17\", \"type\": \"waste_container\", \"state\": {\"fillingLevel\": 0.93}},\n\
+             {\"id\": \"bin:18\", \"type\": \"waste_container\", \"state\": {\"fillingLevel\": 0.2, \"temperature\": 11}}\n\
+             ]}",
+            &edits,
+        );
+        if let Ok(levels) = twin_scenarios::file::parse_snapshot(&text, pitesti()) {
+            prop_assert!(levels.values().all(|l| (0.0..=1.5).contains(l)), "{levels:?}");
         }
     }
 }

@@ -110,4 +110,50 @@ proptest! {
         let _ = crate::formats::text::decode_text(&bytes);
         let _ = crate::formats::text::decode_utf8(&bytes);
     }
+
+    /// Solution files read back to compare: TNTP link flows and VRPLIB routes.
+    #[test]
+    fn fuzz_solution_files(edits in edits()) {
+        let flows = apply(&head("traffic/SiouxFalls_flow.tntp", 40), &edits);
+        let _ = crate::formats::tntp::parse_flow_file(&flows);
+        let routes = apply(&data("routing/A-n32-k5.sol"), &edits);
+        let _ = crate::formats::vrplib::parse_solution(&routes);
+    }
+
+    /// Overpass API JSON (what `twin import osm` reads besides OSM XML and PBF).
+    #[test]
+    fn fuzz_overpass_json(edits in edits()) {
+        let text = apply(
+            "{\"version\": 0.6, \"generator\": \"Overpass API\",\n\"elements\": [\n\
+             {\"type\": \"node\", \"id\": 1, \"lat\": 44.86, \"lon\": 24.86},\n\
+             {\"type\": \"node\", \"id\": 2, \"lat\": 44.87, \"lon\": 24.87},\n\
+             {\"type\": \"way\", \"id\": 10, \"nodes\": [1, 2], \"tags\": {\"highway\": \"residential\", \"maxspeed\": \"30\"},\n\
+             \"geometry\": [{\"lat\": 44.86, \"lon\": 24.86}, {\"lat\": 44.87, \"lon\": 24.87}]}\n\
+             ]}",
+            &edits,
+        );
+        let _ = crate::osm::overpass_json::parse_overpass_json(text.as_bytes());
+    }
+
+    /// OSM PBF, a binary format: a real extract with bytes changed or cut short.
+    #[test]
+    fn fuzz_osm_pbf(
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in proptest::option::of(any::<usize>()),
+    ) {
+        static PBF: OnceLock<Vec<u8>> = OnceLock::new();
+        let real = PBF.get_or_init(|| {
+            std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/osm-samples/neukolln/input.osm.pbf"))
+                .expect("the PBF sample")
+        });
+        let mut bytes = real.clone();
+        for (at, b) in flips {
+            let n = bytes.len();
+            bytes[at % n] = b;
+        }
+        if let Some(at) = cut {
+            bytes.truncate(at % real.len());
+        }
+        let _ = crate::osm::pbf::read_pbf_from(bytes.as_slice(), "fuzz.osm.pbf");
+    }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use twin_core::CityModel;
 
-use super::shard::{SNAPSHOTS_BUCKET, snapshot_name};
+use super::shard::{SNAPSHOTS_BUCKET, snapshot_epoch};
 use super::{ClusterConfig, ClusterHandle, start_cluster};
 use crate::bench::{bench_config, raw_readings};
 use crate::twin::LiveTwin;
@@ -110,11 +110,19 @@ pub async fn bench_cluster(
         .get_object_store(SNAPSHOTS_BUCKET)
         .await
         .map_err(|e| e.to_string())?;
-    for shard in 0..shards {
+    let mut names = Vec::new();
+    let mut list = snapshots.list().await.map_err(|e| e.to_string())?;
+    while let Some(info) = futures_util::StreamExt::next(&mut list).await {
+        let info = info.map_err(|e| e.to_string())?;
+        if !info.deleted && (0..shards).any(|s| snapshot_epoch(&info.name, s).is_some()) {
+            names.push(info.name);
+        }
+    }
+    for name in names {
         snapshots
-            .delete(snapshot_name(shard))
+            .delete(&name)
             .await
-            .map_err(|e| format!("removing snapshot {shard}: {e}"))?;
+            .map_err(|e| format!("removing snapshot {name}: {e}"))?;
     }
     let (c, handle_c) = start("c")?;
     let applied_c = c.shared.counters.applied.load(Ordering::Relaxed);

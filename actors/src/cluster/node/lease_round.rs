@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use tokio::sync::oneshot;
 use twin_core::live::EntityLive;
@@ -35,13 +35,19 @@ impl Node {
             let Some(held) = self.held.get(&shard) else {
                 continue;
             };
-            let revision = held.revision.load(Ordering::SeqCst);
-            match ctx
-                .leases
-                .update(lease_key(shard), node.clone().into(), revision)
-                .await
-            {
-                Ok(next) => held.revision.store(next, Ordering::SeqCst),
+            let renewed = {
+                let mut revision = held.revision.lock().await;
+                let renewed = ctx
+                    .leases
+                    .update(lease_key(shard), node.clone().into(), *revision)
+                    .await;
+                if let Ok(next) = &renewed {
+                    *revision = *next;
+                }
+                renewed
+            };
+            match renewed {
+                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(shard, error = %e, "lost the lease of a shard; stopping it");
                     if let Some(held) = self.held.remove(&shard) {
@@ -145,14 +151,14 @@ impl Node {
             }
         };
         ctx.twin.adopt(states).await?;
-        let revision = Arc::new(AtomicU64::new(revision));
+        // The lease's first revision names this holding's snapshots (the epoch).
+        let epoch = revision;
+        let revision = Arc::new(tokio::sync::Mutex::new(revision));
         let progress = Arc::new(Progress {
             applied: AtomicU64::new(seq),
             snapshotted: AtomicU64::new(seq),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
-        // The lease's first revision names this holding's snapshots (the epoch).
-        let epoch = revision.load(Ordering::SeqCst);
         let worker = tokio::spawn(run_shard(
             ctx.clone(),
             shard,
@@ -181,7 +187,7 @@ impl Node {
             }
         }
         held.worker.abort();
-        let revision = held.revision.load(Ordering::SeqCst);
+        let revision = *held.revision.lock().await;
         if let Err(e) = self
             .ctx
             .leases

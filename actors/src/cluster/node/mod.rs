@@ -230,10 +230,15 @@ struct Progress {
     snapshotted: AtomicU64,
 }
 
+/// The revision a node last wrote to a shard's lease. Every write of the lease (a renewal, a
+/// snapshot's commit) holds the lock, so the lease round and the shard worker never race on it.
+type Lease = Arc<tokio::sync::Mutex<u64>>;
+
 /// A shard this node holds.
 struct Held {
-    /// The lease revision this node last wrote; a snapshot is written only while it is current.
-    revision: Arc<AtomicU64>,
+    /// The lease revision this node last wrote, locked while the lease is written (renewed,
+    /// or a snapshot committed by compare-and-set on it).
+    revision: Lease,
     progress: Arc<Progress>,
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
     worker: JoinHandle<()>,

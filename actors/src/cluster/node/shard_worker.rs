@@ -3,7 +3,7 @@
 //! batches, and writes a snapshot of the shard every `snapshot_every` and when it stops.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use async_nats::jetstream::consumer;
 use chrono::{DateTime, Utc};
@@ -25,7 +25,7 @@ pub(super) async fn run_shard(
     ctx: Arc<Ctx>,
     shard: u32,
     epoch: u64,
-    revision: Arc<AtomicU64>,
+    lease: super::Lease,
     progress: Arc<Progress>,
     mut stop: oneshot::Receiver<oneshot::Sender<()>>,
 ) {
@@ -60,7 +60,7 @@ pub(super) async fn run_shard(
         let first = tokio::select! {
             request = &mut stop => {
                 let seq = applied.load(Ordering::SeqCst);
-                if let Err(e) = write_snapshot(&ctx, shard, epoch, revision.load(Ordering::SeqCst), seq).await {
+                if let Err(e) = write_snapshot(&ctx, shard, epoch, &lease, seq).await {
                     tracing::warn!(shard, error = %e, "no snapshot at hand-over; the next owner replays more");
                 }
                 if let Ok(done) = request {
@@ -71,7 +71,7 @@ pub(super) async fn run_shard(
             _ = snapshot_tick.tick() => {
                 let seq = applied.load(Ordering::SeqCst);
                 if seq != progress.snapshotted.load(Ordering::SeqCst) {
-                    match write_snapshot(&ctx, shard, epoch, revision.load(Ordering::SeqCst), seq).await {
+                    match write_snapshot(&ctx, shard, epoch, &lease, seq).await {
                         Ok(()) => progress.snapshotted.store(seq, Ordering::SeqCst),
                         Err(e) => tracing::warn!(shard, error = %e, "shard snapshot failed"),
                     }

@@ -1,9 +1,10 @@
 //! Shard snapshots in the JetStream object store: every entity state of a shard and the stream
 //! sequence they include, read when a node adopts the shard. Each is written under its
-//! writer's lease epoch (the revision that created the lease, [`snapshot_object`]) after a
-//! check that the lease is still the writer's; an adopter reads the newest epoch's. A node
-//! paused between the check and the write (its lease lost meanwhile) writes under its old
-//! epoch, which never shadows the new holder's.
+//! writer's lease epoch (the revision that created the lease, [`snapshot_object`]) and then
+//! committed by a compare-and-set on the lease revision (which renews the lease): if the lease
+//! changed hands meanwhile, the commit fails and the object is removed. An adopter reads the
+//! newest epoch's, so even a writer paused between its write and its commit never shadows the
+//! new holder's snapshot.
 
 use async_nats::jetstream::{kv, object_store};
 use chrono::{DateTime, Utc};
@@ -69,13 +70,13 @@ pub(super) async fn read_snapshot(ctx: &Ctx, shard: u32) -> Result<Option<ShardS
     Ok(Some(snap))
 }
 
-/// Write a shard's snapshot under the lease `epoch`, if this node still holds the lease at
-/// `revision`; then remove the shard's snapshots of older epochs.
+/// Write a shard's snapshot under the lease `epoch` and commit it by compare-and-set on the
+/// lease's revision (held locked meanwhile); then remove the shard's snapshots of older epochs.
 pub(super) async fn write_snapshot(
     ctx: &Ctx,
     shard: u32,
     epoch: u64,
-    revision: u64,
+    lease: &super::Lease,
     seq: u64,
 ) -> Result<(), String> {
     let members = ctx.map.members(shard).to_vec();
@@ -93,11 +94,13 @@ pub(super) async fn write_snapshot(
             .collect(),
     };
     let bytes = serde_json::to_vec(&snap).map_err(|e| e.to_string())?;
-    // The fence: a node that lost the lease (paused, cut off) must not overwrite the snapshot
-    // of the node that took the shard over.
+    // Held from the check to the commit, not while the states are gathered: the lease round
+    // renews under the same lock.
+    let mut revision = lease.lock().await;
+    // A lease plainly lost: no need to write the object at all.
     match ctx.leases.entry(lease_key(shard)).await {
         Ok(Some(e))
-            if e.revision == revision
+            if e.revision == *revision
                 && e.operation == kv::Operation::Put
                 && e.value.as_ref() == ctx.config.node_id.as_bytes() => {}
         Ok(_) => return Err("the lease is no longer this node's".into()),
@@ -108,6 +111,26 @@ pub(super) async fn write_snapshot(
         .put(name.as_str(), &mut bytes.as_slice())
         .await
         .map_err(|e| format!("cannot write the snapshot: {e}"))?;
+    // The commit: a compare-and-set on the lease revision. A node that lost the lease (paused,
+    // cut off) fails here and takes its object back.
+    match ctx
+        .leases
+        .update(
+            lease_key(shard),
+            ctx.config.node_id.clone().into(),
+            *revision,
+        )
+        .await
+    {
+        Ok(next) => *revision = next,
+        Err(e) => {
+            let _ = ctx.snapshots.delete(&name).await;
+            return Err(format!(
+                "the lease is no longer this node's ({e}); snapshot withdrawn"
+            ));
+        }
+    }
+    drop(revision);
     for (older, old_name) in snapshot_objects(ctx, shard).await? {
         if older < epoch
             && let Err(e) = ctx.snapshots.delete(&old_name).await

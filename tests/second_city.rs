@@ -184,3 +184,85 @@ fn the_built_in_city_runs_from_a_folder_without_data() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// A twin started outside the repository, on a bundle that names no EV sessions, with
+/// `--ev-sessions`: a scenario forked through `POST /api/scenarios` runs the EV model on those
+/// sessions (the API once looked for them at a path relative to the repository).
+#[test]
+fn an_ev_scenario_forked_from_a_twin_started_elsewhere_uses_its_ev_sessions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bundle = dir.path().join("pitesti");
+    common::copy_bundle(&root().join("data/pitesti"), &bundle);
+    let manifest = std::fs::read_to_string(bundle.join("city.toml")).expect("city.toml");
+    let without: String = manifest
+        .lines()
+        .filter(|l| !l.starts_with("sessions = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without, manifest, "the copy names no sessions");
+    std::fs::write(bundle.join("city.toml"), without).expect("city.toml");
+    let data = dir.path().join("twin");
+    common::write_operator_tokens(&data, TOKEN);
+    let port = free_port();
+    let _twin = Killed(
+        Command::new(env!("CARGO_BIN_EXE_twin"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .arg("--city")
+            .arg(&bundle)
+            .arg("--ev-sessions")
+            .arg(root().join("data/ev/cp-data-mar-may-2018.csv"))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the twin runs"),
+    );
+    wait_for_port(port, "the twin");
+    let scenario = "name = \"EV afternoon\"\nstart = \"2026-03-02T00:00\"\nhorizon = \"2h\"\nmodels = [\"ev\"]\n";
+    let (code, body) = post_text(port, "/api/scenarios", scenario);
+    assert_eq!(code, 202, "{body}");
+    let link = serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["links"]["self"]
+        .as_str()
+        .expect("a link")
+        .to_string();
+    let started = Instant::now();
+    let job = loop {
+        let job = get(port, &link);
+        if job["status"] != "running" {
+            break job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{job}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(job["status"], "done", "{job}");
+}
+
+/// POST a text body with the test's token: the status and the body.
+fn post_text(port: u16, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/toml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("an answer");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status");
+    (code, body.to_string())
+}

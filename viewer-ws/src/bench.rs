@@ -131,7 +131,28 @@ pub(crate) async fn ws_from(
         .map(|(ws, _)| ws)
 }
 
+/// A runtime of `threads` workers named `name` for load clients, apart from the server's
+/// threads (their CPU time is told apart by the name).
+pub(crate) fn load_runtime(threads: usize, name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("a runtime for the load clients")
+}
+
 impl Probes {
+    /// Room for `n` probes, none sent yet.
+    pub(crate) fn new(n: usize) -> Arc<Probes> {
+        Arc::new(Probes {
+            accepted_ns: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
+            samples: Mutex::new(Vec::new()),
+            snapshot_bytes: AtomicU64::new(0),
+        })
+    }
+
     /// The latencies measured so far, ms, in ascending order.
     pub(crate) fn sorted_samples(&self) -> Vec<f64> {
         let mut samples = self
@@ -229,19 +250,9 @@ pub async fn ws_latency(
     background: f64,
 ) -> WsBenchReport {
     let probes_n = (duration.as_secs_f64() / probe_every.as_secs_f64()).ceil() as usize + 1;
-    let probes = Arc::new(Probes {
-        accepted_ns: (0..probes_n).map(|_| AtomicU64::new(0)).collect(),
-        epoch: Instant::now(),
-        samples: Mutex::new(Vec::new()),
-        snapshot_bytes: AtomicU64::new(0),
-    });
+    let probes = Probes::new(probes_n);
     let rss_before_mb = rss_mb();
-    let load = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("ws-load")
-        .enable_all()
-        .build()
-        .expect("a runtime for the load clients");
+    let load = load_runtime(2, "ws-load");
     let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
     let connect_started = Instant::now();
     for k in 0..clients {

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use twin_actors::LiveTwin;
 
-use crate::bench::{Probes, client, connect_from, percentile, send_probe, ws_from};
+use crate::bench::{Probes, client, connect_from, load_runtime, percentile, send_probe, ws_from};
 
 /// The attacks, each run by every hostile client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,19 +93,9 @@ pub async fn run_attack(
     clients: usize,
     duration: Duration,
 ) -> AttackReport {
-    let load = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("ws-load")
-        .enable_all()
-        .build()
-        .expect("a runtime for the load clients");
+    let load = load_runtime(2, "ws-load");
     let probes_n = (duration.as_secs_f64() / 0.2).ceil() as usize + 1;
-    let probes = Arc::new(Probes {
-        accepted_ns: (0..probes_n).map(|_| AtomicU64::new(0)).collect(),
-        epoch: Instant::now(),
-        samples: Default::default(),
-        snapshot_bytes: AtomicU64::new(0),
-    });
+    let probes = Probes::new(probes_n);
     let ready = Arc::new(tokio::sync::Barrier::new(2));
     let viewer = load.spawn(client(
         std::net::Ipv4Addr::LOCALHOST,

@@ -98,12 +98,7 @@ pub async fn soak(
     let city = twin.shared.city.clone();
     let shared = Arc::new(Shared::default());
     // Clients and scenario posts run on their own threads, apart from the ingest loop.
-    let load = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("soak-load")
-        .enable_all()
-        .build()
-        .expect("a runtime for the soak's clients");
+    let load = crate::bench::load_runtime(1, "soak-load");
     for _ in 0..config.clients {
         load.spawn(ws_client(format!("ws://{addr}/ws"), shared.clone()));
     }

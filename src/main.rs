@@ -6,6 +6,7 @@ mod bench;
 mod default_city;
 mod ev;
 mod find;
+mod import;
 mod outage;
 mod scenario;
 mod serve;
@@ -15,7 +16,7 @@ mod waste;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use twin_core::reading::{RawReading, validate_reading};
 
@@ -55,7 +56,7 @@ enum Command {
     /// Import outside data into a city bundle.
     Import {
         #[command(subcommand)]
-        command: ImportCommand,
+        command: import::ImportCommand,
     },
     /// Sensor readings.
     Readings {
@@ -163,6 +164,12 @@ enum CityCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check a bundle before use: ids, units, CRS, connectivity, valves, bins and chargers on
+    /// the streets; says what to fix (exit status 1 on an error).
+    Check {
+        /// The bundle folder (or its city.toml).
+        dir: PathBuf,
+    },
     /// Generate a synthetic city bundle.
     Synth {
         /// Which city to generate.
@@ -182,23 +189,6 @@ enum CityCommand {
 #[derive(Clone, Copy, ValueEnum)]
 enum SynthCity {
     Pitesti,
-}
-
-#[derive(Subcommand)]
-enum ImportCommand {
-    /// Import the drivable streets of an OpenStreetMap extract (.osm XML or .osm.pbf).
-    Osm {
-        file: PathBuf,
-        /// Keep only what lies inside this GeoJSON polygon.
-        #[arg(long)]
-        boundary: Option<PathBuf>,
-        /// Output bundle folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// City name for city.toml (default: the file name).
-        #[arg(long)]
-        name: Option<String>,
-    },
 }
 
 #[derive(Subcommand)]
@@ -301,15 +291,10 @@ fn run(command: Command) -> Result<()> {
             println!("wrote {} files to {}", bundle.files.len(), out.display());
             Ok(())
         }
-        Command::Import {
-            command:
-                ImportCommand::Osm {
-                    file,
-                    boundary,
-                    out,
-                    name,
-                },
-        } => import_osm(&file, boundary.as_deref(), &out, name),
+        Command::Import { command } => import::run(command),
+        Command::City {
+            command: CityCommand::Check { dir },
+        } => import::check(&dir),
         Command::Readings {
             command: ReadingsCommand::Check { file, city },
         } => check_readings(&file, city.as_deref()),
@@ -381,65 +366,6 @@ fn city_info(dir: &Path, json: bool) -> Result<()> {
             };
             writeln!(out, "{key:<26} {shown}")?;
         }
-    }
-    Ok(())
-}
-
-fn import_osm(
-    file: &Path,
-    boundary: Option<&Path>,
-    out: &Path,
-    name: Option<String>,
-) -> Result<()> {
-    let boundary_text = match boundary {
-        Some(path) => Some(
-            twin_core::formats::text::read_utf8_file(path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let boundary = match (&boundary_text, boundary) {
-        (Some(text), Some(path)) => Some(
-            twin_core::geometry::Boundary::from_geojson_str(text)
-                .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?,
-        ),
-        _ => None,
-    };
-    let osm = twin_core::osm::read_osm_file(file)?;
-    let import = twin_core::osm::build_street_segments(&osm, boundary.as_ref());
-    if import.segments.is_empty() {
-        bail!("{}: no drivable street inside the boundary", file.display());
-    }
-    let name = name.unwrap_or_else(|| {
-        file.file_name()
-            .and_then(|n| n.to_str())
-            .map(|n| n.split('.').next().unwrap_or(n).to_string())
-            .unwrap_or_default()
-    });
-    twin_core::bundle::write_street_bundle(out, &name, &import.segments, boundary_text.as_deref())?;
-    // Loading checks the city's invariants on what the import produced.
-    twin_core::load_city(out)
-        .with_context(|| format!("the imported bundle in {}", out.display()))?;
-    let s = &import.stats;
-    println!(
-        "{}: {} ways, {} drivable; {} street segments ({} oneway) between {} intersections; {} node references missing, {} nodes outside the boundary; {} roads closed to cars (access=no) skipped; {} deleted objects skipped, {} relations not used (turn restrictions are not modelled); bundle in {}",
-        file.display(),
-        s.ways_read,
-        s.drivable_ways,
-        s.segments,
-        s.oneway_segments,
-        s.intersections,
-        s.missing_node_refs,
-        s.nodes_outside_boundary,
-        s.closed_to_cars,
-        osm.deleted_skipped,
-        osm.relations_ignored,
-        out.display()
-    );
-    for (tag, ways) in &s.unmodelled_tags {
-        eprintln!(
-            "note: {ways} drivable ways carry `{tag}`, which the road graph does not model; they are imported without it"
-        );
     }
     Ok(())
 }

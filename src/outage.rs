@@ -205,8 +205,8 @@ fn post_load(city: &twin_core::CityModel, id: &EntityId, load_factor: f64) -> (u
 }
 
 /// A water junction's EPANET id as the city's entity id.
-fn junction_id(junction: &str) -> Option<EntityId> {
-    EntityId::new(EntityKind::Water, junction).ok()
+fn junction_id(city: &twin_core::CityModel, junction: &str) -> Option<EntityId> {
+    city.water_ids.node(junction).cloned()
 }
 
 /// A junction's place ([`place_json`]) with its demand at the break's hour, l/s.
@@ -216,14 +216,14 @@ fn junction_json(
     demand_l_s: &dyn Fn(&str) -> f64,
 ) -> serde_json::Value {
     let mut v =
-        junction_id(junction).map_or_else(|| json!({ "id": junction }), |id| place_json(city, &id));
+        junction_id(city, junction).map_or_else(|| json!({ "id": junction }), |id| place_json(city, &id));
     v["demand_l_s"] = json!(demand_l_s(junction));
     v
 }
 
 /// A junction's label ([`twin_core::places::Place::label`]).
 fn junction_label(city: &twin_core::CityModel, junction: &str) -> String {
-    junction_id(junction).map_or_else(|| junction.to_string(), |id| city.label_of(&id))
+    junction_id(city, junction).map_or_else(|| junction.to_string(), |id| city.label_of(&id))
 }
 
 /// Each broken pipe isolated and re-solved: printed as text, or, with `--json`, returned as one
@@ -254,11 +254,22 @@ fn water_breaks(
             .map_or(0.0, |n| model.demand_m3s_at(n, at_s) * 1000.0)
     };
     let mut docs = Vec::new();
+    // EPANET link ids as the city's entity ids (they differ where node and link ids are shared).
+    let link_ids = |links: &[String]| -> Vec<String> {
+        links
+            .iter()
+            .map(|l| city.water_ids.link(l).map_or_else(|| l.clone(), |e| e.to_string()))
+            .collect()
+    };
     for id in pipes {
+        let pipe = city
+            .entity(id)
+            .and_then(|e| e.source_id.as_deref())
+            .ok_or_else(|| anyhow!("--fail {id}: not an element of the EPANET network"))?;
         let r = isolate_pipe_break(
             net,
             &city.water_valves,
-            id.local(),
+            pipe,
             args.service_pressure_m,
             at_s,
         )
@@ -266,8 +277,8 @@ fn water_breaks(
         if args.json {
             let out = json!({
                 "broken": id.to_string(),
-                "segment_links": r.segment_links,
-                "valves_closed": r.valves_closed,
+                "segment_links": link_ids(&r.segment_links),
+                "valves_closed": link_ids(&r.valves_closed),
                 "at": format!("{:02}:{:02}", r.at_s / 3600 % 24, r.at_s / 60 % 60),
                 "junctions_without_supply": r.without_supply.iter().map(|j| junction_json(city, j, &demand_l_s)).collect::<Vec<_>>(),
                 "junctions_without_supply_before": r.without_supply_before,

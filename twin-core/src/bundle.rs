@@ -42,6 +42,37 @@ pub struct CityManifest {
     /// Electric vehicles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ev: Option<EvEntry>,
+    /// `[[gis]]`: layers read from a utility's GIS files (GeoJSON, shapefile, GeoPackage in
+    /// any CRS) through a column mapping ([`crate::import::gis`]).
+    #[serde(default, rename = "gis", skip_serializing_if = "Vec::is_empty")]
+    pub gis: Vec<GisSource>,
+}
+
+/// One `[[gis]]` entry: a layer of the bundle read from a GIS file by a column mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GisSource {
+    /// The bundle layer it provides: `streets`, `bins`, `chargers` or `water_valves`.
+    pub layer: String,
+    /// The file, relative to the bundle: `.geojson`/`.json`, `.shp` (with its `.dbf`, and
+    /// `.prj` for the CRS), or `.gpkg`.
+    pub file: String,
+    /// The GeoPackage feature table (needed when the file holds several).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The file's CRS when the file does not say (a shapefile without `.prj`); refused when
+    /// the file says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crs: Option<String>,
+    /// The layer's property (`storedWasteKind`) = the file's column (`TIP_DESEU`).
+    #[serde(default)]
+    pub columns: std::collections::BTreeMap<String, String>,
+    /// Per property, the file's values to the layer's (`HARTIE = "paper"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub values: std::collections::BTreeMap<String, std::collections::BTreeMap<String, toml::Value>>,
+    /// Per property, the value of features whose column is empty or absent.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub defaults: std::collections::BTreeMap<String, toml::Value>,
 }
 
 /// `[waste]`: the collection depot and the disposal sites.
@@ -104,8 +135,12 @@ pub struct LayerFiles {
     pub power: Option<String>,
     /// GeoJSON Points of substations and transformer posts, with their bus numbers.
     pub power_buses: Option<String>,
-    /// EPANET .inp with [COORDINATES] in WGS84 (x = longitude, y = latitude).
+    /// EPANET .inp, in any of EPANET's units.
     pub water: Option<String>,
+    /// The CRS of the .inp's `[COORDINATES]` (`EPSG:3844`, a PROJ string or WKT); default
+    /// WGS84 (x = longitude, y = latitude).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub water_crs: Option<String>,
     /// Isolation valves as CSV `valve,link,node` (WNTR's valve layer): a valve on `link` next
     /// to `node`.
     pub water_valves: Option<String>,
@@ -161,6 +196,9 @@ pub enum BundleError {
     Lines { path: PathBuf, source: LineError },
     #[error("{path}: {message}")]
     Boundary { path: PathBuf, message: String },
+    /// Coordinates that do not fit the layer's CRS, or a CRS that is not understood.
+    #[error("{path}: {message}")]
+    Crs { path: PathBuf, message: String },
     #[error("{manifest}: {source}")]
     City {
         manifest: PathBuf,
@@ -416,20 +454,43 @@ pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
         None => Vec::new(),
     };
     let power_case = match file("power", &layers.power)? {
-        Some((name, path)) => Some(
-            MatpowerCase::parse(&source.read_text(&name)?)
-                .map_err(|source| BundleError::Lines { path, source })?,
-        ),
-        None => None,
-    };
-    let water = match file("water", &layers.water)? {
         Some((name, path)) => {
-            let net = EpanetNetwork::parse(&source.read_text(&name)?).map_err(|source| {
+            let mut case = MatpowerCase::parse(&source.read_text(&name)?).map_err(|source| {
                 BundleError::Lines {
                     path: path.clone(),
                     source,
                 }
             })?;
+            // MATPOWER's distribution cases end with unit conversions (ohms, kW): applied, so
+            // that the case holds per-unit impedances and MW as the load flow reads them.
+            case.apply_known_conversions();
+            if let Some((line, statement)) = case.unevaluated.first() {
+                return Err(BundleError::Lines {
+                    path,
+                    source: LineError::new(
+                        *line,
+                        format!("MATLAB statement not understood (only the unit conversions of MATPOWER's distribution cases are): `{statement}`"),
+                    ),
+                });
+            }
+            Some(case)
+        }
+        None => None,
+    };
+    let water = match file("water", &layers.water)? {
+        Some((name, path)) => {
+            let mut net = EpanetNetwork::parse(&source.read_text(&name)?).map_err(|source| {
+                BundleError::Lines {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            crate::import::epanet::place_network(&mut net, layers.water_crs.as_deref()).map_err(
+                |message| BundleError::Crs {
+                    path: path.clone(),
+                    message,
+                },
+            )?;
             for (line, section) in &net.unsupported {
                 tracing::warn!(file = %path.display(), line, section = %section, "EPANET section not modelled");
             }
@@ -448,6 +509,24 @@ pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
         }
         (None, _) => Vec::new(),
     };
+    let mut water_valves = water_valves;
+    if !manifest.gis.is_empty() {
+        let BundleSource::Dir { dir, .. } = source else {
+            return Err(BundleError::Manifest {
+                path: manifest_path,
+                message: "[[gis]] layers need a bundle folder".into(),
+            });
+        };
+        let (added, valves) =
+            crate::import::gis::read_all(dir, &manifest.gis, &entities, water.as_ref()).map_err(
+                |e| BundleError::Manifest {
+                    path: manifest_path.clone(),
+                    message: e.to_string(),
+                },
+            )?;
+        entities.extend(added);
+        water_valves.extend(valves);
+    }
     let meta = CityMeta {
         name: manifest.name.clone(),
         population: manifest.population,
@@ -514,12 +593,22 @@ pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
     Ok(city)
 }
 
-/// Read a valve layer (`valve,link,node`), checking every valve sits on a pipe end.
-fn read_valve_layer(text: &str, net: &EpanetNetwork) -> Result<Vec<(String, String)>, LineError> {
+/// Read a valve layer (`valve,link,node`): a valve on pipe `link` next to its end `node`, or an
+/// EPANET valve link (`link` in `[VALVES]`, `node` one of its ends) that is also operated as
+/// an isolation valve. Errors name the line.
+pub(crate) fn read_valve_layer(
+    text: &str,
+    net: &EpanetNetwork,
+) -> Result<Vec<(String, String)>, LineError> {
     let ends: std::collections::HashMap<&str, (&str, &str)> = net
         .pipes
         .iter()
         .map(|p| (p.id.as_str(), (p.node1.as_str(), p.node2.as_str())))
+        .chain(
+            net.valves
+                .iter()
+                .map(|v| (v.id.as_str(), (v.node1.as_str(), v.node2.as_str()))),
+        )
         .collect();
     let mut out = Vec::new();
     for row in crate::formats::table::read_table(text, &["valve", "link", "node"])? {
@@ -527,14 +616,17 @@ fn read_valve_layer(text: &str, net: &EpanetNetwork) -> Result<Vec<(String, Stri
         let (a, b) = ends.get(f[1].as_str()).ok_or_else(|| {
             LineError::new(
                 row.line,
-                format!("valve {} is on `{}`, which is not a pipe", f[0], f[1]),
+                format!(
+                    "valve {} is on `{}`, which is not a pipe or valve of the network",
+                    f[0], f[1]
+                ),
             )
         })?;
         if f[2] != *a && f[2] != *b {
             return Err(LineError::new(
                 row.line,
                 format!(
-                    "valve {} is next to `{}`, which is not an end of pipe {}",
+                    "valve {} is next to `{}`, which is not an end of link {}",
                     f[0], f[2], f[1]
                 ),
             ));
@@ -576,6 +668,7 @@ pub fn write_street_bundle(
         gateways: Vec::new(),
         waste: None,
         ev: None,
+        gis: Vec::new(),
     };
     if let Some(text) = boundary_geojson {
         let path = dir.join("boundary.geojson");

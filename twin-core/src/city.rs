@@ -17,6 +17,7 @@ use crate::geometry::{BBox, Boundary, LonLat};
 use crate::id::{EntityId, EntityKind};
 use crate::network::{PowerBranchEdge, PowerNetwork, RoadNetwork, WaterLinkRef, WaterNetwork};
 use crate::spatial::SpatialIndex;
+use crate::water::ids::{WaterIds, WaterSpace};
 
 /// A named neighbourhood (cartier) with its population, for demand models.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,8 +86,6 @@ pub enum CityError {
     DuplicateId(EntityId),
     #[error("{entity} stands on bus {bus}, which the power case does not have")]
     UnknownBus { entity: EntityId, bus: u32 },
-    #[error("EPANET id `{id}` cannot be an entity id: {reason}")]
-    BadWaterId { id: String, reason: String },
     #[error("EPANET element `{0}` has no [COORDINATES] entry")]
     MissingCoordinates(String),
     #[error(
@@ -108,6 +107,8 @@ pub struct CityModel {
     pub water_network: Option<EpanetNetwork>,
     /// Isolation valves: (pipe, node next to the valve).
     pub water_valves: Vec<(String, String)>,
+    /// The entity id of every EPANET node and link, both ways ([`crate::water::ids`]).
+    pub water_ids: WaterIds,
     spatial: SpatialIndex,
 }
 
@@ -142,8 +143,12 @@ impl CityModel {
         if let Some(case) = &power_case {
             add_power_branches(&mut entities, case)?;
         }
+        let water_ids = water_network
+            .as_ref()
+            .map(WaterIds::assign)
+            .unwrap_or_default();
         if let Some(net) = &water_network {
-            entities.extend(water_entities(net)?);
+            entities.extend(water_entities(net, &water_ids)?);
         }
         let mut by_id = HashMap::with_capacity(entities.len());
         for (i, e) in entities.iter().enumerate() {
@@ -169,7 +174,7 @@ impl CityModel {
         }
         let road = RoadNetwork::build(&entities);
         let power = build_power_network(&entities, &by_id, power_case.as_ref())?;
-        let water = build_water_network(&entities, &by_id, water_network.as_ref());
+        let water = build_water_network(&by_id, water_network.as_ref(), &water_ids);
         let spatial = SpatialIndex::build(
             entities.iter().enumerate().map(|(i, e)| (i, e.location)),
             meta.centre.lat,
@@ -184,6 +189,7 @@ impl CityModel {
             power_case,
             water_network,
             water_valves: Vec::new(),
+            water_ids,
             spatial,
         })
     }
@@ -421,22 +427,28 @@ fn add_power_branches(entities: &mut Vec<Entity>, case: &MatpowerCase) -> Result
     Ok(())
 }
 
-fn water_id(id: &str) -> Result<EntityId, CityError> {
-    EntityId::new(EntityKind::Water, id).map_err(|e| CityError::BadWaterId {
-        id: id.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Entities for every node and link of an EPANET network (SI units assumed for the bundle:
-/// metres, millimetres, litres per second).
-fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
+/// Entities for every node and link of an EPANET network, with their EPANET ids as
+/// `source_id`. Static attributes are converted from the file's units (US customary or SI, by
+/// its `UNITS`) to the twin's: metres, millimetres, cubic metres per second.
+fn water_entities(net: &EpanetNetwork, ids: &WaterIds) -> Result<Vec<Entity>, CityError> {
     let flow_to_m3s = net.flow_units.to_m3s();
+    let units = WaterUnits::of(net);
     let at = |id: &str| -> Result<LonLat, CityError> {
         net.coordinates
             .get(id)
             .map(|&(x, y)| LonLat::new(x, y))
             .ok_or_else(|| CityError::MissingCoordinates(id.to_string()))
+    };
+    let entity = |space: WaterSpace, epanet_id: &str, location: LonLat, asset: Asset| {
+        let id = match space {
+            WaterSpace::Node => ids.node(epanet_id),
+            WaterSpace::Link => ids.link(epanet_id),
+        }
+        .expect("every element has an id")
+        .clone();
+        let mut e = Entity::new(id, location, asset);
+        e.source_id = Some(epanet_id.to_string());
+        e
     };
     let mid = |a: &str, b: &str| -> Result<LonLat, CityError> {
         let (p, q) = (at(a)?, at(b)?);
@@ -444,29 +456,38 @@ fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
     };
     let mut out = Vec::with_capacity(net.node_count() + net.link_count());
     for r in &net.reservoirs {
-        out.push(Entity::new(
-            water_id(&r.id)?,
+        out.push(entity(
+            WaterSpace::Node,
+            &r.id,
             at(&r.id)?,
-            Asset::WaterSource(WaterSource { head_m: r.head }),
+            Asset::WaterSource(WaterSource {
+                head_m: r.head * units.length_m,
+            }),
         ));
     }
     for t in &net.tanks {
         let tank = Tank {
-            elevation_m: t.elevation,
-            init_level_m: t.init_level,
-            min_level_m: t.min_level,
-            max_level_m: t.max_level,
-            diameter_m: t.diameter,
+            elevation_m: t.elevation * units.length_m,
+            init_level_m: t.init_level * units.length_m,
+            min_level_m: t.min_level * units.length_m,
+            max_level_m: t.max_level * units.length_m,
+            diameter_m: t.diameter * units.length_m,
         };
-        out.push(Entity::new(water_id(&t.id)?, at(&t.id)?, Asset::Tank(tank)));
+        out.push(entity(
+            WaterSpace::Node,
+            &t.id,
+            at(&t.id)?,
+            Asset::Tank(tank),
+        ));
     }
     for j in &net.junctions {
         let junction = Junction {
-            elevation_m: j.elevation,
+            elevation_m: j.elevation * units.length_m,
             base_demand_m3s: j.base_demand * flow_to_m3s,
         };
-        out.push(Entity::new(
-            water_id(&j.id)?,
+        out.push(entity(
+            WaterSpace::Node,
+            &j.id,
             at(&j.id)?,
             Asset::Junction(junction),
         ));
@@ -475,13 +496,14 @@ fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
         let pipe = Pipe {
             from_node: p.node1.clone(),
             to_node: p.node2.clone(),
-            length_m: p.length,
-            diameter_mm: p.diameter,
+            length_m: p.length * units.length_m,
+            diameter_mm: p.diameter * units.diameter_mm,
             roughness: p.roughness,
             open: !p.status.eq_ignore_ascii_case("closed"),
         };
-        out.push(Entity::new(
-            water_id(&p.id)?,
+        out.push(entity(
+            WaterSpace::Link,
+            &p.id,
             mid(&p.node1, &p.node2)?,
             Asset::Pipe(pipe),
         ));
@@ -491,8 +513,9 @@ fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
             from_node: p.node1.clone(),
             to_node: p.node2.clone(),
         };
-        out.push(Entity::new(
-            water_id(&p.id)?,
+        out.push(entity(
+            WaterSpace::Link,
+            &p.id,
             mid(&p.node1, &p.node2)?,
             Asset::Pump(pump),
         ));
@@ -501,18 +524,43 @@ fn water_entities(net: &EpanetNetwork) -> Result<Vec<Entity>, CityError> {
         let valve = Valve {
             from_node: v.node1.clone(),
             to_node: v.node2.clone(),
-            diameter_mm: v.diameter,
+            diameter_mm: v.diameter * units.diameter_mm,
             valve_type: ValveType::from_epanet(&v.valve_type).unwrap_or(ValveType::Tcv),
             setting: v.setting.parse().unwrap_or(0.0),
             isolation: net.has_tag("LINK", &v.id, "isolation"),
         };
-        out.push(Entity::new(
-            water_id(&v.id)?,
+        out.push(entity(
+            WaterSpace::Link,
+            &v.id,
             mid(&v.node1, &v.node2)?,
             Asset::Valve(valve),
         ));
     }
     Ok(out)
+}
+
+/// Factors from an EPANET file's length and diameter units to metres and millimetres (EPANET
+/// 2.2 manual, Table 3.1: US customary flow units mean feet and inches, SI ones metres and
+/// millimetres).
+struct WaterUnits {
+    length_m: f64,
+    diameter_mm: f64,
+}
+
+impl WaterUnits {
+    fn of(net: &EpanetNetwork) -> WaterUnits {
+        if net.flow_units.is_us() {
+            WaterUnits {
+                length_m: 0.3048,
+                diameter_mm: 25.4,
+            }
+        } else {
+            WaterUnits {
+                length_m: 1.0,
+                diameter_mm: 1.0,
+            }
+        }
+    }
 }
 
 fn build_power_network(
@@ -558,25 +606,14 @@ fn build_power_network(
 }
 
 fn build_water_network(
-    entities: &[Entity],
     by_id: &HashMap<EntityId, usize>,
     inp: Option<&EpanetNetwork>,
+    ids: &WaterIds,
 ) -> WaterNetwork {
     let mut net = WaterNetwork::default();
     let Some(inp) = inp else { return net };
-    let index = |name: &str| {
-        EntityId::new(EntityKind::Water, name)
-            .ok()
-            .and_then(|id| by_id.get(&id).copied())
-    };
-    let node_names = inp
-        .junctions
-        .iter()
-        .map(|j| &j.id)
-        .chain(inp.reservoirs.iter().map(|r| &r.id))
-        .chain(inp.tanks.iter().map(|t| &t.id));
-    for name in node_names {
-        if let Some(i) = index(name) {
+    for name in inp.node_ids() {
+        if let Some(&i) = ids.node(name).and_then(|id| by_id.get(id)) {
             net.add_node(name, i);
         }
     }
@@ -587,11 +624,11 @@ fn build_water_network(
         .chain(inp.pumps.iter().map(|p| (&p.id, &p.node1, &p.node2)))
         .chain(inp.valves.iter().map(|v| (&v.id, &v.node1, &v.node2)));
     for (id, a, b) in links {
-        if let (Some(i), Some(na), Some(nb)) = (index(id), net.node_index(a), net.node_index(b)) {
+        let entity = ids.link(id).and_then(|id| by_id.get(id)).copied();
+        if let (Some(i), Some(na), Some(nb)) = (entity, net.node_index(a), net.node_index(b)) {
             net.graph.add_edge(na, nb, WaterLinkRef { entity: i });
         }
     }
-    debug_assert!(entities.len() >= net.graph.node_count());
     net
 }
 

@@ -4,21 +4,25 @@
 //! typed entity ids, the assets of each kind with their static attributes and live state
 //! (named as in the FIWARE Smart Data Models), sensor [`Reading`]s and their validation,
 //! the [`CityModel`] with its three petgraph networks (road, power, water) and an R-tree for
-//! spatial queries, the file formats of the field (OSM, GeoJSON, EPANET `.inp`, MATPOWER),
-//! the city bundle, and the deterministic generator of the Pitești bundle.
+//! spatial queries, the file formats of the field (OSM, GeoJSON, EPANET `.inp`, MATPOWER,
+//! shapefiles and GeoPackages), coordinate reference systems, the city bundle and the imports
+//! that make one from a utility's files, and the deterministic generator of the Pitești bundle.
 //!
 //! **Must never depend on**: async runtimes, sockets, databases, actors or NATS. The only I/O
-//! here is reading and writing files in the formats above. Every other crate depends on this one;
+//! here is reading and writing files in the formats above (a GeoPackage is read through SQLite
+//! as the file format it is, never used as a store). Every other crate depends on this one;
 //! this one depends on none of them.
 
 pub mod builtin;
 pub mod bundle;
 pub mod city;
+pub mod crs;
 pub mod entity;
 pub mod ev;
 pub mod formats;
 pub mod geometry;
 pub mod id;
+pub mod import;
 pub mod invariants;
 pub mod kpi;
 pub mod live;

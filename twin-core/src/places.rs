@@ -201,6 +201,29 @@ impl CityModel {
         if wanted.is_empty() {
             return Err(not_found());
         }
+        // An id of the model file the entity came from (an EPANET node or link id).
+        let by_source: Vec<usize> = self
+            .entities()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| of_kind(e) && e.source_id.as_deref() == Some(text.trim()))
+            .map(|(i, _)| i)
+            .collect();
+        match by_source.len() {
+            0 => {}
+            1 => return Ok(by_source),
+            count => {
+                return Err(LookupError::Ambiguous {
+                    text: text.trim().to_string(),
+                    count,
+                    candidates: by_source
+                        .iter()
+                        .map(|&i| self.place_of(i).label())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
+            }
+        }
         let named: Vec<usize> = self
             .entities()
             .iter()

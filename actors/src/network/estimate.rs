@@ -130,8 +130,8 @@ fn water_model_with_readings(
         .map(|(i, j)| (j.id.as_str(), i))
         .collect();
     for (&index, &litres_s) in lock(&inj.water).values.iter() {
-        let local = city.entities()[index].id.local().to_string();
-        if let Some(&node) = row.get(local.as_str()) {
+        let epanet_id = city.entities()[index].source_id.as_deref().unwrap_or("");
+        if let Some(&node) = row.get(epanet_id) {
             model.set_fixed_demand(node, litres_s * 1e-3);
         }
     }

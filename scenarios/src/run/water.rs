@@ -12,7 +12,7 @@ use twin_core::entity::Asset;
 use twin_core::kpi::LOW_PRESSURE_M;
 use twin_core::water::HydModel;
 use twin_core::water::solver::simulate_model;
-use twin_core::{CityModel, EntityId, EntityKind};
+use twin_core::CityModel;
 
 use super::step::{Coupling, ModelStep, StepClock, add_series, demand_factor, set_series};
 use super::{RunError, RunOutput};
@@ -81,10 +81,13 @@ impl<'a> WaterStep<'a> {
                     return Err(RunError::Water("the city has no water network".into()));
                 };
                 let at_s = (start_s + window.from_h * 3600.0).round() as u64;
+                let pipe = city.entities()[p].source_id.as_deref().ok_or_else(|| {
+                    RunError::Water(format!("{} is not an EPANET pipe", city.entities()[p].id))
+                })?;
                 let b = twin_core::water::isolation::isolate_pipe_break(
                     net,
                     &city.water_valves,
-                    city.entities()[p].id.local(),
+                    pipe,
                     LOW_PRESSURE_M,
                     at_s,
                 )
@@ -100,8 +103,8 @@ impl<'a> WaterStep<'a> {
                     junction_entities: b
                         .without_supply
                         .iter()
-                        .filter_map(|j| EntityId::new(EntityKind::Water, j.as_str()).ok())
-                        .filter_map(|id| city.entity_index(&id))
+                        .filter_map(|j| city.water_ids.node(j))
+                        .filter_map(|id| city.entity_index(id))
                         .collect(),
                     deficient: b.pressure_deficient.len(),
                     degraded: b.quality_degraded.len(),

@@ -79,6 +79,10 @@ pub struct Entity {
     pub location: LonLat,
     pub asset: Asset,
     pub state: LiveState,
+    /// The element's id in the model file it came from, when the twin's id differs from it
+    /// or the file's ids have their own space: an EPANET node or link id
+    /// ([`crate::water::ids`]). Users may give it wherever they give an entity.
+    pub source_id: Option<String>,
 }
 
 impl Entity {
@@ -95,6 +99,7 @@ impl Entity {
             location,
             asset,
             state: LiveState::default(),
+            source_id: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! Every reader reports errors with the file's line (or feature index) and never panics on input.
 
 pub mod epanet;
+pub mod gis;
 pub mod json;
 pub mod layers;
 pub mod matpower;

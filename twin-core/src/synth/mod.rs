@@ -9,7 +9,7 @@
 //! seeded ChaCha8 stream and nothing iterates a hash map.
 
 mod chargers;
-mod power;
+pub(crate) mod power;
 mod streets;
 pub mod terrain;
 mod waste;
@@ -218,6 +218,7 @@ pub fn synth_pitesti_on(seed: u64, streets: Option<&[Entity]>) -> Result<SynthBu
             power: Some("power.m".into()),
             power_buses: Some("power_buses.geojson".into()),
             water: Some("water.inp".into()),
+            water_crs: None,
             water_valves: Some("water_valves.csv".into()),
             bins: Some("bins.geojson".into()),
             chargers: Some("chargers.geojson".into()),
@@ -248,6 +249,7 @@ pub fn synth_pitesti_on(seed: u64, streets: Option<&[Entity]>) -> Result<SynthBu
                 }
             })
             .collect(),
+        gis: Vec::new(),
         waste: Some(pitesti_waste_sites()),
         ev: Some(EvEntry {
             sessions: Some(EV_SESSIONS.into()),

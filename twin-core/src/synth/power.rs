@@ -20,14 +20,15 @@ const SUBSTATION_KVA: f64 = 2.0 * 25_000.0;
 const BASE_MVA: f64 = 100.0;
 const FEEDER_KV: f64 = 20.0;
 /// Residents per household in Romania (2021 census: about 2.5).
-const PERSONS_PER_HOUSEHOLD: f64 = 2.45;
+pub(crate) const PERSONS_PER_HOUSEHOLD: f64 = 2.45;
 /// After-diversity peak demand per household and fixed part per post, in kW.
-const KW_PER_HOUSEHOLD: f64 = 0.7;
+pub(crate) const KW_PER_HOUSEHOLD: f64 = 0.7;
 const KW_BASE_PER_POST: f64 = 8.0;
 /// Residents per transformer post, aimed for.
 const PERSONS_PER_POST: f64 = 420.0;
 const POST_CELL_M: f64 = 300.0;
-const STANDARD_KVA: [f64; 7] = [100.0, 160.0, 250.0, 400.0, 630.0, 1_000.0, 1_600.0];
+/// Standard ratings of 20/0.4 kV distribution transformers (IEC 60076), kVA.
+pub(crate) const STANDARD_KVA: [f64; 7] = [100.0, 160.0, 250.0, 400.0, 630.0, 1_000.0, 1_600.0];
 const MAX_POSTS_PER_FEEDER: usize = 14;
 /// Cable: 20 kV XLPE Al 3×1×240 mm² on feeder heads, 3×1×150 mm² beyond (Ω/km, A).
 const CABLE_240: (f64, f64, f64) = (0.125, 0.110, 390.0);

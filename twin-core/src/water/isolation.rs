@@ -137,11 +137,19 @@ pub fn isolate_pipe_break(
         .iter()
         .map(|(l, n)| (l.as_str(), n.as_str()))
         .collect();
+    // Valve links that close off a segment: tagged `isolation` in the .inp, or named (on
+    // their own, rather than on a pipe) in the valve layer.
     let valve_link: HashSet<&str> = net
         .tags
         .iter()
         .filter(|(kind, _, tag)| kind == "LINK" && tag == "isolation")
         .map(|(_, id, _)| id.as_str())
+        .chain(
+            valves
+                .iter()
+                .filter(|(l, _)| net.valves.iter().any(|v| &v.id == l))
+                .map(|(l, _)| l.as_str()),
+        )
         .collect();
 
     // Grow the segment from the broken pipe, stopping at valves.

@@ -12,6 +12,7 @@
 //!   EPANET's status rules, emitters and pressure-driven demand; tanks (volume curves), patterns
 //!   and simple controls over time.
 
+pub mod ids;
 pub mod isolation;
 pub mod model;
 pub mod solver;

@@ -1,0 +1,254 @@
+//! `twin import epanet`: a utility's EPANET model into a city bundle.
+//!
+//! The model is checked as EPANET's input stage checks it (the hydraulic model is built, so
+//! EPANET's input errors stop the import with their line), kept in its own units and ids
+//! (re-encoded as UTF-8), and placed on the map by its CRS: `[layers] water_crs` in
+//! `city.toml`, applied on every load ([`place_network`]). Entity ids follow
+//! [`crate::water::ids`]; every element whose entity id differs from its EPANET id is a
+//! warning. The isolation-valve layer comes from a CSV (WNTR's `valve,link,node`) or from the
+//! model's own valves; without one, pipe breaks isolate whole networks, which is a warning.
+
+use std::path::Path;
+
+use crate::crs::{Crs, check_fits};
+use crate::formats::epanet::EpanetNetwork;
+use crate::geometry::LonLat;
+use crate::water::ids::WaterIds;
+
+use super::{ImportError, ImportReport, finish, manifest_to_extend, read_model_text, write_file};
+
+/// Where the isolation valves of an imported network come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValveSource<'a> {
+    /// None: a break isolates everything up to the sources (a warning).
+    None,
+    /// A CSV `valve,link,node` (WNTR's valve layer).
+    Csv(&'a Path),
+    /// Every `[VALVES]` link of the model, operated as an isolation valve.
+    FromInp,
+}
+
+/// What `twin import epanet` is asked to do.
+#[derive(Debug, Clone)]
+pub struct EpanetImport<'a> {
+    pub inp: &'a Path,
+    /// The CRS of `[COORDINATES]` (`EPSG:NNNN`, a PROJ string or WKT); `None`: WGS84 degrees.
+    pub crs: Option<&'a str>,
+    pub valves: ValveSource<'a>,
+    /// The bundle folder, created or extended.
+    pub out: &'a Path,
+    /// The city's name for a new bundle (default: the file's name).
+    pub name: Option<&'a str>,
+}
+
+/// Files the import writes in the bundle.
+const WATER_FILE: &str = "water.inp";
+const VALVES_FILE: &str = "water_valves.csv";
+
+/// Import an EPANET model into the bundle `req.out`, returning what the user should know.
+/// Errors: the file cannot be read or EPANET would refuse it (file:line and why); coordinates
+/// missing or not fitting the CRS (with the CRS to give); a valve layer naming links the model
+/// lacks (its line).
+pub fn import_epanet(req: &EpanetImport) -> Result<(crate::CityModel, ImportReport), ImportError> {
+    let mut report = ImportReport::default();
+    let path = req.inp;
+    let text = read_model_text(path, &mut report)?;
+    let net = EpanetNetwork::parse(&text)
+        .map_err(|e| ImportError::input(path, format!("line {}: {}", e.line, e.message)))?;
+    for (line, section) in &net.unsupported {
+        report.warnings.push(format!(
+            "{}:{line}: section [{section}] is not modelled by the twin",
+            path.display()
+        ));
+    }
+    crate::water::HydModel::from_epanet(&net)
+        .map_err(|e| ImportError::input(path, format!("EPANET would refuse the model: {e}")))?;
+    let missing: Vec<&str> = net
+        .node_ids()
+        .into_iter()
+        .filter(|id| !net.coordinates.contains_key(*id))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ImportError::input(
+            path,
+            format!(
+                "{} nodes have no [COORDINATES] ({}): the map, outages and valve snapping need every node placed",
+                missing.len(),
+                first_few(&missing)
+            ),
+        ));
+    }
+    let crs = req
+        .crs
+        .map(Crs::parse)
+        .transpose()
+        .map_err(|e| ImportError::input(path, e.to_string()))?;
+    let placed = placed_nodes(&net, crs.as_ref())
+        .map_err(|message| ImportError::input(path, message))?;
+    units_note(&net, path, &mut report);
+    let ids = WaterIds::assign(&net);
+    for r in ids.renamed() {
+        report.warnings.push(format!(
+            "{}: EPANET {} `{}` is entity {}: {}",
+            path.display(),
+            r.space.name(),
+            r.epanet_id,
+            r.entity,
+            r.why
+        ));
+    }
+    let valves_csv = valve_layer(&net, req, &mut report)?;
+
+    let name = req.name.map(str::to_string).unwrap_or_else(|| {
+        path.file_stem()
+            .map_or("Imported".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let mut manifest = manifest_to_extend(req.out, &name, &placed, &mut report)?;
+    if manifest.layers.water.is_some() {
+        report.notes.push(format!(
+            "{}: the bundle's water network is replaced by {}",
+            req.out.display(),
+            path.display()
+        ));
+    }
+    write_file(req.out, WATER_FILE, &text)?;
+    manifest.layers.water = Some(WATER_FILE.into());
+    manifest.layers.water_crs = req.crs.map(|c| c.trim().to_string());
+    manifest.layers.water_valves = match valves_csv {
+        Some(csv) => {
+            write_file(req.out, VALVES_FILE, &csv)?;
+            Some(VALVES_FILE.into())
+        }
+        None => {
+            let _ = std::fs::remove_file(req.out.join(VALVES_FILE));
+            None
+        }
+    };
+    let header = format!(
+        "# Water network imported by `twin import epanet` from {}.\n",
+        path.display()
+    );
+    let city = finish(req.out, &manifest, &header)?;
+    Ok((city, report))
+}
+
+/// Every node's place in WGS84 after checking the coordinates fit `crs`.
+fn placed_nodes(net: &EpanetNetwork, crs: Option<&Crs>) -> Result<Vec<LonLat>, String> {
+    let raw: Vec<(f64, f64)> = net.coordinates.values().copied().collect();
+    check_fits(&raw, crs, "[COORDINATES]")?;
+    net.coordinates
+        .iter()
+        .map(|(id, &(x, y))| match crs {
+            Some(c) => c.to_wgs84(x, y).map_err(|e| format!("node `{id}`: {e}")),
+            None => Ok(LonLat::new(x, y)),
+        })
+        .collect()
+}
+
+/// Move the network's `[COORDINATES]` from `crs` (`None`: already WGS84) to WGS84, after
+/// checking they fit it: what the bundle loader does with `[layers] water_crs`.
+pub fn place_network(net: &mut EpanetNetwork, crs: Option<&str>) -> Result<(), String> {
+    let crs = crs.map(Crs::parse).transpose().map_err(|e| e.to_string())?;
+    let raw: Vec<(f64, f64)> = net.coordinates.values().copied().collect();
+    check_fits(&raw, crs.as_ref(), "[COORDINATES]")?;
+    let Some(crs) = crs else { return Ok(()) };
+    for (id, xy) in net.coordinates.iter_mut() {
+        let p = crs
+            .to_wgs84(xy.0, xy.1)
+            .map_err(|e| format!("node `{id}`: {e}"))?;
+        *xy = (p.lon, p.lat);
+    }
+    Ok(())
+}
+
+/// A note on the file's units: kept as they are, shown by the twin in SI.
+fn units_note(net: &EpanetNetwork, path: &Path, report: &mut ImportReport) {
+    let units = net
+        .options
+        .get("UNITS")
+        .map_or("GPM (EPANET's default)".to_string(), |u| u.to_uppercase());
+    let lengths = if net.flow_units.is_us() {
+        "feet and inches"
+    } else {
+        "metres and millimetres"
+    };
+    report.notes.push(format!(
+        "{}: flows in {units}, lengths in {lengths}; the file keeps its units and the twin shows metres, millimetres and litres per second",
+        path.display()
+    ));
+}
+
+/// The valve layer's CSV text to write, or `None` (with a warning) when there is none.
+fn valve_layer(
+    net: &EpanetNetwork,
+    req: &EpanetImport,
+    report: &mut ImportReport,
+) -> Result<Option<String>, ImportError> {
+    match req.valves {
+        ValveSource::Csv(csv) => {
+            let text = crate::formats::text::read_utf8_file(csv)
+                .map_err(|e| ImportError::input(csv, e.to_string()))?;
+            let rows = crate::bundle::read_valve_layer(&text, net)
+                .map_err(|e| ImportError::input(csv, format!("line {}: {}", e.line, e.message)))?;
+            report.notes.push(format!(
+                "{}: {} isolation valves",
+                csv.display(),
+                rows.len()
+            ));
+            Ok(Some(text))
+        }
+        ValveSource::FromInp => {
+            if net.valves.is_empty() {
+                report.warnings.push(format!(
+                    "{}: --valves-from-inp, but the model has no [VALVES]: a pipe break will isolate everything up to the reservoirs and tanks; give --valves FILE.csv",
+                    req.inp.display()
+                ));
+                return Ok(None);
+            }
+            let mut csv = String::from("valve,link,node\n");
+            for v in &net.valves {
+                csv.push_str(&format!("{},{},{}\n", csv_field(&v.id), csv_field(&v.id), csv_field(&v.node1)));
+            }
+            report.notes.push(format!(
+                "{}: {} valve links ({}) operated as isolation valves; pipes between them are isolated together",
+                req.inp.display(),
+                net.valves.len(),
+                first_few(&net.valves.iter().map(|v| v.id.as_str()).collect::<Vec<_>>())
+            ));
+            if net.valves.len() * 20 < net.pipes.len() {
+                report.warnings.push(format!(
+                    "{}: only {} valves for {} pipes: a pipe break will isolate large parts of the network; a GIS valve layer (--valves FILE.csv, or [[gis]] layer = \"water_valves\") gives realistic segments",
+                    req.inp.display(),
+                    net.valves.len(),
+                    net.pipes.len()
+                ));
+            }
+            Ok(Some(csv))
+        }
+        ValveSource::None => {
+            report.warnings.push(format!(
+                "{}: no isolation-valve layer: a pipe break will isolate everything up to the reservoirs and tanks; give --valves FILE.csv (valve,link,node) or --valves-from-inp",
+                req.inp.display()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// A CSV field, quoted when it holds a comma or a quote.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The first five of `items` and how many more.
+pub(crate) fn first_few(items: &[&str]) -> String {
+    let mut out: Vec<String> = items.iter().take(5).map(|s| s.to_string()).collect();
+    if items.len() > 5 {
+        out.push(format!("and {} more", items.len() - 5));
+    }
+    out.join(", ")
+}

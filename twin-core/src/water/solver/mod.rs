@@ -98,6 +98,10 @@ pub(super) struct Hydraulics<'m> {
     relax: f64,
     /// Sum of the positive junction demands of the period (cfs; EPANET's `Dsystem`).
     system_demand: f64,
+    /// Nodes held at their own head in this period's equations: junctions cut off from every
+    /// source, once EPANET's elimination found no positive pivot for them (see
+    /// `Hydraulics::solve_period`). Empty unless that happened.
+    grounded: Vec<usize>,
 }
 
 impl<'m> Hydraulics<'m> {
@@ -130,6 +134,7 @@ impl<'m> Hydraulics<'m> {
             tank_volume: m.tanks.iter().map(|t| t.v_init).collect(),
             relax: 1.0,
             system_demand: 0.0,
+            grounded: Vec::new(),
         };
         for (k, link) in m.links.iter().enumerate() {
             // Control valves with a setting start active.
@@ -377,7 +382,7 @@ impl<'m> Hydraulics<'m> {
     }
 
     /// Junctions that no reservoir or tank reaches through links open at this moment.
-    fn disconnected_junctions(&self) -> Vec<usize> {
+    pub(super) fn disconnected_junctions(&self) -> Vec<usize> {
         let m = self.m;
         let n = m.node_ids.len();
         let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); n];

@@ -42,6 +42,7 @@ impl Hydraulics<'_> {
         self.relax = 1.0;
         let mut trial = 1;
         let mut relative_error = f64::INFINITY;
+        self.grounded.clear();
         while trial <= max_trials {
             self.head_loss_coefficients();
             self.assemble(sys);
@@ -49,6 +50,16 @@ impl Hydraulics<'_> {
                 // An active control valve making the system inconsistent is let go; then the
                 // same trial is repeated (EPANET's `badvalve`).
                 if self.release_bad_valve(sys.node[row]) {
+                    continue;
+                }
+                // A zone cut off by closed links hangs on their 1e-8 conductances only: with
+                // no demand in it, elimination in another order than EPANET's can round its
+                // last pivot to zero. Its heads mean nothing (it is reported disconnected at
+                // zero pressure), so its junctions are held at their own head and the trial
+                // repeated; the connected network moves by 1e-8 of a head difference.
+                let cut_off = self.disconnected_junctions();
+                if self.grounded.is_empty() && cut_off.contains(&sys.node[row]) {
+                    self.grounded = cut_off;
                     continue;
                 }
                 return Err(sys.node[row]);
@@ -157,6 +168,12 @@ impl Hydraulics<'_> {
                     sys.rhs[b] += p * self.head[n1] - self.y[k];
                 }
                 (None, None) => {}
+            }
+        }
+        for &i in &self.grounded {
+            if let Some(r) = row[i] {
+                sys.ldl.add(r, r, 1.0);
+                sys.rhs[r] += self.head[i];
             }
         }
         for i in 0..m.node_ids.len() {

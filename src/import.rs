@@ -31,7 +31,8 @@ pub enum ImportCommand {
         /// string (+proj=…) or WKT. Needed when the coordinates are not longitude and latitude.
         #[arg(long)]
         crs: Option<String>,
-        /// Isolation valves as CSV `valve,link,node` (WNTR's valve layer; EPANET ids).
+        /// Isolation valves: a CSV `valve,link,node` (WNTR's valve layer; EPANET ids), or a GIS
+        /// layer of valve points (GeoJSON, shapefile, GeoPackage; snapped to the nearest pipe).
         #[arg(long, conflicts_with = "valves_from_inp")]
         valves: Option<PathBuf>,
         /// Operate the model's own [VALVES] links as isolation valves.
@@ -81,7 +82,7 @@ pub fn run(command: ImportCommand) -> Result<()> {
             name,
         } => {
             let valves = match (&valves, valves_from_inp) {
-                (Some(csv), _) => ValveSource::Csv(csv),
+                (Some(file), _) => ValveSource::File(file),
                 (None, true) => ValveSource::FromInp,
                 (None, false) => ValveSource::None,
             };
@@ -173,7 +174,6 @@ fn import_osm(
     out: &Path,
     name: Option<String>,
 ) -> Result<()> {
-
     let boundary_text = match boundary {
         Some(path) => Some(
             twin_core::formats::text::read_utf8_file(path)

@@ -215,8 +215,8 @@ fn junction_json(
     junction: &str,
     demand_l_s: &dyn Fn(&str) -> f64,
 ) -> serde_json::Value {
-    let mut v =
-        junction_id(city, junction).map_or_else(|| json!({ "id": junction }), |id| place_json(city, &id));
+    let mut v = junction_id(city, junction)
+        .map_or_else(|| json!({ "id": junction }), |id| place_json(city, &id));
     v["demand_l_s"] = json!(demand_l_s(junction));
     v
 }
@@ -249,31 +249,33 @@ fn water_breaks(
         None => model.peak_demand_time_s(),
     };
     let demand_l_s = |junction: &str| {
-        model
+        let l_s = model
             .node_index(junction)
-            .map_or(0.0, |n| model.demand_m3s_at(n, at_s) * 1000.0)
+            .map_or(0.0, |n| model.demand_m3s_at(n, at_s) * 1000.0);
+        // No "-0.00" in a report: a demand that rounds to nothing is nothing.
+        if l_s.abs() < 0.005 { 0.0 } else { l_s }
     };
     let mut docs = Vec::new();
     // EPANET link ids as the city's entity ids (they differ where node and link ids are shared).
     let link_ids = |links: &[String]| -> Vec<String> {
         links
             .iter()
-            .map(|l| city.water_ids.link(l).map_or_else(|| l.clone(), |e| e.to_string()))
+            .map(|l| {
+                city.water_ids
+                    .link(l)
+                    .map_or_else(|| l.clone(), |e| e.to_string())
+            })
             .collect()
     };
+    // An EPANET node id as the city's entity id.
+    let node_id = |j: &str| junction_id(city, j).map_or_else(|| j.to_string(), |e| e.to_string());
     for id in pipes {
         let pipe = city
             .entity(id)
             .and_then(|e| e.source_id.as_deref())
             .ok_or_else(|| anyhow!("--fail {id}: not an element of the EPANET network"))?;
-        let r = isolate_pipe_break(
-            net,
-            &city.water_valves,
-            pipe,
-            args.service_pressure_m,
-            at_s,
-        )
-        .map_err(|e| anyhow!("--fail {id}: {e}"))?;
+        let r = isolate_pipe_break(net, &city.water_valves, pipe, args.service_pressure_m, at_s)
+            .map_err(|e| anyhow!("--fail {id}: {e}"))?;
         if args.json {
             let out = json!({
                 "broken": id.to_string(),
@@ -281,18 +283,18 @@ fn water_breaks(
                 "valves_closed": link_ids(&r.valves_closed),
                 "at": format!("{:02}:{:02}", r.at_s / 3600 % 24, r.at_s / 60 % 60),
                 "junctions_without_supply": r.without_supply.iter().map(|j| junction_json(city, j, &demand_l_s)).collect::<Vec<_>>(),
-                "junctions_without_supply_before": r.without_supply_before,
+                "junctions_without_supply_before": r.without_supply_before.iter().map(|j| node_id(j)).collect::<Vec<_>>(),
                 "demand_lost_m3s": r.demand_lost_m3s,
                 "pressure_deficient": r.pressure_deficient.iter().map(|(j, p)| {
                     let mut v = junction_json(city, j, &demand_l_s);
                     v["pressure_m"] = json!(p);
                     v
                 }).collect::<Vec<_>>(),
-                "pressure_deficient_before": r.pressure_deficient_before.iter().map(|(j, b, a)| json!({"id": j, "pressure_before_m": b, "pressure_m": a})).collect::<Vec<_>>(),
+                "pressure_deficient_before": r.pressure_deficient_before.iter().map(|(j, b, a)| json!({"id": node_id(j), "pressure_before_m": b, "pressure_m": a})).collect::<Vec<_>>(),
                 "service_pressure_m": args.service_pressure_m,
                 "min_pressure_m": r.min_pressure_m,
                 "quality_degraded": r.quality_degraded.iter().map(|q| json!({
-                    "id": q.junction,
+                    "id": node_id(&q.junction),
                     "age_before_h": q.age_before_h,
                     "age_after_h": q.age_after_h,
                     "chlorine_before_mg_l": q.chlorine_before,
@@ -376,7 +378,9 @@ fn water_breaks(
                 };
                 println!(
                     "    {}: age {:.1} → {:.1} h{chlorine}",
-                    q.junction, q.age_before_h, q.age_after_h
+                    junction_label(city, &q.junction),
+                    q.age_before_h,
+                    q.age_after_h
                 );
             }
             if r.quality_degraded.len() > 10 {

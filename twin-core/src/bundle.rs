@@ -32,9 +32,13 @@ pub struct CityManifest {
     pub boundary: Option<String>,
     #[serde(default)]
     pub layers: LayerFiles,
-    #[serde(default, rename = "neighbourhood")]
+    #[serde(
+        default,
+        rename = "neighbourhood",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub neighbourhoods: Vec<NeighbourhoodEntry>,
-    #[serde(default, rename = "gateway")]
+    #[serde(default, rename = "gateway", skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<GatewayEntry>,
     /// Where collection trucks start and unload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,7 +69,7 @@ pub struct GisSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crs: Option<String>,
     /// The layer's property (`storedWasteKind`) = the file's column (`TIP_DESEU`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub columns: std::collections::BTreeMap<String, String>,
     /// Per property, the file's values to the layer's (`HARTIE = "paper"`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -469,7 +473,9 @@ pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
                     path,
                     source: LineError::new(
                         *line,
-                        format!("MATLAB statement not understood (only the unit conversions of MATPOWER's distribution cases are): `{statement}`"),
+                        format!(
+                            "MATLAB statement not understood (only the unit conversions of MATPOWER's distribution cases are): `{statement}`"
+                        ),
                     ),
                 });
             }
@@ -492,7 +498,7 @@ pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
                 },
             )?;
             for (line, section) in &net.unsupported {
-                tracing::warn!(file = %path.display(), line, section = %section, "EPANET section not modelled");
+                tracing::debug!(file = %path.display(), line, section = %section, "EPANET section read past (drawing and report layout)");
             }
             Some(net)
         }

@@ -76,11 +76,12 @@ impl Crs {
         } else {
             return Err(CrsError::Unrecognised(t.to_string()));
         };
-        let label = match epsg_code(t).or_else(|| looks_like_wkt(t).then(|| wkt_authority(t)).flatten()) {
-            Some(code) => format!("EPSG:{code}"),
-            None if looks_like_wkt(t) => wkt_name(t).unwrap_or_else(|| "WKT".into()),
-            None => t.to_string(),
-        };
+        let label =
+            match epsg_code(t).or_else(|| looks_like_wkt(t).then(|| wkt_authority(t)).flatten()) {
+                Some(code) => format!("EPSG:{code}"),
+                None if looks_like_wkt(t) => wkt_name(t).unwrap_or_else(|| "WKT".into()),
+                None => t.to_string(),
+            };
         Ok(Crs { label, proj })
     }
 
@@ -156,9 +157,16 @@ fn epsg_code(text: &str) -> Option<u16> {
 
 fn looks_like_wkt(text: &str) -> bool {
     let upper = text.trim_start().to_ascii_uppercase();
-    ["PROJCS[", "GEOGCS[", "PROJCRS[", "GEOGCRS[", "COMPD_CS[", "COMPOUNDCRS["]
-        .iter()
-        .any(|k| upper.starts_with(k))
+    [
+        "PROJCS[",
+        "GEOGCS[",
+        "PROJCRS[",
+        "GEOGCRS[",
+        "COMPD_CS[",
+        "COMPOUNDCRS[",
+    ]
+    .iter()
+    .any(|k| upper.starts_with(k))
 }
 
 /// The outermost `AUTHORITY["EPSG","<code>"]` (WKT 1) or `ID["EPSG",<code>]` (WKT 2): the
@@ -224,10 +232,12 @@ pub fn check_fits(points: &[(f64, f64)], crs: Option<&Crs>, what: &str) -> Resul
                 "{what} are not longitude and latitude (for example ({x}, {y})): say which CRS they are in (--crs EPSG:NNNN, such as EPSG:3844 for Romania's Stereo 70, or a PROJ string for a local grid)"
             ))
         }
-        Some(c) if !c.is_geographic() && all_degrees(points) && spread(points) < 2.0 => Err(format!(
-            "{what} look like longitude and latitude in degrees, but {} is a projected CRS in metres: leave out the CRS, or check the file",
-            c.label()
-        )),
+        Some(c) if !c.is_geographic() && all_degrees(points) && spread(points) < 2.0 => {
+            Err(format!(
+                "{what} look like longitude and latitude in degrees, but {} is a projected CRS in metres: leave out the CRS, or check the file",
+                c.label()
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -255,8 +265,22 @@ mod tests {
     fn national_grids_agree_with_proj_within_metres() {
         let cases = [
             ("EPSG:3844", 489_673.01, 373_434.26, 24.8678, 44.8606, 0.5),
-            ("EPSG:32635", 331_542.79, 4_969_676.54, 24.8678, 44.8606, 0.5),
-            ("EPSG:3857", 2_768_270.83, 5_599_602.44, 24.8678, 44.8606, 0.5),
+            (
+                "EPSG:32635",
+                331_542.79,
+                4_969_676.54,
+                24.8678,
+                44.8606,
+                0.5,
+            ),
+            (
+                "EPSG:3857",
+                2_768_270.83,
+                5_599_602.44,
+                24.8678,
+                44.8606,
+                0.5,
+            ),
         ];
         for (crs, x, y, lon, lat, tolerance_m) in cases {
             let c = Crs::parse(crs).unwrap();
@@ -268,7 +292,8 @@ mod tests {
 
     #[test]
     fn proj_strings_wkt_and_codes_parse_and_bad_ones_are_named() {
-        let local = "+proj=tmerc +lat_0=44.8606 +lon_0=24.8678 +k=1 +x_0=0 +y_0=0 +ellps=GRS80 +units=m";
+        let local =
+            "+proj=tmerc +lat_0=44.8606 +lon_0=24.8678 +k=1 +x_0=0 +y_0=0 +ellps=GRS80 +units=m";
         let c = Crs::parse(local).unwrap();
         let p = c.to_wgs84(0.0, 0.0).unwrap();
         assert!(p.distance_m(LonLat::new(24.8678, 44.8606)) < 0.01, "{p:?}");
@@ -283,14 +308,20 @@ mod tests {
             Crs::parse("Stereo 70"),
             Err(CrsError::Unrecognised(_))
         ));
-        assert!(matches!(Crs::parse("EPSG:1"), Err(CrsError::Invalid { .. })));
+        assert!(matches!(
+            Crs::parse("EPSG:1"),
+            Err(CrsError::Invalid { .. })
+        ));
     }
 
     #[test]
     fn coordinates_that_do_not_fit_the_crs_are_refused() {
         let metres = [(138.22, 1549.64), (274.23, 1504.56), (3000.0, 200.0)];
         let e = check_fits(&metres, None, "L-TOWN.inp [COORDINATES]").unwrap_err();
-        assert!(e.contains("(138.22, 1549.64)") && e.contains("--crs"), "{e}");
+        assert!(
+            e.contains("(138.22, 1549.64)") && e.contains("--crs"),
+            "{e}"
+        );
         let degrees = [(24.86, 44.85), (24.87, 44.86)];
         let stereo = Crs::parse("EPSG:3844").unwrap();
         let e = check_fits(&degrees, Some(&stereo), "x").unwrap_err();

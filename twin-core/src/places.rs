@@ -308,7 +308,10 @@ impl CityModel {
             .enumerate()
             .filter(|(_, e)| of_kind(e))
             .filter_map(|(index, e)| {
-                let matched = if fold_name(&e.id.to_string()) == q || fold_name(e.id.local()) == q {
+                let by_id = fold_name(&e.id.to_string()) == q
+                    || fold_name(e.id.local()) == q
+                    || e.source_id.as_deref().is_some_and(|s| fold_name(s) == q);
+                let matched = if by_id {
                     Match::Id
                 } else {
                     let name = fold_name(e.name.as_deref()?);

@@ -146,7 +146,27 @@ fn parse_time(name: &str, text: Option<&String>) -> Result<Option<DateTime<Utc>>
 
 fn entity_index(state: &AppState, id: &str) -> Result<usize, ApiError> {
     if let Err(e) = id.parse::<twin_core::EntityId>() {
-        return Err(ApiError::bad_request("bad_id", e.to_string()));
+        // A model file's own id (an EPANET node or link id) names one entity too.
+        let city = &state.hub.city;
+        let by_source: Vec<usize> = (0..city.entities().len())
+            .filter(|&i| city.entities()[i].source_id.as_deref() == Some(id))
+            .collect();
+        return match by_source.as_slice() {
+            [i] => Ok(*i),
+            [] => Err(ApiError::bad_request("bad_id", e.to_string())),
+            several => Err(ApiError::bad_request(
+                "ambiguous_id",
+                format!(
+                    "`{id}` is the model file's id of {} entities ({}): give the entity id",
+                    several.len(),
+                    several
+                        .iter()
+                        .map(|&i| city.entities()[i].id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        };
     }
     state.hub.index_of(id).ok_or_else(|| {
         ApiError::new(
@@ -159,13 +179,18 @@ fn entity_index(state: &AppState, id: &str) -> Result<usize, ApiError> {
 
 fn entity_summary(state: &AppState, i: usize, live: serde_json::Map<String, Json>) -> Json {
     let e = &state.hub.city.entities()[i];
-    json!({
+    let mut summary = json!({
         "id": e.id.to_string(),
         "type": asset_type(&e.asset),
         "name": e.name,
         "location": [e.location.lon, e.location.lat],
         "state": live,
-    })
+    });
+    // The element's id in its model file (an EPANET node or link id).
+    if let Some(source) = &e.source_id {
+        summary["sourceId"] = json!(source);
+    }
+    summary
 }
 
 /// `GET /health`: `ok`, or `degraded` with its reasons (`part: reason`: a full disk, a store

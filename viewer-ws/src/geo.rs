@@ -79,6 +79,9 @@ pub fn layer_geometry(city: &CityModel, kind: EntityKind) -> LayerGeometry {
                     if let Some(n) = &e.name {
                         props.insert("name".into(), json!(n));
                     }
+                    if let Some(s) = &e.source_id {
+                        props.insert("sourceId".into(), json!(s));
+                    }
                     (geometry, props)
                 }
             };

@@ -163,7 +163,10 @@ impl SimulatedFeed {
                 }
                 Asset::TransformerPost(_) => feed.posts.push(sensor(i, POST_PERIOD, &mut rng)),
                 Asset::Junction(_) if i % 20 == 0 => {
-                    if let Some(node) = water.as_ref().and_then(|m| e.source_id.as_deref().and_then(|s| m.node_index(s))) {
+                    if let Some(node) = water
+                        .as_ref()
+                        .and_then(|m| e.source_id.as_deref().and_then(|s| m.node_index(s)))
+                    {
                         feed.junctions
                             .push((sensor(i, WATER_PERIOD, &mut rng), node));
                     }

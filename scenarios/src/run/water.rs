@@ -8,11 +8,11 @@
 //! (older water, chlorine below the residual).
 
 use chrono::Timelike;
+use twin_core::CityModel;
 use twin_core::entity::Asset;
 use twin_core::kpi::LOW_PRESSURE_M;
 use twin_core::water::HydModel;
 use twin_core::water::solver::simulate_model;
-use twin_core::CityModel;
 
 use super::step::{Coupling, ModelStep, StepClock, add_series, demand_factor, set_series};
 use super::{RunError, RunOutput};

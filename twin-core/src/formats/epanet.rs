@@ -276,6 +276,10 @@ impl EpanetNetwork {
         let mut section = String::new();
         let mut section_line = 0;
         let mut reported = false;
+        // Where each node and link id was first defined: EPANET refuses an id given twice in
+        // its space (error 215), and so does the reader, naming both lines.
+        let mut node_lines: std::collections::HashMap<String, usize> = Default::default();
+        let mut link_lines: std::collections::HashMap<String, usize> = Default::default();
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
             let trimmed = raw.trim_ascii();
@@ -347,6 +351,22 @@ impl EpanetNetwork {
                     .map(|s| s.to_string())
                     .filter(|s| !s.is_empty() && s != "*")
             };
+            let space = match section.as_str() {
+                "JUNCTIONS" | "RESERVOIRS" | "TANKS" => Some(("node", &mut node_lines)),
+                "PIPES" | "PUMPS" | "VALVES" => Some(("link", &mut link_lines)),
+                _ => None,
+            };
+            if let Some((space, lines)) = space {
+                let id = text_at(0, "an id")?;
+                if let Some(first) = lines.insert(id.clone(), line_no) {
+                    return Err(LineError::new(
+                        line_no,
+                        format!(
+                            "{space} id `{id}` is defined twice (first at line {first}): EPANET error 215"
+                        ),
+                    ));
+                }
+            }
             match section.as_str() {
                 "JUNCTIONS" => net.junctions.push(JunctionRow {
                     id: text_at(0, "an id")?,

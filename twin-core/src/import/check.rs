@@ -120,10 +120,10 @@ fn check_water(city: &CityModel, report: &mut CheckReport) {
         ));
     }
     report.notes.push(format!(
-        "water: {} nodes, {} links, flows in {:?} units{}",
+        "water: {} nodes, {} links, flows in {} units{}",
         net.node_count(),
         net.link_count(),
-        net.flow_units,
+        format!("{:?}", net.flow_units).to_uppercase(),
         if net.flow_units.is_us() {
             " (feet and inches in the file; shown in metres and millimetres)"
         } else {
@@ -136,9 +136,10 @@ fn check_water(city: &CityModel, report: &mut CheckReport) {
             "water: no isolation-valve layer: a pipe break isolates everything up to the reservoirs and tanks; give [layers] water_valves, a [[gis]] water_valves layer, or `twin import epanet --valves-from-inp`".into(),
         );
     } else {
-        report
-            .notes
-            .push(format!("water: {valves} isolation valves for {} pipes", net.pipes.len()));
+        report.notes.push(format!(
+            "water: {valves} isolation valves for {} pipes",
+            net.pipes.len()
+        ));
     }
     match crate::water::HydModel::from_epanet(net)
         .map_err(|e| e.to_string())
@@ -192,7 +193,9 @@ fn check_power(city: &CityModel, report: &mut CheckReport) {
         ));
     }
     match crate::power::solve_load_flow(case, None, 1.0) {
-        Err(e) => report.errors.push(format!("power: the load flow fails: {e}")),
+        Err(e) => report
+            .errors
+            .push(format!("power: the load flow fails: {e}")),
         Ok(r) => {
             let dead: Vec<String> = case
                 .bus
@@ -209,7 +212,12 @@ fn check_power(city: &CityModel, report: &mut CheckReport) {
                     super::epanet::first_few(&list)
                 ));
             }
-            let lowest = r.vm_pu.iter().copied().filter(|v| *v > 0.0).fold(f64::MAX, f64::min);
+            let lowest = r
+                .vm_pu
+                .iter()
+                .copied()
+                .filter(|v| *v > 0.0)
+                .fold(f64::MAX, f64::min);
             report.notes.push(format!(
                 "power: {} buses, {} branches; load flow ({}) converged in {} iterations, lowest voltage {:.3} pu",
                 case.bus.len(),
@@ -231,7 +239,9 @@ fn check_streets(city: &CityModel, report: &mut CheckReport) {
         .count();
     if streets == 0 {
         let why = if needy > 0 {
-            format!("{needy} bins and chargers cannot be reached by collection routes or cars, and ")
+            format!(
+                "{needy} bins and chargers cannot be reached by collection routes or cars, and "
+            )
         } else {
             String::new()
         };

@@ -22,8 +22,9 @@ use super::{ImportError, ImportReport, finish, manifest_to_extend, read_model_te
 pub enum ValveSource<'a> {
     /// None: a break isolates everything up to the sources (a warning).
     None,
-    /// A CSV `valve,link,node` (WNTR's valve layer).
-    Csv(&'a Path),
+    /// A CSV `valve,link,node` (WNTR's valve layer), or a GIS layer of valve points
+    /// (GeoJSON, shapefile, GeoPackage; [`super::gis`]) copied into the bundle's `gis/`.
+    File(&'a Path),
     /// Every `[VALVES]` link of the model, operated as an isolation valve.
     FromInp,
 }
@@ -55,9 +56,10 @@ pub fn import_epanet(req: &EpanetImport) -> Result<(crate::CityModel, ImportRepo
     let text = read_model_text(path, &mut report)?;
     let net = EpanetNetwork::parse(&text)
         .map_err(|e| ImportError::input(path, format!("line {}: {}", e.line, e.message)))?;
+    // Only drawing and report layout is read past ([REPORT], [VERTICES], [LABELS], [BACKDROP]).
     for (line, section) in &net.unsupported {
-        report.warnings.push(format!(
-            "{}:{line}: section [{section}] is not modelled by the twin",
+        report.notes.push(format!(
+            "{}:{line}: [{section}] read past: drawing and report layout, no effect on any answer",
             path.display()
         ));
     }
@@ -83,8 +85,8 @@ pub fn import_epanet(req: &EpanetImport) -> Result<(crate::CityModel, ImportRepo
         .map(Crs::parse)
         .transpose()
         .map_err(|e| ImportError::input(path, e.to_string()))?;
-    let placed = placed_nodes(&net, crs.as_ref())
-        .map_err(|message| ImportError::input(path, message))?;
+    let placed =
+        placed_nodes(&net, crs.as_ref()).map_err(|message| ImportError::input(path, message))?;
     units_note(&net, path, &mut report);
     let ids = WaterIds::assign(&net);
     for r in ids.renamed() {
@@ -97,7 +99,7 @@ pub fn import_epanet(req: &EpanetImport) -> Result<(crate::CityModel, ImportRepo
             r.why
         ));
     }
-    let valves_csv = valve_layer(&net, req, &mut report)?;
+    let valves = valve_layer(&net, req, &mut report)?;
 
     let name = req.name.map(str::to_string).unwrap_or_else(|| {
         path.file_stem()
@@ -114,16 +116,17 @@ pub fn import_epanet(req: &EpanetImport) -> Result<(crate::CityModel, ImportRepo
     write_file(req.out, WATER_FILE, &text)?;
     manifest.layers.water = Some(WATER_FILE.into());
     manifest.layers.water_crs = req.crs.map(|c| c.trim().to_string());
-    manifest.layers.water_valves = match valves_csv {
-        Some(csv) => {
+    manifest.gis.retain(|g| g.layer != "water_valves");
+    manifest.layers.water_valves = None;
+    let _ = std::fs::remove_file(req.out.join(VALVES_FILE));
+    match valves {
+        Some(Valves::Csv(csv)) => {
             write_file(req.out, VALVES_FILE, &csv)?;
-            Some(VALVES_FILE.into())
+            manifest.layers.water_valves = Some(VALVES_FILE.into());
         }
-        None => {
-            let _ = std::fs::remove_file(req.out.join(VALVES_FILE));
-            None
-        }
-    };
+        Some(Valves::Gis(file)) => manifest.gis.push(copy_gis_layer(file, req)?),
+        None => {}
+    }
     let header = format!(
         "# Water network imported by `twin import epanet` from {}.\n",
         path.display()
@@ -178,14 +181,33 @@ fn units_note(net: &EpanetNetwork, path: &Path, report: &mut ImportReport) {
     ));
 }
 
-/// The valve layer's CSV text to write, or `None` (with a warning) when there is none.
-fn valve_layer(
+/// The valve layer of the bundle.
+enum Valves<'a> {
+    /// CSV text for `water_valves.csv`.
+    Csv(String),
+    /// A GIS layer to copy and name in `[[gis]]`.
+    Gis(&'a Path),
+}
+
+/// The valve layer to write, or `None` (with a warning) when there is none.
+fn valve_layer<'a>(
     net: &EpanetNetwork,
-    req: &EpanetImport,
+    req: &EpanetImport<'a>,
     report: &mut ImportReport,
-) -> Result<Option<String>, ImportError> {
+) -> Result<Option<Valves<'a>>, ImportError> {
     match req.valves {
-        ValveSource::Csv(csv) => {
+        ValveSource::File(file)
+            if !file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
+        {
+            report.notes.push(format!(
+                "{}: isolation valves from a GIS layer, copied into the bundle's gis/ and snapped to the pipes on every load",
+                file.display()
+            ));
+            Ok(Some(Valves::Gis(file)))
+        }
+        ValveSource::File(csv) => {
             let text = crate::formats::text::read_utf8_file(csv)
                 .map_err(|e| ImportError::input(csv, e.to_string()))?;
             let rows = crate::bundle::read_valve_layer(&text, net)
@@ -195,7 +217,7 @@ fn valve_layer(
                 csv.display(),
                 rows.len()
             ));
-            Ok(Some(text))
+            Ok(Some(Valves::Csv(text)))
         }
         ValveSource::FromInp => {
             if net.valves.is_empty() {
@@ -207,7 +229,12 @@ fn valve_layer(
             }
             let mut csv = String::from("valve,link,node\n");
             for v in &net.valves {
-                csv.push_str(&format!("{},{},{}\n", csv_field(&v.id), csv_field(&v.id), csv_field(&v.node1)));
+                csv.push_str(&format!(
+                    "{},{},{}\n",
+                    csv_field(&v.id),
+                    csv_field(&v.id),
+                    csv_field(&v.node1)
+                ));
             }
             report.notes.push(format!(
                 "{}: {} valve links ({}) operated as isolation valves; pipes between them are isolated together",
@@ -223,7 +250,7 @@ fn valve_layer(
                     net.pipes.len()
                 ));
             }
-            Ok(Some(csv))
+            Ok(Some(Valves::Csv(csv)))
         }
         ValveSource::None => {
             report.warnings.push(format!(
@@ -233,6 +260,56 @@ fn valve_layer(
             Ok(None)
         }
     }
+}
+
+/// Copy a GIS valve layer (with a shapefile's sidecar files) into `out/gis/` and return its
+/// `[[gis]]` entry; the layer's CRS is the model's when the file does not say.
+fn copy_gis_layer(
+    file: &Path,
+    req: &EpanetImport,
+) -> Result<crate::bundle::GisSource, ImportError> {
+    let dir = req.out.join("gis");
+    std::fs::create_dir_all(&dir).map_err(|source| ImportError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let stem = file
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let parent = file.parent().unwrap_or(Path::new("."));
+    let entries = std::fs::read_dir(parent).map_err(|source| ImportError::Io {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path
+            .file_stem()
+            .is_some_and(|s| s.to_string_lossy() == stem)
+            && path.is_file()
+        {
+            let to = dir.join(entry.file_name());
+            std::fs::copy(&path, &to).map_err(|source| ImportError::Io { path: to, source })?;
+        }
+    }
+    let declared = crate::formats::gis::read_gis_layer(file, None)
+        .map_err(|e| ImportError::input(file, e.to_string()))?
+        .crs;
+    let file_name = file.file_name().unwrap_or_default().to_string_lossy();
+    Ok(crate::bundle::GisSource {
+        layer: "water_valves".into(),
+        file: format!("gis/{file_name}"),
+        table: None,
+        crs: match declared {
+            crate::formats::gis::DeclaredCrs::Unknown => req.crs.map(|c| c.trim().to_string()),
+            _ => None,
+        },
+        columns: Default::default(),
+        values: Default::default(),
+        defaults: Default::default(),
+    })
 }
 
 /// A CSV field, quoted when it holds a comma or a quote.

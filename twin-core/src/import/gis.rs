@@ -136,16 +136,27 @@ pub fn read_gis_source(
                 let found = match g {
                     GisGeometry::Point(_) => "Point".into(),
                     GisGeometry::LineString(_) => "LineString".into(),
-                    GisGeometry::MultiLineString(p) => format!("MultiLineString of {} parts", p.len()),
+                    GisGeometry::MultiLineString(p) => {
+                        format!("MultiLineString of {} parts", p.len())
+                    }
                     GisGeometry::Other(t) => t.clone(),
                     GisGeometry::None => "no geometry".into(),
                 };
-                let want = if layer == Layer::Streets { "a LineString" } else { "a Point" };
-                return Err(fail(format!("feature {}: {found}, where the layer needs {want}", f.index)));
+                let want = if layer == Layer::Streets {
+                    "a LineString"
+                } else {
+                    "a Point"
+                };
+                return Err(fail(format!(
+                    "feature {}: {found}, where the layer needs {want}",
+                    f.index
+                )));
             }
         };
         derive(layer, f, &mut props, &geometry, &mut nodes, power_posts);
-        features.push(json!({"type": "Feature", "geometry": geometry, "properties": props}).to_string());
+        features.push(
+            json!({"type": "Feature", "geometry": geometry, "properties": props}).to_string(),
+        );
     }
     let text = crate::formats::layers::feature_collection(features);
     read_layer(&text, layer)
@@ -307,7 +318,10 @@ fn derive(
     match layer {
         Layer::Streets => derive_street(props, geometry, nodes),
         Layer::Bins => {
-            if props.get("collectionPoint").is_none_or(|v| v.as_f64() == Some(0.0)) {
+            if props
+                .get("collectionPoint")
+                .is_none_or(|v| v.as_f64() == Some(0.0))
+            {
                 props.insert("collectionPoint".into(), json!(f.index));
             }
         }
@@ -330,10 +344,11 @@ fn derive(
                 && let Some(p) = geometry["coordinates"].as_array()
             {
                 let at = LonLat::new(p[0].as_f64().unwrap_or(0.0), p[1].as_f64().unwrap_or(0.0));
-                if let Some(post) = power_posts
-                    .iter()
-                    .min_by(|a, b| a.location.distance_m(at).total_cmp(&b.location.distance_m(at)))
-                {
+                if let Some(post) = power_posts.iter().min_by(|a, b| {
+                    a.location
+                        .distance_m(at)
+                        .total_cmp(&b.location.distance_m(at))
+                }) {
                     props.insert("refGridConnection".into(), json!(post.id.to_string()));
                 }
             }
@@ -343,7 +358,10 @@ fn derive(
 }
 
 fn derive_street(props: &mut Map<String, Json>, geometry: &Json, nodes: &mut EndNodes) {
-    let coords = geometry["coordinates"].as_array().cloned().unwrap_or_default();
+    let coords = geometry["coordinates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let points: Vec<LonLat> = coords
         .iter()
         .map(|p| LonLat::new(p[0].as_f64().unwrap_or(0.0), p[1].as_f64().unwrap_or(0.0)))
@@ -356,7 +374,9 @@ fn derive_street(props: &mut Map<String, Json>, geometry: &Json, nodes: &mut End
         props
             .entry("startNode")
             .or_insert_with(|| json!(nodes.id(first)));
-        props.entry("endNode").or_insert_with(|| json!(nodes.id(last)));
+        props
+            .entry("endNode")
+            .or_insert_with(|| json!(nodes.id(last)));
     }
     let oneway = props.get("oneway").and_then(Json::as_bool).unwrap_or(false);
     props.insert("oneway".into(), json!(oneway));
@@ -375,7 +395,11 @@ fn derive_street(props: &mut Map<String, Json>, geometry: &Json, nodes: &mut End
     props
         .entry("maximumAllowedSpeed")
         .or_insert_with(|| json!(class.default_speed_kmh()));
-    let per_direction = if oneway { lanes } else { (lanes / 2.0).max(1.0) };
+    let per_direction = if oneway {
+        lanes
+    } else {
+        (lanes / 2.0).max(1.0)
+    };
     props
         .entry("capacity")
         .or_insert_with(|| json!(per_direction * class.capacity_per_lane_veh_h()));
@@ -393,13 +417,13 @@ fn valves(
         .pipes
         .iter()
         .map(|p| (p.id.as_str(), (p.node1.as_str(), p.node2.as_str())))
-        .chain(net.valves.iter().map(|v| (v.id.as_str(), (v.node1.as_str(), v.node2.as_str()))))
+        .chain(
+            net.valves
+                .iter()
+                .map(|v| (v.id.as_str(), (v.node1.as_str(), v.node2.as_str()))),
+        )
         .collect();
-    let at = |node: &str| {
-        net.coordinates
-            .get(node)
-            .map(|&(x, y)| LonLat::new(x, y))
-    };
+    let at = |node: &str| net.coordinates.get(node).map(|&(x, y)| LonLat::new(x, y));
     let mut out = Vec::with_capacity(features.len());
     for f in features {
         let props = mapped_properties(f, source);
@@ -410,7 +434,10 @@ fn valves(
         };
         if let Some(link) = text("link") {
             let (a, b) = ends.get(link.as_str()).ok_or_else(|| {
-                fail(format!("feature {}: link `{link}` is not a pipe or valve of the water network", f.index))
+                fail(format!(
+                    "feature {}: link `{link}` is not a pipe or valve of the water network",
+                    f.index
+                ))
             })?;
             let node = match text("node") {
                 Some(n) if n == *a || n == *b => n,
@@ -426,7 +453,10 @@ fn valves(
             continue;
         }
         let GisGeometry::Point([x, y]) = f.geometry else {
-            return Err(fail(format!("feature {}: a valve must be a Point (or name its `link`)", f.index)));
+            return Err(fail(format!(
+                "feature {}: a valve must be a Point (or name its `link`)",
+                f.index
+            )));
         };
         let [lon, lat] = place(f, x, y)?;
         let p = LonLat::new(lon, lat);
@@ -434,11 +464,21 @@ fn valves(
             .iter()
             .filter_map(|(id, (a, b))| {
                 let (pa, pb) = (at(a)?, at(b)?);
-                Some((segment_distance_m(p, pa, pb), *id, if p.distance_m(pa) <= p.distance_m(pb) { *a } else { *b }))
+                Some((
+                    segment_distance_m(p, pa, pb),
+                    *id,
+                    if p.distance_m(pa) <= p.distance_m(pb) {
+                        *a
+                    } else {
+                        *b
+                    },
+                ))
             })
             .min_by(|x, y| x.0.total_cmp(&y.0));
         match best {
-            Some((d, link, node)) if d <= VALVE_SNAP_M => out.push((link.to_string(), node.to_string())),
+            Some((d, link, node)) if d <= VALVE_SNAP_M => {
+                out.push((link.to_string(), node.to_string()))
+            }
             Some((d, link, _)) => {
                 return Err(fail(format!(
                     "feature {}: the nearest pipe ({link}) is {d:.0} m away, more than {VALVE_SNAP_M} m: map the `link` column, or check the CRS",
@@ -492,4 +532,130 @@ pub fn read_all(
         }
     }
     Ok((added, valve_rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entity::WasteKind;
+
+    /// GIS-style layers in Stereo 70 (the legacy GeoJSON `crs` member), Romanian column names.
+    const STREETS: &str = r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::3844"}},"features":[
+{"type":"Feature","geometry":{"type":"LineString","coordinates":[[489673.0,373434.0],[489773.0,373434.0]]},"properties":{"COD":7,"DENUMIRE":"Strada Exemplu","CLASA":"residential"}},
+{"type":"Feature","geometry":{"type":"LineString","coordinates":[[489773.0,373434.0],[489773.0,373534.0]]},"properties":{"COD":8,"DENUMIRE":"Strada Exemplu","CLASA":"tertiary","BENZI":null}}]}"#;
+    const BINS: &str = r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:3844"}},"features":[
+{"type":"Feature","geometry":{"type":"Point","coordinates":[489700.0,373440.0]},"properties":{"NR":"B1","TIP":"HARTIE","VOL":1100}},
+{"type":"Feature","geometry":{"type":"Point","coordinates":[489770.0,373500.0]},"properties":{"NR":"B2","TIP":"MENAJER","VOL":""}}]}"#;
+    const MANIFEST: &str = r#"name = "Test"
+population = 10
+timezone = "Europe/Bucharest"
+centre = [24.8678, 44.8606]
+
+[[gis]]
+layer = "streets"
+file = "strazi.geojson"
+[gis.columns]
+id = "COD"
+name = "DENUMIRE"
+roadClass = "CLASA"
+totalLaneNumber = "BENZI"
+
+[[gis]]
+layer = "bins"
+file = "containere.geojson"
+[gis.columns]
+id = "NR"
+storedWasteKind = "TIP"
+binCapacity = "VOL"
+[gis.values.storedWasteKind]
+HARTIE = "paper"
+MENAJER = "residual"
+[gis.defaults]
+binCapacity = 240
+"#;
+
+    fn bundle(manifest: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("strazi.geojson"), STREETS).unwrap();
+        std::fs::write(dir.path().join("containere.geojson"), BINS).unwrap();
+        std::fs::write(dir.path().join("city.toml"), manifest).unwrap();
+        dir
+    }
+
+    #[test]
+    fn gis_layers_in_stereo_70_become_streets_and_bins_by_their_mapping() {
+        let dir = bundle(MANIFEST);
+        let city = crate::bundle::load_city(dir.path()).unwrap();
+        let street = |id: &str| match &city.entity(&id.parse().unwrap()).unwrap().asset {
+            Asset::StreetSegment(s) => s.clone(),
+            other => panic!("{other:?}"),
+        };
+        let (a, b) = (street("street:7"), street("street:8"));
+        assert_eq!(a.to_node, b.from_node, "the shared end point is one node");
+        assert!((a.length_m - 100.0).abs() < 0.5, "{}", a.length_m);
+        assert_eq!(
+            (a.lanes, b.lanes),
+            (2, 2),
+            "lanes from the class where the column is empty"
+        );
+        assert_eq!(
+            a.capacity_veh_h,
+            RoadClass::Residential.capacity_per_lane_veh_h()
+        );
+        // Stereo 70 (489673, 373434) is Pitești's centre, as PROJ puts it.
+        let start = a.geometry[0];
+        assert!(
+            start.distance_m(LonLat::new(24.8678, 44.8606)) < 1.0,
+            "{start:?}"
+        );
+        let bin = |id: &str| match &city.entity(&id.parse().unwrap()).unwrap().asset {
+            Asset::WasteBin(b) => b.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(bin("bin:B1").stored_waste_kind, WasteKind::Paper);
+        assert_eq!(bin("bin:B1").volume_l, 1100.0);
+        assert_eq!(bin("bin:B2").stored_waste_kind, WasteKind::Residual);
+        assert_eq!(
+            bin("bin:B2").volume_l,
+            240.0,
+            "the default where the column is empty"
+        );
+    }
+
+    #[test]
+    fn a_mapping_naming_a_missing_column_or_a_crs_that_does_not_fit_is_refused() {
+        let dir = bundle(&MANIFEST.replace("binCapacity = \"VOL\"", "binCapacity = \"VOLUM\""));
+        let e = crate::bundle::load_city(dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("[[gis]] bins")
+                && e.contains("containere.geojson")
+                && e.contains("column `VOLUM` (mapped to `binCapacity`) is not in the file")
+                && e.contains("NR, TIP, VOL"),
+            "{e}"
+        );
+        let dir = bundle(&MANIFEST.replace(
+            "file = \"strazi.geojson\"",
+            "file = \"strazi.geojson\"\ncrs = \"EPSG:31700\"",
+        ));
+        let e = crate::bundle::load_city(dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("says its CRS is EPSG:3844, but the CRS given is EPSG:31700"),
+            "{e}"
+        );
+        let dir = bundle(&MANIFEST.replace("CLASA", "DENUMIRE"));
+        let e = crate::bundle::load_city(dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("feature 1 (street:7)") && e.contains("roadClass"),
+            "{e}"
+        );
+    }
 }

@@ -71,7 +71,9 @@ pub fn import_matpower(
     if let Some((line, statement)) = case.unevaluated.first() {
         return Err(ImportError::input(
             path,
-            format!("line {line}: MATLAB statement not understood (only the unit conversions of MATPOWER's distribution cases are): `{statement}`"),
+            format!(
+                "line {line}: MATLAB statement not understood (only the unit conversions of MATPOWER's distribution cases are): `{statement}`"
+            ),
         ));
     }
     let Some(geo) = req.bus_geo else {
@@ -84,12 +86,17 @@ pub fn import_matpower(
         ));
     };
     let (places, declared) = read_bus_places(geo)?;
-    let crs = super::gis::choose_crs(geo, declared, req.crs)
-        .map_err(|m| ImportError::input(geo, m))?;
+    let crs =
+        super::gis::choose_crs(geo, declared, req.crs).map_err(|m| ImportError::input(geo, m))?;
     let raw: Vec<(f64, f64)> = places.values().map(|p| (p.x, p.y)).collect();
     check_fits(&raw, crs.as_ref(), "the bus coordinates")
         .map_err(|m| ImportError::input(geo, m))?;
-    let known: HashMap<u32, usize> = case.bus.iter().enumerate().map(|(i, b)| (b.id, i)).collect();
+    let known: HashMap<u32, usize> = case
+        .bus
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.id, i))
+        .collect();
     if let Some((bus, p)) = places.iter().find(|(bus, _)| !known.contains_key(bus)) {
         return Err(ImportError::input(
             geo,
@@ -156,12 +163,16 @@ fn read_bus_places(geo: &Path) -> Result<(HashMap<u32, BusPlace>, DeclaredCrs), 
     let rows = if is_csv {
         (read_bus_csv(geo)?, DeclaredCrs::Unknown)
     } else {
-        let layer = read_gis_layer(geo, None).map_err(|e| ImportError::input(geo, e.to_string()))?;
+        let layer =
+            read_gis_layer(geo, None).map_err(|e| ImportError::input(geo, e.to_string()))?;
         let mut rows = Vec::new();
         for f in layer.features {
             let at = format!("feature {}", f.index);
             let GisGeometry::Point([x, y]) = f.geometry else {
-                return Err(ImportError::input(geo, format!("{at}: a bus place must be a Point")));
+                return Err(ImportError::input(
+                    geo,
+                    format!("{at}: a bus place must be a Point"),
+                ));
             };
             let text = |k: &str| match f.properties.get(k) {
                 Some(serde_json::Value::String(s)) => Some(s.trim().to_string()),
@@ -179,7 +190,9 @@ fn read_bus_places(geo: &Path) -> Result<(HashMap<u32, BusPlace>, DeclaredCrs), 
             .and_then(|b| b.parse::<f64>().ok())
             .filter(|b| b.fract() == 0.0 && *b >= 1.0 && *b <= f64::from(u32::MAX))
             .map(|b| b as u32)
-            .ok_or_else(|| ImportError::input(geo, format!("{at}: `bus` {bus:?} is not a bus number")))?;
+            .ok_or_else(|| {
+                ImportError::input(geo, format!("{at}: `bus` {bus:?} is not a bus number"))
+            })?;
         let customers = match customers.as_deref().filter(|c| !c.is_empty()) {
             None => None,
             Some(c) => Some(c.parse::<u32>().map_err(|_| {
@@ -203,7 +216,14 @@ fn read_bus_places(geo: &Path) -> Result<(HashMap<u32, BusPlace>, DeclaredCrs), 
     Ok((places, rows.1))
 }
 
-type CsvBusRow = (String, Option<String>, f64, f64, Option<String>, Option<String>);
+type CsvBusRow = (
+    String,
+    Option<String>,
+    f64,
+    f64,
+    Option<String>,
+    Option<String>,
+);
 
 /// A CSV of bus places: a header naming `bus` and `x`,`y` or `lon`,`lat` (any order, any
 /// case), optional `name` and `customers`; every row's line in messages.
@@ -221,10 +241,14 @@ fn read_bus_csv(path: &Path) -> Result<Vec<CsvBusRow>, ImportError> {
         .map(|h| h.to_ascii_lowercase())
         .collect();
     let col = |names: &[&str]| header.iter().position(|h| names.contains(&h.as_str()));
-    let (Some(bus), Some(x), Some(y)) = (col(&["bus"]), col(&["x", "lon"]), col(&["y", "lat"])) else {
+    let (Some(bus), Some(x), Some(y)) = (col(&["bus"]), col(&["x", "lon"]), col(&["y", "lat"]))
+    else {
         return Err(ImportError::input(
             path,
-            format!("line 1: the header must name `bus` and `x`,`y` (or `lon`,`lat`); it has {}", header.join(",")),
+            format!(
+                "line 1: the header must name `bus` and `x`,`y` (or `lon`,`lat`); it has {}",
+                header.join(",")
+            ),
         ));
     };
     let (name, customers) = (col(&["name"]), col(&["customers"]));
@@ -239,9 +263,24 @@ fn read_bus_csv(path: &Path) -> Result<Vec<CsvBusRow>, ImportError> {
                 .get(i)
                 .and_then(|v| v.parse::<f64>().ok())
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| ImportError::input(path, format!("{at}: {what} `{}` is not a number", record.get(i).unwrap_or(""))))
+                .ok_or_else(|| {
+                    ImportError::input(
+                        path,
+                        format!(
+                            "{at}: {what} `{}` is not a number",
+                            record.get(i).unwrap_or("")
+                        ),
+                    )
+                })
         };
-        rows.push((at.clone(), field(Some(bus)), num(x, "x")?, num(y, "y")?, field(name), field(customers)));
+        rows.push((
+            at.clone(),
+            field(Some(bus)),
+            num(x, "x")?,
+            num(y, "y")?,
+            field(name),
+            field(customers),
+        ));
     }
     Ok(rows)
 }

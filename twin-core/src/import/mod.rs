@@ -59,7 +59,10 @@ pub struct ImportReport {
 }
 
 /// The text of a model file written by a desktop tool (UTF-8 or Windows-1252, with a warning).
-pub(crate) fn read_model_text(path: &Path, report: &mut ImportReport) -> Result<String, ImportError> {
+pub(crate) fn read_model_text(
+    path: &Path,
+    report: &mut ImportReport,
+) -> Result<String, ImportError> {
     let decoded = crate::formats::text::read_text_file(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
         source,

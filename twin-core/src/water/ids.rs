@@ -94,7 +94,10 @@ impl WaterIds {
         let mut n = 2;
         while taken.contains(&local) {
             let suffix = format!("-{n}");
-            local = format!("{}{suffix}", truncate_to(&base, MAX_LOCAL_ID_LEN - suffix.len()));
+            local = format!(
+                "{}{suffix}",
+                truncate_to(&base, MAX_LOCAL_ID_LEN - suffix.len())
+            );
             why.get_or_insert("another element's id, cleaned, is the same");
             n += 1;
         }
@@ -208,9 +211,16 @@ mod tests {
             .node_ids()
             .iter()
             .map(|i| ids.node(i).unwrap().to_string())
-            .chain(n.link_ids().iter().map(|i| ids.link(i).unwrap().to_string()))
+            .chain(
+                n.link_ids()
+                    .iter()
+                    .map(|i| ids.link(i).unwrap().to_string()),
+            )
             .collect();
         assert_eq!(all.len(), n.node_count() + n.link_count());
-        assert!(!ids.renamed().is_empty(), "Net3 shares ids between nodes and links");
+        assert!(
+            !ids.renamed().is_empty(),
+            "Net3 shares ids between nodes and links"
+        );
     }
 }

@@ -146,13 +146,17 @@ pub fn outage(args: OutageArgs) -> Result<()> {
         );
     }
     println!(
-        "until repair ({} h): {} posts, {} customers, {:.0} kW without supply; after switching: lowest voltage {:.4} pu, highest loading {:.1} %",
+        "until repair ({} h): {} posts, {} customers, {:.0} kW without supply; after switching: lowest voltage {}, highest loading {}",
         args.repair_h,
         o.posts_not_restored.len(),
         o.customers_not_restored,
         o.load_not_restored_kw,
-        o.min_voltage_pu,
-        o.max_loading_pct
+        o.min_voltage_pu
+            .map_or("- (nothing energised)".into(), |v| format!("{v:.4} pu")),
+        o.max_loading_pct.map_or(
+            "not assessed (the case gives no line ratings)".into(),
+            |l| format!("{l:.1} %")
+        )
     );
     for post in o.posts_not_restored.iter().take(LISTED) {
         let (customers, load_kw) = post_load(&city, post, args.load_factor);

@@ -131,9 +131,11 @@ pub struct PowerOutage {
     /// restoration refused, with the limit each would break. A post not restored and in none
     /// of their `posts` has no tie switch reaching it.
     pub ties_rejected: Vec<RejectedTie>,
-    /// Lowest voltage and highest branch loading on the grid after restoration.
-    pub min_voltage_pu: f64,
-    pub max_loading_pct: f64,
+    /// Lowest voltage on the grid after restoration, pu (`None`: no bus is energised).
+    pub min_voltage_pu: Option<f64>,
+    /// Highest branch loading after restoration, % of `RATE_A` (`None`: no energised branch
+    /// has a rating; MATPOWER's 0 means unlimited, so loading is not assessed).
+    pub max_loading_pct: Option<f64>,
     /// Branch statuses (case order) right after the failure, and after the switching.
     pub status_failed: Vec<bool>,
     pub status_restored: Vec<bool>,
@@ -394,12 +396,12 @@ pub fn analyse_power_outage(
     let min_voltage_pu = (0..case.bus.len())
         .filter(|&i| current.energised[i])
         .map(|i| current.vm_pu[i])
-        .fold(f64::INFINITY, f64::min);
+        .reduce(f64::min);
     let max_loading_pct = current
         .branches
         .iter()
         .filter_map(|b| b.loading_pct)
-        .fold(0.0, f64::max);
+        .reduce(f64::max);
     Ok(PowerOutage {
         failed: failed.to_vec(),
         posts_interrupted: posts(&lost),

@@ -606,16 +606,7 @@ pub(crate) fn read_valve_layer(
     text: &str,
     net: &EpanetNetwork,
 ) -> Result<Vec<(String, String)>, LineError> {
-    let ends: std::collections::HashMap<&str, (&str, &str)> = net
-        .pipes
-        .iter()
-        .map(|p| (p.id.as_str(), (p.node1.as_str(), p.node2.as_str())))
-        .chain(
-            net.valves
-                .iter()
-                .map(|v| (v.id.as_str(), (v.node1.as_str(), v.node2.as_str()))),
-        )
-        .collect();
+    let ends = net.pipe_and_valve_ends();
     let mut out = Vec::new();
     for row in crate::formats::table::read_table(text, &["valve", "link", "node"])? {
         let f = &row.fields;

@@ -21,6 +21,8 @@ use crate::geometry::LonLat;
 pub struct Crs {
     label: String,
     proj: proj4rs::Proj,
+    /// The target, WGS84, parsed once rather than per point.
+    wgs84: proj4rs::Proj,
 }
 
 impl std::fmt::Debug for Crs {
@@ -82,7 +84,8 @@ impl Crs {
                 None if looks_like_wkt(t) => wkt_name(t).unwrap_or_else(|| "WKT".into()),
                 None => t.to_string(),
             };
-        Ok(Crs { label, proj })
+        let wgs84 = proj4rs::Proj::from_proj_string(WGS84).expect("the WGS84 definition parses");
+        Ok(Crs { label, proj, wgs84 })
     }
 
     /// The CRS as given (`EPSG:3844`, the PROJ string, or the WKT's name).
@@ -107,13 +110,12 @@ impl Crs {
         if !(x.is_finite() && y.is_finite()) {
             return Err(fail("not a finite number".into()));
         }
-        let wgs84 = proj4rs::Proj::from_proj_string(WGS84).expect("the WGS84 definition parses");
         let mut p = if self.is_geographic() {
             (x.to_radians(), y.to_radians(), 0.0)
         } else {
             (x, y, 0.0)
         };
-        proj4rs::transform::transform(&self.proj, &wgs84, &mut p)
+        proj4rs::transform::transform(&self.proj, &self.wgs84, &mut p)
             .map_err(|e| fail(e.to_string()))?;
         let out = LonLat::new(p.0.to_degrees(), p.1.to_degrees());
         if !out.is_valid() {

@@ -566,6 +566,19 @@ impl EpanetNetwork {
             .collect()
     }
 
+    /// The end nodes of every pipe and valve by link id: where an isolation valve can sit.
+    pub fn pipe_and_valve_ends(&self) -> std::collections::BTreeMap<&str, (&str, &str)> {
+        self.pipes
+            .iter()
+            .map(|p| (p.id.as_str(), (p.node1.as_str(), p.node2.as_str())))
+            .chain(
+                self.valves
+                    .iter()
+                    .map(|v| (v.id.as_str(), (v.node1.as_str(), v.node2.as_str()))),
+            )
+            .collect()
+    }
+
     /// Link ids in the order solvers report them: pipes, pumps, valves.
     pub fn link_ids(&self) -> Vec<&str> {
         self.pipes

@@ -30,7 +30,7 @@
 //! or else on the pipe nearest the point, next to its nearer end node (within
 //! [`VALVE_SNAP_M`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json, json};
@@ -413,16 +413,7 @@ fn valves(
     place: &dyn Fn(&GisFeature, f64, f64) -> Result<[f64; 2], GisSourceError>,
     fail: &dyn Fn(String) -> GisSourceError,
 ) -> Result<Vec<(String, String)>, GisSourceError> {
-    let ends: BTreeMap<&str, (&str, &str)> = net
-        .pipes
-        .iter()
-        .map(|p| (p.id.as_str(), (p.node1.as_str(), p.node2.as_str())))
-        .chain(
-            net.valves
-                .iter()
-                .map(|v| (v.id.as_str(), (v.node1.as_str(), v.node2.as_str()))),
-        )
-        .collect();
+    let ends = net.pipe_and_valve_ends();
     let at = |node: &str| net.coordinates.get(node).map(|&(x, y)| LonLat::new(x, y));
     let mut out = Vec::with_capacity(features.len());
     for f in features {

@@ -98,7 +98,7 @@ fn a_pitesti_pipe_break_is_isolated_by_its_valves() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|l| l == "p-100")
+            .any(|l| l == "water:p-100")
     );
     // With valves around every junction, a street pipe's segment is small.
     assert!(r["junctions_without_supply"].as_array().unwrap().len() < 20);

@@ -49,34 +49,7 @@ pub struct CityManifest {
     /// `[[gis]]`: layers read from a utility's GIS files (GeoJSON, shapefile, GeoPackage in
     /// any CRS) through a column mapping ([`crate::import::gis`]).
     #[serde(default, rename = "gis", skip_serializing_if = "Vec::is_empty")]
-    pub gis: Vec<GisSource>,
-}
-
-/// One `[[gis]]` entry: a layer of the bundle read from a GIS file by a column mapping.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GisSource {
-    /// The bundle layer it provides: `streets`, `bins`, `chargers` or `water_valves`.
-    pub layer: String,
-    /// The file, relative to the bundle: `.geojson`/`.json`, `.shp` (with its `.dbf`, and
-    /// `.prj` for the CRS), or `.gpkg`.
-    pub file: String,
-    /// The GeoPackage feature table (needed when the file holds several).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// The file's CRS when the file does not say (a shapefile without `.prj`); refused when
-    /// the file says otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crs: Option<String>,
-    /// The layer's property (`storedWasteKind`) = the file's column (`TIP_DESEU`).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub columns: std::collections::BTreeMap<String, String>,
-    /// Per property, the file's values to the layer's (`HARTIE = "paper"`).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub values: std::collections::BTreeMap<String, std::collections::BTreeMap<String, toml::Value>>,
-    /// Per property, the value of features whose column is empty or absent.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub defaults: std::collections::BTreeMap<String, toml::Value>,
+    pub gis: Vec<crate::import::gis::GisSource>,
 }
 
 /// `[waste]`: the collection depot and the disposal sites.
@@ -491,12 +464,11 @@ pub fn load_city_from(source: &BundleSource) -> Result<CityModel, BundleError> {
                     source,
                 }
             })?;
-            crate::import::epanet::place_network(&mut net, layers.water_crs.as_deref()).map_err(
-                |message| BundleError::Crs {
+            net.place_in_wgs84(layers.water_crs.as_deref())
+                .map_err(|message| BundleError::Crs {
                     path: path.clone(),
                     message,
-                },
-            )?;
+                })?;
             for (line, section) in &net.unsupported {
                 tracing::debug!(file = %path.display(), line, section = %section, "EPANET section read past (drawing and report layout)");
             }

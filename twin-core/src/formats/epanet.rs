@@ -566,6 +566,25 @@ impl EpanetNetwork {
             .collect()
     }
 
+    /// Move `[COORDINATES]` from `crs` (`None`: already WGS84 longitude and latitude) to WGS84,
+    /// after checking they fit it ([`crate::crs::check_fits`]): what the bundle loader does
+    /// with `[layers] water_crs`. Errors: the CRS is not understood, the coordinates do not fit
+    /// it, or a node's leaves the globe (named).
+    pub fn place_in_wgs84(&mut self, crs: Option<&str>) -> Result<(), String> {
+        use crate::crs::{Crs, check_fits};
+        let crs = crs.map(Crs::parse).transpose().map_err(|e| e.to_string())?;
+        let raw: Vec<(f64, f64)> = self.coordinates.values().copied().collect();
+        check_fits(&raw, crs.as_ref(), "[COORDINATES]")?;
+        let Some(crs) = crs else { return Ok(()) };
+        for (id, xy) in self.coordinates.iter_mut() {
+            let p = crs
+                .to_wgs84(xy.0, xy.1)
+                .map_err(|e| format!("node `{id}`: {e}"))?;
+            *xy = (p.lon, p.lat);
+        }
+        Ok(())
+    }
+
     /// The end nodes of every pipe and valve by link id: where an isolation valve can sit.
     pub fn pipe_and_valve_ends(&self) -> std::collections::BTreeMap<&str, (&str, &str)> {
         self.pipes

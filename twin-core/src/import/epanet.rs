@@ -3,7 +3,7 @@
 //! The model is checked as EPANET's input stage checks it (the hydraulic model is built, so
 //! EPANET's input errors stop the import with their line), kept in its own units and ids
 //! (re-encoded as UTF-8), and placed on the map by its CRS: `[layers] water_crs` in
-//! `city.toml`, applied on every load ([`place_network`]). Entity ids follow
+//! `city.toml`, applied on every load ([`EpanetNetwork::place_in_wgs84`]). Entity ids follow
 //! [`crate::water::ids`]; every element whose entity id differs from its EPANET id is a
 //! warning. The isolation-valve layer comes from a CSV (WNTR's `valve,link,node`) or from the
 //! model's own valves; without one, pipe breaks isolate whole networks, which is a warning.
@@ -148,22 +148,6 @@ fn placed_nodes(net: &EpanetNetwork, crs: Option<&Crs>) -> Result<Vec<LonLat>, S
         .collect()
 }
 
-/// Move the network's `[COORDINATES]` from `crs` (`None`: already WGS84) to WGS84, after
-/// checking they fit it: what the bundle loader does with `[layers] water_crs`.
-pub fn place_network(net: &mut EpanetNetwork, crs: Option<&str>) -> Result<(), String> {
-    let crs = crs.map(Crs::parse).transpose().map_err(|e| e.to_string())?;
-    let raw: Vec<(f64, f64)> = net.coordinates.values().copied().collect();
-    check_fits(&raw, crs.as_ref(), "[COORDINATES]")?;
-    let Some(crs) = crs else { return Ok(()) };
-    for (id, xy) in net.coordinates.iter_mut() {
-        let p = crs
-            .to_wgs84(xy.0, xy.1)
-            .map_err(|e| format!("node `{id}`: {e}"))?;
-        *xy = (p.lon, p.lat);
-    }
-    Ok(())
-}
-
 /// A note on the file's units: kept as they are, shown by the twin in SI.
 fn units_note(net: &EpanetNetwork, path: &Path, report: &mut ImportReport) {
     let units = net
@@ -264,10 +248,7 @@ fn valve_layer<'a>(
 
 /// Copy a GIS valve layer (with a shapefile's sidecar files) into `out/gis/` and return its
 /// `[[gis]]` entry; the layer's CRS is the model's when the file does not say.
-fn copy_gis_layer(
-    file: &Path,
-    req: &EpanetImport,
-) -> Result<crate::bundle::GisSource, ImportError> {
+fn copy_gis_layer(file: &Path, req: &EpanetImport) -> Result<super::gis::GisSource, ImportError> {
     let dir = req.out.join("gis");
     std::fs::create_dir_all(&dir).map_err(|source| ImportError::Io {
         path: dir.clone(),
@@ -298,7 +279,7 @@ fn copy_gis_layer(
         .map_err(|e| ImportError::input(file, e.to_string()))?
         .crs;
     let file_name = file.file_name().unwrap_or_default().to_string_lossy();
-    Ok(crate::bundle::GisSource {
+    Ok(super::gis::GisSource {
         layer: "water_valves".into(),
         file: format!("gis/{file_name}"),
         table: None,

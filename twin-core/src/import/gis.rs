@@ -35,13 +35,40 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::bundle::GisSource;
 use crate::crs::{Crs, check_fits};
 use crate::entity::{Asset, Entity, RoadClass};
 use crate::formats::epanet::EpanetNetwork;
 use crate::formats::gis::{DeclaredCrs, GisFeature, GisGeometry, read_gis_layer};
 use crate::formats::layers::{Layer, read_layer};
 use crate::geometry::LonLat;
+use serde::{Deserialize, Serialize};
+
+/// One `[[gis]]` entry: a layer of the bundle read from a GIS file by a column mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GisSource {
+    /// The bundle layer it provides: `streets`, `bins`, `chargers` or `water_valves`.
+    pub layer: String,
+    /// The file, relative to the bundle: `.geojson`/`.json`, `.shp` (with its `.dbf`, and
+    /// `.prj` for the CRS), or `.gpkg`.
+    pub file: String,
+    /// The GeoPackage feature table (needed when the file holds several).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The file's CRS when the file does not say (a shapefile without `.prj`); refused when
+    /// the file says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crs: Option<String>,
+    /// The layer's property (`storedWasteKind`) = the file's column (`TIP_DESEU`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub columns: std::collections::BTreeMap<String, String>,
+    /// Per property, the file's values to the layer's (`HARTIE = "paper"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub values: std::collections::BTreeMap<String, std::collections::BTreeMap<String, toml::Value>>,
+    /// Per property, the value of features whose column is empty or absent.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub defaults: std::collections::BTreeMap<String, toml::Value>,
+}
 
 /// How far a valve point may be from the pipe it is snapped to, in metres.
 pub const VALVE_SNAP_M: f64 = 25.0;
@@ -499,8 +526,9 @@ fn segment_distance_m(p: LonLat, a: LonLat, b: LonLat) -> f64 {
     (cx * cx + cy * cy).sqrt() * 111_195.0
 }
 
+/// Degrees rounded to 1e-7 (about a centimetre), as the bundle's GeoJSON writes them.
 fn round7(x: f64) -> f64 {
-    super::round7(x)
+    (x * 1e7).round() / 1e7
 }
 
 /// `[[gis]]` entries whose layer is `streets`, `bins` or `chargers`, read into entities, and

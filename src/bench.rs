@@ -70,6 +70,13 @@ pub fn bench_ingest(args: BenchIngestArgs) -> Result<()> {
                 rate
             );
         }
+        match bench::history_read(&city, &tmp.join("history"), 1000, 30, 15, 200) {
+            Ok(h) => println!(
+                "history: one bin's 30 days at 15 min ({} readings) among {} stored: median {:.2} ms, p99 {:.2} ms; {:.0} bytes on disk per reading",
+                h.window_readings, h.readings, h.median_ms, h.p99_ms, h.bytes_per_reading
+            ),
+            Err(e) => println!("history measurement failed: {e}"),
+        }
         let (restore, total) = bench::restart_ms(city.clone(), &tmp.join("restart"), 200_000, 50_000).await;
         println!(
             "restart of {} (snapshot + 50,000 logged):  restore {restore:.0} ms, all actors up {total:.0} ms",

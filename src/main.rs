@@ -6,6 +6,7 @@ mod bench;
 mod default_city;
 mod ev;
 mod find;
+mod history;
 mod import;
 mod outage;
 mod scenario;
@@ -43,6 +44,8 @@ enum Command {
     Status(serve::StatusArgs),
     /// The stored state of entities (snapshot + log), as JSON; the twin must be stopped.
     State(serve::StateArgs),
+    /// One entity's readings kept in a stopped twin's history, over a window (table or CSV).
+    History(history::HistoryArgs),
     /// Measure the live twin's hot paths; results go into docs/benchmarks.md.
     Bench {
         #[command(subcommand)]
@@ -248,6 +251,7 @@ fn run(command: Command) -> Result<()> {
         Command::Serve(args) => serve::serve(args),
         Command::Status(args) => serve::status(args),
         Command::State(args) => serve::state(args),
+        Command::History(args) => history::history(args),
         #[cfg(feature = "bench")]
         Command::Bench {
             command: BenchCommand::Ingest(args),

@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// Hours to keep log batches already covered by a snapshot.
     #[arg(long, default_value_t = 168)]
     pub log_retention_h: u64,
+    /// Days to keep every reading in the history (`/api/entities/{id}/history`,
+    /// `twin history`), counted from when it was observed.
+    #[arg(long, default_value_t = twin_actors::twin::DEFAULT_HISTORY_RETENTION.as_secs() / 86_400)]
+    pub history_days: u64,
     /// Free space (MiB) to keep on the data folder's disk: below it, readings and snapshots
     /// are refused (never acknowledged), `/health` says degraded, and writes resume by
     /// themselves when space returns.
@@ -163,6 +167,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let mut config = TwinConfig::new(&args.data_dir);
     config.snapshot_every = Duration::from_secs(args.snapshot_every_s.max(1));
     config.log_retention = Duration::from_secs(args.log_retention_h * 3600);
+    config.history_retention = Duration::from_secs(args.history_days.saturating_mul(86_400));
     config.min_free_bytes = args.min_free_mb.saturating_mul(1 << 20);
     if let Some(n) = args.arbiters {
         config.arbiters = n.max(1);

@@ -644,9 +644,10 @@ fn every_acknowledged_write_survives_random_sigkills_and_the_models_come_back_eq
     assert!(out.status.success(), "{}", common::stderr(&out));
     let states: serde_json::Value = serde_json::from_str(&common::stdout(&out)).expect("JSON");
     let mut checked = 0;
-    for (id, mut written) in by_bin {
+    for (id, written) in &by_bin {
+        let mut written = written.clone();
         written.sort_by(|a, b| b.0.cmp(&a.0));
-        let history = states[&id]["history"].as_array().expect("history");
+        let history = states[id]["history"].as_array().expect("history");
         for (at, level) in written.iter().take(16) {
             let when = chrono::DateTime::parse_from_rfc3339(at).expect("time");
             let found = history.iter().any(|h| {
@@ -667,6 +668,44 @@ fn every_acknowledged_write_survives_random_sigkills_and_the_models_come_back_eq
         checked > 40 * rounds,
         "the HTTP writer got answers: {checked} checked"
     );
+    // Every acknowledged reading, not only the newest, is in the history store, read with
+    // `twin history` from the stopped twin (CSV: observedAt,quantity,value,unit).
+    let mut in_history = 0;
+    for (id, written) in &by_bin {
+        let out = common::twin(&[
+            "history",
+            id,
+            "--csv",
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+        ]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let text = common::stdout(&out);
+        let rows: Vec<(chrono::DateTime<chrono::FixedOffset>, f64)> = text
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split(',').collect();
+                (f.get(1) == Some(&"fillingLevel")).then(|| {
+                    let at = chrono::DateTime::parse_from_rfc3339(f[0]).expect("time");
+                    (at, f[2].parse().expect("number"))
+                })
+            })
+            .collect();
+        for (at, level) in written {
+            let when = chrono::DateTime::parse_from_rfc3339(at).expect("time");
+            assert!(
+                rows.iter().any(|(t, l)| *t == when && l == level),
+                "{id}: acknowledged {level} at {at} is in `twin history`:\n{text}"
+            );
+            in_history += 1;
+        }
+        assert!(
+            rows.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{id}: history in time order"
+        );
+    }
+    assert_eq!(in_history, acked.len());
     let _ = twin;
 }
 

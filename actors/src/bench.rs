@@ -4,7 +4,8 @@
 //!   a bounded tokio mpsc channel between two threads, the floor of any message passing;
 //! - durable ingest: the whole pipeline (validate, log, flush, dispatch) in batches;
 //! - memory of idle entity actors (RSS growth per actor for a million of them);
-//! - restart: restoring Pitești from a snapshot plus a log tail, and starting its actors.
+//! - restart: restoring Pitești from a snapshot plus a log tail, and starting its actors;
+//! - history: one sensor's month read back among many sensors' months, and bytes per reading.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -174,6 +175,83 @@ pub(crate) fn raw_readings(city: &CityModel, n: u64) -> Vec<RawReading> {
             }
         })
         .collect()
+}
+
+/// What [`history_read`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryMeasure {
+    /// Readings stored.
+    pub readings: u64,
+    /// Readings one window read returned.
+    pub window_readings: usize,
+    /// Median and 99th percentile of one window read, ms.
+    pub median_ms: f64,
+    pub p99_ms: f64,
+    /// The store's bytes on disk per stored reading (history and log together, as sled
+    /// reports them).
+    pub bytes_per_reading: f64,
+}
+
+/// Store `sensors` bins' readings every `every_min` minutes over `days` days in batches of
+/// 1,000 through [`Store::append`] (history and log), then read one bin's whole window back
+/// `reads` times.
+pub fn history_read(
+    city: &CityModel,
+    dir: &std::path::Path,
+    sensors: usize,
+    days: i64,
+    every_min: i64,
+    reads: usize,
+) -> Result<HistoryMeasure, crate::store::StoreError> {
+    let mut store = crate::store::Store::open(dir)?;
+    let targets: Vec<usize> = bins(city).into_iter().take(sensors.max(1)).collect();
+    let t0 = 1_790_000_000_000i64;
+    let steps = days * 24 * 60 / every_min.max(1);
+    let mut batch = Vec::with_capacity(1000);
+    let mut readings = 0u64;
+    for step in 0..steps {
+        for (j, &i) in targets.iter().enumerate() {
+            let mut r = reading(city, i, (step as u64) * 7 + j as u64);
+            r.observed_at = Utc
+                .timestamp_millis_opt(t0 + step * every_min * 60_000)
+                .single()
+                .unwrap_or_else(Utc::now);
+            batch.push(r);
+            if batch.len() == 1000 {
+                store.append(&batch)?;
+                readings += batch.len() as u64;
+                batch.clear();
+            }
+        }
+    }
+    store.append(&batch)?;
+    readings += batch.len() as u64;
+    store.flush()?;
+    let history = store.history();
+    let entity = &city.entities()[targets[targets.len() / 2]].id;
+    let window = crate::store::Window {
+        from_ms: t0,
+        to_ms: t0 + days * 24 * 3_600_000,
+        limit: usize::MAX,
+        newest: false,
+    };
+    let mut times = Vec::with_capacity(reads);
+    let mut window_readings = 0;
+    for _ in 0..reads.max(1) {
+        let started = Instant::now();
+        window_readings = history.read(entity, window)?.len();
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let bytes = store.status()?.size_bytes;
+    Ok(HistoryMeasure {
+        readings,
+        window_readings,
+        median_ms: at(0.5),
+        p99_ms: at(0.99),
+        bytes_per_reading: bytes as f64 / readings.max(1) as f64,
+    })
 }
 
 /// RSS growth per idle entity actor, in bytes, for `n` actors with default state.

@@ -341,3 +341,57 @@ async fn a_corrupt_newest_snapshot_restores_from_the_one_before_or_says_what_is_
         "{e}"
     );
 }
+
+/// Every accepted reading goes to the history (a window reads it back in time order); after a
+/// snapshot the twin drops readings older than its history retention and keeps the rest.
+#[actix_rt::test]
+async fn the_history_keeps_every_reading_and_drops_those_past_its_retention() {
+    let city = pitesti();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = config(dir.path());
+    c.history_retention = Duration::from_secs(30 * 24 * 3600);
+    let twin = LiveTwin::start(city.clone(), c).expect("start");
+    let now = chrono::Utc::now();
+    let day = chrono::Duration::days(1);
+    // 40 days of daily readings of bin:17, sent newest first, and one rejected reading.
+    let mut readings: Vec<_> = (0..40)
+        .map(|d| {
+            let at = twin_core::live::rfc3339((now - day * d).timestamp_millis());
+            raw(
+                "bin:17",
+                &at,
+                serde_json::json!({"fillingLevel": d as f64 / 100.0}),
+            )
+        })
+        .collect();
+    readings.push(raw(
+        "bin:17",
+        "2026-11-27T08:00:00Z",
+        serde_json::json!({"fillingLevel": 7.5}),
+    ));
+    let outcome = twin.ingest_durable(readings, None).await.expect("ingest");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (40, 1));
+    let bin: twin_core::EntityId = "bin:17".parse().expect("id");
+    let all = twin_actors::store::Window::all(1000);
+    let kept = twin.history().read(&bin, all).expect("read");
+    assert_eq!(kept.len(), 40, "every accepted reading, none rejected");
+    assert!(kept.windows(2).all(|w| w[0].observed_at < w[1].observed_at));
+    assert_eq!(
+        kept.last().map(|r| r.values.clone()),
+        Some(vec![(Quantity::FillingLevel, Value::Number(0.0))])
+    );
+    twin.snapshot().await.expect("snapshot");
+    let mut left = 0;
+    for _ in 0..200 {
+        left = twin.history().read(&bin, all).expect("read").len();
+        if left < 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Readings observed 0..=29 days ago stay (the one 30 days ago is a few ms past the cutoff).
+    assert_eq!(left, 30);
+    let oldest = twin.history().span(&bin).expect("span").expect("kept").0;
+    assert!(oldest >= (now - day * 30).timestamp_millis());
+    twin.shutdown().await;
+}

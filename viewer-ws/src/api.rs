@@ -360,6 +360,17 @@ pub async fn entity(
     Ok(axum::Json(out).into_response())
 }
 
+/// Readings one history request returns unless it asks for fewer (`limit`).
+const HISTORY_DEFAULT_LIMIT: usize = 10_000;
+/// Most readings one history request may ask for; a longer window is read in pages (`from`
+/// after the last reading returned).
+const HISTORY_MAX_LIMIT: usize = 100_000;
+
+/// `GET /api/entities/{id}/history?from&to&limit&last`: an entity's readings kept in the
+/// store's history, oldest first. `from`/`to` are RFC 3339 times (inclusive, default: all),
+/// `limit` caps the readings (default 10,000, at most 100,000), `last=true` takes the newest
+/// `limit` of the window instead of the oldest. One point per value: observation time,
+/// quantity (Smart Data Model name), value and unit. `truncated` says the window held more.
 pub async fn history(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -367,35 +378,91 @@ pub async fn history(
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult {
     authorize(&state, bearer(&headers), Role::Viewer)?;
-    check_params(&params, &["from", "to"])?;
+    check_params(&params, &["from", "to", "limit", "last"])?;
     let i = entity_index(&state, &id)?;
+    let entity = state.hub.city.entities()[i].id.clone();
     let from = parse_time("from", params.get("from"))?;
     let to = parse_time("to", params.get("to"))?;
-    let live = state.hub.twin.state(i).await.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "twin_stopped",
-            "the twin is not running",
-        )
-    })?;
-    let from_ms = from.map_or(i64::MIN, |t| t.timestamp_millis());
-    let to_ms = to.map_or(i64::MAX, |t| t.timestamp_millis());
-    let points: Vec<Json> = live
-        .history
+    let limit = match params.get("limit") {
+        None => HISTORY_DEFAULT_LIMIT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=HISTORY_MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    format!("limit `{text}` is not a whole number from 1 to {HISTORY_MAX_LIMIT}"),
+                ));
+            }
+        },
+    };
+    let newest = match params.get("last").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                format!("last `{other}` is not true or false"),
+            ));
+        }
+    };
+    let window = twin_actors::store::Window {
+        from_ms: from.map_or(i64::MIN, |t| t.timestamp_millis()),
+        to_ms: to.map_or(i64::MAX, |t| t.timestamp_millis()),
+        // One more than asked tells whether the window holds more.
+        limit: limit + 1,
+        newest,
+    };
+    let history = state.hub.twin.history().clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let span = history.span(&entity)?;
+        history.read(&entity, window).map(|r| (span, r))
+    })
+    .await;
+    let (span, mut readings) = match read {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_error",
+                e.to_string(),
+            ));
+        }
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_error",
+                format!("the history read failed: {e}"),
+            ));
+        }
+    };
+    let truncated = readings.len() > limit;
+    if truncated {
+        if newest {
+            readings.remove(0);
+        } else {
+            readings.pop();
+        }
+    }
+    let points: Vec<Json> = readings
         .iter()
-        .filter(|p| (from_ms..=to_ms).contains(&p.observed_ms))
-        .map(|p| {
-            json!({
-                "observedAt": twin_core::live::rfc3339(p.observed_ms),
-                "quantity": p.quantity.name(),
-                "value": p.value.to_json(),
+        .flat_map(|r| {
+            let at = twin_core::live::rfc3339(r.observed_at.timestamp_millis());
+            r.values.iter().map(move |(q, v)| {
+                let mut point =
+                    json!({"observedAt": at, "quantity": q.name(), "value": v.to_json()});
+                if let twin_core::quantity::ValueSpec::Number { unit, .. } = q.spec() {
+                    point["unit"] = json!(unit);
+                }
+                point
             })
         })
         .collect();
     Ok(axum::Json(json!({
         "id": id,
-        "retained": twin_core::live::HISTORY_LEN,
-        "oldest": live.history.front().map(|p| twin_core::live::rfc3339(p.observed_ms)),
+        "oldest": span.map(|(t, _)| twin_core::live::rfc3339(t)),
+        "newest": span.map(|(_, t)| twin_core::live::rfc3339(t)),
+        "readings": readings.len(),
+        "truncated": truncated,
         "count": points.len(),
         "points": points,
     }))

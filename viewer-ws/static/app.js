@@ -341,7 +341,7 @@ async function select(f) {
   try {
     const [detail, hist] = await Promise.all([
       fetchJson(`/api/entities/${encodeURIComponent(f.id)}`),
-      fetchJson(`/api/entities/${encodeURIComponent(f.id)}/history`),
+      fetchJson(`/api/entities/${encodeURIComponent(f.id)}/history?last=true&limit=500`),
     ]);
     if (state.selected !== f) return;
     fillTable($("panel-attributes"), detail.attributes || {});

@@ -563,6 +563,14 @@ async fn http_api_reads_and_posts_readings_through_validation() {
     assert_eq!(s, 200);
     assert_eq!(hist["count"], 1);
     assert_eq!(hist["points"][0]["value"], 0.64);
+    assert_eq!(
+        (hist["readings"].as_u64(), hist["truncated"].as_bool()),
+        (Some(1), Some(false))
+    );
+    assert!(
+        hist["oldest"].is_string() && hist["oldest"] == hist["newest"],
+        "{hist}"
+    );
     let (s, layer) =
         tokio::task::spawn_blocking(move || http(addr, "GET", "/api/layers/bin.geojson", None, ""))
             .await
@@ -601,6 +609,12 @@ async fn http_api_reads_and_posts_readings_through_validation() {
         ("/api/entities?colour=red", 400, "bad_parameter"),
         (
             "/api/entities/bin:9/history?from=yesterday",
+            400,
+            "bad_parameter",
+        ),
+        ("/api/entities/bin:9/history?limit=0", 400, "bad_parameter"),
+        (
+            "/api/entities/bin:9/history?last=maybe",
             400,
             "bad_parameter",
         ),

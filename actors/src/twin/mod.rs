@@ -38,7 +38,7 @@ use twin_core::waste::report::{CitizenReport, ReportBook};
 use crate::entity::{EntityActor, GetState};
 use crate::network::{NetworkActor, NetworkKind, SolvePolicy};
 use crate::shared::{ApplyFn, Shared};
-use crate::store::StoreError;
+use crate::store::{History, StoreError};
 use pipeline::{Command, PIPELINE_CAPACITY, Pipeline, collect_states};
 use reports::report_alerts;
 use restore::open_store_patiently;
@@ -55,6 +55,9 @@ pub struct TwinConfig {
     pub snapshot_every: Duration,
     /// Log batches covered by a snapshot are kept this long.
     pub log_retention: Duration,
+    /// Readings in the history are kept this long after they were observed (default
+    /// [`DEFAULT_HISTORY_RETENTION`]); older ones are pruned once an hour.
+    pub history_retention: Duration,
     pub solve_policy: SolvePolicy,
     pub apply: ApplyFn,
     /// Write `status.json` into the data folder this often.
@@ -70,6 +73,10 @@ pub struct TwinConfig {
 /// never meets a full disk (sled does not recover from a failed write in the same process).
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 
+/// How long the history keeps a reading by default: 400 days, a year and a season to compare
+/// it with.
+pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
+
 impl TwinConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> TwinConfig {
         TwinConfig {
@@ -77,6 +84,7 @@ impl TwinConfig {
             arbiters: std::thread::available_parallelism().map_or(2, |n| n.get()),
             snapshot_every: Duration::from_secs(60),
             log_retention: Duration::from_secs(7 * 24 * 3600),
+            history_retention: DEFAULT_HISTORY_RETENTION,
             solve_policy: SolvePolicy::default(),
             apply: EntityLive::apply_reading,
             status_every: Duration::from_secs(1),
@@ -139,6 +147,8 @@ pub struct LiveTwin {
     /// twin becomes a node of a cluster (its edge publishes to the cluster's stream, and the
     /// readings come back through [`LiveTwin::ingest_local`] on their shard's owner).
     route: Arc<std::sync::OnceLock<Arc<dyn IngestRoute>>>,
+    /// Every accepted reading per entity and time, readable while the pipeline writes.
+    history: History,
 }
 
 fn arbiter_of(id: &twin_core::EntityId, arbiters: usize) -> usize {
@@ -214,6 +224,7 @@ impl LiveTwin {
             restored: Some(report),
             ..TwinStatus::default()
         }));
+        let history = store.history();
         let (tx, rx) = mpsc::channel(PIPELINE_CAPACITY);
         let addrs = Arc::new(addrs);
         let pipeline = Pipeline {
@@ -225,6 +236,7 @@ impl LiveTwin {
             config: config.clone(),
             status: status.clone(),
             rejected_pending: BTreeMap::new(),
+            history_pruned: None,
         };
         std::thread::Builder::new()
             .name("ingest".into())
@@ -255,6 +267,7 @@ impl LiveTwin {
             commands: tx,
             status,
             route: Arc::default(),
+            history,
         })
     }
 
@@ -414,6 +427,12 @@ impl LiveTwin {
     }
 
     /// The state of one entity.
+    /// The history of every reading this twin accepted (on a cluster node: the readings of
+    /// the shards it owned when they arrived).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
     pub async fn state(&self, index: usize) -> Option<EntityLive> {
         self.addrs.get(index)?.send(GetState).await.ok()
     }

@@ -83,7 +83,13 @@ pub(super) struct Pipeline {
     pub(super) config: TwinConfig,
     pub(super) status: Arc<std::sync::Mutex<TwinStatus>>,
     pub(super) rejected_pending: BTreeMap<String, u64>,
+    /// When the history was last pruned (it is pruned at most once per [`HISTORY_PRUNE_EVERY`],
+    /// after a snapshot, on a thread of its own), and whether a prune still runs.
+    pub(super) history_pruned: Option<(Instant, Arc<std::sync::atomic::AtomicBool>)>,
 }
+
+/// How often the history drops readings older than its retention.
+const HISTORY_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Pipeline {
     pub(super) async fn run(
@@ -297,6 +303,7 @@ impl Pipeline {
             .store
             .prune_log(self.config.log_retention.as_millis() as i64)
             .map_err(|e| e.to_string())?;
+        self.prune_history();
         tracing::info!(
             seq = self.last_seq,
             pruned,
@@ -304,6 +311,35 @@ impl Pipeline {
             "snapshot written"
         );
         Ok(self.last_seq)
+    }
+
+    /// Drop history readings older than the retention, at most once an hour, on a blocking
+    /// thread so that ingest goes on meanwhile (sled takes concurrent writers).
+    fn prune_history(&mut self) {
+        if let Some((at, running)) = &self.history_pruned
+            && (at.elapsed() < HISTORY_PRUNE_EVERY || running.load(Ordering::Relaxed))
+        {
+            return;
+        }
+        let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        self.history_pruned = Some((Instant::now(), running.clone()));
+        let history = self.store.history();
+        let retention =
+            i64::try_from(self.config.history_retention.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = Utc::now().timestamp_millis().saturating_sub(retention);
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            match history.prune(cutoff) {
+                Ok(removed) => tracing::info!(
+                    removed,
+                    before = %twin_core::live::rfc3339(cutoff),
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "history pruned"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot prune the history"),
+            }
+            running.store(false, Ordering::Relaxed);
+        });
     }
 
     fn write_status(&self, running: bool) {

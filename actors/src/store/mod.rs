@@ -1,6 +1,7 @@
 //! The durable store of the live twin, behind a narrow interface so the backend could change:
-//! a log of accepted readings, periodic snapshots of every entity's state, and counters
-//! (rejections per reason). Backend: sled.
+//! a log of accepted readings, periodic snapshots of every entity's state, the history of
+//! every accepted reading per entity and time ([`History`]), and counters (rejections per
+//! reason). Backend: sled; the encoding of readings is in `codec`.
 //!
 //! - The log is written in batches (one sled entry per batch, keyed by the sequence number of
 //!   its first reading); [`Store::flush`] makes everything appended durable, and nothing is
@@ -8,7 +9,8 @@
 //! - A snapshot records the state of every entity after the reading with sequence `seq`; on
 //!   start the twin loads the newest snapshot and replays the log after it.
 //! - Retention: log batches already covered by a snapshot and older than the retention period
-//!   are deleted; the newest batch is always kept so sequence numbers continue.
+//!   are deleted; the newest batch is always kept so sequence numbers continue. The history
+//!   has its own, longer retention ([`History::prune`]).
 //!
 //! sled locks its folder, so only one process opens a store; [`StoreError::Locked`] says so.
 
@@ -17,11 +19,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use twin_core::Reading;
 use twin_core::live::EntityLive;
 use twin_core::waste::report::CitizenReport;
-use twin_core::{EntityId, Quantity, Reading, Value};
+
+use codec::{Cursor, encode_reading};
+pub use history::{History, Window};
+
+mod codec;
+mod history;
 
 /// Format version of log batches and snapshots.
 const FORMAT: u8 = 1;
@@ -89,6 +97,8 @@ pub struct Store {
     meta: sled::Tree,
     /// Citizen reports as JSON, keyed by their id (big-endian).
     reports: sled::Tree,
+    /// Every accepted reading per entity and time.
+    history: History,
     next_seq: u64,
     /// Batches in the log, counted once at open and kept up to date: sled's `len` walks every
     /// entry, and the status is read every second.
@@ -127,6 +137,7 @@ impl Store {
         let snapshots = db.open_tree("snapshots").map_err(backend)?;
         let meta = db.open_tree("meta").map_err(backend)?;
         let reports = db.open_tree("reports").map_err(backend)?;
+        let history = History::new(path.clone(), db.open_tree("history").map_err(backend)?);
         let mut store = Store {
             path: path.clone(),
             db,
@@ -134,6 +145,7 @@ impl Store {
             snapshots,
             meta,
             reports,
+            history,
             next_seq: 1,
             log_batches: AtomicUsize::new(0),
             snapshot_info: Mutex::new(None),
@@ -195,8 +207,14 @@ impl Store {
         self.next_seq
     }
 
-    /// Append readings as one batch (not yet durable: call [`Store::flush`]). Returns the
-    /// sequence number of the last one, or None for an empty slice.
+    /// A handle on the history of every accepted reading (readable while the twin writes).
+    pub fn history(&self) -> History {
+        self.history.clone()
+    }
+
+    /// Append readings as one batch to the log and each to the history (not yet durable:
+    /// call [`Store::flush`], which makes both so). Returns the sequence number of the last
+    /// one, or None for an empty slice.
     pub fn append(&mut self, readings: &[Reading]) -> Result<Option<u64>, StoreError> {
         if readings.is_empty() {
             return Ok(None);
@@ -212,6 +230,7 @@ impl Store {
         self.log
             .insert(first.to_be_bytes(), buf)
             .map_err(|e| self.backend(e))?;
+        self.history.record(readings)?;
         self.log_batches.fetch_add(1, Ordering::Relaxed);
         self.next_seq += readings.len() as u64;
         Ok(Some(self.next_seq - 1))
@@ -418,116 +437,17 @@ fn batch_time(value: &[u8]) -> Option<i64> {
     value.get(5..13)?.try_into().ok().map(i64::from_le_bytes)
 }
 
-/// Binary layout of one reading: id (u8 length + UTF-8), observed ms (i64), value count (u8),
-/// then per value the quantity code (u8 tag, u16 socket) and the value (u8 type: 0 number f64,
-/// 1 bool u8, 2 text u16 length + UTF-8). All little-endian.
-fn encode_reading(buf: &mut Vec<u8>, r: &Reading) {
-    let id = r.entity.to_string();
-    buf.push(id.len() as u8);
-    buf.extend_from_slice(id.as_bytes());
-    buf.extend_from_slice(&r.observed_at.timestamp_millis().to_le_bytes());
-    buf.push(r.values.len() as u8);
-    for (q, v) in &r.values {
-        let (tag, socket) = q.code();
-        buf.push(tag);
-        buf.extend_from_slice(&socket.to_le_bytes());
-        match v {
-            Value::Number(x) => {
-                buf.push(0);
-                buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::Bool(b) => {
-                buf.push(1);
-                buf.push(u8::from(*b));
-            }
-            Value::Text(s) => {
-                buf.push(2);
-                let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-                buf.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
-                buf.extend_from_slice(bytes);
-            }
-        }
-    }
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let s = self
-            .bytes
-            .get(self.at..self.at + n)
-            .ok_or_else(|| format!("truncated at byte {}", self.at))?;
-        self.at += n;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, String> {
-        Ok(u16::from_le_bytes([self.u8()?, self.u8()?]))
-    }
-    fn array8(&mut self) -> Result<[u8; 8], String> {
-        self.take(8)?
-            .try_into()
-            .map_err(|_| "short field".to_string())
-    }
-    fn text(&mut self, n: usize) -> Result<&'a str, String> {
-        std::str::from_utf8(self.take(n)?).map_err(|e| e.to_string())
-    }
-}
-
 fn decode_batch(value: &[u8]) -> Result<Vec<Reading>, String> {
     let count = batch_len(value).ok_or("bad header")?;
-    let mut c = Cursor {
-        bytes: value,
-        at: 13,
-    };
-    let mut out = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let id_len = usize::from(c.u8()?);
-        let id: EntityId = c
-            .text(id_len)?
-            .parse()
-            .map_err(|e: twin_core::IdError| e.to_string())?;
-        let ms = i64::from_le_bytes(c.array8()?);
-        let observed_at = Utc
-            .timestamp_millis_opt(ms)
-            .single()
-            .ok_or_else(|| format!("bad time {ms}"))?;
-        let n = c.u8()?;
-        let mut values = Vec::with_capacity(usize::from(n));
-        for _ in 0..n {
-            let tag = c.u8()?;
-            let socket = c.u16()?;
-            let q = Quantity::from_code(tag, socket)
-                .ok_or_else(|| format!("unknown quantity code {tag}"))?;
-            let v = match c.u8()? {
-                0 => Value::Number(f64::from_le_bytes(c.array8()?)),
-                1 => Value::Bool(c.u8()? != 0),
-                2 => {
-                    let len = usize::from(c.u16()?);
-                    Value::Text(c.text(len)?.to_string())
-                }
-                t => return Err(format!("unknown value type {t}")),
-            };
-            values.push((q, v));
-        }
-        out.push(Reading {
-            entity: id,
-            observed_at,
-            values,
-        });
-    }
-    Ok(out)
+    let mut c = Cursor::new(value, 13);
+    (0..count).map(|_| c.reading()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+    use twin_core::{Quantity, Value};
 
     fn reading(i: u32) -> Reading {
         Reading {

@@ -77,8 +77,8 @@ pub fn history(args: HistoryArgs) -> Result<()> {
                 .values
                 .iter()
                 .map(|(q, v)| match unit_of(*q) {
-                    "" => format!("{}={v}", q.name()),
-                    unit => format!("{}={v} {unit}", q.name()),
+                    "" => format!("{}={}", q.name(), plain(v)),
+                    unit => format!("{}={} {unit}", q.name(), plain(v)),
                 })
                 .collect();
             let at = twin_core::live::rfc3339(r.observed_at.timestamp_millis());
@@ -92,6 +92,14 @@ pub fn history(args: HistoryArgs) -> Result<()> {
         eprintln!("{entity}: no readings kept in this window");
     }
     Ok(())
+}
+
+/// A value as a cell: numbers and booleans as written, text without quotes.
+fn plain(v: &twin_core::Value) -> String {
+    match v {
+        twin_core::Value::Text(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn unit_of(q: twin_core::Quantity) -> &'static str {

@@ -343,7 +343,8 @@ async fn a_corrupt_newest_snapshot_restores_from_the_one_before_or_says_what_is_
 }
 
 /// Every accepted reading goes to the history (a window reads it back in time order); after a
-/// snapshot the twin drops readings older than its history retention and keeps the rest.
+/// snapshot the twin drops the days of readings older than its history retention and keeps the
+/// rest.
 #[actix_rt::test]
 async fn the_history_keeps_every_reading_and_drops_those_past_its_retention() {
     let city = pitesti();
@@ -389,9 +390,10 @@ async fn the_history_keeps_every_reading_and_drops_those_past_its_retention() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Readings observed 0..=29 days ago stay (the one 30 days ago is a few ms past the cutoff).
-    assert_eq!(left, 30);
+    // Whole UTC days are dropped: the readings of 0..=29 days ago stay, and the one of 30 days
+    // ago, whose day ends after the cutoff; those of 31..=39 days ago are gone.
+    assert_eq!(left, 31);
     let oldest = twin.history().span(&bin).expect("span").expect("kept").0;
-    assert!(oldest >= (now - day * 30).timestamp_millis());
+    assert_eq!(oldest, (now - day * 30).timestamp_millis());
     twin.shutdown().await;
 }

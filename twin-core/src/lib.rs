@@ -27,6 +27,7 @@ pub mod invariants;
 pub mod kpi;
 pub mod live;
 pub mod network;
+pub mod ngsi_ld;
 pub mod osm;
 pub mod places;
 pub mod power;

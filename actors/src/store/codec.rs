@@ -54,6 +54,17 @@ impl<'a> Cursor<'a> {
         Cursor { bytes, at }
     }
 
+    pub(super) fn at_end(&self) -> bool {
+        self.at >= self.bytes.len()
+    }
+
+    pub(super) fn u32(&mut self) -> Result<u32, String> {
+        self.take(4)?
+            .try_into()
+            .map(u32::from_le_bytes)
+            .map_err(|_| "short field".to_string())
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let s = self
             .bytes

@@ -9,8 +9,9 @@
 //! - A snapshot records the state of every entity after the reading with sequence `seq`; on
 //!   start the twin loads the newest snapshot and replays the log after it.
 //! - Retention: log batches already covered by a snapshot and older than the retention period
-//!   are deleted; the newest batch is always kept so sequence numbers continue. The history
-//!   has its own, longer retention ([`History::prune`]).
+//!   are deleted, but never those the history has not yet written into its chunks; the newest
+//!   batch is always kept so sequence numbers continue. The history has its own, longer
+//!   retention ([`History::prune`]).
 //!
 //! sled locks its folder, so only one process opens a store; [`StoreError::Locked`] says so.
 
@@ -156,6 +157,14 @@ impl Store {
             store.next_seq = first + count as u64;
         }
         store.log_batches = AtomicUsize::new(store.log.len());
+        // Readings logged but not yet in the history's chunks (a crash) are gathered again.
+        let watermark = store.history.watermark()?;
+        let again = store
+            .history
+            .regather(store.log_after(watermark.saturating_sub(1))?)?;
+        if again > 0 {
+            tracing::info!(readings = again, "history: gathered again from the log");
+        }
         let info = store.latest_snapshot()?.as_ref().map(SnapshotInfo::of);
         store.snapshot_info = Mutex::new(info);
         Ok(store)
@@ -230,7 +239,7 @@ impl Store {
         self.log
             .insert(first.to_be_bytes(), buf)
             .map_err(|e| self.backend(e))?;
-        self.history.record(readings)?;
+        self.history.add(first, readings)?;
         self.log_batches.fetch_add(1, Ordering::Relaxed);
         self.next_seq += readings.len() as u64;
         Ok(Some(self.next_seq - 1))
@@ -309,8 +318,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Write a snapshot (made durable at once) and keep only the two newest.
+    /// Everything the history still gathers in memory goes into its chunks (durable after the
+    /// next flush); [`Store::write_snapshot`] does it too.
+    pub fn write_history(&self) -> Result<(), StoreError> {
+        self.history.write_gathered(self.next_seq)
+    }
+
+    /// Write a snapshot (made durable at once, with the history's gathered readings) and keep
+    /// only the two newest.
     pub fn write_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        self.write_history()?;
         let mut bytes = vec![FORMAT];
         serde_json::to_writer(&mut bytes, snapshot)
             .map_err(|e| self.corrupt("snapshot", &e.to_string()))?;
@@ -375,7 +392,8 @@ impl Store {
         let Some((snap_key, _)) = self.snapshots.last().map_err(|e| self.backend(e))? else {
             return Ok(0);
         };
-        let covered = seq_of(&snap_key);
+        // Readings the history has not written into chunks stay in the log too.
+        let covered = seq_of(&snap_key).min(self.history.watermark()?.saturating_sub(1));
         let cutoff = Utc::now().timestamp_millis() - keep_ms;
         let last_key = self
             .log

@@ -55,8 +55,8 @@ pub struct TwinConfig {
     pub snapshot_every: Duration,
     /// Log batches covered by a snapshot are kept this long.
     pub log_retention: Duration,
-    /// Readings in the history are kept this long after they were observed (default
-    /// [`DEFAULT_HISTORY_RETENTION`]); older ones are pruned once an hour.
+    /// Readings in the history are kept at least this long after they were observed (default
+    /// [`DEFAULT_HISTORY_RETENTION`]); older ones are dropped by whole UTC days, hourly.
     pub history_retention: Duration,
     pub solve_policy: SolvePolicy,
     pub apply: ApplyFn,

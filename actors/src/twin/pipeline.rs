@@ -313,8 +313,9 @@ impl Pipeline {
         Ok(self.last_seq)
     }
 
-    /// Drop history readings older than the retention, at most once an hour, on a blocking
-    /// thread so that ingest goes on meanwhile (sled takes concurrent writers).
+    /// Compact the history's chunks written since the last time and drop readings older than
+    /// the retention, at most once an hour, on a blocking thread so that ingest goes on
+    /// meanwhile (sled takes concurrent writers).
     fn prune_history(&mut self) {
         if let Some((at, running)) = &self.history_pruned
             && (at.elapsed() < HISTORY_PRUNE_EVERY || running.load(Ordering::Relaxed))
@@ -329,14 +330,18 @@ impl Pipeline {
         let cutoff = Utc::now().timestamp_millis().saturating_sub(retention);
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            match history.prune(cutoff) {
-                Ok(removed) => tracing::info!(
+            match history
+                .compact()
+                .and_then(|merged| Ok((merged, history.prune(cutoff)?)))
+            {
+                Ok((merged, removed)) => tracing::info!(
+                    merged,
                     removed,
                     before = %twin_core::live::rfc3339(cutoff),
                     ms = started.elapsed().as_secs_f64() * 1e3,
-                    "history pruned"
+                    "history compacted and pruned"
                 ),
-                Err(e) => tracing::warn!(error = %e, "cannot prune the history"),
+                Err(e) => tracing::warn!(error = %e, "cannot compact or prune the history"),
             }
             running.store(false, Ordering::Relaxed);
         });

@@ -190,11 +190,13 @@ pub struct HistoryMeasure {
     /// The store's bytes on disk per stored reading (history and log together, as sled
     /// reports them).
     pub bytes_per_reading: f64,
+    /// The history's own bytes (chunk keys and values) per reading, after compaction.
+    pub history_bytes_per_reading: f64,
 }
 
 /// Store `sensors` bins' readings every `every_min` minutes over `days` days in batches of
-/// 1,000 through [`Store::append`] (history and log), then read one bin's whole window back
-/// `reads` times.
+/// 1,000 through `Store::append` (history and log), write and compact the history's chunks,
+/// then read one bin's whole window back `reads` times.
 pub fn history_read(
     city: &CityModel,
     dir: &std::path::Path,
@@ -226,8 +228,10 @@ pub fn history_read(
     }
     store.append(&batch)?;
     readings += batch.len() as u64;
-    store.flush()?;
+    store.write_history()?;
     let history = store.history();
+    history.compact()?;
+    store.flush()?;
     let entity = &city.entities()[targets[targets.len() / 2]].id;
     let window = crate::store::Window {
         from_ms: t0,
@@ -245,12 +249,14 @@ pub fn history_read(
     times.sort_by(f64::total_cmp);
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     let bytes = store.status()?.size_bytes;
+    let (_, history_bytes) = history.footprint()?;
     Ok(HistoryMeasure {
         readings,
         window_readings,
         median_ms: at(0.5),
         p99_ms: at(0.99),
         bytes_per_reading: bytes as f64 / readings.max(1) as f64,
+        history_bytes_per_reading: history_bytes as f64 / readings.max(1) as f64,
     })
 }
 

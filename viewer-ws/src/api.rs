@@ -412,7 +412,13 @@ pub async fn history(
         limit: limit + 1,
         newest,
     };
-    let history = state.hub.twin.history().clone();
+    let history = state.hub.twin.history().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "twin_stopped",
+            "the twin is not running",
+        )
+    })?;
     let read = tokio::task::spawn_blocking(move || {
         let span = history.span(&entity)?;
         history.read(&entity, window).map(|r| (span, r))

@@ -15,7 +15,7 @@
 //!   before which is in a chunk.
 //!
 //! Durability: a reading is durable in the log the moment it is acknowledged; the chunks follow
-//! (an entity's readings when 256 are gathered, everyone's at each snapshot). After a crash the
+//! (an entity's readings when 4 KB of them are gathered, everyone's at each snapshot). After a crash the
 //! store re-gathers the log after the watermark ([`History::regather`]), skipping readings an
 //! entity's mark says are in chunks already, and the log is never pruned past the watermark:
 //! the history survives a crash as the log does.
@@ -36,15 +36,22 @@ use twin_core::{EntityId, Reading};
 use super::StoreError;
 use super::codec::{Cursor, encode_values};
 
-/// Format version of chunks.
-const FORMAT: u8 = 2;
+/// Format version of chunks: 3, LZ4-compressed (lz4_flex's block format with the plain size
+/// before it).
+const FORMAT: u8 = 3;
+/// The largest plain chunk a stored one may claim (a day of one entity's readings; a corrupt
+/// size is refused rather than allocated).
+const MAX_PLAIN_CHUNK: usize = 64 << 20;
 /// A UTC day in ms: the span of one chunk.
 const DAY_MS: i64 = 86_400_000;
-/// An entity's gathered readings are written as chunks once this many wait.
-const CHUNK_READINGS: usize = 256;
-/// Everyone's gathered readings are written once this many wait (bounds the memory: about
-/// 150 bytes each).
-const GATHERED_MAX: usize = 200_000;
+/// An entity's gathered readings are written as chunks once they take this many bytes (about
+/// 200 readings of one number).
+const CHUNK_BYTES: usize = 4 << 10;
+/// Everyone's gathered readings are written once they take this many bytes in all.
+const GATHERED_MAX_BYTES: usize = 32 << 20;
+/// Bytes of a gathered record before its values: sequence number (8), ms (8), values' length
+/// (2).
+const RECORD_HEAD: usize = 18;
 /// Bytes of a chunk key after the id: day (8) and first sequence number (8).
 const CHUNK_SUFFIX: usize = 16;
 /// Window bounds are clamped to ± this many ms (about 31,000 years) so day arithmetic cannot
@@ -77,11 +84,15 @@ impl Window {
     }
 }
 
-/// Readings waiting in memory for their chunks.
+/// Readings waiting in memory for their chunks, per entity as encoded records (no allocation
+/// per reading: this is on the ingest path): sequence number (u64), ms since the epoch (i64),
+/// the values' length (u16) and the values in the log's encoding, little-endian.
 #[derive(Default)]
 struct Gathered {
-    by_entity: HashMap<EntityId, Vec<(u64, Reading)>>,
-    count: usize,
+    /// foldhash, not SipHash: this map is looked up once per reading on the ingest path, and
+    /// its keys are the twin's own ids, not an attacker's.
+    by_entity: HashMap<EntityId, Vec<u8>, foldhash::fast::RandomState>,
+    bytes: usize,
     /// (entity, day) chunks written since the last compaction.
     touched: HashSet<(EntityId, i64)>,
 }
@@ -123,21 +134,27 @@ impl History {
             .map_or(1, |v| seq_of(&v)))
     }
 
-    /// Gather readings numbered from `first_seq`; an entity with [`CHUNK_READINGS`] waiting
-    /// (or everyone, past [`GATHERED_MAX`]) is written at once (durable with the store's next
+    /// Gather readings numbered from `first_seq`; an entity with [`CHUNK_BYTES`] waiting
+    /// (or everyone, past [`GATHERED_MAX_BYTES`]) is written at once (durable with the store's next
     /// flush).
     pub(super) fn add(&self, first_seq: u64, readings: &[Reading]) -> Result<(), StoreError> {
         let mut g = self.gathered();
         let mut full = Vec::new();
+        let mut added = 0;
         for (i, r) in readings.iter().enumerate() {
-            let list = g.by_entity.entry(r.entity.clone()).or_default();
-            list.push((first_seq + i as u64, r.clone()));
-            if list.len() == CHUNK_READINGS {
+            let records = match g.by_entity.get_mut(&r.entity) {
+                Some(records) => records,
+                None => g.by_entity.entry(r.entity.clone()).or_default(),
+            };
+            let before = records.len();
+            push_record(records, first_seq + i as u64, r);
+            added += records.len() - before;
+            if before < CHUNK_BYTES && records.len() >= CHUNK_BYTES {
                 full.push(r.entity.clone());
             }
         }
-        g.count += readings.len();
-        if g.count > GATHERED_MAX {
+        g.bytes += added;
+        if g.bytes > GATHERED_MAX_BYTES {
             full = g.by_entity.keys().cloned().collect();
         }
         if full.is_empty() {
@@ -145,9 +162,9 @@ impl History {
         }
         let mut batch = sled::Batch::default();
         for entity in full {
-            if let Some(list) = g.by_entity.remove(&entity) {
-                g.count -= list.len();
-                let days = chunk(&entity, list, &mut batch);
+            if let Some(records) = g.by_entity.remove(&entity) {
+                g.bytes -= records.len();
+                let days = chunk(&entity, &records, &mut batch);
                 g.touched
                     .extend(days.into_iter().map(|d| (entity.clone(), d)));
             }
@@ -160,12 +177,11 @@ impl History {
     pub(super) fn write_gathered(&self, next_seq: u64) -> Result<(), StoreError> {
         let mut g = self.gathered();
         let mut batch = sled::Batch::default();
-        for (entity, list) in std::mem::take(&mut g.by_entity) {
-            let days = chunk(&entity, list, &mut batch);
-            g.touched
-                .extend(days.into_iter().map(|d| (entity.clone(), d)));
+        for (entity, records) in std::mem::take(&mut g.by_entity) {
+            let days = chunk(&entity, &records, &mut batch);
+            g.touched.extend(days.into_iter().map(|d| (entity.clone(), d)));
         }
-        g.count = 0;
+        g.bytes = 0;
         batch.insert(&[0u8][..], &next_seq.to_be_bytes()[..]);
         self.tree.apply_batch(batch).map_err(|e| self.backend(e))
     }
@@ -190,11 +206,11 @@ impl History {
                 }
             };
             if seq > mark {
-                g.by_entity
-                    .entry(r.entity.clone())
-                    .or_default()
-                    .push((seq, r));
-                g.count += 1;
+                let records = g.by_entity.entry(r.entity.clone()).or_default();
+                let before = records.len();
+                push_record(records, seq, &r);
+                let added = records.len() - before;
+                g.bytes += added;
                 again += 1;
             }
         }
@@ -279,12 +295,24 @@ impl History {
             return Ok(());
         }
         let mut pending: BTreeMap<i64, Vec<Reading>> = BTreeMap::new();
-        if let Some(list) = self.gathered().by_entity.get(entity) {
-            for (_, r) in list {
-                let ms = r.observed_at.timestamp_millis();
-                if (from_ms..=to_ms).contains(&ms) {
-                    pending.entry(day_of(ms)).or_default().push(r.clone());
-                }
+        let records = self.gathered().by_entity.get(entity).cloned();
+        for (_, ms, values) in records.as_deref().map(records_of).into_iter().flatten() {
+            if (from_ms..=to_ms).contains(&ms) {
+                let corrupt = |why: String| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    what: format!("gathered readings of {entity}"),
+                    why,
+                };
+                let observed_at = Utc
+                    .timestamp_millis_opt(ms)
+                    .single()
+                    .ok_or_else(|| corrupt(format!("bad time {ms}")))?;
+                let values = Cursor::new(values, 0).values().map_err(corrupt)?;
+                pending.entry(day_of(ms)).or_default().push(Reading {
+                    entity: entity.clone(),
+                    observed_at,
+                    values,
+                });
             }
         }
         let p = prefix(entity);
@@ -359,10 +387,8 @@ impl History {
             ),
             why,
         };
-        let Some((&FORMAT, body)) = value.split_first() else {
-            return Err(corrupt("unknown format version".into()));
-        };
-        let mut c = Cursor::new(body, 0);
+        let body = unseal(value).map_err(corrupt)?;
+        let mut c = Cursor::new(&body, 0);
         let mut out = Vec::new();
         while !c.at_end() {
             let offset = c.u32().map_err(corrupt)?;
@@ -378,6 +404,18 @@ impl History {
             });
         }
         Ok(out)
+    }
+
+    /// Chunks and the bytes of their keys and values, walking the whole tree (for measurements,
+    /// not for a hot path).
+    pub fn footprint(&self) -> Result<(u64, u64), StoreError> {
+        let (mut chunks, mut bytes) = (0, 0);
+        for item in self.tree.range::<&[u8], _>(&[1u8][..]..) {
+            let (k, v) = item.map_err(|e| self.backend(e))?;
+            chunks += 1;
+            bytes += (k.len() + v.len()) as u64;
+        }
+        Ok((chunks, bytes))
     }
 
     /// Merge each (entity, day) written since the last compaction into one chunk. Returns the
@@ -499,43 +537,98 @@ fn take_days_before(
         .collect()
 }
 
-/// Add an entity's gathered readings to `batch` as one chunk per day, and its mark. Returns
+/// Append one reading to an entity's gathered records.
+fn push_record(records: &mut Vec<u8>, seq: u64, r: &Reading) {
+    records.extend_from_slice(&seq.to_le_bytes());
+    records.extend_from_slice(&r.observed_at.timestamp_millis().to_le_bytes());
+    let len_at = records.len();
+    records.extend_from_slice(&[0, 0]);
+    encode_values(records, &r.values);
+    let len = (records.len() - len_at - 2).min(usize::from(u16::MAX)) as u16;
+    records[len_at..len_at + 2].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The gathered records of an entity: (sequence number, ms, encoded values), stopping at a
+/// truncated record (which [`push_record`] never writes).
+fn records_of(records: &[u8]) -> impl Iterator<Item = (u64, i64, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let head = records.get(at..at + RECORD_HEAD)?;
+        let seq = u64::from_le_bytes(head[..8].try_into().ok()?);
+        let ms = i64::from_le_bytes(head[8..16].try_into().ok()?);
+        let len = usize::from(u16::from_le_bytes(head[16..18].try_into().ok()?));
+        let values = records.get(at + RECORD_HEAD..at + RECORD_HEAD + len)?;
+        at += RECORD_HEAD + len;
+        Some((seq, ms, values))
+    })
+}
+
+/// Add an entity's gathered records to `batch` as one chunk per day, and its mark. Returns
 /// the days written.
-fn chunk(entity: &EntityId, list: Vec<(u64, Reading)>, batch: &mut sled::Batch) -> Vec<i64> {
-    let Some(last_seq) = list.iter().map(|(s, _)| *s).max() else {
+fn chunk(entity: &EntityId, records: &[u8], batch: &mut sled::Batch) -> Vec<i64> {
+    let mut last_seq = None;
+    let mut days: BTreeMap<i64, (u64, Vec<u8>)> = BTreeMap::new();
+    for (seq, ms, values) in records_of(records) {
+        let day = day_of(ms);
+        let (first, body) = days.entry(day).or_insert_with(|| (seq, Vec::new()));
+        *first = (*first).min(seq);
+        body.extend_from_slice(&((ms - day).clamp(0, DAY_MS - 1) as u32).to_le_bytes());
+        body.extend_from_slice(values);
+        last_seq = last_seq.max(Some(seq));
+    }
+    let Some(last_seq) = last_seq else {
         return Vec::new();
     };
-    let mut days: BTreeMap<i64, (u64, Vec<Reading>)> = BTreeMap::new();
-    for (seq, r) in list {
-        let day = day_of(r.observed_at.timestamp_millis());
-        let entry = days.entry(day).or_insert((seq, Vec::new()));
-        entry.0 = entry.0.min(seq);
-        entry.1.push(r);
-    }
     let p = prefix(entity);
-    for (&day, (first_seq, readings)) in &days {
+    for (&day, (first_seq, body)) in &days {
         let mut key = p.clone();
         key.extend_from_slice(&time_key(day));
         key.extend_from_slice(&first_seq.to_be_bytes());
-        batch.insert(key, encode_chunk(day, readings.iter()));
+        batch.insert(key, seal(body));
     }
     batch.insert(mark_key(entity), &last_seq.to_be_bytes()[..]);
     days.into_keys().collect()
 }
 
 fn encode_chunk<'a>(day: i64, readings: impl Iterator<Item = &'a Reading>) -> Vec<u8> {
-    let mut buf = vec![FORMAT];
+    let mut buf = Vec::new();
     for r in readings {
         let offset = (r.observed_at.timestamp_millis() - day).clamp(0, DAY_MS - 1) as u32;
         buf.extend_from_slice(&offset.to_le_bytes());
         encode_values(&mut buf, &r.values);
     }
-    buf
+    seal(&buf)
+}
+
+/// A chunk as stored: the format byte and the plain records compressed (sensor records repeat
+/// their codes and much of their values: a measured 17 bytes per reading become about N).
+fn seal(plain: &[u8]) -> Vec<u8> {
+    let mut out = vec![FORMAT];
+    out.extend_from_slice(&lz4_flex::compress_prepend_size(plain));
+    out
+}
+
+/// The plain records of a stored chunk. Errors: an unknown format, a claimed size past
+/// [`MAX_PLAIN_CHUNK`], or data that does not decompress.
+fn unseal(value: &[u8]) -> Result<Vec<u8>, String> {
+    let Some((&FORMAT, packed)) = value.split_first() else {
+        return Err("unknown format version".into());
+    };
+    let size = packed
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or("truncated size")?;
+    if size as usize > MAX_PLAIN_CHUNK {
+        return Err(format!("claims {size} bytes, more than a day of readings takes"));
+    }
+    lz4_flex::decompress_size_prepended(packed).map_err(|e| e.to_string())
 }
 
 /// Readings in a chunk, counted without decoding their values' text.
 fn count_in_chunk(value: &[u8]) -> u64 {
-    let mut c = Cursor::new(value.get(1..).unwrap_or_default(), 0);
+    let plain = unseal(value).unwrap_or_default();
+    let mut c = Cursor::new(&plain, 0);
     let mut n = 0;
     while !c.at_end() && c.u32().is_ok() && c.values().is_ok() {
         n += 1;
@@ -695,7 +788,7 @@ mod tests {
             check_three_days(&store.history());
             store.flush().expect("flush");
         }
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = Store::open_patiently(dir.path()).expect("reopen");
         check_three_days(&store.history());
         assert_eq!(
             store.history().watermark().expect("watermark"),
@@ -708,13 +801,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let mut store = Store::open(dir.path()).expect("open");
-            // bin:1 passes 256 readings (written as chunks with its mark); bin:10 too; the
+            // bin:1 passes 4 KB of records (written as chunks with its mark); bin:10 too; the
             // last of each wait in memory when the process dies (no write_history).
             store.append(&three_days()).expect("append");
             store.flush().expect("flush");
             // Dropped without write_history: what was gathered in memory is lost.
         }
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = Store::open_patiently(dir.path()).expect("reopen");
         check_three_days(&store.history());
         // The log after the watermark is kept until the history has it in chunks.
         assert_eq!(store.first_logged_seq().expect("first"), Some(1));

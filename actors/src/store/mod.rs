@@ -170,6 +170,23 @@ impl Store {
         Ok(store)
     }
 
+    /// Open the store, waiting up to 5 s while it is locked: by another process reading it
+    /// briefly (a `twin status` of a stopped twin), or by this one's previous store, whose
+    /// sled threads release the folder's lock a moment after it is dropped.
+    pub fn open_patiently(dir: &Path) -> Result<Store, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            match Store::open(dir) {
+                Err(StoreError::Locked(_))
+                    if started.elapsed() < std::time::Duration::from_secs(5) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The store's folder.
     pub fn path(&self) -> &Path {
         &self.path
@@ -493,7 +510,7 @@ mod tests {
             assert_eq!(store.append(&batch).expect("append"), Some(25));
             store.flush().expect("flush");
         }
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = Store::open_patiently(dir.path()).expect("reopen");
         assert_eq!(store.next_seq(), 26);
         let after = store.log_after(7).expect("log");
         assert_eq!(after.len(), 18);
@@ -527,7 +544,7 @@ mod tests {
             store.put_report(&report(1, true)).expect("update");
             store.flush().expect("flush");
         }
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = Store::open_patiently(dir.path()).expect("reopen");
         assert_eq!(
             store.reports().expect("reports"),
             vec![report(1, true), report(2, false)]
@@ -577,7 +594,7 @@ mod tests {
         );
         // The counts the status keeps without walking the store are the ones a reopen finds.
         drop(store);
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = Store::open_patiently(dir.path()).expect("reopen");
         let reopened = store.status().expect("status");
         assert_eq!(
             (

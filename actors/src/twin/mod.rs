@@ -38,10 +38,9 @@ use twin_core::waste::report::{CitizenReport, ReportBook};
 use crate::entity::{EntityActor, GetState};
 use crate::network::{NetworkActor, NetworkKind, SolvePolicy};
 use crate::shared::{ApplyFn, Shared};
-use crate::store::{History, StoreError};
+use crate::store::{History, Store, StoreError};
 use pipeline::{Command, PIPELINE_CAPACITY, Pipeline, collect_states};
 use reports::report_alerts;
-use restore::open_store_patiently;
 pub use restore::{RestoreReport, restore};
 pub use route::IngestRoute;
 pub use status::{ClusterStatus, TwinStatus, read_status, status_file};
@@ -147,8 +146,9 @@ pub struct LiveTwin {
     /// twin becomes a node of a cluster (its edge publishes to the cluster's stream, and the
     /// readings come back through [`LiveTwin::ingest_local`] on their shard's owner).
     route: Arc<std::sync::OnceLock<Arc<dyn IngestRoute>>>,
-    /// Every accepted reading per entity and time, readable while the pipeline writes.
-    history: History,
+    /// Every accepted reading per entity and time, readable while the pipeline runs; None once
+    /// it stopped (so that the store's folder is free for the next twin).
+    history: Arc<std::sync::RwLock<Option<History>>>,
 }
 
 fn arbiter_of(id: &twin_core::EntityId, arbiters: usize) -> usize {
@@ -165,7 +165,7 @@ impl LiveTwin {
             what: "folder".into(),
             why: e.to_string(),
         })?;
-        let store = open_store_patiently(&config.data_dir.join("store"))?;
+        let store = Store::open_patiently(&config.data_dir.join("store"))?;
         let (states, seq, report) = restore(&city, &store, config.apply)?;
         tracing::info!(
             entities = states.len(),
@@ -224,7 +224,8 @@ impl LiveTwin {
             restored: Some(report),
             ..TwinStatus::default()
         }));
-        let history = store.history();
+        let history = Arc::new(std::sync::RwLock::new(Some(store.history())));
+        let history_of_pipeline = history.clone();
         let (tx, rx) = mpsc::channel(PIPELINE_CAPACITY);
         let addrs = Arc::new(addrs);
         let pipeline = Pipeline {
@@ -249,7 +250,12 @@ impl LiveTwin {
                 match rt {
                     Ok(rt) => {
                         // The pipeline (and with it the store's lock) is gone when run returns.
-                        if let Some(reply) = rt.block_on(pipeline.run(rx)) {
+                        let reply = rt.block_on(pipeline.run(rx));
+                        // The store is closed: no handle may keep its folder locked.
+                        *history_of_pipeline
+                            .write()
+                            .unwrap_or_else(|p| p.into_inner()) = None;
+                        if let Some(reply) = reply {
                             let _ = reply.send(());
                         }
                     }
@@ -428,9 +434,12 @@ impl LiveTwin {
 
     /// The state of one entity.
     /// The history of every reading this twin accepted (on a cluster node: the readings of
-    /// the shards it owned when they arrived).
-    pub fn history(&self) -> &History {
-        &self.history
+    /// the shards it owned when they arrived); None once the twin stopped.
+    pub fn history(&self) -> Option<History> {
+        self.history
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub async fn state(&self, index: usize) -> Option<EntityLive> {

@@ -1,8 +1,7 @@
 //! The state of every entity at start-up: the newest snapshot, and the log replayed after it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use twin_core::CityModel;
@@ -106,16 +105,3 @@ pub fn restore(
     Ok((states, seq, report))
 }
 
-/// Open the store, waiting up to 5 s while another process (a `twin status` reading a stopped
-/// twin's store) holds it briefly.
-pub(super) fn open_store_patiently(dir: &Path) -> Result<Store, StoreError> {
-    let started = Instant::now();
-    loop {
-        match Store::open(dir) {
-            Err(StoreError::Locked(_)) if started.elapsed() < Duration::from_secs(5) => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
-}

@@ -374,7 +374,11 @@ async fn the_history_keeps_every_reading_and_drops_those_past_its_retention() {
     assert_eq!((outcome.accepted, outcome.rejected.len()), (40, 1));
     let bin: twin_core::EntityId = "bin:17".parse().expect("id");
     let all = twin_actors::store::Window::all(1000);
-    let kept = twin.history().expect("running").read(&bin, all).expect("read");
+    let kept = twin
+        .history()
+        .expect("running")
+        .read(&bin, all)
+        .expect("read");
     assert_eq!(kept.len(), 40, "every accepted reading, none rejected");
     assert!(kept.windows(2).all(|w| w[0].observed_at < w[1].observed_at));
     assert_eq!(
@@ -384,7 +388,12 @@ async fn the_history_keeps_every_reading_and_drops_those_past_its_retention() {
     twin.snapshot().await.expect("snapshot");
     let mut left = 0;
     for _ in 0..200 {
-        left = twin.history().expect("running").read(&bin, all).expect("read").len();
+        left = twin
+            .history()
+            .expect("running")
+            .read(&bin, all)
+            .expect("read")
+            .len();
         if left < 40 {
             break;
         }
@@ -393,7 +402,13 @@ async fn the_history_keeps_every_reading_and_drops_those_past_its_retention() {
     // Whole UTC days are dropped: the readings of 0..=29 days ago stay, and the one of 30 days
     // ago, whose day ends after the cutoff; those of 31..=39 days ago are gone.
     assert_eq!(left, 31);
-    let oldest = twin.history().expect("running").span(&bin).expect("span").expect("kept").0;
+    let oldest = twin
+        .history()
+        .expect("running")
+        .span(&bin)
+        .expect("span")
+        .expect("kept")
+        .0;
     assert_eq!(oldest, (now - day * 30).timestamp_millis());
     twin.shutdown().await;
 }

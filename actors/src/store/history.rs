@@ -179,7 +179,8 @@ impl History {
         let mut batch = sled::Batch::default();
         for (entity, records) in std::mem::take(&mut g.by_entity) {
             let days = chunk(&entity, &records, &mut batch);
-            g.touched.extend(days.into_iter().map(|d| (entity.clone(), d)));
+            g.touched
+                .extend(days.into_iter().map(|d| (entity.clone(), d)));
         }
         g.bytes = 0;
         batch.insert(&[0u8][..], &next_seq.to_be_bytes()[..]);
@@ -620,7 +621,9 @@ fn unseal(value: &[u8]) -> Result<Vec<u8>, String> {
         .map(u32::from_le_bytes)
         .ok_or("truncated size")?;
     if size as usize > MAX_PLAIN_CHUNK {
-        return Err(format!("claims {size} bytes, more than a day of readings takes"));
+        return Err(format!(
+            "claims {size} bytes, more than a day of readings takes"
+        ));
     }
     lz4_flex::decompress_size_prepended(packed).map_err(|e| e.to_string())
 }

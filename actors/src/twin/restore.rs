@@ -104,4 +104,3 @@ pub fn restore(
     };
     Ok((states, seq, report))
 }
-

@@ -90,8 +90,7 @@ pub fn attribute_name(name: &str) -> String {
 pub fn valid_attribute_name(name: &str) -> bool {
     let local = name.split_once(':').map_or(name, |(_, l)| l);
     let mut chars = local.chars();
-    chars.next().is_some_and(char::is_alphabetic)
-        && chars.all(|c| c.is_alphanumeric() || c == '_')
+    chars.next().is_some_and(char::is_alphabetic) && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -100,16 +99,30 @@ mod tests {
 
     #[test]
     fn urns_name_one_asset_each_and_map_back_only_with_the_right_type() {
-        let city = crate::builtin::pitesti().expect("Pitești");
+        let city = crate::bundle::load_city_from(&crate::builtin::pitesti()).expect("Pitești");
         let mut seen = std::collections::HashSet::new();
         for (i, e) in city.entities().iter().enumerate() {
             let u = urn(e.kind(), &e.id);
             assert!(seen.insert(u.clone()), "{u} twice");
             assert_eq!(entity_of_urn(&city, &u), Some(i), "{u}");
         }
-        assert_eq!(entity_of_urn(&city, "urn:ngsi-ld:Junction:17"), None);
-        assert_eq!(entity_of_urn(&city, "urn:ngsi-ld:WasteContainer:17"), city.entity_index(&"bin:17".parse().expect("id")));
-        assert_eq!(entity_of_urn(&city, "urn:ngsi-ld:EVChargingStation:17"), None);
+        assert_eq!(
+            entity_of_urn(&city, "urn:ngsi-ld:WasteContainer:17"),
+            city.entity_index(&"bin:17".parse().expect("id"))
+        );
+        // A junction's local id under another water type, an unknown id, the twin's own id.
+        let junction = city
+            .entities()
+            .iter()
+            .find(|e| e.kind() == AssetKind::Junction)
+            .expect("a junction");
+        let tank = format!("urn:ngsi-ld:Tank:{}", junction.id.local());
+        assert_eq!(entity_of_urn(&city, &tank), None);
+        assert_eq!(
+            entity_of_urn(&city, "urn:ngsi-ld:EVChargingStation:999999"),
+            None
+        );
+        assert_eq!(entity_of_urn(&city, "urn:ngsi-ld:Bus:17"), None);
         assert_eq!(entity_of_urn(&city, "bin:17"), None);
     }
 

@@ -29,6 +29,7 @@ pub mod feed;
 pub mod geo;
 #[cfg(feature = "bench")]
 pub mod hostile;
+pub mod ngsi_ld;
 pub mod protocol;
 pub mod reports;
 pub mod scenarios;
@@ -148,6 +149,7 @@ pub fn router(state: AppState) -> Router {
             "/api/scenarios/{id}/report.html",
             get(scenarios::scenario_report),
         )
+        .merge(ngsi_ld::routes())
         .fallback(api::not_found)
         .with_state(state)
 }

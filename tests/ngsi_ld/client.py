@@ -1,0 +1,117 @@
+"""An independent NGSI-LD client (Python's standard library only) that checks the twin's
+NGSI-LD API from the outside: retrieve, query, formats, pagination and ProblemDetails errors.
+Run by tests/ngsi_ld.rs with the twin's base URL; exits non-zero with the failed check."""
+
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+BASE = sys.argv[1]
+CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
+
+
+def get(path, headers=None):
+    request = urllib.request.Request(BASE + path, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, r.headers, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read() or b"null")
+
+
+def check(condition, what):
+    if not condition:
+        sys.exit(f"FAILED: {what}")
+
+
+def entities(query):
+    return "/ngsi-ld/v1/entities?" + urllib.parse.urlencode(query)
+
+
+# One bin, normalized, with the core context in the Link header.
+status, headers, bin17 = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17")
+check(status == 200, f"retrieve: {status} {bin17}")
+check(headers["Content-Type"] == "application/json", f"content type {headers}")
+check(CORE in headers.get("Link", ""), f"Link header names the core context: {headers}")
+check(bin17["id"] == "urn:ngsi-ld:WasteContainer:17" and bin17["type"] == "WasteContainer", bin17)
+check(bin17["location"]["type"] == "GeoProperty", bin17["location"])
+check(bin17["location"]["value"]["type"] == "Point", bin17["location"])
+check(all(k in ("id", "type") or isinstance(v, dict) and v["type"] in ("Property", "GeoProperty", "Relationship")
+          for k, v in bin17.items()), f"every attribute is typed: {bin17}")
+
+# JSON-LD: the context in the body, no Link header.
+status, headers, ld = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17",
+                          {"Accept": "application/ld+json"})
+check(status == 200 and ld.get("@context") == CORE, f"ld+json: {ld.get('@context')}")
+check(headers["Content-Type"] == "application/ld+json", headers)
+
+# A charger's grid connection is a Relationship to the post's URN, which resolves.
+status, _, charger = get("/ngsi-ld/v1/entities/urn:ngsi-ld:EVChargingStation:1")
+check(status == 200, f"charger: {status}")
+grid = charger["refGridConnection"]
+check(grid["type"] == "Relationship" and grid["object"].startswith("urn:ngsi-ld:"), grid)
+status, _, post = get("/ngsi-ld/v1/entities/" + urllib.parse.quote(grid["object"], safe=":"))
+check(status == 200 and post["id"] == grid["object"], f"the related post resolves: {status}")
+
+# keyValues and concise: values without their wrappers; pick keeps only what is asked.
+status, _, simple = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?format=keyValues&pick=location,binCapacity")
+check(status == 200 and set(simple) == {"id", "type", "location", "binCapacity"}, f"keyValues+pick: {simple}")
+check(simple["location"]["type"] == "Point" and isinstance(simple["binCapacity"], (int, float)), simple)
+
+# Query by type with a page size, a count and a next-page link.
+bins = sum(1 for e in get("/api/entities?layer=bin&limit=100000")[2]["entities"])
+status, headers, page = get(entities({"type": "WasteContainer", "limit": 5, "count": "true"}))
+check(status == 200 and len(page) == 5, f"a page of 5: {status} {len(page)}")
+check(int(headers["NGSILD-Results-Count"]) == bins, f"count {headers.get('NGSILD-Results-Count')} == {bins} bins")
+links = " ".join(headers.get_all("Link") or [])
+check('rel="next"' in links and "offset=5" in links and CORE in links, f"next page and context: {links}")
+status, _, second = get(entities({"type": "WasteContainer", "limit": 5, "offset": 5}))
+check({e["id"] for e in page}.isdisjoint({e["id"] for e in second}), "pages do not overlap")
+
+# q: a comparison, an and, an or and a pattern, each checked against the same filter applied
+# here to every charger.
+status, _, all_chargers = get(entities({"type": "EVChargingStation", "limit": 1000}))
+check(status == 200 and len(all_chargers) > 2, f"chargers: {status}")
+for q, keep in [
+    ('category=="public"', lambda c: c["category"]["value"] == "public"),
+    ('category=="public";socketNumber>=2|name~="Dacia"',
+     lambda c: (c["category"]["value"] == "public" and c["socketNumber"]["value"] >= 2)
+     or "Dacia" in c["name"]["value"]),
+]:
+    status, headers, chosen = get(entities({"type": "EVChargingStation", "q": q, "limit": 1000,
+                                            "count": "true"}))
+    expected = sorted(c["id"] for c in all_chargers if keep(c))
+    check(status == 200 and sorted(c["id"] for c in chosen) == expected, f"q={q}: {len(chosen)} of {len(expected)}")
+    check(0 < len(expected) < len(all_chargers), f"q={q} keeps some chargers, not all")
+    check(int(headers["NGSILD-Results-Count"]) == len(expected), f"q={q}: count")
+status, _, by_id = get(entities({"type": "WasteContainer,EVChargingStation",
+                                  "id": "urn:ngsi-ld:WasteContainer:17,urn:ngsi-ld:EVChargingStation:1"}))
+check(sorted(e["id"] for e in by_id) == ["urn:ngsi-ld:EVChargingStation:1", "urn:ngsi-ld:WasteContainer:17"], by_id)
+
+# Types.
+status, _, types = get("/ngsi-ld/v1/types")
+check(status == 200 and "WasteContainer" in types["typeList"] and "Junction" in types["typeList"], types)
+
+# Errors are ProblemDetails with the specification's types.
+for path, headers, code, kind in [
+    ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:no-such-bin", {}, 404, "ResourceNotFound"),
+    ("/ngsi-ld/v1/entities/not-a-uri", {}, 400, "BadRequestData"),
+    (entities({"type": "WasteContainer", "q": "fillingLevel>"}), {}, 400, "BadRequestData"),
+    ("/ngsi-ld/v1/entities?limit=3", {}, 400, "BadRequestData"),
+    (entities({"type": "WasteContainer", "georel": "near;maxDistance==100"}), {}, 400, "InvalidRequest"),
+    (entities({"type": "WasteContainer", "limit": 0}), {}, 400, "BadRequestData"),
+    ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17", {"Accept": "text/csv"}, 406, "InvalidRequest"),
+    ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17",
+     {"Link": '<https://example.org/other.jsonld>; rel="http://www.w3.org/ns/json-ld#context"'},
+     504, "LdContextNotAvailable"),
+]:
+    status, h, problem = get(path, headers)
+    check(status == code, f"{path}: status {status}, expected {code}: {problem}")
+    check(problem["type"] == ERRORS + kind, f"{path}: type {problem.get('type')}, expected {kind}")
+    check(problem.get("detail"), f"{path}: a detail says why")
+    check(h["Content-Type"] == "application/json", f"{path}: errors are application/json")
+
+print("ok")

@@ -1,5 +1,6 @@
 //! The NGSI-LD API of `twin serve`, checked by an independent client: a Python script using
 //! only the standard library's HTTP client (tests/ngsi_ld/client.py), not the project's types.
+//! It posts readings through the twin's own API and reads them back through the temporal API.
 
 mod common;
 
@@ -8,6 +9,8 @@ use std::process::{Command, Stdio};
 #[test]
 fn an_independent_client_retrieves_and_queries_the_city_as_smart_data_models() {
     let dir = tempfile::tempdir().expect("tempdir");
+    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
+    common::write_operator_tokens(dir.path(), TOKEN);
     let port = common::free_port();
     let listen = format!("127.0.0.1:{port}");
     let _twin = common::Killed(
@@ -24,6 +27,7 @@ fn an_independent_client_retrieves_and_queries_the_city_as_smart_data_models() {
     let out = Command::new("python3")
         .arg(common::root().join("tests/ngsi_ld/client.py"))
         .arg(format!("http://{listen}"))
+        .arg(TOKEN)
         .output()
         .expect("python3 runs");
     assert!(

@@ -112,6 +112,10 @@ for path, headers, code, kind in [
     ("/ngsi-ld/v1/entities?limit=3", {}, 400, "BadRequestData"),
     (entities({"type": "WasteContainer", "georel": "near;maxDistance==100"}), {}, 400, "InvalidRequest"),
     (entities({"type": "WasteContainer", "limit": 0}), {}, 400, "BadRequestData"),
+    (entities({"type": "WasteContainer", "id": "bin17"}), {}, 400, "BadRequestData"),
+    (entities({"type": "WasteContainer", "pick": "location", "attrs": "location"}), {}, 400, "BadRequestData"),
+    # A hostile query: deep nesting is refused, not a stack overflow (the next checks still run).
+    (entities({"type": "WasteContainer", "q": "(" * 5000 + "a" + ")" * 5000}), {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17", {"Accept": "text/csv"}, 406, "InvalidRequest"),
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17",
      {"Link": '<https://example.org/other.jsonld>; rel="http://www.w3.org/ns/json-ld#context"'},

@@ -221,7 +221,13 @@ pub fn normalized(state: &AppState, i: usize) -> Map<String, Json> {
     out.insert("id".into(), json!(urn(e.kind(), &e.id)));
     out.insert("type".into(), json!(entity_type(e.kind())));
     let layer = &state.layers[layer_slot(e.id.kind())];
-    if let Some((_, geometry, props)) = layer.features.iter().find(|(k, _, _)| *k == i) {
+    // A layer's features are in city order: a query builds thousands of entities.
+    let feature = layer
+        .features
+        .binary_search_by_key(&i, |(k, _, _)| *k)
+        .ok()
+        .map(|at| &layer.features[at]);
+    if let Some((_, geometry, props)) = feature {
         out.insert(
             "location".into(),
             json!({"type": "GeoProperty", "value": geometry}),
@@ -434,12 +440,20 @@ pub async fn query_entities(
         ));
     }
     let (format, _) = parse_format(&params)?;
-    let types: Option<Vec<&str>> = params
+    let types: Option<Vec<String>> = params
         .get("type")
-        .map(|t| t.split([',', '|']).map(str::trim).collect());
-    let ids: Option<Vec<&str>> = params
+        .map(|t| t.split([',', '|']).map(|s| s.trim().to_string()).collect());
+    let ids: Option<Vec<String>> = params
         .get("id")
-        .map(|t| t.split(',').map(str::trim).collect());
+        .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
+    if let Some(bad) = ids.iter().flatten().find(|id| !id.contains(':')) {
+        return Err(Problem::bad_request(format!("id `{bad}` is not a URI")));
+    }
+    if params.contains_key("pick") && params.contains_key("attrs") {
+        return Err(Problem::bad_request(
+            "pick and attrs cannot be given together (clause 4.21)",
+        ));
+    }
     let pattern = match params.get("idPattern") {
         Some(p) => Some(
             regex::Regex::new(p)
@@ -483,43 +497,58 @@ pub async fn query_entities(
         ));
     }
     let pick = picked(&params);
-    let city = &state.hub.city;
-    let mut matched = 0usize;
-    let mut page = Vec::new();
-    for (i, e) in city.entities().iter().enumerate() {
-        let ngsi_type = entity_type(e.kind());
-        if types.as_ref().is_some_and(|t| !t.contains(&ngsi_type)) {
-            continue;
-        }
-        let id = urn(e.kind(), &e.id);
-        if ids
-            .as_ref()
-            .is_some_and(|list| !list.contains(&id.as_str()))
-            || pattern.as_ref().is_some_and(|p| !p.is_match(&id))
-        {
-            continue;
-        }
-        let needs_body = q.is_some() || pick.is_some() || (matched >= offset && page.len() < limit);
-        if !needs_body {
+    let has_attrs = params.contains_key("attrs");
+    // Building every candidate's entity is CPU work: off the async workers.
+    let worker = state.clone();
+    let (matched, page) = tokio::task::spawn_blocking(move || {
+        let city = &worker.hub.city;
+        let mut matched = 0usize;
+        let mut page = Vec::new();
+        for (i, e) in city.entities().iter().enumerate() {
+            let ngsi_type = entity_type(e.kind());
+            if types
+                .as_ref()
+                .is_some_and(|t| !t.iter().any(|x| x == ngsi_type))
+            {
+                continue;
+            }
+            let id = urn(e.kind(), &e.id);
+            if ids.as_ref().is_some_and(|list| !list.contains(&id))
+                || pattern.as_ref().is_some_and(|p| !p.is_match(&id))
+            {
+                continue;
+            }
+            let in_page = matched >= offset && page.len() < limit;
+            if !(q.is_some() || has_attrs || in_page) {
+                matched += 1;
+                continue;
+            }
+            let entity = normalized(&worker, i);
+            if q.as_ref().is_some_and(|q| !q.matches(&entity)) {
+                continue;
+            }
+            // `attrs` keeps only entities having one of them (clause 5.7.2).
+            if let Some(pick) = &pick
+                && has_attrs
+                && !pick.iter().any(|a| entity.contains_key(a))
+            {
+                continue;
+            }
+            if in_page {
+                page.push(render(entity, format, pick.as_deref()));
+            }
             matched += 1;
-            continue;
         }
-        let entity = normalized(&state, i);
-        if q.as_ref().is_some_and(|q| !q.matches(&entity)) {
-            continue;
-        }
-        // `attrs` keeps only entities having one of them (clause 5.7.2).
-        if let Some(pick) = &pick
-            && params.contains_key("attrs")
-            && !pick.iter().any(|a| entity.contains_key(a))
-        {
-            continue;
-        }
-        if matched >= offset && page.len() < limit {
-            page.push(render(entity, format, pick.as_deref()));
-        }
-        matched += 1;
-    }
+        (matched, page)
+    })
+    .await
+    .map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            e.to_string(),
+        )
+    })?;
     let mut extra = Vec::new();
     if count {
         extra.push(("NGSILD-Results-Count", matched.to_string()));

@@ -35,7 +35,13 @@ pub(super) fn encode_values(buf: &mut Vec<u8>, values: &[(Quantity, Value)]) {
             }
             Value::Text(s) => {
                 buf.push(2);
-                let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+                // Text longer than 64 KB is cut at the last whole character before it, so
+                // that what is stored decodes.
+                let mut end = s.len().min(usize::from(u16::MAX));
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let bytes = &s.as_bytes()[..end];
                 buf.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
                 buf.extend_from_slice(bytes);
             }

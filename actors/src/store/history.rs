@@ -50,8 +50,8 @@ const CHUNK_BYTES: usize = 4 << 10;
 /// Everyone's gathered readings are written once they take this many bytes in all.
 const GATHERED_MAX_BYTES: usize = 32 << 20;
 /// Bytes of a gathered record before its values: sequence number (8), ms (8), values' length
-/// (2).
-const RECORD_HEAD: usize = 18;
+/// (4).
+const RECORD_HEAD: usize = 20;
 /// Bytes of a chunk key after the id: day (8) and first sequence number (8).
 const CHUNK_SUFFIX: usize = 16;
 /// Window bounds are clamped to ± this many ms (about 31,000 years) so day arithmetic cannot
@@ -86,7 +86,7 @@ impl Window {
 
 /// Readings waiting in memory for their chunks, per entity as encoded records (no allocation
 /// per reading: this is on the ingest path): sequence number (u64), ms since the epoch (i64),
-/// the values' length (u16) and the values in the log's encoding, little-endian.
+/// the values' length (u32) and the values in the log's encoding, little-endian.
 #[derive(Default)]
 struct Gathered {
     /// foldhash, not SipHash: this map is looked up once per reading on the ingest path, and
@@ -103,6 +103,11 @@ pub struct History {
     path: PathBuf,
     tree: sled::Tree,
     gathered: Arc<Mutex<Gathered>>,
+    /// Reads hold it shared and compaction exclusively: a read walking a day's chunks while
+    /// they are merged (an old chunk read, then the merged one gone from under it) would miss
+    /// readings. Writes of new chunks need no lock: their records stay in memory, which every
+    /// read takes first, until the chunk is in.
+    compaction: Arc<std::sync::RwLock<()>>,
 }
 
 impl History {
@@ -111,6 +116,7 @@ impl History {
             path,
             tree,
             gathered: Arc::default(),
+            compaction: Arc::default(),
         }
     }
 
@@ -160,31 +166,49 @@ impl History {
         if full.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for entity in full {
-            if let Some(records) = g.by_entity.remove(&entity) {
-                g.bytes -= records.len();
-                let days = chunk(&entity, &records, &mut batch);
-                g.touched
-                    .extend(days.into_iter().map(|d| (entity.clone(), d)));
-            }
-        }
-        self.tree.apply_batch(batch).map_err(|e| self.backend(e))
+        self.write_chunks(&mut g, Some(full), None)
     }
 
     /// Write every gathered reading as chunks and move the watermark to `next_seq` (durable
     /// with the store's next flush).
     pub(super) fn write_gathered(&self, next_seq: u64) -> Result<(), StoreError> {
         let mut g = self.gathered();
+        self.write_chunks(&mut g, None, Some(next_seq))
+    }
+
+    /// Write the records of `entities` (all when None) as chunks with their marks, and the
+    /// watermark when given, in one sled batch; only once it is applied are the records
+    /// dropped from memory, so a failed write loses nothing (they stay gathered, and the
+    /// watermark stays where it was).
+    fn write_chunks(
+        &self,
+        g: &mut Gathered,
+        entities: Option<Vec<EntityId>>,
+        watermark: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let entities: Vec<EntityId> =
+            entities.unwrap_or_else(|| g.by_entity.keys().cloned().collect());
         let mut batch = sled::Batch::default();
-        for (entity, records) in std::mem::take(&mut g.by_entity) {
-            let days = chunk(&entity, &records, &mut batch);
+        let mut days_written = Vec::with_capacity(entities.len());
+        for entity in &entities {
+            if let Some(records) = g.by_entity.get(entity) {
+                days_written.push(chunk(entity, records, &mut batch));
+            } else {
+                days_written.push(Vec::new());
+            }
+        }
+        if let Some(seq) = watermark {
+            batch.insert(&[0u8][..], &seq.to_be_bytes()[..]);
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.backend(e))?;
+        for (entity, days) in entities.into_iter().zip(days_written) {
+            if let Some(records) = g.by_entity.remove(&entity) {
+                g.bytes = g.bytes.saturating_sub(records.len());
+            }
             g.touched
                 .extend(days.into_iter().map(|d| (entity.clone(), d)));
         }
-        g.bytes = 0;
-        batch.insert(&[0u8][..], &next_seq.to_be_bytes()[..]);
-        self.tree.apply_batch(batch).map_err(|e| self.backend(e))
+        Ok(())
     }
 
     /// After a restart: gather again the logged readings after the watermark that are not in a
@@ -295,6 +319,7 @@ impl History {
         if from_ms > to_ms {
             return Ok(());
         }
+        let _no_compaction = self.compaction.read().unwrap_or_else(|p| p.into_inner());
         let mut pending: BTreeMap<i64, Vec<Reading>> = BTreeMap::new();
         let records = self.gathered().by_entity.get(entity).cloned();
         for (_, ms, values) in records.as_deref().map(records_of).into_iter().flatten() {
@@ -427,6 +452,7 @@ impl History {
         for (entity, day) in touched {
             let mut p = prefix(&entity);
             p.extend_from_slice(&time_key(day));
+            let _no_reads = self.compaction.write().unwrap_or_else(|p| p.into_inner());
             let chunks: Vec<(sled::IVec, sled::IVec)> = self
                 .tree
                 .scan_prefix(&p)
@@ -543,10 +569,11 @@ fn push_record(records: &mut Vec<u8>, seq: u64, r: &Reading) {
     records.extend_from_slice(&seq.to_le_bytes());
     records.extend_from_slice(&r.observed_at.timestamp_millis().to_le_bytes());
     let len_at = records.len();
-    records.extend_from_slice(&[0, 0]);
+    records.extend_from_slice(&[0; 4]);
     encode_values(records, &r.values);
-    let len = (records.len() - len_at - 2).min(usize::from(u16::MAX)) as u16;
-    records[len_at..len_at + 2].copy_from_slice(&len.to_le_bytes());
+    // At most 255 values of at most 64 KB each: far below u32::MAX.
+    let len = (records.len() - len_at - 4) as u32;
+    records[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
 /// The gathered records of an entity: (sequence number, ms, encoded values), stopping at a
@@ -557,7 +584,7 @@ fn records_of(records: &[u8]) -> impl Iterator<Item = (u64, i64, &[u8])> {
         let head = records.get(at..at + RECORD_HEAD)?;
         let seq = u64::from_le_bytes(head[..8].try_into().ok()?);
         let ms = i64::from_le_bytes(head[8..16].try_into().ok()?);
-        let len = usize::from(u16::from_le_bytes(head[16..18].try_into().ok()?));
+        let len = u32::from_le_bytes(head[16..20].try_into().ok()?) as usize;
         let values = records.get(at + RECORD_HEAD..at + RECORD_HEAD + len)?;
         at += RECORD_HEAD + len;
         Some((seq, ms, values))
@@ -883,5 +910,46 @@ mod tests {
         assert_eq!(history.prune(day1 + DAY_MS).expect("prune"), 0);
         history.prune(i64::MAX).expect("prune all");
         assert_eq!(history.span(&id("bin:10")).expect("span"), None);
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::super::Store;
+    use super::*;
+    use twin_core::{Quantity, Value};
+
+    /// A text value over 64 KB (cut at a character, as the log cuts it) keeps the entity's
+    /// other records and its day readable, in memory and from chunks.
+    #[test]
+    fn a_huge_text_value_neither_scrambles_the_records_nor_breaks_the_day() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("open");
+        let at = |ms| Utc.timestamp_millis_opt(ms).single().expect("time");
+        let big = "ă".repeat(40_000);
+        let readings = vec![
+            Reading {
+                entity: "bin:1".parse().expect("id"),
+                observed_at: at(1_790_000_000_000),
+                values: vec![(Quantity::DateLastEmptying, Value::Text(big.clone()))],
+            },
+            Reading {
+                entity: "bin:1".parse().expect("id"),
+                observed_at: at(1_790_000_060_000),
+                values: vec![(Quantity::FillingLevel, Value::Number(0.5))],
+            },
+        ];
+        store.append(&readings).expect("append");
+        let bin: EntityId = "bin:1".parse().expect("id");
+        for _ in 0..2 {
+            let kept = store.history().read(&bin, Window::all(10)).expect("read");
+            assert_eq!(kept.len(), 2);
+            let Value::Text(cut) = &kept[0].values[0].1 else {
+                panic!("text");
+            };
+            assert!(cut.len() <= usize::from(u16::MAX) && big.starts_with(cut.as_str()));
+            assert_eq!(kept[1], readings[1]);
+            store.write_history().expect("chunks");
+        }
     }
 }

@@ -329,6 +329,14 @@ impl Pipeline {
             i64::try_from(self.config.history_retention.as_millis()).unwrap_or(i64::MAX);
         let cutoff = Utc::now().timestamp_millis().saturating_sub(retention);
         tokio::task::spawn_blocking(move || {
+            // Cleared however this ends, a panic included, so the next hour tries again.
+            struct Done(Arc<std::sync::atomic::AtomicBool>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Relaxed);
+                }
+            }
+            let _done = Done(running);
             let started = Instant::now();
             match history
                 .compact()
@@ -343,7 +351,6 @@ impl Pipeline {
                 ),
                 Err(e) => tracing::warn!(error = %e, "cannot compact or prune the history"),
             }
-            running.store(false, Ordering::Relaxed);
         });
     }
 

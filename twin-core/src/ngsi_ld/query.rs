@@ -105,7 +105,18 @@ pub enum Literal {
 impl Query {
     /// Parse `q`. Errors: [`QueryError`] naming the byte and what was expected.
     pub fn parse(text: &str) -> Result<Query, QueryError> {
-        let mut p = Parser { text, at: 0 };
+        if text.len() > MAX_QUERY_BYTES {
+            return Err(QueryError {
+                query: text.chars().take(80).collect::<String>() + "…",
+                at: MAX_QUERY_BYTES,
+                what: format!("a query of at most {MAX_QUERY_BYTES} bytes"),
+            });
+        }
+        let mut p = Parser {
+            text,
+            at: 0,
+            depth: 0,
+        };
         let q = p.or()?;
         if p.at < text.len() {
             return Err(p.error("`;`, `|` or the end"));
@@ -231,9 +242,15 @@ fn time_ms(text: &str) -> Option<i64> {
     Some((t - NaiveTime::MIN).num_milliseconds())
 }
 
+/// The longest `q` taken, and the deepest nesting of parentheses: the parser recurses per
+/// parenthesis, and a hostile query must not exhaust a server thread's stack.
+pub const MAX_QUERY_BYTES: usize = 8192;
+pub const MAX_DEPTH: usize = 32;
+
 struct Parser<'a> {
     text: &'a str,
     at: usize,
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -284,7 +301,12 @@ impl<'a> Parser<'a> {
 
     fn factor(&mut self) -> Result<Query, QueryError> {
         if self.eat("(") {
+            if self.depth == MAX_DEPTH {
+                return Err(self.error(&format!("at most {MAX_DEPTH} nested parentheses")));
+            }
+            self.depth += 1;
             let q = self.or()?;
+            self.depth -= 1;
             if !self.eat(")") {
                 return Err(self.error("`)`"));
             }
@@ -494,6 +516,18 @@ mod tests {
         // `;` binds tighter than `|`; parentheses group.
         assert!(q("temperature>1|fillingLevel>0.8;status==\"ok\""));
         assert!(!q("(temperature>1|fillingLevel>0.8);status==\"full\""));
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_queries_are_refused_not_a_stack_overflow() {
+        let deep = "(".repeat(50_000) + "a" + &")".repeat(50_000);
+        assert!(Query::parse(&deep).is_err());
+        let nested = "(".repeat(MAX_DEPTH) + "a" + &")".repeat(MAX_DEPTH);
+        assert!(Query::parse(&nested).is_ok());
+        let nested = "(".repeat(MAX_DEPTH + 1) + "a" + &")".repeat(MAX_DEPTH + 1);
+        assert!(Query::parse(&nested).unwrap_err().what.contains("nested"));
+        let long = vec!["a==1"; 3000].join(";");
+        assert!(Query::parse(&long).unwrap_err().what.contains("bytes"));
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub fn history(args: HistoryArgs) -> Result<()> {
         store.history().each(&entity, from, to, |r| -> Result<()> {
             let at = twin_core::live::rfc3339(r.observed_at.timestamp_millis());
             for (q, v) in &r.values {
-                csv.write_record([at.as_str(), &q.name(), &v.to_string(), unit_of(*q)])?;
+                csv.write_record([at.as_str(), &q.name(), &plain(v), unit_of(*q)])?;
             }
             rows += 1;
             Ok(())
@@ -127,4 +127,31 @@ fn parse_bound(flag: &str, text: Option<&str>, end_of_day: bool) -> Result<i64> 
     } else {
         start
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_hold_text_without_quotes_and_bounds_take_dates_or_times() {
+        assert_eq!(plain(&twin_core::Value::Text("ok".into())), "ok");
+        assert_eq!(plain(&twin_core::Value::Number(0.25)), "0.25");
+        assert_eq!(plain(&twin_core::Value::Bool(true)), "true");
+        let day = 1_764_547_200_000; // 2025-12-01T00:00:00Z
+        assert_eq!(
+            parse_bound("--from", Some("2025-12-01"), false).ok(),
+            Some(day)
+        );
+        assert_eq!(
+            parse_bound("--to", Some("2025-12-01"), true).ok(),
+            Some(day + 86_400_000 - 1)
+        );
+        assert_eq!(
+            parse_bound("--from", Some("2025-12-01T06:00:00+02:00"), false).ok(),
+            Some(day + 4 * 3_600_000)
+        );
+        assert_eq!(parse_bound("--to", None, true).ok(), Some(i64::MAX));
+        assert!(parse_bound("--from", Some("yesterday"), false).is_err());
+    }
 }

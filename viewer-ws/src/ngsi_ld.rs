@@ -730,7 +730,11 @@ pub async fn retrieve_temporal(
                 e.to_string(),
             )
         })?;
-    if readings.len() > MAX_INSTANCES {
+    let mut readings = readings;
+    if readings.len() > MAX_INSTANCES && last_n.is_some() {
+        // The newest readings were read: the oldest one past the cap goes.
+        readings.remove(0);
+    } else if readings.len() > MAX_INSTANCES {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "TooManyResults",

@@ -77,8 +77,15 @@ check(status == 200 and len(page) == 5, f"a page of 5: {status} {len(page)}")
 check(int(headers["NGSILD-Results-Count"]) == bins, f"count {headers.get('NGSILD-Results-Count')} == {bins} bins")
 links = " ".join(headers.get_all("Link") or [])
 check('rel="next"' in links and "offset=5" in links and CORE in links, f"next page and context: {links}")
-status, _, second = get(entities({"type": "WasteContainer", "limit": 5, "offset": 5}))
+check('rel="prev"' not in links, f"the first page has no previous one: {links}")
+status, headers, second = get(entities({"type": "WasteContainer", "limit": 5, "offset": 5}))
 check({e["id"] for e in page}.isdisjoint({e["id"] for e in second}), "pages do not overlap")
+links = " ".join(headers.get_all("Link") or [])
+check('rel="prev"' in links and "offset=0" in links and 'offset=10' in links, f"prev and next: {links}")
+status, headers, _ = get(entities({"type": "WasteContainer", "limit": 5, "offset": 5}),
+                         {"Accept": "application/ld+json"})
+links = " ".join(headers.get_all("Link") or [])
+check('type="application/ld+json"' in links and CORE not in links, f"ld+json page links: {links}")
 
 # q: a comparison, an and, an or and a pattern, each checked against the same filter applied
 # here to every charger.

@@ -553,21 +553,32 @@ pub async fn query_entities(
     if count {
         extra.push(("NGSILD-Results-Count", matched.to_string()));
     }
-    if offset + page.len() < matched && limit > 0 {
-        let mut next: Vec<String> = params
+    // Links to the pages around this one (clause 6.3.10), typed as the answer is.
+    let media_type = match media {
+        Media::Json => "application/json",
+        Media::JsonLd => "application/ld+json",
+    };
+    let page_link = |rel: &str, at: usize| {
+        let mut query: Vec<String> = params
             .iter()
             .filter(|(k, _)| *k != "offset")
             .map(|(k, v)| format!("{k}={}", urlencode(v)))
             .collect();
-        next.sort();
-        next.push(format!("offset={}", offset + limit));
-        extra.push((
+        query.sort();
+        query.push(format!("offset={at}"));
+        (
             "Link",
             format!(
-                "</ngsi-ld/v1/entities?{}>; rel=\"next\"; type=\"application/json\"",
-                next.join("&")
+                "</ngsi-ld/v1/entities?{}>; rel=\"{rel}\"; type=\"{media_type}\"",
+                query.join("&")
             ),
-        ));
+        )
+    };
+    if limit > 0 && offset + page.len() < matched {
+        extra.push(page_link("next", offset + limit));
+    }
+    if limit > 0 && offset > 0 {
+        extra.push(page_link("prev", offset.saturating_sub(limit)));
     }
     Ok(respond(Json::Array(page), media, extra))
 }

@@ -168,28 +168,48 @@ fn check_context(headers: &HeaderMap) -> Result<(), Problem> {
     ))
 }
 
-fn parse_format(params: &HashMap<String, String>) -> Result<(Format, bool), Problem> {
-    let mut format = Format::Normalized;
-    let mut sys_attrs = false;
-    let words = params
+/// The words of `format` and the older `options` (clause 6.3.7), in order.
+fn format_words(params: &HashMap<String, String>) -> impl Iterator<Item = &str> {
+    params
         .get("format")
         .into_iter()
         .chain(params.get("options"))
-        .flat_map(|v| v.split(','));
-    for word in words {
-        match word.trim() {
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
+/// The entity format asked for. `sysAttrs` is refused: the twin keeps no createdAt or
+/// modifiedAt to give.
+fn parse_format(params: &HashMap<String, String>) -> Result<Format, Problem> {
+    let mut format = Format::Normalized;
+    for word in format_words(params) {
+        match word {
             "normalized" => format = Format::Normalized,
             "concise" => format = Format::Concise,
             "keyValues" | "simplified" => format = Format::KeyValues,
-            "sysAttrs" => sys_attrs = true,
             other => {
                 return Err(Problem::invalid(format!(
-                    "format/options `{other}` is not supported (normalized, concise, keyValues, simplified, sysAttrs)"
+                    "format/options `{other}` is not supported (normalized, concise, keyValues, simplified)"
                 )));
             }
         }
     }
-    Ok((format, sys_attrs))
+    Ok(format)
+}
+
+/// What every NGSI-LD read checks first: the reader's role, the media type it accepts, its
+/// @context and its parameters. Returns the media type to answer in.
+fn read_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    allowed: &[&str],
+) -> Result<Media, Problem> {
+    check_reader(state, headers)?;
+    let media = media(headers)?;
+    check_context(headers)?;
+    check_params(params, allowed)?;
+    Ok(media)
 }
 
 fn check_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), Problem> {
@@ -372,11 +392,13 @@ pub async fn retrieve_entity(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
-    check_reader(&state, &headers)?;
-    let media = media(&headers)?;
-    check_context(&headers)?;
-    check_params(&params, &["attrs", "pick", "format", "options", "type"])?;
-    let (format, _) = parse_format(&params)?;
+    let media = read_request(
+        &state,
+        &headers,
+        &params,
+        &["attrs", "pick", "format", "options", "type"],
+    )?;
+    let format = parse_format(&params)?;
     if !id.contains(':') {
         return Err(Problem::bad_request(format!("`{id}` is not a URI")));
     }
@@ -412,10 +434,9 @@ pub async fn query_entities(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
-    check_reader(&state, &headers)?;
-    let media = media(&headers)?;
-    check_context(&headers)?;
-    check_params(
+    let media = read_request(
+        &state,
+        &headers,
         &params,
         &[
             "type",
@@ -439,7 +460,7 @@ pub async fn query_entities(
             "a query needs at least one of type, attrs or q (clause 5.7.2); geo-queries are not supported yet",
         ));
     }
-    let (format, _) = parse_format(&params)?;
+    let format = parse_format(&params)?;
     let types: Option<Vec<String>> = params
         .get("type")
         .map(|t| t.split([',', '|']).map(|s| s.trim().to_string()).collect());
@@ -619,10 +640,9 @@ pub async fn retrieve_temporal(
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
     use twin_core::ngsi_ld::temporal;
-    check_reader(&state, &headers)?;
-    let media = media(&headers)?;
-    check_context(&headers)?;
-    check_params(
+    let media = read_request(
+        &state,
+        &headers,
         &params,
         &[
             "timerel",
@@ -646,13 +666,8 @@ pub async fn retrieve_temporal(
         )));
     }
     let mut shape = "normalized";
-    for word in params
-        .get("format")
-        .into_iter()
-        .chain(params.get("options"))
-        .flat_map(|v| v.split(','))
-    {
-        match word.trim() {
+    for word in format_words(&params) {
+        match word {
             w @ ("normalized" | "temporalValues" | "aggregatedValues") => shape = w,
             other => {
                 return Err(Problem::invalid(format!(

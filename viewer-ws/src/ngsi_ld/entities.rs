@@ -1,0 +1,260 @@
+//! Retrieve and query entities (clauses 6.4.3.2, 6.5.3.1) and list their types (6.25).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value as Json, json};
+use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, urn};
+
+use super::http::{
+    Media, check_reader, media, parse_format, picked, read_request, render, respond, urlencode,
+};
+use super::problem::{NgsiResult, Problem};
+use super::twin_entity::normalized;
+use crate::AppState;
+
+/// Entities one query returns unless it asks for another `limit` (clause 6.3.10 lets the
+/// broker choose), and the most it may ask for.
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 1000;
+
+/// `GET /ngsi-ld/v1/entities/{id}` (clause 6.5.3.1): one entity.
+pub(super) async fn retrieve_entity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> NgsiResult {
+    let media = read_request(
+        &state,
+        &headers,
+        &params,
+        &["attrs", "pick", "format", "options", "type"],
+    )?;
+    let format = parse_format(&params)?;
+    if !id.contains(':') {
+        return Err(Problem::bad_request(format!("`{id}` is not a URI")));
+    }
+    let i = entity_of_urn(&state.hub.city, &id).ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            format!("no entity {id} (the twin's are urn:ngsi-ld:<Type>:<id>, e.g. urn:ngsi-ld:WasteContainer:17)"),
+        )
+    })?;
+    let entity = normalized(&state, i);
+    if let Some(t) = params.get("type")
+        && entity["type"] != json!(t)
+    {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            format!("{id} is not of type {t}"),
+        ));
+    }
+    let pick = picked(&params);
+    Ok(respond(
+        render(entity, format, pick.as_deref()),
+        media,
+        vec![],
+    ))
+}
+
+/// `GET /ngsi-ld/v1/entities` (clause 6.4.3.2): entities by type, id, idPattern and `q`, in
+/// pages (`limit`, `offset`; `count=true` adds `NGSILD-Results-Count`).
+pub(super) async fn query_entities(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> NgsiResult {
+    let media = read_request(
+        &state,
+        &headers,
+        &params,
+        &[
+            "type",
+            "id",
+            "idPattern",
+            "q",
+            "attrs",
+            "pick",
+            "format",
+            "options",
+            "limit",
+            "offset",
+            "count",
+        ],
+    )?;
+    if !["type", "attrs", "q"]
+        .iter()
+        .any(|k| params.contains_key(*k))
+    {
+        return Err(Problem::bad_request(
+            "a query needs at least one of type, attrs or q (clause 5.7.2); geo-queries are not supported yet",
+        ));
+    }
+    let format = parse_format(&params)?;
+    let types: Option<Vec<String>> = params
+        .get("type")
+        .map(|t| t.split([',', '|']).map(|s| s.trim().to_string()).collect());
+    let ids: Option<Vec<String>> = params
+        .get("id")
+        .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
+    if let Some(bad) = ids.iter().flatten().find(|id| !id.contains(':')) {
+        return Err(Problem::bad_request(format!("id `{bad}` is not a URI")));
+    }
+    if params.contains_key("pick") && params.contains_key("attrs") {
+        return Err(Problem::bad_request(
+            "pick and attrs cannot be given together (clause 4.21)",
+        ));
+    }
+    let pattern = match params.get("idPattern") {
+        Some(p) => Some(
+            regex::Regex::new(p)
+                .map_err(|e| Problem::bad_request(format!("idPattern `{p}`: {e}")))?,
+        ),
+        None => None,
+    };
+    let q = match params.get("q") {
+        Some(text) => Some(
+            twin_core::ngsi_ld::Query::parse(text)
+                .map_err(|e| Problem::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let number = |name: &str, default: usize, max: usize| -> Result<usize, Problem> {
+        match params.get(name) {
+            None => Ok(default),
+            Some(t) => t
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| {
+                    Problem::bad_request(format!("{name} `{t}` is not a whole number up to {max}"))
+                }),
+        }
+    };
+    let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    let offset = number("offset", 0, usize::MAX)?;
+    let count = match params.get("count").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Problem::bad_request(format!(
+                "count `{other}` is not true or false"
+            )));
+        }
+    };
+    if limit == 0 && !count {
+        return Err(Problem::bad_request(
+            "limit=0 is allowed only with count=true (clause 6.3.10)",
+        ));
+    }
+    let pick = picked(&params);
+    let has_attrs = params.contains_key("attrs");
+    // Building every candidate's entity is CPU work: off the async workers.
+    let worker = state.clone();
+    let (matched, page) = tokio::task::spawn_blocking(move || {
+        let city = &worker.hub.city;
+        let mut matched = 0usize;
+        let mut page = Vec::new();
+        for (i, e) in city.entities().iter().enumerate() {
+            let ngsi_type = entity_type(e.kind());
+            if types
+                .as_ref()
+                .is_some_and(|t| !t.iter().any(|x| x == ngsi_type))
+            {
+                continue;
+            }
+            let id = urn(e.kind(), &e.id);
+            if ids.as_ref().is_some_and(|list| !list.contains(&id))
+                || pattern.as_ref().is_some_and(|p| !p.is_match(&id))
+            {
+                continue;
+            }
+            let in_page = matched >= offset && page.len() < limit;
+            if !(q.is_some() || has_attrs || in_page) {
+                matched += 1;
+                continue;
+            }
+            let entity = normalized(&worker, i);
+            if q.as_ref().is_some_and(|q| !q.matches(&entity)) {
+                continue;
+            }
+            // `attrs` keeps only entities having one of them (clause 5.7.2).
+            if let Some(pick) = &pick
+                && has_attrs
+                && !pick.iter().any(|a| entity.contains_key(a))
+            {
+                continue;
+            }
+            if in_page {
+                page.push(render(entity, format, pick.as_deref()));
+            }
+            matched += 1;
+        }
+        (matched, page)
+    })
+    .await
+    .map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            e.to_string(),
+        )
+    })?;
+    let mut extra = Vec::new();
+    if count {
+        extra.push(("NGSILD-Results-Count", matched.to_string()));
+    }
+    // Links to the pages around this one (clause 6.3.10), typed as the answer is.
+    let media_type = match media {
+        Media::Json => "application/json",
+        Media::JsonLd => "application/ld+json",
+    };
+    let page_link = |rel: &str, at: usize| {
+        let mut query: Vec<String> = params
+            .iter()
+            .filter(|(k, _)| *k != "offset")
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
+        query.sort();
+        query.push(format!("offset={at}"));
+        (
+            "Link",
+            format!(
+                "</ngsi-ld/v1/entities?{}>; rel=\"{rel}\"; type=\"{media_type}\"",
+                query.join("&")
+            ),
+        )
+    };
+    if limit > 0 && offset + page.len() < matched {
+        extra.push(page_link("next", offset + limit));
+    }
+    if limit > 0 && offset > 0 {
+        extra.push(page_link("prev", offset.saturating_sub(limit)));
+    }
+    Ok(respond(Json::Array(page), media, extra))
+}
+
+/// `GET /ngsi-ld/v1/types` (clause 6.25): the entity types the twin holds.
+pub(super) async fn types(State(state): State<AppState>, headers: HeaderMap) -> NgsiResult {
+    check_reader(&state, &headers)?;
+    let media = media(&headers)?;
+    let mut names: Vec<&str> = state
+        .hub
+        .city
+        .entities()
+        .iter()
+        .map(|e| entity_type(e.kind()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let body = json!({
+        "id": "urn:ngsi-ld:EntityTypeList:citytwin",
+        "type": "EntityTypeList",
+        "typeList": names,
+    });
+    Ok(respond(body, media, vec![]))
+}

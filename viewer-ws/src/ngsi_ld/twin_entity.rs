@@ -1,0 +1,76 @@
+//! The twin's own assets as NGSI-LD entities of their Smart Data Models: static attributes
+//! from the city's files, live ones from the feed's published state.
+
+use serde_json::{Map, Value as Json, json};
+use twin_core::Quantity;
+use twin_core::ngsi_ld::model::{attribute_name, entity_type, unit_code, urn};
+use twin_core::quantity::ValueSpec;
+
+use crate::AppState;
+use crate::api::layer_slot;
+
+/// The entity `i` in normalized form (clause 4.5.1), with every attribute.
+pub fn normalized(state: &AppState, i: usize) -> Map<String, Json> {
+    let city = &state.hub.city;
+    let e = &city.entities()[i];
+    let mut out = Map::new();
+    out.insert("id".into(), json!(urn(e.kind(), &e.id)));
+    out.insert("type".into(), json!(entity_type(e.kind())));
+    let layer = &state.layers[layer_slot(e.id.kind())];
+    // A layer's features are in city order: a query builds thousands of entities.
+    let feature = layer
+        .features
+        .binary_search_by_key(&i, |(k, _, _)| *k)
+        .ok()
+        .map(|at| &layer.features[at]);
+    if let Some((_, geometry, props)) = feature {
+        out.insert(
+            "location".into(),
+            json!({"type": "GeoProperty", "value": geometry}),
+        );
+        for (name, value) in props {
+            if matches!(name.as_str(), "id" | "type" | "assetType" | "state") || value.is_null() {
+                continue;
+            }
+            out.insert(attribute_name(name), static_attribute(city, name, value));
+        }
+    }
+    if let Some(source) = &e.source_id {
+        out.insert(
+            "sourceId".into(),
+            json!({"type": "Property", "value": source}),
+        );
+    }
+    let live = state.hub.entity_state(i).unwrap_or_default();
+    let observed_at = live.get("observedAt").cloned();
+    for (name, value) in &live {
+        if name == "observedAt" || value.is_null() {
+            continue;
+        }
+        let mut attr = json!({"type": "Property", "value": value});
+        if let Some(at) = &observed_at {
+            attr["observedAt"] = at.clone();
+        }
+        if let Some(q) = Quantity::for_asset(e.kind(), name)
+            && let ValueSpec::Number { unit, .. } = q.spec()
+            && let Some(code) = unit_code(unit)
+        {
+            attr["unitCode"] = json!(code);
+        }
+        out.insert(attribute_name(name), attr);
+    }
+    out
+}
+
+/// A static attribute: a reference to another of the twin's entities (`ref…` naming an entity
+/// id) is a Relationship to its URN, anything else a Property.
+pub(super) fn static_attribute(city: &twin_core::CityModel, name: &str, value: &Json) -> Json {
+    if name.starts_with("ref")
+        && let Some(text) = value.as_str()
+        && let Ok(id) = text.parse::<twin_core::EntityId>()
+        && let Some(j) = city.entity_index(&id)
+    {
+        return json!({"type": "Relationship", "object": urn(city.entities()[j].kind(), &id)});
+    }
+    json!({"type": "Property", "value": value})
+}

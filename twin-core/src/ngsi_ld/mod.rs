@@ -1,10 +1,16 @@
 //! NGSI-LD (ETSI GS CIM 009, the context information API of FIWARE and the OASC minimal
 //! interoperability mechanisms) as far as it is a format: the city's assets as Smart Data
 //! Models entities ([`model`]: types, URNs, unit codes, attribute names) and the query
-//! language ([`query`]), temporal windows and aggregation ([`temporal`]). Clause numbers are those of ETSI GS CIM 009 V1.8.1.
+//! language ([`query`]), geo-queries ([`geo_query`]), entities as requests carry them and the
+//! write operations on them ([`entity`]), temporal windows and aggregation ([`temporal`]).
+//! Clause numbers are those of ETSI GS CIM 009 V1.8.1.
 
+pub mod entity;
+pub mod geo_query;
 pub mod model;
 pub mod query;
 pub mod temporal;
 
+pub use entity::{EntityBody, EntityError};
+pub use geo_query::{GeoQuery, GeoQueryError};
 pub use query::{Query, QueryError};

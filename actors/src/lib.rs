@@ -26,4 +26,4 @@ pub mod shared;
 pub mod store;
 pub mod twin;
 
-pub use twin::{LiveTwin, TwinConfig, TwinStatus};
+pub use twin::{LiveTwin, StoreHandles, TwinConfig, TwinStatus};

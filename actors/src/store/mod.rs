@@ -1,7 +1,8 @@
 //! The durable store of the live twin, behind a narrow interface so the backend could change:
 //! a log of accepted readings, periodic snapshots of every entity's state, the history of
-//! every accepted reading per entity and time ([`History`]), and counters (rejections per
-//! reason). Backend: sled; the encoding of readings is in `codec`.
+//! every accepted reading per entity and time ([`History`]), counters (rejections per
+//! reason), citizen reports, and documents clients create through the NGSI-LD API
+//! ([`Documents`]). Backend: sled; the encoding of readings is in `codec`.
 //!
 //! - The log is written in batches (one sled entry per batch, keyed by the sequence number of
 //!   its first reading); [`Store::flush`] makes everything appended durable, and nothing is
@@ -27,9 +28,11 @@ use twin_core::live::EntityLive;
 use twin_core::waste::report::CitizenReport;
 
 use codec::{Cursor, encode_reading};
+pub use documents::{DocumentWrite, Documents};
 pub use history::{History, Window};
 
 mod codec;
+mod documents;
 mod history;
 
 /// Format version of log batches and snapshots.
@@ -100,6 +103,10 @@ pub struct Store {
     reports: sled::Tree,
     /// Every accepted reading per entity and time.
     history: History,
+    /// The NGSI-LD broker's own entities (of types that are not the twin's assets), by id.
+    ngsi_ld_entities: Documents,
+    /// NGSI-LD subscriptions, by id.
+    ngsi_ld_subscriptions: Documents,
     next_seq: u64,
     /// Batches in the log, counted once at open and kept up to date: sled's `len` walks every
     /// entry, and the status is read every second.
@@ -139,6 +146,16 @@ impl Store {
         let meta = db.open_tree("meta").map_err(backend)?;
         let reports = db.open_tree("reports").map_err(backend)?;
         let history = History::new(path.clone(), db.open_tree("history").map_err(backend)?);
+        let ngsi_ld_entities = Documents::new(
+            path.clone(),
+            "NGSI-LD entity",
+            db.open_tree("ngsi-ld entities").map_err(backend)?,
+        );
+        let ngsi_ld_subscriptions = Documents::new(
+            path.clone(),
+            "NGSI-LD subscription",
+            db.open_tree("ngsi-ld subscriptions").map_err(backend)?,
+        );
         let mut store = Store {
             path: path.clone(),
             db,
@@ -147,6 +164,8 @@ impl Store {
             meta,
             reports,
             history,
+            ngsi_ld_entities,
+            ngsi_ld_subscriptions,
             next_seq: 1,
             log_batches: AtomicUsize::new(0),
             snapshot_info: Mutex::new(None),
@@ -236,6 +255,16 @@ impl Store {
     /// A handle on the history of every accepted reading (readable while the twin writes).
     pub fn history(&self) -> History {
         self.history.clone()
+    }
+
+    /// A handle on the NGSI-LD broker's own entities (JSON in normalized form, by id).
+    pub fn ngsi_ld_entities(&self) -> Documents {
+        self.ngsi_ld_entities.clone()
+    }
+
+    /// A handle on the NGSI-LD subscriptions (JSON, by id).
+    pub fn ngsi_ld_subscriptions(&self) -> Documents {
+        self.ngsi_ld_subscriptions.clone()
     }
 
     /// Append readings as one batch to the log and each to the history (not yet durable:

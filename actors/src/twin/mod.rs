@@ -38,7 +38,7 @@ use twin_core::waste::report::{CitizenReport, ReportBook};
 use crate::entity::{EntityActor, GetState};
 use crate::network::{NetworkActor, NetworkKind, SolvePolicy};
 use crate::shared::{ApplyFn, Shared};
-use crate::store::{History, Store, StoreError};
+use crate::store::{Documents, History, Store, StoreError};
 use pipeline::{Command, PIPELINE_CAPACITY, Pipeline, collect_states};
 use reports::report_alerts;
 pub use restore::{RestoreReport, restore};
@@ -135,6 +135,17 @@ pub struct BatchOutcome {
     pub store_error: Option<String>,
 }
 
+/// The parts of the store that the API reads and writes beside the pipeline.
+#[derive(Clone)]
+pub struct StoreHandles {
+    /// Every accepted reading per entity and time.
+    pub history: History,
+    /// The NGSI-LD broker's own entities.
+    pub ngsi_ld_entities: Documents,
+    /// NGSI-LD subscriptions.
+    pub ngsi_ld_subscriptions: Documents,
+}
+
 /// A running live twin: a handle to send readings and read its state.
 #[derive(Clone)]
 pub struct LiveTwin {
@@ -146,9 +157,10 @@ pub struct LiveTwin {
     /// twin becomes a node of a cluster (its edge publishes to the cluster's stream, and the
     /// readings come back through [`LiveTwin::ingest_local`] on their shard's owner).
     route: Arc<std::sync::OnceLock<Arc<dyn IngestRoute>>>,
-    /// Every accepted reading per entity and time, readable while the pipeline runs; None once
-    /// it stopped (so that the store's folder is free for the next twin).
-    history: Arc<std::sync::RwLock<Option<History>>>,
+    /// What of the store others read and write while the pipeline runs (the history, the
+    /// NGSI-LD documents); None once it stopped (so that the store's folder is free for the
+    /// next twin).
+    handles: Arc<std::sync::RwLock<Option<StoreHandles>>>,
 }
 
 fn arbiter_of(id: &twin_core::EntityId, arbiters: usize) -> usize {
@@ -224,8 +236,12 @@ impl LiveTwin {
             restored: Some(report),
             ..TwinStatus::default()
         }));
-        let history = Arc::new(std::sync::RwLock::new(Some(store.history())));
-        let history_of_pipeline = history.clone();
+        let handles = Arc::new(std::sync::RwLock::new(Some(StoreHandles {
+            history: store.history(),
+            ngsi_ld_entities: store.ngsi_ld_entities(),
+            ngsi_ld_subscriptions: store.ngsi_ld_subscriptions(),
+        })));
+        let handles_of_pipeline = handles.clone();
         let (tx, rx) = mpsc::channel(PIPELINE_CAPACITY);
         let addrs = Arc::new(addrs);
         let pipeline = Pipeline {
@@ -252,7 +268,7 @@ impl LiveTwin {
                         // The pipeline (and with it the store's lock) is gone when run returns.
                         let reply = rt.block_on(pipeline.run(rx));
                         // The store is closed: no handle may keep its folder locked.
-                        *history_of_pipeline
+                        *handles_of_pipeline
                             .write()
                             .unwrap_or_else(|p| p.into_inner()) = None;
                         if let Some(reply) = reply {
@@ -273,7 +289,7 @@ impl LiveTwin {
             commands: tx,
             status,
             route: Arc::default(),
-            history,
+            handles,
         })
     }
 
@@ -436,7 +452,12 @@ impl LiveTwin {
     /// The history of every reading this twin accepted (on a cluster node: the readings of
     /// the shards it owned when they arrived); None once the twin stopped.
     pub fn history(&self) -> Option<History> {
-        self.history
+        Some(self.store_handles()?.history)
+    }
+
+    /// The store's handles others may use while the twin runs; None once it stopped.
+    pub fn store_handles(&self) -> Option<StoreHandles> {
+        self.handles
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

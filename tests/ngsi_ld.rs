@@ -1,22 +1,20 @@
 //! The NGSI-LD API of `twin serve`, checked by an independent client: a Python script using
 //! only the standard library's HTTP client (tests/ngsi_ld/client.py), not the project's types.
-//! It posts readings through the twin's own API and reads them back through the temporal API.
+//! It posts readings through the twin's own API and reads them back through the temporal API,
+//! writes entities, attributes and batches, runs geo-queries, and checks after the twin was
+//! killed and restarted that the broker's own entities are still there.
 
 mod common;
 
 use std::process::{Command, Stdio};
 
-#[test]
-fn an_independent_client_retrieves_and_queries_the_city_as_smart_data_models() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
-    common::write_operator_tokens(dir.path(), TOKEN);
-    let port = common::free_port();
+/// Start `twin serve` on `dir` and wait for its port.
+fn start_twin(dir: &std::path::Path, port: u16) -> common::Killed {
     let listen = format!("127.0.0.1:{port}");
-    let _twin = common::Killed(
+    let twin = common::Killed(
         Command::new(env!("CARGO_BIN_EXE_twin"))
             .args(["serve", "--speed", "600", "--listen", &listen, "--data-dir"])
-            .arg(dir.path())
+            .arg(dir)
             .current_dir(common::root())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -24,16 +22,39 @@ fn an_independent_client_retrieves_and_queries_the_city_as_smart_data_models() {
             .expect("the twin runs"),
     );
     common::wait_for_port(port, "the twin");
+    twin
+}
+
+/// Run one of the Python clients against the twin on `port`; it prints `ok` when every check
+/// held.
+fn run_client(script: &str, port: u16, token: &str, extra: &[&str]) {
     let out = Command::new("python3")
-        .arg(common::root().join("tests/ngsi_ld/client.py"))
-        .arg(format!("http://{listen}"))
-        .arg(TOKEN)
+        .arg(common::root().join("tests/ngsi_ld").join(script))
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(token)
+        .args(extra)
         .output()
         .expect("python3 runs");
     assert!(
         out.status.success() && common::stdout(&out).trim() == "ok",
-        "{}{}",
+        "{script}: {}{}",
         common::stdout(&out),
         common::stderr(&out)
     );
+}
+
+#[test]
+fn an_independent_client_reads_writes_and_queries_the_city_as_smart_data_models() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
+    common::write_operator_tokens(dir.path(), TOKEN);
+    let port = common::free_port();
+    let twin = start_twin(dir.path(), port);
+    run_client("client.py", port, TOKEN, &[]);
+    run_client("writes.py", port, TOKEN, &[]);
+    // Killed, not stopped: what the broker acknowledged must be on disk already.
+    drop(twin);
+    let port = common::free_port();
+    let _twin = start_twin(dir.path(), port);
+    run_client("writes.py", port, TOKEN, &["after-restart"]);
 }

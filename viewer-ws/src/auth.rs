@@ -4,6 +4,7 @@
 //! Tokens live in a TOML file:
 //! ```toml
 //! open_reads = true
+//! open_ngsi_ld_writes = false   # true: NGSI-LD writes need no token (a trusted network)
 //! [[token]]
 //! name = "scada-bridge"
 //! role = "operator"      # viewer < operator < admin
@@ -46,6 +47,8 @@ struct TokensFile {
     #[serde(default = "yes")]
     open_reads: bool,
     #[serde(default)]
+    open_ngsi_ld_writes: bool,
+    #[serde(default)]
     token: Vec<TokenEntry>,
 }
 
@@ -58,6 +61,9 @@ fn yes() -> bool {
 pub struct Auth {
     tokens: Vec<TokenEntry>,
     pub open_reads: bool,
+    /// NGSI-LD writes without a token, as context brokers on a trusted network allow (off
+    /// by default; the twin's own write paths always need a token).
+    pub open_ngsi_ld_writes: bool,
 }
 
 /// Why a request was refused.
@@ -92,6 +98,7 @@ impl Auth {
         Auth {
             tokens: Vec::new(),
             open_reads: true,
+            open_ngsi_ld_writes: false,
         }
     }
 
@@ -124,6 +131,7 @@ impl Auth {
         Ok(Auth {
             tokens: file.token,
             open_reads: file.open_reads,
+            open_ngsi_ld_writes: file.open_ngsi_ld_writes,
         })
     }
 

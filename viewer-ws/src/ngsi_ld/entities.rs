@@ -4,9 +4,12 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json, json};
+use twin_core::ngsi_ld::GeoQuery;
+use twin_core::ngsi_ld::entity::types_of;
 use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, urn};
 
+use super::broker;
 use super::http::{
     Media, check_reader, media, parse_format, picked, read_request, render, respond, urlencode,
 };
@@ -36,16 +39,16 @@ pub(super) async fn retrieve_entity(
     if !id.contains(':') {
         return Err(Problem::bad_request(format!("`{id}` is not a URI")));
     }
-    let i = entity_of_urn(&state.hub.city, &id).ok_or_else(|| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFound",
-            format!("no entity {id} (the twin's are urn:ngsi-ld:<Type>:<id>, e.g. urn:ngsi-ld:WasteContainer:17)"),
-        )
-    })?;
-    let entity = normalized(&state, i);
+    let entity = match entity_of_urn(&state.hub.city, &id) {
+        Some(i) => normalized(&state, i),
+        None => broker::get(&state, &id)?.ok_or_else(|| {
+            Problem::not_found(format!(
+                "no entity {id} (the twin's are urn:ngsi-ld:<Type>:<id>, e.g. urn:ngsi-ld:WasteContainer:17)"
+            ))
+        })?,
+    };
     if let Some(t) = params.get("type")
-        && entity["type"] != json!(t)
+        && !types_of(&entity).contains(&t.as_str())
     {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
@@ -84,16 +87,21 @@ pub(super) async fn query_entities(
             "limit",
             "offset",
             "count",
+            "georel",
+            "geometry",
+            "coordinates",
+            "geoproperty",
         ],
     )?;
-    if !["type", "attrs", "q"]
+    if !["type", "attrs", "q", "georel", "id", "idPattern"]
         .iter()
         .any(|k| params.contains_key(*k))
     {
         return Err(Problem::bad_request(
-            "a query needs at least one of type, attrs or q (clause 5.7.2); geo-queries are not supported yet",
+            "a query needs at least one of type, id, idPattern, attrs, q or a geo-query (clause 5.7.2)",
         ));
     }
+    let geo = geo_query(&params)?;
     let format = parse_format(&params)?;
     let types: Option<Vec<String>> = params
         .get("type")
@@ -153,57 +161,62 @@ pub(super) async fn query_entities(
     }
     let pick = picked(&params);
     let has_attrs = params.contains_key("attrs");
+    let broker_entities = broker::all(&state)?;
     // Building every candidate's entity is CPU work: off the async workers.
     let worker = state.clone();
     let (matched, page) = tokio::task::spawn_blocking(move || {
         let city = &worker.hub.city;
         let mut matched = 0usize;
         let mut page = Vec::new();
-        for (i, e) in city.entities().iter().enumerate() {
-            let ngsi_type = entity_type(e.kind());
-            if types
-                .as_ref()
-                .is_some_and(|t| !t.iter().any(|x| x == ngsi_type))
+        // Whether an entity passes the filters that need its attributes; in the page if so.
+        let mut consider = |entity: Map<String, Json>, matched: &mut usize| {
+            if q.as_ref().is_some_and(|q| !q.matches(&entity))
+                || geo.as_ref().is_some_and(|g| !g.matches(&entity))
             {
-                continue;
-            }
-            let id = urn(e.kind(), &e.id);
-            if ids.as_ref().is_some_and(|list| !list.contains(&id))
-                || pattern.as_ref().is_some_and(|p| !p.is_match(&id))
-            {
-                continue;
-            }
-            let in_page = matched >= offset && page.len() < limit;
-            if !(q.is_some() || has_attrs || in_page) {
-                matched += 1;
-                continue;
-            }
-            let entity = normalized(&worker, i);
-            if q.as_ref().is_some_and(|q| !q.matches(&entity)) {
-                continue;
+                return;
             }
             // `attrs` keeps only entities having one of them (clause 5.7.2).
             if let Some(pick) = &pick
                 && has_attrs
                 && !pick.iter().any(|a| entity.contains_key(a))
             {
-                continue;
+                return;
             }
-            if in_page {
+            if *matched >= offset && page.len() < limit {
                 page.push(render(entity, format, pick.as_deref()));
             }
-            matched += 1;
+            *matched += 1;
+        };
+        let needs_attributes = q.is_some() || geo.is_some() || has_attrs;
+        let selected = |id: &str, entity_types: &[&str]| {
+            types
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|x| entity_types.contains(&x.as_str())))
+                && ids.as_ref().is_none_or(|list| list.iter().any(|i| i == id))
+                && pattern.as_ref().is_none_or(|p| p.is_match(id))
+        };
+        for (i, e) in city.entities().iter().enumerate() {
+            let id = urn(e.kind(), &e.id);
+            if !selected(&id, &[entity_type(e.kind())]) {
+                continue;
+            }
+            // Entities outside the page that no filter reads are only counted.
+            if !needs_attributes && !(matched >= offset && matched < offset + limit) {
+                matched += 1;
+                continue;
+            }
+            consider(normalized(&worker, i), &mut matched);
+        }
+        for entity in broker_entities {
+            let id = entity.get("id").and_then(Json::as_str).unwrap_or_default();
+            if selected(id, &types_of(&entity)) {
+                consider(entity, &mut matched);
+            }
         }
         (matched, page)
     })
     .await
-    .map_err(|e| {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            e.to_string(),
-        )
-    })?;
+    .map_err(|e| Problem::internal(e.to_string()))?;
     let mut extra = Vec::new();
     if count {
         extra.push(("NGSILD-Results-Count", matched.to_string()));
@@ -238,16 +251,39 @@ pub(super) async fn query_entities(
     Ok(respond(Json::Array(page), media, extra))
 }
 
-/// `GET /ngsi-ld/v1/types` (clause 6.25): the entity types the twin holds.
+/// The geo-query of a request (clause 6.3.14), if it has one: `georel`, `geometry` and
+/// `coordinates` together, `geoproperty` optional.
+fn geo_query(params: &HashMap<String, String>) -> Result<Option<GeoQuery>, Problem> {
+    let given = ["georel", "geometry", "coordinates"].map(|k| params.get(k));
+    match given {
+        [None, None, None] if !params.contains_key("geoproperty") => Ok(None),
+        [Some(rel), Some(geometry), Some(coordinates)] => GeoQuery::parse(
+            rel,
+            geometry,
+            coordinates,
+            params.get("geoproperty").map(String::as_str),
+        )
+        .map(Some)
+        .map_err(|e| Problem::bad_request(e.to_string())),
+        _ => Err(Problem::bad_request(
+            "a geo-query needs georel, geometry and coordinates together (clause 6.3.14)",
+        )),
+    }
+}
+
+/// `GET /ngsi-ld/v1/types` (clause 6.25): the entity types the broker holds, the twin's and
+/// its own entities'.
 pub(super) async fn types(State(state): State<AppState>, headers: HeaderMap) -> NgsiResult {
     check_reader(&state, &headers)?;
     let media = media(&headers)?;
+    let own = broker::all(&state)?;
     let mut names: Vec<&str> = state
         .hub
         .city
         .entities()
         .iter()
         .map(|e| entity_type(e.kind()))
+        .chain(own.iter().flat_map(types_of))
         .collect();
     names.sort_unstable();
     names.dedup();

@@ -254,3 +254,134 @@ pub(super) fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Writes need the operator role, as the twin's own write paths do, unless the tokens file
+/// opens NGSI-LD writes (`open_ngsi_ld_writes`, for a broker on a trusted network).
+pub(super) fn check_writer(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
+    let token = bearer(headers);
+    if token.is_none() && state.auth.open_ngsi_ld_writes {
+        return Ok(());
+    }
+    authorize(state, token, Role::Operator)
+        .map(|_| ())
+        .map_err(|e| Problem::new(e.status, "", e.message))
+}
+
+/// The JSON body of a write, after the checks every write makes (clause 6.3.6): the writer's
+/// role; a `Content-Type` of `application/json` (the @context in the `Link` header, none in
+/// the body), `application/ld+json` (the @context in the body) or, where `merge_patch`,
+/// `application/merge-patch+json`; a @context this broker understands; the size and deadline
+/// limits of the twin's other bodies; UTF-8 JSON without repeated keys.
+pub(super) async fn write_body(
+    state: &AppState,
+    request: axum::extract::Request,
+    merge_patch: bool,
+) -> Result<Json, Problem> {
+    let headers = request.headers().clone();
+    check_writer(state, &headers)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let ld = match content_type.as_str() {
+        "application/json" => false,
+        "application/merge-patch+json" if merge_patch => false,
+        "application/ld+json" => true,
+        other => {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "InvalidRequest",
+                format!("Content-Type `{other}`: send application/json or application/ld+json"),
+            ));
+        }
+    };
+    if !ld {
+        check_context(&headers)?;
+    }
+    let limit = state.limits.max_body_bytes;
+    let bytes = crate::api::read_body(
+        request,
+        limit,
+        state.limits.connections.body_timeout,
+        "body_too_large",
+        format!("the body exceeds {limit} bytes; send smaller batches"),
+    )
+    .await
+    .map_err(|e| Problem::new(e.status, "InvalidRequest", e.message))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        Problem::invalid(format!(
+            "byte {} of the body is not UTF-8",
+            e.valid_up_to() + 1
+        ))
+    })?;
+    let body: Json = twin_core::formats::json::from_str_strict(text)
+        .map_err(|e| Problem::invalid(format!("the body is not JSON: {e}")))?;
+    let contexts: Vec<&Json> = match &body {
+        Json::Object(o) => o.get("@context").into_iter().collect(),
+        Json::Array(items) => items.iter().filter_map(|i| i.get("@context")).collect(),
+        _ => Vec::new(),
+    };
+    match (ld, contexts.is_empty()) {
+        (false, false) => Err(Problem::bad_request(
+            "an application/json body carries no @context: give it in the Link header, or send application/ld+json",
+        )),
+        (true, true) => Err(Problem::bad_request(
+            "an application/ld+json body needs its @context",
+        )),
+        (true, false) => {
+            contexts.into_iter().try_for_each(check_body_context)?;
+            Ok(body)
+        }
+        (false, true) => Ok(body),
+    }
+}
+
+/// A body's @context must be the core context (a URL, or a list of only it), for the reason
+/// [`check_context`] gives.
+fn check_body_context(context: &Json) -> Result<(), Problem> {
+    let urls: Vec<&Json> = match context {
+        Json::Array(items) => items.iter().collect(),
+        one => vec![one],
+    };
+    match urls.iter().find(|u| {
+        !u.as_str()
+            .is_some_and(|u| u.contains("ngsi-ld-core-context"))
+    }) {
+        None => Ok(()),
+        Some(other) => Err(Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "LdContextNotAvailable",
+            format!(
+                "@context {other}: this broker serves the Smart Data Models and core terms only and does not yet expand other contexts; give the core context"
+            ),
+        )),
+    }
+}
+
+/// A write's result for its attributes (clause 5.2.18): 204 when every attribute was written,
+/// else 207 with `updated` and `notUpdated` (each with its reason).
+pub(super) fn update_result(result: twin_core::ngsi_ld::entity::UpdateResult) -> Response {
+    if result.not_updated.is_empty() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let body = json!({
+        "updated": result.updated,
+        "notUpdated": result.not_updated.iter().map(|(name, reason)| json!({
+            "attributeName": name,
+            "reason": reason,
+        })).collect::<Vec<_>>(),
+    });
+    let mut response = (StatusCode::MULTI_STATUS, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

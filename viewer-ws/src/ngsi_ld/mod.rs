@@ -11,14 +11,21 @@
 //! - [`problem`]: errors as ProblemDetails;
 //! - [`http`]: what every request is checked for and how answers are shaped (formats, media
 //!   types, the @context);
-//! - [`twin_entity`]: the twin's own assets as entities;
-//! - [`entities`]: retrieve and query; [`temporal`]: the temporal API.
+//! - [`twin_entity`]: the twin's own assets as entities; [`twin_write`]: attribute writes to
+//!   them, as readings;
+//! - [`broker`]: the broker's own entities, kept in the store;
+//! - [`entities`]: retrieve and query; [`write`]: writes to one entity; [`batch`]: batch
+//!   operations; [`temporal`]: the temporal API.
 
+mod batch;
+mod broker;
 mod entities;
 mod http;
 mod problem;
 mod temporal;
 mod twin_entity;
+mod twin_write;
+mod write;
 
 pub use problem::Problem;
 pub use twin_entity::normalized;
@@ -27,20 +34,43 @@ pub use twin_entity::normalized;
 pub const CORE_CONTEXT: &str = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld";
 
 use crate::AppState;
+use axum::routing::{get, post};
 use entities::{query_entities, retrieve_entity, types};
 use temporal::retrieve_temporal;
+use write::{
+    append_attributes, create_entity, delete_attribute, delete_entity, merge_entity,
+    partial_update_attribute, replace_attribute, replace_entity, update_attributes,
+};
 
 /// The routes of the NGSI-LD API.
 pub fn routes() -> axum::Router<AppState> {
+    // The specification writes the attribute collection with a trailing slash (`/attrs/`);
+    // clients use both.
+    let attrs = || post(append_attributes).patch(update_attributes);
+    let attr = || {
+        axum::routing::patch(partial_update_attribute)
+            .put(replace_attribute)
+            .delete(delete_attribute)
+    };
     axum::Router::new()
-        .route("/ngsi-ld/v1/entities", axum::routing::get(query_entities))
+        .route(
+            "/ngsi-ld/v1/entities",
+            get(query_entities).post(create_entity),
+        )
         .route(
             "/ngsi-ld/v1/entities/{id}",
-            axum::routing::get(retrieve_entity),
+            get(retrieve_entity)
+                .delete(delete_entity)
+                .put(replace_entity)
+                .patch(merge_entity),
         )
-        .route("/ngsi-ld/v1/types", axum::routing::get(types))
+        .route("/ngsi-ld/v1/entities/{id}/attrs", attrs())
+        .route("/ngsi-ld/v1/entities/{id}/attrs/", attrs())
+        .route("/ngsi-ld/v1/entities/{id}/attrs/{attr}", attr())
         .route(
-            "/ngsi-ld/v1/temporal/entities/{id}",
-            axum::routing::get(retrieve_temporal),
+            "/ngsi-ld/v1/entityOperations/{operation}",
+            post(batch::batch),
         )
+        .route("/ngsi-ld/v1/types", get(types))
+        .route("/ngsi-ld/v1/temporal/entities/{id}", get(retrieve_temporal))
 }

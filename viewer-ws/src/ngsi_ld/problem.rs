@@ -34,6 +34,37 @@ impl Problem {
     pub(super) fn invalid(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::BAD_REQUEST, "InvalidRequest", detail)
     }
+
+    pub(super) fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "ResourceNotFound", detail)
+    }
+
+    pub(super) fn already_exists(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::CONFLICT, "AlreadyExists", detail)
+    }
+
+    /// An operation this broker does not perform on this target (422, clause 5.5.2).
+    pub(super) fn not_supported(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "OperationNotSupported",
+            detail,
+        )
+    }
+
+    pub(super) fn internal(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", detail)
+    }
+
+    /// The error as the ProblemDetails object a batch result carries for one entity.
+    pub(super) fn details(&self) -> serde_json::Value {
+        json!({
+            "type": format!("https://uri.etsi.org/ngsi-ld/errors/{}", self.kind),
+            "title": self.kind,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        })
+    }
 }
 
 impl IntoResponse for Problem {

@@ -2,13 +2,14 @@
 //! interoperability mechanisms) as far as it is a format: the city's assets as Smart Data
 //! Models entities ([`model`]: types, URNs, unit codes, attribute names) and the query
 //! language ([`query`]), geo-queries ([`geo_query`]), entities as requests carry them and the
-//! write operations on them ([`entity`]), temporal windows and aggregation ([`temporal`]).
+//! write operations on them ([`entity`]), subscriptions ([`subscription`]), temporal windows and aggregation ([`temporal`]).
 //! Clause numbers are those of ETSI GS CIM 009 V1.8.1.
 
 pub mod entity;
 pub mod geo_query;
 pub mod model;
 pub mod query;
+pub mod subscription;
 pub mod temporal;
 
 pub use entity::{EntityBody, EntityError};

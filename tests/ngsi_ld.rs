@@ -1,8 +1,9 @@
 //! The NGSI-LD API of `twin serve`, checked by an independent client: a Python script using
 //! only the standard library's HTTP client (tests/ngsi_ld/client.py), not the project's types.
 //! It posts readings through the twin's own API and reads them back through the temporal API,
-//! writes entities, attributes and batches, runs geo-queries, and checks after the twin was
-//! killed and restarted that the broker's own entities are still there.
+//! writes entities, attributes and batches, runs geo-queries,
+//! subscribes its own HTTP receiver and watches the notifications, and checks after the twin
+//! was killed and restarted that the broker's own entities and subscriptions are still there.
 
 mod common;
 
@@ -52,9 +53,11 @@ fn an_independent_client_reads_writes_and_queries_the_city_as_smart_data_models(
     let twin = start_twin(dir.path(), port);
     run_client("client.py", port, TOKEN, &[]);
     run_client("writes.py", port, TOKEN, &[]);
+    run_client("subscriptions.py", port, TOKEN, &[]);
     // Killed, not stopped: what the broker acknowledged must be on disk already.
     drop(twin);
     let port = common::free_port();
     let _twin = start_twin(dir.path(), port);
     run_client("writes.py", port, TOKEN, &["after-restart"]);
+    run_client("subscriptions.py", port, TOKEN, &["after-restart"]);
 }

@@ -523,6 +523,37 @@ impl FeedHub {
         Next::Changes { body, entities, to }
     }
 
+    /// The entities changed after version `from`, each with the names of its fields that
+    /// changed, and the version this reaches; None when `from` fell out of the journal (the
+    /// changes in between are lost to this reader).
+    pub fn changed_after(&self, from: u64) -> Option<(Vec<(usize, Vec<Arc<str>>)>, u64)> {
+        let st = self.read();
+        let to = st.version;
+        if from >= to {
+            return Some((Vec::new(), to));
+        }
+        if from + 1 < st.journal_start {
+            return None;
+        }
+        let start = (from + 1 - st.journal_start) as usize;
+        let mut changed: Vec<u32> = st.journal.range(start..).copied().collect();
+        changed.sort_unstable();
+        changed.dedup();
+        let entities = changed
+            .into_iter()
+            .map(|i| {
+                let fields = st.views[i as usize]
+                    .fields
+                    .iter()
+                    .filter(|f| f.version > from)
+                    .map(|f| f.name.clone())
+                    .collect();
+                (i as usize, fields)
+            })
+            .collect();
+        Some((entities, to))
+    }
+
     fn cached(&self, key: BodyKey, build: impl FnOnce() -> (String, usize)) -> (Arc<str>, usize) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = cache.get(&key) {

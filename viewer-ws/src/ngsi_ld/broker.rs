@@ -96,10 +96,27 @@ pub(super) fn create(state: &AppState, body: EntityBody) -> Result<String, Probl
     if write.get(&id).map_err(store_problem)?.is_some() {
         return Err(Problem::already_exists(format!("{id} exists")));
     }
+    let entity = body.into_normalized();
     write
-        .put(&id, &Json::Object(body.into_normalized()))
+        .put(&id, &Json::Object(entity.clone()))
         .map_err(store_problem)?;
+    notify(state, None, entity);
     Ok(id)
+}
+
+/// Tell the subscriptions' engine a broker entity changed: the attributes that differ from
+/// `before` (all of a new entity).
+fn notify(state: &AppState, before: Option<&Map<String, Json>>, after: Map<String, Json>) {
+    let changed: Vec<String> = after
+        .iter()
+        .filter(|(k, v)| {
+            !matches!(k.as_str(), "id" | "type") && before.is_none_or(|b| b.get(*k) != Some(*v))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !changed.is_empty() {
+        state.ngsi_ld.broker_changed(after, changed);
+    }
 }
 
 /// Read an entity, change it with `change` and keep it (one write at a time): 404 when it
@@ -116,10 +133,12 @@ pub(super) fn modify<T>(
         .map_err(store_problem)?
         .and_then(|d| d.as_object().cloned())
         .ok_or_else(|| not_found(id))?;
+    let before = entity.clone();
     let answer = change(&mut entity)?;
     write
-        .put(id, &Json::Object(entity))
+        .put(id, &Json::Object(entity.clone()))
         .map_err(store_problem)?;
+    notify(state, Some(&before), entity);
     Ok(answer)
 }
 
@@ -165,8 +184,12 @@ pub(super) fn upsert(
     check_not_twin(state, &body)?;
     let docs = documents(state)?;
     let write = docs.write();
-    let stored = write.get(&id).map_err(store_problem)?;
-    let (created, entity) = match stored.and_then(|d| d.as_object().cloned()) {
+    let stored = write
+        .get(&id)
+        .map_err(store_problem)?
+        .and_then(|d| d.as_object().cloned());
+    let before = stored.clone();
+    let (created, entity) = match stored {
         None => {
             if body.types.is_empty() {
                 return Err(Problem::bad_request(format!(
@@ -191,8 +214,9 @@ pub(super) fn upsert(
         }
     };
     write
-        .put(&id, &Json::Object(entity))
+        .put(&id, &Json::Object(entity.clone()))
         .map_err(store_problem)?;
+    notify(state, before.as_ref(), entity);
     Ok(created)
 }
 

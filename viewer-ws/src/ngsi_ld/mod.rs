@@ -15,18 +15,24 @@
 //!   them, as readings;
 //! - [`broker`]: the broker's own entities, kept in the store;
 //! - [`entities`]: retrieve and query; [`write`]: writes to one entity; [`batch`]: batch
-//!   operations; [`temporal`]: the temporal API.
+//!   operations; [`temporal`]: the temporal API;
+//! - [`subscriptions`]: their API; [`notifier`]: the engine that notifies them;
+//!   [`delivery`]: posting a notification.
 
 mod batch;
 mod broker;
+mod delivery;
 mod entities;
 mod http;
+mod notifier;
 mod problem;
+mod subscriptions;
 mod temporal;
 mod twin_entity;
 mod twin_write;
 mod write;
 
+pub use notifier::Notifier;
 pub use problem::Problem;
 pub use twin_entity::normalized;
 
@@ -70,6 +76,16 @@ pub fn routes() -> axum::Router<AppState> {
         .route(
             "/ngsi-ld/v1/entityOperations/{operation}",
             post(batch::batch),
+        )
+        .route(
+            "/ngsi-ld/v1/subscriptions",
+            get(subscriptions::list_subscriptions).post(subscriptions::create_subscription),
+        )
+        .route(
+            "/ngsi-ld/v1/subscriptions/{id}",
+            get(subscriptions::retrieve_subscription)
+                .patch(subscriptions::update_subscription)
+                .delete(subscriptions::delete_subscription),
         )
         .route("/ngsi-ld/v1/types", get(types))
         .route("/ngsi-ld/v1/temporal/entities/{id}", get(retrieve_temporal))

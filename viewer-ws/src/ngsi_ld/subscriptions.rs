@@ -1,0 +1,180 @@
+//! Subscriptions (clause 6.10, 6.11): create, list, retrieve, update and delete. They are kept
+//! in the store (durable when the answer is sent) and handed to the [`super::notifier`].
+//!
+//! Every subscription operation needs the writer's rights (an operator's token, or
+//! `open_ngsi_ld_writes`): a subscription names where the city's data goes.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::{Value as Json, json};
+use twin_actors::store::Documents;
+use twin_core::ngsi_ld::subscription::Subscription;
+
+use super::http::{check_params, check_writer, media, respond, write_body};
+use super::notifier::{Entry, fresh_urn};
+use super::problem::{NgsiResult, Problem};
+use crate::AppState;
+
+fn documents(state: &AppState) -> Result<Documents, Problem> {
+    state
+        .hub
+        .twin
+        .store_handles()
+        .map(|h| h.ngsi_ld_subscriptions)
+        .ok_or_else(|| Problem::internal("the twin is not running"))
+}
+
+/// `POST /ngsi-ld/v1/subscriptions` (clause 6.10.3.1): 201 with its `Location`; an id is
+/// given when the body has none.
+pub(super) async fn create_subscription(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    request: Request,
+) -> NgsiResult {
+    check_params(&params, &[])?;
+    let mut body = write_body(&state, request, false).await?;
+    let Json::Object(o) = &mut body else {
+        return Err(Problem::bad_request("a subscription is a JSON object"));
+    };
+    o.remove("@context");
+    for member in ["status", "createdAt", "modifiedAt"] {
+        o.remove(member);
+    }
+    if !o.contains_key("id") {
+        o.insert("id".into(), json!(fresh_urn("Subscription")));
+    }
+    if let Some(n) = o.get_mut("notification").and_then(Json::as_object_mut) {
+        for member in twin_core::ngsi_ld::subscription::NOTIFICATION_STATUS {
+            n.remove(*member);
+        }
+    }
+    let subscription = Subscription::parse(&body).map_err(|e| Problem::bad_request(e.0))?;
+    let id = subscription.id.clone();
+    let docs = documents(&state)?;
+    state.ngsi_ld.with_entries(|entries| {
+        if entries.contains_key(&id) {
+            return Err(Problem::already_exists(format!("subscription {id} exists")));
+        }
+        docs.write()
+            .put(&id, &body)
+            .map_err(|e| Problem::internal(format!("the store: {e}")))?;
+        entries.insert(id.clone(), Entry::new(subscription, body));
+        Ok(())
+    })?;
+    let mut response = StatusCode::CREATED.into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/ngsi-ld/v1/subscriptions/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /ngsi-ld/v1/subscriptions` (clause 6.10.3.2): `limit` (default 20, at most 1,000),
+/// `offset`, `count`.
+pub(super) async fn list_subscriptions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> NgsiResult {
+    check_writer(&state, &headers)?;
+    let media = media(&headers)?;
+    check_params(&params, &["limit", "offset", "count"])?;
+    let number = |name: &str, default: usize, max: usize| -> Result<usize, Problem> {
+        params.get(name).map_or(Ok(default), |t| {
+            t.parse::<usize>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| {
+                    Problem::bad_request(format!("{name} `{t}` is not a whole number up to {max}"))
+                })
+        })
+    };
+    let limit = number("limit", 20, 1000)?;
+    let offset = number("offset", 0, usize::MAX)?;
+    let all = state.ngsi_ld.views();
+    let mut extra = Vec::new();
+    if params.get("count").is_some_and(|c| c == "true") {
+        extra.push(("NGSILD-Results-Count", all.len().to_string()));
+    }
+    let page: Vec<Json> = all.into_iter().skip(offset).take(limit).collect();
+    Ok(respond(Json::Array(page), media, extra))
+}
+
+/// `GET /ngsi-ld/v1/subscriptions/{id}` (clause 6.11.3.1).
+pub(super) async fn retrieve_subscription(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> NgsiResult {
+    check_writer(&state, &headers)?;
+    let media = media(&headers)?;
+    let view = state
+        .ngsi_ld
+        .view(&id)
+        .ok_or_else(|| Problem::not_found(format!("no subscription {id}")))?;
+    Ok(respond(view, media, vec![]))
+}
+
+/// `PATCH /ngsi-ld/v1/subscriptions/{id}` (clause 6.11.3.2): the members given replace the
+/// subscription's (`notification` member by member); the result is checked as a new one.
+pub(super) async fn update_subscription(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> NgsiResult {
+    let fragment = write_body(&state, request, true).await?;
+    let Json::Object(fragment) = fragment else {
+        return Err(Problem::bad_request(
+            "a subscription fragment is a JSON object",
+        ));
+    };
+    let docs = documents(&state)?;
+    state.ngsi_ld.with_entries(|entries| {
+        let entry = entries
+            .get(&id)
+            .ok_or_else(|| Problem::not_found(format!("no subscription {id}")))?;
+        let mut raw = entry.raw().clone();
+        for (member, value) in fragment {
+            match member.as_str() {
+                "@context" | "status" | "createdAt" | "modifiedAt" => {}
+                "id" if value != json!(id) => {
+                    return Err(Problem::bad_request("a subscription's id cannot change"));
+                }
+                "notification" => match (raw.get_mut("notification"), value) {
+                    (Some(Json::Object(n)), Json::Object(given)) => n.extend(given),
+                    (_, value) => raw["notification"] = value,
+                },
+                _ => raw[member] = value,
+            }
+        }
+        let subscription = Subscription::parse(&raw).map_err(|e| Problem::bad_request(e.0))?;
+        docs.write()
+            .put(&id, &raw)
+            .map_err(|e| Problem::internal(format!("the store: {e}")))?;
+        entries.insert(id.clone(), Entry::new(subscription, raw));
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /ngsi-ld/v1/subscriptions/{id}` (clause 6.11.3.3).
+pub(super) async fn delete_subscription(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> NgsiResult {
+    check_writer(&state, &headers)?;
+    let docs = documents(&state)?;
+    state.ngsi_ld.with_entries(|entries| {
+        if entries.remove(&id).is_none() {
+            return Err(Problem::not_found(format!("no subscription {id}")));
+        }
+        docs.write()
+            .remove(&id)
+            .map_err(|e| Problem::internal(format!("the store: {e}")))?;
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -149,4 +149,16 @@ for extra, kind in [
     status, _, problem = get(TEMPORAL + urllib.parse.urlencode(query))
     check(status == 400 and problem["type"] == ERRORS + kind, f"{extra}: {status} {problem}")
 
+# The temporal query over several entities: bin 17 among the bins, its eight readings; an
+# entity without readings in the window has no instances.
+query = {**DAY, "type": "WasteContainer", "id": "urn:ngsi-ld:WasteContainer:17,urn:ngsi-ld:WasteContainer:18",
+         "count": "true"}
+status, headers, many = get("/ngsi-ld/v1/temporal/entities?" + urllib.parse.urlencode(query))
+check(status == 200 and int(headers["NGSILD-Results-Count"]) == 2 and len(many) == 2, f"temporal query: {status} {many}")
+by_id = {e["id"]: e for e in many}
+check([i["value"] for i in by_id["urn:ngsi-ld:WasteContainer:17"]["fillingLevel"]] == levels, by_id)
+check("fillingLevel" not in by_id["urn:ngsi-ld:WasteContainer:18"], f"no readings, no instances: {by_id}")
+status, _, problem = get("/ngsi-ld/v1/temporal/entities?" + urllib.parse.urlencode(DAY))
+check(status == 400 and problem["type"] == ERRORS + "BadRequestData", f"a temporal query needs a type: {problem}")
+
 print("ok")

@@ -42,7 +42,7 @@ pub const CORE_CONTEXT: &str = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-con
 use crate::AppState;
 use axum::routing::{get, post};
 use entities::{query_entities, retrieve_entity, types};
-use temporal::retrieve_temporal;
+use temporal::{query_temporal, retrieve_temporal};
 use write::{
     append_attributes, create_entity, delete_attribute, delete_entity, merge_entity,
     partial_update_attribute, replace_attribute, replace_entity, update_attributes,
@@ -88,5 +88,6 @@ pub fn routes() -> axum::Router<AppState> {
                 .delete(subscriptions::delete_subscription),
         )
         .route("/ngsi-ld/v1/types", get(types))
+        .route("/ngsi-ld/v1/temporal/entities", get(query_temporal))
         .route("/ngsi-ld/v1/temporal/entities/{id}", get(retrieve_temporal))
 }

@@ -50,6 +50,17 @@ if [ -z "${NATS_SERVER:-}" ]; then
 fi
 "$NATS_SERVER" --version
 
+# Python packages the tests use (jsonschema, for the Smart Data Models' JSON Schemas), in a
+# venv of their own; CITYTWIN_PYTHON names its interpreter for the tests.
+venv="${CARGO_TARGET_DIR:-target}/test-venv"
+if ! "$venv/bin/python" -c "import jsonschema, referencing" 2>/dev/null; then
+  echo "installing: jsonschema (PyPI) into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check jsonschema
+fi
+CITYTWIN_PYTHON="$(cd "$venv/bin" && pwd)/python"
+export CITYTWIN_PYTHON
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
   # nextest does not run doctests.

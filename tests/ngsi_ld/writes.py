@@ -116,6 +116,20 @@ problem(status, answer, 400, "BadRequestData", "a unit the twin does not keep th
 status, _, answer = send("DELETE", "/ngsi-ld/v1/entities/" + BIN)
 problem(status, answer, 422, "OperationNotSupported", "deleting a twin asset")
 
+# What the twin derives (roads, key figures, alerts, reports) is read, never written.
+status, _, segment = get("/ngsi-ld/v1/entities/urn:ngsi-ld:RoadSegment:1")
+road_id = segment["refRoad"]["object"]
+status, _, road = get("/ngsi-ld/v1/entities/" + quoted(road_id))
+check(status == 200 and road["type"] == "Road" and "urn:ngsi-ld:RoadSegment:1" in road["refRoadSegment"]["object"],
+      f"a segment's road lists it: {status} {road}")
+status, _, kpi = get("/ngsi-ld/v1/entities/urn:ngsi-ld:KeyPerformanceIndicator:power_load_kw")
+check(status == 200 and kpi["kpiValue"]["unitCode"] == "KWT", f"a key figure: {kpi}")
+status, _, answer = send("PATCH", "/ngsi-ld/v1/entities/urn:ngsi-ld:KeyPerformanceIndicator:power_load_kw/attrs/",
+                         {"kpiValue": 1})
+problem(status, answer, 422, "OperationNotSupported", "writing a key figure")
+status, _, answer = send("POST", "/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Alert:mine", "type": "Alert"})
+problem(status, answer, 422, "OperationNotSupported", "creating an entity of a derived type")
+
 # Batch operations: each entity on its own; 207 with the failures' ProblemDetails.
 batch = [{"id": f"urn:ngsi-ld:Building:b{k}", "type": "Building", "floors": k} for k in (3, 4)]
 status, _, answer = send("POST", "/ngsi-ld/v1/entityOperations/create", batch + [{"id": "urn:ngsi-ld:Building:b2", "type": "Building"}])

@@ -107,8 +107,8 @@ pub struct AppState {
     pub dumps: Arc<connections::AddressGate>,
     /// WebSocket upgrades per address: held at once and new ones per second.
     pub upgrades: Arc<connections::AddressGate>,
-    /// NGSI-LD subscriptions and their notifications.
-    pub ngsi_ld: Arc<ngsi_ld::Notifier>,
+    /// The NGSI-LD API's state: subscriptions, the Smart Data Models' index.
+    pub ngsi_ld: Arc<ngsi_ld::NgsiLd>,
 }
 
 /// Errors starting the server.
@@ -304,14 +304,15 @@ pub fn spawn_server(
                         api::DUMPS_PER_ADDRESS,
                     ),
                     upgrades: connections::AddressGate::for_upgrades(),
-                    ngsi_ld: ngsi_ld::Notifier::load(
+                    ngsi_ld: Arc::new(ngsi_ld::NgsiLd::new(
+                        &hub.city,
                         hub.twin
                             .store_handles()
                             .map(|h| h.ngsi_ld_subscriptions)
                             .as_ref(),
-                    ),
+                    )),
                 };
-                tokio::spawn(state.ngsi_ld.clone().run(state.clone()));
+                tokio::spawn(state.ngsi_ld.notifier.clone().run(state.clone()));
                 let _ = ready_tx.send(Ok((addr, hub)));
                 connections::serve(
                     listener,

@@ -116,10 +116,11 @@ fn delete(state: &AppState, items: &[Json]) -> Outcomes {
             continue;
         };
         let result = match broker::owner(state, id) {
-            Owner::Twin(_) => Err(Problem::not_supported(format!(
+            Ok(Owner::Twin(_)) => Err(Problem::not_supported(format!(
                 "{id} is one of the twin's assets"
             ))),
-            Owner::Broker => broker::delete(state, id),
+            Ok(Owner::Broker) => broker::delete(state, id),
+            Err(p) => Err(p),
         };
         match result {
             Ok(()) => out.success.push(id.to_string()),
@@ -170,7 +171,14 @@ async fn write(
                 continue;
             }
         };
-        let result = match (broker::owner(state, &id), replace) {
+        let owner = match broker::owner(state, &id) {
+            Ok(owner) => owner,
+            Err(p) => {
+                out.errors.push((id, p));
+                continue;
+            }
+        };
+        let result = match (owner, replace) {
             (Owner::Twin(i), _) => {
                 twin.push((id, i, body.attributes));
                 continue;

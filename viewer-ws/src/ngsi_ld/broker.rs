@@ -36,11 +36,15 @@ pub(super) enum Owner {
     Broker,
 }
 
-/// Which side an id belongs to (the broker's own whether or not it exists).
-pub(super) fn owner(state: &AppState, id: &str) -> Owner {
+/// Which side an id belongs to (the broker's own whether or not it exists); the entities the
+/// twin derives (roads, key figures, alerts, reports) are not written: 422.
+pub(super) fn owner(state: &AppState, id: &str) -> Result<Owner, Problem> {
     match entity_of_urn(&state.hub.city, id) {
-        Some(i) => Owner::Twin(i),
-        None => Owner::Broker,
+        Some(i) => Ok(Owner::Twin(i)),
+        None if super::generated::owns(id) => Err(Problem::not_supported(format!(
+            "{id} is of a type the twin derives (roads, key figures, alerts, citizens' reports): not written through the API"
+        ))),
+        None => Ok(Owner::Broker),
     }
 }
 
@@ -75,7 +79,18 @@ fn check_not_twin(state: &AppState, body: &EntityBody) -> Result<(), Problem> {
             "{id} is one of the twin's assets"
         )));
     }
-    if let Some(t) = body.types.iter().find(|t| !kinds_of_type(t).is_empty()) {
+    if let Some(id) = &body.id
+        && super::generated::owns(id)
+    {
+        return Err(Problem::not_supported(format!(
+            "{id} is of a type the twin derives (roads, key figures, alerts, citizens' reports): not written through the API"
+        )));
+    }
+    if let Some(t) = body
+        .types
+        .iter()
+        .find(|t| !kinds_of_type(t).is_empty() || super::generated::TYPES.contains(&t.as_str()))
+    {
         return Err(Problem::not_supported(format!(
             "{t} entities are the twin's assets: they come from the city's network files, not from the API"
         )));
@@ -115,7 +130,7 @@ fn notify(state: &AppState, before: Option<&Map<String, Json>>, after: Map<Strin
         .map(|(k, _)| k.clone())
         .collect();
     if !changed.is_empty() {
-        state.ngsi_ld.broker_changed(after, changed);
+        state.ngsi_ld.notifier.broker_changed(after, changed);
     }
 }
 

@@ -9,12 +9,12 @@ use twin_core::ngsi_ld::GeoQuery;
 use twin_core::ngsi_ld::entity::types_of;
 use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, urn};
 
-use super::broker;
 use super::http::{
     Media, check_reader, media, parse_format, picked, read_request, render, respond, urlencode,
 };
 use super::problem::{NgsiResult, Problem};
 use super::twin_entity::normalized;
+use super::{broker, generated};
 use crate::AppState;
 
 /// Entities one query returns unless it asks for another `limit` (clause 6.3.10 lets the
@@ -41,11 +41,14 @@ pub(super) async fn retrieve_entity(
     }
     let entity = match entity_of_urn(&state.hub.city, &id) {
         Some(i) => normalized(&state, i),
-        None => broker::get(&state, &id)?.ok_or_else(|| {
+        None => match generated::get(&state, &id) {
+            Some(entity) => entity,
+            None => broker::get(&state, &id)?.ok_or_else(|| {
             Problem::not_found(format!(
                 "no entity {id} (the twin's are urn:ngsi-ld:<Type>:<id>, e.g. urn:ngsi-ld:WasteContainer:17)"
             ))
         })?,
+        },
     };
     if let Some(t) = params.get("type")
         && !types_of(&entity).contains(&t.as_str())
@@ -161,7 +164,8 @@ pub(super) async fn query_entities(
     }
     let pick = picked(&params);
     let has_attrs = params.contains_key("attrs");
-    let broker_entities = broker::all(&state)?;
+    let mut broker_entities = generated::entities(&state, types.as_deref());
+    broker_entities.extend(broker::all(&state)?);
     // Building every candidate's entity is CPU work: off the async workers.
     let worker = state.clone();
     let (matched, page) = tokio::task::spawn_blocking(move || {
@@ -284,6 +288,7 @@ pub(super) async fn types(State(state): State<AppState>, headers: HeaderMap) -> 
         .iter()
         .map(|e| entity_type(e.kind()))
         .chain(own.iter().flat_map(types_of))
+        .chain(generated::TYPES)
         .collect();
     names.sort_unstable();
     names.dedup();

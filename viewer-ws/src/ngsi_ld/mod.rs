@@ -13,7 +13,8 @@
 //!   types, the @context);
 //! - [`twin_entity`]: the twin's own assets as entities; [`twin_write`]: attribute writes to
 //!   them, as readings;
-//! - [`broker`]: the broker's own entities, kept in the store;
+//! - [`broker`]: the broker's own entities, kept in the store; [`generated`]: entities the
+//!   twin derives (roads, key figures, alerts, citizens' reports);
 //! - [`entities`]: retrieve and query; [`write`]: writes to one entity; [`batch`]: batch
 //!   operations; [`temporal`]: the temporal API;
 //! - [`subscriptions`]: their API; [`notifier`]: the engine that notifies them;
@@ -23,6 +24,7 @@ mod batch;
 mod broker;
 mod delivery;
 mod entities;
+mod generated;
 mod http;
 mod notifier;
 mod problem;
@@ -36,8 +38,30 @@ pub use notifier::Notifier;
 pub use problem::Problem;
 pub use twin_entity::normalized;
 
+/// What the NGSI-LD API keeps beside the twin: the subscriptions' engine and what the Smart
+/// Data Models need of the city, computed once.
+pub struct NgsiLd {
+    pub notifier: Arc<Notifier>,
+    pub models: twin_core::ngsi_ld::smart_data_models::ModelIndex,
+}
+
+impl NgsiLd {
+    /// The API's state for `city`, with the subscriptions kept in `subscriptions`.
+    pub fn new(
+        city: &twin_core::CityModel,
+        subscriptions: Option<&twin_actors::store::Documents>,
+    ) -> NgsiLd {
+        NgsiLd {
+            notifier: Notifier::load(subscriptions),
+            models: twin_core::ngsi_ld::smart_data_models::ModelIndex::new(city),
+        }
+    }
+}
+
 /// The NGSI-LD core context the answers are compacted with (clause 4.4, Annex B).
 pub const CORE_CONTEXT: &str = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld";
+
+use std::sync::Arc;
 
 use crate::AppState;
 use axum::routing::{get, post};

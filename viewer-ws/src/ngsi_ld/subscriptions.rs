@@ -54,7 +54,7 @@ pub(super) async fn create_subscription(
     let subscription = Subscription::parse(&body).map_err(|e| Problem::bad_request(e.0))?;
     let id = subscription.id.clone();
     let docs = documents(&state)?;
-    state.ngsi_ld.with_entries(|entries| {
+    state.ngsi_ld.notifier.with_entries(|entries| {
         if entries.contains_key(&id) {
             return Err(Problem::already_exists(format!("subscription {id} exists")));
         }
@@ -93,7 +93,7 @@ pub(super) async fn list_subscriptions(
     };
     let limit = number("limit", 20, 1000)?;
     let offset = number("offset", 0, usize::MAX)?;
-    let all = state.ngsi_ld.views();
+    let all = state.ngsi_ld.notifier.views();
     let mut extra = Vec::new();
     if params.get("count").is_some_and(|c| c == "true") {
         extra.push(("NGSILD-Results-Count", all.len().to_string()));
@@ -112,6 +112,7 @@ pub(super) async fn retrieve_subscription(
     let media = media(&headers)?;
     let view = state
         .ngsi_ld
+        .notifier
         .view(&id)
         .ok_or_else(|| Problem::not_found(format!("no subscription {id}")))?;
     Ok(respond(view, media, vec![]))
@@ -131,7 +132,7 @@ pub(super) async fn update_subscription(
         ));
     };
     let docs = documents(&state)?;
-    state.ngsi_ld.with_entries(|entries| {
+    state.ngsi_ld.notifier.with_entries(|entries| {
         let entry = entries
             .get(&id)
             .ok_or_else(|| Problem::not_found(format!("no subscription {id}")))?;
@@ -167,7 +168,7 @@ pub(super) async fn delete_subscription(
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
     let docs = documents(&state)?;
-    state.ngsi_ld.with_entries(|entries| {
+    state.ngsi_ld.notifier.with_entries(|entries| {
         if entries.remove(&id).is_none() {
             return Err(Problem::not_found(format!("no subscription {id}")));
         }

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value as Json, json};
 use twin_core::Quantity;
 use twin_core::ngsi_ld::model::{attribute_name, entity_type, unit_code, urn};
+use twin_core::ngsi_ld::smart_data_models::{model_value, nests_value};
 use twin_core::quantity::ValueSpec;
 
 use crate::AppState;
@@ -32,8 +33,12 @@ pub fn normalized(state: &AppState, i: usize) -> Map<String, Json> {
             if matches!(name.as_str(), "id" | "type" | "assetType" | "state") || value.is_null() {
                 continue;
             }
-            out.insert(attribute_name(name), static_attribute(city, name, value));
+            let value = model_value(e.kind(), name, value);
+            out.insert(attribute_name(name), static_attribute(city, name, &value));
         }
+    }
+    for (name, attribute) in state.ngsi_ld.models.extra_attributes(city, i) {
+        out.insert(name, attribute);
     }
     if let Some(source) = &e.source_id {
         out.insert(
@@ -47,15 +52,26 @@ pub fn normalized(state: &AppState, i: usize) -> Map<String, Json> {
         if name == "observedAt" || value.is_null() {
             continue;
         }
-        let mut attr = json!({"type": "Property", "value": value});
+        let code = Quantity::for_asset(e.kind(), name).and_then(|q| match q.spec() {
+            ValueSpec::Number { unit, .. } => unit_code(unit),
+            _ => None,
+        });
+        let mut attr = if nests_value(e.kind(), name) {
+            // The EPANET models give these as an object with the value and its unit.
+            let mut inner = json!({"value": value});
+            if let Some(code) = code {
+                inner["unitCode"] = json!(code);
+            }
+            json!({"type": "Property", "value": inner})
+        } else {
+            let mut attr = json!({"type": "Property", "value": value});
+            if let Some(code) = code {
+                attr["unitCode"] = json!(code);
+            }
+            attr
+        };
         if let Some(at) = &observed_at {
             attr["observedAt"] = at.clone();
-        }
-        if let Some(q) = Quantity::for_asset(e.kind(), name)
-            && let ValueSpec::Number { unit, .. } = q.spec()
-            && let Some(code) = unit_code(unit)
-        {
-            attr["unitCode"] = json!(code);
         }
         out.insert(attribute_name(name), attr);
     }
@@ -73,4 +89,11 @@ pub(super) fn static_attribute(city: &twin_core::CityModel, name: &str, value: &
         return json!({"type": "Relationship", "object": urn(city.entities()[j].kind(), &id)});
     }
     json!({"type": "Property", "value": value})
+}
+
+/// The URN of a twin asset given by its own id (`bin:17`), if it is one.
+pub(super) fn urn_of_twin_id(city: &twin_core::CityModel, id: &str) -> Option<String> {
+    let id: twin_core::EntityId = id.parse().ok()?;
+    let i = city.entity_index(&id)?;
+    Some(urn(city.entities()[i].kind(), &id))
 }

@@ -12,6 +12,7 @@ use twin_core::Quantity;
 use twin_core::id::AssetKind;
 use twin_core::ngsi_ld::entity::UpdateResult;
 use twin_core::ngsi_ld::model::unit_code;
+use twin_core::ngsi_ld::smart_data_models::nests_value;
 use twin_core::quantity::ValueSpec;
 use twin_core::reading::RawReading;
 
@@ -76,10 +77,24 @@ fn outcome(
             "{name}: a measured attribute is a Property with a value"
         ));
     }
-    let Some(value) = attribute.get("value") else {
+    let Some(mut value) = attribute.get("value") else {
         return Outcome::Refused(format!("{name}: a Property needs a value"));
     };
-    if let Some(given) = attribute.get("unitCode").and_then(Json::as_str) {
+    // The EPANET models nest measured values: `{"value": x, "unitCode": …}` (the form the twin
+    // answers in) is taken as `x` in that unit.
+    let nested_unit = match value {
+        Json::Object(inner) if nests_value(kind, name) && inner.contains_key("value") => {
+            let unit = inner.get("unitCode").cloned();
+            value = &inner["value"];
+            unit
+        }
+        _ => None,
+    };
+    let unit_given = attribute
+        .get("unitCode")
+        .or(nested_unit.as_ref())
+        .and_then(Json::as_str);
+    if let Some(given) = unit_given {
         let ours = quantity
             .as_deref()
             .and_then(|q| Quantity::for_asset(kind, q))

@@ -69,7 +69,7 @@ async fn write_attributes(
     update: bool,
     no_overwrite: bool,
 ) -> Result<UpdateResult, Problem> {
-    match broker::owner(state, id) {
+    match broker::owner(state, id)? {
         Owner::Twin(i) => {
             Ok(
                 twin_write::write_attributes(state, vec![(i, attributes)], no_overwrite)
@@ -108,7 +108,7 @@ pub(super) async fn delete_entity(
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
     check_params(&params, &["type"])?;
-    match broker::owner(&state, &id) {
+    match broker::owner(&state, &id)? {
         Owner::Twin(_) => Err(Problem::not_supported(format!(
             "{id} is one of the twin's assets: they come from the city's network files"
         ))),
@@ -129,7 +129,7 @@ pub(super) async fn replace_entity(
     check_params(&params, &[])?;
     let body = write_body(&state, request, false).await?;
     let body = fragment(&body, &id)?;
-    match broker::owner(&state, &id) {
+    match broker::owner(&state, &id)? {
         Owner::Twin(_) => Err(Problem::not_supported(format!(
             "{id} is one of the twin's assets: write its measured attributes, it cannot be replaced"
         ))),
@@ -151,7 +151,7 @@ pub(super) async fn merge_entity(
     check_params(&params, &[])?;
     let body = write_body(&state, request, true).await?;
     let body = fragment(&body, &id)?;
-    let result = match broker::owner(&state, &id) {
+    let result = match broker::owner(&state, &id)? {
         Owner::Twin(_) => write_attributes(&state, &id, body.attributes, false, false).await?,
         Owner::Broker => broker::modify(&state, &id, |stored| Ok(entity::merge(stored, body)))?,
     };
@@ -203,7 +203,7 @@ async fn write_one_attribute(
         o.remove("@context");
     }
     let attribute = entity::parse_attribute(&name, &body).map_err(bad)?;
-    let result = match broker::owner(&state, &id) {
+    let result = match broker::owner(&state, &id)? {
         Owner::Twin(_) => {
             let attributes = Map::from_iter([(name.clone(), attribute)]);
             write_attributes(&state, &id, attributes, true, false).await?
@@ -260,7 +260,7 @@ pub(super) async fn delete_attribute(
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
     check_params(&params, &[])?;
-    match broker::owner(&state, &id) {
+    match broker::owner(&state, &id)? {
         Owner::Twin(_) => Err(Problem::not_supported(format!(
             "{id} is one of the twin's assets: its attributes cannot be deleted"
         ))),

@@ -170,6 +170,7 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
                 limits,
                 hub: Default::default(),
                 ev_fit: Default::default(),
+                ngsi_ld_upstream: None,
             },
             2,
         )?;
@@ -306,6 +307,7 @@ pub fn bench_soak(args: BenchSoakArgs) -> Result<()> {
                 limits,
                 hub: Default::default(),
                 ev_fit: Default::default(),
+                ngsi_ld_upstream: None,
             },
             2,
         )?;
@@ -419,6 +421,7 @@ pub fn bench_hostile(args: BenchHostileArgs) -> Result<()> {
                 limits: twin_viewer_ws::Limits::default(),
                 hub: Default::default(),
                 ev_fit: Default::default(),
+                ngsi_ld_upstream: None,
             },
             2,
         )?;

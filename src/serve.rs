@@ -103,6 +103,14 @@ pub struct ServeArgs {
     /// Replicas of the cluster's stream, leases and snapshots (3 on a three-server JetStream).
     #[arg(long, default_value_t = 1)]
     pub nats_replicas: usize,
+    /// Mirror the twin's assets into this NGSI-LD broker (http://host:port of Orion-LD,
+    /// Scorpio, Stellio or another twin) by batch upsert; an upstream that was down catches
+    /// up when it is back (docs/ngsi-ld.md).
+    #[arg(long, value_name = "URL")]
+    pub ngsi_ld_upstream: Option<String>,
+    /// A bearer token for the upstream broker.
+    #[arg(long, env = "CITYTWIN_NGSI_LD_UPSTREAM_TOKEN", hide_env_values = true)]
+    pub ngsi_ld_upstream_token: Option<String>,
 }
 
 impl Default for ServeArgs {
@@ -225,6 +233,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         }
         let tokens = args.tokens.clone().unwrap_or_else(|| args.data_dir.join("tokens.toml"));
         let auth = twin_viewer_ws::auth::Auth::load_or_create(&tokens)?;
+        let ngsi_ld_upstream = args
+            .ngsi_ld_upstream
+            .as_deref()
+            .map(|url| {
+                twin_viewer_ws::ngsi_ld::UpstreamConfig::new(url, args.ngsi_ld_upstream_token.clone())
+                    .map_err(anyhow::Error::msg)
+            })
+            .transpose()?;
         let mut limits = twin_viewer_ws::Limits::default();
         limits.ws.max_clients = args.max_clients;
         limits.ws.max_frame_bytes = args.max_frame_bytes;
@@ -238,6 +254,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 limits,
                 hub: Default::default(),
                 ev_fit: twin_viewer_ws::scenarios::FitLoader(Arc::new(fit_of)),
+                ngsi_ld_upstream,
             },
             args.http_threads,
         )?;

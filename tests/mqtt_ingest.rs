@@ -10,45 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Killed, free_port, wait_for_port};
+use common::{Killed, free_port, start_mosquitto, wait_for_port};
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
-
-fn mosquitto_binary() -> PathBuf {
-    for candidate in [
-        "/usr/sbin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-    ] {
-        if Path::new(candidate).exists() {
-            return candidate.into();
-        }
-    }
-    PathBuf::from("mosquitto")
-}
-
-/// A private mosquitto on a free port that queues everything for offline persistent sessions.
-fn start_mosquitto(dir: &Path) -> (Killed, u16) {
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             max_queued_messages 0\nmax_inflight_messages 1000\n"
-        ),
-    )
-    .expect("write mosquitto.conf");
-    let child = Command::new(mosquitto_binary())
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto runs (apt-get install mosquitto)");
-    let broker = Killed(child);
-    wait_for_port(port, "mosquitto");
-    (broker, port)
-}
 
 fn start_twin(data: &Path, port: u16) -> Killed {
     serve_mqtt(

@@ -67,3 +67,221 @@ fn an_independent_client_reads_writes_and_queries_the_city_as_smart_data_models(
     run_client("writes.py", port, TOKEN, &["after-restart"]);
     run_client("subscriptions.py", port, TOKEN, &["after-restart"]);
 }
+
+/// An NGSI-LD subscription with an `mqtt://` endpoint: the notification arrives on a real
+/// mosquitto, in the MQTT binding's envelope (`metadata` with the headers, `body` with the
+/// notification), at the QoS asked for.
+#[test]
+fn notifications_reach_an_mqtt_endpoint_on_a_real_broker() {
+    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+    let dir = tempfile::tempdir().expect("tempdir");
+    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
+    common::write_operator_tokens(dir.path(), TOKEN);
+    let (_broker, mqtt_port) = common::start_mosquitto(dir.path());
+    let port = common::free_port();
+    let _twin = start_twin(dir.path(), port);
+    // A listener on the topic, subscribed before anything is published.
+    let mut options = MqttOptions::new("ngsi-ld-listener", "127.0.0.1", mqtt_port);
+    options.set_keep_alive(std::time::Duration::from_secs(10));
+    let (client, mut connection) = Client::new(options, 16);
+    client
+        .subscribe("city/notifications", QoS::AtLeastOnce)
+        .expect("subscribe");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Ok(Event::Incoming(Packet::SubAck(_)))) =
+            connection.recv_timeout(std::time::Duration::from_millis(500))
+        {
+            break;
+        }
+    }
+    let subscription = serde_json::json!({
+        "type": "Subscription",
+        "entities": [{"type": "Building"}],
+        "watchedAttributes": ["floors"],
+        "notification": {
+            "format": "keyValues",
+            "endpoint": {
+                "uri": format!("mqtt://127.0.0.1:{mqtt_port}/city/notifications"),
+                "notifierInfo": [{"key": "MQTT-QoS", "value": "1"}],
+            },
+        },
+    });
+    let (code, body) = common::http(
+        port,
+        "POST",
+        "/ngsi-ld/v1/subscriptions",
+        Some(TOKEN),
+        Some(&subscription),
+    );
+    assert_eq!(code, 201, "{body}");
+    let building =
+        serde_json::json!({"id": "urn:ngsi-ld:Building:depot", "type": "Building", "floors": 3});
+    let (code, body) = common::http(
+        port,
+        "POST",
+        "/ngsi-ld/v1/entities",
+        Some(TOKEN),
+        Some(&building),
+    );
+    assert_eq!(code, 201, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut message = None;
+    while message.is_none() && std::time::Instant::now() < deadline {
+        if let Ok(Ok(Event::Incoming(Packet::Publish(p)))) =
+            connection.recv_timeout(std::time::Duration::from_millis(500))
+        {
+            message = Some(p);
+        }
+    }
+    let message = message.expect("a notification on the topic within 20 s");
+    assert_eq!(message.qos, QoS::AtLeastOnce, "published at QoS 1");
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&message.payload).expect("the payload is JSON");
+    assert_eq!(envelope["metadata"]["Content-Type"], "application/json");
+    assert!(
+        envelope["metadata"]["Link"]
+            .as_str()
+            .is_some_and(|l| l.contains("ngsi-ld-core-context")),
+        "{envelope}"
+    );
+    let notification = &envelope["body"];
+    assert_eq!(notification["type"], "Notification");
+    assert_eq!(
+        notification["data"],
+        serde_json::json!([{"id": "urn:ngsi-ld:Building:depot", "type": "Building", "floors": 3}])
+    );
+    // The subscription records the delivery.
+    let id = notification["subscriptionId"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (code, body) = common::http(
+            port,
+            "GET",
+            &format!("/ngsi-ld/v1/subscriptions/{id}"),
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        let sub: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        if sub["notification"]["status"] == "ok" {
+            assert_eq!(sub["notification"]["timesSent"], 1);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {sub}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Start `twin serve` with no simulated feed (an empty replay), `extra` arguments and
+/// environment.
+fn start_quiet_twin(
+    dir: &std::path::Path,
+    port: u16,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> common::Killed {
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").expect("an empty replay");
+    let listen = format!("127.0.0.1:{port}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_twin"));
+    command
+        .args(["serve", "--listen", &listen, "--replay"])
+        .arg(&empty)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .envs(env.iter().copied())
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let twin = common::Killed(command.spawn().expect("the twin runs"));
+    common::wait_for_port(port, "the twin");
+    twin
+}
+
+/// The fillingLevel instances of `bin` on 2026-11-01 in the twin on `port`, as (value, time).
+fn levels_on_nov_1(port: u16, bin: u32) -> Vec<(f64, String)> {
+    let (code, body) = common::http(
+        port,
+        "GET",
+        &format!(
+            "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:WasteContainer:{bin}?timerel=between&timeAt=2026-11-01T00:00:00Z&endTimeAt=2026-11-02T00:00:00Z&attrs=fillingLevel"
+        ),
+        None,
+        None,
+    );
+    if code != 200 {
+        return Vec::new();
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["fillingLevel"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| Some((i["value"].as_f64()?, i["observedAt"].as_str()?.to_string())))
+        .collect()
+}
+
+/// The bridge: a twin mirrors its assets into an upstream broker (a second twin); readings
+/// it takes while the upstream is down reach the upstream once it is back.
+#[test]
+fn the_bridge_mirrors_into_an_upstream_twin_and_catches_up_after_its_restart() {
+    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
+    let (up_dir, dir) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    common::write_operator_tokens(up_dir.path(), TOKEN);
+    common::write_operator_tokens(dir.path(), TOKEN);
+    let (up_port, port) = (common::free_port(), common::free_port());
+    let upstream = start_quiet_twin(up_dir.path(), up_port, &[], &[]);
+    let url = format!("http://127.0.0.1:{up_port}");
+    let _twin = start_quiet_twin(
+        dir.path(),
+        port,
+        &["--ngsi-ld-upstream", &url],
+        &[("CITYTWIN_NGSI_LD_UPSTREAM_TOKEN", TOKEN)],
+    );
+    let post = |readings: serde_json::Value| {
+        let (code, body) =
+            common::http(port, "POST", "/api/readings", Some(TOKEN), Some(&readings));
+        assert_eq!(code, 200, "{body}");
+    };
+    let wait_for = |bin: u32, want: (f64, &str), seconds: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let got = levels_on_nov_1(up_port, bin);
+            if got.iter().any(|(v, t)| *v == want.0 && t == want.1) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bin {bin}: {want:?} never reached the upstream; it has {got:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    post(
+        serde_json::json!([{"entity": "bin:17", "observedAt": "2026-11-01T10:00:00Z", "values": {"fillingLevel": 0.37}}]),
+    );
+    wait_for(17, (0.37, "2026-11-01T10:00:00Z"), 60);
+    // The upstream goes down; the twin keeps taking readings.
+    drop(upstream);
+    post(serde_json::json!([
+        {"entity": "bin:17", "observedAt": "2026-11-01T11:00:00Z", "values": {"fillingLevel": 0.58}},
+        {"entity": "bin:18", "observedAt": "2026-11-01T11:00:00Z", "values": {"fillingLevel": 0.21}},
+    ]));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let _upstream = start_quiet_twin(up_dir.path(), up_port, &[], &[]);
+    wait_for(17, (0.58, "2026-11-01T11:00:00Z"), 90);
+    wait_for(18, (0.21, "2026-11-01T11:00:00Z"), 30);
+    // What the upstream had before its restart is still there.
+    assert!(levels_on_nov_1(up_port, 17).contains(&(0.37, "2026-11-01T10:00:00Z".to_string())));
+}

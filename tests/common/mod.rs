@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn twin(args: &[&str]) -> Output {
@@ -253,4 +253,44 @@ pub fn people_number(x: f64, decimals: usize) -> String {
     } else {
         format!("{sign}{grouped}.{frac}")
     }
+}
+
+/// The mosquitto broker's binary (Debian package `mosquitto`; `scripts/test.sh` installs it).
+#[allow(dead_code)]
+pub fn mosquitto_binary() -> PathBuf {
+    for candidate in [
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+    ] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    PathBuf::from("mosquitto")
+}
+
+/// A private mosquitto on a free port that queues everything for offline persistent sessions.
+#[allow(dead_code)]
+pub fn start_mosquitto(dir: &Path) -> (Killed, u16) {
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             max_queued_messages 0\nmax_inflight_messages 1000\n"
+        ),
+    )
+    .expect("write mosquitto.conf");
+    let child = Command::new(mosquitto_binary())
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto runs (apt-get install mosquitto)");
+    let broker = Killed(child);
+    wait_for_port(port, "mosquitto");
+    (broker, port)
 }

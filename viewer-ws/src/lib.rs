@@ -85,6 +85,8 @@ pub struct ServerConfig {
     pub hub: HubConfig,
     /// The EV calibration for scenario forks that run the EV model.
     pub ev_fit: scenarios::FitLoader,
+    /// An NGSI-LD broker to mirror the twin's assets into (`--ngsi-ld-upstream`).
+    pub ngsi_ld_upstream: Option<ngsi_ld::UpstreamConfig>,
 }
 
 /// What every handler shares.
@@ -313,6 +315,10 @@ pub fn spawn_server(
                     )),
                 };
                 tokio::spawn(state.ngsi_ld.notifier.clone().run(state.clone()));
+                if let Some(upstream) = config.ngsi_ld_upstream.clone() {
+                    let bridge = Arc::new(ngsi_ld::Upstream::new(upstream));
+                    tokio::spawn(bridge.run(state.clone()));
+                }
                 let _ = ready_tx.send(Ok((addr, hub)));
                 connections::serve(
                     listener,

@@ -56,6 +56,7 @@ fn start(limits: Limits, hub: HubConfig) -> Running {
             limits,
             hub,
             ev_fit: Default::default(),
+            ngsi_ld_upstream: None,
         },
         2,
     )

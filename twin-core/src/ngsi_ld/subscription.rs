@@ -3,7 +3,8 @@
 //!
 //! Supported: `entities` (type with id or idPattern), `watchedAttributes`, `q`, `geoQ`,
 //! `notification` (`attributes`, `format` normalized / concise / keyValues, `endpoint.uri`
-//! over `http://`, `endpoint.accept`), `throttling`, `timeInterval`, `expiresAt`, `isActive`,
+//! over `http://` or `mqtt://` with `notifierInfo` MQTT-QoS 0 or 1, `endpoint.accept`),
+//! `throttling`, `timeInterval`, `expiresAt`, `isActive`,
 //! `subscriptionName`, `description`. Refused with the reason: `https://` endpoints (the twin
 //! carries no TLS stack; put a TLS proxy in front of the receiver), `notificationTrigger`
 //! other than the default, `scopeQ`, `csf`, `lang`, `temporalQ`, `jsonldContext`.
@@ -55,8 +56,11 @@ pub struct Subscription {
     /// Attributes a notification carries (all when empty).
     pub attributes: Vec<String>,
     pub format: NotifyFormat,
-    /// Where notifications are POSTed: `http://host[:port]/path`.
+    /// Where notifications go: `http://host[:port]/path` (POSTed) or
+    /// `mqtt://host[:port]/topic` (published).
     pub endpoint: String,
+    /// The QoS of MQTT notifications (0 or 1; `MQTT-QoS` in `notifierInfo`, default 0).
+    pub mqtt_qos: u8,
     /// The media type the receiver asked for (`application/json` or `application/ld+json`).
     pub accept: String,
     /// Least time between two notifications, seconds.
@@ -185,19 +189,38 @@ impl Subscription {
                 "https:// endpoints are not supported (the twin carries no TLS stack): notify a TLS-terminating proxy over http://",
             );
         }
-        if !uri.starts_with("http://") || !is_uri(uri) {
+        if uri.starts_with("mqtts://") {
+            return refuse(
+                "mqtts:// endpoints are not supported (the twin carries no TLS stack): use mqtt:// to a broker on a trusted network",
+            );
+        }
+        let mqtt = uri.starts_with("mqtt://");
+        if !(uri.starts_with("http://") || mqtt) || !is_uri(uri) {
             return refuse(format!(
-                "notification.endpoint.uri `{uri}` is not an http:// URI"
+                "notification.endpoint.uri `{uri}` is not an http:// or mqtt:// URI"
             ));
         }
-        if let Some(other) = endpoint
-            .keys()
-            .find(|k| !matches!(k.as_str(), "uri" | "accept"))
+        if mqtt
+            && uri
+                .trim_start_matches("mqtt://")
+                .split_once('/')
+                .is_none_or(|(_, topic)| topic.is_empty())
         {
+            return refuse(format!(
+                "notification.endpoint.uri `{uri}` names no MQTT topic (mqtt://host:port/topic)"
+            ));
+        }
+        let allowed: &[&str] = if mqtt {
+            &["uri", "accept", "notifierInfo"]
+        } else {
+            &["uri", "accept"]
+        };
+        if let Some(other) = endpoint.keys().find(|k| !allowed.contains(&k.as_str())) {
             return refuse(format!(
                 "notification.endpoint.{other} is not supported by this broker"
             ));
         }
+        let mqtt_qos = parse_notifier_info(endpoint.get("notifierInfo"))?;
         let accept = match endpoint.get("accept").and_then(Json::as_str) {
             None => "application/json".to_string(),
             Some(a @ ("application/json" | "application/ld+json")) => a.to_string(),
@@ -238,6 +261,7 @@ impl Subscription {
             attributes,
             format,
             endpoint: uri.to_string(),
+            mqtt_qos,
             accept,
             throttling,
             time_interval,
@@ -290,6 +314,40 @@ fn names(value: Option<&Json>, what: &str) -> Result<Vec<String>, EntityError> {
             .collect(),
         Some(_) => refuse(format!("{what} must be a non-empty array of names")),
     }
+}
+
+/// The MQTT notifier settings of clause 5.2.22 (`[{"key": "MQTT-QoS", "value": "1"}, …]`):
+/// QoS 0 or 1, MQTT version 3.1.1 (`mqtt3.1.1`). Returns the QoS.
+fn parse_notifier_info(info: Option<&Json>) -> Result<u8, EntityError> {
+    if info.is_some_and(|i| !i.is_array()) {
+        return refuse("notifierInfo must be an array of {key, value}");
+    }
+    let mut qos = 0;
+    for item in info.and_then(Json::as_array).into_iter().flatten() {
+        let key = item.get("key").and_then(Json::as_str).unwrap_or_default();
+        let value = item.get("value").and_then(Json::as_str).unwrap_or_default();
+        match (key, value) {
+            ("MQTT-QoS", "0") => qos = 0,
+            ("MQTT-QoS", "1") => qos = 1,
+            ("MQTT-Version", "mqtt3.1.1") => {}
+            ("MQTT-QoS", other) => {
+                return refuse(format!(
+                    "MQTT-QoS `{other}`: this broker publishes at QoS 0 or 1"
+                ));
+            }
+            ("MQTT-Version", other) => {
+                return refuse(format!(
+                    "MQTT-Version `{other}`: this broker speaks mqtt3.1.1"
+                ));
+            }
+            (other, _) => {
+                return refuse(format!(
+                    "notifierInfo key `{other}` is not MQTT-QoS or MQTT-Version"
+                ));
+            }
+        }
+    }
+    Ok(qos)
 }
 
 fn parse_selector(item: &Json) -> Result<EntitySelector, EntityError> {
@@ -396,6 +454,18 @@ mod tests {
             (
                 json!({"notification": {"endpoint": {"uri": "mailto:a@b"}}}),
                 "http://",
+            ),
+            (
+                json!({"notification": {"endpoint": {"uri": "mqtt://broker:1883"}}}),
+                "topic",
+            ),
+            (
+                json!({"notification": {"endpoint": {"uri": "mqtt://b/t", "notifierInfo": [{"key": "MQTT-QoS", "value": "2"}]}}}),
+                "QoS",
+            ),
+            (
+                json!({"notification": {"endpoint": {"uri": "mqtts://b/t"}}}),
+                "TLS",
             ),
             (
                 json!({"notification": {"endpoint": {"uri": "http://x/n", "receiverInfo": []}}}),

@@ -1,5 +1,6 @@
-//! Delivering one notification to an `http://` endpoint (clause 5.3, binding of clause 7.2):
-//! an HTTP/1.1 POST with hyper's client, a deadline per attempt, and retries with back-off.
+//! Delivering one notification (clause 5.3): to an `http://` endpoint, an HTTP/1.1 POST with
+//! hyper's client; to an `mqtt://` endpoint, an MQTT PUBLISH with rumqttc. A deadline per
+//! attempt; the retries with back-off are the notifier's.
 
 use std::time::Duration;
 
@@ -24,6 +25,23 @@ pub(super) async fn post_once(
     content_type: &str,
     link: Option<&str>,
 ) -> Result<(), String> {
+    let (status, _) = post_answer(uri, body, content_type, link, None).await?;
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(format!("{uri} answered {status}"))
+    }
+}
+
+/// POST `body` to `uri` once (with a bearer `token` if given): the status and body of the
+/// answer, or why there was none.
+pub(super) async fn post_answer(
+    uri: &str,
+    body: Bytes,
+    content_type: &str,
+    link: Option<&str>,
+    token: Option<&str>,
+) -> Result<(u16, Bytes), String> {
     let url: hyper::Uri = uri.parse().map_err(|e| format!("{uri}: {e}"))?;
     let host = url.host().ok_or_else(|| format!("{uri} names no host"))?;
     let port = url.port_u16().unwrap_or(80);
@@ -44,6 +62,9 @@ pub(super) async fn post_once(
         if let Some(link) = link {
             request = request.header(hyper::header::LINK, link);
         }
+        if let Some(token) = token {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         let request = request
             .body(Full::new(body))
             .map_err(|e| format!("{uri}: {e}"))?;
@@ -51,20 +72,94 @@ pub(super) async fn post_once(
             .send_request(request)
             .await
             .map_err(|e| format!("{uri}: {e}"))?;
-        let status = response.status();
-        // Read the answer so the connection ends cleanly; its content does not matter.
-        let _ = response.into_body().collect().await;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("{uri} answered {status}"))
-        }
+        let status = response.status().as_u16();
+        let answer = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{uri}: {e}"))?
+            .to_bytes();
+        Ok((status, answer))
     };
     tokio::time::timeout(ATTEMPT_DEADLINE, attempt)
         .await
         .map_err(|_| {
             format!(
                 "{uri} did not answer within {} s",
+                ATTEMPT_DEADLINE.as_secs()
+            )
+        })?
+}
+
+/// Publish a notification to an `mqtt://host[:port]/topic` endpoint once (the MQTT binding of
+/// ETSI GS CIM 009 clause 7.2.x: the payload is `{"metadata": {the HTTP headers it would have
+/// had}, "body": notification}`), over MQTT 3.1.1 with the QoS asked for (0 or 1; at QoS 1 the
+/// broker's PUBACK is awaited). Ok when the broker took it.
+pub(super) async fn publish_once(
+    uri: &str,
+    qos: u8,
+    body: &serde_json::Value,
+    content_type: &str,
+    link: Option<&str>,
+) -> Result<(), String> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+    let url: hyper::Uri = uri.parse().map_err(|e| format!("{uri}: {e}"))?;
+    let host = url.host().ok_or_else(|| format!("{uri} names no host"))?;
+    let port = url.port_u16().unwrap_or(1883);
+    let topic = url.path().trim_start_matches('/');
+    if topic.is_empty() {
+        return Err(format!("{uri} names no topic"));
+    }
+    let mut metadata = serde_json::json!({"Content-Type": content_type});
+    if let Some(link) = link {
+        metadata["Link"] = serde_json::json!(link);
+    }
+    let payload = serde_json::json!({"metadata": metadata, "body": body}).to_string();
+    let client_id = format!("citytwin-notify-{:016x}", rand::random::<u64>());
+    let mut options = MqttOptions::new(client_id, host, port);
+    options.set_keep_alive(Duration::from_secs(10));
+    options.set_max_packet_size(16 << 20, 16 << 20);
+    let (client, mut events) = AsyncClient::new(options, 4);
+    let level = if qos >= 1 {
+        QoS::AtLeastOnce
+    } else {
+        QoS::AtMostOnce
+    };
+    let attempt = async {
+        client
+            .publish(topic, level, false, payload.into_bytes())
+            .await
+            .map_err(|e| format!("{uri}: {e}"))?;
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) if qos >= 1 => break,
+                Ok(Event::Outgoing(Outgoing::Publish(_))) if qos == 0 => break,
+                Ok(Event::Incoming(Packet::ConnAck(ack)))
+                    if ack.code != rumqttc::ConnectReturnCode::Success =>
+                {
+                    return Err(format!(
+                        "{uri}: the broker refused the connection ({:?})",
+                        ack.code
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("{uri}: {e}")),
+            }
+        }
+        // Leave cleanly: the DISCONNECT goes out after the PUBLISH.
+        let _ = client.disconnect().await;
+        while let Ok(event) = events.poll().await {
+            if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
+                break;
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(ATTEMPT_DEADLINE, attempt)
+        .await
+        .map_err(|_| {
+            format!(
+                "{uri} did not take the notification within {} s",
                 ATTEMPT_DEADLINE.as_secs()
             )
         })?

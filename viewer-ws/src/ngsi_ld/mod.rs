@@ -18,9 +18,11 @@
 //! - [`entities`]: retrieve and query; [`write`]: writes to one entity; [`batch`]: batch
 //!   operations; [`temporal`]: the temporal API;
 //! - [`subscriptions`]: their API; [`notifier`]: the engine that notifies them;
-//!   [`delivery`]: posting a notification.
+//!   [`delivery`]: posting a notification; [`bridge`]: mirroring the twin into an upstream
+//!   broker.
 
 mod batch;
+mod bridge;
 mod broker;
 mod delivery;
 mod entities;
@@ -34,6 +36,7 @@ mod twin_entity;
 mod twin_write;
 mod write;
 
+pub use bridge::{Upstream, UpstreamConfig};
 pub use notifier::Notifier;
 pub use problem::Problem;
 pub use twin_entity::normalized;

@@ -22,7 +22,7 @@ use twin_core::ngsi_ld::model::{attribute_name, entity_type, urn};
 use twin_core::ngsi_ld::subscription::{self, NotifyFormat, Subscription};
 
 use super::CORE_CONTEXT;
-use super::delivery::{BACK_OFF, post_once};
+use super::delivery::{BACK_OFF, post_once, publish_once};
 use super::http::{Format, render};
 use super::twin_entity::normalized;
 use crate::AppState;
@@ -256,10 +256,11 @@ impl Notifier {
     /// Send one notification in the background, retrying with back-off, and record how it
     /// went.
     fn dispatch(self: Arc<Self>, id: String, data: Vec<Json>) {
-        let Some((endpoint, accept)) = self.lock().get(&id).map(|e| {
+        let Some((endpoint, accept, qos)) = self.lock().get(&id).map(|e| {
             (
                 e.subscription.endpoint.clone(),
                 e.subscription.accept.clone(),
+                e.subscription.mqtt_qos,
             )
         }) else {
             return;
@@ -279,6 +280,7 @@ impl Notifier {
             n["lastNotification"] = json!(at);
         });
         let bytes = Bytes::from(body.to_string());
+        let mqtt = endpoint.starts_with("mqtt://");
         tokio::spawn(async move {
             // Every attempt's outcome is recorded: a receiver that is down shows as failed
             // at once, and as ok again when a retry gets through.
@@ -286,7 +288,11 @@ impl Notifier {
                 if let Some(wait) = wait {
                     tokio::time::sleep(wait).await;
                 }
-                let outcome = post_once(&endpoint, bytes.clone(), &accept, link.as_deref()).await;
+                let outcome = if mqtt {
+                    publish_once(&endpoint, qos, &body, &accept, link.as_deref()).await
+                } else {
+                    post_once(&endpoint, bytes.clone(), &accept, link.as_deref()).await
+                };
                 let when = twin_core::live::rfc3339(Utc::now().timestamp_millis());
                 match outcome {
                     Ok(()) => {

@@ -11,7 +11,7 @@ use twin_actors::twin::Rejection;
 use twin_core::Quantity;
 use twin_core::id::AssetKind;
 use twin_core::ngsi_ld::entity::UpdateResult;
-use twin_core::ngsi_ld::model::unit_code;
+use twin_core::ngsi_ld::model::{attribute_name, unit_code};
 use twin_core::ngsi_ld::smart_data_models::nests_value;
 use twin_core::quantity::ValueSpec;
 use twin_core::reading::RawReading;
@@ -55,6 +55,15 @@ fn outcome(
     let e = &state.hub.city.entities()[i];
     let kind = e.kind();
     let quantity = quantity_name(kind, name);
+    let estimated = state.hub.entity_state(i).is_some_and(|live| {
+        live.keys()
+            .any(|k| k != "observedAt" && attribute_name(k) == name)
+    });
+    if quantity.is_none() && estimated {
+        return Outcome::Refused(format!(
+            "{name} is estimated by the twin's own models; only measured quantities are written"
+        ));
+    }
     if quantity.is_none()
         && let Some(have) = current.get(name)
     {

@@ -10,7 +10,8 @@ use twin_core::ngsi_ld::entity::types_of;
 use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, urn};
 
 use super::http::{
-    Media, check_reader, media, parse_format, picked, read_request, render, respond, urlencode,
+    Media, check_reader, media, number_param, parse_format, picked, read_request, render, respond,
+    urlencode,
 };
 use super::problem::{NgsiResult, Problem};
 use super::twin_entity::normalized;
@@ -134,20 +135,8 @@ pub(super) async fn query_entities(
         ),
         None => None,
     };
-    let number = |name: &str, default: usize, max: usize| -> Result<usize, Problem> {
-        match params.get(name) {
-            None => Ok(default),
-            Some(t) => t
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| {
-                    Problem::bad_request(format!("{name} `{t}` is not a whole number up to {max}"))
-                }),
-        }
-    };
-    let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
-    let offset = number("offset", 0, usize::MAX)?;
+    let limit = number_param(&params, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    let offset = number_param(&params, "offset", 0, usize::MAX)?;
     let count = match params.get("count").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,

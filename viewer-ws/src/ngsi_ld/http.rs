@@ -385,3 +385,20 @@ pub(super) fn update_result(result: twin_core::ngsi_ld::entity::UpdateResult) ->
     );
     response
 }
+
+/// A whole-number parameter (`limit`, `offset`, …): `default` when absent, at most `max`.
+pub(super) fn number_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, Problem> {
+    params.get(name).map_or(Ok(default), |t| {
+        t.parse::<usize>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| {
+                Problem::bad_request(format!("{name} `{t}` is not a whole number up to {max}"))
+            })
+    })
+}

@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use twin_actors::store::Documents;
 use twin_core::ngsi_ld::subscription::Subscription;
 
-use super::http::{check_params, check_writer, media, respond, write_body};
+use super::http::{check_params, check_writer, media, number_param, respond, write_body};
 use super::notifier::{Entry, fresh_urn};
 use super::problem::{NgsiResult, Problem};
 use crate::AppState;
@@ -81,18 +81,8 @@ pub(super) async fn list_subscriptions(
     check_writer(&state, &headers)?;
     let media = media(&headers)?;
     check_params(&params, &["limit", "offset", "count"])?;
-    let number = |name: &str, default: usize, max: usize| -> Result<usize, Problem> {
-        params.get(name).map_or(Ok(default), |t| {
-            t.parse::<usize>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| {
-                    Problem::bad_request(format!("{name} `{t}` is not a whole number up to {max}"))
-                })
-        })
-    };
-    let limit = number("limit", 20, 1000)?;
-    let offset = number("offset", 0, usize::MAX)?;
+    let limit = number_param(&params, "limit", 20, 1000)?;
+    let offset = number_param(&params, "offset", 0, usize::MAX)?;
     let all = state.ngsi_ld.notifier.views();
     let mut extra = Vec::new();
     if params.get("count").is_some_and(|c| c == "true") {

@@ -10,7 +10,7 @@ use twin_core::ngsi_ld::model::{attribute_name, entity_of_urn, entity_type, unit
 use twin_core::ngsi_ld::temporal;
 use twin_core::quantity::ValueSpec;
 
-use super::http::{format_words, picked, read_request, respond};
+use super::http::{format_words, number_param, picked, read_request, respond};
 use super::problem::{NgsiResult, Problem};
 use crate::AppState;
 
@@ -320,18 +320,8 @@ pub(super) async fn query_temporal(
         ),
         None => None,
     };
-    let number = |name: &str, default: usize, max: usize| -> Result<usize, Problem> {
-        params.get(name).map_or(Ok(default), |t| {
-            t.parse::<usize>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| {
-                    Problem::bad_request(format!("{name} `{t}` is not a whole number up to {max}"))
-                })
-        })
-    };
-    let limit = number("limit", TEMPORAL_LIMIT, MAX_TEMPORAL_LIMIT)?;
-    let offset = number("offset", 0, usize::MAX)?;
+    let limit = number_param(&params, "limit", TEMPORAL_LIMIT, MAX_TEMPORAL_LIMIT)?;
+    let offset = number_param(&params, "offset", 0, usize::MAX)?;
     let selected: Vec<usize> = state
         .hub
         .city

@@ -125,6 +125,12 @@ impl Notifier {
             while let Ok(change) = receiver.try_recv() {
                 broker.push(change);
             }
+            // With no subscription, the changes are skipped, not gathered: the journal walk
+            // and its allocations cost nothing then.
+            if self.lock().is_empty() {
+                version = state.hub.current_version();
+                continue;
+            }
             let twin = match state.hub.changed_after(version) {
                 Some((changed, to)) => {
                     version = to;

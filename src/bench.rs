@@ -171,6 +171,7 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
                 hub: Default::default(),
                 ev_fit: Default::default(),
                 ngsi_ld_upstream: None,
+                ngsi_ld_subscribe: None,
             },
             2,
         )?;
@@ -308,6 +309,7 @@ pub fn bench_soak(args: BenchSoakArgs) -> Result<()> {
                 hub: Default::default(),
                 ev_fit: Default::default(),
                 ngsi_ld_upstream: None,
+                ngsi_ld_subscribe: None,
             },
             2,
         )?;
@@ -422,6 +424,7 @@ pub fn bench_hostile(args: BenchHostileArgs) -> Result<()> {
                 hub: Default::default(),
                 ev_fit: Default::default(),
                 ngsi_ld_upstream: None,
+                ngsi_ld_subscribe: None,
             },
             2,
         )?;

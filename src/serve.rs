@@ -108,9 +108,18 @@ pub struct ServeArgs {
     /// up when it is back (docs/ngsi-ld.md).
     #[arg(long, value_name = "URL")]
     pub ngsi_ld_upstream: Option<String>,
-    /// A bearer token for the upstream broker.
+    /// A bearer token for the upstream broker (of --ngsi-ld-upstream and --ngsi-ld-subscribe).
     #[arg(long, env = "CITYTWIN_NGSI_LD_UPSTREAM_TOKEN", hide_env_values = true)]
     pub ngsi_ld_upstream_token: Option<String>,
+    /// Take sensor readings from this NGSI-LD broker (http://host:port): the twin subscribes to
+    /// its asset types there and takes the measured attributes it is notified of as readings
+    /// (docs/ngsi-ld.md).
+    #[arg(long, value_name = "URL")]
+    pub ngsi_ld_subscribe: Option<String>,
+    /// The twin's own base URL as the --ngsi-ld-subscribe broker reaches it, for its
+    /// notifications (default: http://<--listen>).
+    #[arg(long, value_name = "URL")]
+    pub ngsi_ld_notify_url: Option<String>,
 }
 
 impl Default for ServeArgs {
@@ -241,6 +250,10 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                     .map_err(anyhow::Error::msg)
             })
             .transpose()?;
+        let ngsi_ld_subscribe = match &args.ngsi_ld_subscribe {
+            Some(broker) => Some(subscribe_config(&args, broker)?),
+            None => None,
+        };
         let mut limits = twin_viewer_ws::Limits::default();
         limits.ws.max_clients = args.max_clients;
         limits.ws.max_frame_bytes = args.max_frame_bytes;
@@ -255,6 +268,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 hub: Default::default(),
                 ev_fit: twin_viewer_ws::scenarios::FitLoader(Arc::new(fit_of)),
                 ngsi_ld_upstream,
+                ngsi_ld_subscribe,
             },
             args.http_threads,
         )?;
@@ -502,4 +516,43 @@ pub fn state(args: StateArgs) -> Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// The settings of `--ngsi-ld-subscribe`: the receiver's secret is kept in the data folder
+/// (`ngsi-ld-notify-secret`, made on first use), so the twin's subscription in the broker
+/// stays the same across restarts.
+fn subscribe_config(
+    args: &ServeArgs,
+    broker: &str,
+) -> anyhow::Result<twin_viewer_ws::ngsi_ld::SubscribeConfig> {
+    use anyhow::Context;
+    use rand::Rng;
+    let path = args.data_dir.join("ngsi-ld-notify-secret");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret: String = rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(32)
+                .map(char::from)
+                .collect();
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("creating {}", args.data_dir.display()))?;
+            std::fs::write(&path, &secret)
+                .with_context(|| format!("writing {}", path.display()))?;
+            secret
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let twin_url = args
+        .ngsi_ld_notify_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
+    twin_viewer_ws::ngsi_ld::SubscribeConfig::new(
+        broker,
+        args.ngsi_ld_upstream_token.clone(),
+        &twin_url,
+        secret,
+    )
+    .map_err(|e| anyhow::anyhow!("{e} ({})", path.display()))
 }

@@ -285,3 +285,90 @@ fn the_bridge_mirrors_into_an_upstream_twin_and_catches_up_after_its_restart() {
     // What the upstream had before its restart is still there.
     assert!(levels_on_nov_1(up_port, 17).contains(&(0.37, "2026-11-01T10:00:00Z".to_string())));
 }
+
+/// `--ngsi-ld-subscribe`: a twin takes the readings sensors publish in an upstream broker (a
+/// second twin) through its subscription there, while mirroring into the same broker without
+/// an echo; after a restart it finds its own subscription rather than adding one.
+#[test]
+fn a_twin_takes_readings_from_an_upstream_broker_through_its_subscription() {
+    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
+    let (up_dir, dir) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    common::write_operator_tokens(up_dir.path(), TOKEN);
+    common::write_operator_tokens(dir.path(), TOKEN);
+    let (up_port, port) = (common::free_port(), common::free_port());
+    let _upstream = start_quiet_twin(up_dir.path(), up_port, &[], &[]);
+    let url = format!("http://127.0.0.1:{up_port}");
+    let args = ["--ngsi-ld-subscribe", &url, "--ngsi-ld-upstream", &url];
+    let env = [("CITYTWIN_NGSI_LD_UPSTREAM_TOKEN", TOKEN)];
+    let twin = start_quiet_twin(dir.path(), port, &args, &env);
+    // A sensor platform writes a bin's level into the upstream broker.
+    let publish = |level: f64, at: &str| {
+        let body = serde_json::json!({
+            "fillingLevel": {"type": "Property", "value": level, "observedAt": at},
+        });
+        let path = "/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:21/attrs";
+        let (code, answer) = common::http(up_port, "PATCH", path, Some(TOKEN), Some(&body));
+        assert_eq!(code, 204, "{answer}");
+    };
+    let wait_for = |want: (f64, &str)| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let got = levels_on_nov_1(port, 21);
+            if got.iter().any(|(v, t)| *v == want.0 && t == want.1) {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{want:?} never reached the twin from its upstream; it has {got:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let subscriptions = || -> Vec<String> {
+        let (code, body) = common::http(
+            up_port,
+            "GET",
+            "/ngsi-ld/v1/subscriptions",
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while subscriptions().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the twin never subscribed upstream"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    publish(0.44, "2026-11-01T12:00:00Z");
+    let got = wait_for((0.44, "2026-11-01T12:00:00Z"));
+    assert_eq!(got.len(), 1, "one reading, not echoes: {got:?}");
+    // The twin's mirror of that reading coming back from the broker is not a second reading.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(levels_on_nov_1(port, 21).len(), 1);
+    assert_eq!(levels_on_nov_1(up_port, 21).len(), 1);
+    let before = subscriptions();
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(
+        before[0].starts_with("urn:ngsi-ld:Subscription:citytwin-"),
+        "{before:?}"
+    );
+    // Restarted, the twin keeps its one subscription and takes the next reading.
+    drop(twin);
+    let _twin = start_quiet_twin(dir.path(), port, &args, &env);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    publish(0.61, "2026-11-01T13:00:00Z");
+    wait_for((0.61, "2026-11-01T13:00:00Z"));
+    assert_eq!(subscriptions(), before);
+}

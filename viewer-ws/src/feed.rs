@@ -64,12 +64,14 @@ impl Filter {
     }
 }
 
-/// One published field of an entity: name, value and the version that last changed it.
+/// One published field of an entity: name, value, the version that last changed it, and
+/// whether that value is a network model's estimate (else it came with a reading).
 #[derive(Debug, Clone)]
 struct FieldSlot {
     name: Arc<str>,
     value: Json,
     version: u64,
+    estimated: bool,
 }
 
 impl PublishedState for EntityView {
@@ -92,13 +94,16 @@ struct EntityView {
 }
 
 impl EntityView {
-    /// Set a field; true when its value changed.
-    fn set(&mut self, name: &Arc<str>, value: Json, version: u64) -> bool {
+    /// Set a field from a reading or (`estimated`) a model; true when its value changed. An
+    /// unchanged value keeps where it came from (a model repeating a measured value does not
+    /// make it an estimate).
+    fn set(&mut self, name: &Arc<str>, value: Json, version: u64, estimated: bool) -> bool {
         match self.fields.iter_mut().find(|f| *f.name == **name) {
             Some(f) if f.value == value => false,
             Some(f) => {
                 f.value = value;
                 f.version = version;
+                f.estimated = estimated;
                 true
             }
             None => {
@@ -106,6 +111,7 @@ impl EntityView {
                     name: name.clone(),
                     value,
                     version,
+                    estimated,
                 });
                 true
             }
@@ -224,14 +230,19 @@ impl FeedState {
     }
 
     /// Apply changed fields to one entity; bumps the version and journals it if anything changed.
-    fn apply(&mut self, entity: usize, fields: impl IntoIterator<Item = (Arc<str>, Json)>) {
+    fn apply(
+        &mut self,
+        entity: usize,
+        fields: impl IntoIterator<Item = (Arc<str>, Json)>,
+        estimated: bool,
+    ) {
         let next = self.version + 1;
         let Some(view) = self.views.get_mut(entity) else {
             return;
         };
         let mut changed = false;
         for (name, value) in fields {
-            changed |= view.set(&name, value, next);
+            changed |= view.set(&name, value, next, estimated);
         }
         if changed {
             self.version = next;
@@ -366,7 +377,7 @@ impl FeedHub {
                 .collect();
             let view = &mut st.views[i];
             for (n, value) in fields {
-                view.set(&n, value, v);
+                view.set(&n, value, v, false);
             }
             if let Some(t) = live.observed_ms() {
                 st.twin_time_ms = Some(st.twin_time_ms.map_or(t, |m| m.max(t)));
@@ -580,6 +591,19 @@ impl FeedHub {
         )
     }
 
+    /// The fields of entity `index`'s published state whose values are network models'
+    /// estimates (the others came with readings).
+    pub fn estimated_fields(&self, index: usize) -> Vec<String> {
+        let st = self.read();
+        st.views.get(index).map_or_else(Vec::new, |view| {
+            view.fields
+                .iter()
+                .filter(|f| f.estimated)
+                .map(|f| f.name.to_string())
+                .collect()
+        })
+    }
+
     /// Number fields of entities' published state, for each index in order. The published
     /// state is current for every entity of the city, also on a node of a cluster (where the
     /// actors of other nodes' shards are not: their deltas reach the feed, not the actors).
@@ -680,7 +704,7 @@ fn apply_delta(st: &mut FeedState, entity: usize, delta: &Delta) {
             .map_or(delta.observed_ms, |m| m.max(delta.observed_ms)),
     );
     st.deltas += 1;
-    st.apply(entity, fields);
+    st.apply(entity, fields, false);
 }
 
 fn apply_estimates(st: &mut FeedState, index_of: &HashMap<String, u32>, estimates: &Estimates) {
@@ -700,7 +724,7 @@ fn apply_estimates(st: &mut FeedState, index_of: &HashMap<String, u32>, estimate
             k += 1;
         }
         if let Some(&i) = index_of.get(id) {
-            st.apply(i as usize, fields);
+            st.apply(i as usize, fields, true);
         }
     }
 }

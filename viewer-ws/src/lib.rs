@@ -87,6 +87,8 @@ pub struct ServerConfig {
     pub ev_fit: scenarios::FitLoader,
     /// An NGSI-LD broker to mirror the twin's assets into (`--ngsi-ld-upstream`).
     pub ngsi_ld_upstream: Option<ngsi_ld::UpstreamConfig>,
+    /// An NGSI-LD broker to take sensor readings from (`--ngsi-ld-subscribe`).
+    pub ngsi_ld_subscribe: Option<ngsi_ld::SubscribeConfig>,
 }
 
 /// What every handler shares.
@@ -312,12 +314,16 @@ pub fn spawn_server(
                             .store_handles()
                             .map(|h| h.ngsi_ld_subscriptions)
                             .as_ref(),
+                        config.ngsi_ld_subscribe.clone(),
                     )),
                 };
                 tokio::spawn(state.ngsi_ld.notifier.clone().run(state.clone()));
                 if let Some(upstream) = config.ngsi_ld_upstream.clone() {
                     let bridge = Arc::new(ngsi_ld::Upstream::new(upstream));
                     tokio::spawn(bridge.run(state.clone()));
+                }
+                if let Some(subscriber) = state.ngsi_ld.subscriber.clone() {
+                    tokio::spawn(subscriber.run(state.clone()));
                 }
                 let _ = ready_tx.send(Ok((addr, hub)));
                 connections::serve(

@@ -57,6 +57,7 @@ fn start(limits: Limits, hub: HubConfig) -> Running {
             hub,
             ev_fit: Default::default(),
             ngsi_ld_upstream: None,
+            ngsi_ld_subscribe: None,
         },
         2,
     )

@@ -16,6 +16,21 @@
 use crate::id::AssetKind;
 use crate::{CityModel, EntityId};
 
+/// The sub-property that marks an attribute's value as the twin's estimate (a network
+/// model's output: a load flow's voltage, a hydraulic solve's pressure), not a measurement:
+/// `"pressure": {"type": "Property", "value": …, "estimated": {"type": "Property", "value":
+/// true}}`. NGSI-LD and the Smart Data Models have no term for it; a consumer that ignores it
+/// still reads the value. A write carrying it is not a reading (the twin's own estimates
+/// coming back from a broker it mirrors into must not become measurements).
+pub const ESTIMATED: &str = "estimated";
+
+/// Whether a normalized attribute carries the [`ESTIMATED`] mark.
+pub fn is_estimate(attribute: &serde_json::Value) -> bool {
+    attribute
+        .get(ESTIMATED)
+        .is_some_and(|m| m.get("value") == Some(&serde_json::Value::Bool(true)))
+}
+
 /// The NGSI-LD entity type (a Smart Data Model) of an asset kind.
 pub fn entity_type(kind: AssetKind) -> &'static str {
     match kind {

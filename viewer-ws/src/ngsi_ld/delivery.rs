@@ -42,6 +42,20 @@ pub(super) async fn post_answer(
     link: Option<&str>,
     token: Option<&str>,
 ) -> Result<(u16, Bytes), String> {
+    send(hyper::Method::POST, uri, body, content_type, link, token).await
+}
+
+/// Send one `method` request with `body` (of `content_type`, left out when the body is empty)
+/// to `uri`, with the `Link` header and bearer `token` if given: the status and body of the
+/// answer, or why there was none (no connection, no answer within [`ATTEMPT_DEADLINE`]).
+pub(super) async fn send(
+    method: hyper::Method,
+    uri: &str,
+    body: Bytes,
+    content_type: &str,
+    link: Option<&str>,
+    token: Option<&str>,
+) -> Result<(u16, Bytes), String> {
     let url: hyper::Uri = uri.parse().map_err(|e| format!("{uri}: {e}"))?;
     let host = url.host().ok_or_else(|| format!("{uri} names no host"))?;
     let port = url.port_u16().unwrap_or(80);
@@ -56,9 +70,13 @@ pub(super) async fn post_answer(
             let _ = connection.await;
         });
         let path = url.path_and_query().map_or("/", |p| p.as_str());
-        let mut request = Request::post(path)
-            .header(hyper::header::HOST, format!("{host}:{port}"))
-            .header(hyper::header::CONTENT_TYPE, content_type);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, format!("{host}:{port}"));
+        if !body.is_empty() {
+            request = request.header(hyper::header::CONTENT_TYPE, content_type);
+        }
         if let Some(link) = link {
             request = request.header(hyper::header::LINK, link);
         }

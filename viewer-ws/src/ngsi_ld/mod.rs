@@ -19,7 +19,7 @@
 //!   operations; [`temporal`]: the temporal API;
 //! - [`subscriptions`]: their API; [`notifier`]: the engine that notifies them;
 //!   [`delivery`]: posting a notification; [`bridge`]: mirroring the twin into an upstream
-//!   broker.
+//!   broker; [`subscriber`]: taking readings from an upstream broker's notifications.
 
 mod batch;
 mod bridge;
@@ -30,6 +30,7 @@ mod generated;
 mod http;
 mod notifier;
 mod problem;
+mod subscriber;
 mod subscriptions;
 mod temporal;
 mod twin_entity;
@@ -39,6 +40,7 @@ mod write;
 pub use bridge::{Upstream, UpstreamConfig};
 pub use notifier::Notifier;
 pub use problem::Problem;
+pub use subscriber::{SubscribeConfig, Subscriber};
 pub use twin_entity::normalized;
 
 /// What the NGSI-LD API keeps beside the twin: the subscriptions' engine and what the Smart
@@ -46,6 +48,8 @@ pub use twin_entity::normalized;
 pub struct NgsiLd {
     pub notifier: Arc<Notifier>,
     pub models: twin_core::ngsi_ld::smart_data_models::ModelIndex,
+    /// Readings taken from an upstream broker's notifications (`--ngsi-ld-subscribe`).
+    pub subscriber: Option<Arc<Subscriber>>,
 }
 
 impl NgsiLd {
@@ -53,10 +57,12 @@ impl NgsiLd {
     pub fn new(
         city: &twin_core::CityModel,
         subscriptions: Option<&twin_actors::store::Documents>,
+        subscribe: Option<SubscribeConfig>,
     ) -> NgsiLd {
         NgsiLd {
             notifier: Notifier::load(subscriptions),
             models: twin_core::ngsi_ld::smart_data_models::ModelIndex::new(city),
+            subscriber: subscribe.map(|c| Arc::new(Subscriber::new(c))),
         }
     }
 }
@@ -115,6 +121,12 @@ pub fn routes() -> axum::Router<AppState> {
                 .delete(subscriptions::delete_subscription),
         )
         .route("/ngsi-ld/v1/types", get(types))
+        .route(
+            "/ngsi-ld/notify/{secret}",
+            post(subscriber::receive_notification).layer(axum::extract::DefaultBodyLimit::max(
+                subscriber::NOTIFICATION_MAX_BYTES,
+            )),
+        )
         .route("/ngsi-ld/v1/temporal/entities", get(query_temporal))
         .route("/ngsi-ld/v1/temporal/entities/{id}", get(retrieve_temporal))
 }

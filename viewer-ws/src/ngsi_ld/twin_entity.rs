@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value as Json, json};
 use twin_core::Quantity;
-use twin_core::ngsi_ld::model::{attribute_name, entity_type, unit_code, urn};
+use twin_core::ngsi_ld::model::{ESTIMATED, attribute_name, entity_type, unit_code, urn};
 use twin_core::ngsi_ld::smart_data_models::{model_value, nests_value};
 use twin_core::quantity::ValueSpec;
 
@@ -47,6 +47,7 @@ pub fn normalized(state: &AppState, i: usize) -> Map<String, Json> {
         );
     }
     let live = state.hub.entity_state(i).unwrap_or_default();
+    let estimated = state.hub.estimated_fields(i);
     let observed_at = live.get("observedAt").cloned();
     for (name, value) in &live {
         if name == "observedAt" || value.is_null() {
@@ -72,6 +73,9 @@ pub fn normalized(state: &AppState, i: usize) -> Map<String, Json> {
         };
         if let Some(at) = &observed_at {
             attr["observedAt"] = at.clone();
+        }
+        if estimated.contains(name) {
+            attr[ESTIMATED] = json!({"type": "Property", "value": true});
         }
         out.insert(attribute_name(name), attr);
     }

@@ -11,7 +11,7 @@ use twin_actors::twin::Rejection;
 use twin_core::Quantity;
 use twin_core::id::AssetKind;
 use twin_core::ngsi_ld::entity::UpdateResult;
-use twin_core::ngsi_ld::model::{attribute_name, unit_code};
+use twin_core::ngsi_ld::model::{attribute_name, is_estimate, unit_code};
 use twin_core::ngsi_ld::smart_data_models::nests_value;
 use twin_core::quantity::ValueSpec;
 use twin_core::reading::RawReading;
@@ -22,7 +22,7 @@ use crate::AppState;
 
 /// The twin's quantity an NGSI-LD attribute name stands for (`socketStatus_2` is
 /// `socketStatus.2`, see `model::attribute_name`), if the asset kind has it.
-fn quantity_name(kind: AssetKind, attribute: &str) -> Option<String> {
+pub(super) fn quantity_name(kind: AssetKind, attribute: &str) -> Option<String> {
     if Quantity::for_asset(kind, attribute).is_some() {
         return Some(attribute.to_string());
     }
@@ -77,6 +77,11 @@ fn outcome(
                 "{name} is a static attribute of this asset, from the city's network files; it is not written through the API"
             ))
         };
+    }
+    if is_estimate(attribute) {
+        return Outcome::Refused(format!(
+            "{name} is marked as an estimate (`estimated`): only measurements are taken as readings"
+        ));
     }
     if no_overwrite && current.contains_key(name) {
         return Outcome::Refused("the attribute exists and noOverwrite was asked".into());

@@ -172,6 +172,7 @@ pub fn bench_ws(args: BenchWsArgs) -> Result<()> {
                 ev_fit: Default::default(),
                 ngsi_ld_upstream: None,
                 ngsi_ld_subscribe: None,
+                ngsi_ld_contexts: None,
             },
             2,
         )?;
@@ -310,6 +311,7 @@ pub fn bench_soak(args: BenchSoakArgs) -> Result<()> {
                 ev_fit: Default::default(),
                 ngsi_ld_upstream: None,
                 ngsi_ld_subscribe: None,
+                ngsi_ld_contexts: None,
             },
             2,
         )?;
@@ -425,6 +427,7 @@ pub fn bench_hostile(args: BenchHostileArgs) -> Result<()> {
                 ev_fit: Default::default(),
                 ngsi_ld_upstream: None,
                 ngsi_ld_subscribe: None,
+                ngsi_ld_contexts: None,
             },
             2,
         )?;

@@ -120,6 +120,11 @@ pub struct ServeArgs {
     /// notifications (default: http://<--listen>).
     #[arg(long, value_name = "URL")]
     pub ngsi_ld_notify_url: Option<String>,
+    /// A folder of pre-loaded JSON-LD @context documents for NGSI-LD requests that name their
+    /// own context, laid out as <host>/<path> of their URLs (for machines without internet;
+    /// others are fetched over http://)
+    #[arg(long, value_name = "DIR")]
+    pub ngsi_ld_contexts: Option<std::path::PathBuf>,
 }
 
 impl Default for ServeArgs {
@@ -269,6 +274,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 ev_fit: twin_viewer_ws::scenarios::FitLoader(Arc::new(fit_of)),
                 ngsi_ld_upstream,
                 ngsi_ld_subscribe,
+                ngsi_ld_contexts: args.ngsi_ld_contexts.clone(),
             },
             args.http_threads,
         )?;

@@ -372,3 +372,24 @@ fn a_twin_takes_readings_from_an_upstream_broker_through_its_subscription() {
     wait_for((0.61, "2026-11-01T13:00:00Z"));
     assert_eq!(subscriptions(), before);
 }
+
+/// A client that names its own @context (served by the client, or pre-loaded with
+/// `--ngsi-ld-contexts` for a twin without internet) reads, writes, queries and subscribes in
+/// its own terms.
+#[test]
+fn a_client_with_its_own_context_is_answered_in_its_terms() {
+    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::write_operator_tokens(dir.path(), TOKEN);
+    let contexts = dir.path().join("contexts");
+    std::fs::create_dir_all(contexts.join("example.org")).expect("contexts folder");
+    std::fs::write(
+        contexts.join("example.org/preloaded.jsonld"),
+        r#"{"@context": {"Hall": "https://example.org/Building", "tall": "https://example.org/height"}}"#,
+    )
+    .expect("a pre-loaded context");
+    let port = common::free_port();
+    let folder = contexts.to_string_lossy().to_string();
+    let _twin = start_quiet_twin(dir.path(), port, &["--ngsi-ld-contexts", &folder], &[]);
+    run_client("contexts.py", port, TOKEN, &[]);
+}

@@ -92,7 +92,7 @@ for path, headers, code, kind in [
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17", {"Accept": "text/csv"}, 406, "InvalidRequest"),
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17",
      {"Link": '<https://example.org/other.jsonld>; rel="http://www.w3.org/ns/json-ld#context"'},
-     504, "LdContextNotAvailable"),
+     503, "LdContextNotAvailable"),
 ]:
     status, h, problem = get(path, headers)
     check(status == code, f"{path}: status {status}, expected {code}: {problem}")

@@ -56,7 +56,7 @@ status, _, answer = send("POST", "/ngsi-ld/v1/entities", {**ld, "id": "urn:ngsi-
 problem(status, answer, 400, "BadRequestData", "@context in an application/json body")
 status, _, answer = send("POST", "/ngsi-ld/v1/entities", {**ld, "@context": "https://example.org/c.jsonld"},
                          {"Content-Type": "application/ld+json"})
-problem(status, answer, 504, "LdContextNotAvailable", "a context the broker cannot expand")
+problem(status, answer, 503, "LdContextNotAvailable", "a context the broker cannot fetch")
 status, _, answer = send("POST", "/ngsi-ld/v1/entities", ld, {"Content-Type": "text/plain"})
 problem(status, answer, 415, "InvalidRequest", "a body that is not JSON")
 for bad, why in [({"id": "town hall", "type": "Building"}, "id not a URI"),

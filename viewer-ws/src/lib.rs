@@ -89,6 +89,9 @@ pub struct ServerConfig {
     pub ngsi_ld_upstream: Option<ngsi_ld::UpstreamConfig>,
     /// An NGSI-LD broker to take sensor readings from (`--ngsi-ld-subscribe`).
     pub ngsi_ld_subscribe: Option<ngsi_ld::SubscribeConfig>,
+    /// A folder of pre-loaded JSON-LD @context documents, `<host>/<path>`
+    /// (`--ngsi-ld-contexts`).
+    pub ngsi_ld_contexts: Option<std::path::PathBuf>,
 }
 
 /// What every handler shares.
@@ -315,6 +318,7 @@ pub fn spawn_server(
                             .map(|h| h.ngsi_ld_subscriptions)
                             .as_ref(),
                         config.ngsi_ld_subscribe.clone(),
+                        config.ngsi_ld_contexts.clone(),
                     )),
                 };
                 tokio::spawn(state.ngsi_ld.notifier.clone().run(state.clone()));

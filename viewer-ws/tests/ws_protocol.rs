@@ -58,6 +58,7 @@ fn start(limits: Limits, hub: HubConfig) -> Running {
             ev_fit: Default::default(),
             ngsi_ld_upstream: None,
             ngsi_ld_subscribe: None,
+            ngsi_ld_contexts: None,
         },
         2,
     )

@@ -141,6 +141,21 @@ impl Query {
             Query::Term(t) => vec![t.path.attribute.as_str()],
         }
     }
+
+    /// Rename the attributes the query reads (to the names a context expands them to); a name
+    /// `rename` gives None for is kept.
+    pub fn rename_attributes(&mut self, rename: &impl Fn(&str) -> Option<String>) {
+        match self {
+            Query::And(all) | Query::Or(all) => {
+                all.iter_mut().for_each(|q| q.rename_attributes(rename))
+            }
+            Query::Term(t) => {
+                if let Some(name) = rename(&t.path.attribute) {
+                    t.path.attribute = name;
+                }
+            }
+        }
+    }
 }
 
 impl Term {

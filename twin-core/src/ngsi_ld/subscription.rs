@@ -7,7 +7,10 @@
 //! `throttling`, `timeInterval`, `expiresAt`, `isActive`,
 //! `subscriptionName`, `description`. Refused with the reason: `https://` endpoints (the twin
 //! carries no TLS stack; put a TLS proxy in front of the receiver), `notificationTrigger`
-//! other than the default, `scopeQ`, `csf`, `lang`, `temporalQ`, `jsonldContext`.
+//! other than the default, `scopeQ`, `csf`, `lang`, `temporalQ`. `jsonldContext` (the @context
+//! notifications are compacted with, clause 5.2.12) is kept: the broker records there the
+//! context the subscription was made with; its names are stored expanded and compacted with
+//! the core context, as the broker keeps every name.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json, json};
@@ -61,6 +64,9 @@ pub struct Subscription {
     pub endpoint: String,
     /// The QoS of MQTT notifications (0 or 1; `MQTT-QoS` in `notifierInfo`, default 0).
     pub mqtt_qos: u8,
+    /// The @context notifications are given in (`jsonldContext`: a URL, or as a request gave
+    /// it); None for the core context.
+    pub context: Option<Json>,
     /// The media type the receiver asked for (`application/json` or `application/ld+json`).
     pub accept: String,
     /// Least time between two notifications, seconds.
@@ -74,6 +80,7 @@ pub struct Subscription {
 /// Members a client may give; the others are refused.
 const MEMBERS: &[&str] = &[
     "id",
+    "jsonldContext",
     "type",
     "subscriptionName",
     "description",
@@ -263,6 +270,11 @@ impl Subscription {
             endpoint: uri.to_string(),
             mqtt_qos,
             accept,
+            context: match o.get("jsonldContext") {
+                None => None,
+                Some(c @ (Json::String(_) | Json::Array(_) | Json::Object(_))) => Some(c.clone()),
+                Some(_) => return refuse("jsonldContext must be a URI"),
+            },
             throttling,
             time_interval,
             expires_at,

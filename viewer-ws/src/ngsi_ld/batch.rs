@@ -47,7 +47,7 @@ pub(super) async fn batch(
         }
     };
     check_params(&params, allowed)?;
-    let body = write_body(&state, request, false).await?;
+    let (body, _) = write_body(&state, request, false).await?;
     let Json::Array(items) = body else {
         return Err(Problem::bad_request("a batch is a JSON array"));
     };

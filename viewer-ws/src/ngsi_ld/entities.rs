@@ -9,6 +9,7 @@ use twin_core::ngsi_ld::GeoQuery;
 use twin_core::ngsi_ld::entity::types_of;
 use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, urn};
 
+use super::context::Ld;
 use super::http::{
     Media, check_reader, media, number_param, parse_format, picked, read_request, render, respond,
     urlencode,
@@ -30,12 +31,14 @@ pub(super) async fn retrieve_entity(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
-    let media = read_request(
+    let ld = read_request(
         &state,
         &headers,
         &params,
         &["attrs", "pick", "format", "options", "type"],
     )?;
+    let mut params = params;
+    ld.internal_params(&state, &mut params).await?;
     let format = parse_format(&params)?;
     if !id.contains(':') {
         return Err(Problem::bad_request(format!("`{id}` is not a URI")));
@@ -61,11 +64,10 @@ pub(super) async fn retrieve_entity(
         ));
     }
     let pick = picked(&params);
-    Ok(respond(
-        render(entity, format, pick.as_deref()),
-        media,
-        vec![],
-    ))
+    let body = ld
+        .external_entities(&state, render(entity, format, pick.as_deref()))
+        .await?;
+    Ok(respond(body, &ld, vec![]))
 }
 
 /// `GET /ngsi-ld/v1/entities` (clause 6.4.3.2): entities by type, id, idPattern and `q`, in
@@ -75,7 +77,7 @@ pub(super) async fn query_entities(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
-    let media = read_request(
+    let ld = read_request(
         &state,
         &headers,
         &params,
@@ -97,6 +99,10 @@ pub(super) async fn query_entities(
             "geoproperty",
         ],
     )?;
+    // Links to the other pages repeat the parameters as given.
+    let given = params.clone();
+    let mut params = params;
+    ld.internal_params(&state, &mut params).await?;
     if !["type", "attrs", "q", "georel", "id", "idPattern"]
         .iter()
         .any(|k| params.contains_key(*k))
@@ -129,10 +135,7 @@ pub(super) async fn query_entities(
         None => None,
     };
     let q = match params.get("q") {
-        Some(text) => Some(
-            twin_core::ngsi_ld::Query::parse(text)
-                .map_err(|e| Problem::bad_request(e.to_string()))?,
-        ),
+        Some(text) => Some(ld.query(&state, text).await?),
         None => None,
     };
     let limit = number_param(&params, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
@@ -215,12 +218,12 @@ pub(super) async fn query_entities(
         extra.push(("NGSILD-Results-Count", matched.to_string()));
     }
     // Links to the pages around this one (clause 6.3.10), typed as the answer is.
-    let media_type = match media {
+    let media_type = match ld.media {
         Media::Json => "application/json",
         Media::JsonLd => "application/ld+json",
     };
     let page_link = |rel: &str, at: usize| {
-        let mut query: Vec<String> = params
+        let mut query: Vec<String> = given
             .iter()
             .filter(|(k, _)| *k != "offset")
             .map(|(k, v)| format!("{k}={}", urlencode(v)))
@@ -241,7 +244,8 @@ pub(super) async fn query_entities(
     if limit > 0 && offset > 0 {
         extra.push(page_link("prev", offset.saturating_sub(limit)));
     }
-    Ok(respond(Json::Array(page), media, extra))
+    let body = ld.external_entities(&state, Json::Array(page)).await?;
+    Ok(respond(body, &ld, extra))
 }
 
 /// The geo-query of a request (clause 6.3.14), if it has one: `georel`, `geometry` and
@@ -268,7 +272,7 @@ fn geo_query(params: &HashMap<String, String>) -> Result<Option<GeoQuery>, Probl
 /// its own entities'.
 pub(super) async fn types(State(state): State<AppState>, headers: HeaderMap) -> NgsiResult {
     check_reader(&state, &headers)?;
-    let media = media(&headers)?;
+    let ld = Ld::from_link(&state, &headers, media(&headers)?)?;
     let own = broker::all(&state)?;
     let mut names: Vec<&str> = state
         .hub
@@ -281,10 +285,13 @@ pub(super) async fn types(State(state): State<AppState>, headers: HeaderMap) -> 
         .collect();
     names.sort_unstable();
     names.dedup();
+    let names = ld
+        .external_names(&state, names.into_iter().map(str::to_string).collect())
+        .await?;
     let body = json!({
         "id": "urn:ngsi-ld:EntityTypeList:citytwin",
         "type": "EntityTypeList",
         "typeList": names,
     });
-    Ok(respond(body, media, vec![]))
+    Ok(respond(body, &ld, vec![]))
 }

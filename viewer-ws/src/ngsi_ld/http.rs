@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 
+use super::context::Ld;
 use super::{CORE_CONTEXT, Problem};
 use crate::AppState;
 use crate::api::{authorize, bearer};
@@ -60,31 +61,6 @@ pub(super) fn media(headers: &HeaderMap) -> Result<Media, Problem> {
     }
 }
 
-/// Refuse a `Link` header naming a context other than the core one (clause 6.3.5): its terms
-/// could mean other IRIs than the twin's.
-pub(super) fn check_context(headers: &HeaderMap) -> Result<(), Problem> {
-    let Some(link) = headers.get(header::LINK).and_then(|v| v.to_str().ok()) else {
-        return Ok(());
-    };
-    let url = link
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>');
-    if url.contains("ngsi-ld-core-context") {
-        return Ok(());
-    }
-    Err(Problem::new(
-        StatusCode::GATEWAY_TIMEOUT,
-        "LdContextNotAvailable",
-        format!(
-            "@context {url}: this broker serves the Smart Data Models and core terms only and does not yet expand other contexts; send no Link header or the core context"
-        ),
-    ))
-}
-
 /// The words of `format` and the older `options` (clause 6.3.7), in order.
 pub(super) fn format_words(params: &HashMap<String, String>) -> impl Iterator<Item = &str> {
     params
@@ -115,18 +91,18 @@ pub(super) fn parse_format(params: &HashMap<String, String>) -> Result<Format, P
 }
 
 /// What every NGSI-LD read checks first: the reader's role, the media type it accepts, its
-/// @context and its parameters. Returns the media type to answer in.
+/// @context and its parameters. Returns the media type to answer in and the @context.
 pub(super) fn read_request(
     state: &AppState,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
     allowed: &[&str],
-) -> Result<Media, Problem> {
+) -> Result<Ld, Problem> {
     check_reader(state, headers)?;
     let media = media(headers)?;
-    check_context(headers)?;
+    let ld = Ld::from_link(state, headers, media)?;
     check_params(params, allowed)?;
-    Ok(media)
+    Ok(ld)
 }
 
 pub(super) fn check_params(
@@ -199,12 +175,14 @@ pub(super) fn render(
     }
 }
 
-/// Answer a body with the context as clause 6.3.5 says: a `Link` header for JSON, `@context`
-/// in the body for JSON-LD.
-pub(super) fn respond(body: Json, media: Media, extra: Vec<(&'static str, String)>) -> Response {
+/// Answer a body with the request's context as clause 6.3.5 says: a `Link` header for JSON,
+/// `@context` in the body for JSON-LD.
+pub(super) fn respond(body: Json, ld: &Ld, extra: Vec<(&'static str, String)>) -> Response {
+    let media = ld.media;
+    let context = ld.context();
     let body = match (media, body) {
         (Media::JsonLd, Json::Object(mut o)) => {
-            o.insert("@context".into(), json!(CORE_CONTEXT));
+            o.insert("@context".into(), context.clone());
             Json::Object(o)
         }
         (Media::JsonLd, Json::Array(items)) => Json::Array(
@@ -212,7 +190,7 @@ pub(super) fn respond(body: Json, media: Media, extra: Vec<(&'static str, String
                 .into_iter()
                 .map(|item| match item {
                     Json::Object(mut o) => {
-                        o.insert("@context".into(), json!(CORE_CONTEXT));
+                        o.insert("@context".into(), context.clone());
                         Json::Object(o)
                     }
                     other => other,
@@ -221,6 +199,8 @@ pub(super) fn respond(body: Json, media: Media, extra: Vec<(&'static str, String
         ),
         (_, body) => body,
     };
+    // A Link header names one document: an inline context is named by the core one.
+    let link_url = context.as_str().unwrap_or(CORE_CONTEXT).to_string();
     let mut response = body.to_string().into_response();
     let headers = response.headers_mut();
     let content_type = match media {
@@ -230,7 +210,7 @@ pub(super) fn respond(body: Json, media: Media, extra: Vec<(&'static str, String
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if media == Media::Json
         && let Ok(link) = HeaderValue::from_str(&format!(
-            "<{CORE_CONTEXT}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+            "<{link_url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
         ))
     {
         headers.insert(header::LINK, link);
@@ -276,7 +256,7 @@ pub(super) async fn write_body(
     state: &AppState,
     request: axum::extract::Request,
     merge_patch: bool,
-) -> Result<Json, Problem> {
+) -> Result<(Json, Ld), Problem> {
     let headers = request.headers().clone();
     check_writer(state, &headers)?;
     let content_type = headers
@@ -302,9 +282,8 @@ pub(super) async fn write_body(
             ));
         }
     };
-    if !ld {
-        check_context(&headers)?;
-    }
+    // The answer's media type (a write's answer is mostly empty, errors aside).
+    let answer_media = media(&headers).unwrap_or(Media::Json);
     let limit = state.limits.max_body_bytes;
     let bytes = crate::api::read_body(
         request,
@@ -328,40 +307,44 @@ pub(super) async fn write_body(
         Json::Array(items) => items.iter().filter_map(|i| i.get("@context")).collect(),
         _ => Vec::new(),
     };
-    match (ld, contexts.is_empty()) {
-        (false, false) => Err(Problem::bad_request(
-            "an application/json body carries no @context: give it in the Link header, or send application/ld+json",
-        )),
-        (true, true) => Err(Problem::bad_request(
-            "an application/ld+json body needs its @context",
-        )),
-        (true, false) => {
-            contexts.into_iter().try_for_each(check_body_context)?;
-            Ok(body)
+    let context = match (ld, contexts.as_slice()) {
+        (false, [_, ..]) => {
+            return Err(Problem::bad_request(
+                "an application/json body carries no @context: give it in the Link header, or send application/ld+json",
+            ));
         }
-        (false, true) => Ok(body),
-    }
+        (true, []) => {
+            return Err(Problem::bad_request(
+                "an application/ld+json body needs its @context",
+            ));
+        }
+        (true, [first, rest @ ..]) => {
+            if rest.iter().any(|c| c != first) {
+                return Err(Problem::bad_request(
+                    "the entities of one request name different @contexts: send them in separate requests",
+                ));
+            }
+            Some((*first).clone())
+        }
+        (false, []) => None,
+    };
+    let ld = match context {
+        Some(context) => Ld::from_body(state, &context, answer_media)?,
+        None => Ld::from_link(state, &headers, answer_media)?,
+    };
+    let body = ld.internal_entities(state, strip_context(body)).await?;
+    Ok((body, ld))
 }
 
-/// A body's @context must be the core context (a URL, or a list of only it), for the reason
-/// [`check_context`] gives.
-fn check_body_context(context: &Json) -> Result<(), Problem> {
-    let urls: Vec<&Json> = match context {
-        Json::Array(items) => items.iter().collect(),
-        one => vec![one],
-    };
-    match urls.iter().find(|u| {
-        !u.as_str()
-            .is_some_and(|u| u.contains("ngsi-ld-core-context"))
-    }) {
-        None => Ok(()),
-        Some(other) => Err(Problem::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "LdContextNotAvailable",
-            format!(
-                "@context {other}: this broker serves the Smart Data Models and core terms only and does not yet expand other contexts; give the core context"
-            ),
-        )),
+/// A body without its `@context` members (taken into account already).
+fn strip_context(body: Json) -> Json {
+    match body {
+        Json::Object(mut o) => {
+            o.remove("@context");
+            Json::Object(o)
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(strip_context).collect()),
+        other => other,
     }
 }
 

@@ -3,14 +3,14 @@
 //! idPattern, `q`, attrs/pick, pagination with count, the normalized, concise and keyValues
 //! formats), errors as ProblemDetails. docs/ngsi-ld.md lists what is supported and refused.
 //!
-//! Terms are those of the Smart Data Models' @contexts and the NGSI-LD core context; responses
-//! name the core context in their `Link` header (clause 6.3.5). Requests naming another
-//! context are refused with `LdContextNotAvailable` until expansion with a JSON-LD processor
-//! is written, rather than answered with terms that would mean something else.
+//! The twin's own names are terms of the NGSI-LD core context (its default vocabulary for the
+//! Smart Data Models' names); a request may name its own @context, whose terms are expanded
+//! and compacted with a JSON-LD processor ([`context`], [`jsonld`]).
 //!
 //! - [`problem`]: errors as ProblemDetails;
 //! - [`http`]: what every request is checked for and how answers are shaped (formats, media
-//!   types, the @context);
+//!   types); [`context`]: a request's @context and the names it translates; [`jsonld`]: the
+//!   JSON-LD processor and the context documents;
 //! - [`twin_entity`]: the twin's own assets as entities; [`twin_write`]: attribute writes to
 //!   them, as readings;
 //! - [`broker`]: the broker's own entities, kept in the store; [`generated`]: entities the
@@ -24,10 +24,12 @@
 mod batch;
 mod bridge;
 mod broker;
+mod context;
 mod delivery;
 mod entities;
 mod generated;
 mod http;
+mod jsonld;
 mod notifier;
 mod problem;
 mod subscriber;
@@ -38,6 +40,7 @@ mod twin_write;
 mod write;
 
 pub use bridge::{Upstream, UpstreamConfig};
+pub use jsonld::Contexts;
 pub use notifier::Notifier;
 pub use problem::Problem;
 pub use subscriber::{SubscribeConfig, Subscriber};
@@ -50,6 +53,8 @@ pub struct NgsiLd {
     pub models: twin_core::ngsi_ld::smart_data_models::ModelIndex,
     /// Readings taken from an upstream broker's notifications (`--ngsi-ld-subscribe`).
     pub subscriber: Option<Arc<Subscriber>>,
+    /// User @contexts: their documents and what they map.
+    pub contexts: Contexts,
 }
 
 impl NgsiLd {
@@ -58,11 +63,13 @@ impl NgsiLd {
         city: &twin_core::CityModel,
         subscriptions: Option<&twin_actors::store::Documents>,
         subscribe: Option<SubscribeConfig>,
+        contexts_folder: Option<std::path::PathBuf>,
     ) -> NgsiLd {
         NgsiLd {
             notifier: Notifier::load(subscriptions),
             models: twin_core::ngsi_ld::smart_data_models::ModelIndex::new(city),
             subscriber: subscribe.map(|c| Arc::new(Subscriber::new(c))),
+            contexts: Contexts::new(contexts_folder),
         }
     }
 }

@@ -22,8 +22,10 @@ use twin_core::ngsi_ld::model::{attribute_name, entity_type, urn};
 use twin_core::ngsi_ld::subscription::{self, NotifyFormat, Subscription};
 
 use super::CORE_CONTEXT;
+use super::context::Ld;
 use super::delivery::{BACK_OFF, post_once, publish_once};
-use super::http::{Format, render};
+use super::http::{Format, Media, render};
+use super::problem::Problem;
 use super::twin_entity::normalized;
 use crate::AppState;
 
@@ -146,7 +148,7 @@ impl Notifier {
             };
             let batches = self.gather(&state, twin, broker);
             for (id, data) in batches {
-                self.clone().dispatch(id, data);
+                self.clone().dispatch(&state, id, data);
             }
             if persisted.elapsed() >= PERSIST_EVERY {
                 persisted = Instant::now();
@@ -261,33 +263,49 @@ impl Notifier {
 
     /// Send one notification in the background, retrying with back-off, and record how it
     /// went.
-    fn dispatch(self: Arc<Self>, id: String, data: Vec<Json>) {
-        let Some((endpoint, accept, qos)) = self.lock().get(&id).map(|e| {
+    fn dispatch(self: Arc<Self>, state: &AppState, id: String, data: Vec<Json>) {
+        let Some((endpoint, accept, qos, context)) = self.lock().get(&id).map(|e| {
             (
                 e.subscription.endpoint.clone(),
                 e.subscription.accept.clone(),
                 e.subscription.mqtt_qos,
+                e.subscription.context.clone(),
             )
         }) else {
             return;
         };
         let at = twin_core::live::rfc3339(Utc::now().timestamp_millis());
-        let mut body = subscription::notification(&notification_id(), &id, &at, data);
-        let link = if accept == "application/ld+json" {
-            body["@context"] = json!(CORE_CONTEXT);
-            None
-        } else {
-            Some(format!(
-                "<{CORE_CONTEXT}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
-            ))
-        };
         self.record(&id, |n| {
             n["timesSent"] = json!(n["timesSent"].as_u64().unwrap_or(0) + 1);
             n["lastNotification"] = json!(at);
         });
-        let bytes = Bytes::from(body.to_string());
         let mqtt = endpoint.starts_with("mqtt://");
+        let state = state.clone();
         tokio::spawn(async move {
+            // The entities in the subscription's @context (clause 5.2.12 `jsonldContext`).
+            let (data, context) = match in_context(&state, context, data).await {
+                Ok(translated) => translated,
+                Err(problem) => {
+                    tracing::warn!(subscription = %id, error = %problem.details(), "NGSI-LD notification: its @context cannot be used; not sent");
+                    self.record(&id, |n| {
+                        n["status"] = json!("failed");
+                        n["lastFailure"] = json!(at);
+                        n["timesFailed"] = json!(n["timesFailed"].as_u64().unwrap_or(0) + 1);
+                    });
+                    return;
+                }
+            };
+            let mut body = subscription::notification(&notification_id(), &id, &at, data);
+            let link = if accept == "application/ld+json" {
+                body["@context"] = context.clone();
+                None
+            } else {
+                let url = context.as_str().unwrap_or(CORE_CONTEXT);
+                Some(format!(
+                    "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+                ))
+            };
+            let bytes = Bytes::from(body.to_string());
             // Every attempt's outcome is recorded: a receiver that is down shows as failed
             // at once, and as ok again when a retry gets through.
             for (attempt, wait) in std::iter::once(None).chain(BACK_OFF.map(Some)).enumerate() {
@@ -411,4 +429,25 @@ pub(super) fn fresh_urn(kind: &str) -> String {
 
 fn notification_id() -> String {
     fresh_urn("Notification")
+}
+
+/// Notified entities in a subscription's @context, and that context (the core one when it
+/// has none).
+async fn in_context(
+    state: &AppState,
+    context: Option<Json>,
+    data: Vec<Json>,
+) -> Result<(Vec<Json>, Json), Problem> {
+    let Some(context) = context else {
+        return Ok((data, json!(CORE_CONTEXT)));
+    };
+    let ld = Ld {
+        media: Media::Json,
+        terms: state.ngsi_ld.contexts.terms(&context)?,
+    };
+    let data = match ld.external_entities(state, Json::Array(data)).await? {
+        Json::Array(items) => items,
+        other => vec![other],
+    };
+    Ok((data, context))
 }

@@ -13,6 +13,7 @@ use serde_json::{Value as Json, json};
 use twin_actors::store::Documents;
 use twin_core::ngsi_ld::subscription::Subscription;
 
+use super::context::Ld;
 use super::http::{check_params, check_writer, media, number_param, respond, write_body};
 use super::notifier::{Entry, fresh_urn};
 use super::problem::{NgsiResult, Problem};
@@ -35,11 +36,15 @@ pub(super) async fn create_subscription(
     request: Request,
 ) -> NgsiResult {
     check_params(&params, &[])?;
-    let mut body = write_body(&state, request, false).await?;
+    let (body, ld) = write_body(&state, request, false).await?;
+    let mut body = translate(&state, &ld, body, Direction::Internal).await?;
     let Json::Object(o) = &mut body else {
         return Err(Problem::bad_request("a subscription is a JSON object"));
     };
     o.remove("@context");
+    if ld.terms.is_some() && !o.contains_key("jsonldContext") {
+        o.insert("jsonldContext".into(), ld.context());
+    }
     for member in ["status", "createdAt", "modifiedAt"] {
         o.remove(member);
     }
@@ -79,7 +84,7 @@ pub(super) async fn list_subscriptions(
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
-    let media = media(&headers)?;
+    let ld = Ld::from_link(&state, &headers, media(&headers)?)?;
     check_params(&params, &["limit", "offset", "count"])?;
     let limit = number_param(&params, "limit", 20, 1000)?;
     let offset = number_param(&params, "offset", 0, usize::MAX)?;
@@ -88,8 +93,11 @@ pub(super) async fn list_subscriptions(
     if params.get("count").is_some_and(|c| c == "true") {
         extra.push(("NGSILD-Results-Count", all.len().to_string()));
     }
-    let page: Vec<Json> = all.into_iter().skip(offset).take(limit).collect();
-    Ok(respond(Json::Array(page), media, extra))
+    let mut page = Vec::new();
+    for view in all.into_iter().skip(offset).take(limit) {
+        page.push(translate(&state, &ld, view, Direction::External).await?);
+    }
+    Ok(respond(Json::Array(page), &ld, extra))
 }
 
 /// `GET /ngsi-ld/v1/subscriptions/{id}` (clause 6.11.3.1).
@@ -99,13 +107,14 @@ pub(super) async fn retrieve_subscription(
     Path(id): Path<String>,
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
-    let media = media(&headers)?;
+    let ld = Ld::from_link(&state, &headers, media(&headers)?)?;
     let view = state
         .ngsi_ld
         .notifier
         .view(&id)
         .ok_or_else(|| Problem::not_found(format!("no subscription {id}")))?;
-    Ok(respond(view, media, vec![]))
+    let view = translate(&state, &ld, view, Direction::External).await?;
+    Ok(respond(view, &ld, vec![]))
 }
 
 /// `PATCH /ngsi-ld/v1/subscriptions/{id}` (clause 6.11.3.2): the members given replace the
@@ -115,7 +124,8 @@ pub(super) async fn update_subscription(
     Path(id): Path<String>,
     request: Request,
 ) -> NgsiResult {
-    let fragment = write_body(&state, request, true).await?;
+    let (fragment, ld) = write_body(&state, request, true).await?;
+    let fragment = translate(&state, &ld, fragment, Direction::Internal).await?;
     let Json::Object(fragment) = fragment else {
         return Err(Problem::bad_request(
             "a subscription fragment is a JSON object",
@@ -168,4 +178,92 @@ pub(super) async fn delete_subscription(
         Ok(())
     })?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Which way a subscription's names go.
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    Internal,
+    External,
+}
+
+/// A subscription (or a fragment of one) with the names it holds (`entities[].type`,
+/// `watchedAttributes`, `notification.attributes`, `geoQ.geoproperty`) made internal or
+/// given in the request's terms. `q` is kept as written; one whose attribute names the
+/// request's context maps elsewhere is refused (not yet rewritten).
+async fn translate(
+    state: &AppState,
+    ld: &Ld,
+    mut body: Json,
+    direction: Direction,
+) -> Result<Json, Problem> {
+    if ld.terms.is_none() {
+        return Ok(body);
+    }
+    let mut names: Vec<String> = Vec::new();
+    let strings = |v: Option<&Json>| -> Vec<String> {
+        v.and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    names.extend(
+        body["entities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["type"].as_str().map(str::to_string)),
+    );
+    names.extend(strings(body.get("watchedAttributes")));
+    names.extend(strings(body.pointer("/notification/attributes")));
+    names.extend(
+        body.pointer("/geoQ/geoproperty")
+            .and_then(Json::as_str)
+            .map(str::to_string),
+    );
+    let translated = match direction {
+        Direction::Internal => ld.internal(state, &names).await?,
+        Direction::External => ld.external_names(state, names.clone()).await?,
+    };
+    let map: HashMap<String, String> = names.into_iter().zip(translated).collect();
+    let rename = |v: &mut Json| {
+        if let Some(t) = v.as_str().and_then(|t| map.get(t)) {
+            *v = json!(t);
+        }
+    };
+    if let Some(entities) = body.get_mut("entities").and_then(Json::as_array_mut) {
+        for e in entities {
+            if let Some(t) = e.get_mut("type") {
+                rename(t);
+            }
+        }
+    }
+    for pointer in ["/watchedAttributes", "/notification/attributes"] {
+        if let Some(list) = body.pointer_mut(pointer).and_then(Json::as_array_mut) {
+            list.iter_mut().for_each(rename);
+        }
+    }
+    if let Some(g) = body.pointer_mut("/geoQ/geoproperty") {
+        rename(g);
+    }
+    if direction == Direction::Internal
+        && let Some(q) = body.get("q").and_then(Json::as_str)
+    {
+        let parsed =
+            twin_core::ngsi_ld::Query::parse(q).map_err(|e| Problem::bad_request(e.to_string()))?;
+        let attributes: Vec<String> = parsed
+            .attributes()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let internal = ld.internal(state, &attributes).await?;
+        if attributes != internal {
+            return Err(Problem::bad_request(format!(
+                "q `{q}` names attributes the request's @context maps to other IRIs; a subscription's q is not yet translated: give them as full IRIs"
+            )));
+        }
+    }
+    Ok(body)
 }

@@ -264,7 +264,9 @@ pub(super) async fn retrieve_temporal(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
-    let media = read_request(&state, &headers, &params, TEMPORAL_PARAMS)?;
+    let ld = read_request(&state, &headers, &params, TEMPORAL_PARAMS)?;
+    let mut params = params;
+    ld.internal_params(&state, &mut params).await?;
     let request = TemporalRequest::parse(&params)?;
     let i = entity_of_urn(&state.hub.city, &id).ok_or_else(|| {
         Problem::not_found(format!(
@@ -272,11 +274,10 @@ pub(super) async fn retrieve_temporal(
         ))
     })?;
     let readings = readings_of(&state, i, &request).await?;
-    Ok(respond(
-        evolution(&state, i, &request, &readings),
-        media,
-        vec![],
-    ))
+    let body = ld
+        .external_entities(&state, evolution(&state, i, &request, &readings))
+        .await?;
+    Ok(respond(body, &ld, vec![]))
 }
 
 /// Entities one temporal query answers unless it asks for fewer, and the most it may ask for.
@@ -297,7 +298,9 @@ pub(super) async fn query_temporal(
         .copied()
         .chain(["type", "id", "idPattern", "limit", "offset", "count"])
         .collect();
-    let media = read_request(&state, &headers, &params, &allowed)?;
+    let ld = read_request(&state, &headers, &params, &allowed)?;
+    let mut params = params;
+    ld.internal_params(&state, &mut params).await?;
     if !["type", "id", "idPattern"]
         .iter()
         .any(|k| params.contains_key(*k))
@@ -358,5 +361,6 @@ pub(super) async fn query_temporal(
     if params.get("count").is_some_and(|c| c == "true") {
         extra.push(("NGSILD-Results-Count", selected.len().to_string()));
     }
-    Ok(respond(Json::Array(page), media, extra))
+    let body = ld.external_entities(&state, Json::Array(page)).await?;
+    Ok(respond(body, &ld, extra))
 }

@@ -15,6 +15,8 @@ use twin_core::ngsi_ld::entity::{self, UpdateResult};
 use twin_core::ngsi_ld::{EntityBody, EntityError};
 
 use super::broker::{self, Owner};
+use super::context::Ld;
+use super::http::Media;
 use super::http::{check_params, check_writer, update_result, write_body};
 use super::problem::{NgsiResult, Problem};
 use super::twin_write;
@@ -89,7 +91,7 @@ pub(super) async fn create_entity(
     request: Request,
 ) -> NgsiResult {
     check_params(&params, &[])?;
-    let body = write_body(&state, request, false).await?;
+    let (body, _) = write_body(&state, request, false).await?;
     let body = entity::parse_entity(&body).map_err(bad)?;
     let id = broker::create(&state, body)?;
     let mut response = StatusCode::CREATED.into_response();
@@ -127,7 +129,7 @@ pub(super) async fn replace_entity(
     request: Request,
 ) -> NgsiResult {
     check_params(&params, &[])?;
-    let body = write_body(&state, request, false).await?;
+    let (body, _) = write_body(&state, request, false).await?;
     let body = fragment(&body, &id)?;
     match broker::owner(&state, &id)? {
         Owner::Twin(_) => Err(Problem::not_supported(format!(
@@ -149,7 +151,7 @@ pub(super) async fn merge_entity(
     request: Request,
 ) -> NgsiResult {
     check_params(&params, &[])?;
-    let body = write_body(&state, request, true).await?;
+    let (body, _) = write_body(&state, request, true).await?;
     let body = fragment(&body, &id)?;
     let result = match broker::owner(&state, &id)? {
         Owner::Twin(_) => write_attributes(&state, &id, body.attributes, false, false).await?,
@@ -168,7 +170,7 @@ pub(super) async fn append_attributes(
 ) -> NgsiResult {
     check_params(&params, &["options"])?;
     let no_overwrite = option(&params, "noOverwrite", &["noOverwrite"])?;
-    let body = write_body(&state, request, false).await?;
+    let (body, _) = write_body(&state, request, false).await?;
     let body = fragment(&body, &id)?;
     let result = write_attributes(&state, &id, body.attributes, false, no_overwrite).await?;
     Ok(update_result(result))
@@ -182,7 +184,7 @@ pub(super) async fn update_attributes(
     request: Request,
 ) -> NgsiResult {
     check_params(&params, &[])?;
-    let body = write_body(&state, request, false).await?;
+    let (body, _) = write_body(&state, request, false).await?;
     let body = fragment(&body, &id)?;
     let result = write_attributes(&state, &id, body.attributes, true, false).await?;
     Ok(update_result(result))
@@ -197,8 +199,8 @@ async fn write_one_attribute(
     request: Request,
     replace: bool,
 ) -> NgsiResult {
-    let body = write_body(&state, request, !replace).await?;
-    let mut body = body;
+    let (mut body, ld) = write_body(&state, request, !replace).await?;
+    let name = attribute_name(&state, &ld, name).await?;
     if let Json::Object(o) = &mut body {
         o.remove("@context");
     }
@@ -260,6 +262,8 @@ pub(super) async fn delete_attribute(
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
     check_params(&params, &[])?;
+    let ld = Ld::from_link(&state, &headers, Media::Json)?;
+    let name = attribute_name(&state, &ld, name).await?;
     match broker::owner(&state, &id)? {
         Owner::Twin(_) => Err(Problem::not_supported(format!(
             "{id} is one of the twin's assets: its attributes cannot be deleted"
@@ -284,4 +288,13 @@ pub(super) fn json_response(status: StatusCode, body: Json) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// The internal name of an attribute named in a path, a term of the request's @context.
+async fn attribute_name(state: &AppState, ld: &Ld, name: String) -> Result<String, Problem> {
+    Ok(ld
+        .internal(state, std::slice::from_ref(&name))
+        .await?
+        .pop()
+        .unwrap_or(name))
 }

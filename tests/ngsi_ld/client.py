@@ -93,6 +93,13 @@ for path, headers, code, kind in [
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17",
      {"Link": '<https://example.org/other.jsonld>; rel="http://www.w3.org/ns/json-ld#context"'},
      503, "LdContextNotAvailable"),
+    ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17",
+     {"Link": '<https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-non-existing.jsonld>; rel="http://www.w3.org/ns/json-ld#context"'},
+     503, "LdContextNotAvailable"),
+    ("/ngsi-ld/v1/entities/not-a-uri", {}, 400, "BadRequestData"),
+    ("/ngsi-ld/v1/temporal/entities/not-a-uri", {}, 400, "BadRequestData"),
+    ("/ngsi-ld/v1/nothing-here", {}, 404, "ResourceNotFound"),
+    ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17", {"NGSILD-Tenant": "other"}, 404, "NonexistentTenant"),
 ]:
     status, h, problem = get(path, headers)
     check(status == code, f"{path}: status {status}, expected {code}: {problem}")

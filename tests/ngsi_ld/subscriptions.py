@@ -158,6 +158,8 @@ for bad, why in [
     ({"type": "Subscription", "notification": {"endpoint": {"uri": ENDPOINT}}}, "entities"),
     ({"type": "Subscription", "entities": [{"type": "Building"}], "q": "floors>",
       "notification": {"endpoint": {"uri": ENDPOINT}}}, "q"),
+    ({"type": "Subscription", "entities": [{"type": "Building"}], "expiresAt": "2020-01-01T00:00:00Z",
+      "notification": {"endpoint": {"uri": ENDPOINT}}}, "past"),
 ]:
     status, _, answer = send("POST", "/ngsi-ld/v1/subscriptions", bad)
     check(status == 400 and answer["type"] == ERRORS + "BadRequestData" and why in answer["detail"],

@@ -57,6 +57,15 @@ problem(status, answer, 400, "BadRequestData", "@context in an application/json 
 status, _, answer = send("POST", "/ngsi-ld/v1/entities", {**ld, "@context": "https://example.org/c.jsonld"},
                          {"Content-Type": "application/ld+json"})
 problem(status, answer, 503, "LdContextNotAvailable", "a context the broker cannot fetch")
+status, _, answer = send("POST", "/ngsi-ld/v1/entities", {**ld, "id": "urn:ngsi-ld:Building:b8"},
+                         {"Content-Type": "application/ld+json",
+                          "Link": f'<{CORE}>; rel="http://www.w3.org/ns/json-ld#context"'})
+problem(status, answer, 400, "BadRequestData", "a Link header beside an ld+json body")
+status, _, answer = send("POST", "/ngsi-ld/v1/entities", {**ld, "id": "urn:ngsi-ld:Building:b7"},
+                         {"NGSILD-Tenant": "other"})
+problem(status, answer, 422, "OperationNotSupported", "a write to another tenant")
+status, _, answer = send("DELETE", "/ngsi-ld/v1/entities/not-a-uri")
+problem(status, answer, 400, "BadRequestData", "deleting an id that is not a URI")
 status, _, answer = send("POST", "/ngsi-ld/v1/entities", ld, {"Content-Type": "text/plain"})
 problem(status, answer, 415, "InvalidRequest", "a body that is not JSON")
 for bad, why in [({"id": "town hall", "type": "Building"}, "id not a URI"),
@@ -169,6 +178,11 @@ status, _, answer = send("POST", "/ngsi-ld/v1/entityOperations/delete",
                          ["urn:ngsi-ld:Building:b3", "urn:ngsi-ld:Building:missing", BIN])
 check(status == 207 and answer["success"] == ["urn:ngsi-ld:Building:b3"]
       and [e["error"]["status"] for e in answer["errors"]] == [404, 422], f"batch delete: {answer}")
+# A batch delete's list of ids needs no @context, also as application/ld+json.
+send("POST", "/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Building:b6", "type": "Building"})
+status, _, answer = send("POST", "/ngsi-ld/v1/entityOperations/delete", ["urn:ngsi-ld:Building:b6"],
+                         {"Content-Type": "application/ld+json"})
+check(status == 204, f"batch delete as ld+json: {status} {answer}")
 status, _, answer = send("POST", "/ngsi-ld/v1/entityOperations/merge", [])
 problem(status, answer, 404, "ResourceNotFound", "an operation that does not exist")
 

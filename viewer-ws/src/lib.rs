@@ -160,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(ngsi_ld::routes())
         .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
 }
 

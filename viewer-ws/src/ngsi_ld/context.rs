@@ -177,7 +177,7 @@ impl Ld {
 }
 
 /// The context URL of a `Link` header with the JSON-LD context relation, if any.
-fn link_context(headers: &HeaderMap) -> Option<String> {
+pub(super) fn link_context(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::LINK)
         .iter()

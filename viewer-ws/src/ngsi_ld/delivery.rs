@@ -135,6 +135,14 @@ pub(super) async fn publish_once(
     let payload = serde_json::json!({"metadata": metadata, "body": body}).to_string();
     let client_id = format!("citytwin-notify-{:016x}", rand::random::<u64>());
     let mut options = MqttOptions::new(client_id, host, port);
+    // `mqtt://user:password@host/topic` (clause 7.2: the endpoint carries the credentials).
+    if let Some((user, password)) = url
+        .authority()
+        .and_then(|a| a.as_str().rsplit_once('@'))
+        .map(|(info, _)| info.split_once(':').unwrap_or((info, "")))
+    {
+        options.set_credentials(user, password);
+    }
     options.set_keep_alive(Duration::from_secs(10));
     options.set_max_packet_size(16 << 20, 16 << 20);
     let (client, mut events) = AsyncClient::new(options, 4);

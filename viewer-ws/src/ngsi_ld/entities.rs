@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value as Json, json};
 use twin_core::ngsi_ld::GeoQuery;
@@ -11,8 +11,8 @@ use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, urn};
 
 use super::context::Ld;
 use super::http::{
-    Media, check_reader, media, number_param, parse_format, picked, read_request, render, respond,
-    urlencode,
+    IdPath, Media, check_reader, media, number_param, parse_format, picked, read_request, render,
+    respond, urlencode,
 };
 use super::problem::{NgsiResult, Problem};
 use super::twin_entity::normalized;
@@ -28,7 +28,7 @@ const MAX_LIMIT: usize = 1000;
 pub(super) async fn retrieve_entity(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
     let ld = read_request(
@@ -40,9 +40,6 @@ pub(super) async fn retrieve_entity(
     let mut params = params;
     ld.internal_params(&state, &mut params).await?;
     let format = parse_format(&params)?;
-    if !id.contains(':') {
-        return Err(Problem::bad_request(format!("`{id}` is not a URI")));
-    }
     let entity = match entity_of_urn(&state.hub.city, &id) {
         Some(i) => normalized(&state, i),
         None => match generated::get(&state, &id) {

@@ -39,25 +39,95 @@ pub(super) fn media(headers: &HeaderMap) -> Result<Media, Problem> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(Media::Json);
     };
-    let types: Vec<&str> = accept
+    // Each media range with its weight (RFC 9110 clause 12.5.1): the highest weight wins, a
+    // weight of 0 means "not this", and at one weight JSON comes before JSON-LD.
+    let ranges: Vec<(String, f32)> = accept
         .split(',')
-        .map(|t| t.split(';').next().unwrap_or_default().trim())
+        .map(|range| {
+            let mut parts = range.split(';');
+            let kind = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let weight = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (kind, weight)
+        })
         .collect();
-    if types
-        .iter()
-        .any(|t| matches!(*t, "application/json" | "*/*" | "application/*"))
-    {
-        Ok(Media::Json)
-    } else if types.contains(&"application/ld+json") {
-        Ok(Media::JsonLd)
-    } else {
-        Err(Problem::new(
+    let refused = |kind: &str| ranges.iter().any(|(k, w)| k == kind && *w <= 0.0);
+    let mut best: Option<(f32, Media)> = None;
+    for (kind, weight) in &ranges {
+        let weight = *weight;
+        let media = match kind.as_str() {
+            "application/json" => Media::Json,
+            "application/ld+json" => Media::JsonLd,
+            // A wildcard is the first type not refused.
+            "*/*" | "application/*" if !refused("application/json") => Media::Json,
+            "*/*" | "application/*" if !refused("application/ld+json") => Media::JsonLd,
+            _ => continue,
+        };
+        if weight > 0.0
+            && best.is_none_or(|(w, m)| {
+                weight > w || (weight == w && media == Media::Json && m != Media::Json)
+            })
+        {
+            best = Some((weight, media));
+        }
+    }
+    best.map(|(_, m)| m).ok_or_else(|| {
+        Problem::new(
             StatusCode::NOT_ACCEPTABLE,
             "InvalidRequest",
             format!(
                 "Accept `{accept}`: this broker answers application/json or application/ld+json"
             ),
-        ))
+        )
+    })
+}
+
+/// An entity or subscription id from the path, checked to be a URI (clause 4.5.1; 400
+/// `BadRequestData` otherwise, before anything is looked up).
+pub(super) struct IdPath(pub String);
+
+/// An entity id and an attribute name from the path, the id checked as [`IdPath`] does.
+pub(super) struct IdAttrPath(pub String, pub String);
+
+fn check_uri(id: &str) -> Result<(), Problem> {
+    if twin_core::ngsi_ld::entity::is_uri(id) {
+        Ok(())
+    } else {
+        Err(Problem::bad_request(format!("`{id}` is not a URI")))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| Problem::bad_request(e.to_string()))?;
+        check_uri(&id)?;
+        Ok(IdPath(id))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdAttrPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        let axum::extract::Path((id, name)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| Problem::bad_request(e.to_string()))?;
+        check_uri(&id)?;
+        Ok(IdAttrPath(id, name))
     }
 }
 
@@ -282,6 +352,13 @@ pub(super) async fn write_body(
             ));
         }
     };
+    // Clause 6.3.5: a JSON-LD body carries its context, so a Link header beside it is an
+    // error, not a second context.
+    if ld && super::context::link_context(&headers).is_some() {
+        return Err(Problem::bad_request(
+            "an application/ld+json body carries its @context: send no Link header with it",
+        ));
+    }
     // The answer's media type (a write's answer is mostly empty, errors aside).
     let answer_media = media(&headers).unwrap_or(Media::Json);
     let limit = state.limits.max_body_bytes;
@@ -307,7 +384,11 @@ pub(super) async fn write_body(
         Json::Array(items) => items.iter().filter_map(|i| i.get("@context")).collect(),
         _ => Vec::new(),
     };
-    let context = match (ld, contexts.as_slice()) {
+    // A batch delete's body is a list of ids: there are no terms to give a context for.
+    let only_ids = body
+        .as_array()
+        .is_some_and(|items| items.iter().all(Json::is_string));
+    let context = match (ld && !only_ids, contexts.as_slice()) {
         (false, [_, ..]) => {
             return Err(Problem::bad_request(
                 "an application/json body carries no @context: give it in the Link header, or send application/ld+json",
@@ -384,4 +465,33 @@ pub(super) fn number_param(
                 Problem::bad_request(format!("{name} `{t}` is not a whole number up to {max}"))
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Option<Media> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, value.parse().expect("header"));
+        media(&headers).ok()
+    }
+
+    #[test]
+    fn accept_weights_choose_the_media_type() {
+        assert_eq!(accept("application/json"), Some(Media::Json));
+        assert_eq!(accept("application/ld+json"), Some(Media::JsonLd));
+        assert_eq!(
+            accept("application/json;q=0.1, application/ld+json;q=0.9"),
+            Some(Media::JsonLd)
+        );
+        assert_eq!(
+            accept("application/ld+json, application/json"),
+            Some(Media::Json)
+        );
+        assert_eq!(accept("application/json;q=0, */*"), Some(Media::JsonLd));
+        assert_eq!(accept("text/csv, */*;q=0.5"), Some(Media::Json));
+        assert_eq!(accept("text/csv"), None);
+        assert_eq!(accept("application/json;q=0"), None);
+    }
 }

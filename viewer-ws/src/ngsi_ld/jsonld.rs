@@ -48,7 +48,24 @@ const MOST_FETCHES: usize = 8;
 /// Whether a context URL names the NGSI-LD core context (any version: the twin answers with
 /// v1.8, whose terms every later version keeps).
 pub(super) fn is_core(url: &str) -> bool {
-    url.contains("ngsi-ld-core-context")
+    let Some(file) = url
+        .strip_prefix("https://uri.etsi.org/ngsi-ld/")
+        .or_else(|| url.strip_prefix("http://uri.etsi.org/ngsi-ld/"))
+        .and_then(|rest| rest.rsplit('/').next())
+    else {
+        return false;
+    };
+    let Some(version) = file
+        .strip_prefix("ngsi-ld-core-context")
+        .and_then(|f| f.strip_suffix(".jsonld"))
+    else {
+        return false;
+    };
+    // `-v1.8`, or nothing for the unversioned URL.
+    version.is_empty()
+        || version
+            .strip_prefix("-v")
+            .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 /// The context documents the twin can use and what each context maps.
@@ -406,6 +423,20 @@ mod tests {
             "Bin": "https://uri.etsi.org/ngsi-ld/default-context/WasteContainer",
             "refOwner": {"@id": "https://example.org/owner", "@type": "@id"},
         })
+    }
+
+    #[test]
+    fn only_the_core_contexts_urls_are_the_core_context() {
+        assert!(is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
+        ));
+        assert!(is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+        ));
+        assert!(!is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-non-existing.jsonld"
+        ));
+        assert!(!is_core("https://example.org/ngsi-ld-core-context.jsonld"));
     }
 
     #[tokio::test]

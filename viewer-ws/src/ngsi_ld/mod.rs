@@ -98,11 +98,13 @@ pub fn routes() -> axum::Router<AppState> {
             .put(replace_attribute)
             .delete(delete_attribute)
     };
+    // Collections too: the specification writes them with a trailing slash (`/entities/`).
+    let entities = || get(query_entities).post(create_entity);
+    let subscriptions =
+        || get(subscriptions::list_subscriptions).post(subscriptions::create_subscription);
     axum::Router::new()
-        .route(
-            "/ngsi-ld/v1/entities",
-            get(query_entities).post(create_entity),
-        )
+        .route("/ngsi-ld/v1/entities", entities())
+        .route("/ngsi-ld/v1/entities/", entities())
         .route(
             "/ngsi-ld/v1/entities/{id}",
             get(retrieve_entity)
@@ -117,10 +119,8 @@ pub fn routes() -> axum::Router<AppState> {
             "/ngsi-ld/v1/entityOperations/{operation}",
             post(batch::batch),
         )
-        .route(
-            "/ngsi-ld/v1/subscriptions",
-            get(subscriptions::list_subscriptions).post(subscriptions::create_subscription),
-        )
+        .route("/ngsi-ld/v1/subscriptions", subscriptions())
+        .route("/ngsi-ld/v1/subscriptions/", subscriptions())
         .route(
             "/ngsi-ld/v1/subscriptions/{id}",
             get(subscriptions::retrieve_subscription)
@@ -128,6 +128,7 @@ pub fn routes() -> axum::Router<AppState> {
                 .delete(subscriptions::delete_subscription),
         )
         .route("/ngsi-ld/v1/types", get(types))
+        .route("/ngsi-ld/v1/types/", get(types))
         .route(
             "/ngsi-ld/notify/{secret}",
             post(subscriber::receive_notification).layer(axum::extract::DefaultBodyLimit::max(
@@ -135,5 +136,43 @@ pub fn routes() -> axum::Router<AppState> {
             )),
         )
         .route("/ngsi-ld/v1/temporal/entities", get(query_temporal))
+        .route("/ngsi-ld/v1/temporal/entities/", get(query_temporal))
         .route("/ngsi-ld/v1/temporal/entities/{id}", get(retrieve_temporal))
+        .route_layer(axum::middleware::from_fn(refuse_tenants))
+}
+
+/// The twin holds one tenant, the default one (clause 4.14): a request naming another
+/// (`NGSILD-Tenant`) is refused rather than answered from the default tenant's data: a read
+/// with 404 `NonexistentTenant`, a write (which would create the tenant) with 422.
+async fn refuse_tenants(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let tenant = request
+        .headers()
+        .get("NGSILD-Tenant")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let Some(tenant) = tenant else {
+        return next.run(request).await;
+    };
+    if matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        Problem::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "NonexistentTenant",
+            format!("no tenant `{tenant}`: this broker holds the default tenant only"),
+        )
+        .into_response()
+    } else {
+        Problem::not_supported(format!(
+            "tenant `{tenant}`: this broker holds the default tenant only and does not create others"
+        ))
+        .into_response()
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value as Json, json};
@@ -14,7 +14,7 @@ use twin_actors::store::Documents;
 use twin_core::ngsi_ld::subscription::Subscription;
 
 use super::context::Ld;
-use super::http::{check_params, check_writer, media, number_param, respond, write_body};
+use super::http::{IdPath, check_params, check_writer, media, number_param, respond, write_body};
 use super::notifier::{Entry, fresh_urn};
 use super::problem::{NgsiResult, Problem};
 use crate::AppState;
@@ -57,6 +57,7 @@ pub(super) async fn create_subscription(
         }
     }
     let subscription = Subscription::parse(&body).map_err(|e| Problem::bad_request(e.0))?;
+    check_not_expired(&subscription)?;
     let id = subscription.id.clone();
     let docs = documents(&state)?;
     state.ngsi_ld.notifier.with_entries(|entries| {
@@ -104,7 +105,7 @@ pub(super) async fn list_subscriptions(
 pub(super) async fn retrieve_subscription(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
     let ld = Ld::from_link(&state, &headers, media(&headers)?)?;
@@ -121,7 +122,7 @@ pub(super) async fn retrieve_subscription(
 /// subscription's (`notification` member by member); the result is checked as a new one.
 pub(super) async fn update_subscription(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     request: Request,
 ) -> NgsiResult {
     let (fragment, ld) = write_body(&state, request, true).await?;
@@ -151,6 +152,7 @@ pub(super) async fn update_subscription(
             }
         }
         let subscription = Subscription::parse(&raw).map_err(|e| Problem::bad_request(e.0))?;
+        check_not_expired(&subscription)?;
         docs.write()
             .put(&id, &raw)
             .map_err(|e| Problem::internal(format!("the store: {e}")))?;
@@ -164,7 +166,7 @@ pub(super) async fn update_subscription(
 pub(super) async fn delete_subscription(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
     let docs = documents(&state)?;
@@ -266,4 +268,16 @@ async fn translate(
         }
     }
     Ok(body)
+}
+
+/// A subscription made or changed to expire in the past is refused (clause 5.2.12:
+/// `expiresAt` is a time to come).
+fn check_not_expired(subscription: &Subscription) -> Result<(), Problem> {
+    match subscription.expires_at {
+        Some(at) if at <= chrono::Utc::now() => Err(Problem::bad_request(format!(
+            "expiresAt {} is in the past",
+            at.to_rfc3339()
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value as Json, json};
 use twin_core::ngsi_ld::model::{attribute_name, entity_of_urn, entity_type, unit_code, urn};
 use twin_core::ngsi_ld::temporal;
 use twin_core::quantity::ValueSpec;
 
-use super::http::{format_words, number_param, picked, read_request, respond};
+use super::http::{IdPath, format_words, number_param, picked, read_request, respond};
 use super::problem::{NgsiResult, Problem};
 use crate::AppState;
 
@@ -261,7 +261,7 @@ fn evolution(
 pub(super) async fn retrieve_temporal(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
     let ld = read_request(&state, &headers, &params, TEMPORAL_PARAMS)?;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
@@ -17,7 +17,7 @@ use twin_core::ngsi_ld::{EntityBody, EntityError};
 use super::broker::{self, Owner};
 use super::context::Ld;
 use super::http::Media;
-use super::http::{check_params, check_writer, update_result, write_body};
+use super::http::{IdAttrPath, IdPath, check_params, check_writer, update_result, write_body};
 use super::problem::{NgsiResult, Problem};
 use super::twin_write;
 use crate::AppState;
@@ -105,7 +105,7 @@ pub(super) async fn create_entity(
 pub(super) async fn delete_entity(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
     check_writer(&state, &headers)?;
@@ -124,7 +124,7 @@ pub(super) async fn delete_entity(
 /// `PUT /ngsi-ld/v1/entities/{id}` (clause 6.5.3.3): replace a broker entity.
 pub(super) async fn replace_entity(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(params): Query<HashMap<String, String>>,
     request: Request,
 ) -> NgsiResult {
@@ -146,7 +146,7 @@ pub(super) async fn replace_entity(
 /// by member, new ones added.
 pub(super) async fn merge_entity(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(params): Query<HashMap<String, String>>,
     request: Request,
 ) -> NgsiResult {
@@ -164,7 +164,7 @@ pub(super) async fn merge_entity(
 /// (`options=noOverwrite` keeps existing ones).
 pub(super) async fn append_attributes(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(params): Query<HashMap<String, String>>,
     request: Request,
 ) -> NgsiResult {
@@ -179,7 +179,7 @@ pub(super) async fn append_attributes(
 /// `PATCH /ngsi-ld/v1/entities/{id}/attrs` (clause 6.6.3.2): update existing attributes.
 pub(super) async fn update_attributes(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(params): Query<HashMap<String, String>>,
     request: Request,
 ) -> NgsiResult {
@@ -234,7 +234,7 @@ async fn write_one_attribute(
 /// `PATCH /ngsi-ld/v1/entities/{id}/attrs/{attrId}` (clause 6.7.3.1).
 pub(super) async fn partial_update_attribute(
     State(state): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
+    IdAttrPath(id, name): IdAttrPath,
     Query(params): Query<HashMap<String, String>>,
     request: Request,
 ) -> NgsiResult {
@@ -245,7 +245,7 @@ pub(super) async fn partial_update_attribute(
 /// `PUT /ngsi-ld/v1/entities/{id}/attrs/{attrId}` (clause 6.7.3.3).
 pub(super) async fn replace_attribute(
     State(state): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
+    IdAttrPath(id, name): IdAttrPath,
     Query(params): Query<HashMap<String, String>>,
     request: Request,
 ) -> NgsiResult {
@@ -257,7 +257,7 @@ pub(super) async fn replace_attribute(
 pub(super) async fn delete_attribute(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((id, name)): Path<(String, String)>,
+    IdAttrPath(id, name): IdAttrPath,
     Query(params): Query<HashMap<String, String>>,
 ) -> NgsiResult {
     check_writer(&state, &headers)?;

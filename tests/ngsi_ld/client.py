@@ -33,8 +33,12 @@ check(status == 200 and post["id"] == grid["object"], f"the related post resolve
 
 # keyValues and concise: values without their wrappers; pick keeps only what is asked.
 status, _, simple = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?format=keyValues&pick=location,binCapacity")
-check(status == 200 and set(simple) == {"id", "type", "location", "binCapacity"}, f"keyValues+pick: {simple}")
+check(status == 200 and set(simple) == {"location", "binCapacity"}, f"keyValues+pick (id and type only if picked): {simple}")
 check(simple["location"]["type"] == "Point" and isinstance(simple["binCapacity"], (int, float)), simple)
+status, _, simple = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?format=keyValues&pick=id,binCapacity")
+check(status == 200 and set(simple) == {"id", "binCapacity"}, f"pick with id: {simple}")
+status, _, simple = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?format=keyValues&attrs=binCapacity")
+check(status == 200 and set(simple) == {"id", "type", "binCapacity"}, f"attrs keeps id and type: {simple}")
 
 # Query by type with a page size, a count and a next-page link.
 bins = sum(1 for e in get("/api/entities?layer=bin&limit=100000")[2]["entities"])
@@ -87,6 +91,9 @@ for path, headers, code, kind in [
     (entities({"type": "WasteContainer", "limit": 0}), {}, 400, "BadRequestData"),
     (entities({"type": "WasteContainer", "id": "bin17"}), {}, 400, "BadRequestData"),
     (entities({"type": "WasteContainer", "pick": "location", "attrs": "location"}), {}, 400, "BadRequestData"),
+    (entities({"type": "WasteContainer", "pick": "id;location"}), {}, 400, "BadRequestData"),
+    (entities({"type": "WasteContainer", "pick": "location{x}"}), {}, 400, "BadRequestData"),
+    (entities({"type": "WasteContainer", "pick": "location,,id"}), {}, 400, "BadRequestData"),
     # A hostile query: deep nesting is refused, not a stack overflow (the next checks still run).
     (entities({"type": "WasteContainer", "q": "(" * 5000 + "a" + ")" * 5000}), {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17", {"Accept": "text/csv"}, 406, "InvalidRequest"),

@@ -178,6 +178,23 @@ status, _, answer = send("POST", "/ngsi-ld/v1/entityOperations/delete",
                          ["urn:ngsi-ld:Building:b3", "urn:ngsi-ld:Building:missing", BIN])
 check(status == 207 and answer["success"] == ["urn:ngsi-ld:Building:b3"]
       and [e["error"]["status"] for e in answer["errors"]] == [404, 422], f"batch delete: {answer}")
+# NGSI-LD Null deletes an attribute in a merge or an update, and is no value to create.
+status, _, answer = send("POST", "/ngsi-ld/v1/entities",
+                         {"id": "urn:ngsi-ld:Building:nulls", "type": "Building", "roof": "flat", "floors": 2, "lift": True})
+check(status == 201, f"b5 created: {status} {answer}")
+status, _, answer = send("PATCH", "/ngsi-ld/v1/entities/urn:ngsi-ld:Building:nulls", {"roof": "urn:ngsi-ld:null"},
+                         {"Content-Type": "application/merge-patch+json"})
+check(status == 204, f"merge with NGSI-LD Null: {status} {answer}")
+status, _, answer = send("PATCH", "/ngsi-ld/v1/entities/urn:ngsi-ld:Building:nulls/attrs",
+                         {"floors": {"type": "Property", "value": "urn:ngsi-ld:null"}})
+check(status == 204, f"update with NGSI-LD Null: {status} {answer}")
+status, _, b5 = get("/ngsi-ld/v1/entities/urn:ngsi-ld:Building:nulls")
+check(status == 200 and "roof" not in b5 and "floors" not in b5 and b5["lift"]["value"] is True,
+      f"NGSI-LD Null deleted the attributes: {b5}")
+status, _, answer = send("POST", "/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Building:b10", "type": "Building",
+                                                          "roof": "urn:ngsi-ld:null"})
+problem(status, answer, 400, "BadRequestData", "NGSI-LD Null in a new entity")
+
 # A batch delete's list of ids needs no @context, also as application/ld+json.
 send("POST", "/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Building:b6", "type": "Building"})
 status, _, answer = send("POST", "/ngsi-ld/v1/entityOperations/delete", ["urn:ngsi-ld:Building:b6"],
@@ -196,7 +213,7 @@ check("Building" in types["typeList"] and "WasteContainer" in types["typeList"],
 # Geo-queries, checked against a haversine and a box computed here over every bin.
 bins, offset = [], 0
 while True:
-    status, _, page = get(entities({"type": "WasteContainer", "limit": 1000, "offset": offset, "pick": "location"}))
+    status, _, page = get(entities({"type": "WasteContainer", "limit": 1000, "offset": offset, "pick": "id,location"}))
     bins += page
     offset += 1000
     if len(page) < 1000:

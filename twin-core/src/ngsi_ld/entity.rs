@@ -157,11 +157,45 @@ fn parse_types(value: &Json) -> Result<Vec<String>, EntityError> {
 }
 
 /// Check one attribute and bring it to normalized form.
+/// NGSI-LD Null (clause 4.5.0, V1.6.1 on): as an attribute's value, object, or the whole
+/// concise attribute, it asks a merge or an update to delete the attribute.
+pub const NGSI_LD_NULL: &str = "urn:ngsi-ld:null";
+
+/// Whether a normalized attribute is NGSI-LD Null (its value or object).
+pub fn is_null_attribute(attribute: &Json) -> bool {
+    ["value", "object", "json", "vocab"]
+        .iter()
+        .any(|m| attribute.get(*m).and_then(Json::as_str) == Some(NGSI_LD_NULL))
+}
+
+/// Refuse NGSI-LD Null where it means nothing (creating or replacing an entity: there is no
+/// attribute to delete), naming the attribute.
+pub fn refuse_nulls(body: &EntityBody) -> Result<(), EntityError> {
+    match body.attributes.iter().find(|(_, a)| is_null_attribute(a)) {
+        Some((name, _)) => refuse(format!(
+            "attribute {name}: NGSI-LD Null deletes an attribute in an update or a merge; it is not a value to create"
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn parse_attribute(name: &str, value: &Json) -> Result<Json, EntityError> {
     if !valid_attribute_name(name) && !is_uri(name) {
         return refuse(format!(
             "attribute name `{name}` is not valid (clause 4.6.2: a letter, then letters, digits or _)"
         ));
+    }
+    // NGSI-LD Null: kept as it is given, for the write to delete the attribute.
+    match value {
+        Json::String(s) if s == NGSI_LD_NULL => {
+            return Ok(serde_json::json!({"type": "Property", "value": NGSI_LD_NULL}));
+        }
+        Json::Object(o) if is_null_attribute(value) => {
+            let mut out = o.clone();
+            out.entry("type").or_insert_with(|| "Property".into());
+            return Ok(Json::Object(out));
+        }
+        _ => {}
     }
     let attribute = match value {
         Json::Null => {
@@ -389,7 +423,11 @@ pub fn update(entity: &mut Map<String, Json>, attributes: Map<String, Json>) -> 
     let mut result = UpdateResult::default();
     for (name, attribute) in attributes {
         if entity.contains_key(&name) {
-            entity.insert(name.clone(), attribute);
+            if is_null_attribute(&attribute) {
+                entity.remove(&name);
+            } else {
+                entity.insert(name.clone(), attribute);
+            }
             result.updated.push(name);
         } else {
             result
@@ -408,6 +446,14 @@ pub fn merge_attribute(stored: &mut Json, given: Json) {
         (Some(old), Json::Object(new)) if old.get("type") == new.get("type") => {
             for (member, value) in new {
                 match (old.get_mut(&member), value) {
+                    // A sub-attribute given as NGSI-LD Null is deleted.
+                    (_, value)
+                        if !ATTRIBUTE_MEMBERS.contains(&member.as_str())
+                            && (is_null_attribute(&value)
+                                || value.as_str() == Some(NGSI_LD_NULL)) =>
+                    {
+                        old.remove(&member);
+                    }
                     (Some(sub), value @ Json::Object(_))
                         if !ATTRIBUTE_MEMBERS.contains(&member.as_str()) =>
                     {
@@ -431,10 +477,14 @@ pub fn merge(entity: &mut Map<String, Json>, fragment: EntityBody) -> UpdateResu
     }
     let mut result = UpdateResult::default();
     for (name, attribute) in fragment.attributes {
-        match entity.get_mut(&name) {
-            Some(stored) => merge_attribute(stored, attribute),
-            None => {
-                entity.insert(name.clone(), attribute);
+        if is_null_attribute(&attribute) {
+            entity.remove(&name);
+        } else {
+            match entity.get_mut(&name) {
+                Some(stored) => merge_attribute(stored, attribute),
+                None => {
+                    entity.insert(name.clone(), attribute);
+                }
             }
         }
         result.updated.push(name);
@@ -534,6 +584,36 @@ mod tests {
             e.attributes["speed"]["accuracy"],
             json!({"type": "Property", "value": 0.5})
         );
+    }
+
+    #[test]
+    fn ngsi_ld_null_deletes_in_updates_and_merges_and_is_refused_on_create() {
+        let mut entity = json!({"id": "urn:x", "type": "T",
+            "a": {"type": "Property", "value": 1, "note": {"type": "Property", "value": "n"}},
+            "b": {"type": "Property", "value": 2},
+            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1.0, 2.0]}}})
+            .as_object()
+            .cloned()
+            .expect("object");
+        let fragment = parse_entity(
+            &json!({"b": NGSI_LD_NULL, "location": {"type": "GeoProperty", "value": NGSI_LD_NULL}}),
+        )
+        .expect("a fragment");
+        assert!(refuse_nulls(&fragment).is_err());
+        merge(&mut entity, fragment);
+        assert!(!entity.contains_key("b") && !entity.contains_key("location"));
+        let mut a = entity["a"].clone();
+        merge_attribute(&mut a, json!({"type": "Property", "note": NGSI_LD_NULL}));
+        assert_eq!(a, json!({"type": "Property", "value": 1}));
+        let gone = update(
+            &mut entity,
+            Map::from_iter([(
+                "a".into(),
+                json!({"type": "Property", "value": NGSI_LD_NULL}),
+            )]),
+        );
+        assert_eq!(gone.updated, ["a"]);
+        assert_eq!(entity.keys().collect::<Vec<_>>(), ["id", "type"]);
     }
 
     #[test]

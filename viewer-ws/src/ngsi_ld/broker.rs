@@ -106,6 +106,7 @@ pub(super) fn create(state: &AppState, body: EntityBody) -> Result<String, Probl
         ));
     };
     check_not_twin(state, &body)?;
+    entity::refuse_nulls(&body).map_err(|e| Problem::bad_request(e.0))?;
     let docs = documents(state)?;
     let write = docs.write();
     if write.get(&id).map_err(store_problem)?.is_some() {
@@ -170,6 +171,7 @@ pub(super) fn delete(state: &AppState, id: &str) -> Result<(), Problem> {
 /// Replace an entity (clause 5.6.18): every attribute replaced, its id kept.
 pub(super) fn replace(state: &AppState, id: &str, body: EntityBody) -> Result<(), Problem> {
     check_not_twin(state, &body)?;
+    entity::refuse_nulls(&body).map_err(|e| Problem::bad_request(e.0))?;
     modify(state, id, |stored| {
         let types = if body.types.is_empty() {
             types_of(stored).into_iter().map(str::to_string).collect()

@@ -11,8 +11,8 @@ use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, urn};
 
 use super::context::Ld;
 use super::http::{
-    IdPath, Media, check_reader, media, number_param, parse_format, picked, read_request, render,
-    respond, urlencode,
+    IdPath, Media, check_pick, check_reader, media, number_param, parse_format, picked,
+    read_request, render, respond, unpick_id_and_type, urlencode,
 };
 use super::problem::{NgsiResult, Problem};
 use super::twin_entity::normalized;
@@ -60,10 +60,12 @@ pub(super) async fn retrieve_entity(
             format!("{id} is not of type {t}"),
         ));
     }
+    check_pick(&params)?;
     let pick = picked(&params);
     let body = ld
         .external_entities(&state, render(entity, format, pick.as_deref()))
         .await?;
+    let body = unpick_id_and_type(body, &params);
     Ok(respond(body, &ld, vec![]))
 }
 
@@ -151,6 +153,7 @@ pub(super) async fn query_entities(
             "limit=0 is allowed only with count=true (clause 6.3.10)",
         ));
     }
+    check_pick(&params)?;
     let pick = picked(&params);
     let has_attrs = params.contains_key("attrs");
     let mut broker_entities = generated::entities(&state, types.as_deref());
@@ -242,6 +245,7 @@ pub(super) async fn query_entities(
         extra.push(page_link("prev", offset.saturating_sub(limit)));
     }
     let body = ld.external_entities(&state, Json::Array(page)).await?;
+    let body = unpick_id_and_type(body, &given);
     Ok(respond(body, &ld, extra))
 }
 

@@ -199,6 +199,49 @@ pub(super) fn picked(params: &HashMap<String, String>) -> Option<Vec<String>> {
     )
 }
 
+/// Check `pick` (clause 4.21): a comma-separated list of entity members (attribute names, `id`,
+/// `type`). Nested projections (`{…}`) and other separators are refused (400).
+pub(super) fn check_pick(params: &HashMap<String, String>) -> Result<(), Problem> {
+    let Some(list) = params.get("pick") else {
+        return Ok(());
+    };
+    let valid = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '#'))
+    };
+    match list.split(',').map(str::trim).find(|n| !valid(n)) {
+        None => Ok(()),
+        Some(bad) => Err(Problem::bad_request(format!(
+            "pick `{list}`: `{bad}` is not a member name (a comma-separated list of names; nested projections are not supported)"
+        ))),
+    }
+}
+
+/// With `pick`, `id` and `type` are members like the others: kept only when picked (with
+/// `attrs` they are always kept).
+pub(super) fn unpick_id_and_type(rendered: Json, params: &HashMap<String, String>) -> Json {
+    let Some(list) = params.get("pick") else {
+        return rendered;
+    };
+    let picked: Vec<&str> = list.split(',').map(str::trim).collect();
+    let strip = |mut entity: Json| {
+        if let Some(o) = entity.as_object_mut() {
+            for member in ["id", "type"] {
+                if !picked.contains(&member) {
+                    o.remove(member);
+                }
+            }
+        }
+        entity
+    };
+    match rendered {
+        Json::Array(items) => Json::Array(items.into_iter().map(strip).collect()),
+        one => strip(one),
+    }
+}
+
 /// An entity in the format asked for, with only the picked attributes (id and type always).
 pub(super) fn render(
     mut entity: Map<String, Json>,

@@ -211,6 +211,12 @@ async fn write_one_attribute(
             write_attributes(&state, &id, attributes, true, false).await?
         }
         Owner::Broker => broker::modify(&state, &id, |stored| {
+            if entity::is_null_attribute(&attribute) && stored.remove(&name).is_some() {
+                return Ok(UpdateResult {
+                    updated: vec![name.clone()],
+                    not_updated: Vec::new(),
+                });
+            }
             let Some(old) = stored.get_mut(&name) else {
                 return Err(Problem::not_found(format!("{id} has no attribute {name}")));
             };

@@ -134,6 +134,10 @@ check(sub["notification"]["status"] == "ok" and sub["notification"]["timesSent"]
 # The API: list with count, retrieve, pause, update, delete; bad ones refused.
 status, headers, listed = send("GET", "/ngsi-ld/v1/subscriptions?count=true&limit=100")
 check(status == 200 and int(headers["NGSILD-Results-Count"]) == len(listed) >= 6, f"list: {status} {len(listed)}")
+status, headers, second = send("GET", "/ngsi-ld/v1/subscriptions?limit=2&offset=2")
+links = headers.get_all("Link") or []
+check(len(second) == 2 and any('offset=4>; rel="next"' in l for l in links) and any('offset=0>; rel="prev"' in l for l in links),
+      f"pages of subscriptions link to their neighbours: {links}")
 status, _, answer = send("GET", "/ngsi-ld/v1/subscriptions", token=False)
 check(status == 401, f"subscriptions need the operator's token: {status}")
 status, _, _ = send("PATCH", SUBS + bins, {"isActive": False})

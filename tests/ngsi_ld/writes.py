@@ -195,6 +195,16 @@ status, _, answer = send("POST", "/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Bui
                                                           "roof": "urn:ngsi-ld:null"})
 problem(status, answer, 400, "BadRequestData", "NGSI-LD Null in a new entity")
 
+# An entity may have several types: an attribute write adds those it gives; a type query
+# asks for all of them with `;`.
+status, _, answer = send("POST", "/ngsi-ld/v1/entities/urn:ngsi-ld:Building:nulls/attrs", {"type": "Shop"})
+check(status == 204, f"a type added: {status} {answer}")
+status, _, found = get(entities({"type": "(Building;Shop)"}))
+check(status == 200 and [e["id"] for e in found] == ["urn:ngsi-ld:Building:nulls"]
+      and sorted(found[0]["type"]) == ["Building", "Shop"], f"both types: {found}")
+status, _, answer = send("POST", "/ngsi-ld/v1/entities/" + BIN + "/attrs", {"type": "Shop"})
+problem(status, answer, 422, "OperationNotSupported", "another type for a twin asset")
+
 # A batch delete's list of ids needs no @context, also as application/ld+json.
 send("POST", "/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Building:b6", "type": "Building"})
 status, _, answer = send("POST", "/ngsi-ld/v1/entityOperations/delete", ["urn:ngsi-ld:Building:b6"],

@@ -59,9 +59,66 @@ pub fn is_uri(text: &str) -> bool {
     s.next().is_some_and(|c| c.is_ascii_alphabetic())
         && s.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         && !rest.is_empty()
-        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
         && !text.contains(['<', '>', '"', '{', '}', '|', '\\', '^', '`'])
 }
+
+/// Code points an id must not hide (RFC 3987 clause 4.1 and Unicode's noncharacters):
+/// format characters (zero-width, bidirectional controls, the byte-order mark), private use,
+/// and noncharacters.
+fn is_invisible(c: char) -> bool {
+    let n = u32::from(c);
+    matches!(n, 0xAD | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB)
+        || (0xE000..=0xF8FF).contains(&n)
+        || (0xFDD0..=0xFDEF).contains(&n)
+        || (n & 0xFFFE) == 0xFFFE
+}
+
+/// The members each attribute type may carry besides sub-attributes and the common ones
+/// (`type`, `observedAt`, `datasetId`, system attributes), per clause 4.5.2–4.5.10: a
+/// Property has `value` and `unitCode`, a Relationship `object` and `objectType`, …
+fn allowed_members(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Property" => &["value", "unitCode"],
+        "GeoProperty" => &["value"],
+        "Relationship" => &["object", "objectType"],
+        "LanguageProperty" => &["languageMap"],
+        "VocabProperty" => &["vocab"],
+        "ListProperty" => &["valueList", "unitCode"],
+        "ListRelationship" => &["objectList", "objectType"],
+        "JsonProperty" => &["json"],
+        _ => &[],
+    }
+}
+
+/// Names an attribute cannot have: the members of attributes and entities the core context
+/// defines as keywords (clause 4.6.2).
+const RESERVED_NAMES: &[&str] = &[
+    "id",
+    "type",
+    "value",
+    "object",
+    "observedAt",
+    "unitCode",
+    "datasetId",
+    "instanceId",
+    "languageMap",
+    "valueList",
+    "objectList",
+    "json",
+    "vocab",
+    "objectType",
+    "lang",
+    "previousValue",
+    "previousObject",
+    "previousLanguageMap",
+    "previousValueList",
+    "previousObjectList",
+    "previousJson",
+    "previousVocab",
+];
 
 /// An entity as a request gives it, its attributes in normalized form.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +207,9 @@ fn parse_types(value: &Json) -> Result<Vec<String>, EntityError> {
     }
     list.into_iter()
         .map(|t| match t.as_str() {
+            Some(t) if RESERVED_NAMES.contains(&t) => refuse(format!(
+                "type `{t}` is an NGSI-LD keyword, not an entity type"
+            )),
             Some(t) if valid_attribute_name(t) || is_uri(t) => Ok(t.to_string()),
             _ => refuse(format!("type {t} is not a name or a URI (clause 4.6.2)")),
         })
@@ -180,6 +240,11 @@ pub fn refuse_nulls(body: &EntityBody) -> Result<(), EntityError> {
 }
 
 pub fn parse_attribute(name: &str, value: &Json) -> Result<Json, EntityError> {
+    if RESERVED_NAMES.contains(&name) {
+        return refuse(format!(
+            "`{name}` is an NGSI-LD keyword, not an attribute name (clause 4.6.2)"
+        ));
+    }
     if !valid_attribute_name(name) && !is_uri(name) {
         return refuse(format!(
             "attribute name `{name}` is not valid (clause 4.6.2: a letter, then letters, digits or _)"
@@ -305,6 +370,37 @@ fn normalize_object(name: &str, o: &Map<String, Json>) -> Result<Map<String, Jso
         }
         _ => {}
     }
+    if kind == "JsonProperty" && !(main.is_object() || main.is_array()) {
+        return refuse(format!(
+            "attribute {name}: a JsonProperty's json is an object or an array"
+        ));
+    }
+    if kind == "ListRelationship" {
+        let ok = main.as_array().is_some_and(|items| {
+            items.iter().all(|i| {
+                i.as_str()
+                    .or_else(|| i.get("object").and_then(Json::as_str))
+                    .is_some_and(is_uri)
+            })
+        });
+        if !ok {
+            return refuse(format!("attribute {name}: objectList holds entity URIs"));
+        }
+    }
+    let allowed = allowed_members(kind);
+    if let Some(wrong) = o.keys().find(|m| {
+        ATTRIBUTE_MEMBERS.contains(&m.as_str())
+            && !matches!(
+                m.as_str(),
+                "type" | "observedAt" | "datasetId" | "createdAt" | "modifiedAt"
+            )
+            && !allowed.contains(&m.as_str())
+            || m.starts_with("previous")
+    }) {
+        return refuse(format!(
+            "attribute {name}: a {kind} has no `{wrong}` (clause 4.5)"
+        ));
+    }
     let mut out = Map::new();
     out.insert("type".into(), kind.into());
     for (member, value) in o {
@@ -316,12 +412,12 @@ fn normalize_object(name: &str, o: &Map<String, Json>) -> Result<Map<String, Jso
                 ));
             }
             "observedAt" => {
-                if !value
-                    .as_str()
-                    .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
-                {
+                // Clause 4.6.3: DateTime values are UTC, written with `Z`.
+                if !value.as_str().is_some_and(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with(['Z', 'z'])
+                }) {
                     return refuse(format!(
-                        "attribute {name}: observedAt {value} is not a DateTime (ISO 8601 with zone)"
+                        "attribute {name}: observedAt {value} is not a UTC DateTime (ISO 8601 ending in Z)"
                     ));
                 }
                 out.insert(member.clone(), value.clone());
@@ -584,6 +680,43 @@ mod tests {
             e.attributes["speed"]["accuracy"],
             json!({"type": "Property", "value": 0.5})
         );
+    }
+
+    #[test]
+    fn what_an_attribute_type_does_not_have_is_refused() {
+        for (body, why) in [
+            (json!({"id": "urn:x", "type": "type"}), "keyword"),
+            (
+                json!({"id": "urn:x", "type": "T", "observedAt": {"type": "Property", "value": 1}}),
+                "keyword",
+            ),
+            (json!({"id": "urn:x\u{200B}", "type": "T"}), "not a URI"),
+            (json!({"id": "urn:x\u{FFFF}", "type": "T"}), "not a URI"),
+            (
+                json!({"id": "urn:x", "type": "T", "a": {"type": "Property", "value": 1, "object": "urn:y"}}),
+                "no `object`",
+            ),
+            (
+                json!({"id": "urn:x", "type": "T", "a": {"type": "Relationship", "object": "urn:y", "unitCode": "MTR"}}),
+                "no `unitCode`",
+            ),
+            (
+                json!({"id": "urn:x", "type": "T", "a": {"type": "JsonProperty", "json": 3}}),
+                "object or an array",
+            ),
+            (
+                json!({"id": "urn:x", "type": "T", "a": {"type": "ListRelationship", "objectList": ["nope"]}}),
+                "URIs",
+            ),
+            (
+                json!({"id": "urn:x", "type": "T", "a": {"type": "Property", "value": 1, "observedAt": "2026-01-01T10:00:00+02:00"}}),
+                "UTC",
+            ),
+        ] {
+            let err = parse_entity(&body).expect_err(why);
+            assert!(err.0.contains(why), "{body}: {}", err.0);
+        }
+        assert!(parse_entity(&json!({"id": "urn:x", "type": "T", "a": {"type": "Property", "value": 1, "unitCode": "MTR", "observedAt": "2026-01-01T10:00:00Z"}})).is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Models entities ([`model`]: types, URNs, unit codes, attribute names; [`smart_data_models`]:
 //! the models' vocabularies, required attributes and roads) and the query
 //! language ([`query`]), geo-queries ([`geo_query`]), entities as requests carry them and the
-//! write operations on them ([`entity`]), subscriptions ([`subscription`]), temporal windows and aggregation ([`temporal`]).
+//! write operations on them ([`entity`]), subscriptions ([`subscription`]), temporal windows and aggregation ([`temporal`]), the type selection of queries ([`type_query`]).
 //! Clause numbers are those of ETSI GS CIM 009 V1.8.1.
 
 pub mod entity;
@@ -13,7 +13,9 @@ pub mod query;
 pub mod smart_data_models;
 pub mod subscription;
 pub mod temporal;
+pub mod type_query;
 
 pub use entity::{EntityBody, EntityError};
 pub use geo_query::{GeoQuery, GeoQueryError};
 pub use query::{Query, QueryError};
+pub use type_query::TypeQuery;

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value as Json, json};
-use twin_core::ngsi_ld::GeoQuery;
 use twin_core::ngsi_ld::entity::types_of;
 use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, urn};
+use twin_core::ngsi_ld::{GeoQuery, TypeQuery};
 
 use super::context::Ld;
 use super::http::{
@@ -112,9 +112,12 @@ pub(super) async fn query_entities(
     }
     let geo = geo_query(&params)?;
     let format = parse_format(&params)?;
-    let types: Option<Vec<String>> = params
-        .get("type")
-        .map(|t| t.split([',', '|']).map(|s| s.trim().to_string()).collect());
+    let type_query = match params.get("type") {
+        Some(t) => Some(TypeQuery::parse(t).map_err(Problem::bad_request)?),
+        None => None,
+    };
+    // The names it mentions, for the entities generated per type.
+    let types: Option<Vec<String>> = type_query.as_ref().map(TypeQuery::names);
     let ids: Option<Vec<String>> = params
         .get("id")
         .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
@@ -185,9 +188,7 @@ pub(super) async fn query_entities(
         };
         let needs_attributes = q.is_some() || geo.is_some() || has_attrs;
         let selected = |id: &str, entity_types: &[&str]| {
-            types
-                .as_ref()
-                .is_none_or(|t| t.iter().any(|x| entity_types.contains(&x.as_str())))
+            type_query.as_ref().is_none_or(|t| t.matches(entity_types))
                 && ids.as_ref().is_none_or(|list| list.iter().any(|i| i == id))
                 && pattern.as_ref().is_none_or(|p| p.is_match(id))
         };

@@ -94,6 +94,20 @@ pub(super) async fn list_subscriptions(
     if params.get("count").is_some_and(|c| c == "true") {
         extra.push(("NGSILD-Results-Count", all.len().to_string()));
     }
+    // Links to the pages around this one (clause 6.3.10), as for entities.
+    let total = all.len();
+    let page_link = |rel: &str, at: usize| {
+        (
+            "Link",
+            format!("</ngsi-ld/v1/subscriptions?limit={limit}&offset={at}>; rel=\"{rel}\""),
+        )
+    };
+    if limit > 0 && offset + limit < total {
+        extra.push(page_link("next", offset + limit));
+    }
+    if limit > 0 && offset > 0 {
+        extra.push(page_link("prev", offset.saturating_sub(limit)));
+    }
     let mut page = Vec::new();
     for view in all.into_iter().skip(offset).take(limit) {
         page.push(translate(&state, &ld, view, Direction::External).await?);

@@ -62,6 +62,38 @@ fn fragment(body: &Json, id: &str) -> Result<EntityBody, Problem> {
     }
 }
 
+/// Types given in an attribute write are added to the entity's (clause 4.16: an entity may
+/// have several types). A twin asset keeps its one type: another is refused (422).
+fn add_types(state: &AppState, id: &str, types: &[String]) -> Result<(), Problem> {
+    if types.is_empty() {
+        return Ok(());
+    }
+    match broker::owner(state, id)? {
+        Owner::Twin(i) => {
+            let own = twin_core::ngsi_ld::model::entity_type(state.hub.city.entities()[i].kind());
+            match types.iter().find(|t| *t != own) {
+                Some(other) => Err(Problem::not_supported(format!(
+                    "{id} is one of the twin's assets, of type {own}: it takes no type {other}"
+                ))),
+                None => Ok(()),
+            }
+        }
+        Owner::Broker => broker::modify(state, id, |stored| {
+            let mut all: Vec<String> = entity::types_of(stored)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            for t in types {
+                if !all.contains(t) {
+                    all.push(t.clone());
+                }
+            }
+            stored.insert("type".into(), entity::types_value(&all));
+            Ok(())
+        }),
+    }
+}
+
 /// Write attributes of any entity: a reading on a twin asset, an append or update of a
 /// broker entity.
 async fn write_attributes(
@@ -172,6 +204,7 @@ pub(super) async fn append_attributes(
     let no_overwrite = option(&params, "noOverwrite", &["noOverwrite"])?;
     let (body, _) = write_body(&state, request, false).await?;
     let body = fragment(&body, &id)?;
+    add_types(&state, &id, &body.types)?;
     let result = write_attributes(&state, &id, body.attributes, false, no_overwrite).await?;
     Ok(update_result(result))
 }
@@ -186,6 +219,7 @@ pub(super) async fn update_attributes(
     check_params(&params, &[])?;
     let (body, _) = write_body(&state, request, false).await?;
     let body = fragment(&body, &id)?;
+    add_types(&state, &id, &body.types)?;
     let result = write_attributes(&state, &id, body.attributes, true, false).await?;
     Ok(update_result(result))
 }

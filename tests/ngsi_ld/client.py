@@ -106,6 +106,7 @@ for path, headers, code, kind in [
     ("/ngsi-ld/v1/entities/not-a-uri", {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/temporal/entities/not-a-uri", {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/nothing-here", {}, 404, "ResourceNotFound"),
+    ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?attrs=noSuchAttribute", {}, 404, "ResourceNotFound"),
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17", {"NGSILD-Tenant": "other"}, 404, "NonexistentTenant"),
 ]:
     status, h, problem = get(path, headers)

@@ -157,7 +157,9 @@ impl GeoQuery {
             GeoRel::Within => m.is_within(),
             GeoRel::Contains => m.is_contains(),
             GeoRel::Intersects => m.is_intersects(),
-            GeoRel::Equals => m.is_equal_topo(),
+            // The same coordinates are equal even where the topology is not valid (a
+            // self-touching ring), which DE-9IM does not decide.
+            GeoRel::Equals => *shape == self.geometry || m.is_equal_topo(),
             GeoRel::Disjoint => m.is_disjoint(),
             GeoRel::Overlaps => m.is_overlaps(),
             GeoRel::Near { .. } => false,
@@ -225,6 +227,12 @@ mod tests {
         assert!(!disjoint.matches(&at(24.85, 44.85)));
         let intersects = GeoQuery::parse("intersects", "Polygon", square, None).expect("q");
         assert!(intersects.matches(&at(24.8, 44.85)), "on the edge");
+        let ring = "[[[13.2865906,52.5648645],[13.2879639,52.5648645],[13.2797241,52.4988679],[13.477478,52.4712703],[13.5049438,52.5373084],[13.2865906,52.5648645]]]";
+        let same = GeoQuery::parse("equals", "Polygon", ring, None).expect("q");
+        let polygon: serde_json::Value = serde_json::from_str(ring).expect("json");
+        let mut entity = serde_json::Map::new();
+        entity.insert("location".into(), serde_json::json!({"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": polygon}}));
+        assert!(same.matches(&entity), "a polygon equals itself");
         let equals = GeoQuery::parse("equals", "Point", "[24.85,44.85]", None).expect("q");
         assert!(equals.matches(&at(24.85, 44.85)));
         assert!(!equals.matches(&at(24.85, 44.86)));

@@ -168,8 +168,21 @@ impl Term {
             Json::Array(items) => items.iter().any(f),
             one => f(one),
         };
+        // A Relationship's object is an entity's URI: equal or not, never greater or less
+        // (clause 4.9).
+        let relationship = self.path.sub.is_empty()
+            && entity
+                .get(&self.path.attribute)
+                .and_then(|a| a.get("type"))
+                .and_then(Json::as_str)
+                == Some("Relationship");
         match &self.test {
             Test::Exists => true,
+            Test::Compare(Op::Gt | Op::Ge | Op::Lt | Op::Le, _) | Test::Range(..)
+                if relationship =>
+            {
+                false
+            }
             Test::Compare(Op::Ne, lit) => !any(&|v| compare(v, lit) == Some(Ordering::Equal)),
             Test::Compare(op, lit) => any(&|v| {
                 compare(v, lit).is_some_and(|o| match op {
@@ -522,6 +535,10 @@ mod tests {
         assert!(q(
             "refWasteContainerModel==urn:ngsi-ld:WasteContainerModel:m1"
         ));
+        assert!(
+            !q("refWasteContainerModel>\"urn:a\""),
+            "no ordering on a Relationship"
+        );
         assert!(q("address[addressLocality]==\"Pitești\""));
         assert!(q("fillingLevel.observedAt>2026-11-30T00:00:00Z"));
         assert!(!q("fillingLevel.observedAt>2026-12-02"));

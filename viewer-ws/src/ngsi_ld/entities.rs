@@ -62,6 +62,18 @@ pub(super) async fn retrieve_entity(
     }
     check_pick(&params)?;
     let pick = picked(&params);
+    // Clause 5.7.1: an entity with none of the attributes asked for is not found.
+    if let Some(asked) = &pick {
+        let attributes: Vec<&String> = asked
+            .iter()
+            .filter(|a| *a != "id" && *a != "type")
+            .collect();
+        if !attributes.is_empty() && !attributes.iter().any(|a| entity.contains_key(a.as_str())) {
+            return Err(Problem::not_found(format!(
+                "{id} has none of the attributes asked for"
+            )));
+        }
+    }
     let body = ld
         .external_entities(&state, render(entity, format, pick.as_deref()))
         .await?;

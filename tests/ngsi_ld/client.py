@@ -4,7 +4,7 @@ Run by tests/ngsi_ld.rs with the twin's base URL; exits non-zero with the failed
 
 import urllib.parse
 
-from ngsi import CORE, ERRORS, check, entities, get, post_json
+from ngsi import CORE, ERRORS, check, entities, get, post_json, send
 
 # One bin, normalized, with the core context in the Link header.
 status, headers, bin17 = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17")
@@ -30,6 +30,31 @@ grid = charger["refGridConnection"]
 check(grid["type"] == "Relationship" and grid["object"].startswith("urn:ngsi-ld:"), grid)
 status, _, post = get("/ngsi-ld/v1/entities/" + urllib.parse.quote(grid["object"], safe=":"))
 check(status == 200 and post["id"] == grid["object"], f"the related post resolves: {status}")
+
+# Collections as the specification writes them, with a trailing slash.
+status, _, found = get("/ngsi-ld/v1/entities/?type=WasteContainer&limit=2")
+check(status == 200 and len(found) == 2, f"/entities/ with a slash: {status}")
+# A method a resource does not take is a ProblemDetails too.
+status, headers, problem = send("PUT", "/ngsi-ld/v1/types")
+check(status == 405 and problem["type"] == ERRORS + "OperationNotSupported" and "GET" in headers.get("Allow", ""),
+      f"405 as ProblemDetails: {status} {problem}")
+# Accept weights: the heavier type wins; q=0 refuses a type.
+for accept, want in [("application/json;q=0.1, application/ld+json;q=0.9", "application/ld+json"),
+                     ("application/json;q=0, */*", "application/ld+json"),
+                     ("application/ld+json;q=0.5, application/json", "application/json")]:
+    status, headers, _ = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17", {"Accept": accept})
+    check(status == 200 and headers.get("Content-Type") == want, f"Accept {accept}: {headers.get('Content-Type')}")
+
+# omit leaves members out; local=true changes nothing (no context sources); a query as a body.
+status, _, simple = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?format=keyValues&omit=type,location")
+check(status == 200 and "type" not in simple and "location" not in simple and "binCapacity" in simple, f"omit: {simple}")
+status, _, local = get(entities({"type": "WasteContainer", "limit": 3, "local": "true"}))
+check(status == 200 and len(local) == 3, f"local=true: {status}")
+status, _, posted = send("POST", "/ngsi-ld/v1/entityOperations/query?limit=3&count=true",
+                         {"type": "Query", "entities": [{"type": "WasteContainer"}], "attrs": ["binCapacity"],
+                          "q": "binCapacity>0"}, token=False)
+status2, _, got = get(entities({"type": "WasteContainer", "limit": 3, "attrs": "binCapacity", "q": "binCapacity>0"}))
+check(status == 200 and posted == got and len(posted) == 3, f"a query body answers as the GET: {status} {posted}")
 
 # keyValues and concise: values without their wrappers; pick keeps only what is asked.
 status, _, simple = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?format=keyValues&pick=location,binCapacity")
@@ -106,6 +131,8 @@ for path, headers, code, kind in [
     ("/ngsi-ld/v1/entities/not-a-uri", {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/temporal/entities/not-a-uri", {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/nothing-here", {}, 404, "ResourceNotFound"),
+    (entities({"type": "WasteContainer", "attrs": "id,binCapacity"}), {}, 400, "BadRequestData"),
+    (entities({"type": "WasteContainer", "omit": "location", "pick": "id"}), {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?attrs=noSuchAttribute", {}, 404, "ResourceNotFound"),
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17", {"NGSILD-Tenant": "other"}, 404, "NonexistentTenant"),
 ]:

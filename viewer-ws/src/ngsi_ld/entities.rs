@@ -35,7 +35,7 @@ pub(super) async fn retrieve_entity(
         &state,
         &headers,
         &params,
-        &["attrs", "pick", "format", "options", "type"],
+        &["attrs", "pick", "omit", "format", "options", "type"],
     )?;
     let mut params = params;
     ld.internal_params(&state, &mut params).await?;
@@ -108,6 +108,10 @@ pub(super) async fn query_entities(
             "geometry",
             "coordinates",
             "geoproperty",
+            "omit",
+            // The twin holds no context source registrations: every entity is local, and
+            // `local=true` changes nothing.
+            "local",
         ],
     )?;
     // Links to the other pages repeat the parameters as given.
@@ -135,6 +139,13 @@ pub(super) async fn query_entities(
         .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
     if let Some(bad) = ids.iter().flatten().find(|id| !id.contains(':')) {
         return Err(Problem::bad_request(format!("id `{bad}` is not a URI")));
+    }
+    if let Some(attrs) = params.get("attrs")
+        && attrs.split(',').any(|a| matches!(a.trim(), "id" | "type"))
+    {
+        return Err(Problem::bad_request(
+            "attrs names attributes; id and type are entity members (pick them)",
+        ));
     }
     if params.contains_key("pick") && params.contains_key("attrs") {
         return Err(Problem::bad_request(
@@ -308,4 +319,73 @@ pub(super) async fn types(State(state): State<AppState>, headers: HeaderMap) -> 
         "typeList": names,
     });
     Ok(respond(body, &ld, vec![]))
+}
+
+/// `POST /ngsi-ld/v1/entityOperations/query` (clause 6.23.3.1): a query given as a body
+/// (`{"type": "Query", "entities": [...], "attrs": [...], "q": "...", "geoQ": {...}}`),
+/// answered as `GET /entities` with the same selection is, the page parameters in the URL.
+pub(super) async fn query_batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> NgsiResult {
+    let query: Json = serde_json::from_slice(&body)
+        .map_err(|e| Problem::invalid(format!("the body is not JSON: {e}")))?;
+    if query.get("type").and_then(Json::as_str) != Some("Query") {
+        return Err(Problem::bad_request(
+            "a query body is {\"type\": \"Query\", …}",
+        ));
+    }
+    let mut params = params;
+    let texts = |v: Option<&Json>| -> Vec<String> {
+        v.and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let selectors: Vec<&Json> = query["entities"].as_array().into_iter().flatten().collect();
+    let member = |m: &str| -> Vec<String> {
+        selectors
+            .iter()
+            .filter_map(|s| s.get(m).and_then(Json::as_str).map(str::to_string))
+            .collect()
+    };
+    let (types, ids, patterns) = (member("type"), member("id"), member("idPattern"));
+    if patterns.len() > 1 {
+        return Err(Problem::bad_request(
+            "one idPattern per query: this broker does not combine several",
+        ));
+    }
+    for (key, list) in [("type", types), ("id", ids), ("idPattern", patterns)] {
+        if !list.is_empty() {
+            params.insert(key.into(), list.join(","));
+        }
+    }
+    let attrs = texts(query.get("attrs"));
+    if !attrs.is_empty() {
+        params.insert("attrs".into(), attrs.join(","));
+    }
+    if let Some(q) = query.get("q").and_then(Json::as_str) {
+        params.insert("q".into(), q.into());
+    }
+    if let Some(geo) = query.get("geoQ") {
+        for key in ["georel", "geometry", "geoproperty"] {
+            if let Some(v) = geo.get(key).and_then(Json::as_str) {
+                params.insert(key.into(), v.into());
+            }
+        }
+        match geo.get("coordinates") {
+            Some(Json::String(c)) => {
+                params.insert("coordinates".into(), c.clone());
+            }
+            Some(c) => {
+                params.insert("coordinates".into(), c.to_string());
+            }
+            None => {}
+        }
+    }
+    query_entities(State(state), headers, Query(params)).await
 }

@@ -202,7 +202,13 @@ pub(super) fn picked(params: &HashMap<String, String>) -> Option<Vec<String>> {
 /// Check `pick` (clause 4.21): a comma-separated list of entity members (attribute names, `id`,
 /// `type`). Nested projections (`{…}`) and other separators are refused (400).
 pub(super) fn check_pick(params: &HashMap<String, String>) -> Result<(), Problem> {
-    let Some(list) = params.get("pick") else {
+    if params.contains_key("omit") && (params.contains_key("pick") || params.contains_key("attrs"))
+    {
+        return Err(Problem::bad_request(
+            "omit cannot be given with pick or attrs (clause 4.21)",
+        ));
+    }
+    let Some(list) = params.get("pick").or_else(|| params.get("omit")) else {
         return Ok(());
     };
     let valid = |name: &str| {
@@ -220,18 +226,29 @@ pub(super) fn check_pick(params: &HashMap<String, String>) -> Result<(), Problem
 }
 
 /// With `pick`, `id` and `type` are members like the others: kept only when picked (with
-/// `attrs` they are always kept).
+/// `attrs` they are always kept). `omit` (clause 4.21) leaves out the members it names, `id`
+/// and `type` included.
 pub(super) fn unpick_id_and_type(rendered: Json, params: &HashMap<String, String>) -> Json {
-    let Some(list) = params.get("pick") else {
-        return rendered;
+    let list = |key: &str| -> Option<Vec<String>> {
+        params
+            .get(key)
+            .map(|l| l.split(',').map(|m| m.trim().to_string()).collect())
     };
-    let picked: Vec<&str> = list.split(',').map(str::trim).collect();
+    let (picked, omitted) = (list("pick"), list("omit"));
+    if picked.is_none() && omitted.is_none() {
+        return rendered;
+    }
     let strip = |mut entity: Json| {
         if let Some(o) = entity.as_object_mut() {
-            for member in ["id", "type"] {
-                if !picked.contains(&member) {
-                    o.remove(member);
+            if let Some(picked) = &picked {
+                for member in ["id", "type"] {
+                    if !picked.iter().any(|p| p == member) {
+                        o.remove(member);
+                    }
                 }
+            }
+            for member in omitted.iter().flatten() {
+                o.remove(member);
             }
         }
         entity

@@ -116,6 +116,10 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/ngsi-ld/v1/entities/{id}/attrs/", attrs())
         .route("/ngsi-ld/v1/entities/{id}/attrs/{attr}", attr())
         .route(
+            "/ngsi-ld/v1/entityOperations/query",
+            post(entities::query_batch),
+        )
+        .route(
             "/ngsi-ld/v1/entityOperations/{operation}",
             post(batch::batch),
         )

@@ -66,12 +66,28 @@ pub fn is_uri(text: &str) -> bool {
 }
 
 /// Code points an id must not hide (RFC 3987 clause 4.1 and Unicode's noncharacters):
-/// format characters (zero-width, bidirectional controls, the byte-order mark), private use,
-/// and noncharacters.
+/// format characters (zero-width, bidirectional controls, the byte-order mark), variation
+/// selectors, characters drawn as blank (Hangul fillers, the Braille blank, the combining
+/// grapheme joiner, Mongolian selectors), private use, and noncharacters.
 fn is_invisible(c: char) -> bool {
     let n = u32::from(c);
-    matches!(n, 0xAD | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB)
-        || (0xE000..=0xF8FF).contains(&n)
+    matches!(
+        n,
+        0xAD | 0x034F
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x2800
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF9..=0xFFFB
+            | 0xE0000..=0xE0FFF
+    ) || (0xE000..=0xF8FF).contains(&n)
         || (0xFDD0..=0xFDEF).contains(&n)
         || (n & 0xFFFE) == 0xFFFE
 }
@@ -692,6 +708,8 @@ mod tests {
             ),
             (json!({"id": "urn:x\u{200B}", "type": "T"}), "not a URI"),
             (json!({"id": "urn:x\u{FFFF}", "type": "T"}), "not a URI"),
+            (json!({"id": "urn:x\u{FE0F}y", "type": "T"}), "not a URI"),
+            (json!({"id": "urn:x\u{3164}y", "type": "T"}), "not a URI"),
             (
                 json!({"id": "urn:x", "type": "T", "a": {"type": "Property", "value": 1, "object": "urn:y"}}),
                 "no `object`",

@@ -130,6 +130,8 @@ check(latest(), f"the change was notified: {notified}")
 headers, entity = latest()[0]
 check(entity["type"] == "Building" and entity["height"]["value"] == 23 and CITY in headers.get("Link", ""),
       f"notified in the subscription's context: {headers.get('Link')} {entity}")
+check("Link" in headers.keys() and "Content-Type" in headers.keys(),
+      f"header names as the specification writes them: {headers.keys()}")
 
 # Contexts that cannot be used.
 for url, code, kind in [("http://127.0.0.1:9/none.jsonld", 503, "LdContextNotAvailable"),

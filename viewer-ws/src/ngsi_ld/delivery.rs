@@ -63,7 +63,11 @@ pub(super) async fn send(
         let tcp = tokio::net::TcpStream::connect((host, port))
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        // Header names in title case (`Link`, `Content-Type`): HTTP says case does not matter,
+        // but some receivers look them up as written in the specification.
+        let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+            .title_case_headers(true)
+            .handshake(TokioIo::new(tcp))
             .await
             .map_err(|e| format!("{uri}: {e}"))?;
         tokio::spawn(async move {

@@ -128,6 +128,8 @@ while not latest() and time.time() < deadline:
     time.sleep(0.1)
 check(latest(), f"the change was notified: {notified}")
 headers, entity = latest()[0]
+stale = [e["height"]["value"] for _, b in notified for e in b["data"] if e["height"]["value"] != 23]
+check(not stale, f"changes made before the subscription are not notified: {stale}")
 check(entity["type"] == "Building" and entity["height"]["value"] == 23 and CITY in headers.get("Link", ""),
       f"notified in the subscription's context: {headers.get('Link')} {entity}")
 check("Link" in headers.keys() and "Content-Type" in headers.keys(),

@@ -43,10 +43,13 @@ pub(super) struct Entry {
     next_due: Option<Instant>,
     /// The status changed since it was last written to the store.
     dirty: bool,
+    /// When it was made or last changed: a change before that does not notify it.
+    since: Instant,
 }
 
-/// A change of one of the broker's own entities: its new state and the attributes changed.
-type BrokerChange = (Map<String, Json>, Vec<String>);
+/// A change of one of the broker's own entities: its new state, the attributes changed, and
+/// when.
+type BrokerChange = (Map<String, Json>, Vec<String>, Instant);
 
 /// The subscriptions and the channel of the broker's entity changes.
 pub struct Notifier {
@@ -105,7 +108,7 @@ impl Notifier {
 
     /// Tell the engine a broker entity changed.
     pub(super) fn broker_changed(&self, entity: Map<String, Json>, changed: Vec<String>) {
-        let _ = self.changes.send((entity, changed));
+        let _ = self.changes.send((entity, changed, Instant::now()));
     }
 
     /// Follow the changes and notify, for as long as the server runs.
@@ -166,19 +169,28 @@ impl Notifier {
     ) -> Vec<(String, Vec<Json>)> {
         let now = Utc::now();
         let instant = Instant::now();
-        let live: Vec<(String, Subscription)> = self
-            .lock()
-            .iter()
-            .filter(|(_, e)| e.subscription.is_live(now))
-            .map(|(id, e)| (id.clone(), e.subscription.clone()))
-            .collect();
+        let (live, since): (Vec<(String, Subscription)>, HashMap<String, Instant>) = {
+            let entries = self.lock();
+            let live = entries
+                .iter()
+                .filter(|(_, e)| e.subscription.is_live(now))
+                .map(|(id, e)| (id.clone(), e.subscription.clone()))
+                .collect();
+            let since = entries
+                .iter()
+                .map(|(id, e)| (id.clone(), e.since))
+                .collect();
+            (live, since)
+        };
         if live.is_empty() {
             return Vec::new();
         }
         let mut batches: HashMap<String, Vec<Json>> = HashMap::new();
-        let mut consider = |entity: &Map<String, Json>, changed: &[&str]| {
+        // `at`: when a broker entity changed (a subscription made after it is not notified).
+        let mut consider = |entity: &Map<String, Json>, changed: &[&str], at: Option<Instant>| {
             for (id, s) in &live {
-                if s.notified_by(entity, changed) {
+                let made_after = at.is_some_and(|at| since.get(id).is_some_and(|s| *s > at));
+                if !made_after && s.notified_by(entity, changed) {
                     batches
                         .entry(id.clone())
                         .or_default()
@@ -195,11 +207,11 @@ impl Notifier {
             }
             let names: Vec<String> = fields.iter().map(|f| attribute_name(f)).collect();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            consider(&normalized(state, i), &names);
+            consider(&normalized(state, i), &names, None);
         }
-        for (entity, changed) in &broker {
+        for (entity, changed, at) in &broker {
             let names: Vec<&str> = changed.iter().map(String::as_str).collect();
-            consider(entity, &names);
+            consider(entity, &names, Some(*at));
         }
         // Periodic subscriptions that are due: every entity they cover on which q and geoQ
         // hold.
@@ -384,6 +396,7 @@ impl Entry {
             last_sent: None,
             next_due: None,
             dirty: false,
+            since: Instant::now(),
         }
     }
 

@@ -35,7 +35,9 @@ pub(super) async fn retrieve_entity(
         &state,
         &headers,
         &params,
-        &["attrs", "pick", "omit", "format", "options", "type"],
+        &[
+            "attrs", "pick", "omit", "format", "options", "type", "local",
+        ],
     )?;
     let mut params = params;
     ld.internal_params(&state, &mut params).await?;

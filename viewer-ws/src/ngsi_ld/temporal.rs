@@ -30,6 +30,8 @@ const TEMPORAL_PARAMS: &[&str] = &[
     "aggrMethods",
     "aggrPeriodDuration",
     "timeproperty",
+    // No context source registrations: every entity is local.
+    "local",
 ];
 
 /// What a temporal request asks for (clause 6.3.12, 6.19, 6.18).

@@ -55,6 +55,14 @@ status, _, posted = send("POST", "/ngsi-ld/v1/entityOperations/query?limit=3&cou
                           "q": "binCapacity>0"}, token=False)
 status2, _, got = get(entities({"type": "WasteContainer", "limit": 3, "attrs": "binCapacity", "q": "binCapacity>0"}))
 check(status == 200 and posted == got and len(posted) == 3, f"a query body answers as the GET: {status} {posted}")
+for bad in [{"type": "Query", "entities": [{"type": "WasteContainer"}], "attrs": []},
+            {"type": "Query", "entities": [{"type": "WasteContainer"}], "q": 42},
+            {"type": "Query", "entities": [{"type": "WasteContainer"}], "join": "inline"},
+            {"type": "Query", "entities": [{"id": "urn:ngsi-ld:WasteContainer:17"}]},
+            {"type": "Query", "entities": [{"type": "WasteContainer"},
+                                           {"type": "EVChargingStation", "id": "urn:ngsi-ld:EVChargingStation:1"}]}]:
+    status, _, problem = send("POST", "/ngsi-ld/v1/entityOperations/query", bad, token=False)
+    check(status == 400 and problem["type"] == ERRORS + "BadRequestData", f"{bad}: {status} {problem}")
 
 # keyValues and concise: values without their wrappers; pick keeps only what is asked.
 status, _, simple = get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?format=keyValues&pick=location,binCapacity")

@@ -78,6 +78,10 @@ check(status == 200 and hall["type"] == "Building" and hall["height"]["value"] =
       f"compacted with the client's context: {hall}")
 check(CITY in headers.get("Link", ""), f"the answer names the client's context: {headers.get('Link')}")
 
+# omit names members in the client's terms too.
+status, _, hall = get("/ngsi-ld/v1/entities/" + quoted(HALL) + "?omit=height", link(CITY))
+check(status == 200 and "height" not in hall and "name" in hall, f"omit in the client's terms: {hall}")
+
 # Queries take the client's terms in type, q and attrs.
 status, _, found = get(entities({"type": "Building", "q": "height>20", "attrs": "height"}), link(CITY))
 check(status == 200 and [e["id"] for e in found] == [HALL] and set(found[0]) == {"id", "type", "height"},

@@ -194,6 +194,9 @@ check(status == 200 and "roof" not in b5 and "floors" not in b5 and b5["lift"]["
 status, _, answer = send("POST", "/ngsi-ld/v1/entities", {"id": "urn:ngsi-ld:Building:b10", "type": "Building",
                                                           "roof": "urn:ngsi-ld:null"})
 problem(status, answer, 400, "BadRequestData", "NGSI-LD Null in a new entity")
+status, _, answer = send("POST", "/ngsi-ld/v1/entityOperations/upsert?options=update",
+                         [{"id": "urn:ngsi-ld:Building:nulls", "type": "Building", "lift": "urn:ngsi-ld:null"}])
+check(status == 207 and answer["errors"][0]["error"]["status"] == 400, f"NGSI-LD Null in an upsert: {status} {answer}")
 
 # An entity may have several types: an attribute write adds those it gives; a type query
 # asks for all of them with `;`.

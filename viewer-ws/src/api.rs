@@ -665,14 +665,6 @@ pub async fn post_snapshot(State(state): State<AppState>, headers: HeaderMap) ->
 }
 
 pub async fn not_found(request: Request<Body>) -> Response {
-    if request.uri().path().starts_with("/ngsi-ld/") {
-        return crate::ngsi_ld::Problem::not_found(format!(
-            "no resource {} {} in this broker (docs/ngsi-ld.md lists what it serves)",
-            request.method(),
-            request.uri().path()
-        ))
-        .into_response();
-    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -728,20 +720,12 @@ mod tests {
 }
 
 /// A known path asked with a method it does not take: 405 with the methods it does (the
-/// `Allow` header is axum's), as ProblemDetails under `/ngsi-ld/`.
+/// `Allow` header is axum's).
 pub async fn method_not_allowed(request: Request<Body>) -> Response {
     let what = format!(
         "{} is not allowed on {}",
         request.method(),
         request.uri().path()
     );
-    if request.uri().path().starts_with("/ngsi-ld/") {
-        return crate::ngsi_ld::Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "OperationNotSupported",
-            what,
-        )
-        .into_response();
-    }
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", what).into_response()
 }

@@ -99,7 +99,14 @@ impl EntityView {
     /// make it an estimate).
     fn set(&mut self, name: &Arc<str>, value: Json, version: u64, estimated: bool) -> bool {
         match self.fields.iter_mut().find(|f| *f.name == **name) {
-            Some(f) if f.value == value => false,
+            // The same value from a reading confirms it as measured; a model repeating a
+            // measured value leaves it measured.
+            Some(f) if f.value == value => {
+                if !estimated {
+                    f.estimated = false;
+                }
+                false
+            }
             Some(f) => {
                 f.value = value;
                 f.version = version;

@@ -159,9 +159,27 @@ pub fn router(state: AppState) -> Router {
             get(scenarios::scenario_report),
         )
         .merge(ngsi_ld::routes())
-        .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// No route: the NGSI-LD API answers in ProblemDetails, the rest of the API in its own errors.
+async fn not_found(request: axum::extract::Request) -> axum::response::Response {
+    if request.uri().path().starts_with("/ngsi-ld/") {
+        ngsi_ld::not_found(&request)
+    } else {
+        api::not_found(request).await
+    }
+}
+
+/// A method a route does not take (the `Allow` header is axum's), answered as [`not_found`].
+async fn method_not_allowed(request: axum::extract::Request) -> axum::response::Response {
+    if request.uri().path().starts_with("/ngsi-ld/") {
+        ngsi_ld::method_not_allowed(&request)
+    } else {
+        api::method_not_allowed(request).await
+    }
 }
 
 async fn websocket(

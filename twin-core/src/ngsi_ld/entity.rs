@@ -411,7 +411,7 @@ fn normalize_object(name: &str, o: &Map<String, Json>) -> Result<Map<String, Jso
                 "type" | "observedAt" | "datasetId" | "createdAt" | "modifiedAt"
             )
             && !allowed.contains(&m.as_str())
-            || m.starts_with("previous")
+            || (m.starts_with("previous") && RESERVED_NAMES.contains(&m.as_str()))
     }) {
         return refuse(format!(
             "attribute {name}: a {kind} has no `{wrong}` (clause 4.5)"
@@ -517,7 +517,13 @@ pub fn append(
 ) -> UpdateResult {
     let mut result = UpdateResult::default();
     for (name, attribute) in attributes {
-        if no_overwrite && entity.contains_key(&name) {
+        if is_null_attribute(&attribute) {
+            result.not_updated.push((
+                name,
+                "NGSI-LD Null deletes an attribute in an update or a merge, not in an append"
+                    .into(),
+            ));
+        } else if no_overwrite && entity.contains_key(&name) {
             result.not_updated.push((
                 name,
                 "the attribute exists and noOverwrite was asked".into(),

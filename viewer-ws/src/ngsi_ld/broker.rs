@@ -199,6 +199,8 @@ pub(super) fn upsert(
         return Err(Problem::bad_request("an entity needs its id"));
     };
     check_not_twin(state, &body)?;
+    // An upsert creates, replaces or appends: NGSI-LD Null has nothing to delete in any.
+    entity::refuse_nulls(&body).map_err(|e| Problem::bad_request(e.0))?;
     let docs = documents(state)?;
     let write = docs.write();
     let stored = write

@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value as Json};
 
 use super::CORE_CONTEXT;
-use super::http::Media;
 use super::jsonld::TermMap;
 use super::problem::Problem;
 use crate::AppState;
@@ -28,6 +27,13 @@ const TERM_PARAMS: [&str; 6] = [
     "geoproperty",
     "watchedAttributes",
 ];
+
+/// What the client accepts (clause 6.3.4): JSON-LD puts the context in the body.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Media {
+    Json,
+    JsonLd,
+}
 
 /// A request's media type and @context.
 #[derive(Clone)]
@@ -173,6 +179,29 @@ impl Ld {
             None => Ok(names),
             Some(map) => state.ngsi_ld.contexts.external(map, &names).await,
         }
+    }
+}
+
+/// The one URL a `Link` header can name for `context`: the context itself when it is a URL,
+/// the one URL beside the core context in a list, the core context for the core context
+/// alone; None for an inline context or several URLs (a `Link` header cannot carry them).
+pub(super) fn link_url(context: &Json) -> Option<String> {
+    let entries: Vec<&Json> = match context {
+        Json::Array(items) => items.iter().collect(),
+        one => vec![one],
+    };
+    let urls: Vec<&str> = entries.iter().filter_map(|e| e.as_str()).collect();
+    if urls.len() != entries.len() {
+        return None;
+    }
+    let own: Vec<&str> = urls
+        .into_iter()
+        .filter(|u| !super::jsonld::is_core(u))
+        .collect();
+    match own.as_slice() {
+        [] => Some(CORE_CONTEXT.to_string()),
+        [one] => Some((*one).to_string()),
+        _ => None,
     }
 }
 

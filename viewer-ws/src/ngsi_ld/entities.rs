@@ -39,6 +39,9 @@ pub(super) async fn retrieve_entity(
             "attrs", "pick", "omit", "format", "options", "type", "local",
         ],
     )?;
+    check_pick(&params)?;
+    // The members of the answer are named as the request names them.
+    let given = params.clone();
     let mut params = params;
     ld.internal_params(&state, &mut params).await?;
     let format = parse_format(&params)?;
@@ -62,7 +65,6 @@ pub(super) async fn retrieve_entity(
             format!("{id} is not of type {t}"),
         ));
     }
-    check_pick(&params)?;
     let pick = picked(&params);
     // Clause 5.7.1: an entity with none of the attributes asked for is not found.
     if let Some(asked) = &pick {
@@ -79,7 +81,7 @@ pub(super) async fn retrieve_entity(
     let body = ld
         .external_entities(&state, render(entity, format, pick.as_deref()))
         .await?;
-    let body = unpick_id_and_type(body, &params);
+    let body = unpick_id_and_type(body, &given);
     Ok(respond(body, &ld, vec![]))
 }
 
@@ -142,18 +144,7 @@ pub(super) async fn query_entities(
     if let Some(bad) = ids.iter().flatten().find(|id| !id.contains(':')) {
         return Err(Problem::bad_request(format!("id `{bad}` is not a URI")));
     }
-    if let Some(attrs) = params.get("attrs")
-        && attrs.split(',').any(|a| matches!(a.trim(), "id" | "type"))
-    {
-        return Err(Problem::bad_request(
-            "attrs names attributes; id and type are entity members (pick them)",
-        ));
-    }
-    if params.contains_key("pick") && params.contains_key("attrs") {
-        return Err(Problem::bad_request(
-            "pick and attrs cannot be given together (clause 4.21)",
-        ));
-    }
+
     let pattern = match params.get("idPattern") {
         Some(p) => Some(
             regex::Regex::new(p)
@@ -328,16 +319,73 @@ pub(super) async fn types(State(state): State<AppState>, headers: HeaderMap) -> 
 /// answered as `GET /entities` with the same selection is, the page parameters in the URL.
 pub(super) async fn query_batch(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> NgsiResult {
-    let query: Json = serde_json::from_slice(&body)
+    check_reader(&state, request.headers())?;
+    let mut headers = request.headers().clone();
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let ld_body = match content_type.as_str() {
+        "application/json" => false,
+        "application/ld+json" => true,
+        other => {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "InvalidRequest",
+                format!("Content-Type `{other}`: send application/json or application/ld+json"),
+            ));
+        }
+    };
+    let limit = state.limits.max_body_bytes;
+    let body = crate::api::read_body(
+        request,
+        limit,
+        state.limits.connections.body_timeout,
+        "body_too_large",
+        format!("the body exceeds {limit} bytes"),
+    )
+    .await
+    .map_err(|e| Problem::new(e.status, "InvalidRequest", e.message))?;
+    let text = std::str::from_utf8(&body).map_err(|_| Problem::invalid("the body is not UTF-8"))?;
+    let query: Json = twin_core::formats::json::from_str_strict(text)
         .map_err(|e| Problem::invalid(format!("the body is not JSON: {e}")))?;
-    if query.get("type").and_then(Json::as_str) != Some("Query") {
-        return Err(Problem::bad_request(
-            "a query body is {\"type\": \"Query\", …}",
-        ));
+    check_query_body(&query)?;
+    // An ld+json body's @context stands for a Link header: one URL (the core context aside).
+    if ld_body {
+        let urls: Vec<&str> = match query.get("@context") {
+            Some(Json::String(u)) => vec![u.as_str()],
+            Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let own: Vec<&str> = urls
+            .iter()
+            .copied()
+            .filter(|u| !super::jsonld::is_core(u))
+            .collect();
+        match own.as_slice() {
+            [] => {}
+            [url] => {
+                let link = format!("<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"");
+                if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+                    headers.insert(axum::http::header::LINK, v);
+                }
+            }
+            _ => {
+                return Err(Problem::bad_request(
+                    "a query body's @context must be one URL (with the core context): inline or several contexts are not supported here",
+                ));
+            }
+        }
     }
     let mut params = params;
     let texts = |v: Option<&Json>| -> Vec<String> {
@@ -356,9 +404,10 @@ pub(super) async fn query_batch(
             .collect()
     };
     let (types, ids, patterns) = (member("type"), member("id"), member("idPattern"));
-    if patterns.len() > 1 {
+    // Selectors are ORed: several are one query only when they are types alone.
+    if selectors.len() > 1 && (!ids.is_empty() || !patterns.is_empty()) {
         return Err(Problem::bad_request(
-            "one idPattern per query: this broker does not combine several",
+            "several entity selectors with ids or idPatterns are not supported: send one query per selector",
         ));
     }
     for (key, list) in [("type", types), ("id", ids), ("idPattern", patterns)] {
@@ -390,4 +439,50 @@ pub(super) async fn query_batch(
         }
     }
     query_entities(State(state), headers, Query(params)).await
+}
+
+/// A query body's members, each of the type clause 5.2.23 gives it: anything else is refused
+/// (400) rather than left out of the query, which would answer another question.
+fn check_query_body(query: &Json) -> Result<(), Problem> {
+    let Some(members) = query.as_object() else {
+        return Err(Problem::bad_request("a query body is a JSON object"));
+    };
+    if query.get("type").and_then(Json::as_str) != Some("Query") {
+        return Err(Problem::bad_request(
+            "a query body is {\"type\": \"Query\", …}",
+        ));
+    }
+    for (name, value) in members {
+        let ok = match name.as_str() {
+            "type" | "@context" => true,
+            "entities" => value.as_array().is_some_and(|items| {
+                !items.is_empty()
+                    && items.iter().all(|e| {
+                        e.get("type").and_then(Json::as_str).is_some()
+                            && e.as_object().is_some_and(|o| {
+                                o.iter().all(|(k, v)| {
+                                    matches!(k.as_str(), "type" | "id" | "idPattern")
+                                        && v.is_string()
+                                })
+                            })
+                    })
+            }),
+            "attrs" => value
+                .as_array()
+                .is_some_and(|items| !items.is_empty() && items.iter().all(Json::is_string)),
+            "q" => value.is_string(),
+            "geoQ" => value.is_object(),
+            other => {
+                return Err(Problem::bad_request(format!(
+                    "query member `{other}` is not supported by this broker"
+                )));
+            }
+        };
+        if !ok {
+            return Err(Problem::bad_request(format!(
+                "query member `{name}`: {value} is not what clause 5.2.23 gives it (entities: selectors with a type; attrs: names; q: text; geoQ: an object)"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 
 use super::context::Ld;
+pub(super) use super::context::Media;
 use super::{CORE_CONTEXT, Problem};
 use crate::AppState;
 use crate::api::{authorize, bearer};
@@ -26,13 +27,6 @@ pub(super) enum Format {
     Normalized,
     Concise,
     KeyValues,
-}
-
-/// What the client accepts (clause 6.3.4): JSON-LD puts the context in the body.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Media {
-    Json,
-    JsonLd,
 }
 
 pub(super) fn media(headers: &HeaderMap) -> Result<Media, Problem> {
@@ -202,6 +196,18 @@ pub(super) fn picked(params: &HashMap<String, String>) -> Option<Vec<String>> {
 /// Check `pick` (clause 4.21): a comma-separated list of entity members (attribute names, `id`,
 /// `type`). Nested projections (`{…}`) and other separators are refused (400).
 pub(super) fn check_pick(params: &HashMap<String, String>) -> Result<(), Problem> {
+    if let Some(attrs) = params.get("attrs")
+        && attrs.split(',').any(|a| matches!(a.trim(), "id" | "type"))
+    {
+        return Err(Problem::bad_request(
+            "attrs names attributes; id and type are entity members (pick them)",
+        ));
+    }
+    if params.contains_key("pick") && params.contains_key("attrs") {
+        return Err(Problem::bad_request(
+            "pick and attrs cannot be given together (clause 4.21)",
+        ));
+    }
     if params.contains_key("omit") && (params.contains_key("pick") || params.contains_key("attrs"))
     {
         return Err(Problem::bad_request(
@@ -220,7 +226,7 @@ pub(super) fn check_pick(params: &HashMap<String, String>) -> Result<(), Problem
     match list.split(',').map(str::trim).find(|n| !valid(n)) {
         None => Ok(()),
         Some(bad) => Err(Problem::bad_request(format!(
-            "pick `{list}`: `{bad}` is not a member name (a comma-separated list of names; nested projections are not supported)"
+            "pick/omit `{list}`: `{bad}` is not a member name (a comma-separated list of names; nested projections are not supported)"
         ))),
     }
 }
@@ -329,8 +335,9 @@ pub(super) fn respond(body: Json, ld: &Ld, extra: Vec<(&'static str, String)>) -
         ),
         (_, body) => body,
     };
-    // A Link header names one document: an inline context is named by the core one.
-    let link_url = context.as_str().unwrap_or(CORE_CONTEXT).to_string();
+    // A Link header names one document (an inline context cannot be named: the core one is,
+    // and the body's terms are then full IRIs only where the request's were).
+    let link_url = super::context::link_url(&context).unwrap_or_else(|| CORE_CONTEXT.to_string());
     let mut response = body.to_string().into_response();
     let headers = response.headers_mut();
     let content_type = match media {

@@ -42,7 +42,7 @@ const CORE_TEXT: &str = include_str!("../../../data/smart-data-models/ngsi-ld-co
 const USER_CONTEXT: &str = "urn:citytwin:context:request";
 /// Context documents and term maps kept at most; past that the cache starts again.
 const MOST_CACHED: usize = 256;
-/// Rounds of fetching a context a context names (nested `@import`s or lists of URLs).
+/// Context documents one request may fetch (those a context names, and theirs).
 const MOST_FETCHES: usize = 8;
 
 /// Whether a context URL names the NGSI-LD core context (any version: the twin answers with
@@ -193,11 +193,10 @@ impl Contexts {
             Json::Array(items) => items.clone(),
             one => vec![one.clone()],
         };
-        if !entries.iter().any(|e| e.as_str().is_some_and(is_core)) {
-            entries.push(json!(CORE_CONTEXT));
-        }
+        entries.retain(|e| !e.as_str().is_some_and(is_core));
+        entries.push(json!(CORE_CONTEXT));
         let user_document = Arc::<str>::from(json!({"@context": entries}).to_string());
-        for _ in 0..MOST_FETCHES {
+        for _ in 0..=MOST_FETCHES {
             let mut documents = lock(&self.documents).clone();
             documents.insert(USER_CONTEXT.into(), user_document.clone());
             let names = names.clone();
@@ -230,14 +229,22 @@ impl Contexts {
             }
         }
         Err(Problem::bad_request(format!(
-            "@context {}: it names more than {MOST_FETCHES} levels of other contexts",
+            "@context {}: it needs more than {MOST_FETCHES} other context documents",
             map.context
         )))
     }
 
     /// Get the context document at `url` into the cache: from the folder, else over HTTP.
     async fn load(&self, url: &str) -> Result<(), Problem> {
-        let text = match self.from_folder(url) {
+        let file = self.folder_file(url);
+        let from_folder = match file {
+            Some(path) => tokio::task::spawn_blocking(move || read_context_file(&path))
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        let text = match from_folder {
             Some(text) => text,
             None => fetch(url).await?,
         };
@@ -249,16 +256,45 @@ impl Contexts {
         Ok(())
     }
 
-    /// The pre-loaded copy of `url`: `DIR/<host>/<path>`.
-    fn from_folder(&self, url: &str) -> Option<String> {
+    /// Where the pre-loaded copy of an `http(s)://host/path` URL would be:
+    /// `DIR/<host>/<path>`. Only plain names go into the path (no `..`, `.`, empty or absolute
+    /// parts, no backslashes), so a URL cannot name a file outside the folder.
+    fn folder_file(&self, url: &str) -> Option<PathBuf> {
         let folder = self.folder.as_ref()?;
-        let rest = url.split_once("://")?.1;
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))?;
         let rest = rest.split(['?', '#']).next()?;
-        if rest.split('/').any(|part| part == "..") {
-            return None;
+        let mut path = folder.clone();
+        for part in rest.split('/') {
+            let plain =
+                !part.is_empty() && part != "." && part != ".." && !part.contains(['\\', '\0']);
+            if !plain {
+                return None;
+            }
+            path.push(part);
         }
-        std::fs::read_to_string(folder.join(rest)).ok()
+        Some(path)
     }
+}
+
+/// The most a context document may weigh (the core context is 14 kB; the Smart Data Models'
+/// are a few hundred).
+const MOST_CONTEXT_BYTES: u64 = 1 << 20;
+
+/// Read a pre-loaded context file: a regular file of at most [`MOST_CONTEXT_BYTES`].
+fn read_context_file(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MOST_CONTEXT_BYTES {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(MOST_CONTEXT_BYTES)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// Which way names go.
@@ -305,6 +341,11 @@ async fn fetch(url: &str) -> Result<String, Problem> {
     .map_err(unavailable)?;
     if status != 200 {
         return Err(unavailable(format!("answered {status}")));
+    }
+    if body.len() as u64 > MOST_CONTEXT_BYTES {
+        return Err(unavailable(format!(
+            "larger than {MOST_CONTEXT_BYTES} bytes"
+        )));
     }
     String::from_utf8(body.to_vec()).map_err(|_| unavailable("not UTF-8".into()))
 }
@@ -381,9 +422,13 @@ fn translate_names(
     }
     let mut node = Map::new();
     node.insert("@id".into(), json!("urn:citytwin:terms"));
+    // Several names may expand to one IRI (`height`, `ex:height`): each keeps its node.
     for (n, iri) in iris.iter().enumerate() {
         if let Some(iri) = iri {
-            node.insert(iri.clone(), json!([{"@id": node_id(n)}]));
+            let nodes = node.entry(iri.clone()).or_insert_with(|| json!([]));
+            if let Some(list) = nodes.as_array_mut() {
+                list.push(json!({"@id": node_id(n)}));
+            }
         }
     }
     let (value, _) =
@@ -395,12 +440,19 @@ fn translate_names(
     let compacted: Json =
         serde_json::from_str(&compacted.to_string()).map_err(|e| e.to_string())?;
     let mut out: Vec<String> = names.to_vec();
-    for (key, value) in compacted.as_object().into_iter().flatten() {
-        let id = value
+    let id_of = |value: &Json| -> Option<usize> {
+        value
             .as_str()
             .or_else(|| value.get("id").and_then(Json::as_str))
-            .or_else(|| value.get("@id").and_then(Json::as_str));
-        if let Some(n) = id.and_then(index_of) {
+            .or_else(|| value.get("@id").and_then(Json::as_str))
+            .and_then(index_of)
+    };
+    for (key, value) in compacted.as_object().into_iter().flatten() {
+        let values: Vec<&Json> = match value {
+            Json::Array(items) => items.iter().collect(),
+            one => vec![one],
+        };
+        for n in values.into_iter().filter_map(id_of) {
             out[n] = key.clone();
         }
     }
@@ -489,6 +541,33 @@ mod tests {
                 .expect("core")
                 .is_none()
         );
+        // Two names of one IRI in one batch: each is translated.
+        let both = contexts
+            .internal(&map, &["height".to_string(), "ex:height".to_string()])
+            .await
+            .expect("internal");
+        assert_eq!(
+            both,
+            ["https://example.org/height", "https://example.org/height"]
+        );
+    }
+
+    #[test]
+    fn the_folder_holds_only_what_urls_name_inside_it() {
+        let contexts = Contexts::new(Some(PathBuf::from("/srv/contexts")));
+        assert_eq!(
+            contexts.folder_file("https://example.org/a/b.jsonld"),
+            Some(PathBuf::from("/srv/contexts/example.org/a/b.jsonld"))
+        );
+        for bad in [
+            "file:///etc/passwd",
+            "http:///etc/passwd",
+            "https://example.org/../../etc/passwd",
+            "https://example.org//etc/passwd",
+            "https://example.org/./x",
+        ] {
+            assert_eq!(contexts.folder_file(bad), None, "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -133,16 +133,41 @@ pub fn routes() -> axum::Router<AppState> {
         )
         .route("/ngsi-ld/v1/types", get(types))
         .route("/ngsi-ld/v1/types/", get(types))
-        .route(
-            "/ngsi-ld/notify/{secret}",
-            post(subscriber::receive_notification).layer(axum::extract::DefaultBodyLimit::max(
-                subscriber::NOTIFICATION_MAX_BYTES,
-            )),
-        )
         .route("/ngsi-ld/v1/temporal/entities", get(query_temporal))
         .route("/ngsi-ld/v1/temporal/entities/", get(query_temporal))
         .route("/ngsi-ld/v1/temporal/entities/{id}", get(retrieve_temporal))
         .route_layer(axum::middleware::from_fn(refuse_tenants))
+        // The receiver of an upstream broker's notifications: not a tenant's request.
+        .route(
+            "/ngsi-ld/notify/{secret}",
+            post(subscriber::receive_notification),
+        )
+}
+
+/// No resource at this path: 404 `ResourceNotFound` as ProblemDetails.
+pub fn not_found(request: &axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    Problem::not_found(format!(
+        "no resource {} {} in this broker (docs/ngsi-ld.md lists what it serves)",
+        request.method(),
+        request.uri().path()
+    ))
+    .into_response()
+}
+
+/// A method this path does not take: 405 `OperationNotSupported` as ProblemDetails.
+pub fn method_not_allowed(request: &axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    Problem::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "OperationNotSupported",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response()
 }
 
 /// The twin holds one tenant, the default one (clause 4.14): a request naming another

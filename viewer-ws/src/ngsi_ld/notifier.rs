@@ -312,7 +312,8 @@ impl Notifier {
                 body["@context"] = context.clone();
                 None
             } else {
-                let url = context.as_str().unwrap_or(CORE_CONTEXT);
+                let url =
+                    super::context::link_url(&context).unwrap_or_else(|| CORE_CONTEXT.to_string());
                 Some(format!(
                     "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
                 ))

@@ -15,7 +15,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub(crate) fn new(
+    pub(super) fn new(
         status: StatusCode,
         kind: &'static str,
         detail: impl Into<String>,
@@ -35,7 +35,7 @@ impl Problem {
         Problem::new(StatusCode::BAD_REQUEST, "InvalidRequest", detail)
     }
 
-    pub(crate) fn not_found(detail: impl Into<String>) -> Problem {
+    pub(super) fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "ResourceNotFound", detail)
     }
 

@@ -254,7 +254,7 @@ impl Subscriber {
 pub(super) async fn receive_notification(
     State(state): State<AppState>,
     Path(secret): Path<String>,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
     let Some(subscriber) = state.ngsi_ld.subscriber.clone() else {
         return Problem::not_found("no notification receiver here").into_response();
@@ -262,6 +262,19 @@ pub(super) async fn receive_notification(
     if !constant_time_eq(secret.as_bytes(), subscriber.config.secret.as_bytes()) {
         return Problem::not_found("no notification receiver here").into_response();
     }
+    // The body is read only for the right secret, within the twin's body deadline.
+    let body = match crate::api::read_body(
+        request,
+        NOTIFICATION_MAX_BYTES,
+        state.limits.connections.body_timeout,
+        "body_too_large",
+        format!("a notification of more than {NOTIFICATION_MAX_BYTES} bytes"),
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(e) => return Problem::new(e.status, "InvalidRequest", e.message).into_response(),
+    };
     subscriber.notifications.fetch_add(1, Ordering::Relaxed);
     let notification: Json = match serde_json::from_slice(&body) {
         Ok(n) => n,

@@ -45,6 +45,19 @@ pub(super) async fn create_subscription(
     if ld.terms.is_some() && !o.contains_key("jsonldContext") {
         o.insert("jsonldContext".into(), ld.context());
     }
+    // JSON notifications name their context in a Link header: it must be one URL.
+    if let Some(context) = o.get("jsonldContext") {
+        let ld_json = o
+            .get("notification")
+            .and_then(|n| n.pointer("/endpoint/accept"))
+            .and_then(Json::as_str)
+            == Some("application/ld+json");
+        if !ld_json && super::context::link_url(context).is_none() {
+            return Err(Problem::bad_request(
+                "this subscription's @context is inline or several URLs: JSON notifications name theirs in a Link header, which holds one URL; give one URL, or ask for application/ld+json notifications",
+            ));
+        }
+    }
     for member in ["status", "createdAt", "modifiedAt"] {
         o.remove(member);
     }

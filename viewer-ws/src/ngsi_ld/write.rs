@@ -245,6 +245,11 @@ async fn write_one_attribute(
             write_attributes(&state, &id, attributes, true, false).await?
         }
         Owner::Broker => broker::modify(&state, &id, |stored| {
+            if entity::is_null_attribute(&attribute) && replace {
+                return Err(Problem::bad_request(format!(
+                    "{name}: NGSI-LD Null deletes an attribute in a partial update (PATCH), not in a replacement"
+                )));
+            }
             if entity::is_null_attribute(&attribute) && stored.remove(&name).is_some() {
                 return Ok(UpdateResult {
                     updated: vec![name.clone()],

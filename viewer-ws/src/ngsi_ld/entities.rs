@@ -11,7 +11,7 @@ use twin_core::ngsi_ld::{GeoQuery, TypeQuery};
 
 use super::context::Ld;
 use super::http::{
-    IdPath, Media, check_pick, check_reader, media, number_param, parse_format, picked,
+    IdPath, Media, check_pick, check_reader, json_body, media, number_param, parse_format, picked,
     read_request, render, respond, unpick_id_and_type, urlencode,
 };
 use super::problem::{NgsiResult, Problem};
@@ -323,68 +323,19 @@ pub(super) async fn query_batch(
     request: axum::extract::Request,
 ) -> NgsiResult {
     check_reader(&state, request.headers())?;
-    let mut headers = request.headers().clone();
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let ld_body = match content_type.as_str() {
-        "application/json" => false,
-        "application/ld+json" => true,
-        other => {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "InvalidRequest",
-                format!("Content-Type `{other}`: send application/json or application/ld+json"),
-            ));
-        }
-    };
-    let limit = state.limits.max_body_bytes;
-    let body = crate::api::read_body(
-        request,
-        limit,
-        state.limits.connections.body_timeout,
-        "body_too_large",
-        format!("the body exceeds {limit} bytes"),
-    )
-    .await
-    .map_err(|e| Problem::new(e.status, "InvalidRequest", e.message))?;
-    let text = std::str::from_utf8(&body).map_err(|_| Problem::invalid("the body is not UTF-8"))?;
-    let query: Json = twin_core::formats::json::from_str_strict(text)
-        .map_err(|e| Problem::invalid(format!("the body is not JSON: {e}")))?;
+    let (mut headers, ld_body, query) = json_body(&state, request, false).await?;
     check_query_body(&query)?;
     // An ld+json body's @context stands for a Link header: one URL (the core context aside).
     if ld_body {
-        let urls: Vec<&str> = match query.get("@context") {
-            Some(Json::String(u)) => vec![u.as_str()],
-            Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).collect(),
-            _ => Vec::new(),
+        let context = query.get("@context").cloned().unwrap_or(Json::Null);
+        let Some(url) = super::context::link_url(&context) else {
+            return Err(Problem::bad_request(
+                "a query body's @context must be one URL (with the core context): inline or several contexts are not supported here",
+            ));
         };
-        let own: Vec<&str> = urls
-            .iter()
-            .copied()
-            .filter(|u| !super::jsonld::is_core(u))
-            .collect();
-        match own.as_slice() {
-            [] => {}
-            [url] => {
-                let link = format!("<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"");
-                if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
-                    headers.insert(axum::http::header::LINK, v);
-                }
-            }
-            _ => {
-                return Err(Problem::bad_request(
-                    "a query body's @context must be one URL (with the core context): inline or several contexts are not supported here",
-                ));
-            }
+        let link = format!("<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, v);
         }
     }
     let mut params = params;

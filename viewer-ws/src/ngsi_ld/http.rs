@@ -394,58 +394,10 @@ pub(super) async fn write_body(
     request: axum::extract::Request,
     merge_patch: bool,
 ) -> Result<(Json, Ld), Problem> {
-    let headers = request.headers().clone();
-    check_writer(state, &headers)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let ld = match content_type.as_str() {
-        "application/json" => false,
-        "application/merge-patch+json" if merge_patch => false,
-        "application/ld+json" => true,
-        other => {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "InvalidRequest",
-                format!("Content-Type `{other}`: send application/json or application/ld+json"),
-            ));
-        }
-    };
-    // Clause 6.3.5: a JSON-LD body carries its context, so a Link header beside it is an
-    // error, not a second context.
-    if ld && super::context::link_context(&headers).is_some() {
-        return Err(Problem::bad_request(
-            "an application/ld+json body carries its @context: send no Link header with it",
-        ));
-    }
+    check_writer(state, request.headers())?;
+    let (headers, ld, body) = json_body(state, request, merge_patch).await?;
     // The answer's media type (a write's answer is mostly empty, errors aside).
     let answer_media = media(&headers).unwrap_or(Media::Json);
-    let limit = state.limits.max_body_bytes;
-    let bytes = crate::api::read_body(
-        request,
-        limit,
-        state.limits.connections.body_timeout,
-        "body_too_large",
-        format!("the body exceeds {limit} bytes; send smaller batches"),
-    )
-    .await
-    .map_err(|e| Problem::new(e.status, "InvalidRequest", e.message))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        Problem::invalid(format!(
-            "byte {} of the body is not UTF-8",
-            e.valid_up_to() + 1
-        ))
-    })?;
-    let body: Json = twin_core::formats::json::from_str_strict(text)
-        .map_err(|e| Problem::invalid(format!("the body is not JSON: {e}")))?;
     let contexts: Vec<&Json> = match &body {
         Json::Object(o) => o.get("@context").into_iter().collect(),
         Json::Array(items) => items.iter().filter_map(|i| i.get("@context")).collect(),
@@ -482,6 +434,68 @@ pub(super) async fn write_body(
     };
     let body = ld.internal_entities(state, strip_context(body)).await?;
     Ok((body, ld))
+}
+
+/// The JSON body of a request as every NGSI-LD body is read (clause 6.3.6): a `Content-Type`
+/// of `application/json`, `application/ld+json` or, where `merge_patch`,
+/// `application/merge-patch+json` (415 otherwise); no `Link` header beside a JSON-LD body;
+/// the size and deadline limits of the twin's other bodies; UTF-8 JSON without repeated keys.
+/// Returns the headers, whether the body is JSON-LD, and the body.
+pub(super) async fn json_body(
+    state: &AppState,
+    request: axum::extract::Request,
+    merge_patch: bool,
+) -> Result<(HeaderMap, bool, Json), Problem> {
+    let headers = request.headers().clone();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let ld = match content_type.as_str() {
+        "application/json" => false,
+        "application/merge-patch+json" if merge_patch => false,
+        "application/ld+json" => true,
+        other => {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "InvalidRequest",
+                format!("Content-Type `{other}`: send application/json or application/ld+json"),
+            ));
+        }
+    };
+    // Clause 6.3.5: a JSON-LD body carries its context, so a Link header beside it is an
+    // error, not a second context.
+    if ld && super::context::link_context(&headers).is_some() {
+        return Err(Problem::bad_request(
+            "an application/ld+json body carries its @context: send no Link header with it",
+        ));
+    }
+    let limit = state.limits.max_body_bytes;
+    let bytes = crate::api::read_body(
+        request,
+        limit,
+        state.limits.connections.body_timeout,
+        "body_too_large",
+        format!("the body exceeds {limit} bytes; send smaller batches"),
+    )
+    .await
+    .map_err(|e| Problem::new(e.status, "InvalidRequest", e.message))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        Problem::invalid(format!(
+            "byte {} of the body is not UTF-8",
+            e.valid_up_to() + 1
+        ))
+    })?;
+    let body: Json = twin_core::formats::json::from_str_strict(text)
+        .map_err(|e| Problem::invalid(format!("the body is not JSON: {e}")))?;
+    Ok((headers, ld, body))
 }
 
 /// A body without its `@context` members (taken into account already).

@@ -544,7 +544,15 @@ fn subscribe_config(
                 .collect();
             std::fs::create_dir_all(&args.data_dir)
                 .with_context(|| format!("creating {}", args.data_dir.display()))?;
-            std::fs::write(&path, &secret)
+            // Readable by its owner only: it stands for a token.
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| f.write_all(secret.as_bytes()))
                 .with_context(|| format!("writing {}", path.display()))?;
             secret
         }

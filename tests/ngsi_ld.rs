@@ -360,6 +360,16 @@ fn a_twin_takes_readings_from_an_upstream_broker_through_its_subscription() {
     assert_eq!(levels_on_nov_1(up_port, 21).len(), 1);
     let before = subscriptions();
     assert_eq!(before.len(), 1, "{before:?}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let secret =
+            std::fs::metadata(dir.path().join("ngsi-ld-notify-secret")).expect("the secret");
+        assert_eq!(
+            secret.permissions().mode() & 0o777,
+            0o600,
+            "the receiver's secret is its owner's only"
+        );
+    }
     assert!(
         before[0].starts_with("urn:ngsi-ld:Subscription:citytwin-"),
         "{before:?}"

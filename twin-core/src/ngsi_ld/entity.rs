@@ -86,7 +86,9 @@ fn is_invisible(c: char) -> bool {
             | 0xFEFF
             | 0xFFA0
             | 0xFFF9..=0xFFFB
+            | 0x061C
             | 0xE0000..=0xE0FFF
+            | 0xF0000..=0x10FFFF
     ) || (0xE000..=0xF8FF).contains(&n)
         || (0xFDD0..=0xFDEF).contains(&n)
         || (n & 0xFFFE) == 0xFFFE
@@ -232,7 +234,6 @@ fn parse_types(value: &Json) -> Result<Vec<String>, EntityError> {
         .collect()
 }
 
-/// Check one attribute and bring it to normalized form.
 /// NGSI-LD Null (clause 4.5.0, V1.6.1 on): as an attribute's value, object, or the whole
 /// concise attribute, it asks a merge or an update to delete the attribute.
 pub const NGSI_LD_NULL: &str = "urn:ngsi-ld:null";
@@ -255,6 +256,7 @@ pub fn refuse_nulls(body: &EntityBody) -> Result<(), EntityError> {
     }
 }
 
+/// Check one attribute and bring it to normalized form.
 pub fn parse_attribute(name: &str, value: &Json) -> Result<Json, EntityError> {
     if RESERVED_NAMES.contains(&name) {
         return refuse(format!(

@@ -19,14 +19,7 @@ use crate::AppState;
 const NOT_ATTRIBUTES: [&str; 4] = ["id", "type", "@context", "scope"];
 
 /// The parameters whose values are lists of terms (entity types, attribute names).
-const TERM_PARAMS: [&str; 6] = [
-    "type",
-    "attrs",
-    "pick",
-    "omit",
-    "geoproperty",
-    "watchedAttributes",
-];
+const TERM_PARAMS: [&str; 5] = ["type", "attrs", "pick", "omit", "geoproperty"];
 
 /// What the client accepts (clause 6.3.4): JSON-LD puts the context in the body.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -78,7 +78,13 @@ pub(super) async fn send(
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, format!("{host}:{port}"));
-        if !body.is_empty() {
+        if body.is_empty() {
+            // A GET (a context document, a subscription) takes JSON-LD or JSON.
+            request = request.header(
+                hyper::header::ACCEPT,
+                "application/ld+json, application/json",
+            );
+        } else {
             request = request.header(hyper::header::CONTENT_TYPE, content_type);
         }
         if let Some(link) = link {

@@ -42,6 +42,10 @@ const CORE_TEXT: &str = include_str!("../../../data/smart-data-models/ngsi-ld-co
 const USER_CONTEXT: &str = "urn:citytwin:context:request";
 /// Context documents and term maps kept at most; past that the cache starts again.
 const MOST_CACHED: usize = 256;
+/// Names remembered per context and direction; past that the memo starts again.
+const MOST_NAMES: usize = 10_000;
+/// How long a context that could not be had is answered as unavailable without trying again.
+const FAILED_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 /// Context documents one request may fetch (those a context names, and theirs).
 const MOST_FETCHES: usize = 8;
 
@@ -76,6 +80,8 @@ pub struct Contexts {
     documents: Mutex<HashMap<String, Arc<str>>>,
     /// Term maps by context (its JSON text).
     maps: Mutex<HashMap<String, Arc<TermMap>>>,
+    /// Context URLs that could not be had lately, and why.
+    failed: Mutex<HashMap<String, (std::time::Instant, Problem)>>,
     /// The terms of the core context: never translated.
     core_terms: HashSet<String>,
 }
@@ -92,6 +98,7 @@ impl Contexts {
             folder,
             documents: Mutex::default(),
             maps: Mutex::default(),
+            failed: Mutex::default(),
             core_terms,
         }
     }
@@ -171,6 +178,9 @@ impl Contexts {
         if !unknown.is_empty() {
             let translated = self.run(map, unknown.clone(), direction).await?;
             let mut memo = lock(memo);
+            if memo.len() + unknown.len() > MOST_NAMES {
+                memo.clear();
+            }
             memo.extend(unknown.into_iter().zip(translated));
         }
         let memo = lock(memo);
@@ -236,6 +246,27 @@ impl Contexts {
 
     /// Get the context document at `url` into the cache: from the folder, else over HTTP.
     async fn load(&self, url: &str) -> Result<(), Problem> {
+        if let Some((at, problem)) = lock(&self.failed).get(url)
+            && at.elapsed() < FAILED_FOR
+        {
+            return Err(problem.clone());
+        }
+        let result = self.load_now(url).await;
+        if let Err(problem) = &result {
+            let mut failed = lock(&self.failed);
+            if failed.len() >= MOST_CACHED {
+                failed.clear();
+            }
+            failed.insert(
+                url.to_string(),
+                (std::time::Instant::now(), problem.clone()),
+            );
+        }
+        result
+    }
+
+    /// [`Contexts::load`] without the memory of failures.
+    async fn load_now(&self, url: &str) -> Result<(), Problem> {
         let file = self.folder_file(url);
         let from_folder = match file {
             Some(path) => tokio::task::spawn_blocking(move || read_context_file(&path))

@@ -7,7 +7,7 @@ use serde_json::json;
 
 /// An NGSI-LD error (clause 5.5.2): a ProblemDetails body (RFC 7807) with the specification's
 /// error type.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Problem {
     status: StatusCode,
     kind: &'static str,

@@ -229,29 +229,41 @@ fn levels_on_nov_1(port: u16, bin: u32) -> Vec<(f64, String)> {
         .collect()
 }
 
-/// The bridge: a twin mirrors its assets into an upstream broker (a second twin); readings
-/// it takes while the upstream is down reach the upstream once it is back.
-#[test]
-fn the_bridge_mirrors_into_an_upstream_twin_and_catches_up_after_its_restart() {
-    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
+/// Data folders with the operator's token, and free ports, for an upstream twin and a twin.
+fn upstream_and_twin_folders() -> (tempfile::TempDir, u16, tempfile::TempDir, u16) {
     let (up_dir, dir) = (
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
     );
-    common::write_operator_tokens(up_dir.path(), TOKEN);
-    common::write_operator_tokens(dir.path(), TOKEN);
-    let (up_port, port) = (common::free_port(), common::free_port());
+    common::write_operator_tokens(up_dir.path(), UPSTREAM_TOKEN);
+    common::write_operator_tokens(dir.path(), UPSTREAM_TOKEN);
+    (up_dir, common::free_port(), dir, common::free_port())
+}
+
+/// The operator token of the tests with an upstream twin.
+const UPSTREAM_TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
+
+/// The bridge: a twin mirrors its assets into an upstream broker (a second twin); readings
+/// it takes while the upstream is down reach the upstream once it is back.
+#[test]
+fn the_bridge_mirrors_into_an_upstream_twin_and_catches_up_after_its_restart() {
+    let (up_dir, up_port, dir, port) = upstream_and_twin_folders();
     let upstream = start_quiet_twin(up_dir.path(), up_port, &[], &[]);
     let url = format!("http://127.0.0.1:{up_port}");
     let _twin = start_quiet_twin(
         dir.path(),
         port,
         &["--ngsi-ld-upstream", &url],
-        &[("CITYTWIN_NGSI_LD_UPSTREAM_TOKEN", TOKEN)],
+        &[("CITYTWIN_NGSI_LD_UPSTREAM_TOKEN", UPSTREAM_TOKEN)],
     );
     let post = |readings: serde_json::Value| {
-        let (code, body) =
-            common::http(port, "POST", "/api/readings", Some(TOKEN), Some(&readings));
+        let (code, body) = common::http(
+            port,
+            "POST",
+            "/api/readings",
+            Some(UPSTREAM_TOKEN),
+            Some(&readings),
+        );
         assert_eq!(code, 200, "{body}");
     };
     let wait_for = |bin: u32, want: (f64, &str), seconds: u64| {
@@ -291,18 +303,11 @@ fn the_bridge_mirrors_into_an_upstream_twin_and_catches_up_after_its_restart() {
 /// an echo; after a restart it finds its own subscription rather than adding one.
 #[test]
 fn a_twin_takes_readings_from_an_upstream_broker_through_its_subscription() {
-    const TOKEN: &str = "operator-token-for-the-ngsi-ld-client";
-    let (up_dir, dir) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
-    common::write_operator_tokens(up_dir.path(), TOKEN);
-    common::write_operator_tokens(dir.path(), TOKEN);
-    let (up_port, port) = (common::free_port(), common::free_port());
+    let (up_dir, up_port, dir, port) = upstream_and_twin_folders();
     let _upstream = start_quiet_twin(up_dir.path(), up_port, &[], &[]);
     let url = format!("http://127.0.0.1:{up_port}");
     let args = ["--ngsi-ld-subscribe", &url, "--ngsi-ld-upstream", &url];
-    let env = [("CITYTWIN_NGSI_LD_UPSTREAM_TOKEN", TOKEN)];
+    let env = [("CITYTWIN_NGSI_LD_UPSTREAM_TOKEN", UPSTREAM_TOKEN)];
     let twin = start_quiet_twin(dir.path(), port, &args, &env);
     // A sensor platform writes a bin's level into the upstream broker.
     let publish = |level: f64, at: &str| {
@@ -310,7 +315,8 @@ fn a_twin_takes_readings_from_an_upstream_broker_through_its_subscription() {
             "fillingLevel": {"type": "Property", "value": level, "observedAt": at},
         });
         let path = "/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:21/attrs";
-        let (code, answer) = common::http(up_port, "PATCH", path, Some(TOKEN), Some(&body));
+        let (code, answer) =
+            common::http(up_port, "PATCH", path, Some(UPSTREAM_TOKEN), Some(&body));
         assert_eq!(code, 204, "{answer}");
     };
     let wait_for = |want: (f64, &str)| {
@@ -332,7 +338,7 @@ fn a_twin_takes_readings_from_an_upstream_broker_through_its_subscription() {
             up_port,
             "GET",
             "/ngsi-ld/v1/subscriptions",
-            Some(TOKEN),
+            Some(UPSTREAM_TOKEN),
             None,
         );
         assert_eq!(code, 200, "{body}");

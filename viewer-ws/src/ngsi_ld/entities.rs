@@ -12,7 +12,7 @@ use twin_core::ngsi_ld::{GeoQuery, TypeQuery};
 use super::context::Ld;
 use super::http::{
     IdPath, Media, check_pick, check_reader, json_body, media, number_param, parse_format, picked,
-    read_request, render, respond, unpick_id_and_type, urlencode,
+    read_request, render, respond, string_list, unpick_id_and_type, urlencode,
 };
 use super::problem::{NgsiResult, Problem};
 use super::twin_entity::normalized;
@@ -339,14 +339,6 @@ pub(super) async fn query_batch(
         }
     }
     let mut params = params;
-    let texts = |v: Option<&Json>| -> Vec<String> {
-        v.and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Json::as_str)
-            .map(str::to_string)
-            .collect()
-    };
     let selectors: Vec<&Json> = query["entities"].as_array().into_iter().flatten().collect();
     let member = |m: &str| -> Vec<String> {
         selectors
@@ -366,7 +358,7 @@ pub(super) async fn query_batch(
             params.insert(key.into(), list.join(","));
         }
     }
-    let attrs = texts(query.get("attrs"));
+    let attrs = string_list(query.get("attrs"));
     if !attrs.is_empty() {
         params.insert("attrs".into(), attrs.join(","));
     }

@@ -182,6 +182,17 @@ pub(super) fn check_params(
     }
 }
 
+/// The strings of a JSON array member (none when it is absent or not an array).
+pub(super) fn string_list(value: Option<&Json>) -> Vec<String> {
+    value
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
 /// The attribute names a request picks (`attrs` or `pick`), if it limits them.
 pub(super) fn picked(params: &HashMap<String, String>) -> Option<Vec<String>> {
     let list = params.get("pick").or_else(|| params.get("attrs"))?;

@@ -14,7 +14,9 @@ use twin_actors::store::Documents;
 use twin_core::ngsi_ld::subscription::Subscription;
 
 use super::context::Ld;
-use super::http::{IdPath, check_params, check_writer, media, number_param, respond, write_body};
+use super::http::{
+    IdPath, check_params, check_writer, media, number_param, respond, string_list, write_body,
+};
 use super::notifier::{Entry, fresh_urn};
 use super::problem::{NgsiResult, Problem};
 use crate::AppState;
@@ -230,14 +232,6 @@ async fn translate(
         return Ok(body);
     }
     let mut names: Vec<String> = Vec::new();
-    let strings = |v: Option<&Json>| -> Vec<String> {
-        v.and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Json::as_str)
-            .map(str::to_string)
-            .collect()
-    };
     names.extend(
         body["entities"]
             .as_array()
@@ -245,8 +239,8 @@ async fn translate(
             .flatten()
             .filter_map(|e| e["type"].as_str().map(str::to_string)),
     );
-    names.extend(strings(body.get("watchedAttributes")));
-    names.extend(strings(body.pointer("/notification/attributes")));
+    names.extend(string_list(body.get("watchedAttributes")));
+    names.extend(string_list(body.pointer("/notification/attributes")));
     names.extend(
         body.pointer("/geoQ/geoproperty")
             .and_then(Json::as_str)

@@ -44,14 +44,7 @@ pub struct UpstreamConfig {
 impl UpstreamConfig {
     /// Check the URL: `http://` (the twin carries no TLS stack) and parseable.
     pub fn new(url: &str, token: Option<String>) -> Result<UpstreamConfig, String> {
-        let url = url.trim_end_matches('/').to_string();
-        if !url.starts_with("http://") {
-            return Err(format!(
-                "--ngsi-ld-upstream {url}: give an http:// URL (the twin carries no TLS stack: use a TLS-terminating proxy)"
-            ));
-        }
-        url.parse::<hyper::Uri>()
-            .map_err(|e| format!("--ngsi-ld-upstream {url}: {e}"))?;
+        let url = super::delivery::http_url("--ngsi-ld-upstream", url)?;
         Ok(UpstreamConfig { url, token })
     }
 }

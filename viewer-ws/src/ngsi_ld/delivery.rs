@@ -18,6 +18,20 @@ pub(super) const BACK_OFF: [Duration; 3] = [
     Duration::from_secs(16),
 ];
 
+/// Check the URL of a command-line option: `http://` (the twin carries no TLS stack) and
+/// parseable; returned without a trailing `/`.
+pub(super) fn http_url(option: &str, url: &str) -> Result<String, String> {
+    let url = url.trim_end_matches('/').to_string();
+    if !url.starts_with("http://") {
+        return Err(format!(
+            "{option} {url}: give an http:// URL (the twin carries no TLS stack: use a TLS-terminating proxy)"
+        ));
+    }
+    url.parse::<hyper::Uri>()
+        .map_err(|e| format!("{option} {url}: {e}"))?;
+    Ok(url)
+}
+
 /// POST `body` to `uri` once: Ok when the receiver answered 2xx, else why not.
 pub(super) async fn post_once(
     uri: &str,

@@ -45,7 +45,8 @@ const MOST_CACHED: usize = 256;
 /// Names remembered per context and direction; past that the memo starts again.
 const MOST_NAMES: usize = 10_000;
 /// How long a context that could not be had is answered as unavailable without trying again.
-const FAILED_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+/// (Shorter than the notifications' retries, which may then find it.)
+const FAILED_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 /// Context documents one request may fetch (those a context names, and theirs).
 const MOST_FETCHES: usize = 8;
 

@@ -294,41 +294,38 @@ impl Notifier {
         let mqtt = endpoint.starts_with("mqtt://");
         let state = state.clone();
         tokio::spawn(async move {
-            // The entities in the subscription's @context (clause 5.2.12 `jsonldContext`).
-            let (data, context) = match in_context(&state, context, data).await {
-                Ok(translated) => translated,
-                Err(problem) => {
-                    tracing::warn!(subscription = %id, error = %problem.details(), "NGSI-LD notification: its @context cannot be used; not sent");
-                    self.record(&id, |n| {
-                        n["status"] = json!("failed");
-                        n["lastFailure"] = json!(at);
-                        n["timesFailed"] = json!(n["timesFailed"].as_u64().unwrap_or(0) + 1);
-                    });
-                    return;
-                }
-            };
-            let mut body = subscription::notification(&notification_id(), &id, &at, data);
-            let link = if accept == "application/ld+json" {
-                body["@context"] = context.clone();
-                None
-            } else {
-                let url =
-                    super::context::link_url(&context).unwrap_or_else(|| CORE_CONTEXT.to_string());
-                Some(format!(
-                    "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
-                ))
-            };
-            let bytes = Bytes::from(body.to_string());
+            // The notification, in the subscription's @context (clause 5.2.12 `jsonldContext`):
+            // made at the first attempt that can have the context.
+            let mut prepared: Option<(Json, Option<String>, Bytes)> = None;
+            let mut data = Some(data);
             // Every attempt's outcome is recorded: a receiver that is down shows as failed
             // at once, and as ok again when a retry gets through.
             for (attempt, wait) in std::iter::once(None).chain(BACK_OFF.map(Some)).enumerate() {
                 if let Some(wait) = wait {
                     tokio::time::sleep(wait).await;
                 }
-                let outcome = if mqtt {
-                    publish_once(&endpoint, qos, &body, &accept, link.as_deref()).await
-                } else {
-                    post_once(&endpoint, bytes.clone(), &accept, link.as_deref()).await
+                if prepared.is_none()
+                    && let Some(entities) = data.take()
+                {
+                    match in_context(&state, context.clone(), entities.clone()).await {
+                        Ok((translated, context)) => {
+                            prepared =
+                                Some(notification_body(&id, &at, translated, context, &accept));
+                        }
+                        Err(problem) => {
+                            data = Some(entities);
+                            tracing::warn!(subscription = %id, error = %problem.details(), attempt, "NGSI-LD notification: its @context cannot be had yet");
+                        }
+                    }
+                }
+                let outcome = match &prepared {
+                    None => Err("the subscription's @context cannot be had".to_string()),
+                    Some((body, link, _)) if mqtt => {
+                        publish_once(&endpoint, qos, body, &accept, link.as_deref()).await
+                    }
+                    Some((_, link, bytes)) => {
+                        post_once(&endpoint, bytes.clone(), &accept, link.as_deref()).await
+                    }
                 };
                 let when = twin_core::live::rfc3339(Utc::now().timestamp_millis());
                 match outcome {
@@ -443,6 +440,28 @@ pub(super) fn fresh_urn(kind: &str) -> String {
 
 fn notification_id() -> String {
     fresh_urn("Notification")
+}
+
+/// A notification's body, its `Link` header (for JSON) and its bytes.
+fn notification_body(
+    id: &str,
+    at: &str,
+    data: Vec<Json>,
+    context: Json,
+    accept: &str,
+) -> (Json, Option<String>, Bytes) {
+    let mut body = subscription::notification(&notification_id(), id, at, data);
+    let link = if accept == "application/ld+json" {
+        body["@context"] = context;
+        None
+    } else {
+        let url = super::context::link_url(&context).unwrap_or_else(|| CORE_CONTEXT.to_string());
+        Some(format!(
+            "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+        ))
+    };
+    let bytes = Bytes::from(body.to_string());
+    (body, link, bytes)
 }
 
 /// Notified entities in a subscription's @context, and that context (the core one when it

@@ -32,7 +32,7 @@ use twin_core::ngsi_ld::entity::parse_entity;
 use twin_core::ngsi_ld::model::{entity_of_urn, entity_type, is_estimate};
 
 use super::CORE_CONTEXT;
-use super::delivery::send;
+use super::delivery::{http_url, send};
 use super::problem::Problem;
 use super::twin_entity::normalized;
 use super::twin_write::{quantity_name, write_attributes};
@@ -68,17 +68,6 @@ impl SubscribeConfig {
         twin_url: &str,
         secret: String,
     ) -> Result<SubscribeConfig, String> {
-        let http_url = |option: &str, url: &str| {
-            let url = url.trim_end_matches('/').to_string();
-            if !url.starts_with("http://") {
-                return Err(format!(
-                    "{option} {url}: give an http:// URL (the twin carries no TLS stack: use a TLS-terminating proxy)"
-                ));
-            }
-            url.parse::<hyper::Uri>()
-                .map_err(|e| format!("{option} {url}: {e}"))?;
-            Ok(url)
-        };
         if secret.len() < 16 || !secret.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(
                 "the notification receiver's secret must be 16 or more letters or digits".into(),
@@ -236,14 +225,27 @@ impl Subscriber {
         }
     }
 
-    /// Whether the broker still holds the subscription (Err when it cannot tell).
+    /// Whether the broker still holds the subscription as this twin made it, notifying this
+    /// twin's receiver (Err when it cannot tell). One that notifies elsewhere (a copy of this
+    /// data folder on another machine took it over) is made this twin's again.
     async fn check(&self) -> Result<bool, String> {
         let path = format!(
             "/ngsi-ld/v1/subscriptions/{}",
             self.config.subscription_id()
         );
         match self.request(Method::GET, &path, None).await? {
-            (200..=299, _) => Ok(true),
+            (200..=299, answer) => {
+                let held: Json = serde_json::from_slice(&answer).unwrap_or(Json::Null);
+                let endpoint = held
+                    .pointer("/notification/endpoint/uri")
+                    .and_then(Json::as_str);
+                if endpoint == Some(self.config.endpoint().as_str()) {
+                    Ok(true)
+                } else {
+                    tracing::warn!(broker = %self.config.broker, "NGSI-LD: the twin's subscription notifies another receiver; taking it back");
+                    Ok(false)
+                }
+            }
             (404, _) => Ok(false),
             (status, _) => Err(format!("{path} answered {status}")),
         }

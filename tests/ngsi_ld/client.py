@@ -139,6 +139,8 @@ for path, headers, code, kind in [
     ("/ngsi-ld/v1/entities/not-a-uri", {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/temporal/entities/not-a-uri", {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/nothing-here", {}, 404, "ResourceNotFound"),
+    ("/ngsi-ld/v1/types?details=true", {}, 400, "InvalidRequest"),
+    ("/ngsi-ld/v1/types?invalidParams=x", {}, 400, "InvalidRequest"),
     (entities({"type": "WasteContainer", "attrs": "id,binCapacity"}), {}, 400, "BadRequestData"),
     (entities({"type": "WasteContainer", "omit": "location", "pick": "id"}), {}, 400, "BadRequestData"),
     ("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:17?attrs=noSuchAttribute", {}, 404, "ResourceNotFound"),

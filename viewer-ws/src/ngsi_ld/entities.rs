@@ -11,8 +11,9 @@ use twin_core::ngsi_ld::{GeoQuery, TypeQuery};
 
 use super::context::Ld;
 use super::http::{
-    IdPath, Media, check_pick, check_reader, json_body, media, number_param, parse_format, picked,
-    read_request, render, respond, string_list, unpick_id_and_type, urlencode,
+    IdPath, Media, check_params, check_pick, check_reader, json_body, media, number_param,
+    parse_format, picked, read_request, render, respond, string_list, unpick_id_and_type,
+    urlencode,
 };
 use super::problem::{NgsiResult, Problem};
 use super::twin_entity::normalized;
@@ -288,8 +289,15 @@ fn geo_query(params: &HashMap<String, String>) -> Result<Option<GeoQuery>, Probl
 
 /// `GET /ngsi-ld/v1/types` (clause 6.25): the entity types the broker holds, the twin's and
 /// its own entities'.
-pub(super) async fn types(State(state): State<AppState>, headers: HeaderMap) -> NgsiResult {
+pub(super) async fn types(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> NgsiResult {
     check_reader(&state, &headers)?;
+    // `details=true` (EntityType objects with their attributes) is not written: refused with
+    // every other parameter rather than answered with the plain list.
+    check_params(&params, &["local"])?;
     let ld = Ld::from_link(&state, &headers, media(&headers)?)?;
     let own = broker::all(&state)?;
     let mut names: Vec<&str> = state

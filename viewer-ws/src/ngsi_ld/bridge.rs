@@ -22,7 +22,7 @@ use axum::body::Bytes;
 use serde_json::{Value as Json, json};
 
 use super::CORE_CONTEXT;
-use super::delivery::post_answer;
+use super::delivery::send;
 use super::twin_entity::normalized;
 use crate::AppState;
 
@@ -128,7 +128,8 @@ impl Upstream {
             "<{CORE_CONTEXT}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
         );
         let body = Bytes::from(json!(entities).to_string());
-        let (status, answer) = post_answer(
+        let (status, answer) = send(
+            hyper::Method::POST,
             &uri,
             body,
             "application/json",

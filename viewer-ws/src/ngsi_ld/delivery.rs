@@ -39,24 +39,12 @@ pub(super) async fn post_once(
     content_type: &str,
     link: Option<&str>,
 ) -> Result<(), String> {
-    let (status, _) = post_answer(uri, body, content_type, link, None).await?;
+    let (status, _) = send(hyper::Method::POST, uri, body, content_type, link, None).await?;
     if (200..300).contains(&status) {
         Ok(())
     } else {
         Err(format!("{uri} answered {status}"))
     }
-}
-
-/// POST `body` to `uri` once (with a bearer `token` if given): the status and body of the
-/// answer, or why there was none.
-pub(super) async fn post_answer(
-    uri: &str,
-    body: Bytes,
-    content_type: &str,
-    link: Option<&str>,
-    token: Option<&str>,
-) -> Result<(u16, Bytes), String> {
-    send(hyper::Method::POST, uri, body, content_type, link, token).await
 }
 
 /// Send one `method` request with `body` (of `content_type`, left out when the body is empty)
